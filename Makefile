@@ -1,0 +1,50 @@
+# wfm: the two commands are `make run` and `make test`; everything else is a step of theirs.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+GEN := gen/python
+PROTOS := $(shell find protos -name '*.proto')
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/.local/bin:$(PATH)
+export PYTHONPATH := $(CURDIR):$(CURDIR)/$(GEN)
+
+.PHONY: all bootstrap proto lint typecheck unit test run bench rebuild-views clean
+
+all: test
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+# Generated code is never committed: protoc via grpcio-tools, typed stubs via mypy-protobuf.
+$(GEN)/.stamp: $(PROTOS) | bootstrap
+	@rm -rf $(GEN) && mkdir -p $(GEN)
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=$(GEN) --grpc_python_out=$(GEN) \
+	  --mypy_out=$(GEN) --mypy_grpc_out=$(GEN) $(PROTOS)
+	@touch $@
+
+proto: bootstrap $(GEN)/.stamp
+
+lint: proto
+	$(VENV)/bin/buf lint protos
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: proto
+	$(VENV)/bin/mypy
+
+unit: proto
+	$(PY) -m pytest -q -m "not integration and not journey"
+
+test: proto lint typecheck
+	$(PY) -m pytest -q -p no:cacheprovider
+
+run: proto
+	$(PY) -m wfm_runtime.devstack run
+
+bench: proto
+	$(PY) -m bench.run
+
+rebuild-views: proto
+	$(PY) -m wfm_runtime.devstack rebuild-views
+
+clean:
+	rm -rf $(GEN) .local/run .pytest_cache .mypy_cache .ruff_cache
