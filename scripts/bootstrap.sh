@@ -22,7 +22,16 @@ if [ ! -x .local/bin/ferretdb ] || [ "$(cat .local/bin/ferretdb.version 2>/dev/n
   echo "==> FerretDB $FERRETDB_VERSION (go install from the Go module proxy, tools/go.mod)"
   command -v go >/dev/null || { echo "Go is needed to build FerretDB" >&2; exit 1; }
   mkdir -p .local/bin
-  # Built inside our own tools module: a bare `go install ...@v1.24.2` panics at start-up.
-  (cd tools && GOFLAGS=-mod=mod GOBIN="$ROOT/.local/bin" go install github.com/FerretDB/FerretDB/cmd/ferretdb)
+  # tools/go.mod pins FerretDB (go get -tool ...@v1.24.2) and go.sum verifies the download.
+  # Go >= 1.25 records FerretDB itself as the main module of the binary, and then FerretDB
+  # panics at start-up unless build/version/version.txt exists (it is generated upstream by
+  # `bin/task gen-version`). So we build from a writable copy of the verified module source
+  # with that one file written, exactly as upstream's release build does.
+  (cd tools && go mod download github.com/FerretDB/FerretDB)
+  MOD_DIR=$(cd tools && go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)
+  rm -rf .local/src/ferretdb && mkdir -p .local/src
+  cp -r "$MOD_DIR" .local/src/ferretdb && chmod -R u+w .local/src/ferretdb
+  echo "$FERRETDB_VERSION" > .local/src/ferretdb/build/version/version.txt
+  (cd .local/src/ferretdb && GOFLAGS=-mod=mod go build -o "$ROOT/.local/bin/ferretdb" ./cmd/ferretdb)
   echo "$FERRETDB_VERSION" > .local/bin/ferretdb.version
 fi

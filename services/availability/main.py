@@ -1,0 +1,68 @@
+"""Wiring of the availability service: `python -m services.availability.main`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import grpc
+from wfm.availability.v1 import availability_service_pb2 as pb
+from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
+
+from services.availability.api import AvailabilityApi
+from services.availability.store import AvailabilityStore
+from services.availability.views import (
+    AvailabilityViews,
+    BoardProjection,
+    Directory,
+    DirectoryProjection,
+)
+from wfm_runtime import config
+from wfm_runtime import logging as wlog
+from wfm_runtime.config import Settings
+from wfm_runtime.service import ServiceRuntime
+
+SERVICE = "availability"
+
+
+@dataclass
+class AvailabilityService:
+    runtime: ServiceRuntime
+    views: AvailabilityViews
+    directory: Directory
+    port: int = 0
+
+    async def stop(self) -> None:
+        await self.runtime.close()
+
+
+async def start(settings: Settings, port: int | None = None) -> AvailabilityService:
+    runtime = ServiceRuntime(settings, consumes=["scheduling"])
+    views = AvailabilityViews(runtime.views_db)
+    directory = Directory(views)
+    await views.setup()
+    await directory.refresh()
+    runtime.add_projection(BoardProjection(views))
+    runtime.add_projection(DirectoryProjection(views, directory))
+    await runtime.open()
+    api = AvailabilityApi(
+        runtime.commands, AvailabilityStore(views.board), views, directory, runtime.bus
+    )
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        pb_grpc.add_AvailabilityServiceServicer_to_server(api, server)
+        return [pb.DESCRIPTOR.services_by_name["AvailabilityService"].full_name]
+
+    bound = await runtime.start_grpc(register, port)
+    return AvailabilityService(runtime, views, directory, bound)
+
+
+async def main() -> None:
+    settings = config.load(SERVICE)
+    wlog.configure(settings.log_level, SERVICE)
+    service = await start(settings)
+    await service.runtime.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

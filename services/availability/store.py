@@ -1,0 +1,111 @@
+"""Availability persistence: event codec and the write model's state hint (motor only here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from wfm.availability.v1 import availability_service_pb2 as pb
+from wfm.availability.v1 import events_pb2
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+
+from services.availability import domain
+from wfm_runtime import mongo
+from wfm_runtime.commands import Behaviour
+from wfm_runtime.events import unpack
+from wfm_runtime.timefmt import as_utc, from_timestamp, to_timestamp
+
+AGGREGATE = "agent_availability"
+STATUS_CHANGED_SUBJECTS = f"wfm.availability.{AGGREGATE}.StatusChanged.*"
+
+
+def status_to_proto(status: domain.Status) -> int:
+    return int(pb.AgentStatus.Value(f"AGENT_STATUS_{status.value}"))
+
+
+def status_from_proto(value: int) -> domain.Status | None:
+    if value not in pb.AgentStatus.values():
+        return None
+    name = pb.AgentStatus.Name(value).removeprefix("AGENT_STATUS_")  # type: ignore[arg-type]
+    return None if name == "UNSPECIFIED" else domain.Status(name)
+
+
+def _ts(value: datetime | None) -> object:
+    return to_timestamp(value) if value is not None else None
+
+
+def encode(event: domain.StatusChanged) -> events_pb2.StatusChanged:
+    message = events_pb2.StatusChanged(
+        agent_id=event.agent_id,
+        team=event.team,
+        status=status_to_proto(event.status),  # type: ignore[arg-type]
+        reason_code=event.reason_code,
+        since=to_timestamp(event.since),
+        previous_status=status_to_proto(event.previous_status),  # type: ignore[arg-type]
+        previous_reason_code=event.previous_reason_code,
+    )
+    if event.previous_since is not None:
+        message.previous_since.CopyFrom(to_timestamp(event.previous_since))
+    return message
+
+
+def decode(envelope: EventEnvelope) -> domain.StatusChanged:
+    message = unpack(envelope, events_pb2.StatusChanged)
+    return domain.StatusChanged(
+        agent_id=message.agent_id,
+        team=message.team,
+        status=status_from_proto(message.status) or domain.Status.OFFLINE,
+        reason_code=message.reason_code,
+        since=from_timestamp(message.since),
+        previous_status=status_from_proto(message.previous_status) or domain.Status.OFFLINE,
+        previous_since=(
+            from_timestamp(message.previous_since) if message.HasField("previous_since") else None
+        ),
+        previous_reason_code=message.previous_reason_code,
+    )
+
+
+def evolve(state: domain.AgentAvailability, envelope: EventEnvelope) -> domain.AgentAvailability:
+    return domain.evolve(state, decode(envelope), envelope.aggregate_version)
+
+
+class AvailabilityStore:
+    """Reads the last projected state as a hint; the event insert is the real check."""
+
+    def __init__(self, board: mongo.Collection) -> None:
+        self._board = board
+
+    async def load(self, agent_id: str) -> tuple[domain.AgentAvailability, int]:
+        doc = await mongo.get(self._board, agent_id)
+        if doc is None:
+            return domain.AgentAvailability(agent_id), 0
+        state = board_doc_to_state(doc)
+        return state, state.version
+
+    def behaviour(self) -> Behaviour[domain.AgentAvailability]:
+        return Behaviour(
+            aggregate_type=AGGREGATE,
+            initial=domain.AgentAvailability,
+            load=self.load,
+            evolve=evolve,
+        )
+
+
+def board_doc_to_state(doc: dict[str, object]) -> domain.AgentAvailability:
+    since = doc.get("since")
+    return domain.AgentAvailability(
+        agent_id=str(doc["_id"]),
+        status=domain.Status(str(doc["status"])),
+        reason_code=str(doc.get("reason_code", "")),
+        since=as_utc(since) if isinstance(since, datetime) else None,
+        version=int(doc.get("version", 0)),  # type: ignore[call-overload]
+    )
+
+
+def state_to_board_doc(state: domain.AgentAvailability) -> dict[str, object]:
+    return {
+        "agent_id": state.agent_id,
+        "status": state.status.value,
+        "reason_code": state.reason_code,
+        "since": state.since,
+        "version": state.version,
+    }

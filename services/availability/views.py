@@ -1,0 +1,348 @@
+"""Availability read views and the projectors that keep them.
+
+Views (in the service's views database):
+- `board`: one document per agent with the current status and version.
+- `transitions`: one document per StatusChanged (insert-only), for history.
+- `directory_agents`, `directory_teams`: what this service knows of the workforce directory,
+  projected from the scheduling service's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+from wfm.scheduling.v1 import events_pb2 as scheduling_events
+
+from services.availability import domain
+from services.availability.store import AGGREGATE, board_doc_to_state, decode
+from wfm_runtime import mongo
+from wfm_runtime.events import short_type, unpack
+from wfm_runtime.timefmt import as_utc
+
+WRITE_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    agent_id: str
+    team_id: str
+    time_zone: str
+    display_name: str
+    version: int
+
+
+@dataclass(frozen=True)
+class TeamEntry:
+    team_id: str
+    client_time_zone: str
+    display_name: str
+    version: int
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    agent: AgentEntry
+    team: TeamEntry | None
+    state: domain.AgentAvailability
+
+
+def _last_per_aggregate(envelopes: list[EventEnvelope]) -> dict[str, EventEnvelope]:
+    latest: dict[str, EventEnvelope] = {}
+    for envelope in envelopes:
+        seen = latest.get(envelope.aggregate_id)
+        if seen is None or envelope.aggregate_version > seen.aggregate_version:
+            latest[envelope.aggregate_id] = envelope
+    return latest
+
+
+class AvailabilityViews:
+    def __init__(self, db: mongo.Database) -> None:
+        self.board = db["board"]
+        self.transitions = db["transitions"]
+        self.agents = db["directory_agents"]
+        self.teams = db["directory_teams"]
+
+    async def setup(self) -> None:
+        await mongo.ensure_indexes(self.transitions, (["agent_id", "version"], False))
+        await mongo.ensure_indexes(self.agents, (["team_id"], False))
+
+    # --- directory ---------------------------------------------------------------------
+    async def all_agents(self) -> list[AgentEntry]:
+        return [_agent_entry(d) for d in await mongo.find_all(self.agents, {})]
+
+    async def all_teams(self) -> list[TeamEntry]:
+        return [_team_entry(d) for d in await mongo.find_all(self.teams, {})]
+
+    async def agent(self, agent_id: str) -> AgentEntry | None:
+        doc = await mongo.get(self.agents, agent_id)
+        return _agent_entry(doc) if doc else None
+
+    # --- board -------------------------------------------------------------------------
+    async def states(self, agent_ids: list[str]) -> dict[str, domain.AgentAvailability]:
+        if not agent_ids:
+            return {}
+        query: dict[str, Any] = (
+            {"_id": agent_ids[0]} if len(agent_ids) == 1 else {"_id": {"$in": agent_ids}}
+        )
+        docs = await mongo.find_all(self.board, query)
+        return {str(d["_id"]): board_doc_to_state(d) for d in docs}
+
+    async def transitions_of(self, agent_id: str, before: datetime) -> list[domain.Transition]:
+        docs = await mongo.find_all(
+            self.transitions, {"agent_id": agent_id, "at": {"$lt": before}}, sort=[("version", 1)]
+        )
+        return [
+            domain.Transition(
+                int(d["version"]),
+                domain.Status(d["status"]),
+                d.get("reason_code", ""),
+                as_utc(d["at"]),
+            )
+            for d in docs
+        ]
+
+
+class Directory:
+    """In-memory copy of the directory view: it is small and read on every request."""
+
+    def __init__(self, views: AvailabilityViews) -> None:
+        self._views = views
+        self.agents: dict[str, AgentEntry] = {}
+        self.teams: dict[str, TeamEntry] = {}
+
+    async def refresh(self) -> None:
+        self.agents = {a.agent_id: a for a in await self._views.all_agents()}
+        self.teams = {t.team_id: t for t in await self._views.all_teams()}
+
+    async def agent(self, agent_id: str) -> AgentEntry | None:
+        entry = self.agents.get(agent_id)
+        if entry is None:  # registered moments ago, or by another replica's projector
+            entry = await self._views.agent(agent_id)
+            if entry is not None:
+                self.agents[agent_id] = entry
+        return entry
+
+    def members(self, team_id: str) -> list[str]:
+        return sorted(
+            a.agent_id for a in self.agents.values() if not team_id or a.team_id == team_id
+        )
+
+    def team_of(self, agent: AgentEntry) -> TeamEntry | None:
+        return self.teams.get(agent.team_id)
+
+    def learn(self, agent: AgentEntry | None = None, team: TeamEntry | None = None) -> None:
+        if agent is not None:
+            self.agents[agent.agent_id] = agent
+        if team is not None:
+            self.teams[team.team_id] = team
+
+
+class BoardProjection:
+    """StatusChanged -> `board` (latest state per agent) and `transitions` (every change)."""
+
+    name = "availability-board"
+    source = "availability"
+    filter_subject = f"wfm.availability.{AGGREGATE}.>"
+
+    def __init__(self, views: AvailabilityViews) -> None:
+        self._views = views
+        self._versions: dict[str, int] = {}
+        self._writes = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        changes = [e for e in envelopes if short_type(e.event_type) == "StatusChanged"]
+        await mongo.insert_new(self._views.transitions, [_transition_doc(e) for e in changes])
+        latest = _last_per_aggregate(changes)
+        await asyncio.gather(*(self._update_board(e) for e in latest.values()))
+
+    async def _update_board(self, envelope: EventEnvelope) -> None:
+        agent_id, version = envelope.aggregate_id, envelope.aggregate_version
+        async with self._writes:
+            known = self._versions.get(agent_id)
+            if known is None:
+                doc = await mongo.get(self._views.board, agent_id)
+                known = int(doc["version"]) if doc else 0
+            if version <= known:  # an older or repeated event: the board already has newer
+                self._versions[agent_id] = known
+                return
+            event = decode(envelope)
+            await mongo.set_fields(
+                self._views.board,
+                agent_id,
+                {
+                    "agent_id": agent_id,
+                    "status": event.status.value,
+                    "reason_code": event.reason_code,
+                    "since": event.since,
+                    "version": version,
+                },
+            )
+            self._versions[agent_id] = version
+
+    async def reset(self) -> None:
+        self._versions.clear()
+        await mongo.drop_collection(self._views.board)
+        await mongo.drop_collection(self._views.transitions)
+        await self._views.setup()
+
+
+class DirectoryProjection:
+    """Scheduling's TeamCreated / AgentRegistered / AgentUpdated -> directory views."""
+
+    name = "availability-directory"
+    source = "scheduling"
+    filter_subject = "wfm.scheduling.>"
+
+    def __init__(self, views: AvailabilityViews, directory: Directory) -> None:
+        self._views = views
+        self._directory = directory
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        for envelope in _last_per_aggregate_and_type(envelopes):
+            kind = short_type(envelope.event_type)
+            if kind == "TeamCreated":
+                team = unpack(envelope, scheduling_events.TeamCreated).team
+                entry = TeamEntry(
+                    team.name.removeprefix("teams/"),
+                    team.client_time_zone,
+                    team.display_name,
+                    envelope.aggregate_version,
+                )
+                if await self._newer(self._views.teams, entry.team_id, entry.version):
+                    await mongo.set_fields(self._views.teams, entry.team_id, _team_doc(entry))
+                    self._directory.learn(team=entry)
+            elif kind in ("AgentRegistered", "AgentUpdated"):
+                cls = (
+                    scheduling_events.AgentRegistered
+                    if kind == "AgentRegistered"
+                    else scheduling_events.AgentUpdated
+                )
+                agent = unpack(envelope, cls).agent  # type: ignore[attr-defined]
+                a_entry = AgentEntry(
+                    agent.name.removeprefix("agents/"),
+                    agent.team.removeprefix("teams/"),
+                    agent.time_zone,
+                    agent.display_name,
+                    envelope.aggregate_version,
+                )
+                if await self._newer(self._views.agents, a_entry.agent_id, a_entry.version):
+                    await mongo.set_fields(
+                        self._views.agents, a_entry.agent_id, _agent_doc(a_entry)
+                    )
+                    self._directory.learn(agent=a_entry)
+
+    async def _newer(self, coll: mongo.Collection, doc_id: str, version: int) -> bool:
+        doc = await mongo.get(coll, doc_id)
+        return doc is None or int(doc.get("version", 0)) < version
+
+    async def reset(self) -> None:
+        await mongo.drop_collection(self._views.agents)
+        await mongo.drop_collection(self._views.teams)
+        await self._views.setup()
+        self._directory.agents.clear()
+        self._directory.teams.clear()
+
+
+def _last_per_aggregate_and_type(envelopes: list[EventEnvelope]) -> list[EventEnvelope]:
+    latest: dict[tuple[str, str], EventEnvelope] = {}
+    for envelope in envelopes:
+        key = (envelope.aggregate_type, envelope.aggregate_id)
+        seen = latest.get(key)
+        if seen is None or envelope.aggregate_version > seen.aggregate_version:
+            latest[key] = envelope
+    return list(latest.values())
+
+
+def _transition_doc(envelope: EventEnvelope) -> dict[str, Any]:
+    event = decode(envelope)
+    return {
+        "_id": f"{envelope.aggregate_id}/{envelope.aggregate_version:012d}",
+        "agent_id": envelope.aggregate_id,
+        "version": envelope.aggregate_version,
+        "status": event.status.value,
+        "reason_code": event.reason_code,
+        "at": event.since,
+    }
+
+
+def _agent_doc(entry: AgentEntry) -> dict[str, Any]:
+    return {
+        "team_id": entry.team_id,
+        "time_zone": entry.time_zone,
+        "display_name": entry.display_name,
+        "version": entry.version,
+    }
+
+
+def _team_doc(entry: TeamEntry) -> dict[str, Any]:
+    return {
+        "client_time_zone": entry.client_time_zone,
+        "display_name": entry.display_name,
+        "version": entry.version,
+    }
+
+
+def _agent_entry(doc: dict[str, Any]) -> AgentEntry:
+    return AgentEntry(
+        str(doc["_id"]),
+        doc.get("team_id", ""),
+        doc.get("time_zone", ""),
+        doc.get("display_name", ""),
+        int(doc.get("version", 0)),
+    )
+
+
+def _team_entry(doc: dict[str, Any]) -> TeamEntry:
+    return TeamEntry(
+        str(doc["_id"]),
+        doc.get("client_time_zone", ""),
+        doc.get("display_name", ""),
+        int(doc.get("version", 0)),
+    )
+
+
+# --- queries -------------------------------------------------------------------------------
+async def board_page(
+    views: AvailabilityViews,
+    directory: Directory,
+    *,
+    team_id: str,
+    status: domain.Status | None,
+    after: str,
+    page_size: int,
+) -> tuple[list[BoardRow], str]:
+    """One page of the board in agent-id order; returns the rows and the last key if more."""
+    candidates = [a for a in directory.members(team_id) if a > after]
+    rows: list[BoardRow] = []
+    chunk = max(page_size, 100)
+    for start in range(0, len(candidates), chunk):
+        ids = candidates[start : start + chunk]
+        states = await views.states(ids)
+        for agent_id in ids:
+            state = states.get(agent_id) or domain.AgentAvailability(agent_id)
+            if status is not None and state.status != status:
+                continue
+            agent = directory.agents[agent_id]
+            rows.append(BoardRow(agent, directory.team_of(agent), state))
+            if len(rows) == page_size:
+                more = agent_id != candidates[-1]
+                return rows, agent_id if more else ""
+    return rows, ""
+
+
+async def whole_board(
+    views: AvailabilityViews, directory: Directory, team_id: str
+) -> list[BoardRow]:
+    rows, after = await board_page(
+        views, directory, team_id=team_id, status=None, after="", page_size=10_000
+    )
+    while after:
+        more, after = await board_page(
+            views, directory, team_id=team_id, status=None, after=after, page_size=10_000
+        )
+        rows.extend(more)
+    return rows

@@ -1,0 +1,219 @@
+"""Runs one change to one aggregate: idempotency, optimistic concurrency, commit, publish.
+
+Every service's mutating RPC goes through `CommandRunner.execute`. The service supplies three
+pure-ish callables: `load` (last known state, a cheap hint), `decide` (the domain rule: the
+event to record, None for no change, or a DomainError) and `evolve` (state after an event).
+Events carry the entity's full new state, so `evolve(initial, event)` rebuilds the result of any
+event on its own: that is how a retried request returns its first result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Generic, TypeVar
+
+from google.protobuf.message import Message
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+
+from wfm_runtime.errors import Aborted, DomainError, FieldViolation, InvalidArgument
+from wfm_runtime.events import new_envelope
+from wfm_runtime.eventstore import Claim, EventStore
+from wfm_runtime.relay import Relay
+from wfm_runtime.timefmt import utc_now
+
+S = TypeVar("S")
+
+# A claimed key with no event yet is "in progress" for this long, then a retry may take it over.
+CLAIM_LEASE = timedelta(seconds=15)
+MAX_CATCH_UP = 1000
+
+
+def fingerprint(*parts: object) -> str:
+    """Stable digest of a request's meaningful fields, to spot a key reused for another change."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Command:
+    aggregate_type: str
+    aggregate_id: str
+    idempotency_key: str
+    fingerprint: str
+    expected_version: int | None = None
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[S]):
+    state: S
+    version: int
+    event: EventEnvelope | None  # None when the command changed nothing
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Behaviour(Generic[S]):
+    """What a service tells the runner about one kind of aggregate."""
+
+    aggregate_type: str
+    initial: Callable[[str], S]
+    load: Callable[[str], Awaitable[tuple[S, int]]]
+    evolve: Callable[[S, EventEnvelope], S]
+
+
+class CommandRunner:
+    def __init__(self, producer: str, store: EventStore, relay: Relay) -> None:
+        self._producer = producer
+        self._store = store
+        self._relay = relay
+        self._cache: dict[tuple[str, str], tuple[object, int]] = {}
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def forget(self, aggregate_type: str, aggregate_id: str) -> None:
+        self._cache.pop((aggregate_type, aggregate_id), None)
+
+    async def execute(
+        self,
+        behaviour: Behaviour[S],
+        command: Command,
+        decide: Callable[[S, int], Message | None],
+    ) -> Outcome[S]:
+        key = (behaviour.aggregate_type, command.aggregate_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:  # one writer per aggregate in this process: no self-inflicted conflicts
+            # Shielded: a client that cancels or times out must not interrupt a commit halfway.
+            return await asyncio.shield(self._execute_locked(behaviour, command, decide))
+
+    async def _execute_locked(
+        self, behaviour: Behaviour[S], command: Command, decide: Callable[[S, int], Message | None]
+    ) -> Outcome[S]:
+        state, version = await self._current(behaviour, command)
+        claim = Claim(
+            command.idempotency_key,
+            command.fingerprint,
+            command.aggregate_id,
+            version + 1,
+            utc_now(),
+        )
+        existing = await self._store.claim(behaviour.aggregate_type, claim)
+        claimed_version = claim.target_version
+        if existing is not None:
+            replay = await self._replay(behaviour, command, existing)
+            if replay is not None:
+                return replay
+            claimed_version = existing.target_version
+        try:
+            outcome = await self._decide_and_commit(behaviour, command, decide, state, version)
+        except DomainError:
+            # Nothing was committed. (On store or network errors the claim is kept: the insert
+            # may have landed, and a retry after the lease checks before running again.)
+            await self._release_quietly(behaviour, command)
+            raise
+        if outcome.event is None:
+            await self._release_quietly(behaviour, command)  # nothing recorded, nothing to replay
+        elif outcome.version != claimed_version:
+            await self._store.repoint_claim(
+                behaviour.aggregate_type, command.idempotency_key, outcome.version
+            )
+        return outcome
+
+    async def _decide_and_commit(
+        self,
+        behaviour: Behaviour[S],
+        command: Command,
+        decide: Callable[[S, int], Message | None],
+        state: S,
+        version: int,
+    ) -> Outcome[S]:
+        for _ in range(MAX_CATCH_UP):
+            _check_expected(command, version)
+            payload = decide(state, version)
+            if payload is None:
+                return Outcome(state, version, None)
+            envelope = new_envelope(
+                producer=self._producer,
+                aggregate_type=behaviour.aggregate_type,
+                aggregate_id=command.aggregate_id,
+                version=version + 1,
+                payload=payload,
+                occurred_at=utc_now(),
+                idempotency_key=command.idempotency_key,
+                request_id=command.request_id,
+            )
+            if await self._store.append(envelope):
+                new_state = behaviour.evolve(state, envelope)
+                self._cache[(behaviour.aggregate_type, command.aggregate_id)] = (
+                    new_state,
+                    version + 1,
+                )
+                self._relay.committed(envelope)
+                return Outcome(new_state, version + 1, envelope)
+            # Another writer took this version: read what it wrote and decide again.
+            state, version = await self._catch_up(behaviour, command.aggregate_id, state, version)
+        raise Aborted(f"{behaviour.aggregate_type} {command.aggregate_id} is changing too fast")
+
+    async def _current(self, behaviour: Behaviour[S], command: Command) -> tuple[S, int]:
+        cached = self._cache.get((behaviour.aggregate_type, command.aggregate_id))
+        if cached is None:
+            state, version = await behaviour.load(command.aggregate_id)
+        else:
+            state, version = cached  # type: ignore[assignment]
+        if command.expected_version is not None and command.expected_version > version:
+            # The caller has seen a newer version than our hint: another writer was here.
+            state, version = await self._catch_up(behaviour, command.aggregate_id, state, version)
+        return state, version
+
+    async def _catch_up(
+        self, behaviour: Behaviour[S], aggregate_id: str, state: S, version: int
+    ) -> tuple[S, int]:
+        while True:
+            envelope = await self._store.get(behaviour.aggregate_type, aggregate_id, version + 1)
+            if envelope is None:
+                self._cache[(behaviour.aggregate_type, aggregate_id)] = (state, version)
+                return state, version
+            state, version = behaviour.evolve(state, envelope), version + 1
+
+    async def _replay(
+        self, behaviour: Behaviour[S], command: Command, claim: Claim
+    ) -> Outcome[S] | None:
+        """The key was used before: return its first result, or None to run it after all."""
+        if claim.fingerprint != command.fingerprint or claim.aggregate_id != command.aggregate_id:
+            raise InvalidArgument(
+                [FieldViolation("idempotency_key", "was already used for a different request")]
+            )
+        envelope = await self._store.get(
+            behaviour.aggregate_type, command.aggregate_id, claim.target_version
+        )
+        if envelope is not None and envelope.idempotency_key == command.idempotency_key:
+            state = behaviour.evolve(behaviour.initial(command.aggregate_id), envelope)
+            return Outcome(state, claim.target_version, envelope, replayed=True)
+        if utc_now() - claim.claimed_at < CLAIM_LEASE:
+            raise Aborted("a request with this idempotency key is still in progress; retry later")
+        # The first attempt died before committing: this retry runs it and takes the claim over.
+        return None
+
+    async def _release_quietly(self, behaviour: Behaviour[S], command: Command) -> None:
+        with contextlib.suppress(Exception):
+            await self._store.release_claim(behaviour.aggregate_type, command.idempotency_key)
+
+
+def _check_expected(command: Command, version: int) -> None:
+    if command.expected_version is not None and command.expected_version != version:
+        raise Aborted(
+            f"version is {version}, not the expected {command.expected_version}: "
+            "read it again and retry",
+            current_version=str(version),
+        )
+
+
+__all__ = ["Behaviour", "Command", "CommandRunner", "DomainError", "Outcome", "fingerprint"]

@@ -1,0 +1,247 @@
+"""gRPC server bootstrap: interceptors, error mapping, health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from wfm_runtime import errors
+from wfm_runtime import logging as wlog
+from wfm_runtime.config import Settings
+from wfm_runtime.messaging import NotConnected
+from wfm_runtime.mongo import UNREACHABLE
+
+log = wlog.get("grpc")
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+
+def request_id() -> str:
+    return REQUEST_ID.get()
+
+
+def bind(**fields: Any) -> None:
+    """Adds fields (e.g. agent_id) to every log line of the current request."""
+    structlog.contextvars.bind_contextvars(**fields)
+
+
+# --- error mapping (AIP-193) ---------------------------------------------------------------
+_CODES: list[tuple[type[errors.DomainError], int]] = [
+    (errors.InvalidArgument, code_pb2.INVALID_ARGUMENT),
+    (errors.NotFound, code_pb2.NOT_FOUND),
+    (errors.AlreadyExists, code_pb2.ALREADY_EXISTS),
+    (errors.FailedPrecondition, code_pb2.FAILED_PRECONDITION),
+    (errors.Aborted, code_pb2.ABORTED),
+    (errors.Unavailable, code_pb2.UNAVAILABLE),
+]
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
+    code = next((c for cls, c in _CODES if isinstance(err, cls)), code_pb2.UNKNOWN)
+    details = [
+        _pack(error_details_pb2.ErrorInfo(reason=err.reason, domain=domain, metadata=err.metadata))
+    ]
+    if isinstance(err, errors.InvalidArgument):
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description
+                        )
+                        for v in err.violations
+                    ]
+                )
+            )
+        )
+    elif isinstance(err, errors.FailedPrecondition):
+        details.append(
+            _pack(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type=v.type, subject=v.subject, description=v.description
+                        )
+                        for v in err.violations
+                    ]
+                )
+            )
+        )
+    elif isinstance(err, errors.NotFound | errors.AlreadyExists):
+        details.append(
+            _pack(
+                error_details_pb2.ResourceInfo(
+                    resource_type=err.resource_type, resource_name=err.resource_name
+                )
+            )
+        )
+    elif isinstance(err, errors.Unavailable | errors.Aborted):
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay={"nanos": 200_000_000})))
+    return status_pb2.Status(code=code, message=err.message, details=details)
+
+
+def _as_domain_error(exc: BaseException) -> errors.DomainError | None:
+    if isinstance(exc, errors.DomainError):
+        return exc
+    if isinstance(exc, UNREACHABLE):
+        return errors.Unavailable("the data store is unreachable; retry shortly")
+    if isinstance(exc, NotConnected):
+        return errors.Unavailable("the message bus is unreachable; retry shortly")
+    if isinstance(exc, TimeoutError):
+        return errors.Unavailable("a dependency did not answer in time; retry shortly")
+    return None
+
+
+class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
+    """Binds request context for logs and maps every exception to a well-formed status."""
+
+    def __init__(self, domain: str) -> None:
+        self._domain = domain
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or method.startswith(("/grpc.health", "/grpc.reflection")):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _begin(self, method: str, context: grpc.aio.ServicerContext) -> float:
+        metadata = dict(context.invocation_metadata() or ())
+        rid = str(metadata.get("x-request-id") or uuid.uuid4())
+        REQUEST_ID.set(rid)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            service=self._domain, request_id=rid, method=method, peer=context.peer()
+        )
+        return time.perf_counter()
+
+    async def _fail(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+        domain_error = _as_domain_error(exc)
+        if domain_error is None:
+            log.exception("rpc_internal_error", error=repr(exc))
+            domain_error = errors.DomainError(
+                f"internal error (request id {request_id()})", reason="INTERNAL"
+            )
+            status = status_pb2.Status(code=code_pb2.INTERNAL, message=domain_error.message)
+        else:
+            status = status_for(domain_error, f"{self._domain}.wfm")
+        log.info(
+            "rpc_rejected",
+            code=code_pb2.Code.Name(status.code),
+            reason=domain_error.reason,
+            message=domain_error.message,
+        )
+        await context.abort_with_status(rpc_status.to_status(status))
+
+    def _wrap_unary(self, method: str, behaviour: Any) -> Any:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = self._begin(method, context)
+            try:
+                response = await behaviour(request, context)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                await self._fail(exc, context)
+                raise  # not reached: abort raises
+            log.debug("rpc_ok", ms=round((time.perf_counter() - start) * 1000, 2))
+            return response
+
+        return wrapper
+
+    def _wrap_stream(self, method: str, behaviour: Any) -> Any:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            self._begin(method, context)
+            try:
+                async for item in behaviour(request, context):
+                    yield item
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                await self._fail(exc, context)
+
+        return wrapper
+
+
+# --- server --------------------------------------------------------------------------------
+Registrar = Callable[[grpc.aio.Server], Iterable[str]]
+
+
+class GrpcApp:
+    """A grpc.aio server with health and reflection; `register` adds the service's servicers."""
+
+    def __init__(self, settings: Settings, register: Registrar) -> None:
+        self.settings = settings
+        limit = settings.max_message_bytes
+        self.server = grpc.aio.server(
+            interceptors=[ErrorAndContextInterceptor(settings.service)],
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.service_names = list(register(self.server))
+        reflection.enable_server_reflection(
+            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = 0
+
+    async def start(self, port: int | None = None) -> int:
+        address = f"{self.settings.grpc_host}:{self.settings.grpc_port if port is None else port}"
+        self.port = self.server.add_insecure_port(address)
+        await self.server.start()
+        for name in [*self.service_names, ""]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("grpc_serving", address=f"{self.settings.grpc_host}:{self.port}")
+        return self.port
+
+    async def stop(self) -> None:
+        for name in [*self.service_names, ""]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(self.settings.shutdown_grace_s)
+
+
+async def wait_for_termination_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

@@ -1,0 +1,129 @@
+"""MongoDB helpers: the only place outside services' store modules that calls the driver.
+
+Written to the subset that MongoDB 7 and FerretDB v1.24 share (docs/ferretdb.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+)
+
+DUPLICATE_KEY = 11000
+
+Collection = AsyncIOMotorCollection[dict[str, Any]]
+Database = AsyncIOMotorDatabase[dict[str, Any]]
+Client = AsyncIOMotorClient[dict[str, Any]]
+
+# Errors that mean "the store is not reachable right now": mapped to UNAVAILABLE.
+UNREACHABLE = (ServerSelectionTimeoutError, AutoReconnect, NetworkTimeout, ConnectionFailure)
+
+
+def connect(url: str, app_name: str, timeout_ms: int = 3000) -> Client:
+    return AsyncIOMotorClient(
+        url,
+        appname=app_name,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=max(timeout_ms * 4, 15000),
+        maxPoolSize=64,
+    )
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    return isinstance(exc, DuplicateKeyError)
+
+
+async def ping(client: Client) -> None:
+    await client.admin.command("ping")
+
+
+async def is_ferretdb(client: Client) -> bool:
+    info = await client.admin.command("buildInfo")
+    return "ferretdbVersion" in info
+
+
+async def ensure_indexes(coll: Collection, *specs: tuple[list[str], bool]) -> None:
+    """Creates single or compound indexes: (fields, unique). Idempotent."""
+    models = [
+        IndexModel([(f, ASCENDING) for f in fields], unique=unique, name="_".join(fields))
+        for fields, unique in specs
+    ]
+    if models:
+        await coll.create_indexes(models)
+
+
+async def insert(coll: Collection, doc: dict[str, Any]) -> bool:
+    """Inserts one document; False when its unique key already exists (the commit-point check)."""
+    try:
+        await coll.insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def get(coll: Collection, doc_id: str) -> dict[str, Any] | None:
+    # find_one sends LIMIT 1, which FerretDB's SQLite backend pushes down with the _id filter.
+    result: dict[str, Any] | None = await coll.find_one({"_id": doc_id})
+    return result
+
+
+async def find_all(
+    coll: Collection,
+    query: dict[str, Any],
+    sort: list[tuple[str, int]] | None = None,
+    limit: int = 0,
+) -> list[dict[str, Any]]:
+    cursor = coll.find(query)
+    if sort:
+        cursor = cursor.sort(sort)
+    if limit:
+        cursor = cursor.limit(limit)
+    docs: list[dict[str, Any]] = await cursor.to_list(None)
+    return docs
+
+
+async def set_fields(
+    coll: Collection, doc_id: str, fields: dict[str, Any], upsert: bool = True
+) -> None:
+    await coll.update_one({"_id": doc_id}, {"$set": fields}, upsert=upsert)
+
+
+async def delete(coll: Collection, doc_id: str) -> None:
+    await coll.delete_one({"_id": doc_id})
+
+
+async def drop(db: Database, name: str) -> None:
+    await db.drop_collection(name)
+
+
+async def insert_new(coll: Collection, docs: list[dict[str, Any]]) -> int:
+    """Inserts documents whose `_id` is new; existing ones are left as they are (idempotent)."""
+    if not docs:
+        return 0
+    try:
+        result = await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        codes = {error.get("code") for error in exc.details.get("writeErrors", [])}
+        if codes - {DUPLICATE_KEY}:
+            raise
+        return int(exc.details.get("nInserted", 0))
+    return len(result.inserted_ids)
+
+
+async def count(coll: Collection, query: dict[str, Any]) -> int:
+    return int(await coll.count_documents(query))
+
+
+async def drop_collection(coll: Collection) -> None:
+    await coll.drop()

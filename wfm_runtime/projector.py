@@ -1,0 +1,145 @@
+"""Projector runner: a durable JetStream pull consumer feeding one projection.
+
+A projection turns events into MongoDB read views. It must be idempotent (an event may come
+twice: redelivery after a crash, the relay's sweep) and must never let an older version of an
+entity overwrite a newer one. The runner acks a batch only after the projection has written it,
+so a projector killed mid-batch gets the whole batch again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import nats.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+
+from wfm_runtime import logging as wlog
+from wfm_runtime.events import parse, stream_name
+from wfm_runtime.messaging import Bus, NotConnected
+
+log = wlog.get("projector")
+
+
+class Projection(Protocol):
+    name: str  # durable consumer name, unique per view set
+    source: str  # producing service whose stream is read, e.g. "availability"
+    filter_subject: str  # e.g. "wfm.availability.>"
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None: ...
+
+    async def reset(self) -> None:
+        """Drops the projection's views and caches, before a rebuild from the stream."""
+
+
+Listener = Callable[[list[EventEnvelope]], Awaitable[None]]
+
+
+class ProjectorRunner:
+    def __init__(self, bus: Bus, projection: Projection, batch: int = 500) -> None:
+        self._bus = bus
+        self.projection = projection
+        self._batch = batch
+        self._sub: object | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._paused = asyncio.Lock()
+        self.listeners: list[Listener] = []
+        self.applied = 0
+
+    @property
+    def stream(self) -> str:
+        return stream_name(self.projection.source)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=f"projector-{self.projection.name}")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _subscribe(self) -> object:
+        config = ConsumerConfig(
+            durable_name=self.projection.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=50_000,
+            ack_wait=30,
+            filter_subject=self.projection.filter_subject,
+        )
+        return await self._bus.js.pull_subscribe(
+            self.projection.filter_subject,
+            durable=self.projection.name,
+            stream=self.stream,
+            config=config,
+        )
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                async with self._paused:
+                    await self._step()
+            except asyncio.CancelledError:
+                raise
+            except (NotConnected, NotFoundError, nats.errors.Error) as exc:
+                self._sub = None
+                log.info("projector_waiting", projection=self.projection.name, error=repr(exc))
+                await asyncio.sleep(0.3)
+            except Exception as exc:
+                self._sub = None
+                log.warning("projector_failed", projection=self.projection.name, error=repr(exc))
+                await asyncio.sleep(1.0)
+
+    async def _step(self) -> None:
+        if self._sub is None:
+            self._sub = await self._subscribe()
+        try:
+            msgs = await self._sub.fetch(self._batch, timeout=0.5)  # type: ignore[attr-defined]
+        except (TimeoutError, nats.errors.TimeoutError):
+            return
+        envelopes: list[EventEnvelope] = []
+        for msg in msgs:
+            envelope = parse(msg.data)
+            if envelope is None:
+                log.error("projector_bad_message", subject=msg.subject)
+                await msg.term()
+                continue
+            envelopes.append(envelope)
+        if envelopes:
+            await self.projection.apply(envelopes)
+            self.applied += len(envelopes)
+        for msg in msgs:
+            await msg.ack()
+        for listener in self.listeners:
+            await listener(envelopes)
+
+    async def pending(self) -> int:
+        """Messages not yet processed (0 when caught up)."""
+        info = await self._bus.js.consumer_info(self.stream, self.projection.name)
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def wait_caught_up(self, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                if await self.pending() == 0:
+                    return
+            except (NotConnected, NotFoundError, nats.errors.Error):
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"projection {self.projection.name} did not catch up")
+            await asyncio.sleep(0.05)
+
+    async def rebuild(self) -> None:
+        """Drops the views and replays the whole stream into them through the same code."""
+        async with self._paused:
+            with contextlib.suppress(NotFoundError):
+                await self._bus.js.delete_consumer(self.stream, self.projection.name)
+            self._sub = None
+            await self.projection.reset()
+        log.info("projection_rebuilding", projection=self.projection.name)

@@ -1,0 +1,127 @@
+"""Moves committed events from the store to JetStream, at least once, with dedupe ids.
+
+Fast path: right after the commit, the event is published in the background (the RPC does not
+wait). If that fails (NATS down, process killed), the outbox marker stays, and the sweep
+publishes it later: markers this process committed are published at once; markers left by a
+process that died are first checked against `events` (a marker whose event was never stored
+is an abandoned attempt and is dropped). JetStream drops duplicates by `Nats-Msg-Id` and the
+projectors are idempotent, so publishing twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+
+from wfm_runtime import logging as wlog
+from wfm_runtime.events import subject
+from wfm_runtime.eventstore import EventStore, PendingEvent
+from wfm_runtime.messaging import Bus
+from wfm_runtime.timefmt import utc_now
+
+log = wlog.get("relay")
+
+# A marker younger than this may still be on its fast path; the sweep leaves it alone.
+FAST_PATH_GRACE = timedelta(seconds=2)
+# An uncommitted marker older than this belongs to an attempt that can no longer commit.
+ABANDONED_AFTER = timedelta(seconds=60)
+MAX_IN_FLIGHT = 256
+
+
+class Relay:
+    def __init__(self, store: EventStore, bus: Bus, sweep_interval_s: float = 1.0) -> None:
+        self._store = store
+        self._bus = bus
+        self._interval = sweep_interval_s
+        self._committed: set[str] = set()  # event ids this process stored
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="relay-sweep")
+
+    def committed(self, envelope: EventEnvelope) -> None:
+        """Called right after a commit: publish in the background, never failing the RPC."""
+        self._committed.add(envelope.event_id)
+        task = asyncio.create_task(self._publish_now(envelope))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish_now(self, envelope: EventEnvelope) -> None:
+        async with self._in_flight:
+            if await self._publish(envelope):
+                with contextlib.suppress(Exception):
+                    await self._store.published(envelope.event_id)
+                    self._committed.discard(envelope.event_id)
+            else:
+                self._wake.set()
+
+    async def _publish(self, envelope: EventEnvelope) -> bool:
+        try:
+            await self._bus.publish(
+                subject(envelope), envelope.SerializeToString(), envelope.event_id
+            )
+        except Exception as exc:
+            log.warning("publish_deferred", event_id=envelope.event_id, error=str(exc))
+            return False
+        return True
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            if not self._bus.connected:
+                continue
+            try:
+                await self.sweep()
+            except Exception as exc:
+                log.warning("relay_sweep_failed", error=str(exc))
+
+    async def sweep(self, grace: timedelta = FAST_PATH_GRACE) -> int:
+        """Publishes every pending marker old enough; returns how many were published."""
+        published = 0
+        now = utc_now()
+        for pending in await self._store.pending():
+            if now - pending.created_at < grace:
+                continue
+            if not await self._is_committed(pending, now):
+                continue
+            if not await self._publish(pending.envelope):
+                break  # NATS went away; keep the order, try again next round
+            await self._store.published(pending.marker_id)
+            self._committed.discard(pending.marker_id)
+            published += 1
+        if published:
+            log.info("relay_swept", published=published)
+        return published
+
+    async def _is_committed(self, pending: PendingEvent, now: object) -> bool:
+        if pending.marker_id in self._committed:
+            return True
+        if await self._store.is_committed(pending):
+            return True
+        if utc_now() - pending.created_at > ABANDONED_AFTER:
+            await self._store.published(pending.marker_id)  # abandoned attempt: drop its marker
+        return False
+
+    async def republish_all(self) -> int:
+        """Publishes every stored event again (refills a stream that lost data)."""
+        count = 0
+        for envelope in await self._store.all_events():
+            if await self._publish(envelope):
+                count += 1
+        return count
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2.0)

@@ -1,0 +1,111 @@
+"""The pieces every service wires the same way: store, bus, relay, commands, projectors, gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterable
+
+import grpc
+
+from wfm_runtime import logging as wlog
+from wfm_runtime import mongo
+from wfm_runtime.commands import CommandRunner
+from wfm_runtime.config import Settings
+from wfm_runtime.eventstore import EventStore
+from wfm_runtime.grpcserver import GrpcApp, Registrar, wait_for_termination_signal
+from wfm_runtime.messaging import Bus
+from wfm_runtime.projector import Projection, ProjectorRunner
+from wfm_runtime.relay import Relay
+
+log = wlog.get("service")
+
+
+def control_subject(service: str, action: str) -> str:
+    return f"wfm.control.{service}.{action}"
+
+
+class ServiceRuntime:
+    def __init__(self, settings: Settings, consumes: Iterable[str] = ()) -> None:
+        self.settings = settings
+        self.client = mongo.connect(settings.mongo_url, f"wfm-{settings.service}")
+        self.db = self.client[settings.database]
+        self.views_db = self.client[settings.views_database]
+        self.store = EventStore(self.db)
+        self.bus = Bus(
+            settings.nats_url, f"wfm-{settings.service}", streams=[settings.service, *consumes]
+        )
+        self.relay = Relay(self.store, self.bus, settings.relay_sweep_interval_s)
+        self.commands = CommandRunner(settings.service, self.store, self.relay)
+        self.projectors: list[ProjectorRunner] = []
+        self.app: GrpcApp | None = None
+        self._control_task: asyncio.Task[None] | None = None
+
+    def add_projection(self, projection: Projection) -> ProjectorRunner:
+        runner = ProjectorRunner(self.bus, projection)
+        self.projectors.append(runner)
+        return runner
+
+    async def open(self, nats_wait_s: float = 5.0) -> None:
+        await self._setup_store_until_ok()
+        await self.bus.start(wait=nats_wait_s)
+        self.relay.start()
+        for runner in self.projectors:
+            runner.start()
+        self._control_task = asyncio.create_task(self._serve_control())
+
+    async def _setup_store_until_ok(self) -> None:
+        while True:
+            try:
+                await self.store.setup()
+                return
+            except mongo.UNREACHABLE as exc:
+                log.warning("store_unreachable_at_start", error=str(exc))
+                await asyncio.sleep(1.0)
+
+    async def start_grpc(self, register: Registrar, port: int | None = None) -> int:
+        self.app = GrpcApp(self.settings, register)
+        return await self.app.start(port)
+
+    async def rebuild_views(self) -> None:
+        for runner in self.projectors:
+            await runner.rebuild()
+        for runner in self.projectors:
+            await runner.wait_caught_up(timeout=120)
+
+    async def _serve_control(self) -> None:
+        await self.bus.wait_ready(timeout=3600)
+
+        async def on_rebuild(msg: object) -> None:
+            try:
+                await self.rebuild_views()
+                reply = {"ok": True, "projections": [r.projection.name for r in self.projectors]}
+            except Exception as exc:
+                reply = {"ok": False, "error": repr(exc)}
+            await msg.respond(json.dumps(reply).encode())  # type: ignore[attr-defined]
+
+        await self.bus.nc.subscribe(
+            control_subject(self.settings.service, "rebuild-views"), cb=on_rebuild
+        )
+
+    async def serve_forever(self) -> None:
+        await wait_for_termination_signal()
+        log.info("shutting_down")
+        await self.close()
+
+    async def close(self) -> None:
+        if self.app is not None:
+            await self.app.stop()
+        if self._control_task is not None:
+            self._control_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._control_task
+        for runner in self.projectors:
+            await runner.close()
+        await self.relay.close()
+        await self.bus.close()
+        self.client.close()
+
+
+__all__ = ["ServiceRuntime", "grpc"]

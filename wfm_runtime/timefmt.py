@@ -1,0 +1,41 @@
+"""Instants are stored in UTC; people see them on their own wall clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from wfm.type.v1 import localized_time_pb2
+
+
+def utc_now() -> datetime:
+    """Now in UTC, at the millisecond precision both MongoDB and FerretDB store."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Drivers return naive UTC datetimes unless tz_aware; normalise either way."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def to_timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(as_utc(value))
+    return ts
+
+
+def from_timestamp(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def localized(value: datetime, zone: str) -> localized_time_pb2.LocalizedTime:
+    if not zone:
+        return localized_time_pb2.LocalizedTime()
+    local = as_utc(value).astimezone(ZoneInfo(zone))
+    return localized_time_pb2.LocalizedTime(
+        time_zone=zone,
+        local_time=local.isoformat(timespec="seconds"),
+        abbreviation=local.tzname() or "",
+    )
