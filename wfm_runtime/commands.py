@@ -77,6 +77,11 @@ class CommandRunner:
             weakref.WeakValueDictionary()
         )
 
+    def cached(self, aggregate_type: str, aggregate_id: str) -> object | None:
+        """The state this process last committed or read for the aggregate, if any."""
+        entry = self._cache.get((aggregate_type, aggregate_id))
+        return entry[0] if entry is not None and entry[1] > 0 else None
+
     def forget(self, aggregate_type: str, aggregate_id: str) -> None:
         self._cache.pop((aggregate_type, aggregate_id), None)
 

@@ -1,0 +1,192 @@
+"""DirectoryService servicer: proto <-> domain; the rules live in domain.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, TypeAlias
+
+import grpc
+from wfm.scheduling.v1 import directory_service_pb2 as pb
+from wfm.scheduling.v1 import directory_service_pb2_grpc as pb_grpc
+from wfm.scheduling.v1 import events_pb2
+
+from services.scheduling import domain, store
+from services.scheduling.views import DirectoryViews
+from wfm_runtime import pagination
+from wfm_runtime.commands import Command, CommandRunner, fingerprint
+from wfm_runtime.errors import NotFound, Violations
+from wfm_runtime.grpcserver import bind, request_id
+from wfm_runtime.timefmt import utc_now
+from wfm_runtime.validation import check_id, check_idempotency_key, check_page_size, parse_name
+
+Ctx: TypeAlias = grpc.aio.ServicerContext
+
+
+class DirectoryApi(pb_grpc.DirectoryServiceServicer):
+    def __init__(
+        self, commands: CommandRunner, directory: store.DirectoryStore, views: DirectoryViews
+    ) -> None:
+        self._commands = commands
+        self._store = directory
+        self._views = views
+        self._teams = directory.team_behaviour()
+        self._agents = directory.agent_behaviour()
+
+    async def CreateTeam(self, request: pb.CreateTeamRequest, context: Ctx) -> pb.Team:
+        v = Violations()
+        team = store.team_from_proto(request.team, request.team_id)
+        domain.validate_team(team, v)
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        outcome = await self._commands.execute(
+            self._teams,
+            _command(store.TEAM, team.team_id, request.idempotency_key, request),
+            lambda current, version: events_pb2.TeamCreated(
+                team=store.team_to_proto(
+                    replace(
+                        domain.decide_create_team(current, team, utc_now()), version=version + 1
+                    )
+                )
+            ),
+        )
+        return store.team_to_proto(outcome.state)
+
+    async def GetTeam(self, request: pb.GetTeamRequest, context: Ctx) -> pb.Team:
+        v = Violations()
+        team_id = parse_name(v, request.name, "name", "teams")
+        v.raise_if_any()
+        team = await self._latest_team(team_id)
+        if team is None:
+            raise NotFound("team", request.name)
+        return store.team_to_proto(team)
+
+    async def ListTeams(self, request: pb.ListTeamsRequest, context: Ctx) -> pb.ListTeamsResponse:
+        v = Violations()
+        page_size = check_page_size(v, request.page_size)
+        v.raise_if_any()
+        after = pagination.decode(request.page_token, "teams")
+        teams = await self._views.list_teams(after, page_size + 1)
+        return pb.ListTeamsResponse(
+            teams=[store.team_to_proto(t) for t in teams[:page_size]],
+            next_page_token=_next(teams, page_size, "teams", lambda t: t.team_id),
+        )
+
+    async def CreateAgent(self, request: pb.CreateAgentRequest, context: Ctx) -> pb.Agent:
+        v = Violations()
+        check_id(v, request.agent_id, "agent_id", "agent id")
+        agent = store.agent_from_proto(request.agent, request.agent_id)
+        _check_contract(v, request.agent.contract_type, "agent.contract_type")
+        domain.validate_agent(agent, v)
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        bind(agent_id=agent.agent_id)
+        team_exists = await self._latest_team(agent.team_id) is not None
+        outcome = await self._commands.execute(
+            self._agents,
+            _command(store.AGENT, agent.agent_id, request.idempotency_key, request),
+            lambda current, version: events_pb2.AgentRegistered(
+                agent=store.agent_to_proto(
+                    replace(
+                        domain.decide_register_agent(current, agent, team_exists, utc_now()),
+                        version=version + 1,
+                    )
+                )
+            ),
+        )
+        return store.agent_to_proto(outcome.state)
+
+    async def UpdateAgent(self, request: pb.UpdateAgentRequest, context: Ctx) -> pb.Agent:
+        v = Violations()
+        agent_id = parse_name(v, request.agent.name, "agent.name", "agents")
+        paths = frozenset(request.update_mask.paths)
+        v.check(bool(paths), "update_mask", "name at least one field to change")
+        for path in paths - domain.UPDATABLE_AGENT_FIELDS:
+            v.add("update_mask", f"{path!r} cannot be changed")
+        if "contract_type" in paths:
+            _check_contract(v, request.agent.contract_type, "agent.contract_type")
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        bind(agent_id=agent_id)
+        changes = store.agent_from_proto(request.agent, agent_id)
+        if await self._latest_agent(agent_id) is None:
+            raise NotFound("agent", request.agent.name)
+        team_exists = await self._latest_team(changes.team_id) is not None
+        expected = request.agent.version or None
+        outcome = await self._commands.execute(
+            self._agents,
+            Command(
+                store.AGENT,
+                agent_id,
+                request.idempotency_key,
+                fingerprint(request.SerializeToString(deterministic=True)),
+                expected,
+                request_id(),
+            ),
+            lambda current, version: _agent_updated(
+                domain.decide_update_agent(current, changes, paths, team_exists, utc_now()),
+                version,
+            ),
+        )
+        return store.agent_to_proto(outcome.state)
+
+    async def GetAgent(self, request: pb.GetAgentRequest, context: Ctx) -> pb.Agent:
+        v = Violations()
+        agent_id = parse_name(v, request.name, "name", "agents")
+        v.raise_if_any()
+        agent = await self._latest_agent(agent_id)
+        if agent is None:
+            raise NotFound("agent", request.name)
+        return store.agent_to_proto(agent)
+
+    async def ListAgents(
+        self, request: pb.ListAgentsRequest, context: Ctx
+    ) -> pb.ListAgentsResponse:
+        v = Violations()
+        page_size = check_page_size(v, request.page_size)
+        team_id = parse_name(v, request.team, "team", "teams") if request.team else ""
+        v.raise_if_any()
+        after = pagination.decode(request.page_token, f"agents|{team_id}")
+        agents = await self._views.list_agents(team_id, after, page_size + 1)
+        return pb.ListAgentsResponse(
+            agents=[store.agent_to_proto(a) for a in agents[:page_size]],
+            next_page_token=_next(agents, page_size, f"agents|{team_id}", lambda a: a.agent_id),
+        )
+
+    # Reads prefer what this process just wrote, so a Get right after a Create sees it.
+    async def _latest_team(self, team_id: str) -> domain.Team | None:
+        cached = self._commands.cached(store.TEAM, team_id)
+        return cached if isinstance(cached, domain.Team) else await self._store.team(team_id)
+
+    async def _latest_agent(self, agent_id: str) -> domain.Agent | None:
+        cached = self._commands.cached(store.AGENT, agent_id)
+        return cached if isinstance(cached, domain.Agent) else await self._store.agent(agent_id)
+
+
+def _command(kind: str, entity_id: str, key: str, request: Any) -> Command:
+    digest = fingerprint(request.SerializeToString(deterministic=True))
+    return Command(kind, entity_id, key, digest, None, request_id())
+
+
+def _agent_updated(
+    result: tuple[domain.Agent, list[str]] | None, version: int
+) -> events_pb2.AgentUpdated | None:
+    if result is None:
+        return None
+    agent, changed = result
+    return events_pb2.AgentUpdated(
+        agent=store.agent_to_proto(replace(agent, version=version + 1)), changed_fields=changed
+    )
+
+
+def _check_contract(v: Violations, value: int, field_path: str) -> None:
+    v.check(
+        store.contract_from_proto(value) is not None,
+        field_path,
+        "must be CONTRACT_TYPE_FULL_TIME or CONTRACT_TYPE_PART_TIME",
+    )
+
+
+def _next(items: list[Any], page_size: int, filter_key: str, key: Any) -> str:
+    if len(items) <= page_size:
+        return ""
+    return pagination.encode(key(items[page_size - 1]), filter_key)

@@ -1,0 +1,127 @@
+"""Workforce directory rules (teams and agents): pure functions on dataclasses, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import Enum
+
+from wfm_runtime.errors import AlreadyExists, FailedPrecondition, RuleViolation, Violations
+from wfm_runtime.validation import check_id, check_time_zone
+
+MAX_WEEKLY_MINUTES = 60 * 60
+PART_TIME_MAX_WEEKLY_MINUTES = 30 * 60
+UPDATABLE_AGENT_FIELDS = frozenset(
+    {"display_name", "team", "site", "time_zone", "contract_type", "weekly_minutes"}
+)
+
+
+class ContractType(Enum):
+    FULL_TIME = "FULL_TIME"
+    PART_TIME = "PART_TIME"
+
+
+@dataclass(frozen=True)
+class Team:
+    team_id: str
+    display_name: str = ""
+    client_time_zone: str = ""
+    client: str = ""
+    version: int = 0
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Agent:
+    agent_id: str
+    display_name: str = ""
+    team_id: str = ""
+    site: str = ""
+    time_zone: str = ""
+    contract_type: ContractType = ContractType.FULL_TIME
+    weekly_minutes: int = 0
+    version: int = 0
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+def validate_team(team: Team, v: Violations) -> None:
+    check_id(v, team.team_id, "team_id", "team id")
+    v.check(0 < len(team.display_name) <= 200, "team.display_name", "1-200 characters required")
+    check_time_zone(v, team.client_time_zone, "team.client_time_zone")
+    v.check(len(team.client) <= 100, "team.client", "at most 100 characters")
+
+
+def validate_agent(agent: Agent, v: Violations, prefix: str = "agent.") -> None:
+    v.check(
+        0 < len(agent.display_name) <= 200, f"{prefix}display_name", "1-200 characters required"
+    )
+    check_id(v, agent.team_id, f"{prefix}team", "team id")
+    v.check(len(agent.site) <= 100, f"{prefix}site", "at most 100 characters")
+    check_time_zone(v, agent.time_zone, f"{prefix}time_zone")
+    cap = (
+        PART_TIME_MAX_WEEKLY_MINUTES
+        if agent.contract_type is ContractType.PART_TIME
+        else MAX_WEEKLY_MINUTES
+    )
+    v.check(
+        0 < agent.weekly_minutes <= cap,
+        f"{prefix}weekly_minutes",
+        f"must be between 1 and {cap} minutes for a {agent.contract_type.value} contract",
+    )
+
+
+def decide_create_team(current: Team, requested: Team, now: datetime) -> Team:
+    if current.version:
+        raise AlreadyExists("team", f"teams/{requested.team_id}")
+    return replace(requested, version=1, create_time=now, update_time=now)
+
+
+def decide_register_agent(
+    current: Agent, requested: Agent, team_exists: bool, now: datetime
+) -> Agent:
+    if current.version:
+        raise AlreadyExists("agent", f"agents/{requested.agent_id}")
+    _require_team(requested, team_exists)
+    return replace(requested, version=1, create_time=now, update_time=now)
+
+
+def decide_update_agent(
+    current: Agent, changes: Agent, paths: frozenset[str], team_exists: bool, now: datetime
+) -> tuple[Agent, list[str]] | None:
+    """The agent after applying `paths` from `changes`, with the fields that really changed."""
+    values = {
+        "display_name": changes.display_name,
+        "team_id": changes.team_id,
+        "site": changes.site,
+        "time_zone": changes.time_zone,
+        "contract_type": changes.contract_type,
+        "weekly_minutes": changes.weekly_minutes,
+    }
+    fields = {
+        ("team_id" if p == "team" else p): values["team_id" if p == "team" else p] for p in paths
+    }
+    updated = replace(current, **fields)  # type: ignore[arg-type]
+    changed = sorted(k for k in fields if getattr(current, k) != getattr(updated, k))
+    if not changed:
+        return None
+    v = Violations()
+    validate_agent(updated, v)
+    v.raise_if_any()
+    if "team_id" in changed:
+        _require_team(updated, team_exists)
+    return replace(updated, update_time=now), changed
+
+
+def _require_team(agent: Agent, team_exists: bool) -> None:
+    if not team_exists:
+        raise FailedPrecondition(
+            [
+                RuleViolation(
+                    "TEAM_EXISTS",
+                    f"teams/{agent.team_id}",
+                    f"team {agent.team_id!r} does not exist: create it first",
+                )
+            ]
+        )

@@ -1,0 +1,57 @@
+"""Wiring of the scheduling service: `python -m services.scheduling.main`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import grpc
+from wfm.scheduling.v1 import directory_service_pb2 as pb
+from wfm.scheduling.v1 import directory_service_pb2_grpc as pb_grpc
+
+from services.scheduling.api import DirectoryApi
+from services.scheduling.store import DirectoryStore
+from services.scheduling.views import DirectoryProjection, DirectoryViews
+from wfm_runtime import config
+from wfm_runtime import logging as wlog
+from wfm_runtime.config import Settings
+from wfm_runtime.service import ServiceRuntime
+
+SERVICE = "scheduling"
+
+
+@dataclass
+class SchedulingService:
+    runtime: ServiceRuntime
+    views: DirectoryViews
+    port: int = 0
+
+    async def stop(self) -> None:
+        await self.runtime.close()
+
+
+async def start(settings: Settings, port: int | None = None) -> SchedulingService:
+    runtime = ServiceRuntime(settings)
+    views = DirectoryViews(runtime.views_db)
+    await views.setup()
+    runtime.add_projection(DirectoryProjection(views))
+    await runtime.open()
+    api = DirectoryApi(runtime.commands, DirectoryStore(views.teams, views.agents), views)
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        pb_grpc.add_DirectoryServiceServicer_to_server(api, server)
+        return [pb.DESCRIPTOR.services_by_name["DirectoryService"].full_name]
+
+    bound = await runtime.start_grpc(register, port)
+    return SchedulingService(runtime, views, bound)
+
+
+async def main() -> None:
+    settings = config.load(SERVICE)
+    wlog.configure(settings.log_level, SERVICE)
+    service = await start(settings)
+    await service.runtime.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
