@@ -1,0 +1,126 @@
+"""Fixtures: real FerretDB (or MONGO_URL) per session, a real nats-server per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from wfm.availability.v1 import availability_service_pb2_grpc as availability_grpc
+from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
+from wfm.scheduling.v1 import directory_service_pb2_grpc as directory_grpc
+
+from services.availability import main as availability_main
+from services.scheduling import main as scheduling_main
+from wfm_runtime import localservers
+from wfm_runtime.testing import isolated_settings
+
+
+@dataclass
+class Nats:
+    url: str
+    process: localservers.ManagedProcess | None
+
+    def stop(self) -> None:
+        assert self.process is not None, "cannot stop an external NATS_URL"
+        self.process.stop()
+
+    def start(self) -> None:
+        assert self.process is not None
+        self.process.start()
+
+
+@pytest.fixture(scope="session")
+def mongo_url() -> Iterator[str]:
+    if os.environ.get("MONGO_URL"):
+        yield os.environ["MONGO_URL"]
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="wfm-test-ferretdb-"))
+    server = localservers.ferretdb(data_dir)
+    server.start()
+    try:
+        yield f"mongodb://127.0.0.1:{server.port}/"
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[Nats]:
+    if os.environ.get("NATS_URL"):
+        yield Nats(os.environ["NATS_URL"], None)
+        return
+    server = localservers.nats_server(tmp_path / "nats")
+    server.start()
+    try:
+        yield Nats(f"nats://127.0.0.1:{server.port}", server)
+    finally:
+        server.stop()
+
+
+@dataclass
+class System:
+    """The availability and scheduling services on real servers, with client stubs."""
+
+    prefix: str
+    mongo_url: str
+    nats: Nats
+    availability: availability_main.AvailabilityService
+    scheduling: scheduling_main.SchedulingService
+    channels: list[grpc.aio.Channel]
+    avail: availability_grpc.AvailabilityServiceStub
+    directory: directory_grpc.DirectoryServiceStub
+
+    async def add_team(self, team_id: str, zone: str = "America/New_York") -> None:
+        await self.directory.CreateTeam(directory_pb.CreateTeamRequest(
+            team_id=team_id, idempotency_key=f"team-{team_id}",
+            team=directory_pb.Team(display_name=f"Team {team_id}", client_time_zone=zone,
+                                   client="acme")))
+
+    async def add_agent(self, agent_id: str, team_id: str, zone: str = "Asia/Kolkata") -> None:
+        await self.directory.CreateAgent(directory_pb.CreateAgentRequest(
+            agent_id=agent_id, idempotency_key=f"agent-{agent_id}",
+            agent=directory_pb.Agent(display_name=agent_id, team=f"teams/{team_id}", site="pune",
+                                     time_zone=zone,
+                                     contract_type=directory_pb.CONTRACT_TYPE_FULL_TIME,
+                                     weekly_minutes=2400)))
+
+    async def known_to_availability(self, agent_id: str) -> None:
+        from wfm_runtime.testing import eventually
+
+        await eventually(lambda: self.availability.directory.agent(agent_id))
+
+
+async def start_system(mongo_url: str, nats: Nats, prefix: str = "") -> System:
+    prefix = prefix or f"t{uuid.uuid4().hex[:10]}_"
+    scheduling = await scheduling_main.start(
+        isolated_settings("scheduling", mongo_url, nats.url, prefix), port=0)
+    availability = await availability_main.start(
+        isolated_settings("availability", mongo_url, nats.url, prefix), port=0)
+    ch_a = grpc.aio.insecure_channel(f"127.0.0.1:{availability.port}")
+    ch_s = grpc.aio.insecure_channel(f"127.0.0.1:{scheduling.port}")
+    return System(prefix, mongo_url, nats, availability, scheduling, [ch_a, ch_s],
+                  availability_grpc.AvailabilityServiceStub(ch_a),
+                  directory_grpc.DirectoryServiceStub(ch_s))
+
+
+async def stop_system(system: System) -> None:
+    for channel in system.channels:
+        await channel.close()
+    await system.availability.stop()
+    await system.scheduling.stop()
+
+
+@pytest.fixture
+async def system(mongo_url: str, nats: Nats) -> AsyncIterator[System]:
+    running = await start_system(mongo_url, nats)
+    try:
+        yield running
+    finally:
+        await stop_system(running)
