@@ -37,18 +37,26 @@ class Nats:
 
 
 @pytest.fixture(scope="session")
-def mongo_url() -> Iterator[str]:
+def mongo_server() -> Iterator[localservers.ManagedProcess | None]:
+    """The session's FerretDB process (None when MONGO_URL points at an external server)."""
     if os.environ.get("MONGO_URL"):
-        yield os.environ["MONGO_URL"]
+        yield None
         return
     data_dir = Path(tempfile.mkdtemp(prefix="wfm-test-ferretdb-"))
     server = localservers.ferretdb(data_dir)
     server.start()
     try:
-        yield f"mongodb://127.0.0.1:{server.port}/"
+        yield server
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mongo_url(mongo_server: localservers.ManagedProcess | None) -> str:
+    if mongo_server is None:
+        return os.environ["MONGO_URL"]
+    return f"mongodb://127.0.0.1:{mongo_server.port}/"
 
 
 @pytest.fixture
@@ -78,18 +86,31 @@ class System:
     directory: directory_grpc.DirectoryServiceStub
 
     async def add_team(self, team_id: str, zone: str = "America/New_York") -> None:
-        await self.directory.CreateTeam(directory_pb.CreateTeamRequest(
-            team_id=team_id, idempotency_key=f"team-{team_id}",
-            team=directory_pb.Team(display_name=f"Team {team_id}", client_time_zone=zone,
-                                   client="acme")))
+        await self.directory.CreateTeam(
+            directory_pb.CreateTeamRequest(
+                team_id=team_id,
+                idempotency_key=f"team-{team_id}",
+                team=directory_pb.Team(
+                    display_name=f"Team {team_id}", client_time_zone=zone, client="acme"
+                ),
+            )
+        )
 
     async def add_agent(self, agent_id: str, team_id: str, zone: str = "Asia/Kolkata") -> None:
-        await self.directory.CreateAgent(directory_pb.CreateAgentRequest(
-            agent_id=agent_id, idempotency_key=f"agent-{agent_id}",
-            agent=directory_pb.Agent(display_name=agent_id, team=f"teams/{team_id}", site="pune",
-                                     time_zone=zone,
-                                     contract_type=directory_pb.CONTRACT_TYPE_FULL_TIME,
-                                     weekly_minutes=2400)))
+        await self.directory.CreateAgent(
+            directory_pb.CreateAgentRequest(
+                agent_id=agent_id,
+                idempotency_key=f"agent-{agent_id}",
+                agent=directory_pb.Agent(
+                    display_name=agent_id,
+                    team=f"teams/{team_id}",
+                    site="pune",
+                    time_zone=zone,
+                    contract_type=directory_pb.CONTRACT_TYPE_FULL_TIME,
+                    weekly_minutes=2400,
+                ),
+            )
+        )
 
     async def known_to_availability(self, agent_id: str) -> None:
         from wfm_runtime.testing import eventually
@@ -100,14 +121,23 @@ class System:
 async def start_system(mongo_url: str, nats: Nats, prefix: str = "") -> System:
     prefix = prefix or f"t{uuid.uuid4().hex[:10]}_"
     scheduling = await scheduling_main.start(
-        isolated_settings("scheduling", mongo_url, nats.url, prefix), port=0)
+        isolated_settings("scheduling", mongo_url, nats.url, prefix), port=0
+    )
     availability = await availability_main.start(
-        isolated_settings("availability", mongo_url, nats.url, prefix), port=0)
+        isolated_settings("availability", mongo_url, nats.url, prefix), port=0
+    )
     ch_a = grpc.aio.insecure_channel(f"127.0.0.1:{availability.port}")
     ch_s = grpc.aio.insecure_channel(f"127.0.0.1:{scheduling.port}")
-    return System(prefix, mongo_url, nats, availability, scheduling, [ch_a, ch_s],
-                  availability_grpc.AvailabilityServiceStub(ch_a),
-                  directory_grpc.DirectoryServiceStub(ch_s))
+    return System(
+        prefix,
+        mongo_url,
+        nats,
+        availability,
+        scheduling,
+        [ch_a, ch_s],
+        availability_grpc.AvailabilityServiceStub(ch_a),
+        directory_grpc.DirectoryServiceStub(ch_s),
+    )
 
 
 async def stop_system(system: System) -> None:

@@ -144,7 +144,14 @@ class CommandRunner:
             _check_expected(command, version)
             payload = decide(state, version)
             if payload is None:
-                return Outcome(state, version, None)
+                # "No change" is only true of the latest version: make sure nobody moved on.
+                fresh_state, fresh_version = await self._catch_up(
+                    behaviour, command.aggregate_id, state, version
+                )
+                if fresh_version == version:
+                    return Outcome(state, version, None)
+                state, version = fresh_state, fresh_version
+                continue
             envelope = new_envelope(
                 producer=self._producer,
                 aggregate_type=behaviour.aggregate_type,

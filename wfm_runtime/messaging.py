@@ -137,5 +137,8 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         if self._nc is not None:
+            # drain() can wait up to its 30 s timeout for a server that went away: bound it.
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await asyncio.wait_for(self._nc.drain(), 2.0)
+            with contextlib.suppress(Exception):
+                await self._nc.close()

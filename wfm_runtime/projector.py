@@ -69,7 +69,7 @@ class ProjectorRunner:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_ack_pending=50_000,
-            ack_wait=30,
+            ack_wait=10,
             filter_subject=self.projection.filter_subject,
         )
         return await self._bus.js.pull_subscribe(
@@ -111,7 +111,14 @@ class ProjectorRunner:
                 continue
             envelopes.append(envelope)
         if envelopes:
-            await self.projection.apply(envelopes)
+            try:
+                await self.projection.apply(envelopes)
+            except BaseException:
+                # Hand the batch back at once (not after ack_wait); the views are idempotent.
+                for msg in msgs:
+                    with contextlib.suppress(Exception):
+                        await msg.nak(delay=0.5)
+                raise
             self.applied += len(envelopes)
         for msg in msgs:
             await msg.ack()
@@ -138,6 +145,9 @@ class ProjectorRunner:
     async def rebuild(self) -> None:
         """Drops the views and replays the whole stream into them through the same code."""
         async with self._paused:
+            if self._sub is not None:
+                with contextlib.suppress(Exception):
+                    await self._sub.unsubscribe()  # type: ignore[attr-defined]
             with contextlib.suppress(NotFoundError):
                 await self._bus.js.delete_consumer(self.stream, self.projection.name)
             self._sub = None

@@ -1,0 +1,269 @@
+"""Section 5 guarantees, each against the real servers: nothing acknowledged is ever lost,
+retries apply once, concurrent writers never both win, views are ordered and rebuildable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from wfm.availability.v1 import availability_service_pb2 as pb
+from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
+
+from services.availability import main as availability_main
+from tests.conftest import Nats, System
+from wfm_runtime import localservers
+from wfm_runtime.service import control_subject
+from wfm_runtime.testing import eventually, isolated_settings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+STATUSES = [
+    pb.AGENT_STATUS_AVAILABLE,
+    pb.AGENT_STATUS_ON_CONTACT,
+    pb.AGENT_STATUS_AFTER_CONTACT_WORK,
+    pb.AGENT_STATUS_BREAK,
+]
+
+
+def set_status(
+    agent: str, status: int, key: str, expected: int | None = None
+) -> pb.SetStatusRequest:
+    request = pb.SetStatusRequest(
+        name=f"agents/{agent}/availability", status=status, idempotency_key=key
+    )
+    if expected is not None:
+        request.expected_version = expected
+    return request
+
+
+async def board_version(system: System, agent: str) -> int:
+    states = await system.availability.views.states([agent])
+    return states[agent].version if agent in states else 0
+
+
+async def stored_events(system: System, agent: str) -> int:
+    return int(
+        await system.availability.runtime.db["events"].count_documents({"aggregate_id": agent})
+    )
+
+
+async def ready_agent(system: System, agent: str = "a1") -> str:
+    await system.add_team("night")
+    await system.add_agent(agent, "night")
+    await system.known_to_availability(agent)
+    return agent
+
+
+async def test_retry_with_same_key_applies_once_and_returns_first_result(system: System) -> None:
+    agent = await ready_agent(system)
+    first = await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_AVAILABLE, "k-1"))
+    await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_BREAK, "k-2"))
+    retry = await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_AVAILABLE, "k-1"))
+    assert retry == first  # the first result, not the current state (BREAK, version 2)
+    assert await stored_events(system, agent) == 2
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_LUNCH, "k-1"))
+    assert reused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert await stored_events(system, agent) == 2
+
+
+async def test_stale_expected_version_is_aborted(system: System) -> None:
+    agent = await ready_agent(system)
+    await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_AVAILABLE, "k-1", expected=0))
+    with pytest.raises(grpc.aio.AioRpcError) as stale:
+        await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_BREAK, "k-2", expected=0))
+    assert stale.value.code() == grpc.StatusCode.ABORTED
+    assert await stored_events(system, agent) == 1
+
+
+async def test_concurrent_writers_in_two_processes_never_both_win(system: System) -> None:
+    """Two service instances on one store race for the same version: the unique insert decides."""
+    agent = await ready_agent(system)
+    twin = await availability_main.start(
+        isolated_settings("availability", system.mongo_url, system.nats.url, system.prefix), port=0
+    )
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{twin.port}")
+    try:
+        await eventually(lambda: twin.directory.agent(agent))
+        stubs = [system.avail, pb_grpc.AvailabilityServiceStub(channel)]
+        for round_no in range(5):
+            version = round_no
+            calls = [
+                stubs[i % 2].SetStatus(
+                    set_status(agent, STATUSES[i % 4], f"r{round_no}-{i}", expected=version)
+                )
+                for i in range(6)
+            ]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            oks = [r for r in results if isinstance(r, pb.Availability)]
+            losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+            writes = [r for r in oks if r.version == version + 1]
+            # Exactly one writer commits version+1. Another OK can only be a no-op that asked
+            # for the status the agent already had at `version` (it wrote nothing).
+            assert len(writes) == 1, results
+            assert all(r.version == version for r in oks if r not in writes)
+            assert all(e.code() == grpc.StatusCode.ABORTED for e in losers)
+        assert await stored_events(system, agent) == 5
+    finally:
+        await channel.close()
+        await twin.stop()
+
+
+async def test_acknowledged_write_reaches_view_after_nats_outage(system: System) -> None:
+    agent = await ready_agent(system)
+    system.nats.stop()
+    reply = await asyncio.wait_for(
+        system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_ON_CONTACT, "during-outage")), 5
+    )
+    assert reply.version == 1
+    system.nats.start()
+    await eventually(lambda: board_version(system, agent), lambda v: v == 1, timeout=30)
+    outbox = system.availability.runtime.db["outbox"]
+    await eventually(lambda: outbox.count_documents({}), lambda n: n == 0)
+
+
+async def test_projector_failing_mid_batch_applies_every_event_once(system: System) -> None:
+    agent = await ready_agent(system)
+    runner = system.availability.runtime.projectors[0]
+    projection = runner.projection
+    real_apply = projection.apply
+    failures = {"left": 2}
+
+    async def crash_after_half(envelopes):  # type: ignore[no-untyped-def]
+        if failures["left"] and len(envelopes) > 1:
+            failures["left"] -= 1
+            await real_apply(envelopes[: len(envelopes) // 2])
+            raise RuntimeError("projector killed mid-batch")
+        await real_apply(envelopes)
+
+    projection.apply = crash_after_half  # type: ignore[method-assign]
+    for i in range(40):
+        await system.avail.SetStatus(set_status(agent, STATUSES[i % 4], f"burst-{i}"))
+    await eventually(lambda: board_version(system, agent), lambda v: v == 40, timeout=30)
+    transitions = system.availability.views.transitions
+    docs = await transitions.find({"agent_id": agent}).to_list(None)
+    assert sorted(d["version"] for d in docs) == list(range(1, 41))
+
+
+async def test_rebuilt_views_equal_incremental_views(system: System) -> None:
+    agents = ["r1", "r2", "r3"]
+    await system.add_team("night")
+    for agent in agents:
+        await system.add_agent(agent, "night")
+        await system.known_to_availability(agent)
+    for i in range(30):
+        await system.avail.SetStatus(set_status(agents[i % 3], STATUSES[i % 4], f"rb-{i}"))
+    views = system.availability.views
+    await eventually(lambda: board_version(system, "r3"), lambda v: v == 10)
+    for runner in system.availability.runtime.projectors:
+        await runner.wait_caught_up()
+    before = await snapshot(views)
+    # The same path `make rebuild-views` takes: a control request over NATS.
+    nc = system.availability.runtime.bus.nc
+    reply = await nc.request(control_subject("availability", "rebuild-views"), b"", timeout=60)
+    assert json.loads(reply.data)["ok"] is True
+    assert await snapshot(views) == before
+
+
+async def snapshot(views: object) -> dict[str, list[dict[str, object]]]:
+    result = {}
+    for name in ("board", "transitions", "directory_agents", "directory_teams"):
+        coll = getattr(
+            views, {"directory_agents": "agents", "directory_teams": "teams"}.get(name, name)
+        )
+        result[name] = sorted(await coll.find({}).to_list(None), key=lambda d: str(d["_id"]))
+    return result
+
+
+@pytest.fixture
+def service_process(mongo_url: str, nats: Nats) -> Iterator[object]:
+    """Runs availability as its own OS process, so a test can SIGKILL it."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(prefix: str, port: int) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "MONGO_URL": mongo_url,
+            "NATS_URL": nats.url,
+            "WFM_DB_PREFIX": prefix,
+            "AVAILABILITY_PORT": str(port),
+            "WFM_RELAY_SWEEP_S": "0.5",
+            "LOG_LEVEL": "warning",
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.availability.main"], cwd=ROOT, env=env
+        )
+        procs.append(proc)
+        localservers.wait_for_port(port, proc, timeout=30)
+        return proc
+
+    yield spawn
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_write_survives_sigkill_before_publish(system: System, service_process) -> None:  # type: ignore[no-untyped-def]
+    """NATS is down, so the event can only be in the store; the process dies; nothing is lost."""
+    agent = await ready_agent(system)
+    port = localservers.free_port()
+    proc = service_process(system.prefix, port)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.AvailabilityServiceStub(channel)
+        await eventually(lambda: _known(stub, agent))
+        system.nats.stop()
+        reply = await stub.SetStatus(set_status(agent, pb.AGENT_STATUS_MEETING, "before-kill"))
+        assert reply.version == 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    system.nats.start()
+    service_process(system.prefix, localservers.free_port())  # a fresh process sweeps the outbox
+    await eventually(lambda: board_version(system, agent), lambda v: v == 1, timeout=30)
+
+
+async def _known(stub: pb_grpc.AvailabilityServiceStub, agent: str) -> bool:
+    try:
+        await stub.GetAvailability(pb.GetAvailabilityRequest(name=f"agents/{agent}/availability"))
+    except grpc.aio.AioRpcError:
+        return False
+    return True
+
+
+async def test_unreachable_store_is_unavailable_then_recovers(
+    system: System, mongo_server: localservers.ManagedProcess | None
+) -> None:
+    if mongo_server is None:
+        pytest.skip("needs the local FerretDB process to stop it")
+    agent = await ready_agent(system)
+    system.availability.runtime.commands.forget("agent_availability", agent)
+    mongo_server.stop()
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as down:
+            await system.avail.SetStatus(
+                set_status(agent, pb.AGENT_STATUS_BREAK, "down"), timeout=10
+            )
+        assert down.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        mongo_server.start()
+    reply = await eventually(lambda: _try_set(system, agent), lambda r: r is not None, timeout=30)
+    assert reply is not None and reply.status == pb.AGENT_STATUS_BREAK
+
+
+async def _try_set(system: System, agent: str) -> pb.Availability | None:
+    try:
+        return await system.avail.SetStatus(
+            set_status(agent, pb.AGENT_STATUS_BREAK, "after"), timeout=5
+        )
+    except grpc.aio.AioRpcError:
+        return None
