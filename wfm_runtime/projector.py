@@ -62,6 +62,10 @@ class ProjectorRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sub is not None:  # otherwise the connection's drain waits for it
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()  # type: ignore[attr-defined]
+            self._sub = None
 
     async def _subscribe(self) -> object:
         config = ConsumerConfig(

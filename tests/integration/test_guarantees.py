@@ -35,7 +35,7 @@ STATUSES = [
 
 
 def set_status(
-    agent: str, status: int, key: str, expected: int | None = None
+    agent: str, status: pb.AgentStatus.ValueType, key: str, expected: int | None = None
 ) -> pb.SetStatusRequest:
     request = pb.SetStatusRequest(
         name=f"agents/{agent}/availability", status=status, idempotency_key=key
@@ -138,7 +138,7 @@ async def test_projector_failing_mid_batch_applies_every_event_once(system: Syst
     real_apply = projection.apply
     failures = {"left": 2}
 
-    async def crash_after_half(envelopes):  # type: ignore[no-untyped-def]
+    async def crash_after_half(envelopes):
         if failures["left"] and len(envelopes) > 1:
             failures["left"] -= 1
             await real_apply(envelopes[: len(envelopes) // 2])
@@ -214,7 +214,7 @@ def service_process(mongo_url: str, nats: Nats) -> Iterator[object]:
             proc.wait()
 
 
-async def test_write_survives_sigkill_before_publish(system: System, service_process) -> None:  # type: ignore[no-untyped-def]
+async def test_write_survives_sigkill_before_publish(system: System, service_process) -> None:
     """NATS is down, so the event can only be in the store; the process dies; nothing is lost."""
     agent = await ready_agent(system)
     port = localservers.free_port()

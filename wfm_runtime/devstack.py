@@ -1,0 +1,214 @@
+"""`make run`: the whole system on this machine; `make rebuild-views`: replay every view.
+
+    python -m wfm_runtime.devstack run            # servers + services + ready banner; Ctrl-C stops
+    python -m wfm_runtime.devstack rebuild-views  # asks each running service to rebuild its views
+
+Local servers (nats-server, FerretDB) keep their data in .local/run/default between runs; a
+second `make run` while one is running gets its own folder and free ports. MONGO_URL and
+NATS_URL switch to external servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+import grpc
+import nats
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from wfm_runtime.config import DEFAULT_PORTS
+from wfm_runtime.localservers import ROOT, LocalServers, free_port, wait_for_port
+from wfm_runtime.service import control_subject
+
+SERVICES = ["scheduling", "availability"]  # start order: the directory first
+RUN_DIR = ROOT / ".local" / "run"
+STATE_FILE = RUN_DIR / "current.json"
+
+
+def _claim_data_dir() -> tuple[Path, IO[str]]:
+    """The default data folder, or a private one if another `make run` holds it."""
+    for name in ("default", f"run-{os.getpid()}"):
+        folder = RUN_DIR / name
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = (folder / ".lock").open("w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        return folder, lock
+    raise RuntimeError("no data folder available")
+
+
+def _port_for(service: str) -> int:
+    preferred = DEFAULT_PORTS[service]
+    try:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", preferred))
+    except OSError:
+        return free_port()
+    return preferred
+
+
+def _spawn(
+    service: str, port: int, servers: LocalServers, log_dir: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "MONGO_URL": servers.mongo_url,
+        "NATS_URL": servers.nats_url,
+        f"{service.upper()}_PORT": str(port),
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
+    }
+    log = (log_dir / f"{service}.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{service}.main"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+async def _wait_healthy(port: int, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"service on port {port} not healthy")
+            await asyncio.sleep(0.2)
+
+
+def _banner(servers: LocalServers, ports: dict[str, int], data_dir: Path) -> str:
+    a, s = ports["availability"], ports["scheduling"]
+    return f"""
+================ wfm is running ================
+  scheduling (directory)  127.0.0.1:{s}   wfm.scheduling.v1.DirectoryService
+  availability            127.0.0.1:{a}   wfm.availability.v1.AvailabilityService
+  MongoDB wire (FerretDB) {servers.mongo_url}
+  NATS JetStream          {servers.nats_url}
+  data and logs           {data_dir}
+
+Try it (grpcurl; reflection is on):
+  grpcurl -plaintext -d '{{"team_id":"pune-night","idempotency_key":"t1","team":{{"display_name":"Pune night","client_time_zone":"America/New_York"}}}}' 127.0.0.1:{s} wfm.scheduling.v1.DirectoryService/CreateTeam
+  grpcurl -plaintext -d '{{"agent_id":"a-1001","idempotency_key":"a1","agent":{{"display_name":"Asha","team":"teams/pune-night","site":"pune","time_zone":"Asia/Kolkata","contract_type":"CONTRACT_TYPE_FULL_TIME","weekly_minutes":2700}}}}' 127.0.0.1:{s} wfm.scheduling.v1.DirectoryService/CreateAgent
+  grpcurl -plaintext -d '{{"name":"agents/a-1001/availability","status":"AGENT_STATUS_AVAILABLE","idempotency_key":"s1"}}' 127.0.0.1:{a} wfm.availability.v1.AvailabilityService/SetStatus
+  grpcurl -plaintext -d '{{"team":"teams/pune-night"}}' 127.0.0.1:{a} wfm.availability.v1.AvailabilityService/WatchAvailability
+Rebuild every view from the streams: make rebuild-views
+Ctrl-C stops everything.
+================================================
+"""  # noqa: E501
+
+
+async def run() -> None:
+    data_dir, lock = _claim_data_dir()
+    servers = LocalServers(data_dir).start()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        ports = {name: _port_for(name) for name in SERVICES}
+        for name in SERVICES:
+            procs[name] = _spawn(name, ports[name], servers, data_dir)
+            wait_for_port(ports[name], procs[name], timeout=60)
+            await _wait_healthy(ports[name])
+        STATE_FILE.write_text(
+            json.dumps(
+                {
+                    "nats_url": servers.nats_url,
+                    "mongo_url": servers.mongo_url,
+                    "ports": ports,
+                    "pid": os.getpid(),
+                }
+            )
+        )
+        print(_banner(servers, ports, data_dir), flush=True)
+        await _until_signal_or_exit(procs)
+    finally:
+        _stop_services(procs)
+        servers.stop()
+        with contextlib.suppress(FileNotFoundError):
+            if json.loads(STATE_FILE.read_text()).get("pid") == os.getpid():
+                STATE_FILE.unlink()
+        lock.close()
+        print("wfm stopped.", flush=True)
+
+
+async def _until_signal_or_exit(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set():
+        dead = [name for name, proc in procs.items() if proc.poll() is not None]
+        if dead:
+            print(f"service(s) exited: {', '.join(dead)}; see their logs", file=sys.stderr)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+
+
+def _stop_services(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs.values():
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def rebuild_views() -> int:
+    nats_url = os.environ.get("NATS_URL")
+    if not nats_url:
+        if not STATE_FILE.exists():
+            print("no running system found: start it with `make run` or set NATS_URL")
+            return 2
+        nats_url = json.loads(STATE_FILE.read_text())["nats_url"]
+    nc = await nats.connect(nats_url, connect_timeout=3)
+    failures = 0
+    try:
+        for service in SERVICES:
+            try:
+                reply = await nc.request(
+                    control_subject(service, "rebuild-views"), b"", timeout=300
+                )
+            except Exception as exc:
+                print(f"{service}: no answer ({exc!r})")
+                failures += 1
+                continue
+            print(f"{service}: {reply.data.decode()}")
+    finally:
+        await nc.close()
+    return 1 if failures else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="wfm-devstack")
+    parser.add_argument("command", choices=["run", "rebuild-views"])
+    args = parser.parse_args()
+    if args.command == "run":
+        asyncio.run(run())
+    else:
+        sys.exit(asyncio.run(rebuild_views()))
+
+
+if __name__ == "__main__":
+    main()
