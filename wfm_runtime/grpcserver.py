@@ -114,8 +114,9 @@ def _as_domain_error(exc: BaseException) -> errors.DomainError | None:
 class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
     """Binds request context for logs and maps every exception to a well-formed status."""
 
-    def __init__(self, domain: str) -> None:
+    def __init__(self, domain: str, max_call_s: float = 30.0) -> None:
         self._domain = domain
+        self._max_s = max_call_s
 
     async def intercept_service(
         self,
@@ -172,7 +173,10 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = self._begin(method, context)
             try:
-                response = await behaviour(request, context)
+                # Honour the client's deadline, and cap calls that came without one.
+                remaining = context.time_remaining()
+                budget = self._max_s if remaining is None else min(remaining, self._max_s)
+                response = await asyncio.wait_for(behaviour(request, context), budget)
             except (grpc.aio.AbortError, asyncio.CancelledError):
                 raise
             except Exception as exc:
@@ -208,7 +212,7 @@ class GrpcApp:
         self.settings = settings
         limit = settings.max_message_bytes
         self.server = grpc.aio.server(
-            interceptors=[ErrorAndContextInterceptor(settings.service)],
+            interceptors=[ErrorAndContextInterceptor(settings.service, settings.write_timeout_s)],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
