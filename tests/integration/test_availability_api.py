@@ -59,7 +59,7 @@ async def test_list_filters_by_team_and_status_across_pages(system: System) -> N
     assert [a.agent_id for a in available.availabilities] == ["n0", "n2", "n4"]
     everyone = await system.avail.ListAvailability(pb.ListAvailabilityRequest(page_size=100))
     assert {a.agent_id for a in everyone.availabilities} == {*seen, "d1", "d2"}
-    never_set = [a for a in everyone.availabilities if a.agent_id == "d1"][0]
+    never_set = next(a for a in everyone.availabilities if a.agent_id == "d1")
     assert never_set.version == 0 and never_set.status == pb.AGENT_STATUS_OFFLINE
 
 
