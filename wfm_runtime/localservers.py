@@ -152,12 +152,16 @@ class LocalServers:
 
     def start(self) -> LocalServers:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if "NATS_URL" not in os.environ:
-            self.nats = nats_server(self.data_dir)
-            self.nats.start()
-        if "MONGO_URL" not in os.environ:
-            self.mongo = ferretdb(self.data_dir)
-            self.mongo.start()
+        try:
+            if "NATS_URL" not in os.environ:
+                self.nats = nats_server(self.data_dir)
+                self.nats.start()
+            if "MONGO_URL" not in os.environ:
+                self.mongo = ferretdb(self.data_dir)
+                self.mongo.start()
+        except BaseException:
+            self.stop()  # never leave a half-started pair behind
+            raise
         return self
 
     def stop(self) -> None:
