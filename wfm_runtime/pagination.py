@@ -8,6 +8,8 @@ import json
 
 from wfm_runtime.errors import FieldViolation, InvalidArgument
 
+MAX_TOKEN_LENGTH = 1024
+
 
 def _filter_hash(filter_key: str) -> str:
     return hashlib.sha256(filter_key.encode()).hexdigest()[:12]
@@ -22,13 +24,15 @@ def decode(token: str, filter_key: str, field_path: str = "page_token") -> str:
     """Returns the last key of the previous page ('' for the first page)."""
     if not token:
         return ""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidArgument([FieldViolation(field_path, "is not a token from this API")])
     try:
         padded = token + "=" * (-len(token) % 4)
         body = json.loads(base64.urlsafe_b64decode(padded.encode()))
         last_key, issued_for = body["k"], body["f"]
         if not isinstance(last_key, str):
             raise TypeError("bad key")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidArgument([FieldViolation(field_path, "is not a token from this API")]) from exc
     if issued_for != _filter_hash(filter_key):
         raise InvalidArgument(

@@ -39,3 +39,11 @@ def localized(value: datetime, zone: str) -> localized_time_pb2.LocalizedTime:
         local_time=local.isoformat(timespec="seconds"),
         abbreviation=local.tzname() or "",
     )
+
+
+def checked_timestamp(ts: Timestamp) -> datetime | None:
+    """The instant, or None when the Timestamp is outside what a datetime can hold."""
+    try:
+        return from_timestamp(ts)
+    except (ValueError, OverflowError, OSError):
+        return None

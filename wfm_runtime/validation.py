@@ -19,7 +19,7 @@ def check_id(v: Violations, value: str, field_path: str, what: str = "id") -> bo
         v.add(field_path, f"{what} is required")
         return False
     return v.check(
-        bool(ID_PATTERN.match(value)),
+        bool(ID_PATTERN.fullmatch(value)),
         field_path,
         f"{what} must be 1-63 characters of letters, digits, '_' or '-', starting with a letter "
         "or digit",
@@ -37,7 +37,7 @@ def parse_name(v: Violations, name: str, field_path: str, collection: str, suffi
     if len(parts) != expected_len or parts[0] != collection or (suffix and parts[2] != suffix):
         v.add(field_path, f"must be in the form {example}, got {name[:80]!r}")
         return ""
-    if not ID_PATTERN.match(parts[1]):
+    if not ID_PATTERN.fullmatch(parts[1]):
         v.add(field_path, "id must be 1-63 characters of letters, digits, '_' or '-'")
         return ""
     return parts[1]
@@ -48,7 +48,7 @@ def check_idempotency_key(v: Violations, key: str, field_path: str = "idempotenc
         v.add(field_path, "is required: a unique key per change, reused only to retry it")
     else:
         v.check(
-            bool(IDEMPOTENCY_KEY_PATTERN.match(key)),
+            bool(IDEMPOTENCY_KEY_PATTERN.fullmatch(key)),
             field_path,
             "must be 1-128 printable ASCII characters without spaces",
         )
@@ -70,7 +70,7 @@ def check_time_zone(v: Violations, zone: str, field_path: str) -> bool:
     global _ZONES
     if _ZONES is None:
         _ZONES = frozenset(available_timezones())
-    if zone not in _ZONES:
+    if zone not in _ZONES or zone in {"localtime", "Factory"} or zone.startswith("posix"):
         v.add(field_path, f"must be an IANA time zone such as Asia/Kolkata, got {zone[:64]!r}")
         return False
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import grpc
@@ -18,7 +19,7 @@ from wfm_runtime.errors import NotFound, Violations
 from wfm_runtime.events import parse
 from wfm_runtime.grpcserver import bind, request_id
 from wfm_runtime.messaging import Bus
-from wfm_runtime.timefmt import from_timestamp, localized, to_timestamp, utc_now
+from wfm_runtime.timefmt import checked_timestamp, localized, to_timestamp, utc_now
 from wfm_runtime.validation import check_page_size, parse_name
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -140,9 +141,11 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
     ) -> pb.GetStatusHistoryResponse:
         v = Violations()
         agent_id = parse_name(v, request.name, "name", "agents", "availability")
-        start = from_timestamp(request.start_time) if request.HasField("start_time") else None
-        end = from_timestamp(request.end_time) if request.HasField("end_time") else None
-        domain.validate_range(start, end, v)
+        unreadable_before = len(v.items)
+        start = _instant(v, request, "start_time")
+        end = _instant(v, request, "end_time")
+        if len(v.items) == unreadable_before:
+            domain.validate_range(start, end, v)
         v.raise_if_any()
         assert start is not None and end is not None
         agent = await self._known_agent(agent_id)
@@ -233,6 +236,15 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
 
 def _encoded(change: domain.StatusChanged | None) -> Any:
     return store.encode(change) if change is not None else None
+
+
+def _instant(v: Violations, request: Any, field_path: str) -> datetime | None:
+    if not request.HasField(field_path):
+        return None
+    instant = checked_timestamp(getattr(request, field_path))
+    if instant is None:
+        v.add(field_path, "is not a valid timestamp (years 1-9999)")
+    return instant
 
 
 def _duration(value: Any) -> Duration:

@@ -71,14 +71,12 @@ def validate_set_status(
     v: Violations,
 ) -> SetStatus | None:
     """Checks the request's fields; collects every violation in `v`."""
-    status = None
-    if status_name is None:
+    status = Status.__members__.get(status_name) if status_name else None
+    if status is None:
         v.add("status", f"must be one of {', '.join(s.value for s in Status)}")
-    else:
-        status = Status(status_name)
     if reason_code:
         v.check(
-            len(reason_code) <= 64 and bool(REASON_CODE_PATTERN.match(reason_code)),
+            len(reason_code) <= 64 and bool(REASON_CODE_PATTERN.fullmatch(reason_code)),
             "reason_code",
             "must be at most 64 characters of A-Z, 0-9 and '_'",
         )
@@ -175,7 +173,7 @@ def build_history(
     segments: list[Segment] = []
     for index, transition in enumerate(ordered):
         is_last = index == len(ordered) - 1
-        seg_end = min(end, now) if is_last else ordered[index + 1].at
+        seg_end = min(end, now) if is_last else min(end, now, ordered[index + 1].at)
         seg_start = max(transition.at, start)
         if seg_end <= seg_start:
             continue

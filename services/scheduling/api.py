@@ -75,6 +75,8 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         v = Violations()
         check_id(v, request.agent_id, "agent_id", "agent id")
         agent = store.agent_from_proto(request.agent, request.agent_id)
+        if request.agent.team:
+            parse_name(v, request.agent.team, "agent.team", "teams")
         _check_contract(v, request.agent.contract_type, "agent.contract_type")
         domain.validate_agent(agent, v)
         check_idempotency_key(v, request.idempotency_key)
@@ -104,6 +106,8 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
             v.add("update_mask", f"{path!r} cannot be changed")
         if "contract_type" in paths:
             _check_contract(v, request.agent.contract_type, "agent.contract_type")
+        if "team" in paths and request.agent.team:
+            parse_name(v, request.agent.team, "agent.team", "teams")
         check_idempotency_key(v, request.idempotency_key)
         v.raise_if_any()
         bind(agent_id=agent_id)

@@ -104,12 +104,14 @@ def decide_update_agent(
     }
     updated = replace(current, **fields)  # type: ignore[arg-type]
     changed = sorted(k for k in fields if getattr(current, k) != getattr(updated, k))
+    # Report API field names (the update mask's), not our attribute names.
+    changed = sorted("team" if k == "team_id" else k for k in changed)
     if not changed:
         return None
     v = Violations()
     validate_agent(updated, v)
     v.raise_if_any()
-    if "team_id" in changed:
+    if "team" in changed:
         _require_team(updated, team_exists)
     return replace(updated, update_time=now), changed
 
