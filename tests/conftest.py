@@ -42,7 +42,9 @@ def mongo_server() -> Iterator[localservers.ManagedProcess | None]:
     if os.environ.get("MONGO_URL"):
         yield None
         return
-    data_dir = Path(tempfile.mkdtemp(prefix="wfm-test-ferretdb-"))
+    scratch = localservers.ROOT / ".local" / "test-data"
+    scratch.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="ferretdb-", dir=scratch))
     server = localservers.ferretdb(data_dir)
     server.start()
     try:

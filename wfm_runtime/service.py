@@ -41,6 +41,7 @@ class ServiceRuntime:
         self.projectors: list[ProjectorRunner] = []
         self.app: GrpcApp | None = None
         self._control_task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def add_projection(self, projection: Projection) -> ProjectorRunner:
         runner = ProjectorRunner(self.bus, projection)
@@ -95,6 +96,9 @@ class ServiceRuntime:
         await self.close()
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self.app is not None:
             await self.app.stop()
         if self._control_task is not None:

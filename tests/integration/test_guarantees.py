@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from motor import motor_asyncio
 from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
 
@@ -267,3 +268,49 @@ async def _try_set(system: System, agent: str) -> pb.Availability | None:
         )
     except grpc.aio.AioRpcError:
         return None
+
+
+async def test_watch_without_nats_is_unavailable_not_a_hang(system: System) -> None:
+    await ready_agent(system)
+    system.nats.stop()
+    try:
+        await eventually(lambda: _bus_down(system))
+        stream = system.avail.WatchAvailability(pb.WatchAvailabilityRequest(), timeout=10)
+        with pytest.raises(grpc.aio.AioRpcError) as down:
+            await stream.read()
+        assert down.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        system.nats.start()
+
+
+async def _bus_down(system: System) -> bool:
+    return not system.availability.runtime.bus.connected
+
+
+async def test_projector_killed_mid_batch_loses_nothing(system: System, service_process) -> None:
+    """SIGKILL the only projector while it works through a burst; a new process finishes it."""
+    agent = await ready_agent(system)
+    await system.availability.runtime.close()  # leave the subprocess as the only projector
+    port = localservers.free_port()
+    proc = service_process(system.prefix, port)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.AvailabilityServiceStub(channel)
+        await eventually(lambda: _known(stub, agent))
+        for i in range(150):
+            await stub.SetStatus(set_status(agent, STATUSES[i % 4], f"kill-{i}"))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    service_process(system.prefix, localservers.free_port())
+    client = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
+    try:
+        views = client[f"{system.prefix}availability_views"]
+        board = await eventually(
+            lambda: views["board"].find_one({"_id": agent}),
+            lambda d: d is not None and d["version"] == 150,
+            timeout=40,
+        )
+        assert board["status"] == "ON_CONTACT"  # the 150th status: STATUSES[149 % 4]
+        docs = await views["transitions"].find({"agent_id": agent}).to_list(None)
+        assert sorted(d["version"] for d in docs) == list(range(1, 151))
+    finally:
+        client.close()
