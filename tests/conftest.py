@@ -19,7 +19,7 @@ from wfm.scheduling.v1 import directory_service_pb2_grpc as directory_grpc
 from services.availability import main as availability_main
 from services.scheduling import main as scheduling_main
 from wfm_runtime import localservers
-from wfm_runtime.testing import isolated_settings
+from wfm_runtime.testing import TokenMinter, channel, isolated_settings
 
 
 @dataclass
@@ -74,6 +74,13 @@ def nats(tmp_path: Path) -> Iterator[Nats]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def minter() -> TokenMinter:
+    """Signs test tokens; the services trust its public key."""
+    scratch = localservers.ROOT / ".local" / "test-data"
+    return TokenMinter(scratch / f"jwt-{uuid.uuid4().hex[:8]}.pub.pem")
+
+
 @dataclass
 class System:
     """The availability and scheduling services on real servers, with client stubs."""
@@ -86,6 +93,20 @@ class System:
     channels: list[grpc.aio.Channel]
     avail: availability_grpc.AvailabilityServiceStub
     directory: directory_grpc.DirectoryServiceStub
+    minter: TokenMinter
+
+    def as_caller(
+        self, subject: str, *roles: str, teams: tuple[str, ...] = ()
+    ) -> tuple[availability_grpc.AvailabilityServiceStub, directory_grpc.DirectoryServiceStub]:
+        """Stubs that call as `subject` with `roles` (the default stubs call as an admin)."""
+        token = self.minter.token(subject, *roles, teams=teams)
+        ch_a = channel(f"127.0.0.1:{self.availability.port}", token)
+        ch_s = channel(f"127.0.0.1:{self.scheduling.port}", token)
+        self.channels += [ch_a, ch_s]
+        return (
+            availability_grpc.AvailabilityServiceStub(ch_a),
+            directory_grpc.DirectoryServiceStub(ch_s),
+        )
 
     async def add_team(self, team_id: str, zone: str = "America/New_York") -> None:
         await self.directory.CreateTeam(
@@ -120,16 +141,18 @@ class System:
         await eventually(lambda: self.availability.directory.agent(agent_id))
 
 
-async def start_system(mongo_url: str, nats: Nats, prefix: str = "") -> System:
+async def start_system(mongo_url: str, nats: Nats, minter: TokenMinter, prefix: str = "") -> System:
     prefix = prefix or f"t{uuid.uuid4().hex[:10]}_"
+    auth = minter.auth_config()
     scheduling = await scheduling_main.start(
-        isolated_settings("scheduling", mongo_url, nats.url, prefix), port=0
+        isolated_settings("scheduling", mongo_url, nats.url, prefix=prefix, auth=auth), port=0
     )
     availability = await availability_main.start(
-        isolated_settings("availability", mongo_url, nats.url, prefix), port=0
+        isolated_settings("availability", mongo_url, nats.url, prefix=prefix, auth=auth), port=0
     )
-    ch_a = grpc.aio.insecure_channel(f"127.0.0.1:{availability.port}")
-    ch_s = grpc.aio.insecure_channel(f"127.0.0.1:{scheduling.port}")
+    admin = minter.token("admin-1", "admin")
+    ch_a = channel(f"127.0.0.1:{availability.port}", admin)
+    ch_s = channel(f"127.0.0.1:{scheduling.port}", admin)
     return System(
         prefix,
         mongo_url,
@@ -139,19 +162,20 @@ async def start_system(mongo_url: str, nats: Nats, prefix: str = "") -> System:
         [ch_a, ch_s],
         availability_grpc.AvailabilityServiceStub(ch_a),
         directory_grpc.DirectoryServiceStub(ch_s),
+        minter,
     )
 
 
 async def stop_system(system: System) -> None:
-    for channel in system.channels:
-        await channel.close()
+    for open_channel in system.channels:
+        await open_channel.close()
     await system.availability.stop()
     await system.scheduling.stop()
 
 
 @pytest.fixture
-async def system(mongo_url: str, nats: Nats) -> AsyncIterator[System]:
-    running = await start_system(mongo_url, nats)
+async def system(mongo_url: str, nats: Nats, minter: TokenMinter) -> AsyncIterator[System]:
+    running = await start_system(mongo_url, nats, minter)
     try:
         yield running
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from wfm_runtime.auth import AuthConfig
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -31,6 +33,16 @@ class Settings:
     write_timeout_s: float
     relay_sweep_interval_s: float
     shutdown_grace_s: float
+    # Security (docs/security.md). Plaintext gRPC and switching auth off need explicit flags.
+    dev_mode: bool = False
+    plaintext: bool = False
+    auth_enabled: bool = True
+    auth: AuthConfig | None = None  # None: read from the environment when the service starts
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""  # set -> clients must present a certificate it signed (mTLS)
+    rate_limit_per_s: float = 20.0
+    rate_limit_burst: float = 100.0
 
     @property
     def database(self) -> str:
@@ -69,4 +81,21 @@ def load(service: str) -> Settings:
         write_timeout_s=_float("WFM_WRITE_TIMEOUT_S", 10.0),
         relay_sweep_interval_s=_float("WFM_RELAY_SWEEP_S", 5.0),
         shutdown_grace_s=_float("WFM_SHUTDOWN_GRACE_S", 5.0),
+        dev_mode=os.environ.get("WFM_DEV_MODE") == "1",
+        plaintext=os.environ.get("WFM_DEV_PLAINTEXT") == "1",
+        auth_enabled=os.environ.get("WFM_AUTH", "on") != "off",
+        tls_cert_file=os.environ.get("WFM_TLS_CERT_FILE", ""),
+        tls_key_file=os.environ.get("WFM_TLS_KEY_FILE", ""),
+        tls_client_ca_file=os.environ.get("WFM_TLS_CLIENT_CA_FILE", ""),
+        rate_limit_per_s=_float("WFM_RATE_LIMIT_PER_S", 20.0),
+        rate_limit_burst=_float("WFM_RATE_LIMIT_BURST", 100.0),
     )
+
+
+def auth_config(settings: Settings) -> AuthConfig | None:
+    """The token configuration, or None when auth is off (allowed in development mode only)."""
+    if not settings.auth_enabled:
+        if not settings.dev_mode:
+            raise ValueError("WFM_AUTH=off is for development only: set WFM_DEV_MODE=1")
+        return None
+    return settings.auth or AuthConfig.from_env()

@@ -8,6 +8,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,6 +21,9 @@ from grpc_status import rpc_status
 
 from wfm_runtime import errors
 from wfm_runtime import logging as wlog
+from wfm_runtime.audit import AuditLog, new_record
+from wfm_runtime.auth import PermissionDenied, Principal, RateLimited, Unauthenticated
+from wfm_runtime.authz import Guard, Target
 from wfm_runtime.config import Settings
 from wfm_runtime.messaging import NotConnected
 from wfm_runtime.mongo import UNREACHABLE
@@ -27,6 +31,9 @@ from wfm_runtime.mongo import UNREACHABLE
 log = wlog.get("grpc")
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "principal", default=None
+)
 
 
 def request_id() -> str:
@@ -46,6 +53,9 @@ _CODES: list[tuple[type[errors.DomainError], int]] = [
     (errors.FailedPrecondition, code_pb2.FAILED_PRECONDITION),
     (errors.Aborted, code_pb2.ABORTED),
     (errors.Unavailable, code_pb2.UNAVAILABLE),
+    (Unauthenticated, code_pb2.UNAUTHENTICATED),
+    (PermissionDenied, code_pb2.PERMISSION_DENIED),
+    (RateLimited, code_pb2.RESOURCE_EXHAUSTED),
 ]
 
 
@@ -94,8 +104,16 @@ def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
                 )
             )
         )
-    elif isinstance(err, errors.Unavailable | errors.Aborted):
-        details.append(_pack(error_details_pb2.RetryInfo(retry_delay={"nanos": 200_000_000})))
+    elif isinstance(err, errors.Unavailable | errors.Aborted | RateLimited):
+        delay = float(err.metadata.get("retry_after_s", "0.2"))
+        seconds = int(delay)
+        details.append(
+            _pack(
+                error_details_pb2.RetryInfo(
+                    retry_delay={"seconds": seconds, "nanos": int((delay - seconds) * 1e9)}
+                )
+            )
+        )
     return status_pb2.Status(code=code, message=err.message, details=details)
 
 
@@ -114,9 +132,17 @@ def _as_domain_error(exc: BaseException) -> errors.DomainError | None:
 class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
     """Binds request context for logs and maps every exception to a well-formed status."""
 
-    def __init__(self, domain: str, max_call_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        domain: str,
+        max_call_s: float = 30.0,
+        guard: Guard | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         self._domain = domain
         self._max_s = max_call_s
+        self._guard = guard
+        self._audit = audit
 
     async def intercept_service(
         self,
@@ -145,43 +171,62 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
         metadata = dict(context.invocation_metadata() or ())
         rid = str(metadata.get("x-request-id") or uuid.uuid4())
         REQUEST_ID.set(rid)
+        PRINCIPAL.set(None)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             service=self._domain, request_id=rid, method=method, peer=context.peer()
         )
         return time.perf_counter()
 
-    async def _fail(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
-        domain_error = _as_domain_error(exc)
-        if domain_error is None:
-            log.exception("rpc_internal_error", error=repr(exc))
-            domain_error = errors.DomainError(
-                f"internal error (request id {request_id()})", reason="INTERNAL"
+    async def _admit(self, method: str, context: grpc.aio.ServicerContext, request: Any) -> None:
+        """Authentication, authorization and rate limits: the one place they are enforced."""
+        if self._guard is None:
+            return
+        metadata = dict(context.invocation_metadata() or ())
+        principal = await self._guard.admit(method, metadata, request)
+        PRINCIPAL.set(principal)
+        structlog.contextvars.bind_contextvars(subject=principal.subject)
+
+    def _audit_call(self, method: str, request: Any, outcome: str) -> None:
+        if self._audit is None or self._guard is None:
+            return
+        rule = self._guard.rule(method)
+        if rule is None or not rule.mutating:
+            return
+        principal = PRINCIPAL.get()
+        target = _safe_target(rule.target, request)
+        self._audit.record(
+            new_record(
+                subject=principal.subject if principal else "",
+                roles=tuple(sorted(r.value for r in principal.roles)) if principal else (),
+                method=method,
+                targets=_target_names(target),
+                outcome=outcome,
+                request_id=request_id(),
+                service=self._domain,
             )
-            status = status_pb2.Status(code=code_pb2.INTERNAL, message=domain_error.message)
-        else:
-            status = status_for(domain_error, f"{self._domain}.wfm")
-        log.info(
-            "rpc_rejected",
-            code=code_pb2.Code.Name(status.code),
-            reason=domain_error.reason,
-            message=domain_error.message,
         )
-        await context.abort_with_status(rpc_status.to_status(status))
 
     def _wrap_unary(self, method: str, behaviour: Any) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = self._begin(method, context)
+            outcome = "OK"
             try:
+                await self._admit(method, context, request)
                 # Honour the client's deadline, and cap calls that came without one.
                 remaining = context.time_remaining()
                 budget = self._max_s if remaining is None else min(remaining, self._max_s)
                 response = await asyncio.wait_for(behaviour(request, context), budget)
             except (grpc.aio.AbortError, asyncio.CancelledError):
+                outcome = "CANCELLED"
                 raise
             except Exception as exc:
-                await self._fail(exc, context)
+                status = self._status(exc)
+                outcome = code_pb2.Code.Name(status.code)
+                await context.abort_with_status(rpc_status.to_status(status))
                 raise  # not reached: abort raises
+            finally:
+                self._audit_call(method, request, outcome)
             log.debug("rpc_ok", ms=round((time.perf_counter() - start) * 1000, 2))
             return response
 
@@ -191,14 +236,48 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             self._begin(method, context)
             try:
+                await self._admit(method, context, request)
                 async for item in behaviour(request, context):
                     yield item
             except (grpc.aio.AbortError, asyncio.CancelledError):
                 raise
             except Exception as exc:
-                await self._fail(exc, context)
+                await context.abort_with_status(rpc_status.to_status(self._status(exc)))
 
         return wrapper
+
+    def _status(self, exc: BaseException) -> status_pb2.Status:
+        domain_error = _as_domain_error(exc)
+        if domain_error is None:
+            log.exception("rpc_internal_error", error=repr(exc))
+            return status_pb2.Status(
+                code=code_pb2.INTERNAL, message=f"internal error (request id {request_id()})"
+            )
+        status = status_for(domain_error, f"{self._domain}.wfm")
+        log.info(
+            "rpc_rejected",
+            code=code_pb2.Code.Name(status.code),
+            reason=domain_error.reason,
+            message=domain_error.message,
+        )
+        return status
+
+
+def _safe_target(extract: Any, request: Any) -> Target:
+    try:
+        target: Target = extract(request)
+    except Exception:
+        return Target(unreadable=True)
+    return target
+
+
+def _target_names(target: Target) -> tuple[str, ...]:
+    names = []
+    if target.agent_id:
+        names.append(f"agents/{target.agent_id}")
+    if target.team_id:
+        names.append(f"teams/{target.team_id}")
+    return tuple(names)
 
 
 # --- server --------------------------------------------------------------------------------
@@ -208,11 +287,20 @@ Registrar = Callable[[grpc.aio.Server], Iterable[str]]
 class GrpcApp:
     """A grpc.aio server with health and reflection; `register` adds the service's servicers."""
 
-    def __init__(self, settings: Settings, register: Registrar) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        register: Registrar,
+        guard: Guard | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.settings = settings
         limit = settings.max_message_bytes
+        interceptor = ErrorAndContextInterceptor(
+            settings.service, settings.write_timeout_s, guard, audit
+        )
         self.server = grpc.aio.server(
-            interceptors=[ErrorAndContextInterceptor(settings.service, settings.write_timeout_s)],
+            interceptors=[interceptor],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
@@ -230,12 +318,32 @@ class GrpcApp:
 
     async def start(self, port: int | None = None) -> int:
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port if port is None else port}"
-        self.port = self.server.add_insecure_port(address)
+        self.port = self._bind(address)
         await self.server.start()
         for name in [*self.service_names, ""]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("grpc_serving", address=f"{self.settings.grpc_host}:{self.port}")
         return self.port
+
+    def _bind(self, address: str) -> int:
+        settings = self.settings
+        if settings.plaintext:
+            log.warning("grpc_plaintext", note="development flag WFM_DEV_PLAINTEXT=1 is set")
+            return int(self.server.add_insecure_port(address))
+        if not (settings.tls_cert_file and settings.tls_key_file):
+            raise ValueError(
+                "gRPC needs TLS: set WFM_TLS_CERT_FILE and WFM_TLS_KEY_FILE "
+                "(or WFM_DEV_PLAINTEXT=1 for local development)"
+            )
+        client_ca = (
+            Path(settings.tls_client_ca_file).read_bytes() if settings.tls_client_ca_file else None
+        )
+        credentials = grpc.ssl_server_credentials(
+            [(Path(settings.tls_key_file).read_bytes(), Path(settings.tls_cert_file).read_bytes())],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
+        return int(self.server.add_secure_port(address, credentials))
 
     async def stop(self) -> None:
         for name in [*self.service_names, ""]:

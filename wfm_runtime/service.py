@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import grpc
+from wfm.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
 
 from wfm_runtime import logging as wlog
 from wfm_runtime import mongo
+from wfm_runtime.audit import AuditApi, AuditLog
+from wfm_runtime.auth import Role, TokenVerifier
+from wfm_runtime.authz import Grant, Guard, RateLimiter, Rule, TeamOf
 from wfm_runtime.commands import CommandRunner
-from wfm_runtime.config import Settings
+from wfm_runtime.config import Settings, auth_config
 from wfm_runtime.eventstore import EventStore
 from wfm_runtime.grpcserver import GrpcApp, Registrar, wait_for_termination_signal
 from wfm_runtime.messaging import Bus
@@ -20,6 +24,10 @@ from wfm_runtime.projector import Projection, ProjectorRunner
 from wfm_runtime.relay import Relay
 
 log = wlog.get("service")
+
+
+AUDIT_SERVICE = audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
+AUDIT_POLICY = {f"/{AUDIT_SERVICE}/ListAuditRecords": Rule((Grant(Role.ADMIN),))}
 
 
 def control_subject(service: str, action: str) -> str:
@@ -40,6 +48,7 @@ class ServiceRuntime:
         self.commands = CommandRunner(settings.service, self.store, self.relay)
         self.projectors: list[ProjectorRunner] = []
         self.app: GrpcApp | None = None
+        self.audit = AuditLog(self.views_db["audit"], settings.service)
         self._control_task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -52,6 +61,7 @@ class ServiceRuntime:
         await self._setup_store_until_ok()
         await self.bus.start(wait=nats_wait_s)
         self.relay.start()
+        self.audit.start()
         for runner in self.projectors:
             runner.start()
         self._control_task = asyncio.create_task(self._serve_control())
@@ -65,9 +75,33 @@ class ServiceRuntime:
                 log.warning("store_unreachable_at_start", error=str(exc))
                 await asyncio.sleep(1.0)
 
-    async def start_grpc(self, register: Registrar, port: int | None = None) -> int:
-        self.app = GrpcApp(self.settings, register)
+    async def start_grpc(
+        self,
+        register: Registrar,
+        port: int | None = None,
+        *,
+        policy: Mapping[str, Rule],
+        team_of_agent: TeamOf,
+    ) -> int:
+        """Serves the service's RPCs plus the audit RPC, behind authentication and policy."""
+        guard = self._guard(policy, team_of_agent)
+        audit_api = AuditApi(self.audit)
+
+        def register_all(server: grpc.aio.Server) -> list[str]:
+            audit_service_pb2_grpc.add_AuditServiceServicer_to_server(audit_api, server)
+            return [*register(server), AUDIT_SERVICE]
+
+        self.app = GrpcApp(self.settings, register_all, guard, self.audit)
         return await self.app.start(port)
+
+    def _guard(self, policy: Mapping[str, Rule], team_of_agent: TeamOf) -> Guard | None:
+        config = auth_config(self.settings)
+        if config is None:
+            log.warning("auth_disabled", note="development flag WFM_AUTH=off is set")
+            return None
+        limiter = RateLimiter(self.settings.rate_limit_per_s, self.settings.rate_limit_burst)
+        full_policy = {**policy, **AUDIT_POLICY}
+        return Guard(TokenVerifier(config), full_policy, team_of_agent, limiter)
 
     async def rebuild_views(self) -> None:
         for runner in self.projectors:
@@ -108,6 +142,7 @@ class ServiceRuntime:
         for runner in self.projectors:
             await runner.close()
         await self.relay.close()
+        await self.audit.close()
         await self.bus.close()
         self.client.close()
 

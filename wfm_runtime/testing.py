@@ -6,19 +6,41 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from wfm_runtime import config
+from wfm_runtime.auth import AuthConfig, issue_token
 from wfm_runtime.config import Settings
 
 T = TypeVar("T")
 
 
-def isolated_settings(service: str, mongo_url: str, nats_url: str, prefix: str = "") -> Settings:
-    """Settings on real servers with a database prefix of their own and a free gRPC port."""
+def isolated_settings(
+    service: str,
+    mongo_url: str,
+    nats_url: str,
+    *,
+    prefix: str = "",
+    auth: AuthConfig | None = None,
+    rate_limit_per_s: float = 0.0,
+) -> Settings:
+    """Settings on real servers with a database prefix of their own and a free gRPC port.
+
+    Plaintext gRPC (the development flag); tokens are checked when `auth` is given.
+    """
     base = config.load(service)
     return replace(
         base,
+        dev_mode=True,
+        plaintext=True,
+        auth=auth,
+        auth_enabled=auth is not None,
+        rate_limit_per_s=rate_limit_per_s,
         mongo_url=mongo_url,
         nats_url=nats_url,
         grpc_port=0,
@@ -44,3 +66,74 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {result!r}")
         await asyncio.sleep(interval)
+
+
+class TokenMinter:
+    """An ES256 key pair for tests, benchmarks and local development tokens."""
+
+    def __init__(self, public_key_file: Path, issuer: str = "wfm", audience: str = "wfm") -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        public_key_file.parent.mkdir(parents=True, exist_ok=True)
+        public_key_file.write_bytes(
+            self._key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        self.public_key_file = public_key_file
+        self.issuer = issuer
+        self.audience = audience
+
+    def auth_config(self) -> AuthConfig:
+        return AuthConfig.from_env(
+            {
+                "WFM_JWT_PUBLIC_KEY_FILES": str(self.public_key_file),
+                "WFM_JWT_ISSUER": self.issuer,
+                "WFM_JWT_AUDIENCE": self.audience,
+            }
+        )
+
+    def token(
+        self,
+        subject: str,
+        *roles: str,
+        teams: tuple[str, ...] = (),
+        ttl_s: int = 3600,
+        now: float | None = None,
+    ) -> str:
+        return issue_token(
+            self._key,
+            "ES256",
+            subject,
+            roles,
+            teams=teams,
+            issuer=self.issuer,
+            audience=self.audience,
+            ttl_s=ttl_s,
+            now=now,
+        )
+
+
+class _BearerMetadata:
+    def __init__(self, token: str) -> None:
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    def _details(self, details: Any) -> Any:
+        metadata = tuple(details.metadata or ()) + self._metadata
+        return details._replace(metadata=metadata)
+
+
+# grpc.aio files an interceptor under one call type only, so each type gets its own class.
+class _BearerUnary(_BearerMetadata, grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+
+class _BearerStream(_BearerMetadata, grpc.aio.UnaryStreamClientInterceptor):
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+
+def channel(address: str, token: str = "") -> grpc.aio.Channel:
+    """A plaintext channel (development flag on the server) that sends `token` on every call."""
+    interceptors: list[Any] | None = [_BearerUnary(token), _BearerStream(token)] if token else None
+    return grpc.aio.insecure_channel(address, interceptors=interceptors)

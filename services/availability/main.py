@@ -10,6 +10,7 @@ from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
 
 from services.availability.api import AvailabilityApi
+from services.availability.policy import POLICY
 from services.availability.store import AvailabilityStore
 from services.availability.views import (
     AvailabilityViews,
@@ -53,7 +54,11 @@ async def start(settings: Settings, port: int | None = None) -> AvailabilityServ
         pb_grpc.add_AvailabilityServiceServicer_to_server(api, server)
         return [pb.DESCRIPTOR.services_by_name["AvailabilityService"].full_name]
 
-    bound = await runtime.start_grpc(register, port)
+    async def team_of_agent(agent_id: str) -> str | None:
+        agent = await directory.agent(agent_id)
+        return agent.team_id if agent else None
+
+    bound = await runtime.start_grpc(register, port, policy=POLICY, team_of_agent=team_of_agent)
     return AvailabilityService(runtime, views, directory, bound)
 
 

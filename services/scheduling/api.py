@@ -112,7 +112,7 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         v.raise_if_any()
         bind(agent_id=agent_id)
         changes = store.agent_from_proto(request.agent, agent_id)
-        if await self._latest_agent(agent_id) is None:
+        if await self.latest_agent(agent_id) is None:
             raise NotFound("agent", request.agent.name)
         team_exists = await self._latest_team(changes.team_id) is not None
         expected = request.agent.version or None
@@ -137,7 +137,7 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         v = Violations()
         agent_id = parse_name(v, request.name, "name", "agents")
         v.raise_if_any()
-        agent = await self._latest_agent(agent_id)
+        agent = await self.latest_agent(agent_id)
         if agent is None:
             raise NotFound("agent", request.name)
         return store.agent_to_proto(agent)
@@ -161,7 +161,7 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         cached = self._commands.cached(store.TEAM, team_id)
         return cached if isinstance(cached, domain.Team) else await self._store.team(team_id)
 
-    async def _latest_agent(self, agent_id: str) -> domain.Agent | None:
+    async def latest_agent(self, agent_id: str) -> domain.Agent | None:
         cached = self._commands.cached(store.AGENT, agent_id)
         return cached if isinstance(cached, domain.Agent) else await self._store.agent(agent_id)
 

@@ -10,6 +10,7 @@ from wfm.scheduling.v1 import directory_service_pb2 as pb
 from wfm.scheduling.v1 import directory_service_pb2_grpc as pb_grpc
 
 from services.scheduling.api import DirectoryApi
+from services.scheduling.policy import POLICY
 from services.scheduling.store import DirectoryStore
 from services.scheduling.views import DirectoryProjection, DirectoryViews
 from wfm_runtime import config
@@ -36,13 +37,18 @@ async def start(settings: Settings, port: int | None = None) -> SchedulingServic
     await views.setup()
     runtime.add_projection(DirectoryProjection(views))
     await runtime.open()
-    api = DirectoryApi(runtime.commands, DirectoryStore(views.teams, views.agents), views)
+    directory = DirectoryStore(views.teams, views.agents)
+    api = DirectoryApi(runtime.commands, directory, views)
 
     def register(server: grpc.aio.Server) -> list[str]:
         pb_grpc.add_DirectoryServiceServicer_to_server(api, server)
         return [pb.DESCRIPTOR.services_by_name["DirectoryService"].full_name]
 
-    bound = await runtime.start_grpc(register, port)
+    async def team_of_agent(agent_id: str) -> str | None:
+        agent = await api.latest_agent(agent_id)
+        return agent.team_id if agent else None
+
+    bound = await runtime.start_grpc(register, port, policy=POLICY, team_of_agent=team_of_agent)
     return SchedulingService(runtime, views, bound)
 
 

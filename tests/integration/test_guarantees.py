@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -22,7 +23,8 @@ from services.availability import main as availability_main
 from tests.conftest import Nats, System
 from wfm_runtime import localservers
 from wfm_runtime.service import control_subject
-from wfm_runtime.testing import eventually, isolated_settings
+from wfm_runtime.testing import TokenMinter, eventually, isolated_settings
+from wfm_runtime.testing import channel as bearer_channel
 
 pytestmark = pytest.mark.integration
 
@@ -89,10 +91,15 @@ async def test_stale_expected_version_is_aborted(system: System) -> None:
 async def test_concurrent_writers_in_two_processes_never_both_win(system: System) -> None:
     """Two service instances on one store race for the same version: the unique insert decides."""
     agent = await ready_agent(system)
-    twin = await availability_main.start(
-        isolated_settings("availability", system.mongo_url, system.nats.url, system.prefix), port=0
+    settings = isolated_settings(
+        "availability",
+        system.mongo_url,
+        system.nats.url,
+        prefix=system.prefix,
+        auth=system.minter.auth_config(),
     )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{twin.port}")
+    twin = await availability_main.start(settings, port=0)
+    channel = bearer_channel(f"127.0.0.1:{twin.port}", system.minter.token("admin", "admin"))
     try:
         await eventually(lambda: twin.directory.agent(agent))
         stubs = [system.avail, pb_grpc.AvailabilityServiceStub(channel)]
@@ -186,7 +193,7 @@ async def snapshot(views: object) -> dict[str, list[dict[str, object]]]:
 
 
 @pytest.fixture
-def service_process(mongo_url: str, nats: Nats) -> Iterator[object]:
+def service_process(mongo_url: str, nats: Nats, minter: TokenMinter) -> Iterator[object]:
     """Runs availability as its own OS process, so a test can SIGKILL it."""
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -200,6 +207,10 @@ def service_process(mongo_url: str, nats: Nats) -> Iterator[object]:
             "WFM_RELAY_SWEEP_S": "0.5",
             "LOG_LEVEL": "warning",
             "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
+            "WFM_DEV_MODE": "1",
+            "WFM_DEV_PLAINTEXT": "1",
+            "WFM_RATE_LIMIT_PER_S": "0",
+            "WFM_JWT_PUBLIC_KEY_FILES": str(minter.public_key_file),
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.availability.main"], cwd=ROOT, env=env
@@ -220,7 +231,7 @@ async def test_write_survives_sigkill_before_publish(system: System, service_pro
     agent = await ready_agent(system)
     port = localservers.free_port()
     proc = service_process(system.prefix, port)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with bearer_channel(f"127.0.0.1:{port}", system.minter.token("a", "admin")) as channel:
         stub = pb_grpc.AvailabilityServiceStub(channel)
         await eventually(lambda: _known(stub, agent))
         system.nats.stop()
@@ -293,7 +304,7 @@ async def test_projector_killed_mid_batch_loses_nothing(system: System, service_
     await system.availability.runtime.close()  # leave the subprocess as the only projector
     port = localservers.free_port()
     proc = service_process(system.prefix, port)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with bearer_channel(f"127.0.0.1:{port}", system.minter.token("a", "admin")) as channel:
         stub = pb_grpc.AvailabilityServiceStub(channel)
         await eventually(lambda: _known(stub, agent))
         for i in range(150):
@@ -301,7 +312,7 @@ async def test_projector_killed_mid_batch_loses_nothing(system: System, service_
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     service_process(system.prefix, localservers.free_port())
-    client = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
+    client: Any = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
     try:
         views = client[f"{system.prefix}availability_views"]
         board = await eventually(
@@ -309,7 +320,9 @@ async def test_projector_killed_mid_batch_loses_nothing(system: System, service_
             lambda d: d is not None and d["version"] == 150,
             timeout=40,
         )
-        assert board["status"] == "ON_CONTACT"  # the 150th status: STATUSES[149 % 4]
+        assert (
+            board is not None and board["status"] == "ON_CONTACT"
+        )  # the 150th status: STATUSES[149 % 4]
         docs = await views["transitions"].find({"agent_id": agent}).to_list(None)
         assert sorted(d["version"] for d in docs) == list(range(1, 151))
     finally:
