@@ -104,8 +104,11 @@ class Guard:
     def rule(self, method: str) -> Rule | None:
         return self._policy.get(method)
 
-    async def admit(self, method: str, metadata: Mapping[str, Any], request: Any) -> Principal:
-        principal = self._verifier.principal(metadata)
+    def authenticate(self, metadata: Mapping[str, Any]) -> Principal:
+        return self._verifier.principal(metadata)
+
+    async def authorize(self, principal: Principal, method: str, request: Any) -> None:
+        """PermissionDenied unless a grant covers the call; RateLimited past the caller's rate."""
         rule = self._policy.get(method)
         if rule is None:
             raise PermissionDenied(f"{method} is not open to any role")
@@ -123,7 +126,6 @@ class Guard:
                     f"too many changes from {principal.subject}; retry in {wait:.2f}s",
                     retry_after_s=f"{wait:.3f}",
                 )
-        return principal
 
     async def _allowed(self, principal: Principal, rule: Rule, target: Target) -> bool:
         for grant in rule.grants:

@@ -183,9 +183,10 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
         if self._guard is None:
             return
         metadata = dict(context.invocation_metadata() or ())
-        principal = await self._guard.admit(method, metadata, request)
-        PRINCIPAL.set(principal)
+        principal = self._guard.authenticate(metadata)
+        PRINCIPAL.set(principal)  # known from here on, so a refusal is audited with its caller
         structlog.contextvars.bind_contextvars(subject=principal.subject)
+        await self._guard.authorize(principal, method, request)
 
     def _audit_call(self, method: str, request: Any, outcome: str) -> None:
         if self._audit is None or self._guard is None:
