@@ -105,8 +105,14 @@ def _load_jwks(path: Path) -> dict[str, Any]:
 
 
 class TokenVerifier:
+    """Verifies tokens; a verified token is remembered until it expires (signature checks are
+    the main cost of auth, and clients reuse one token for many calls)."""
+
+    CACHE_SIZE = 10_000
+
     def __init__(self, config: AuthConfig) -> None:
         self._config = config
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def principal(self, metadata: Mapping[str, Any]) -> Principal:
         """The caller from the `authorization: Bearer <jwt>` metadata; Unauthenticated if not."""
@@ -114,8 +120,19 @@ class TokenVerifier:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("missing bearer token in the `authorization` metadata")
-        claims = self._claims(token.strip())
-        return _principal(claims)
+        token = token.strip()
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if time.time() < expires + self._config.leeway_s:
+                return principal
+            del self._verified[token]
+        claims = self._claims(token)
+        principal = _principal(claims)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, float(claims["exp"]))
+        return principal
 
     def _claims(self, token: str) -> dict[str, Any]:
         try:
