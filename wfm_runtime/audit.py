@@ -19,8 +19,8 @@ from wfm.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from wfm_runtime import logging as wlog
 from wfm_runtime import mongo, pagination
 from wfm_runtime.errors import Violations
-from wfm_runtime.timefmt import as_utc, checked_timestamp, to_timestamp, utc_now
-from wfm_runtime.validation import check_page_size
+from wfm_runtime.timefmt import as_utc, to_timestamp, utc_now
+from wfm_runtime.validation import check_page_size, optional_instant
 
 log = wlog.get("audit")
 FLUSH_EVERY_S = 0.2
@@ -131,8 +131,8 @@ class AuditApi(pb_grpc.AuditServiceServicer):
     ) -> pb.ListAuditRecordsResponse:
         v = Violations()
         page_size = check_page_size(v, request.page_size)
-        start = _instant(v, request, "start_time")
-        end = _instant(v, request, "end_time")
+        start = optional_instant(v, request, "start_time")
+        end = optional_instant(v, request, "end_time")
         v.raise_if_any()
         filter_key = f"{request.subject}|{request.target}|{start}|{end}"
         before = pagination.decode(request.page_token, filter_key)
@@ -150,15 +150,6 @@ class AuditApi(pb_grpc.AuditServiceServicer):
             records=[_record(d) for d in docs],
             next_page_token=pagination.encode(docs[-1]["_id"], filter_key) if more else "",
         )
-
-
-def _instant(v: Violations, request: Any, field_path: str) -> datetime | None:
-    if not request.HasField(field_path):
-        return None
-    value = checked_timestamp(getattr(request, field_path))
-    if value is None:
-        v.add(field_path, "is not a valid timestamp")
-    return value
 
 
 def _record(doc: dict[str, Any]) -> pb.AuditRecord:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol
 
 import grpc
 from wfm.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
 
+from wfm_runtime import config, mongo
 from wfm_runtime import logging as wlog
-from wfm_runtime import mongo
 from wfm_runtime.audit import AuditApi, AuditLog
 from wfm_runtime.auth import Role, TokenVerifier
 from wfm_runtime.authz import Grant, Guard, RateLimiter, Rule, TeamOf
@@ -148,3 +149,19 @@ class ServiceRuntime:
 
 
 __all__ = ["ServiceRuntime", "grpc"]
+
+
+class Started(Protocol):
+    runtime: ServiceRuntime
+
+
+def run_main(service: str, start: Callable[[Settings], Awaitable[Started]]) -> None:
+    """The `python -m services.<name>.main` entry point: configure, start, serve until SIGTERM."""
+
+    async def main() -> None:
+        settings = config.load(service)
+        wlog.configure(settings.log_level, service)
+        started = await start(settings)
+        await started.runtime.serve_forever()
+
+    asyncio.run(main())

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from wfm_runtime.errors import Violations
+from wfm_runtime.timefmt import checked_timestamp
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -79,3 +82,13 @@ def check_time_zone(v: Violations, zone: str, field_path: str) -> bool:
         v.add(field_path, f"unknown time zone {zone[:64]!r}")
         return False
     return True
+
+
+def optional_instant(v: Violations, request: Any, field_path: str) -> datetime | None:
+    """The request's Timestamp field as an instant; None if unset or unreadable (reported)."""
+    if not request.HasField(field_path):
+        return None
+    instant = checked_timestamp(getattr(request, field_path))
+    if instant is None:
+        v.add(field_path, "is not a valid timestamp (years 1-9999)")
+    return instant

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any, TypeAlias
 
 import grpc
@@ -19,8 +18,8 @@ from wfm_runtime.errors import NotFound, Violations
 from wfm_runtime.events import parse
 from wfm_runtime.grpcserver import bind, request_id
 from wfm_runtime.messaging import Bus
-from wfm_runtime.timefmt import checked_timestamp, localized, to_timestamp, utc_now
-from wfm_runtime.validation import check_page_size, parse_name
+from wfm_runtime.timefmt import localized, to_timestamp, utc_now
+from wfm_runtime.validation import check_page_size, optional_instant, parse_name
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
@@ -142,8 +141,8 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         v = Violations()
         agent_id = parse_name(v, request.name, "name", "agents", "availability")
         unreadable_before = len(v.items)
-        start = _instant(v, request, "start_time")
-        end = _instant(v, request, "end_time")
+        start = optional_instant(v, request, "start_time")
+        end = optional_instant(v, request, "end_time")
         if len(v.items) == unreadable_before:
             domain.validate_range(start, end, v)
         v.raise_if_any()
@@ -236,15 +235,6 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
 
 def _encoded(change: domain.StatusChanged | None) -> Any:
     return store.encode(change) if change is not None else None
-
-
-def _instant(v: Violations, request: Any, field_path: str) -> datetime | None:
-    if not request.HasField(field_path):
-        return None
-    instant = checked_timestamp(getattr(request, field_path))
-    if instant is None:
-        v.add(field_path, "is not a valid timestamp (years 1-9999)")
-    return instant
 
 
 def _duration(value: Any) -> Duration:

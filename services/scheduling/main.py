@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import grpc
@@ -13,10 +12,8 @@ from services.scheduling.api import DirectoryApi
 from services.scheduling.policy import POLICY
 from services.scheduling.store import DirectoryStore
 from services.scheduling.views import DirectoryProjection, DirectoryViews
-from wfm_runtime import config
-from wfm_runtime import logging as wlog
 from wfm_runtime.config import Settings
-from wfm_runtime.service import ServiceRuntime
+from wfm_runtime.service import ServiceRuntime, run_main
 
 SERVICE = "scheduling"
 
@@ -52,12 +49,5 @@ async def start(settings: Settings, port: int | None = None) -> SchedulingServic
     return SchedulingService(runtime, views, bound)
 
 
-async def main() -> None:
-    settings = config.load(SERVICE)
-    wlog.configure(settings.log_level, SERVICE)
-    service = await start(settings)
-    await service.runtime.serve_forever()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_main(SERVICE, start)
