@@ -150,6 +150,9 @@ class EventStore:
     async def published(self, marker_id: str) -> None:
         await mongo.delete(self._outbox, marker_id)
 
+    async def published_many(self, marker_ids: list[str]) -> None:
+        await mongo.delete_ids(self._outbox, marker_ids)
+
 
 def _envelope(doc: dict[str, Any]) -> EventEnvelope:
     envelope = EventEnvelope()

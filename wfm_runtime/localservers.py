@@ -8,16 +8,19 @@ collide. When MONGO_URL / NATS_URL are set, callers use those servers instead.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_BIN = ROOT / ".local" / "bin"
@@ -93,7 +96,110 @@ class ManagedProcess:
         self.start()
 
 
-def nats_server(data_dir: Path, port: int | None = None) -> ManagedProcess:
+@dataclass(frozen=True)
+class NatsUser:
+    """A nats-server user and what it may publish and subscribe to."""
+
+    name: str
+    password: str
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    allow_responses: bool = False  # may answer requests it received (their reply subjects)
+
+    def config(self) -> dict[str, object]:
+        permissions: dict[str, object] = {
+            "publish": {"allow": list(self.publish)},
+            "subscribe": {"allow": list(self.subscribe)},
+        }
+        if self.allow_responses:
+            permissions["allow_responses"] = True
+        return {"user": self.name, "password": self.password, "permissions": permissions}
+
+
+def _stream(service: str) -> str:
+    return f"WFM_{service.upper()}"
+
+
+def service_permissions(
+    service: str, consumes: Sequence[str] = ()
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(publish, subscribe) allow-lists of a service's NATS user.
+
+    Publishes only its own events (`wfm.<service>.>`); creates and updates its own stream and
+    the streams it reads (every service declares the streams it uses, in any start order);
+    runs durable pull consumers (create, info, delete, fetch, ack) on those streams only.
+    Subscribes only to its own events (live watches), its control subject and its inboxes
+    (replies to its requests, fetched messages). It answers control requests through
+    `allow_responses`, so it cannot publish to anyone else's inbox unasked.
+    """
+    streams = [_stream(s) for s in dict.fromkeys([service, *consumes])]
+    publish = [f"wfm.{service}.>"]
+    for stream in streams:
+        publish += [
+            f"$JS.API.STREAM.CREATE.{stream}",
+            f"$JS.API.STREAM.UPDATE.{stream}",
+            f"$JS.API.STREAM.INFO.{stream}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.*",
+            f"$JS.API.CONSUMER.INFO.{stream}.*",
+            f"$JS.API.CONSUMER.DELETE.{stream}.*",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
+            f"$JS.ACK.{stream}.>",
+        ]
+    subscribe = [f"wfm.{service}.>", f"wfm.control.{service}.>", "_INBOX.>"]
+    return tuple(publish), tuple(subscribe)
+
+
+CONTROL_USER = "devstack"
+# The control user sends control requests (rebuild-views) and may inspect JetStream read-only.
+CONTROL_PUBLISH = (
+    "wfm.control.>",
+    "$JS.API.INFO",
+    "$JS.API.STREAM.NAMES",
+    "$JS.API.STREAM.LIST",
+    "$JS.API.STREAM.INFO.*",
+    "$JS.API.CONSUMER.NAMES.*",
+    "$JS.API.CONSUMER.LIST.*",
+    "$JS.API.CONSUMER.INFO.*.*",
+)
+
+
+def nats_users(data_dir: Path, services: Mapping[str, Sequence[str]]) -> list[NatsUser]:
+    """One user per service (`services` maps each to the other services whose streams it
+    reads) plus the control user. Passwords are random, made once per data folder and kept
+    in `nats-passwords.json` (mode 0600) there."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "nats-passwords.json"
+    try:
+        passwords: dict[str, str] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        passwords = {}
+    names = [*services, CONTROL_USER]
+    if any(name not in passwords for name in names):
+        passwords = {name: passwords.get(name) or secrets.token_urlsafe(24) for name in names}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(passwords, out)
+    os.chmod(path, 0o600)
+    users = [
+        NatsUser(name, passwords[name], *service_permissions(name, consumes), allow_responses=True)
+        for name, consumes in services.items()
+    ]
+    users.append(NatsUser(CONTROL_USER, passwords[CONTROL_USER], CONTROL_PUBLISH, ("_INBOX.>",)))
+    return users
+
+
+def nats_url(port: int, user: NatsUser | None = None, host: str = "127.0.0.1") -> str:
+    if user is None:
+        return f"nats://{host}:{port}"
+    return f"nats://{quote(user.name, safe='')}:{quote(user.password, safe='')}@{host}:{port}"
+
+
+def nats_server(
+    data_dir: Path, port: int | None = None, users: Sequence[NatsUser] = ()
+) -> ManagedProcess:
+    """nats-server with JetStream; with `users`, only they may connect, each within its
+    permissions (written to `nats.conf` in `data_dir`, mode 0600)."""
     port = port or free_port()
     store = data_dir / "jetstream"
     store.mkdir(parents=True, exist_ok=True)
@@ -107,6 +213,13 @@ def nats_server(data_dir: Path, port: int | None = None) -> ManagedProcess:
         "--port",
         str(port),
     ]
+    if users:
+        conf = data_dir / "nats.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:  # the config format accepts JSON
+            json.dump({"authorization": {"users": [u.config() for u in users]}}, out, indent=2)
+        os.chmod(conf, 0o600)
+        argv += ["--config", str(conf)]
     return ManagedProcess("nats-server", argv, port, data_dir / "nats.log")
 
 
@@ -137,12 +250,22 @@ class LocalServers:
     data_dir: Path
     nats: ManagedProcess | None = None
     mongo: ManagedProcess | None = None
+    nats_users: Sequence[NatsUser] = ()  # set: the local nats-server admits only these users
 
     @property
     def nats_url(self) -> str:
         if self.nats is None:
             return os.environ["NATS_URL"]
-        return f"nats://127.0.0.1:{self.nats.port}"
+        return nats_url(self.nats.port)
+
+    def nats_url_for(self, user: str) -> str:
+        """The URL with `user`'s credentials (the external NATS_URL as it is)."""
+        if self.nats is None:
+            return os.environ["NATS_URL"]
+        found = next((u for u in self.nats_users if u.name == user), None)
+        if found is None:
+            raise KeyError(f"no NATS user {user!r}")
+        return nats_url(self.nats.port, found)
 
     @property
     def mongo_url(self) -> str:
@@ -154,7 +277,7 @@ class LocalServers:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             if "NATS_URL" not in os.environ:
-                self.nats = nats_server(self.data_dir)
+                self.nats = nats_server(self.data_dir, users=self.nats_users)
                 self.nats.start()
             if "MONGO_URL" not in os.environ:
                 self.mongo = ferretdb(self.data_dir)

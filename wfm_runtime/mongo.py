@@ -103,6 +103,10 @@ async def delete(coll: Collection, doc_id: str) -> None:
     await coll.delete_one({"_id": doc_id})
 
 
+async def delete_ids(coll: Collection, doc_ids: list[str]) -> None:
+    await coll.delete_many({"_id": {"$in": doc_ids}})
+
+
 async def drop(db: Database, name: str) -> None:
     await db.drop_collection(name)
 

@@ -29,18 +29,30 @@ FAST_PATH_GRACE = timedelta(seconds=2)
 # An uncommitted marker older than this belongs to an attempt that can no longer commit.
 ABANDONED_AFTER = timedelta(seconds=60)
 MAX_IN_FLIGHT = 256
+# How often published markers are deleted (in one batch) and failed publishes retried.
+ROUND_INTERVAL_S = 0.2
 
 
 class Relay:
-    def __init__(self, store: EventStore, bus: Bus, sweep_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        bus: Bus,
+        sweep_interval_s: float = ROUND_INTERVAL_S,
+        full_sweep_interval_s: float = 5.0,
+    ) -> None:
         self._store = store
         self._bus = bus
         self._interval = sweep_interval_s
-        self._committed: set[str] = set()  # event ids this process stored
+        self._full_interval = full_sweep_interval_s
+        self._committed: set[str] = set()  # event ids this process stored, not yet published
+        self._failed: dict[str, EventEnvelope] = {}  # this process's events to publish again
+        self._done: list[str] = []  # published: outbox markers to delete in the next batch
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._last_full_sweep = float("-inf")
 
     def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="relay-sweep")
@@ -55,11 +67,15 @@ class Relay:
     async def _publish_now(self, envelope: EventEnvelope) -> None:
         async with self._in_flight:
             if await self._publish(envelope):
-                with contextlib.suppress(Exception):
-                    await self._store.published(envelope.event_id)
-                    self._committed.discard(envelope.event_id)
+                self._mark_done(envelope.event_id)
             else:
+                self._failed[envelope.event_id] = envelope
                 self._wake.set()
+
+    def _mark_done(self, event_id: str) -> None:
+        self._committed.discard(event_id)
+        self._failed.pop(event_id, None)
+        self._done.append(event_id)
 
     async def _publish(self, envelope: EventEnvelope) -> bool:
         try:
@@ -76,32 +92,62 @@ class Relay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
-            if not self._bus.connected:
-                continue
             try:
-                await self.sweep()
+                await self._round()
             except Exception as exc:
-                log.warning("relay_sweep_failed", error=str(exc))
+                log.warning("relay_round_failed", error=str(exc))
+
+    async def _round(self) -> None:
+        """Deletes published markers in one batch, retries this process's failed publishes,
+        and now and then sweeps the whole outbox for markers left by processes that died."""
+        await self._flush_done()
+        if not self._bus.connected:
+            return
+        await self._retry_failed()
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time - self._last_full_sweep >= self._full_interval:
+            await self.sweep()
+            self._last_full_sweep = loop_time
+
+    async def _flush_done(self) -> None:
+        done, self._done = self._done, []
+        if done:
+            try:
+                await self._store.published_many(done)
+            except Exception:
+                self._done = done + self._done
+                raise
+
+    async def _retry_failed(self) -> None:
+        retry = sorted(
+            self._failed.values(),
+            key=lambda e: (e.aggregate_type, e.aggregate_id, e.aggregate_version),
+        )
+        for envelope in retry:
+            if not await self._publish(envelope):
+                return  # NATS went away again; keep the order, try next round
+            self._mark_done(envelope.event_id)
+        await self._flush_done()
 
     async def sweep(self, grace: timedelta = FAST_PATH_GRACE) -> int:
         """Publishes every pending marker old enough; returns how many were published."""
         published = 0
         now = utc_now()
         for pending in await self._store.pending():
-            if now - pending.created_at < grace:
+            if now - pending.created_at < grace or pending.marker_id in self._done:
                 continue
-            if not await self._is_committed(pending, now):
+            if not await self._is_committed(pending):
                 continue
             if not await self._publish(pending.envelope):
                 break  # NATS went away; keep the order, try again next round
-            await self._store.published(pending.marker_id)
-            self._committed.discard(pending.marker_id)
+            self._mark_done(pending.marker_id)
             published += 1
+        await self._flush_done()
         if published:
             log.info("relay_swept", published=published)
         return published
 
-    async def _is_committed(self, pending: PendingEvent, now: object) -> bool:
+    async def _is_committed(self, pending: PendingEvent) -> bool:
         if pending.marker_id in self._committed:
             return True
         if await self._store.is_committed(pending):
@@ -125,3 +171,5 @@ class Relay:
                 await self._sweeper
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2.0)
+        with contextlib.suppress(Exception):
+            await self._flush_done()

@@ -45,7 +45,9 @@ class ServiceRuntime:
         self.bus = Bus(
             settings.nats_url, f"wfm-{settings.service}", streams=[settings.service, *consumes]
         )
-        self.relay = Relay(self.store, self.bus, settings.relay_sweep_interval_s)
+        self.relay = Relay(
+            self.store, self.bus, full_sweep_interval_s=settings.relay_sweep_interval_s
+        )
         self.commands = CommandRunner(settings.service, self.store, self.relay)
         self.projectors: list[ProjectorRunner] = []
         self.app: GrpcApp | None = None
