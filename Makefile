@@ -7,7 +7,7 @@ PROTOS := $(shell find protos -name '*.proto')
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/.local/bin:$(PATH)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/$(GEN)
 
-.PHONY: all bootstrap proto lint typecheck unit test run bench rebuild-views clean
+.PHONY: all bootstrap proto lint typecheck unit test run bench rebuild-views token clean
 
 all: test
 
@@ -45,6 +45,11 @@ bench: proto
 
 rebuild-views: proto
 	$(PY) -m wfm_runtime.devstack rebuild-views
+
+# A development token signed by the key `make run` uses; prints only the token, so
+#   export TOKEN=$$(make -s token ARGS="--subject a-1001 --role agent [--role team_leader] [--team pune-night] [--ttl 3600]")
+token:
+	@$(PY) -m wfm_runtime.devstack token $(ARGS)
 
 clean:
 	rm -rf $(GEN) .local/run .pytest_cache .mypy_cache .ruff_cache
