@@ -120,24 +120,29 @@ def _stream(service: str) -> str:
     return f"WFM_{service.upper()}"
 
 
+def inbox_prefix(service: str) -> str:
+    """Each service's replies arrive under its own inbox prefix, so no one else can read them."""
+    return f"_INBOX_{service}"
+
+
 def service_permissions(
     service: str, consumes: Sequence[str] = ()
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(publish, subscribe) allow-lists of a service's NATS user.
 
-    Publishes only its own events (`wfm.<service>.>`); creates and updates its own stream and
-    the streams it reads (every service declares the streams it uses, in any start order);
-    runs durable pull consumers (create, info, delete, fetch, ack) on those streams only.
-    Subscribes only to its own events (live watches), its control subject and its inboxes
-    (replies to its requests, fetched messages). It answers control requests through
+    Publishes only its own events (`wfm.<service>.>`); creates and updates only its own stream
+    (a consumer waits until the producer has created the stream it reads); runs durable pull
+    consumers (create, info, delete, fetch, ack) on the streams it reads only. Subscribes only
+    to its own events (live watches), its control subject and its own inboxes
+    (`_INBOX_<service>.>`: replies to its requests, fetched messages). It answers control
+    requests through
     `allow_responses`, so it cannot publish to anyone else's inbox unasked.
     """
+    own = _stream(service)
     streams = [_stream(s) for s in dict.fromkeys([service, *consumes])]
-    publish = [f"wfm.{service}.>"]
+    publish = [f"wfm.{service}.>", f"$JS.API.STREAM.CREATE.{own}", f"$JS.API.STREAM.UPDATE.{own}"]
     for stream in streams:
         publish += [
-            f"$JS.API.STREAM.CREATE.{stream}",
-            f"$JS.API.STREAM.UPDATE.{stream}",
             f"$JS.API.STREAM.INFO.{stream}",
             f"$JS.API.CONSUMER.CREATE.{stream}.>",
             f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.*",
@@ -146,7 +151,7 @@ def service_permissions(
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
             f"$JS.ACK.{stream}.>",
         ]
-    subscribe = [f"wfm.{service}.>", f"wfm.control.{service}.>", "_INBOX.>"]
+    subscribe = [f"wfm.{service}.>", f"wfm.control.{service}.>", f"{inbox_prefix(service)}.>"]
     return tuple(publish), tuple(subscribe)
 
 

@@ -41,6 +41,7 @@ class Bus:
     """Owns the NATS connection; keeps trying in the background until the server is there."""
 
     def __init__(self, url: str, name: str, streams: list[str]) -> None:
+        """`name`: the service; `streams`: the streams it owns and creates (its own)."""
         self._url = url
         self._name = name
         self._streams = streams
@@ -80,7 +81,8 @@ class Bus:
             try:
                 self._nc = await nats.connect(
                     servers=[self._url],
-                    name=self._name,
+                    name=f"wfm-{self._name}",
+                    inbox_prefix=f"_INBOX_{self._name}",
                     connect_timeout=2,
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,

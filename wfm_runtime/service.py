@@ -42,9 +42,7 @@ class ServiceRuntime:
         self.db = self.client[settings.database]
         self.views_db = self.client[settings.views_database]
         self.store = EventStore(self.db)
-        self.bus = Bus(
-            settings.nats_url, f"wfm-{settings.service}", streams=[settings.service, *consumes]
-        )
+        self.bus = Bus(settings.nats_url, settings.service, streams=[settings.service])
         self.relay = Relay(
             self.store, self.bus, full_sweep_interval_s=settings.relay_sweep_interval_s
         )

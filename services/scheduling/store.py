@@ -14,7 +14,7 @@ from services.scheduling import domain
 from wfm_runtime import mongo
 from wfm_runtime.commands import Behaviour
 from wfm_runtime.events import short_type, unpack
-from wfm_runtime.timefmt import as_utc, from_timestamp, to_timestamp
+from wfm_runtime.timefmt import as_utc, checked_timestamp, to_timestamp
 
 TEAM = "team"
 AGENT = "agent"
@@ -38,8 +38,9 @@ def _set_times(message: Any, create: datetime | None, update: datetime | None) -
 
 
 def _times(message: Any) -> tuple[datetime | None, datetime | None]:
-    create = from_timestamp(message.create_time) if message.HasField("create_time") else None
-    update = from_timestamp(message.update_time) if message.HasField("update_time") else None
+    # Output-only fields: a client may send anything there, so unreadable values are dropped.
+    create = checked_timestamp(message.create_time) if message.HasField("create_time") else None
+    update = checked_timestamp(message.update_time) if message.HasField("update_time") else None
     return create, update
 
 

@@ -163,8 +163,14 @@ class _Errors:
 
 
 @contextlib.asynccontextmanager
-async def _connected(url: str, errors: _Errors) -> AsyncIterator[NatsClient]:
-    nc = await nats.connect(url, error_cb=errors.on_error, allow_reconnect=False, connect_timeout=3)
+async def _connected(url: str, errors: _Errors, inbox: str = "_INBOX") -> AsyncIterator[NatsClient]:
+    nc = await nats.connect(
+        url,
+        error_cb=errors.on_error,
+        allow_reconnect=False,
+        connect_timeout=3,
+        inbox_prefix=inbox,
+    )
     try:
         yield nc
     finally:
@@ -174,8 +180,16 @@ async def _connected(url: str, errors: _Errors) -> AsyncIterator[NatsClient]:
 async def test_a_service_user_publishes_only_its_own_subjects(locked_nats: LockedNats) -> None:
     scheduling_errors, availability_errors = _Errors(), _Errors()
     async with (
-        _connected(locked_nats.url("scheduling"), scheduling_errors) as scheduling,
-        _connected(locked_nats.url("availability"), availability_errors) as availability,
+        _connected(
+            locked_nats.url("scheduling"),
+            scheduling_errors,
+            localservers.inbox_prefix("scheduling"),
+        ) as scheduling,
+        _connected(
+            locked_nats.url("availability"),
+            availability_errors,
+            localservers.inbox_prefix("availability"),
+        ) as availability,
     ):
         scheduling_js = scheduling.jetstream(timeout=3)
         availability_js = availability.jetstream(timeout=3)
