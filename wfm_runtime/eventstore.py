@@ -56,6 +56,10 @@ class EventStore:
         self._events = db["events"]
         self._claims = db["idempotency"]
         self._outbox = db["outbox"]
+        # Concurrent commands share round trips (group commit); each insert keeps its own key.
+        self._insert_event = mongo.InsertBatcher(self._events).insert
+        self._insert_claim = mongo.InsertBatcher(self._claims).insert
+        self._insert_marker = mongo.InsertBatcher(self._outbox).insert
 
     async def setup(self) -> None:
         # Serves per-aggregate reads on MongoDB; FerretDB's SQLite backend only uses `_id`.
@@ -71,7 +75,7 @@ class EventStore:
             "target_version": claim.target_version,
             "claimed_at": claim.claimed_at,
         }
-        if await mongo.insert(self._claims, doc):
+        if await self._insert_claim(doc):
             return None
         existing = await mongo.get(self._claims, claim_key(aggregate_type, claim.key))
         if existing is None:  # released between our insert and read: treat as taken, retry later
@@ -108,7 +112,8 @@ class EventStore:
             "envelope": data,
             "created_at": utc_now(),
         }
-        await self._outbox.insert_one(marker)
+        if not await self._insert_marker(marker):
+            raise RuntimeError(f"event id {envelope.event_id} used twice")
         event = {
             "_id": key,
             "aggregate_type": envelope.aggregate_type,
@@ -118,7 +123,7 @@ class EventStore:
             "occurred_at": occurred_at,
             "envelope": data,
         }
-        if await mongo.insert(self._events, event):
+        if await self._insert_event(event):
             return True
         await mongo.delete(self._outbox, envelope.event_id)
         return False

@@ -5,6 +5,7 @@ Written to the subset that MongoDB 7 and FerretDB v1.24 share (docs/ferretdb.md)
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
@@ -15,6 +16,7 @@ from pymongo.errors import (
     ConnectionFailure,
     DuplicateKeyError,
     NetworkTimeout,
+    OperationFailure,
     ServerSelectionTimeoutError,
 )
 
@@ -131,3 +133,54 @@ async def count(coll: Collection, query: dict[str, Any]) -> int:
 
 async def drop_collection(coll: Collection) -> None:
     await coll.drop()
+
+
+class InsertBatcher:
+    """Group commit: concurrent single-document inserts share one `insert_many`.
+
+    Each document is still inserted on its own unique key, atomically, and each caller learns
+    its own outcome (True, False for a duplicate key, or the error). While one batch is being
+    written the next one gathers, so a lone insert waits for nothing and a busy service writes
+    many documents per round trip (FerretDB commits each command in one SQLite transaction).
+    """
+
+    def __init__(self, coll: Collection, max_batch: int = 256) -> None:
+        self._coll = coll
+        self._max = max_batch
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def insert(self, doc: dict[str, Any]) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((doc, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+            await self._write(batch)
+
+    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
+        outcomes: dict[int, bool | BaseException] = {}
+        try:
+            await self._coll.insert_many([doc for doc, _ in batch], ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                code = error.get("code")
+                outcomes[int(error["index"])] = (
+                    False
+                    if code == DUPLICATE_KEY
+                    else OperationFailure(error.get("errmsg", "write failed"), code)
+                )
+        except Exception as exc:
+            outcomes = dict.fromkeys(range(len(batch)), exc)
+        for index, (_, future) in enumerate(batch):
+            if future.done():
+                continue
+            outcome = outcomes.get(index, True)
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
