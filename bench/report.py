@@ -1,0 +1,557 @@
+"""Renders the results: docs/benchmarks.md and the summary table printed to stdout."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from bench.cases import CaseResult, LagResult, Plan
+from bench.hotspots import ProfileSummary, Table
+from bench.load import quantile
+from bench.procs import DISTURBED_CORES, OTHER
+
+TARGET_VS_INSERT = 0.40
+TARGET_VS_ECHO = 0.25
+TARGET_LAG_P99_MS = 100.0
+CLIENT = "client"
+
+
+@dataclass
+class BackendResult:
+    backend: str
+    insert: CaseResult
+    setstatus: CaseResult
+    lags: list[LagResult] = field(default_factory=list)
+    profile: ProfileSummary | None = None
+    profile_rate: float = 0.0
+    auth: bool = False
+
+
+@dataclass
+class Report:
+    meta: dict[str, str]
+    plan: Plan
+    echo: CaseResult
+    backends: list[BackendResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+# --- small helpers -------------------------------------------------------------------------------
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_table(table: Table) -> str:
+    return md_table(table.header, table.rows)
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def cores(result: CaseResult) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in result.cpu.items() if k != CLIENT or v)
+
+
+def cpu_ms_per_op(result: CaseResult, group: str) -> float:
+    ok = max(1, result.stats.ok)
+    return result.cpu.get(group, 0.0) * result.stats.elapsed / ok * 1000.0
+
+
+def server_cpu_ms(result: CaseResult) -> str:
+    parts = [
+        f"{name} {cpu_ms_per_op(result, name):.2f}"
+        for name in result.cpu
+        if name not in (CLIENT, OTHER) and result.cpu[name] >= 0.01
+    ]
+    return ", ".join(parts)
+
+
+def service_group(result: CaseResult) -> str:
+    return "server" if "server" in result.cpu else "services"
+
+
+PYTHON_PROCESSES = ("client", "server", "services")
+DAGGER = (
+    f"† other processes on the machine used {DISTURBED_CORES} cores or more during this "
+    "measurement (retried once, budget permitting, keeping the quieter run); treat it with care."
+)
+
+
+def bottleneck(result: CaseResult) -> str:
+    """A one-line reading of the CPU figures: machine-bound, one process saturated, or waiting.
+
+    A Python process whose threads share one GIL rarely shows more than ~0.8 core of Python
+    work (grpc's C threads can add to it), so 0.7 counts as close to its ceiling.
+    """
+    nproc = os.cpu_count() or 1
+    total = sum(result.cpu.values())
+    ours = {k: v for k, v in result.cpu.items() if k != OTHER}
+    name, busiest = max(ours.items(), key=lambda kv: kv[1])
+    machine = f"{total:.2f} of {nproc} cores busy"
+    other = result.cpu.get(OTHER, 0.0)
+    disturbed = (
+        f"; {other:.2f} cores went to processes outside the benchmark" if other >= 0.2 else ""
+    )
+    if total >= 0.85 * nproc:
+        return f"CPU-bound: {machine} (busiest: {name}, {busiest:.2f}){disturbed}"
+    if busiest >= 0.9 or (name in PYTHON_PROCESSES and busiest >= 0.7):
+        return (
+            f"the {name} process is near what one process gets ({busiest:.2f} cores); "
+            f"{machine}{disturbed}"
+        )
+    return f"waiting more than computing: no process used a full core ({machine}){disturbed}"
+
+
+def ms(value_s: float) -> str:
+    return f"{value_s * 1000:.1f}"
+
+
+def spread(result: CaseResult) -> str:
+    seconds = sorted(result.stats.per_second())
+    if not seconds:
+        return "-"
+    return f"{seconds[0]:,} / {seconds[len(seconds) // 2]:,} / {seconds[-1]:,}"
+
+
+def mark(label: str, cpu: dict[str, float]) -> str:
+    """Flags a measurement during which other processes competed for the CPU."""
+    return f"{label} †" if cpu.get(OTHER, 0.0) >= DISTURBED_CORES else label
+
+
+def dagger(rows: list[list[str]]) -> list[str]:
+    return [DAGGER, ""] if any(row[0].endswith("†") for row in rows) else []
+
+
+def stat_row(result: CaseResult) -> list[str]:
+    s = result.stats
+    return [
+        mark(result.case, result.cpu),
+        result.backend,
+        f"{s.rate:,.0f}",
+        spread(result),
+        f"{s.quantile_ms(0.5):.2f}",
+        f"{s.quantile_ms(0.99):.2f}",
+        f"{s.ok:,}",
+        str(s.errors),
+        cores(result),
+        server_cpu_ms(result),
+    ]
+
+
+# --- sections ------------------------------------------------------------------------------------
+def machine_section(report: Report) -> str:
+    rows = [[k, v] for k, v in report.meta.items()]
+    return "## Machine\n\n" + md_table(["", ""], rows)
+
+
+def method_section(report: Report) -> str:
+    p = report.plan
+    return f"""## Method
+
+- One load generator for every case: a Python asyncio process with {p.workers} concurrent
+  workers in a closed loop (each sends its next call when the last one returned), after a
+  warm-up of {p.warmup} calls, for at most {p.total:,} calls or {p.duration:.0f} s, whichever
+  comes first. gRPC cases share one `grpc.aio` channel; the insert case uses one motor client
+  (`wfm_runtime.mongo.connect`, the services' pool settings). Latency is measured around each
+  await with `perf_counter`; p50/p99 are nearest-rank over the successful calls.
+- Message size: the echo request and reply are {p.size} bytes; the raw insert writes a
+  {p.size}-byte BSON document with a string `_id`. SetStatus messages are what the API takes
+  (their sizes are in the notes under the throughput table).
+- Servers run in their own processes, so the load generator does not take their CPU: the echo
+  server, and scheduling + availability together (as `tests/conftest.py` `start_system`
+  wires them, with the relay sweep at 0.5 s), are `python -m bench.server` subprocesses;
+  FerretDB, nats-server and PostgreSQL are the real servers started by
+  `wfm_runtime.localservers` and by `bench/procs.py`. Everything is on loopback. "CPU cores"
+  is user+system CPU time from `/proc/<pid>/stat` over the measured window divided by its wall
+  time, per process (PostgreSQL: the postmaster and its backends); `other` is the rest of the
+  machine (from `/proc/stat`), which should be about 0.
+- SetStatus: {p.agents} agents in one team are registered through
+  `DirectoryService.CreateAgent`, and the run starts only once availability knows all of them.
+  Every call has a unique idempotency key; each worker owns its own agents (no two workers
+  write one agent at once), and each agent's status rotates through all eight statuses, so
+  every call records an event. {_auth_text(report)} gRPC is plaintext on loopback (the
+  development flag, as in the tests): TLS is not measured. Service logs go to a file at the
+  production level (info). Each store backend gets a fresh nats-server.
+- View lag: SetStatus at a fixed rate (open loop: calls start on schedule whatever the
+  latency), {p.lag_seconds:.0f} s per rate. The client notes `time.monotonic()` when each call
+  returns OK; a listener on the availability service's board `ProjectorRunner` notes
+  `time.monotonic()` when the batch holding that (agent, version) has been written to the
+  board (the same clock for both processes). Lag = applied - acknowledged; an event applied
+  before the client saw the OK counts as 0. Afterwards GetAvailability of some agents is
+  checked against their last acknowledged version.
+- Profile: cProfile in the service process over {p.profile_calls} SetStatus calls at the same
+  concurrency and the background work they cause (relay, projections), on the event-loop
+  thread and, separately, in motor's worker threads where pymongo runs every store call."""
+
+
+def _auth_text(report: Report) -> str:
+    if report.backends and all(b.auth for b in report.backends):
+        return (
+            "Each agent calls with its own ES256 bearer token (role agent, minted as "
+            "`tests/conftest.py` does), so every call pays what it pays in production: token "
+            "verification, the policy check, the per-caller rate limit (production setting; "
+            "it never binds at under 2 calls/s per agent) and the audit record."
+        )
+    return "The services ran without authentication (no token on the calls)."
+
+
+def results_section(report: Report) -> str:
+    header = [
+        "Case",
+        "Store",
+        "ops/s",
+        "ops in each second: min / median / max",
+        "p50 ms",
+        "p99 ms",
+        "calls",
+        "errors",
+        "CPU cores used",
+        "server-side CPU ms per op",
+    ]
+    rows = [stat_row(report.echo)]
+    for backend in report.backends:
+        rows += [stat_row(backend.insert), stat_row(backend.setstatus)]
+    readings = [f"- {r.case} ({r.backend}): {bottleneck(r)}." for r in _all_cases(report)]
+    notes = [
+        f"- {r.case} ({r.backend}): {'; '.join(r.notes)}." for r in _all_cases(report) if r.notes
+    ]
+    errors = [
+        f"- {r.case} ({r.backend}) first error: `{r.stats.first_error}`"
+        for r in _all_cases(report)
+        if r.stats.errors
+    ]
+    return "\n".join(
+        [
+            "## Throughput and latency",
+            "",
+            md_table(header, rows),
+            "",
+            *dagger(rows),
+            "Where each case's time went, from the CPU figures:",
+            "",
+            *readings,
+            *notes,
+            *errors,
+        ]
+    )
+
+
+def _all_cases(report: Report) -> list[CaseResult]:
+    cases = [report.echo]
+    for backend in report.backends:
+        cases += [backend.insert, backend.setstatus]
+    return cases
+
+
+def store_free_ratio(report: Report, backend: BackendResult) -> float:
+    """SetStatus/echo if only the service process's own CPU per call limited both."""
+    setstatus = cpu_ms_per_op(backend.setstatus, "services")
+    echo = cpu_ms_per_op(report.echo, "server")
+    return echo / setstatus if setstatus else 0.0
+
+
+def lag_at(backend: BackendResult, rate: float) -> LagResult | None:
+    return next((lag for lag in backend.lags if lag.rate == rate), None)
+
+
+def lag_p99_ms(lag: LagResult) -> float:
+    return quantile(lag.lags, 0.99) * 1000.0
+
+
+def target_row(label: str, value: float, target: float) -> list[str]:
+    return [label, pct(value), f">= {target * 100:.0f}%", met(value >= target)]
+
+
+def targets_section(report: Report) -> str:
+    rows = []
+    echo_rate = report.echo.stats.rate
+    for b in report.backends:
+        vs_insert = b.setstatus.stats.rate / max(1e-9, b.insert.stats.rate)
+        vs_echo = b.setstatus.stats.rate / max(1e-9, echo_rate)
+        free = store_free_ratio(report, b)
+        rows.append(
+            target_row(f"SetStatus / raw insert_one ({b.backend})", vs_insert, TARGET_VS_INSERT)
+        )
+        rows.append(
+            target_row(f"SetStatus / echo, as measured ({b.backend})", vs_echo, TARGET_VS_ECHO)
+        )
+        label = (
+            f"SetStatus / echo with the store taken out ({b.backend}): echo server CPU per call "
+            "/ services CPU per SetStatus"
+        )
+        rows.append(target_row(label, free, TARGET_VS_ECHO))
+        lag = lag_at(b, report.plan.lag_rate)
+        if lag is not None:
+            p99 = lag_p99_ms(lag)
+            ok = p99 < TARGET_LAG_P99_MS and not lag.missing
+            label = f"view lag p99 at {lag.rate:.0f} changes/s ({b.backend})"
+            rows.append([label, f"{p99:.1f} ms", "< 100 ms", met(ok)])
+    return "## Ratios against the targets\n\n" + md_table(
+        ["Measure", "Value", "Target", "Met"], rows
+    )
+
+
+def lag_section(report: Report) -> str:
+    header = [
+        "Store",
+        "rate asked",
+        "SetStatus OK",
+        "errors",
+        "skipped",
+        "RPC p50 / p99 ms",
+        "lag p50 ms",
+        "lag p99 ms",
+        "lag max ms",
+        "never applied",
+        "CPU cores used",
+    ]
+    rows = []
+    checks = []
+    for b in report.backends:
+        for lag in b.lags:
+            s = lag.stats
+            rows.append(
+                [
+                    mark(b.backend, lag.cpu),
+                    f"{lag.rate:.0f}/s",
+                    f"{s.ok:,} ({s.ok / max(1e-9, s.elapsed):.0f}/s)",
+                    str(s.errors),
+                    str(lag.skipped),
+                    f"{s.quantile_ms(0.5):.1f} / {s.quantile_ms(0.99):.1f}",
+                    ms(quantile(lag.lags, 0.5)),
+                    ms(quantile(lag.lags, 0.99)),
+                    ms(max(lag.lags, default=0.0)),
+                    str(lag.missing),
+                    ", ".join(f"{k} {v:.2f}" for k, v in lag.cpu.items()),
+                ]
+            )
+            checks.append(
+                f"- {b.backend} at {lag.rate:.0f}/s: {lag.board_check}; {lag.before_ok} events "
+                "were on the board before the client had the OK."
+            )
+    intro = (
+        "Event -> view lag: from SetStatus returning OK to the board projection having written "
+        "that version. A second, lower rate is run when the first is close to or above what "
+        "the closed-loop run sustained, so that the lag of a system that keeps up is known too."
+    )
+    return "\n".join(
+        ["## Event -> view lag", "", intro, "", md_table(header, rows), "", *dagger(rows), *checks]
+    )
+
+
+def backend_compare_section(report: Report) -> str:
+    by_name = {b.backend: b for b in report.backends}
+    sqlite, postgres = by_name.get("sqlite"), by_name.get("postgres")
+    if sqlite is None or postgres is None:
+        missing = "; ".join(report.notes) or "only one backend was measured"
+        return f"## FerretDB: SQLite vs PostgreSQL backend\n\nNot compared: {missing}."
+    rows = []
+    for label, pick in (("raw insert_one", "insert"), ("SetStatus", "setstatus")):
+        a: CaseResult = getattr(sqlite, pick)
+        b: CaseResult = getattr(postgres, pick)
+        rows.append(
+            [
+                f"{label} ops/s",
+                f"{a.stats.rate:,.0f}",
+                f"{b.stats.rate:,.0f}",
+                f"{b.stats.rate / max(1e-9, a.stats.rate):.2f}x",
+            ]
+        )
+        for q in (0.5, 0.99):
+            rows.append(
+                [
+                    f"{label} p{int(q * 100)} ms",
+                    f"{a.stats.quantile_ms(q):.2f}",
+                    f"{b.stats.quantile_ms(q):.2f}",
+                    f"{b.stats.quantile_ms(q) / max(1e-9, a.stats.quantile_ms(q)):.2f}x",
+                ]
+            )
+        rows.append([f"{label} store CPU ms per op", *_store_cpu(a, b)])
+    lag_a, lag_b = lag_at(sqlite, report.plan.lag_rate), lag_at(postgres, report.plan.lag_rate)
+    if lag_a and lag_b:
+        rows.append(
+            [
+                f"view lag p99 at {report.plan.lag_rate:.0f}/s, ms",
+                f"{lag_p99_ms(lag_a):.1f}",
+                f"{lag_p99_ms(lag_b):.1f}",
+                f"{lag_p99_ms(lag_b) / max(1e-9, lag_p99_ms(lag_a)):.2f}x",
+            ]
+        )
+    table = md_table(["", "SQLite", "PostgreSQL 15", "PostgreSQL / SQLite"], rows)
+    return (
+        "## FerretDB: SQLite vs PostgreSQL backend\n\n"
+        + table
+        + "\n\n"
+        + recommendation(sqlite, postgres)
+    )
+
+
+def _store_cpu(a: CaseResult, b: CaseResult) -> list[str]:
+    def store(r: CaseResult) -> float:
+        return cpu_ms_per_op(r, "ferretdb") + cpu_ms_per_op(r, "postgres")
+
+    return [f"{store(a):.2f}", f"{store(b):.2f}", f"{store(b) / max(1e-9, store(a)):.2f}x"]
+
+
+def recommendation(sqlite: BackendResult, postgres: BackendResult) -> str:
+    gain = postgres.setstatus.stats.rate / max(1e-9, sqlite.setstatus.stats.rate)
+    tails = [
+        (r.case, a.stats.quantile_ms(0.99), r.stats.quantile_ms(0.99))
+        for a, r in ((sqlite.insert, postgres.insert), (sqlite.setstatus, postgres.setstatus))
+    ]
+    tail_text = "; ".join(f"{case} p99 {a:.0f} ms vs {b:.0f} ms" for case, a, b in tails)
+    if gain >= 1.3:
+        verdict = (
+            f"**Recommendation: PostgreSQL** wherever the store carries load (shared dev or "
+            f"demo environments, load tests): SetStatus ran {gain:.2f}x as fast ({tail_text}). "
+            "Keep SQLite as the zero-setup default of `make run` and `make test`."
+        )
+    else:
+        verdict = (
+            f"**Recommendation: keep SQLite** as the backend of `make run`, `make test` and "
+            f"`make bench`: PostgreSQL ran SetStatus at {gain:.2f}x the SQLite rate, less than "
+            "the 1.3x that would pay for running, initialising and cleaning up a second "
+            f"server. Tail latency is the reason to choose PostgreSQL where it matters "
+            f"({tail_text}, SQLite vs PostgreSQL)."
+        )
+    return (
+        verdict + " Either way this only concerns local and test runs: production runs MongoDB 7, "
+        "where an update or delete by `_id` uses the index instead of a scan (docs/ferretdb.md), "
+        "so these store figures do not carry over."
+    )
+
+
+def profile_section(report: Report) -> str:
+    for b in report.backends:
+        if b.profile is not None:
+            return _profile_text(b, b.profile, report.plan)
+    return "## Where the time goes in one SetStatus\n\nNo profile was taken."
+
+
+def _profile_text(b: BackendResult, p: ProfileSummary, plan: Plan) -> str:
+    intro = (
+        f"cProfile of the service process over {p.calls} SetStatus calls ({plan.workers} "
+        f"workers, {b.backend} backend; {b.profile_rate:.0f} calls/s while profiled) and the "
+        "background work they caused (relay, projections), until the outbox and projections "
+        "had caught up. Figures are per SetStatus. cProfile uses the wall clock: a C call that "
+        "releases the GIL is charged with the wait to get it back, which is why socket calls "
+        "and `os.urandom` look slow. On the event-loop thread, a coroutine's cumulative time "
+        "is its on-CPU time only (time spent awaiting is not counted)."
+    )
+    thread_note = (
+        f"motor runs every pymongo call in a worker thread: {p.thread_seconds:.1f} s of "
+        f"thread wall time over the window vs {p.loop_seconds:.1f} s on the event loop, i.e. "
+        f"{p.thread_seconds / max(1e-9, p.loop_seconds):.1f} store calls in flight on "
+        "average. On the request path a SetStatus writes three documents (idempotency claim, "
+        "outbox marker, event), each with its own insert_one or in insert_many batches shared "
+        "with concurrent calls, depending on the runtime; the other calls are background "
+        "work it causes: the relay "
+        "deleting published outbox markers, the board projection's writes (an update of the "
+        "agent's board document, and a bulk insert of transitions per batch)."
+    )
+    return "\n\n".join(
+        [
+            "## Where the time goes in one SetStatus",
+            intro,
+            render_table(p.store_ops),
+            thread_note,
+            render_table(p.store_time),
+            render_table(p.layers),
+            render_table(p.functions),
+            render_table(p.top),
+        ]
+    )
+
+
+def summary_section(report: Report) -> str:
+    lines = ["## Summary", ""]
+    echo = report.echo.stats.rate
+    for b in report.backends:
+        s = b.setstatus.stats
+        lines.append(
+            f"- {b.backend}: SetStatus sustained {s.rate:.0f}/s at {report.plan.workers} "
+            f"workers, {pct(s.rate / max(1e-9, b.insert.stats.rate))} of the raw insert_one "
+            f"loop ({b.insert.stats.rate:.0f}/s) and {pct(s.rate / max(1e-9, echo))} of the "
+            f"bare gRPC echo ({echo:.0f}/s). The services process spent "
+            f"{cpu_ms_per_op(b.setstatus, 'services'):.1f} ms of CPU per SetStatus, the echo "
+            f"server {cpu_ms_per_op(report.echo, 'server'):.2f} ms per echo."
+        )
+        lines += [f"  - {_lag_sentence(lag, s.rate)}" for lag in b.lags]
+    for b in report.backends:
+        if b.profile is not None:
+            per = sum(float(row[2]) for row in b.profile.store_ops.rows)
+            lines.append(
+                f"- Each SetStatus made {per:.1f} store calls ({b.backend} profile: "
+                + ", ".join(f"{row[2]} {row[0]}" for row in b.profile.store_ops.rows)
+                + "); the raw loop makes one. The tables below say where the rest goes."
+            )
+    return "\n".join(lines)
+
+
+def _lag_sentence(lag: LagResult, sustained: float) -> str:
+    achieved = lag.stats.ok / max(1e-9, lag.stats.elapsed)
+    p99 = lag_p99_ms(lag)
+    verdict = "meets" if p99 < TARGET_LAG_P99_MS and not lag.missing else "misses"
+    keeps_up = "keeps up" if achieved >= 0.95 * lag.rate and p99 < 1000 else "does not keep up"
+    return (
+        f"At {lag.rate:.0f} changes/s it {keeps_up} (acknowledged {achieved:.0f}/s; closed-loop "
+        f"capacity {sustained:.0f}/s): view lag p50 {quantile(lag.lags, 0.5) * 1000:.0f} ms, "
+        f"p99 {p99:.0f} ms, which {verdict} the 100 ms target."
+    )
+
+
+def render(report: Report) -> str:
+    title = (
+        "# Benchmarks\n\n"
+        f"Generated by `make bench` (`bench/run.py`) on {report.meta.get('date', '?')}, "
+        f"in {report.wall_s:.0f} s. Rerun it to refresh; do not edit by hand."
+    )
+    sections = [
+        title,
+        summary_section(report),
+        machine_section(report),
+        results_section(report),
+        targets_section(report),
+        lag_section(report),
+        backend_compare_section(report),
+        profile_section(report),
+        method_section(report),
+    ]
+    if report.notes:
+        sections.append("## Notes\n\n" + "\n".join(f"- {n}" for n in report.notes))
+    return "\n\n".join(sections) + "\n"
+
+
+# --- stdout --------------------------------------------------------------------------------------
+def summary(report: Report) -> str:
+    lines = [f"{'case':<28}{'store':<10}{'ops/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"]
+    for r in _all_cases(report):
+        s = r.stats
+        lines.append(
+            f"{r.case:<28}{r.backend:<10}{s.rate:>9.0f}{s.quantile_ms(0.5):>9.2f}"
+            f"{s.quantile_ms(0.99):>9.2f}{s.errors:>8}"
+        )
+    for b in report.backends:
+        for lag in b.lags:
+            lines.append(
+                f"{'view lag @ ' + format(lag.rate, '.0f') + '/s':<28}{b.backend:<10}"
+                f"{lag.stats.ok / max(1e-9, lag.stats.elapsed):>9.0f}"
+                f"{quantile(lag.lags, 0.5) * 1000:>9.2f}{lag_p99_ms(lag):>9.2f}"
+                f"{lag.stats.errors + lag.missing:>8}"
+            )
+    for b in report.backends:
+        lines.append(
+            f"SetStatus/raw insert ({b.backend}): "
+            f"{pct(b.setstatus.stats.rate / max(1e-9, b.insert.stats.rate))}; "
+            f"SetStatus/echo: {pct(b.setstatus.stats.rate / max(1e-9, report.echo.stats.rate))}"
+        )
+    lines += [f"note: {n}" for n in report.notes]
+    return "\n".join(lines)
