@@ -43,6 +43,8 @@ class Settings:
     tls_client_ca_file: str = ""  # set -> clients must present a certificate it signed (mTLS)
     rate_limit_per_s: float = 20.0
     rate_limit_burst: float = 100.0
+    # Root of NATS subjects, streams and consumers; a system sharing a NATS server needs its own.
+    namespace: str = "wfm"
 
     @property
     def database(self) -> str:
@@ -89,6 +91,7 @@ def load(service: str) -> Settings:
         tls_client_ca_file=os.environ.get("WFM_TLS_CLIENT_CA_FILE", ""),
         rate_limit_per_s=_float("WFM_RATE_LIMIT_PER_S", 20.0),
         rate_limit_burst=_float("WFM_RATE_LIMIT_BURST", 100.0),
+        namespace=os.environ.get("WFM_NAMESPACE", "wfm"),
     )
 
 

@@ -46,20 +46,25 @@ def short_type(event_type: str) -> str:
     return event_type.rsplit(".", 1)[-1]
 
 
-def subject(envelope: EventEnvelope) -> str:
-    """`wfm.<producer>.<aggregate type>.<EventName>.<aggregate id>`."""
+# Subjects and stream names start with a namespace ("wfm"); a system that shares a NATS
+# server with another (a test run on an external server, say) uses a namespace of its own.
+DEFAULT_NAMESPACE = "wfm"
+
+
+def subject(envelope: EventEnvelope, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """`<namespace>.<producer>.<aggregate type>.<EventName>.<aggregate id>`."""
     return (
-        f"wfm.{envelope.producer}.{envelope.aggregate_type}."
+        f"{namespace}.{envelope.producer}.{envelope.aggregate_type}."
         f"{short_type(envelope.event_type)}.{envelope.aggregate_id}"
     )
 
 
-def stream_name(producer: str) -> str:
-    return f"WFM_{producer.upper()}"
+def stream_name(producer: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    return f"{namespace.upper()}_{producer.upper()}"
 
 
-def stream_subjects(producer: str) -> list[str]:
-    return [f"wfm.{producer}.>"]
+def stream_subjects(producer: str, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
+    return [f"{namespace}.{producer}.>"]
 
 
 def unpack(envelope: EventEnvelope, cls: type[M]) -> M:

@@ -13,7 +13,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import BadRequestError
 
 from wfm_runtime import logging as wlog
-from wfm_runtime.events import stream_name, stream_subjects
+from wfm_runtime.events import DEFAULT_NAMESPACE, stream_name, stream_subjects
 
 log = wlog.get("messaging")
 
@@ -24,11 +24,11 @@ class NotConnected(Exception):
     pass
 
 
-def stream_config(producer: str) -> StreamConfig:
+def stream_config(producer: str, namespace: str = DEFAULT_NAMESPACE) -> StreamConfig:
     """One stream per producing service; the store keeps every event, the stream too."""
     return StreamConfig(
-        name=stream_name(producer),
-        subjects=stream_subjects(producer),
+        name=stream_name(producer, namespace),
+        subjects=stream_subjects(producer, namespace),
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
@@ -40,11 +40,14 @@ def stream_config(producer: str) -> StreamConfig:
 class Bus:
     """Owns the NATS connection; keeps trying in the background until the server is there."""
 
-    def __init__(self, url: str, name: str, streams: list[str]) -> None:
+    def __init__(
+        self, url: str, name: str, streams: list[str], namespace: str = DEFAULT_NAMESPACE
+    ) -> None:
         """`name`: the service; `streams`: the streams it owns and creates (its own)."""
         self._url = url
         self._name = name
         self._streams = streams
+        self.namespace = namespace
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
         self._ready = asyncio.Event()
@@ -113,7 +116,7 @@ class Bus:
     async def ensure_streams(self) -> None:
         assert self._js is not None
         for producer in self._streams:
-            config = stream_config(producer)
+            config = stream_config(producer, self.namespace)
             try:
                 await self._js.add_stream(config)
             except BadRequestError:

@@ -19,7 +19,7 @@ from nats.js.errors import NotFoundError
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 
 from wfm_runtime import logging as wlog
-from wfm_runtime.events import parse, stream_name
+from wfm_runtime.events import DEFAULT_NAMESPACE, parse, stream_name
 from wfm_runtime.messaging import Bus, NotConnected
 
 log = wlog.get("projector")
@@ -28,7 +28,7 @@ log = wlog.get("projector")
 class Projection(Protocol):
     name: str  # durable consumer name, unique per view set
     source: str  # producing service whose stream is read, e.g. "availability"
-    filter_subject: str  # e.g. "wfm.availability.>"
+    subjects: str  # within that stream, e.g. "agent_availability.>" or ">"
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None: ...
 
@@ -52,7 +52,17 @@ class ProjectorRunner:
 
     @property
     def stream(self) -> str:
-        return stream_name(self.projection.source)
+        return stream_name(self.projection.source, self._bus.namespace)
+
+    @property
+    def filter_subject(self) -> str:
+        return f"{self._bus.namespace}.{self.projection.source}.{self.projection.subjects}"
+
+    @property
+    def durable(self) -> str:
+        namespace = self._bus.namespace
+        name = self.projection.name
+        return name if namespace == DEFAULT_NAMESPACE else f"{namespace}-{name}"
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"projector-{self.projection.name}")
@@ -69,16 +79,16 @@ class ProjectorRunner:
 
     async def _subscribe(self) -> object:
         config = ConsumerConfig(
-            durable_name=self.projection.name,
+            durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_ack_pending=50_000,
             ack_wait=10,
-            filter_subject=self.projection.filter_subject,
+            filter_subject=self.filter_subject,
         )
         return await self._bus.js.pull_subscribe(
-            self.projection.filter_subject,
-            durable=self.projection.name,
+            self.filter_subject,
+            durable=self.durable,
             stream=self.stream,
             config=config,
         )
@@ -131,7 +141,7 @@ class ProjectorRunner:
 
     async def pending(self) -> int:
         """Messages not yet processed (0 when caught up)."""
-        info = await self._bus.js.consumer_info(self.stream, self.projection.name)
+        info = await self._bus.js.consumer_info(self.stream, self.durable)
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def wait_caught_up(self, timeout: float = 30.0) -> None:
@@ -153,7 +163,7 @@ class ProjectorRunner:
                 with contextlib.suppress(Exception):
                     await self._sub.unsubscribe()  # type: ignore[attr-defined]
             with contextlib.suppress(NotFoundError):
-                await self._bus.js.delete_consumer(self.stream, self.projection.name)
+                await self._bus.js.delete_consumer(self.stream, self.durable)
             self._sub = None
             await self.projection.reset()
         log.info("projection_rebuilding", projection=self.projection.name)

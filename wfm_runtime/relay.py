@@ -80,7 +80,9 @@ class Relay:
     async def _publish(self, envelope: EventEnvelope) -> bool:
         try:
             await self._bus.publish(
-                subject(envelope), envelope.SerializeToString(), envelope.event_id
+                subject(envelope, self._bus.namespace),
+                envelope.SerializeToString(),
+                envelope.event_id,
             )
         except Exception as exc:
             log.warning("publish_deferred", event_id=envelope.event_id, error=str(exc))

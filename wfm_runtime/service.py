@@ -18,6 +18,7 @@ from wfm_runtime.auth import Role, TokenVerifier
 from wfm_runtime.authz import Grant, Guard, RateLimiter, Rule, TeamOf
 from wfm_runtime.commands import CommandRunner
 from wfm_runtime.config import Settings, auth_config
+from wfm_runtime.events import DEFAULT_NAMESPACE
 from wfm_runtime.eventstore import EventStore
 from wfm_runtime.grpcserver import GrpcApp, Registrar, wait_for_termination_signal
 from wfm_runtime.messaging import Bus
@@ -31,8 +32,8 @@ AUDIT_SERVICE = audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].fu
 AUDIT_POLICY = {f"/{AUDIT_SERVICE}/ListAuditRecords": Rule((Grant(Role.ADMIN),))}
 
 
-def control_subject(service: str, action: str) -> str:
-    return f"wfm.control.{service}.{action}"
+def control_subject(service: str, action: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    return f"{namespace}.control.{service}.{action}"
 
 
 class ServiceRuntime:
@@ -42,7 +43,7 @@ class ServiceRuntime:
         self.db = self.client[settings.database]
         self.views_db = self.client[settings.views_database]
         self.store = EventStore(self.db)
-        self.bus = Bus(settings.nats_url, settings.service, streams=[settings.service])
+        self.bus = Bus(settings.nats_url, settings.service, [settings.service], settings.namespace)
         self.relay = Relay(
             self.store, self.bus, full_sweep_interval_s=settings.relay_sweep_interval_s
         )
@@ -122,7 +123,8 @@ class ServiceRuntime:
             await msg.respond(json.dumps(reply).encode())  # type: ignore[attr-defined]
 
         await self.bus.nc.subscribe(
-            control_subject(self.settings.service, "rebuild-views"), cb=on_rebuild
+            control_subject(self.settings.service, "rebuild-views", self.settings.namespace),
+            cb=on_rebuild,
         )
 
     async def serve_forever(self) -> None:

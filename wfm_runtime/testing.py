@@ -28,6 +28,7 @@ def isolated_settings(
     prefix: str = "",
     auth: AuthConfig | None = None,
     rate_limit_per_s: float = 0.0,
+    namespace: str = "wfm",
 ) -> Settings:
     """Settings on real servers with a database prefix of their own and a free gRPC port.
 
@@ -41,6 +42,7 @@ def isolated_settings(
         auth=auth,
         auth_enabled=auth is not None,
         rate_limit_per_s=rate_limit_per_s,
+        namespace=namespace,
         mongo_url=mongo_url,
         nats_url=nats_url,
         grpc_port=0,

@@ -119,7 +119,9 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
             changes.put_nowait(msg.data)
 
         # Subscribe before the snapshot so no change falls between the two.
-        subscription = await self._bus.nc.subscribe(store.STATUS_CHANGED_SUBJECTS, cb=on_message)
+        subscription = await self._bus.nc.subscribe(
+            store.status_changed_subjects(self._bus.namespace), cb=on_message
+        )
         try:
             rows = await views.whole_board(self._views, self._directory, team_id)
             seen = {r.agent.agent_id: r.state.version for r in rows}

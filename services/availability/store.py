@@ -15,7 +15,10 @@ from wfm_runtime.events import unpack
 from wfm_runtime.timefmt import as_utc, from_timestamp, to_timestamp
 
 AGGREGATE = "agent_availability"
-STATUS_CHANGED_SUBJECTS = f"wfm.availability.{AGGREGATE}.StatusChanged.*"
+
+
+def status_changed_subjects(namespace: str) -> str:
+    return f"{namespace}.availability.{AGGREGATE}.StatusChanged.*"
 
 
 def status_to_proto(status: domain.Status) -> int:

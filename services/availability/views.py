@@ -146,7 +146,7 @@ class BoardProjection:
 
     name = "availability-board"
     source = "availability"
-    filter_subject = f"wfm.availability.{AGGREGATE}.>"
+    subjects = f"{AGGREGATE}.>"
 
     def __init__(self, views: AvailabilityViews) -> None:
         self._views = views
@@ -195,7 +195,7 @@ class DirectoryProjection:
 
     name = "availability-directory"
     source = "scheduling"
-    filter_subject = "wfm.scheduling.>"
+    subjects = ">"
 
     def __init__(self, views: AvailabilityViews, directory: Directory) -> None:
         self._views = views

@@ -39,7 +39,7 @@ class DirectoryProjection:
 
     name = "scheduling-directory"
     source = "scheduling"
-    filter_subject = "wfm.scheduling.>"
+    subjects = ">"
 
     def __init__(self, views: DirectoryViews) -> None:
         self._views = views

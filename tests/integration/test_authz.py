@@ -328,6 +328,7 @@ async def test_changes_past_the_rate_limit_are_resource_exhausted(system: System
         system.nats.url,
         prefix=system.prefix,
         auth=system.minter.auth_config(),
+        namespace=system.namespace,
         rate_limit_per_s=1.0,
     )
     limited = await availability_main.start(replace(settings, rate_limit_burst=2), port=0)

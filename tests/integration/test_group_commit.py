@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_concurrent_inserts_share_batches_but_keep_their_own_outcome(mongo_url: str) -> None:
-    client: AsyncIOMotorClient = AsyncIOMotorClient(mongo_url)  # type: ignore[type-arg]
+    client: AsyncIOMotorClient = AsyncIOMotorClient(mongo_url)
     try:
         coll = client[f"gc_{uuid.uuid4().hex[:8]}"]["docs"]
         await coll.insert_one({"_id": "taken"})

@@ -97,6 +97,7 @@ async def test_concurrent_writers_in_two_processes_never_both_win(system: System
         system.nats.url,
         prefix=system.prefix,
         auth=system.minter.auth_config(),
+        namespace=system.namespace,
     )
     twin = await availability_main.start(settings, port=0)
     channel = bearer_channel(f"127.0.0.1:{twin.port}", system.minter.token("admin", "admin"))
@@ -177,7 +178,9 @@ async def test_rebuilt_views_equal_incremental_views(system: System) -> None:
     before = await snapshot(views)
     # The same path `make rebuild-views` takes: a control request over NATS.
     nc = system.availability.runtime.bus.nc
-    reply = await nc.request(control_subject("availability", "rebuild-views"), b"", timeout=60)
+    reply = await nc.request(
+        control_subject("availability", "rebuild-views", system.namespace), b"", timeout=60
+    )
     assert json.loads(reply.data)["ok"] is True
     assert await snapshot(views) == before
 
@@ -211,6 +214,7 @@ def service_process(mongo_url: str, nats: Nats, minter: TokenMinter) -> Iterator
             "WFM_DEV_PLAINTEXT": "1",
             "WFM_RATE_LIMIT_PER_S": "0",
             "WFM_JWT_PUBLIC_KEY_FILES": str(minter.public_key_file),
+            "WFM_NAMESPACE": prefix.rstrip("_"),
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.availability.main"], cwd=ROOT, env=env
