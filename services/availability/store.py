@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
+from typing import Any
 
 from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import events_pb2
@@ -78,10 +80,11 @@ class AvailabilityStore:
         self._board = board
 
     async def load(self, agent_id: str) -> tuple[domain.AgentAvailability, int]:
-        doc = await mongo.get(self._board, agent_id)
-        if doc is None:
+        doc = await mongo.get(self._board, board_bucket(agent_id))
+        entry = (doc or {}).get("agents", {}).get(agent_id)
+        if entry is None:
             return domain.AgentAvailability(agent_id), 0
-        state = board_doc_to_state(doc)
+        state = board_entry_to_state(agent_id, entry)
         return state, state.version
 
     def behaviour(self) -> Behaviour[domain.AgentAvailability]:
@@ -93,22 +96,31 @@ class AvailabilityStore:
         )
 
 
-def board_doc_to_state(doc: dict[str, object]) -> domain.AgentAvailability:
-    since = doc.get("since")
+# The board keeps agents in a fixed number of bucket documents, so a projector batch writes at
+# most BOARD_BUCKETS documents however many agents it touches (on FerretDB every update scans its
+# collection; on MongoDB fewer, larger writes are cheaper too).
+BOARD_BUCKETS = 32
+
+
+def board_bucket(agent_id: str) -> str:
+    return f"bucket-{zlib.crc32(agent_id.encode()) % BOARD_BUCKETS:02d}"
+
+
+def board_entry_to_state(agent_id: str, entry: dict[str, Any]) -> domain.AgentAvailability:
+    since = entry.get("since")
     return domain.AgentAvailability(
-        agent_id=str(doc["_id"]),
-        status=domain.Status(str(doc["status"])),
-        reason_code=str(doc.get("reason_code", "")),
+        agent_id=agent_id,
+        status=domain.Status(str(entry["status"])),
+        reason_code=str(entry.get("reason_code", "")),
         since=as_utc(since) if isinstance(since, datetime) else None,
-        version=int(doc.get("version", 0)),  # type: ignore[call-overload]
+        version=int(entry.get("version", 0)),
     )
 
 
-def state_to_board_doc(state: domain.AgentAvailability) -> dict[str, object]:
+def board_entry(event: domain.StatusChanged, version: int) -> dict[str, Any]:
     return {
-        "agent_id": state.agent_id,
-        "status": state.status.value,
-        "reason_code": state.reason_code,
-        "since": state.since,
-        "version": state.version,
+        "status": event.status.value,
+        "reason_code": event.reason_code,
+        "since": event.since,
+        "version": version,
     }

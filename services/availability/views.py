@@ -1,7 +1,7 @@
 """Availability read views and the projectors that keep them.
 
 Views (in the service's views database):
-- `board`: one document per agent with the current status and version.
+- `board`: every agent's current status and version, in `BOARD_BUCKETS` bucket documents.
 - `transitions`: one document per StatusChanged (insert-only), for history.
 - `directory_agents`, `directory_teams`: what this service knows of the workforce directory,
   projected from the scheduling service's events.
@@ -18,7 +18,13 @@ from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2 as scheduling_events
 
 from services.availability import domain
-from services.availability.store import AGGREGATE, board_doc_to_state, decode
+from services.availability.store import (
+    AGGREGATE,
+    board_bucket,
+    board_entry,
+    board_entry_to_state,
+    decode,
+)
 from wfm_runtime import mongo
 from wfm_runtime.events import short_type, unpack
 from wfm_runtime.timefmt import as_utc
@@ -83,13 +89,16 @@ class AvailabilityViews:
 
     # --- board -------------------------------------------------------------------------
     async def states(self, agent_ids: list[str]) -> dict[str, domain.AgentAvailability]:
-        if not agent_ids:
+        buckets = sorted({board_bucket(a) for a in agent_ids})
+        if not buckets:
             return {}
-        query: dict[str, Any] = (
-            {"_id": agent_ids[0]} if len(agent_ids) == 1 else {"_id": {"$in": agent_ids}}
-        )
-        docs = await mongo.find_all(self.board, query)
-        return {str(d["_id"]): board_doc_to_state(d) for d in docs}
+        if len(buckets) == 1:
+            found = await mongo.get(self.board, buckets[0])
+            docs = [found] if found else []
+        else:
+            docs = await mongo.find_all(self.board, {"_id": {"$in": buckets}})
+        entries = {a: e for d in docs for a, e in d.get("agents", {}).items()}
+        return {a: board_entry_to_state(a, entries[a]) for a in agent_ids if a in entries}
 
     async def transitions_of(self, agent_id: str, before: datetime) -> list[domain.Transition]:
         docs = await mongo.find_all(
@@ -150,41 +159,39 @@ class BoardProjection:
 
     def __init__(self, views: AvailabilityViews) -> None:
         self._views = views
-        self._versions: dict[str, int] = {}
+        # This projector is the board's only writer, so its copy of the buckets is current.
+        self._buckets: dict[str, dict[str, dict[str, Any]]] = {}
         self._writes = asyncio.Semaphore(WRITE_CONCURRENCY)
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
         changes = [e for e in envelopes if short_type(e.event_type) == "StatusChanged"]
         await mongo.insert_new(self._views.transitions, [_transition_doc(e) for e in changes])
-        latest = _last_per_aggregate(changes)
-        await asyncio.gather(*(self._update_board(e) for e in latest.values()))
-
-    async def _update_board(self, envelope: EventEnvelope) -> None:
-        agent_id, version = envelope.aggregate_id, envelope.aggregate_version
-        async with self._writes:
-            known = self._versions.get(agent_id)
-            if known is None:
-                doc = await mongo.get(self._views.board, agent_id)
-                known = int(doc["version"]) if doc else 0
-            if version <= known:  # an older or repeated event: the board already has newer
-                self._versions[agent_id] = known
-                return
-            event = decode(envelope)
-            await mongo.set_fields(
-                self._views.board,
-                agent_id,
-                {
-                    "agent_id": agent_id,
-                    "status": event.status.value,
-                    "reason_code": event.reason_code,
-                    "since": event.since,
-                    "version": version,
-                },
+        changed: set[str] = set()
+        for envelope in _last_per_aggregate(changes).values():
+            bucket = await self._bucket(board_bucket(envelope.aggregate_id))
+            known = bucket.get(envelope.aggregate_id, {}).get("version", 0)
+            if envelope.aggregate_version <= known:
+                continue  # an older or repeated event: the board already has newer
+            bucket[envelope.aggregate_id] = board_entry(
+                decode(envelope), envelope.aggregate_version
             )
-            self._versions[agent_id] = version
+            changed.add(board_bucket(envelope.aggregate_id))
+        await asyncio.gather(*(self._write(bucket_id) for bucket_id in changed))
+
+    async def _bucket(self, bucket_id: str) -> dict[str, dict[str, Any]]:
+        if bucket_id not in self._buckets:
+            doc = await mongo.get(self._views.board, bucket_id)
+            self._buckets[bucket_id] = dict((doc or {}).get("agents", {}))
+        return self._buckets[bucket_id]
+
+    async def _write(self, bucket_id: str) -> None:
+        async with self._writes:
+            await mongo.set_fields(
+                self._views.board, bucket_id, {"agents": self._buckets[bucket_id]}
+            )
 
     async def reset(self) -> None:
-        self._versions.clear()
+        self._buckets.clear()
         await mongo.drop_collection(self._views.board)
         await mongo.drop_collection(self._views.transitions)
         await self._views.setup()

@@ -20,6 +20,7 @@ from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
 
 from services.availability import main as availability_main
+from services.availability.store import board_bucket
 from tests.conftest import Nats, System
 from wfm_runtime import localservers
 from wfm_runtime.service import control_subject
@@ -319,14 +320,13 @@ async def test_projector_killed_mid_batch_loses_nothing(system: System, service_
     client: Any = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
     try:
         views = client[f"{system.prefix}availability_views"]
-        board = await eventually(
-            lambda: views["board"].find_one({"_id": agent}),
-            lambda d: d is not None and d["version"] == 150,
+        bucket = await eventually(
+            lambda: views["board"].find_one({"_id": board_bucket(agent)}),
+            lambda d: d is not None and d["agents"][agent]["version"] == 150,
             timeout=40,
         )
-        assert (
-            board is not None and board["status"] == "ON_CONTACT"
-        )  # the 150th status: STATUSES[149 % 4]
+        # the 150th status: STATUSES[149 % 4]
+        assert bucket is not None and bucket["agents"][agent]["status"] == "ON_CONTACT"
         docs = await views["transitions"].find({"agent_id": agent}).to_list(None)
         assert sorted(d["version"] for d in docs) == list(range(1, 151))
     finally:
