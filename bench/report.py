@@ -25,6 +25,7 @@ class BackendResult:
     profile: ProfileSummary | None = None
     profile_rate: float = 0.0
     auth: bool = False
+    setstatus_without_auth: CaseResult | None = None
 
 
 @dataclass
@@ -248,6 +249,8 @@ def _all_cases(report: Report) -> list[CaseResult]:
     cases = [report.echo]
     for backend in report.backends:
         cases += [backend.insert, backend.setstatus]
+        if backend.setstatus_without_auth is not None:
+            cases.append(backend.setstatus_without_auth)
     return cases
 
 
@@ -288,6 +291,17 @@ def targets_section(report: Report) -> str:
             "/ services CPU per SetStatus"
         )
         rows.append(target_row(label, free, TARGET_VS_ECHO))
+        if b.setstatus_without_auth is not None:
+            bare = b.setstatus_without_auth.stats.rate
+            rows.append(
+                [
+                    f"SetStatus with auth / without auth ({b.backend}): the cost of token checks, "
+                    "policy, rate limit and audit",
+                    pct(b.setstatus.stats.rate / max(1e-9, bare)),
+                    "(reported)",
+                    "-",
+                ]
+            )
         lag = lag_at(b, report.plan.lag_rate)
         if lag is not None:
             p99 = lag_p99_ms(lag)

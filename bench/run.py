@@ -135,7 +135,27 @@ async def run_backend(stack: Stack, plan: Plan, log_dir: Path, profile: bool) ->
             result.profile_rate = stats.rate
     finally:
         await system.stop()
+    if profile:  # once, on the default backend: the same SetStatus load with auth switched off
+        result.setstatus_without_auth = await without_auth(stack, plan, log_dir)
     return result
+
+
+async def without_auth(stack: Stack, plan: Plan, log_dir: Path) -> cases.CaseResult:
+    say(f"[{stack.backend}] SetStatus throughput without auth (WFM_AUTH=off)")
+    system = await cases.SystemRun.start(
+        f"{stack.backend}-noauth",
+        urls=(stack.mongo_url, stack.nats_url),
+        plan=plan,
+        groups=stack.groups,
+        log_dir=log_dir,
+        env={"WFM_BENCH_AUTH": "off"},
+    )
+    try:
+        measured = await system.throughput(plan)
+    finally:
+        await system.stop()
+    measured.case = "SetStatus, auth off"
+    return measured
 
 
 async def lag_quietly(

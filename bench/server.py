@@ -81,10 +81,13 @@ class Tokens:
 
     def __init__(self, key_dir: Path) -> None:
         minter_class = getattr(testing, "TokenMinter", None)
+        if os.environ.get("WFM_BENCH_AUTH") == "off":  # the auth-cost comparison run
+            minter_class = None
         self.minter = minter_class(key_dir / "bench-jwt.pub.pem") if minter_class else None
 
     def settings(self, service: str, mongo_url: str, nats_url: str, prefix: str) -> Any:
-        extra: dict[str, Any] = {"prefix": prefix}
+        # Its own NATS namespace as well: two systems may run on one NATS server in a bench run.
+        extra: dict[str, Any] = {"prefix": prefix, "namespace": prefix.rstrip("_")}
         if self.minter is not None:
             extra["auth"] = self.minter.auth_config()
             production = getattr(config.load(service), "rate_limit_per_s", 0.0)
