@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -23,6 +23,9 @@ from wfm_runtime.events import DEFAULT_NAMESPACE, parse, stream_name
 from wfm_runtime.messaging import Bus, NotConnected
 
 log = wlog.get("projector")
+
+# After the first message of a batch, how long to wait for more (bounds the added lag).
+DRAIN_WAIT_S = 0.02
 
 
 class Projection(Protocol):
@@ -112,9 +115,8 @@ class ProjectorRunner:
     async def _step(self) -> None:
         if self._sub is None:
             self._sub = await self._subscribe()
-        try:
-            msgs = await self._sub.fetch(self._batch, timeout=0.5)  # type: ignore[attr-defined]
-        except (TimeoutError, nats.errors.TimeoutError):
+        msgs = await self._next_batch()
+        if not msgs:
             return
         envelopes: list[EventEnvelope] = []
         for msg in msgs:
@@ -138,6 +140,21 @@ class ProjectorRunner:
             await msg.ack()
         for listener in self.listeners:
             await listener(envelopes)
+
+    async def _next_batch(self) -> list[Any]:
+        """Waits for the first message, then takes what else is there within a few ms.
+
+        A single fetch of a whole batch would wait for the batch to fill or for its timeout (a
+        pull request with an expiry lingers on the server), which at a low rate is pure lag.
+        """
+        sub: Any = self._sub
+        try:
+            msgs: list[Any] = await sub.fetch(1, timeout=1.0)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
+            msgs += await sub.fetch(self._batch - 1, timeout=DRAIN_WAIT_S)
+        return msgs
 
     async def pending(self) -> int:
         """Messages not yet processed (0 when caught up)."""
