@@ -99,7 +99,7 @@ class AvailabilityStore:
 # The board keeps agents in a fixed number of bucket documents, so a projector batch writes at
 # most BOARD_BUCKETS documents however many agents it touches (on FerretDB every update scans its
 # collection; on MongoDB fewer, larger writes are cheaper too).
-BOARD_BUCKETS = 8
+BOARD_BUCKETS = 2
 
 
 def board_bucket(agent_id: str) -> str:

@@ -1,7 +1,7 @@
 """Availability read views and the projectors that keep them.
 
 Views (in the service's views database):
-- `board`: every agent's current status and version, in `BOARD_BUCKETS` (8) bucket documents.
+- `board`: every agent's current status and version, in `BOARD_BUCKETS` (2) bucket documents.
 - `transitions`: one document per StatusChanged (insert-only), for history.
 - `directory_agents`, `directory_teams`: what this service knows of the workforce directory,
   projected from the scheduling service's events.
