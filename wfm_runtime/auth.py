@@ -129,9 +129,13 @@ class TokenVerifier:
             del self._verified[token]
         claims = self._claims(token)
         principal = _principal(claims)
+        try:
+            expires = float(claims["exp"])
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise Unauthenticated("the `exp` claim is not a usable time") from exc
         if len(self._verified) >= self.CACHE_SIZE:
             self._verified.clear()
-        self._verified[token] = (principal, float(claims["exp"]))
+        self._verified[token] = (principal, expires)
         return principal
 
     def _claims(self, token: str) -> dict[str, Any]:
@@ -155,8 +159,9 @@ class TokenVerifier:
                 last_error = exc
             except jwt.ExpiredSignatureError as exc:
                 raise Unauthenticated("token expired") from exc
-            except jwt.PyJWTError as exc:
-                raise Unauthenticated(f"invalid token: {exc}") from exc
+            except (jwt.PyJWTError, TypeError, ValueError, OverflowError) as exc:
+                # TypeError/ValueError: a header naming an algorithm that does not fit the key.
+                raise Unauthenticated(f"invalid token: {str(exc)[:200]}") from exc
         raise Unauthenticated("token signature not valid for any configured key") from last_error
 
     def _candidates(self, header: Mapping[str, Any]) -> Iterable[tuple[Any, list[str]]]:

@@ -149,9 +149,9 @@ class Guard:
 
 def _describe(target: Target) -> str:
     if target.agent_id:
-        return f"agents/{target.agent_id}"
+        return f"agents/{target.agent_id[:80]}"
     if target.team_id:
-        return f"teams/{target.team_id}"
+        return f"teams/{target.team_id[:80]}"
     return "every team"
 
 

@@ -65,10 +65,20 @@ def _pack(message: Any) -> any_pb2.Any:
     return packed
 
 
+# Errors quote request values; bounded so a huge value cannot push the status trailers past
+# gRPC's metadata limit (the client would get RESOURCE_EXHAUSTED instead of the refusal).
+MAX_ECHO = 300
+
+
+def _clip(text: str, limit: int = MAX_ECHO) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
     code = next((c for cls, c in _CODES if isinstance(err, cls)), code_pb2.UNKNOWN)
+    metadata = {_clip(k, 64): _clip(v) for k, v in err.metadata.items()}
     details = [
-        _pack(error_details_pb2.ErrorInfo(reason=err.reason, domain=domain, metadata=err.metadata))
+        _pack(error_details_pb2.ErrorInfo(reason=err.reason, domain=domain, metadata=metadata))
     ]
     if isinstance(err, errors.InvalidArgument):
         details.append(
@@ -76,9 +86,9 @@ def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
                 error_details_pb2.BadRequest(
                     field_violations=[
                         error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description
+                            field=_clip(v.field), description=_clip(v.description)
                         )
-                        for v in err.violations
+                        for v in err.violations[:20]
                     ]
                 )
             )
@@ -89,9 +99,9 @@ def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
                 error_details_pb2.PreconditionFailure(
                     violations=[
                         error_details_pb2.PreconditionFailure.Violation(
-                            type=v.type, subject=v.subject, description=v.description
+                            type=v.type, subject=_clip(v.subject), description=_clip(v.description)
                         )
-                        for v in err.violations
+                        for v in err.violations[:20]
                     ]
                 )
             )
@@ -100,7 +110,7 @@ def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
         details.append(
             _pack(
                 error_details_pb2.ResourceInfo(
-                    resource_type=err.resource_type, resource_name=err.resource_name
+                    resource_type=err.resource_type, resource_name=_clip(err.resource_name)
                 )
             )
         )
@@ -114,7 +124,7 @@ def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
                 )
             )
         )
-    return status_pb2.Status(code=code, message=err.message, details=details)
+    return status_pb2.Status(code=code, message=_clip(err.message, 2000), details=details)
 
 
 def _as_domain_error(exc: BaseException) -> errors.DomainError | None:
@@ -273,11 +283,11 @@ def _safe_target(extract: Any, request: Any) -> Target:
 
 
 def _target_names(target: Target) -> tuple[str, ...]:
-    names = []
+    names = []  # bounded: refused requests may name anything
     if target.agent_id:
-        names.append(f"agents/{target.agent_id}")
+        names.append(_clip(f"agents/{target.agent_id}", 100))
     if target.team_id:
-        names.append(f"teams/{target.team_id}")
+        names.append(_clip(f"teams/{target.team_id}", 100))
     return tuple(names)
 
 

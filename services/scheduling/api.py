@@ -103,7 +103,7 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         paths = frozenset(request.update_mask.paths)
         v.check(bool(paths), "update_mask", "name at least one field to change")
         for path in paths - domain.UPDATABLE_AGENT_FIELDS:
-            v.add("update_mask", f"{path!r} cannot be changed")
+            v.add("update_mask", f"{path[:80]!r} cannot be changed")
         if "contract_type" in paths:
             _check_contract(v, request.agent.contract_type, "agent.contract_type")
         if "team" in paths and request.agent.team:
