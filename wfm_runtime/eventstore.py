@@ -139,11 +139,6 @@ class EventStore:
         doc = await mongo.get(self._events, pending.event_key)
         return doc is not None and _envelope(doc).event_id == pending.envelope.event_id
 
-    async def all_events(self) -> list[EventEnvelope]:
-        """Every stored event, oldest first per aggregate (for republishing the stream)."""
-        docs = await mongo.find_all(self._events, {}, sort=[("_id", 1)])
-        return [_envelope(d) for d in docs]
-
     # --- outbox ------------------------------------------------------------------------
     async def pending(self, limit: int = 1000) -> list[PendingEvent]:
         docs = await mongo.find_all(self._outbox, {}, sort=[("_id", 1)], limit=limit)

@@ -158,14 +158,6 @@ class Relay:
             await self._store.published(pending.marker_id)  # abandoned attempt: drop its marker
         return False
 
-    async def republish_all(self) -> int:
-        """Publishes every stored event again (refills a stream that lost data)."""
-        count = 0
-        for envelope in await self._store.all_events():
-            if await self._publish(envelope):
-                count += 1
-        return count
-
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
