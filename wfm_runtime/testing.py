@@ -139,3 +139,23 @@ def channel(address: str, token: str = "") -> grpc.aio.Channel:
     """A plaintext channel (development flag on the server) that sends `token` on every call."""
     interceptors: list[Any] | None = [_BearerUnary(token), _BearerStream(token)] if token else None
     return grpc.aio.insecure_channel(address, interceptors=interceptors)
+
+
+def unpack_details(status: Any) -> list[Any]:
+    """The `google.rpc` detail messages of a `google.rpc.Status`, unpacked."""
+    from google.rpc import error_details_pb2
+
+    kinds: list[Any] = [
+        error_details_pb2.ErrorInfo,
+        error_details_pb2.BadRequest,
+        error_details_pb2.PreconditionFailure,
+        error_details_pb2.ResourceInfo,
+        error_details_pb2.RetryInfo,
+    ]
+    unpacked = []
+    for detail in status.details:
+        kind = next(k for k in kinds if detail.Is(k.DESCRIPTOR))
+        message = kind()
+        detail.Unpack(message)
+        unpacked.append(message)
+    return unpacked

@@ -21,7 +21,7 @@ from wfm.scheduling.v1 import directory_service_pb2 as dpb
 
 from tests.conftest import System
 from wfm_runtime import pagination
-from wfm_runtime.testing import eventually
+from wfm_runtime.testing import eventually, unpack_details
 
 pytestmark = pytest.mark.integration
 
@@ -347,23 +347,6 @@ async def call(system: System, service: str, method: str, request: Message) -> A
         finally:
             stream.cancel()
     return await rpc(request)
-
-
-def unpack_details(status: status_pb2.Status) -> list[Message]:
-    kinds: list[type[Any]] = [
-        error_details_pb2.ErrorInfo,
-        error_details_pb2.BadRequest,
-        error_details_pb2.PreconditionFailure,
-        error_details_pb2.ResourceInfo,
-        error_details_pb2.RetryInfo,
-    ]
-    out: list[Message] = []
-    for detail in status.details:
-        kind = next(k for k in kinds if detail.Is(k.DESCRIPTOR))
-        message = kind()
-        detail.Unpack(message)
-        out.append(message)
-    return out
 
 
 async def attempt(system: System, service: str, method: str, request: Message) -> Seen | None:

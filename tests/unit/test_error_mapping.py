@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 import pytest
-from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from wfm_runtime import errors
 from wfm_runtime.grpcserver import _as_domain_error, status_for
+from wfm_runtime.testing import unpack_details
 
 DOMAIN = "availability.wfm"
 
 
-def unpack_all(status: status_pb2.Status) -> list[Message]:
-    kinds: list[type[Any]] = [
-        error_details_pb2.ErrorInfo,
-        error_details_pb2.BadRequest,
-        error_details_pb2.PreconditionFailure,
-        error_details_pb2.ResourceInfo,
-        error_details_pb2.RetryInfo,
-    ]
-    out: list[Message] = []
-    for detail in status.details:
-        kind = next(k for k in kinds if detail.Is(k.DESCRIPTOR))
-        message = kind()
-        detail.Unpack(message)
-        out.append(message)
-    return out
-
-
 def error_info(status: status_pb2.Status) -> error_details_pb2.ErrorInfo:
-    first = unpack_all(status)[0]
+    first = unpack_details(status)[0]
     assert isinstance(first, error_details_pb2.ErrorInfo)
     return first
 
@@ -53,7 +34,7 @@ def test_invalid_argument_lists_every_field_violation() -> None:
         == err.message
         == ("invalid request: name: is required; status: must be one of AVAILABLE, ...")
     )
-    info, bad_request = unpack_all(status)
+    info, bad_request = unpack_details(status)
     assert isinstance(info, error_details_pb2.ErrorInfo)
     assert (info.reason, info.domain) == ("INVALID_ARGUMENT", DOMAIN)
     assert isinstance(bad_request, error_details_pb2.BadRequest)
@@ -69,7 +50,7 @@ def test_failed_precondition_lists_rule_violations() -> None:
     )
     status = status_for(err, "scheduling.wfm")
     assert status.code == code_pb2.FAILED_PRECONDITION
-    info, failure = unpack_all(status)
+    info, failure = unpack_details(status)
     assert isinstance(info, error_details_pb2.ErrorInfo)
     assert info.reason == "FAILED_PRECONDITION"
     assert isinstance(failure, error_details_pb2.PreconditionFailure)
@@ -90,7 +71,7 @@ def test_missing_or_existing_resources_name_the_resource(
 ) -> None:
     status = status_for(err, DOMAIN)
     assert status.code == code
-    info, resource = unpack_all(status)
+    info, resource = unpack_details(status)
     assert isinstance(info, error_details_pb2.ErrorInfo)
     assert info.reason == reason
     assert isinstance(resource, error_details_pb2.ResourceInfo)
@@ -112,7 +93,7 @@ def test_not_found_keeps_a_custom_message() -> None:
 def test_retryable_errors_carry_retry_info(err: errors.DomainError, code: int) -> None:
     status = status_for(err, DOMAIN)
     assert status.code == code
-    info, retry = unpack_all(status)
+    info, retry = unpack_details(status)
     assert isinstance(info, error_details_pb2.ErrorInfo)
     assert info.reason == err.reason
     assert dict(info.metadata) == err.metadata
