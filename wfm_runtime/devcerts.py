@@ -297,3 +297,11 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+if __name__ == "__main__":
+    # `python -m wfm_runtime.devcerts FOLDER`: development credentials for deploy/compose.yaml.
+    import sys
+
+    created = ensure_dev_credentials(Path(sys.argv[1] if len(sys.argv) > 1 else "deploy/secrets"))
+    print(created)
