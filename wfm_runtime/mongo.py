@@ -14,7 +14,6 @@ from pymongo.errors import (
     AutoReconnect,
     BulkWriteError,
     ConnectionFailure,
-    DuplicateKeyError,
     NetworkTimeout,
     OperationFailure,
     ServerSelectionTimeoutError,
@@ -42,14 +41,6 @@ def connect(url: str, app_name: str, timeout_ms: int = 3000) -> Client:
     )
 
 
-def is_duplicate_key(exc: BaseException) -> bool:
-    return isinstance(exc, DuplicateKeyError)
-
-
-async def ping(client: Client) -> None:
-    await client.admin.command("ping")
-
-
 async def is_ferretdb(client: Client) -> bool:
     info = await client.admin.command("buildInfo")
     return "ferretdbVersion" in info
@@ -63,15 +54,6 @@ async def ensure_indexes(coll: Collection, *specs: tuple[list[str], bool]) -> No
     ]
     if models:
         await coll.create_indexes(models)
-
-
-async def insert(coll: Collection, doc: dict[str, Any]) -> bool:
-    """Inserts one document; False when its unique key already exists (the commit-point check)."""
-    try:
-        await coll.insert_one(doc)
-    except DuplicateKeyError:
-        return False
-    return True
 
 
 async def get(coll: Collection, doc_id: str) -> dict[str, Any] | None:
@@ -109,10 +91,6 @@ async def delete_ids(coll: Collection, doc_ids: list[str]) -> None:
     await coll.delete_many({"_id": {"$in": doc_ids}})
 
 
-async def drop(db: Database, name: str) -> None:
-    await db.drop_collection(name)
-
-
 async def insert_new(coll: Collection, docs: list[dict[str, Any]]) -> int:
     """Inserts documents whose `_id` is new; existing ones are left as they are (idempotent)."""
     if not docs:
@@ -125,10 +103,6 @@ async def insert_new(coll: Collection, docs: list[dict[str, Any]]) -> int:
             raise
         return int(exc.details.get("nInserted", 0))
     return len(result.inserted_ids)
-
-
-async def count(coll: Collection, query: dict[str, Any]) -> int:
-    return int(await coll.count_documents(query))
 
 
 async def drop_collection(coll: Collection) -> None:

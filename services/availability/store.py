@@ -34,10 +34,6 @@ def status_from_proto(value: int) -> domain.Status | None:
     return None if name == "UNSPECIFIED" else domain.Status(name)
 
 
-def _ts(value: datetime | None) -> object:
-    return to_timestamp(value) if value is not None else None
-
-
 def encode(event: domain.StatusChanged) -> events_pb2.StatusChanged:
     message = events_pb2.StatusChanged(
         agent_id=event.agent_id,
