@@ -125,7 +125,10 @@ class CommandRunner:
             await self._release_quietly(behaviour, command)
             raise
         if outcome.event is None:
-            await self._release_quietly(behaviour, command)  # nothing recorded, nothing to replay
+            # Nothing recorded, but the key is spent: replaying it later must not apply it then.
+            await self._store.settle_noop_claim(
+                behaviour.aggregate_type, command.idempotency_key, outcome.version
+            )
         elif outcome.version != claimed_version:
             await self._store.repoint_claim(
                 behaviour.aggregate_type, command.idempotency_key, outcome.version
@@ -203,6 +206,8 @@ class CommandRunner:
             raise InvalidArgument(
                 [FieldViolation("idempotency_key", "was already used for a different request")]
             )
+        if claim.noop:
+            return await self._replay_noop(behaviour, command.aggregate_id, claim.target_version)
         envelope = await self._store.get(
             behaviour.aggregate_type, command.aggregate_id, claim.target_version
         )
@@ -213,6 +218,16 @@ class CommandRunner:
             raise Aborted("a request with this idempotency key is still in progress; retry later")
         # The first attempt died before committing: this retry runs it and takes the claim over.
         return None
+
+    async def _replay_noop(
+        self, behaviour: Behaviour[S], aggregate_id: str, version: int
+    ) -> Outcome[S]:
+        """A request that changed nothing answers again with the state it saw then."""
+        state = behaviour.initial(aggregate_id)
+        envelope = await self._store.get(behaviour.aggregate_type, aggregate_id, version)
+        if envelope is not None:
+            state = behaviour.evolve(state, envelope)
+        return Outcome(state, version, None, replayed=True)
 
     async def _release_quietly(self, behaviour: Behaviour[S], command: Command) -> None:
         with contextlib.suppress(Exception):

@@ -41,6 +41,8 @@ class Claim:
     aggregate_id: str
     target_version: int
     claimed_at: datetime
+    # The request changed nothing: target_version is the version it saw, with no event of its own.
+    noop: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class EventStore:
             aggregate_id=existing["aggregate_id"],
             target_version=int(existing["target_version"]),
             claimed_at=as_utc(existing["claimed_at"]),
+            noop=bool(existing.get("noop", False)),
         )
 
     async def repoint_claim(self, aggregate_type: str, key: str, target_version: int) -> None:
@@ -93,6 +96,15 @@ class EventStore:
             self._claims,
             claim_key(aggregate_type, key),
             {"target_version": target_version, "claimed_at": utc_now()},
+            upsert=False,
+        )
+
+    async def settle_noop_claim(self, aggregate_type: str, key: str, version: int) -> None:
+        """Keeps the key of a request that changed nothing, so a late retry cannot apply it."""
+        await mongo.set_fields(
+            self._claims,
+            claim_key(aggregate_type, key),
+            {"target_version": version, "noop": True, "claimed_at": utc_now()},
             upsert=False,
         )
 

@@ -19,6 +19,7 @@ from motor import motor_asyncio
 from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
 
+from services.availability import domain
 from services.availability import main as availability_main
 from services.availability.store import board_bucket
 from tests.conftest import Nats, System
@@ -78,6 +79,22 @@ async def test_retry_with_same_key_applies_once_and_returns_first_result(system:
         await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_LUNCH, "k-1"))
     assert reused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert await stored_events(system, agent) == 2
+
+
+async def test_retried_no_op_does_not_apply_after_later_changes(system: System) -> None:
+    agent = await ready_agent(system)
+    await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_AVAILABLE, "k-1"))
+    same = await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_AVAILABLE, "k-noop"))
+    assert same.version == 1  # already available: nothing recorded
+    await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_BREAK, "k-2"))
+    retry = await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_AVAILABLE, "k-noop"))
+    assert retry == same  # the answer it had, not a new change back to AVAILABLE
+    assert await stored_events(system, agent) == 2
+    states = await eventually(
+        lambda: system.availability.views.states([agent]),
+        lambda s: agent in s and s[agent].version == 2,
+    )
+    assert states[agent].status == domain.Status.BREAK
 
 
 async def test_stale_expected_version_is_aborted(system: System) -> None:
