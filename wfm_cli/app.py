@@ -40,6 +40,7 @@ Every command takes --json. Exit codes: docs/cli.md.""",
 @app.callback()
 def connection(
     ctx: typer.Context,
+    *,
     token: Annotated[
         str, typer.Option(help="Bearer token (default: WFM_TOKEN).", show_default=False)
     ] = "",

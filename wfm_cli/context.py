@@ -41,20 +41,22 @@ class Options:
     def config(self) -> ClientConfig:
         config = ClientConfig.load(overrides=self.overrides, config_file=self.config_file or None)
         if self.as_subject:
-            config = config.with_token(self._dev_token(config))
+            token = dev_token(config, self.as_subject, self.roles or ["agent"], self.teams)
+            config = config.with_token(token)
         return config
 
-    def _dev_token(self, config: ClientConfig) -> str:
-        key = config.dev_token_key
-        if key is None:
-            raise ConfigError("--as needs the development key of a running `make run`")
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-        from wfm_runtime.auth import issue_token
+def dev_token(config: ClientConfig, subject: str, roles: list[str], teams: list[str]) -> str:
+    """A short-lived token signed by the development key of the running `make run`."""
+    key = config.dev_token_key
+    if key is None:
+        raise ConfigError("a development token needs a running `make run` (its signing key)")
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-        signer = load_pem_private_key(key.read_bytes(), None)
-        roles = self.roles or ["agent"]
-        return issue_token(signer, "ES256", self.as_subject, roles, teams=self.teams, ttl_s=900)
+    from wfm_runtime.auth import issue_token
+
+    signer = load_pem_private_key(key.read_bytes(), None)
+    return issue_token(signer, "ES256", subject, roles, teams=teams, ttl_s=900)
 
 
 def options(ctx: typer.Context) -> Options:
@@ -87,10 +89,34 @@ def console() -> Console:
 
 
 def to_dict(message: Message) -> dict[str, Any]:
-    """A message as JSON-ready data: proto field names, every field present, enum names."""
-    return MessageToDict(
+    """A message as JSON-ready data in a stable shape: proto field names, enum names, and every
+    field present (an unset message field as null)."""
+    data = MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
+    _fill_unset(message, data)
+    return data
+
+
+def _fill_unset(message: Message, data: dict[str, Any]) -> None:
+    for field_descriptor in message.DESCRIPTOR.fields:
+        name = field_descriptor.name
+        if field_descriptor.message_type is None or _is_repeated(field_descriptor):
+            continue
+        if name not in data:
+            data[name] = None
+        elif isinstance(data[name], dict) and not _is_well_known(field_descriptor):
+            _fill_unset(getattr(message, name), data[name])
+
+
+def _is_repeated(field_descriptor: Any) -> bool:
+    return bool(getattr(field_descriptor, "is_repeated", False)) or (
+        getattr(field_descriptor, "label", 0) == 3
+    )
+
+
+def _is_well_known(field_descriptor: Any) -> bool:
+    return str(field_descriptor.message_type.full_name).startswith("google.protobuf.")
 
 
 def print_json(data: Any) -> None:

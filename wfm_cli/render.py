@@ -43,7 +43,9 @@ def local_time(value: localized_time_pb2.LocalizedTime, *, with_date: bool = Fal
 
 
 def seconds(value: float) -> str:
-    """`1h 05m`, `5m 12s`, `12s`."""
+    """`1h 05m`, `5m 12s`, `12s`, `0.4s`."""
+    if 0 < value < 10:
+        return f"{value:.1f}s"
     whole = max(0, int(value))
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)

@@ -328,11 +328,20 @@ class AsyncWfm:
         self.config = config or ClientConfig.load()
         self._channels: dict[str, grpc.aio.Channel] = {}
 
+    def with_token(self, token: str) -> AsyncWfm:
+        """The same connections, calling with another token (close only the original)."""
+        other = AsyncWfm(self.config.with_token(token))
+        other._channels = self._channels
+        return other
+
     def _caller(self, service: str, stub_class: Any) -> Caller:
-        address = self.config.address(service)
+        address = self.config.address(service)  # a missing address fails here, not later
+        return Caller(lambda: stub_class(self._channel(address)), self.config)
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
         if address not in self._channels:
             self._channels[address] = open_channel(self.config, address)
-        return Caller(stub_class(self._channels[address]), self.config)
+        return self._channels[address]
 
     @property
     def availability(self) -> AvailabilityClient:

@@ -71,17 +71,29 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 
 class Caller:
-    """Makes the calls of one service's stub: `await caller.unary("GetTeam", request)`."""
+    """Makes the calls of one service's stub: `await caller.unary("GetTeam", request)`.
 
-    def __init__(self, stub: Any, config: ClientConfig, policy: RetryPolicy | None = None) -> None:
-        self._stub = stub
+    `stub` makes the stub when first needed: gRPC asyncio channels belong to the event loop
+    they are made in, so they are made inside the first call, on the loop that runs it.
+    """
+
+    def __init__(
+        self, stub: Callable[[], Any], config: ClientConfig, policy: RetryPolicy | None = None
+    ) -> None:
+        self._make_stub = stub
+        self._stub: Any = None
         self._config = config
         self._policy = policy or RetryPolicy.of(config)
+
+    def _rpc(self, method: str) -> Any:
+        if self._stub is None:
+            self._stub = self._make_stub()
+        return getattr(self._stub, method)
 
     async def unary(
         self, method: str, request: Any, *, idempotent: bool = True, timeout_s: float | None = None
     ) -> Any:
-        rpc = getattr(self._stub, method)
+        rpc = self._rpc(method)
         deadline = timeout_s or self._config.timeout_s
         metadata = bearer(self._config.token)
 
@@ -92,4 +104,4 @@ class Caller:
 
     def stream(self, method: str, request: Any) -> Any:
         """A server stream with no deadline (it lasts as long as the caller reads it)."""
-        return getattr(self._stub, method)(request, metadata=bearer(self._config.token))
+        return self._rpc(method)(request, metadata=bearer(self._config.token))

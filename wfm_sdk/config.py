@@ -19,8 +19,9 @@ Resolution, field by field, the first that gives a value wins:
        key_file = "/etc/wfm/client.key"
 
 4. only when none of the above names any address: the state file of the running `make run`
-   (`.local/run/current.json`: its ports, and the development CA and client certificate in its
-   data folder), so a developer needs no configuration at all.
+   (`.local/run/current.json` of this checkout, or `WFM_DEVSTACK_STATE`: its ports, and the
+   development CA and client certificate in its data folder), so a developer needs no
+   configuration at all.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class ClientConfig:
         overrides: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
         config_file: str | Path | None = None,
-        devstack_state: Path = DEVSTACK_STATE,
+        devstack_state: Path | None = None,
     ) -> ClientConfig:
         """Arguments over environment over config file; `make run`'s state when none names an
         address."""
@@ -104,7 +105,8 @@ class ClientConfig:
         ]
         source = "environment/config file"
         if not any(layer.get("addresses") for layer in layers):
-            devstack = _from_devstack(devstack_state)
+            state = devstack_state or Path(env.get("WFM_DEVSTACK_STATE") or DEVSTACK_STATE)
+            devstack = _from_devstack(state)
             if devstack:
                 layers.append(devstack)
                 source = f"make run ({devstack['devstack_dir']})"

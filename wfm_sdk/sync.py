@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from wfm.availability.v1 import availability_service_pb2 as availability_pb
@@ -37,7 +37,7 @@ class Portal:
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
-    def iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
+    def iterate(self, stream: AsyncIterator[T]) -> Generator[T, None, None]:
         """A blocking iterator over an async one (closed when the caller stops early)."""
         try:
             while True:
@@ -47,7 +47,7 @@ class Portal:
                     return
         finally:
             close = getattr(stream, "aclose", None)
-            if close is not None:
+            if close is not None and not self._loop.is_closed():
                 self.run(close())
 
     def stop(self) -> None:
@@ -92,7 +92,8 @@ class Availability(_Blocking[AvailabilityClient]):
 
     def watch_availability(
         self, *, team: str = ""
-    ) -> Iterator[availability_pb.WatchAvailabilityResponse]:
+    ) -> Generator[availability_pb.WatchAvailabilityResponse, None, None]:
+        """The board, then every change; close the generator (or break) to stop watching."""
         return self._portal.iterate(self._async.watch_availability(team=team))
 
 

@@ -25,6 +25,7 @@ def _service(value: str) -> str:
 @handle_errors
 def list_records(
     ctx: typer.Context,
+    *,
     subject: Annotated[str, typer.Option(help="Only this caller (employee id).")] = "",
     target: Annotated[str, typer.Option(help="Only about this resource, e.g. agents/a-1001.")] = "",
     service: Annotated[

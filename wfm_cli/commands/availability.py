@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,7 @@ StatusArgument = Annotated[
 @handle_errors
 def set_status(
     ctx: typer.Context,
+    *,
     status: StatusArgument,
     agent: AgentOption = "",
     reason: Annotated[
@@ -138,12 +140,11 @@ def get_status(ctx: typer.Context, agent: AgentOption = "", json_out: JsonOption
 @handle_errors
 def list_statuses(
     ctx: typer.Context,
+    *,
     team: TeamOption = "",
     status: Annotated[
         str | None,
-        typer.Option(
-            "--status", "-s", help="Only this status.", autocompletion=_complete_status
-        ),
+        typer.Option("--status", "-s", help="Only this status.", autocompletion=_complete_status),
     ] = None,
     page_size: Annotated[int, typer.Option(help="At most this many (0: the server's 50).")] = 0,
     page_token: Annotated[str, typer.Option(help="Continue from a previous page.")] = "",
@@ -172,6 +173,7 @@ def list_statuses(
 
 def board(
     ctx: typer.Context,
+    *,
     team: TeamOption = "",
     once: Annotated[bool, typer.Option("--once", help="Print the board once and exit.")] = False,
     json_out: JsonOption = False,
@@ -187,22 +189,21 @@ def board(
       wfm board --team uk-wfh --once --json
     """
     title = f"board: {names.team_name(team) or 'every team'}"
-    with client(ctx) as wfm:
-        stream = wfm.availability.watch_availability(team=team)
+    with (
+        client(ctx) as wfm,
+        contextlib.closing(wfm.availability.watch_availability(team=team)) as stream,
+    ):
         first = next(stream)
         rows = {a.agent_id: a for a in first.snapshot.availabilities}
         if once:
             _print_board(list(rows.values()), title, json_out)
-            return
-        if json_out:
+        elif json_out:
             _stream_json(first, stream)
         else:
             _live_board(rows, stream, title)
 
 
-def _print_board(
-    rows: list[availability_pb.Availability], title: str, json_out: bool
-) -> None:
+def _print_board(rows: list[availability_pb.Availability], title: str, json_out: bool) -> None:
     if json_out:
         print_json({"availabilities": [to_dict(r) for r in sorted(rows, key=_board_order)]})
         return
@@ -243,12 +244,12 @@ def _live_board(
 
 def history(
     ctx: typer.Context,
+    *,
     agent: AgentOption = "",
-    hours: Annotated[
-        float, typer.Option(help="How far back from now (at most 31 days).")
-    ] = 12.0,
+    hours: Annotated[float, typer.Option(help="How far back from now (at most 31 days).")] = 12.0,
     start: Annotated[
-        datetime | None, typer.Option(help="Start (UTC unless it has an offset); overrides --hours.")
+        datetime | None,
+        typer.Option(help="Start (UTC unless it has an offset); beats --hours."),
     ] = None,
     end: Annotated[datetime | None, typer.Option(help="End (default: now).")] = None,
     json_out: JsonOption = False,
@@ -263,8 +264,10 @@ def history(
       wfm history --agent a-1001 --start 2026-11-23T00:00 --end 2026-11-24T00:00
     """
     who = _agent_or_me(ctx, agent)
-    until = _utc(end) if end else datetime.now(UTC)
-    since = _utc(start) if start else until - timedelta(hours=hours)
+    now = datetime.now(UTC)
+    # Without --end the range runs a minute past now, so the current status shows as ongoing.
+    until = _utc(end) if end else now + timedelta(minutes=1)
+    since = _utc(start) if start else now - timedelta(hours=hours)
     with client(ctx) as wfm:
         result = wfm.availability.get_status_history(who, start=since, end=until)
     if json_out:

@@ -40,6 +40,7 @@ def _minutes(hours: float | None) -> int | None:
 @handle_errors
 def create_team(
     ctx: typer.Context,
+    *,
     team_id: Annotated[str, typer.Argument(help="1-63 of a-z, 0-9 and '-', e.g. pune-night.")],
     name: Annotated[str, typer.Option("--name", help="Display name.")],
     client_zone: Annotated[
@@ -69,6 +70,7 @@ def create_team(
 @handle_errors
 def get_team(
     ctx: typer.Context,
+    *,
     team: Annotated[str, typer.Argument(help="Team id.")],
     json_out: JsonOption = False,
 ) -> None:
@@ -82,6 +84,7 @@ def get_team(
 @handle_errors
 def list_teams(
     ctx: typer.Context,
+    *,
     page_size: PageSize = 0,
     page_token: PageToken = "",
     json_out: JsonOption = False,
@@ -144,6 +147,7 @@ HoursOption = Annotated[
 @handle_errors
 def create_agent(
     ctx: typer.Context,
+    *,
     agent_id: Annotated[str, typer.Argument(help="Employee id, e.g. a-1001.")],
     name: Annotated[str, typer.Option("--name", help="Display name.")],
     team: Annotated[str, typer.Option("--team", "-t", help="Team id.")],
@@ -177,6 +181,7 @@ def create_agent(
 @handle_errors
 def update_agent(
     ctx: typer.Context,
+    *,
     agent_id: Annotated[str, typer.Argument(help="Employee id.")],
     name: NameOption = None,
     team: TeamOption = None,
@@ -219,6 +224,7 @@ def update_agent(
 @handle_errors
 def get_agent(
     ctx: typer.Context,
+    *,
     agent_id: Annotated[str, typer.Argument(help="Employee id.")],
     json_out: JsonOption = False,
 ) -> None:
@@ -232,6 +238,7 @@ def get_agent(
 @handle_errors
 def list_agents(
     ctx: typer.Context,
+    *,
     team: Annotated[str, typer.Option("--team", "-t", help="Only this team.")] = "",
     page_size: PageSize = 0,
     page_token: PageToken = "",
