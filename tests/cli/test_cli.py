@@ -24,7 +24,8 @@ TEAM_KEYS = {"name", "display_name", "client_time_zone", "client", "version", "c
 AGENT_KEYS = {"name", "display_name", "team", "site", "time_zone", "contract_type",
               "weekly_minutes", "version", "create_time", "update_time"}  # fmt: skip
 AVAILABILITY_KEYS = {"name", "agent_id", "team", "status", "reason_code", "since",
-                     "since_agent_local", "since_client_local", "productive", "version"}  # fmt: skip
+                     "since_agent_local", "since_client_local", "productive",
+                     "version"}  # fmt: skip
 
 
 async def _floor(wfm: Cli, system: System, agents: list[str]) -> None:
@@ -134,7 +135,8 @@ async def test_status_set_get_list(wfm: Cli, system: System) -> None:
     assert other.exit_code == exitcodes.PERMISSION_DENIED
     assert "may not call SetStatus" in other.stderr
     anonymous = await wfm("status", "get", "--agent", "a-1", token="")
-    assert anonymous.exit_code == exitcodes.UNAUTHENTICATED and "hint: give a token" in anonymous.stderr
+    assert anonymous.exit_code == exitcodes.UNAUTHENTICATED
+    assert "hint: give a token" in anonymous.stderr
     assert (await wfm("status", "get", "--json", token=me)).json()["version"] == "1"
 
 
@@ -233,9 +235,7 @@ async def test_installed_command_from_another_folder(system: System, tmp_path: P
     assert listed.stdout.strip().startswith("{") and '"teams": []' in listed.stdout
 
 
-async def _run(
-    args: list[str], env: dict[str, str], cwd: Path
-) -> subprocess.CompletedProcess[str]:
+async def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     import asyncio
 
     return await asyncio.to_thread(
