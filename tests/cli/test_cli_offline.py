@@ -1,0 +1,43 @@
+"""`wfm` without a system: configuration errors, an unreachable service, help and completion."""
+
+from __future__ import annotations
+
+import socket
+
+from typer.testing import CliRunner
+
+from tests.cli.conftest import CLEAN_ENV
+from wfm_cli import exitcodes
+from wfm_cli.app import app
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_no_address_is_a_configuration_error() -> None:
+    result = CliRunner().invoke(app, ["teams", "list"], env=CLEAN_ENV)
+    assert result.exit_code == exitcodes.CONFIG
+    assert "no address for the scheduling service: set WFM_SCHEDULING_ADDR" in result.stderr
+
+
+def test_unreachable_service_says_so_after_retrying() -> None:
+    address = f"127.0.0.1:{_closed_port()}"
+    args = ["--scheduling-addr", address, "--plaintext", "--token", "t", "--timeout", "1"]
+    result = CliRunner().invoke(app, [*args, "teams", "list", "--json"], env=CLEAN_ENV)
+    assert result.exit_code == exitcodes.UNAVAILABLE
+    assert '"code": "UNAVAILABLE"' in result.stderr and result.stdout == ""
+
+
+def test_help_has_examples_and_completion_is_offered() -> None:
+    top = CliRunner().invoke(app, ["--help"], env=CLEAN_ENV)
+    assert top.exit_code == 0
+    for command in ("status", "board", "history", "teams", "agents", "audit", "token", "demo"):
+        assert command in top.stdout
+    assert "--install-completion" in top.stdout
+    sub = CliRunner().invoke(app, ["status", "set", "--help"], env=CLEAN_ENV)
+    assert "wfm status set break --reason SCHEDULED_BREAK" in sub.stdout
+    usage = CliRunner().invoke(app, ["status", "set"], env=CLEAN_ENV)
+    assert usage.exit_code == exitcodes.USAGE and "Missing argument" in usage.stderr
