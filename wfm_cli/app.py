@@ -52,10 +52,12 @@ def connection(
         ),
     ] = "",
     role: Annotated[
-        list[str] | None, typer.Option(help="Roles for --as (repeatable; default agent).")
+        list[str] | None,
+        typer.Option(help="Roles for --as (repeatable; default agent).", metavar="ROLE"),
     ] = None,
     team: Annotated[
-        list[str] | None, typer.Option(help="Teams for --as (repeatable, team leaders).")
+        list[str] | None,
+        typer.Option(help="Teams for --as (repeatable, team leaders).", metavar="TEAM"),
     ] = None,
     availability_addr: Annotated[
         str, typer.Option(help="host:port of the availability service.")

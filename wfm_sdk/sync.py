@@ -12,6 +12,8 @@ thread, even one whose own event loop is running (a Jupyter cell, a test).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
@@ -41,14 +43,22 @@ class Portal:
         """A blocking iterator over an async one (closed when the caller stops early)."""
         try:
             while True:
+                pending = asyncio.run_coroutine_threadsafe(_next(stream), self._loop)
                 try:
-                    yield self.run(_next(stream))
+                    item = pending.result()
                 except StopAsyncIteration:
                     return
+                except BaseException:
+                    # Ctrl-C while waiting: stop the read on the loop before closing the stream.
+                    pending.cancel()
+                    concurrent.futures.wait([pending], timeout=5)
+                    raise
+                yield item
         finally:
             close = getattr(stream, "aclose", None)
             if close is not None and not self._loop.is_closed():
-                self.run(close())
+                with contextlib.suppress(Exception):
+                    self.run(close())
 
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

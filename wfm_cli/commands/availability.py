@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -63,6 +64,7 @@ StatusArgument = Annotated[
         callback=_status,
         autocompletion=_complete_status,
         show_default=False,
+        metavar="STATUS",
     ),
 ]
 
@@ -228,16 +230,21 @@ def _stream_json(first: WatchMessage, stream: Iterator[WatchMessage]) -> None:
 def _live_board(
     rows: dict[str, availability_pb.Availability], stream: Iterator[WatchMessage], title: str
 ) -> None:
+    """Redrawn four times a second (so "for" keeps counting) and on every change."""
+    lock = threading.Lock()  # the redraw runs in rich's refresh thread
+
     def table() -> Table:
-        found = list(rows.values())
+        with lock:
+            found = list(rows.values())
         return render.board_table(found, f"{title} - {render.board_summary(found)}")
 
     try:
-        with Live(table(), console=console(), refresh_per_second=4) as live:
+        with Live(get_renderable=table, console=console(), refresh_per_second=4) as live:
             for message in stream:
                 if message.WhichOneof("event") == "change":
-                    rows[message.change.agent_id] = message.change
-                    live.update(table())
+                    with lock:
+                        rows[message.change.agent_id] = message.change
+                    live.refresh()
     except KeyboardInterrupt:
         return
 

@@ -74,7 +74,7 @@ async def _seed_and_show(config: ClientConfig, per_team: int, out: Any) -> dict[
         agent = agent_ids(TEAMS[0], 1)[0]
         now = datetime.now(UTC)
         history = await wfm.availability.get_status_history(
-            agent, start=now - timedelta(days=1), end=now
+            agent, start=now - timedelta(days=1), end=now + timedelta(minutes=1)
         )
         out.print(_history_table(history, f"history of {agent} (last 24 hours)"))
         summary = ", ".join(f"{n} {kind}" for kind, n in seeder.seeded.items())

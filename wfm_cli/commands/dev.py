@@ -22,10 +22,11 @@ def token(
     subject: Annotated[str, typer.Option(help="Employee id, e.g. a-1001 or admin-1.")],
     role: Annotated[
         list[str],
-        typer.Option(help=f"Repeatable: {', '.join(ROLES)}.", callback=_roles),
+        typer.Option(help=f"Repeatable: {', '.join(ROLES)}.", callback=_roles, metavar="ROLE"),
     ],
     team: Annotated[
-        list[str] | None, typer.Option(help="Repeatable: the teams a team leader leads.")
+        list[str] | None,
+        typer.Option(help="Repeatable: the teams a team leader leads.", metavar="TEAM"),
     ] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=60, max=86400)] = 3600,
 ) -> None:
