@@ -244,3 +244,17 @@ def test_bad_config_values_are_reported(tmp_path: Path) -> None:
     broken.write_text("token = ")
     with pytest.raises(ConfigError, match="cannot read the config file"):
         ClientConfig.load(environ={}, config_file=broken)
+
+
+def test_the_sdk_needs_neither_the_services_nor_the_server_runtime() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, wfm_sdk, wfm_sdk.sync; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('services', 'wfm_runtime')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "[]"
