@@ -47,7 +47,11 @@ async def test_teams_and_agents(wfm: Cli, system: System) -> None:
     assert twice.exit_code == exitcodes.ALREADY_EXISTS
     assert "already exists" in twice.stderr
 
-    listed = (await wfm("teams", "list", "--json")).json()
+    listed = (
+        await eventually(  # lists read views, a few milliseconds behind the change
+            lambda: wfm("teams", "list", "--json"), lambda r: len(r.json()["teams"]) == 1
+        )
+    ).json()
     assert set(listed) == {"teams", "next_page_token"}
     assert [set(t) for t in listed["teams"]] == [TEAM_KEYS]
     assert (await wfm("teams", "get", "pune-night", "--json")).json()["client"] == "acme"
@@ -68,9 +72,14 @@ async def test_teams_and_agents(wfm: Cli, system: System) -> None:
     nothing = await wfm("agents", "update", "a-1")
     assert nothing.exit_code == exitcodes.USAGE and "nothing to change" in nothing.stderr
 
+    page = (
+        await eventually(
+            lambda: wfm("agents", "list", "--json"),
+            lambda r: [a["version"] for a in r.json()["agents"]] == ["2"],
+        )
+    ).json()
     table = await wfm("agents", "list", "--team", "pune-night")
     assert "Asha Patil" in table.stdout and "part-time" in table.stdout and "20h" in table.stdout
-    page = (await wfm("agents", "list", "--json")).json()
     assert [a["name"] for a in page["agents"]] == ["agents/a-1"]
     assert page["agents"][0]["version"] == "2"
 
@@ -118,6 +127,10 @@ async def test_status_set_get_list(wfm: Cli, system: System) -> None:
     assert got.json()["since_client_local"]["time_zone"] == "America/New_York"
 
     await wfm("status", "set", "acw", "--agent", "a-2")  # an admin corrects anyone's
+    await eventually(
+        lambda: wfm("status", "list", "--team", "pune-night", "--json"),
+        lambda r: all(a["version"] == "1" for a in r.json()["availabilities"]),
+    )
     listed = await wfm("status", "list", "--team", "pune-night", "--status", "break", "--json")
     assert [a["agent_id"] for a in listed.json()["availabilities"]] == ["a-1"]
     table = await wfm("status", "list", "--team", "pune-night")
@@ -146,6 +159,10 @@ async def test_board_once_and_history(wfm: Cli, system: System) -> None:
     await wfm("status", "set", "on-contact", token=wfm.token("a-1", "agent"))
 
     leader = wfm.token("tl-1", "team_leader", teams=("pune-night",))
+    await eventually(  # the board is a view, a few milliseconds behind the change
+        lambda: wfm("board", "--team", "pune-night", "--once", "--json", token=leader),
+        lambda r: r.json()["availabilities"][0]["status"] == "AGENT_STATUS_ON_CONTACT",
+    )
     board = await wfm("board", "--team", "pune-night", "--once", token=leader)
     assert board.exit_code == 0, board.stderr
     assert "board: teams/pune-night" in board.stdout
@@ -157,6 +174,10 @@ async def test_board_once_and_history(wfm: Cli, system: System) -> None:
     elsewhere = await wfm("board", "--team", "uk-wfh", "--once", token=leader)
     assert elsewhere.exit_code == exitcodes.PERMISSION_DENIED
 
+    await eventually(
+        lambda: wfm("history", "--agent", "a-1", "--json"),
+        lambda r: len(r.json()["segments"]) == 2,
+    )
     history = await wfm("history", token=wfm.token("a-1", "agent"))
     assert history.exit_code == 0, history.stderr
     assert "history of a-1" in history.stdout and "ongoing" in history.stdout
@@ -201,7 +222,7 @@ async def test_demo_seeds_once(wfm: Cli) -> None:
     versions = {a["agent_id"]: a["version"] for rows in result["boards"].values() for a in rows}
     again = {a["agent_id"]: a["version"] for rows in second["boards"].values() for a in rows}
     assert again == versions  # no status change applied twice
-    assert len((await wfm("agents", "list", "--json")).json()["agents"]) == 6
+    assert len((await wfm("agents", "list", "--json")).json()["agents"]) == 6  # settled by now
     assert [t["version"] for t in (await wfm("teams", "list", "--json")).json()["teams"]] == [
         "1",
         "1",
