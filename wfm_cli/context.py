@@ -137,7 +137,7 @@ def handle_errors(command: Callable[P, T]) -> Callable[P, T]:
         except ConfigError as error:
             _report({"code": "CONFIG", "message": str(error)}, as_json)
             raise typer.Exit(exitcodes.CONFIG) from None
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, OverflowError) as error:  # unreadable files, odd values
             code = exitcodes.CONFIG if isinstance(error, OSError) else exitcodes.INVALID_ARGUMENT
             _report({"code": "CONFIG" if code == exitcodes.CONFIG else "INVALID_ARGUMENT",
                      "message": str(error)}, as_json)  # fmt: skip

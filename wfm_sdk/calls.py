@@ -18,11 +18,10 @@ from typing import Any, TypeVar
 
 import grpc
 
-from wfm_sdk.config import ClientConfig
+from wfm_sdk.config import ClientConfig, ConfigError
 from wfm_sdk.errors import ResourceExhausted, Unavailable, WfmError, from_rpc_error
 
 T = TypeVar("T")
-RETRYABLE = (Unavailable, ResourceExhausted)
 
 
 def new_idempotency_key() -> str:
@@ -61,13 +60,25 @@ async def call_with_retries(
             return await attempt()
         except grpc.RpcError as exc:
             error = from_rpc_error(exc)
-        if not (idempotent and isinstance(error, RETRYABLE) and tries < policy.max_attempts):
+        if not (idempotent and _retryable(error) and tries < policy.max_attempts):
             raise error
         await sleep(policy.delay(tries, error))
 
 
+def _retryable(error: WfmError) -> bool:
+    """UNAVAILABLE, and RESOURCE_EXHAUSTED when it is a rate limit (the server then says when to
+    retry); other exhaustion (e.g. a message over the size limit) would only fail again."""
+    if isinstance(error, ResourceExhausted):
+        return error.retry_delay_s is not None
+    return isinstance(error, Unavailable)
+
+
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),) if token else ()
+    if not token:
+        return ()
+    if not (token.isascii() and token.isprintable()):
+        raise ConfigError("the token has characters that cannot be sent in a header")
+    return (("authorization", f"Bearer {token}"),)
 
 
 class Caller:

@@ -41,3 +41,21 @@ def test_help_has_examples_and_completion_is_offered() -> None:
     assert "wfm status set break --reason SCHEDULED_BREAK" in sub.stdout
     usage = CliRunner().invoke(app, ["status", "set"], env=CLEAN_ENV)
     assert usage.exit_code == exitcodes.USAGE and "Missing argument" in usage.stderr
+
+
+def test_odd_values_are_refused_before_any_call() -> None:
+    base = ["--availability-addr", "127.0.0.1:1", "--scheduling-addr", "127.0.0.1:1"]
+    newline = CliRunner().invoke(
+        app, [*base, "--token", "a\nb", "status", "get", "--agent", "a-1"], env=CLEAN_ENV
+    )
+    assert newline.exit_code == exitcodes.CONFIG
+    assert "cannot be sent in a header" in newline.stderr
+    too_far = CliRunner().invoke(
+        app, [*base, "--token", "t", "history", "--agent", "a-1", "--hours", "1e12"], env=CLEAN_ENV
+    )
+    assert too_far.exit_code == exitcodes.USAGE and "--hours" in too_far.stderr
+    week = ["agents", "create", "a-1", "--name", "A", "--team", "t", "--zone", "UTC"]
+    endless = CliRunner().invoke(
+        app, [*base, "--token", "t", *week, "--weekly-hours", "inf"], env=CLEAN_ENV
+    )
+    assert endless.exit_code == exitcodes.USAGE and "--weekly-hours" in endless.stderr

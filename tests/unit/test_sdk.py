@@ -164,6 +164,12 @@ async def test_rate_limits_wait_at_least_the_servers_retry_delay() -> None:
     assert await call_with_retries(attempt, idempotent=True, policy=policy, sleep=sleep) == "done"
     assert slept and slept[0] >= 1.5
 
+    too_big = rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "message larger than max")
+    outcomes[:] = [too_big, "never"]
+    with pytest.raises(ResourceExhausted):  # not a rate limit: it would only fail again
+        await call_with_retries(attempt, idempotent=True, policy=policy, sleep=sleep)
+    assert outcomes == ["never"]
+
     outcomes[:] = [limited, "never"]
     with pytest.raises(ResourceExhausted):
         await call_with_retries(attempt, idempotent=False, policy=policy, sleep=sleep)

@@ -253,7 +253,9 @@ def history(
     ctx: typer.Context,
     *,
     agent: AgentOption = "",
-    hours: Annotated[float, typer.Option(help="How far back from now (at most 31 days).")] = 12.0,
+    hours: Annotated[
+        float, typer.Option(help="How far back from now (at most 31 days).", min=0, max=744)
+    ] = 12.0,
     start: Annotated[
         datetime | None,
         typer.Option(help="Start (UTC unless it has an offset); beats --hours."),

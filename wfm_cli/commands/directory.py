@@ -139,7 +139,9 @@ ContractOption = Annotated[
 ]
 HoursOption = Annotated[
     float | None,
-    typer.Option(help="Contracted weekly hours (full time) or the weekly cap (part time)."),
+    typer.Option(
+        help="Contracted weekly hours (full time) or the weekly cap (part time).", min=0, max=168
+    ),
 ]
 
 
