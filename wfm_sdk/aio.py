@@ -190,9 +190,9 @@ class DirectoryClient:
         display_name: str,
         team: str,
         time_zone: str,
+        weekly_minutes: int,
         site: str = "",
         contract_type: str | int = "full-time",
-        weekly_minutes: int = 0,
         idempotency_key: str | None = None,
     ) -> directory_pb.Agent:
         request = directory_pb.CreateAgentRequest(

@@ -102,7 +102,8 @@ async def test_bad_input_names_the_fields_and_changes_nothing(wfm: Cli) -> None:
     assert [v["field"] for v in error["field_violations"]] == ["team_id"]
     assert (await wfm("teams", "list", "--json")).json()["teams"] == []
 
-    usage = await wfm("agents", "create", "a-2", *AGENT, "--contract", "zero-hours")
+    usage = await wfm("agents", "create", "a-2", *AGENT, "--contract", "zero-hours",
+                      "--weekly-hours", "10")  # fmt: skip
     assert usage.exit_code == exitcodes.USAGE and "unknown contract type" in usage.stderr
     huge = await wfm("agents", "list", "--page-size", "-1")
     assert huge.exit_code == exitcodes.INVALID_ARGUMENT and "page_size" in huge.stderr
@@ -189,8 +190,11 @@ async def test_board_once_and_history(wfm: Cli, system: System) -> None:
         "AGENT_STATUS_AVAILABLE",
         "AGENT_STATUS_ON_CONTACT",
     ]
-    too_long = await wfm("history", "--agent", "a-1", "--hours", "2000")
+    too_long = await wfm(
+        "history", "--agent", "a-1", "--start", "2026-01-01", "--end", "2026-02-15"
+    )
     assert too_long.exit_code == exitcodes.INVALID_ARGUMENT
+    assert "  end_time: must be at most 31 days after start_time" in too_long.stderr
 
 
 async def test_audit_list(wfm: Cli, system: System) -> None:

@@ -136,7 +136,9 @@ async def test_rule_violations_and_resources_are_decoded() -> None:
     )
     directory = DirectoryClient(Caller(lambda: stub, FAST))
     with pytest.raises(FailedPrecondition) as broken:
-        await directory.create_agent("a-1", display_name="A", team="x", time_zone="UTC")
+        await directory.create_agent(
+            "a-1", display_name="A", team="x", time_zone="UTC", weekly_minutes=60
+        )
     assert [v.type for v in broken.value.rule_violations] == ["TEAM_EXISTS"]
     with pytest.raises(NotFound) as not_found:
         await directory.get_agent("zz")

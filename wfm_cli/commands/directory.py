@@ -155,8 +155,15 @@ def create_agent(
     team: Annotated[str, typer.Option("--team", "-t", help="Team id.")],
     zone: Annotated[str, typer.Option("--zone", help="Home IANA zone, e.g. Asia/Kolkata.")],
     site: Annotated[str, typer.Option(help="Site, e.g. pune, uk-wfh.")] = "",
+    weekly_hours: Annotated[
+        float,
+        typer.Option(
+            help="Contracted weekly hours (full time) or the weekly cap (part time).",
+            min=0,
+            max=168,
+        ),
+    ],
     contract: ContractOption = "full-time",
-    weekly_hours: HoursOption = None,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -173,7 +180,7 @@ def create_agent(
             time_zone=zone,
             site=site,
             contract_type=contract or "full-time",
-            weekly_minutes=_minutes(weekly_hours) or 0,
+            weekly_minutes=round(weekly_hours * 60),
             idempotency_key=idempotency_key or None,
         )
     _show_agents([agent], json_out, single=True)
