@@ -38,12 +38,18 @@ class Options:
     roles: list[str] = field(default_factory=list)
     teams: list[str] = field(default_factory=list)
 
+    loaded: ClientConfig | None = None
+
     def config(self) -> ClientConfig:
-        config = ClientConfig.load(overrides=self.overrides, config_file=self.config_file or None)
-        if self.as_subject:
-            token = dev_token(config, self.as_subject, self.roles or ["agent"], self.teams)
-            config = config.with_token(token)
-        return config
+        if self.loaded is None:
+            config = ClientConfig.load(
+                overrides=self.overrides, config_file=self.config_file or None
+            )
+            if self.as_subject:
+                token = dev_token(config, self.as_subject, self.roles or ["agent"], self.teams)
+                config = config.with_token(token)
+            self.loaded = config
+        return self.loaded
 
 
 def dev_token(config: ClientConfig, subject: str, roles: list[str], teams: list[str]) -> str:

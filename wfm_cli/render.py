@@ -94,3 +94,19 @@ def board_summary(rows: list[availability_pb.Availability]) -> str:
     productive = sum(1 for row in rows if row.productive)
     parts = ", ".join(f"{n} {words}" for words, n in sorted(counts.items(), key=lambda i: -i[1]))
     return f"{len(rows)} agents: {parts or 'none'}; productive now {productive}/{len(rows)}"
+
+
+def history_table(result: availability_pb.GetStatusHistoryResponse, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("status", "reason", "start (agent)", "start (client)", "duration", ""):
+        table.add_column(column, no_wrap=True)
+    for segment in result.segments:
+        table.add_row(
+            status(segment.status),
+            segment.reason_code,
+            local_time(segment.start_agent_local, with_date=True),
+            local_time(segment.start_client_local, with_date=True),
+            duration(segment.duration),
+            "ongoing" if segment.ongoing else "",
+        )
+    return table

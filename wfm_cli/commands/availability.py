@@ -283,7 +283,7 @@ def history(
         print_json(to_dict(result))
         return
     out = console()
-    out.print(_history_table(result, f"history of {names.agent_id(who)}"))
+    out.print(render.history_table(result, f"history of {names.agent_id(who)}"))
     totals = ", ".join(
         f"{names.status_words(t.status)} {render.duration(t.duration)}" for t in result.totals
     )
@@ -296,22 +296,6 @@ def history(
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _history_table(result: availability_pb.GetStatusHistoryResponse, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("status", "reason", "start (agent)", "start (client)", "duration", ""):
-        table.add_column(column, no_wrap=True)
-    for segment in result.segments:
-        table.add_row(
-            render.status(segment.status),
-            segment.reason_code,
-            render.local_time(segment.start_agent_local, with_date=True),
-            render.local_time(segment.start_client_local, with_date=True),
-            render.duration(segment.duration),
-            "ongoing" if segment.ongoing else "",
-        )
-    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,6 @@ import typer
 from wfm.availability.v1 import availability_service_pb2 as availability_pb
 
 from wfm_cli import render
-from wfm_cli.commands.availability import _history_table
 from wfm_cli.context import (
     JsonOption,
     console,
@@ -76,7 +75,7 @@ async def _seed_and_show(config: ClientConfig, per_team: int, out: Any) -> dict[
         history = await wfm.availability.get_status_history(
             agent, start=now - timedelta(days=1), end=now + timedelta(minutes=1)
         )
-        out.print(_history_table(history, f"history of {agent} (last 24 hours)"))
+        out.print(render.history_table(history, f"history of {agent} (last 24 hours)"))
         summary = ", ".join(f"{n} {kind}" for kind, n in seeder.seeded.items())
         out.print(f"demo floor ready: {summary}", highlight=False)
     return {
