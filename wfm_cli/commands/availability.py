@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from rich.table import Table
 from wfm.availability.v1 import availability_service_pb2 as availability_pb
 
 from wfm_cli import render
+from wfm_cli.board import Board, follow
 from wfm_cli.context import (
     JsonOption,
     client,
@@ -191,18 +191,19 @@ def board(
       wfm board --team uk-wfh --once --json
     """
     title = f"board: {names.team_name(team) or 'every team'}"
-    with (
-        client(ctx) as wfm,
-        contextlib.closing(wfm.availability.watch_availability(team=team)) as stream,
-    ):
-        first = next(stream)
-        rows = {a.agent_id: a for a in first.snapshot.availabilities}
-        if once:
-            _print_board(list(rows.values()), title, json_out)
-        elif json_out:
-            _stream_json(first, stream)
-        else:
-            _live_board(rows, stream, title)
+    with client(ctx) as wfm:
+
+        def watch() -> Generator[WatchMessage, None, None]:
+            return wfm.availability.watch_availability(team=team)
+
+        with contextlib.closing(watch()) as stream:
+            first = next(stream)  # a refusal (bad team, no permission) ends here, with its code
+            if once:
+                _print_board(list(first.snapshot.availabilities), title, json_out)
+            elif json_out:
+                _stream_json(first, stream)
+            else:
+                _live_board(first, stream, watch, title)
 
 
 def _print_board(rows: list[availability_pb.Availability], title: str, json_out: bool) -> None:
@@ -228,23 +229,24 @@ def _stream_json(first: WatchMessage, stream: Iterator[WatchMessage]) -> None:
 
 
 def _live_board(
-    rows: dict[str, availability_pb.Availability], stream: Iterator[WatchMessage], title: str
+    first: WatchMessage,
+    stream: Iterator[WatchMessage],
+    reopen: Callable[[], Iterator[WatchMessage]],
+    title: str,
 ) -> None:
-    """Redrawn four times a second (so "for" keeps counting) and on every change."""
-    lock = threading.Lock()  # the redraw runs in rich's refresh thread
+    """Redrawn four times a second (so "for" keeps counting) and on every change; reconnects
+    when the service goes away and comes back."""
+    state = Board()
+    state.apply(first)
 
     def table() -> Table:
-        with lock:
-            found = list(rows.values())
-        return render.board_table(found, f"{title} - {render.board_summary(found)}")
+        rows, note = state.current()
+        heading = f"{title} - {render.board_summary(rows)}" + (f" - {note}" if note else "")
+        return render.board_table(rows, heading)
 
     try:
         with Live(get_renderable=table, console=console(), refresh_per_second=4) as live:
-            for message in stream:
-                if message.WhichOneof("event") == "change":
-                    with lock:
-                        rows[message.change.agent_id] = message.change
-                    live.refresh()
+            follow(state, stream, reopen, redraw=live.refresh)
     except KeyboardInterrupt:
         return
 
