@@ -79,14 +79,18 @@ def client(ctx: typer.Context) -> Iterator[Wfm]:
         wfm.close()
 
 
-def token_subject(token: str) -> str:
-    """The `sub` claim of a JWT (read, not verified: the server verifies it)."""
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, read but not verified (the server verifies them); {} if unreadable."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return str(claims["sub"])
-    except (IndexError, ValueError, KeyError, TypeError):
-        return ""
+    except (IndexError, ValueError, TypeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def token_subject(token: str) -> str:
+    return str(token_claims(token).get("sub", ""))
 
 
 def console() -> Console:

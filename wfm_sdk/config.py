@@ -103,7 +103,7 @@ class ClientConfig:
             _from_env(env),
             _from_file(config_file or env.get("WFM_CONFIG") or DEFAULT_CONFIG_FILE),
         ]
-        source = "environment/config file"
+        source = "options, environment or config file"
         if not any(layer.get("addresses") for layer in layers):
             state = devstack_state or Path(env.get("WFM_DEVSTACK_STATE") or DEVSTACK_STATE)
             devstack = _from_devstack(state)

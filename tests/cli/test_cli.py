@@ -78,6 +78,9 @@ async def test_teams_and_agents(wfm: Cli, system: System) -> None:
             lambda r: [a["version"] for a in r.json()["agents"]] == ["2"],
         )
     ).json()
+    every = (await wfm("agents", "list", "--all", "--page-size", "1", "--json")).json()
+    assert [a["name"] for a in every["agents"]] == ["agents/a-1"]
+    assert every["next_page_token"] == ""
     table = await wfm("agents", "list", "--team", "pune-night")
     assert "Asha Patil" in table.stdout and "part-time" in table.stdout and "20h" in table.stdout
     assert [a["name"] for a in page["agents"]] == ["agents/a-1"]
@@ -134,6 +137,8 @@ async def test_status_set_get_list(wfm: Cli, system: System) -> None:
     )
     listed = await wfm("status", "list", "--team", "pune-night", "--status", "break", "--json")
     assert [a["agent_id"] for a in listed.json()["availabilities"]] == ["a-1"]
+    every = await wfm("status", "list", "--all", "--json")
+    assert [a["agent_id"] for a in every.json()["availabilities"]] == ["a-1", "a-2"]
     table = await wfm("status", "list", "--team", "pune-night")
     assert "after-contact-work" in table.stdout
     assert "2 agents: 1 break, 1 after-contact-work; productive now 1/2" in table.stdout

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from tests.cli.conftest import CLEAN_ENV
 from wfm_cli import exitcodes
 from wfm_cli.app import app
+from wfm_runtime.testing import TokenMinter
 
 
 def _closed_port() -> int:
@@ -59,3 +62,16 @@ def test_odd_values_are_refused_before_any_call() -> None:
         app, [*base, "--token", "t", *week, "--weekly-hours", "inf"], env=CLEAN_ENV
     )
     assert endless.exit_code == exitcodes.USAGE and "--weekly-hours" in endless.stderr
+
+
+def test_whoami_reads_the_token_and_the_configuration(tmp_path: Path) -> None:
+    token = TokenMinter(tmp_path / "k.pem").token("tl-7", "team_leader", teams=("pune-night",))
+    args = ["--token", token, "--availability-addr", "10.0.0.1:443", "whoami"]
+    shown = CliRunner().invoke(app, args, env=CLEAN_ENV)
+    assert shown.exit_code == 0
+    assert "subject          tl-7" in shown.stdout and "teams            pune-night" in shown.stdout
+    data = json.loads(CliRunner().invoke(app, [*args, "--json"], env=CLEAN_ENV).stdout)
+    assert data["roles"] == ["team_leader"] and data["addresses"] == {
+        "availability": "10.0.0.1:443"
+    }
+    assert data["transport"] == "TLS" and data["expires"].endswith(" UTC")

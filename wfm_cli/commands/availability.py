@@ -150,6 +150,7 @@ def list_statuses(
     ] = None,
     page_size: Annotated[int, typer.Option(help="At most this many (0: the server's 50).")] = 0,
     page_token: Annotated[str, typer.Option(help="Continue from a previous page.")] = "",
+    all_pages: Annotated[bool, typer.Option("--all", help="Every page, not just one.")] = False,
     json_out: JsonOption = False,
 ) -> None:
     """List current statuses, by team and status.
@@ -159,9 +160,13 @@ def list_statuses(
     if status is not None:
         _status(status)
     with client(ctx) as wfm:
-        page = wfm.availability.list_availability(
-            team=team, status=status, page_size=page_size, page_token=page_token
-        )
+        if all_pages:
+            found = wfm.availability.all_availability(team=team, status=status)
+            page = availability_pb.ListAvailabilityResponse(availabilities=found)
+        else:
+            page = wfm.availability.list_availability(
+                team=team, status=status, page_size=page_size, page_token=page_token
+            )
     if json_out:
         print_json(to_dict(page))
         return

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import typer
 
-from wfm_cli.context import handle_errors
+from wfm_cli.context import JsonOption, handle_errors, options, print_json, token_claims
+from wfm_sdk import ClientConfig
 
 ROLES = ("agent", "team_leader", "scheduler", "hr", "trainer", "admin")
 
@@ -39,5 +41,53 @@ def token(
     typer.echo(dev_token(subject, role, team or [], ttl))
 
 
+def whoami(ctx: typer.Context, *, json_out: JsonOption = False) -> None:
+    """Who the token says you are, and where and how `wfm` would connect (no call is made).
+
+    Example: wfm --as tl-7 --role team_leader --team pune-night whoami
+    """
+    config = options(ctx).config()
+    claims = token_claims(config.token)
+    expires = claims.get("exp")
+    data: dict[str, Any] = {
+        "subject": claims.get("sub", ""),
+        "roles": claims.get("roles", []),
+        "teams": claims.get("teams", []),
+        "expires": _utc(expires) if isinstance(expires, int | float) else "",
+        "addresses": dict(config.addresses),
+        "transport": _transport(config),
+        "configured_from": config.source,
+    }
+    if json_out:
+        print_json(data)
+        return
+    if not config.token:
+        data["subject"] = "(no token: set WFM_TOKEN, --token or --as)"
+    rows = [
+        ("subject", data["subject"]),
+        ("roles", ", ".join(data["roles"]) or "-"),
+        ("teams", ", ".join(data["teams"]) or "-"),
+        ("expires", data["expires"] or "-"),
+        *((f"{name} at", address) for name, address in sorted(config.addresses.items())),
+        ("transport", data["transport"]),
+        ("configured from", config.source),
+    ]
+    width = max(len(label) for label, _ in rows)
+    typer.echo("\n".join(f"{label:<{width}}  {value}" for label, value in rows))
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _transport(config: ClientConfig) -> str:
+    if config.plaintext:
+        return "plaintext (development only)"
+    if config.cert_file:
+        return "TLS with a client certificate (mutual TLS)"
+    return "TLS"
+
+
 def register(app: typer.Typer) -> None:
     app.command("token")(handle_errors(token))
+    app.command("whoami")(handle_errors(whoami))

@@ -19,6 +19,7 @@ KeyOption = Annotated[
 ]
 PageSize = Annotated[int, typer.Option(help="At most this many (0: the server's default).")]
 PageToken = Annotated[str, typer.Option(help="Continue from a previous page.")]
+AllPages = Annotated[bool, typer.Option("--all", help="Every page, not just one.")]
 
 
 def _contract(value: str | None) -> str | None:
@@ -87,11 +88,15 @@ def list_teams(
     *,
     page_size: PageSize = 0,
     page_token: PageToken = "",
+    all_pages: AllPages = False,
     json_out: JsonOption = False,
 ) -> None:
-    """List teams. Example: wfm teams list --json"""
+    """List teams. Example: wfm teams list --all --json"""
     with client(ctx) as wfm:
-        page = wfm.directory.list_teams(page_size=page_size, page_token=page_token)
+        if all_pages:
+            page = directory_pb.ListTeamsResponse(teams=wfm.directory.all_teams())
+        else:
+            page = wfm.directory.list_teams(page_size=page_size, page_token=page_token)
     if json_out:
         print_json(to_dict(page))
         return
@@ -251,11 +256,15 @@ def list_agents(
     team: Annotated[str, typer.Option("--team", "-t", help="Only this team.")] = "",
     page_size: PageSize = 0,
     page_token: PageToken = "",
+    all_pages: AllPages = False,
     json_out: JsonOption = False,
 ) -> None:
-    """List agents. Example: wfm agents list --team uk-wfh"""
+    """List agents. Example: wfm agents list --team uk-wfh --all"""
     with client(ctx) as wfm:
-        page = wfm.directory.list_agents(team=team, page_size=page_size, page_token=page_token)
+        if all_pages:
+            page = directory_pb.ListAgentsResponse(agents=wfm.directory.all_agents(team=team))
+        else:
+            page = wfm.directory.list_agents(team=team, page_size=page_size, page_token=page_token)
     if json_out:
         print_json(to_dict(page))
         return
