@@ -11,7 +11,7 @@ the typed exceptions of `wfm_sdk.errors`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -214,17 +214,29 @@ class DirectoryClient:
         self,
         agent: str,
         *,
-        changes: Mapping[str, Any],
+        display_name: str | None = None,
+        team: str | None = None,
+        site: str | None = None,
+        time_zone: str | None = None,
+        contract_type: str | int | None = None,
+        weekly_minutes: int | None = None,
         expected_version: int = 0,
         idempotency_key: str | None = None,
     ) -> directory_pb.Agent:
-        """Changes the given fields only (`display_name`, `team`, `site`, `time_zone`,
-        `contract_type`, `weekly_minutes`); `expected_version` 0 means "whatever it is now"."""
-        fields = dict(changes)
-        if "team" in fields:
-            fields["team"] = names.team_name(str(fields["team"]))
-        if "contract_type" in fields:
-            fields["contract_type"] = names.parse_contract(fields["contract_type"])
+        """Changes only the fields given; `expected_version` 0 means "whatever it is now"."""
+        given: dict[str, Any] = {
+            "display_name": display_name,
+            "team": names.team_name(team) if team is not None else None,
+            "site": site,
+            "time_zone": time_zone,
+            "contract_type": (
+                names.parse_contract(contract_type) if contract_type is not None else None
+            ),
+            "weekly_minutes": weekly_minutes,
+        }
+        fields = {name: value for name, value in given.items() if value is not None}
+        if not fields:
+            raise ValueError("nothing to change: give at least one field")
         request = directory_pb.UpdateAgentRequest(
             agent=directory_pb.Agent(
                 name=names.agent_name(agent), version=expected_version, **fields

@@ -49,6 +49,12 @@ async def test_async_client_round_trip_and_typed_errors(system: System) -> None:
             "a-1", display_name="Asha", team="night", time_zone="Asia/Kolkata", weekly_minutes=600
         )
         assert agent.version == 1
+        moved = await wfm.directory.update_agent("a-1", site="leeds", expected_version=1)
+        assert (moved.site, moved.version, moved.time_zone) == ("leeds", 2, "Asia/Kolkata")
+        with pytest.raises(Aborted):
+            await wfm.directory.update_agent("a-1", site="york", expected_version=1)
+        with pytest.raises(ValueError, match="nothing to change"):
+            await wfm.directory.update_agent("a-1")
         with pytest.raises(InvalidArgument) as bad:
             await wfm.directory.create_team("Bad Id", display_name="x", client_time_zone="Mars/X")
         assert {v.field for v in bad.value.field_violations} == {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -213,21 +213,17 @@ def update_agent(
 
     Example: wfm agents update a-1001 --team uk-wfh --zone Europe/London --expected-version 1
     """
-    given: dict[str, Any] = {
-        "display_name": name,
-        "team": team,
-        "site": site,
-        "time_zone": zone,
-        "contract_type": contract,
-        "weekly_minutes": _minutes(weekly_hours),
-    }
-    changes = {k: v for k, v in given.items() if v is not None}
-    if not changes:
+    if all(value is None for value in (name, team, site, zone, contract, weekly_hours)):
         raise typer.BadParameter("nothing to change: give at least one of the field options")
     with client(ctx) as wfm:
         agent = wfm.directory.update_agent(
             agent_id,
-            changes=changes,
+            display_name=name,
+            team=team,
+            site=site,
+            time_zone=zone,
+            contract_type=contract,
+            weekly_minutes=_minutes(weekly_hours),
             expected_version=expected_version,
             idempotency_key=idempotency_key or None,
         )
