@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.cli.conftest import CLEAN_ENV
@@ -75,3 +79,15 @@ def test_whoami_reads_the_token_and_the_configuration(tmp_path: Path) -> None:
         "availability": "10.0.0.1:443"
     }
     assert data["transport"] == "TLS" and data["expires"].endswith(" UTC")
+
+
+def test_shell_completion_offers_statuses(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "wfm"
+    if not script.exists():
+        pytest.skip("the wfm console script is not installed (make bootstrap)")
+    env = {**os.environ, "_WFM_COMPLETE": "complete_bash", "COMP_WORDS": "wfm status set b"}
+    env["COMP_CWORD"] = "3"
+    done = subprocess.run(
+        [str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["break"]
