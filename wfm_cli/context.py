@@ -147,11 +147,12 @@ def handle_errors(command: Callable[P, T]) -> Callable[P, T]:
         except ConfigError as error:
             _report({"code": "CONFIG", "message": str(error)}, as_json)
             raise typer.Exit(exitcodes.CONFIG) from None
-        except (OSError, ValueError, OverflowError) as error:  # unreadable files, odd values
-            code = exitcodes.CONFIG if isinstance(error, OSError) else exitcodes.INVALID_ARGUMENT
-            _report({"code": "CONFIG" if code == exitcodes.CONFIG else "INVALID_ARGUMENT",
-                     "message": str(error)}, as_json)  # fmt: skip
-            raise typer.Exit(code) from None
+        except OSError as error:  # unreadable certificate or key files
+            _report({"code": "CONFIG", "message": str(error)}, as_json)
+            raise typer.Exit(exitcodes.CONFIG) from None
+        except (ValueError, OverflowError) as error:  # values a request cannot carry
+            _report({"code": "INVALID_ARGUMENT", "message": str(error)}, as_json)
+            raise typer.Exit(exitcodes.INVALID_ARGUMENT) from None
 
     return run
 
