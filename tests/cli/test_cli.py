@@ -177,6 +177,8 @@ async def test_board_once_and_history(wfm: Cli, system: System) -> None:
     shape = (await wfm("board", "--team", "pune-night", "--once", "--json", token=leader)).json()
     assert [a["agent_id"] for a in shape["availabilities"]] == ["a-1", "a-2"]
     assert set(shape["availabilities"][0]) == AVAILABILITY_KEYS
+    mine = await wfm("board", "--once", "--json", token=leader)  # a leader's own team
+    assert [a["agent_id"] for a in mine.json()["availabilities"]] == ["a-1", "a-2"]
     elsewhere = await wfm("board", "--team", "uk-wfh", "--once", token=leader)
     assert elsewhere.exit_code == exitcodes.PERMISSION_DENIED
 

@@ -23,6 +23,7 @@ from wfm_cli.context import (
     options,
     print_json,
     to_dict,
+    token_claims,
     token_subject,
 )
 from wfm_sdk import names
@@ -53,10 +54,27 @@ def _agent_or_me(ctx: typer.Context, agent: str) -> str:
     return subject
 
 
+def _team_or_mine(ctx: typer.Context, team: str) -> str:
+    """The team named, else a team leader's one team (from the token): a team leader may see
+    only their own teams, and `wfm board` alone should show theirs. Others see every team."""
+    if team:
+        return team
+    claims = token_claims(options(ctx).config().token)
+    roles, teams = set(claims.get("roles") or ()), list(claims.get("teams") or ())
+    if "team_leader" in roles and not roles & {"admin", "scheduler"} and len(teams) == 1:
+        return str(teams[0])
+    return ""
+
+
 AgentOption = Annotated[
     str, typer.Option("--agent", "-a", help="Agent id (default: you, from your token).")
 ]
-TeamOption = Annotated[str, typer.Option("--team", "-t", help="Team id, e.g. pune-night.")]
+TeamOption = Annotated[
+    str,
+    typer.Option(
+        "--team", "-t", help="Team id, e.g. pune-night (default: a team leader's own team)."
+    ),
+]
 StatusArgument = Annotated[
     str,
     typer.Argument(
@@ -159,6 +177,7 @@ def list_statuses(
     """
     if status is not None:
         _status(status)
+    team = _team_or_mine(ctx, team)
     with client(ctx) as wfm:
         if all_pages:
             found = wfm.availability.all_availability(team=team, status=status)
@@ -195,6 +214,7 @@ def board(
 
       wfm board --team uk-wfh --once --json
     """
+    team = _team_or_mine(ctx, team)
     title = f"board: {names.team_name(team) or 'every team'}"
     with client(ctx) as wfm:
 
