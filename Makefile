@@ -7,7 +7,7 @@ PROTOS := $(shell find protos -name '*.proto')
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/.local/bin:$(PATH)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/$(GEN)
 
-.PHONY: all bootstrap proto lint typecheck unit test run bench rebuild-views token clean
+.PHONY: all bootstrap proto lint typecheck unit test run bench rebuild-views token demo clean
 
 all: test
 
@@ -50,6 +50,11 @@ rebuild-views: proto
 #   export TOKEN=$$(make -s token ARGS="--subject a-1001 --role agent [--role team_leader] [--team pune-night] [--ttl 3600]")
 token:
 	@$(PY) -m wfm_runtime.devstack token $(ARGS)
+
+# Seeds the demo floor into the running `make run` (idempotent), then prints the board and a
+# history. ARGS are passed to `wfm demo`, e.g. ARGS="--agents-per-team 5".
+demo: proto
+	@$(VENV)/bin/wfm demo $(ARGS)
 
 clean:
 	rm -rf $(GEN) .local/run .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,10 @@ if [ ! -f "$STAMP" ]; then
   rm -f .venv/.installed-*
   touch "$STAMP"
 fi
+# The generated code (make proto) lives in gen/python, outside the installed packages: a .pth
+# puts it on the virtualenv's path, so the installed `wfm` command finds it from any folder.
+SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$ROOT/gen/python" > "$SITE/wfm-generated.pth"
 
 FERRETDB_VERSION=v1.24.2
 if [ ! -x .local/bin/ferretdb ] || [ "$(cat .local/bin/ferretdb.version 2>/dev/null)" != "$FERRETDB_VERSION" ]; then

@@ -149,6 +149,9 @@ Try it (grpcurl; reflection is on):
   grpcurl {tls} {bearer} -d '{{"agent_id":"a-1001","idempotency_key":"a1","agent":{{"display_name":"Asha","team":"teams/pune-night","site":"pune","time_zone":"Asia/Kolkata","contract_type":"CONTRACT_TYPE_FULL_TIME","weekly_minutes":2700}}}}' 127.0.0.1:{s} wfm.scheduling.v1.DirectoryService/CreateAgent
   grpcurl {tls} {agent} -d '{{"name":"agents/a-1001/availability","status":"AGENT_STATUS_AVAILABLE","idempotency_key":"s1"}}' 127.0.0.1:{a} wfm.availability.v1.AvailabilityService/SetStatus
   grpcurl {tls} {bearer} -d '{{"team":"teams/pune-night"}}' 127.0.0.1:{a} wfm.availability.v1.AvailabilityService/WatchAvailability
+Or with the wfm command (docs/cli.md; it finds this system by itself):
+  export PATH=$PWD/.venv/bin:$PATH WFM_TOKEN=$(make -s token ARGS="--subject admin-1 --role admin")
+  make demo; wfm board --team pune-night; wfm --as p-1001 status set break
 Rebuild every view from the streams: make rebuild-views
 Ctrl-C stops everything.
 ================================================

@@ -1,0 +1,275 @@
+"""The `wfm` command line as people use it, against the real services: output (stable parts),
+`--json` shapes, exit codes and the words of errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import CLEAN_ENV, Cli
+from tests.conftest import System
+from wfm_cli import exitcodes
+from wfm_runtime.testing import eventually
+
+pytestmark = pytest.mark.integration
+
+TEAM = ["--name", "Pune US night", "--client-zone", "America/New_York", "--client", "acme"]
+AGENT = ["--name", "Asha Patil", "--team", "pune-night", "--zone", "Asia/Kolkata"]
+TEAM_KEYS = {"name", "display_name", "client_time_zone", "client", "version", "create_time",
+             "update_time"}  # fmt: skip
+AGENT_KEYS = {"name", "display_name", "team", "site", "time_zone", "contract_type",
+              "weekly_minutes", "version", "create_time", "update_time"}  # fmt: skip
+AVAILABILITY_KEYS = {"name", "agent_id", "team", "status", "reason_code", "since",
+                     "since_agent_local", "since_client_local", "productive",
+                     "version"}  # fmt: skip
+
+
+async def _floor(wfm: Cli, system: System, agents: list[str]) -> None:
+    assert (await wfm("teams", "create", "pune-night", *TEAM)).exit_code == 0
+    for agent in agents:
+        run = await wfm("agents", "create", agent, *AGENT, "--site", "pune", "--weekly-hours", "45")
+        assert run.exit_code == 0, run.stderr
+    for agent in agents:
+        await system.known_to_availability(agent)
+
+
+async def test_teams_and_agents(wfm: Cli, system: System) -> None:
+    created = await wfm("teams", "create", "pune-night", *TEAM, "--idempotency-key", "t1")
+    assert created.exit_code == 0
+    assert "pune-night" in created.stdout and "America/New_York" in created.stdout
+    again = await wfm("teams", "create", "pune-night", *TEAM, "--idempotency-key", "t1", "--json")
+    assert again.exit_code == 0 and again.json()["version"] == "1"  # a retry, not a second team
+    twice = await wfm("teams", "create", "pune-night", *TEAM)
+    assert twice.exit_code == exitcodes.ALREADY_EXISTS
+    assert "already exists" in twice.stderr
+
+    listed = (
+        await eventually(  # lists read views, a few milliseconds behind the change
+            lambda: wfm("teams", "list", "--json"), lambda r: len(r.json()["teams"]) == 1
+        )
+    ).json()
+    assert set(listed) == {"teams", "next_page_token"}
+    assert [set(t) for t in listed["teams"]] == [TEAM_KEYS]
+    assert (await wfm("teams", "get", "pune-night", "--json")).json()["client"] == "acme"
+
+    agent = await wfm("agents", "create", "a-1", *AGENT, "--contract", "part-time",
+                      "--weekly-hours", "20", "--json")  # fmt: skip
+    assert agent.exit_code == 0
+    assert set(agent.json()) == AGENT_KEYS
+    assert agent.json()["contract_type"] == "CONTRACT_TYPE_PART_TIME"
+    assert agent.json()["weekly_minutes"] == 1200
+
+    moved = await wfm("agents", "update", "a-1", "--zone", "Asia/Calcutta",
+                      "--expected-version", "1")  # fmt: skip
+    assert moved.exit_code == 0 and "Asia/Calcutta" in moved.stdout
+    stale = await wfm("agents", "update", "a-1", "--site", "x", "--expected-version", "1")
+    assert stale.exit_code == exitcodes.CONFLICT
+    assert "hint: someone changed it first" in stale.stderr
+    nothing = await wfm("agents", "update", "a-1")
+    assert nothing.exit_code == exitcodes.USAGE and "nothing to change" in nothing.stderr
+
+    page = (
+        await eventually(
+            lambda: wfm("agents", "list", "--json"),
+            lambda r: [a["version"] for a in r.json()["agents"]] == ["2"],
+        )
+    ).json()
+    every = (await wfm("agents", "list", "--all", "--page-size", "1", "--json")).json()
+    assert [a["name"] for a in every["agents"]] == ["agents/a-1"]
+    assert every["next_page_token"] == ""
+    table = await wfm("agents", "list", "--team", "pune-night")
+    assert "Asha Patil" in table.stdout and "part-time" in table.stdout and "20h" in table.stdout
+    assert [a["name"] for a in page["agents"]] == ["agents/a-1"]
+    assert page["agents"][0]["version"] == "2"
+
+    missing = await wfm("agents", "get", "nobody")
+    assert missing.exit_code == exitcodes.NOT_FOUND
+    assert missing.stderr.startswith("error: ") and "nobody" in missing.stderr
+
+
+async def test_bad_input_names_the_fields_and_changes_nothing(wfm: Cli) -> None:
+    bad = await wfm("teams", "create", "Bad Team!", "--name", "x", "--client-zone", "Mars/Base")
+    assert bad.exit_code == exitcodes.INVALID_ARGUMENT
+    assert "fix these fields" in bad.stderr
+    assert "  team_id: " in bad.stderr and "  team.client_time_zone: " in bad.stderr
+
+    as_json = await wfm("teams", "create", "Bad Team!", "--name", "x", "--client-zone", "UTC",
+                        "--json")  # fmt: skip
+    error = __import__("json").loads(as_json.stderr)["error"]
+    assert as_json.stdout == ""
+    assert error["code"] == "INVALID_ARGUMENT" and error["reason"] == "INVALID_ARGUMENT"
+    assert [v["field"] for v in error["field_violations"]] == ["team_id"]
+    assert (await wfm("teams", "list", "--json")).json()["teams"] == []
+
+    usage = await wfm("agents", "create", "a-2", *AGENT, "--contract", "zero-hours",
+                      "--weekly-hours", "10")  # fmt: skip
+    assert usage.exit_code == exitcodes.USAGE and "unknown contract type" in usage.stderr
+    huge = await wfm("agents", "list", "--page-size", "-1")
+    assert huge.exit_code == exitcodes.INVALID_ARGUMENT and "page_size" in huge.stderr
+
+
+async def test_status_set_get_list(wfm: Cli, system: System) -> None:
+    await _floor(wfm, system, ["a-1", "a-2"])
+    me = wfm.token("a-1", "agent")
+
+    done = await wfm("status", "set", "break", "--reason", "SCHEDULED_BREAK", token=me)
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.startswith("a-1 is break (SCHEDULED_BREAK) since ")
+    assert " IST agent time, " in done.stdout and " client time (version 1)" in done.stdout
+
+    empty = await wfm("status", "get", "--agent", "a-2", "--json")
+    assert set(empty.json()) == AVAILABILITY_KEYS and empty.json()["since"] is None
+    got = await eventually(
+        lambda: wfm("status", "get", "--json", token=me), lambda r: r.json()["version"] == "1"
+    )
+    assert set(got.json()) == AVAILABILITY_KEYS
+    assert got.json()["status"] == "AGENT_STATUS_BREAK" and got.json()["version"] == "1"
+    assert got.json()["since_client_local"]["time_zone"] == "America/New_York"
+
+    await wfm("status", "set", "acw", "--agent", "a-2")  # an admin corrects anyone's
+    await eventually(
+        lambda: wfm("status", "list", "--team", "pune-night", "--json"),
+        lambda r: all(a["version"] == "1" for a in r.json()["availabilities"]),
+    )
+    listed = await wfm("status", "list", "--team", "pune-night", "--status", "break", "--json")
+    assert [a["agent_id"] for a in listed.json()["availabilities"]] == ["a-1"]
+    every = await wfm("status", "list", "--all", "--json")
+    assert [a["agent_id"] for a in every.json()["availabilities"]] == ["a-1", "a-2"]
+    table = await wfm("status", "list", "--team", "pune-night")
+    assert "after-contact-work" in table.stdout
+    assert "2 agents: 1 break, 1 after-contact-work; productive now 1/2" in table.stdout
+
+    stale = await wfm("status", "set", "lunch", "--expected-version", "0", token=me)
+    assert stale.exit_code == exitcodes.CONFLICT
+
+    bad = await wfm("status", "set", "break", "--reason", "lower case", token=me)
+    assert bad.exit_code == exitcodes.INVALID_ARGUMENT and "  reason_code: " in bad.stderr
+    unknown = await wfm("status", "set", "napping", token=me)
+    assert unknown.exit_code == exitcodes.USAGE and "unknown status 'napping'" in unknown.stderr
+    other = await wfm("status", "set", "offline", "--agent", "a-2", token=me)
+    assert other.exit_code == exitcodes.PERMISSION_DENIED
+    assert "may not call SetStatus" in other.stderr
+    anonymous = await wfm("status", "get", "--agent", "a-1", token="")
+    assert anonymous.exit_code == exitcodes.UNAUTHENTICATED
+    assert "hint: give a token" in anonymous.stderr
+    assert (await wfm("status", "get", "--json", token=me)).json()["version"] == "1"
+
+
+async def test_board_once_and_history(wfm: Cli, system: System) -> None:
+    await _floor(wfm, system, ["a-1", "a-2"])
+    await wfm("status", "set", "available", token=wfm.token("a-1", "agent"))
+    await wfm("status", "set", "on-contact", token=wfm.token("a-1", "agent"))
+
+    leader = wfm.token("tl-1", "team_leader", teams=("pune-night",))
+    await eventually(  # the board is a view, a few milliseconds behind the change
+        lambda: wfm("board", "--team", "pune-night", "--once", "--json", token=leader),
+        lambda r: r.json()["availabilities"][0]["status"] == "AGENT_STATUS_ON_CONTACT",
+    )
+    board = await wfm("board", "--team", "pune-night", "--once", token=leader)
+    assert board.exit_code == 0, board.stderr
+    assert "board: teams/pune-night" in board.stdout
+    assert "on-contact" in board.stdout and " IST " in board.stdout and " EST " in board.stdout
+    assert "2 agents: 1 on-contact, 1 offline; productive now 1/2" in board.stdout
+    shape = (await wfm("board", "--team", "pune-night", "--once", "--json", token=leader)).json()
+    assert [a["agent_id"] for a in shape["availabilities"]] == ["a-1", "a-2"]
+    assert set(shape["availabilities"][0]) == AVAILABILITY_KEYS
+    mine = await wfm("board", "--once", "--json", token=leader)  # a leader's own team
+    assert [a["agent_id"] for a in mine.json()["availabilities"]] == ["a-1", "a-2"]
+    elsewhere = await wfm("board", "--team", "uk-wfh", "--once", token=leader)
+    assert elsewhere.exit_code == exitcodes.PERMISSION_DENIED
+
+    await eventually(
+        lambda: wfm("history", "--agent", "a-1", "--json"),
+        lambda r: len(r.json()["segments"]) == 2,
+    )
+    history = await wfm("history", token=wfm.token("a-1", "agent"))
+    assert history.exit_code == 0, history.stderr
+    assert "history of a-1" in history.stdout and "ongoing" in history.stdout
+    assert history.stdout.count(" IST ") == 2 and history.stdout.count(" EST ") == 2
+    assert "productive " in history.stdout
+    data = (await wfm("history", "--agent", "a-1", "--hours", "1", "--json")).json()
+    assert set(data) == {"segments", "totals", "productive_duration", "covered_duration"}
+    assert [s["status"] for s in data["segments"]] == [
+        "AGENT_STATUS_AVAILABLE",
+        "AGENT_STATUS_ON_CONTACT",
+    ]
+    too_long = await wfm(
+        "history", "--agent", "a-1", "--start", "2026-01-01", "--end", "2026-02-15"
+    )
+    assert too_long.exit_code == exitcodes.INVALID_ARGUMENT
+    assert "  end_time: must be at most 31 days after start_time" in too_long.stderr
+
+
+async def test_audit_list(wfm: Cli, system: System) -> None:
+    await _floor(wfm, system, ["a-1"])
+    await wfm("status", "set", "break", token=wfm.token("a-1", "agent"))
+    run = await eventually(  # audit records are written just after the answer
+        lambda: wfm("audit", "list", "--json"), lambda r: len(r.json()["records"]) == 3
+    )
+    records = run.json()
+    assert set(records) == {"records", "next_page_tokens"}
+    methods = [r["method"].rsplit("/", 1)[-1] for r in records["records"]]
+    assert methods == ["SetStatus", "CreateAgent", "CreateTeam"]  # newest first, both services
+    about = await wfm("audit", "list", "--target", "agents/a-1", "--service", "availability")
+    assert "SetStatus" in about.stdout and "CreateAgent" not in about.stdout
+    refused = await wfm("audit", "list", token=wfm.token("a-1", "agent"))
+    assert refused.exit_code == exitcodes.PERMISSION_DENIED
+
+
+async def test_demo_seeds_once(wfm: Cli) -> None:
+    first = await wfm("demo", "--agents-per-team", "3", "--json")
+    assert first.exit_code == 0, first.stderr
+    result = first.json()
+    assert result["seeded"]["teams"] == 2 and result["seeded"]["agents"] == 6
+    assert set(result["boards"]) == {"pune-night", "uk-wfh"}
+    assert all(a["version"] != "0" for rows in result["boards"].values() for a in rows)
+    assert result["history"]["agent"] == "p-1001" and result["history"]["segments"]
+
+    second = (await wfm("demo", "--agents-per-team", "3", "--json")).json()
+    versions = {a["agent_id"]: a["version"] for rows in result["boards"].values() for a in rows}
+    again = {a["agent_id"]: a["version"] for rows in second["boards"].values() for a in rows}
+    assert again == versions  # no status change applied twice
+    assert len((await wfm("agents", "list", "--json")).json()["agents"]) == 6  # settled by now
+    assert [t["version"] for t in (await wfm("teams", "list", "--json")).json()["teams"]] == [
+        "1",
+        "1",
+    ]
+
+
+def _installed_wfm() -> Path:
+    script = Path(sys.executable).parent / "wfm"
+    if not script.exists():
+        pytest.skip("the wfm console script is not installed (make bootstrap)")
+    return script
+
+
+async def test_installed_command_from_another_folder(system: System, tmp_path: Path) -> None:
+    """The console script as a person runs it: outside the repository, configured only by the
+    environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env.update({k: v for k, v in CLEAN_ENV.items() if v is not None})
+    env.update(
+        {
+            "WFM_AVAILABILITY_ADDR": f"127.0.0.1:{system.availability.port}",
+            "WFM_SCHEDULING_ADDR": f"127.0.0.1:{system.scheduling.port}",
+            "WFM_PLAINTEXT": "1",
+            "WFM_TOKEN": system.minter.token("admin-1", "admin"),
+        }
+    )
+    help_run = await _run([str(_installed_wfm()), "--help"], env, tmp_path)
+    assert help_run.returncode == 0 and "board" in help_run.stdout
+    listed = await _run([str(_installed_wfm()), "teams", "list", "--json"], env, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip().startswith("{") and '"teams": []' in listed.stdout
+
+
+async def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    import asyncio
+
+    return await asyncio.to_thread(
+        subprocess.run, args, env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )

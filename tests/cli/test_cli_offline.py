@@ -1,0 +1,93 @@
+"""`wfm` without a system: configuration errors, an unreachable service, help and completion."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.cli.conftest import CLEAN_ENV
+from wfm_cli import exitcodes
+from wfm_cli.app import app
+from wfm_runtime.testing import TokenMinter
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_no_address_is_a_configuration_error() -> None:
+    result = CliRunner().invoke(app, ["teams", "list"], env=CLEAN_ENV)
+    assert result.exit_code == exitcodes.CONFIG
+    assert "no address for the scheduling service: set WFM_SCHEDULING_ADDR" in result.stderr
+
+
+def test_unreachable_service_says_so_after_retrying() -> None:
+    address = f"127.0.0.1:{_closed_port()}"
+    args = ["--scheduling-addr", address, "--plaintext", "--token", "t", "--timeout", "1"]
+    result = CliRunner().invoke(app, [*args, "teams", "list", "--json"], env=CLEAN_ENV)
+    assert result.exit_code == exitcodes.UNAVAILABLE
+    assert '"code": "UNAVAILABLE"' in result.stderr and result.stdout == ""
+
+
+def test_help_has_examples_and_completion_is_offered() -> None:
+    top = CliRunner().invoke(app, ["--help"], env=CLEAN_ENV)
+    assert top.exit_code == 0
+    for command in ("status", "board", "history", "teams", "agents", "audit", "token", "demo"):
+        assert command in top.stdout
+    assert "--install-completion" in top.stdout
+    sub = CliRunner().invoke(app, ["status", "set", "--help"], env=CLEAN_ENV)
+    assert "wfm status set break --reason SCHEDULED_BREAK" in sub.stdout
+    usage = CliRunner().invoke(app, ["status", "set"], env=CLEAN_ENV)
+    assert usage.exit_code == exitcodes.USAGE and "Missing argument" in usage.stderr
+
+
+def test_odd_values_are_refused_before_any_call() -> None:
+    base = ["--availability-addr", "127.0.0.1:1", "--scheduling-addr", "127.0.0.1:1"]
+    newline = CliRunner().invoke(
+        app, [*base, "--token", "a\nb", "status", "get", "--agent", "a-1"], env=CLEAN_ENV
+    )
+    assert newline.exit_code == exitcodes.CONFIG
+    assert "cannot be sent in a header" in newline.stderr
+    too_far = CliRunner().invoke(
+        app, [*base, "--token", "t", "history", "--agent", "a-1", "--hours", "1e12"], env=CLEAN_ENV
+    )
+    assert too_far.exit_code == exitcodes.USAGE and "--hours" in too_far.stderr
+    week = ["agents", "create", "a-1", "--name", "A", "--team", "t", "--zone", "UTC"]
+    endless = CliRunner().invoke(
+        app, [*base, "--token", "t", *week, "--weekly-hours", "inf"], env=CLEAN_ENV
+    )
+    assert endless.exit_code == exitcodes.USAGE and "--weekly-hours" in endless.stderr
+
+
+def test_whoami_reads_the_token_and_the_configuration(tmp_path: Path) -> None:
+    token = TokenMinter(tmp_path / "k.pem").token("tl-7", "team_leader", teams=("pune-night",))
+    args = ["--token", token, "--availability-addr", "10.0.0.1:443", "whoami"]
+    shown = CliRunner().invoke(app, args, env=CLEAN_ENV)
+    assert shown.exit_code == 0
+    assert "subject          tl-7" in shown.stdout and "teams            pune-night" in shown.stdout
+    data = json.loads(CliRunner().invoke(app, [*args, "--json"], env=CLEAN_ENV).stdout)
+    assert data["roles"] == ["team_leader"] and data["addresses"] == {
+        "availability": "10.0.0.1:443"
+    }
+    assert data["transport"] == "TLS" and data["expires"].endswith(" UTC")
+
+
+def test_shell_completion_offers_statuses(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "wfm"
+    if not script.exists():
+        pytest.skip("the wfm console script is not installed (make bootstrap)")
+    env = {**os.environ, "_WFM_COMPLETE": "complete_bash", "COMP_WORDS": "wfm status set b"}
+    env["COMP_CWORD"] = "3"
+    done = subprocess.run(
+        [str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["break"]

@@ -1,0 +1,96 @@
+"""wfm_sdk against the real services: typed results, the Watch stream, typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import System
+from wfm_sdk import (
+    Aborted,
+    AsyncWfm,
+    ClientConfig,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Wfm,
+)
+from wfm_sdk.aio import AvailabilityClient
+
+pytestmark = pytest.mark.integration
+
+
+def config(system: System, token: str) -> ClientConfig:
+    return ClientConfig(
+        addresses={
+            "availability": f"127.0.0.1:{system.availability.port}",
+            "scheduling": f"127.0.0.1:{system.scheduling.port}",
+        },
+        token=token,
+        plaintext=True,
+    )
+
+
+async def test_async_client_round_trip_and_typed_errors(system: System) -> None:
+    admin = config(system, system.minter.token("admin-1", "admin"))
+    async with AsyncWfm(admin) as wfm:
+        team = await wfm.directory.create_team(
+            "night", display_name="Night", client_time_zone="America/New_York"
+        )
+        assert team.name == "teams/night" and team.version == 1
+        with pytest.raises(FailedPrecondition) as no_team:
+            await wfm.directory.create_agent(
+                "a-9", display_name="A", team="nowhere", time_zone="UTC", weekly_minutes=600
+            )
+        assert no_team.value.rule_violations  # every broken rule, decoded
+        agent = await wfm.directory.create_agent(
+            "a-1", display_name="Asha", team="night", time_zone="Asia/Kolkata", weekly_minutes=600
+        )
+        assert agent.version == 1
+        moved = await wfm.directory.update_agent("a-1", site="leeds", expected_version=1)
+        assert (moved.site, moved.version, moved.time_zone) == ("leeds", 2, "Asia/Kolkata")
+        with pytest.raises(Aborted):
+            await wfm.directory.update_agent("a-1", site="york", expected_version=1)
+        with pytest.raises(ValueError, match="nothing to change"):
+            await wfm.directory.update_agent("a-1")
+        with pytest.raises(InvalidArgument) as bad:
+            await wfm.directory.create_team("Bad Id", display_name="x", client_time_zone="Mars/X")
+        assert {v.field for v in bad.value.field_violations} == {
+            "team_id",
+            "team.client_time_zone",
+        }
+        with pytest.raises(NotFound) as missing:
+            await wfm.directory.get_agent("ghost")
+        assert missing.value.reason == "NOT_FOUND"
+        await system.known_to_availability("a-1")
+
+        stream = wfm.availability.watch_availability(team="night")
+        first = await anext(stream)
+        assert [a.agent_id for a in first.snapshot.availabilities] == ["a-1"]
+        me: AvailabilityClient = wfm.with_token(system.minter.token("a-1", "agent")).availability
+        changed = await me.set_status("a-1", "on-contact")
+        assert changed.version == 1 and changed.productive
+        update = await asyncio.wait_for(anext(stream), 10)
+        assert update.change.agent_id == "a-1" and update.change.version == 1
+        await stream.aclose()  # type: ignore[attr-defined]
+        with pytest.raises(Aborted):
+            await me.set_status("a-1", "break", expected_version=0)
+        with pytest.raises(PermissionDenied):
+            await me.set_status("a-2", "break")
+
+
+async def test_blocking_client_from_a_worker_thread(system: System) -> None:
+    await system.add_team("day")
+    admin = config(system, system.minter.token("admin-1", "admin"))
+
+    def use_it() -> list[str]:
+        with Wfm(admin) as wfm:
+            wfm.directory.create_agent(
+                "b-1", display_name="B", team="day", time_zone="UTC", weekly_minutes=600
+            )
+            return [a.name for a in wfm.directory.all_agents(team="day")]
+
+    names = await asyncio.to_thread(use_it)
+    assert names in ([], ["agents/b-1"])  # the list is a view, at most milliseconds behind

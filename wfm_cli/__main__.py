@@ -1,0 +1,3 @@
+from wfm_cli.app import main
+
+main()

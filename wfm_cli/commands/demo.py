@@ -1,0 +1,109 @@
+"""`wfm demo` (and `make demo`): seed the demo floor into a running system, then show it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from wfm.availability.v1 import availability_service_pb2 as availability_pb
+
+from wfm_cli import render
+from wfm_cli.context import (
+    JsonOption,
+    console,
+    dev_token,
+    handle_errors,
+    options,
+    print_json,
+    to_dict,
+)
+from wfm_cli.demo import TEAMS, Seeder, agent_ids, run_seed
+from wfm_sdk import AsyncWfm, ClientConfig
+from wfm_sdk.aio import AvailabilityClient
+
+
+def demo(
+    ctx: typer.Context,
+    *,
+    agents_per_team: Annotated[
+        int, typer.Option(help="Agents in each of the two teams.", min=1, max=500)
+    ] = 30,
+    json_out: JsonOption = False,
+) -> None:
+    """Seed a demo floor into the running system, then print the board and one agent's history.
+
+    A Pune team on the US Eastern night shift and a UK work-from-home team (60 agents, full-
+    and part-time), then a burst of status changes. Running it again adds nothing.
+
+    Against `make run` it needs no token (it signs development tokens: an admin for the
+    directory, each agent for their own statuses); elsewhere give an admin's token.
+
+    Example: wfm demo
+    """
+    config = options(ctx).config()
+    # Seeding is bulk work: wait out the per-caller rate limit rather than fail.
+    config = replace(config, max_attempts=20, max_backoff_s=2.0)
+    if not config.token:
+        config = config.with_token(dev_token(config, "demo-admin", ["admin"], []))
+    out = console()
+    if json_out:
+        out.quiet = True
+    result = asyncio.run(_seed_and_show(config, agents_per_team, out))
+    if json_out:
+        print_json(result)
+
+
+async def _seed_and_show(config: ClientConfig, per_team: int, out: Any) -> dict[str, Any]:
+    async with AsyncWfm(config) as wfm:
+
+        def agent_client(agent: str) -> AvailabilityClient:
+            if config.dev_token_key is None:
+                return wfm.availability  # an admin may set anyone's status
+            return wfm.with_token(dev_token(config, agent, ["agent"], [])).availability
+
+        seeder = Seeder(wfm, agent_client, per_team, out)
+        await run_seed(seeder)
+        boards = {team.team_id: await _board(wfm, team.team_id, seeder) for team in TEAMS}
+        for team_id, rows in boards.items():
+            out.print(render.board_table(rows, f"board: teams/{team_id}"))
+            out.print(render.board_summary(rows), highlight=False)
+        agent = agent_ids(TEAMS[0], 1)[0]
+        now = datetime.now(UTC)
+        history = await wfm.availability.get_status_history(
+            agent, start=now - timedelta(days=1), end=now + timedelta(minutes=1)
+        )
+        out.print(render.history_table(history, f"history of {agent} (last 24 hours)"))
+        summary = ", ".join(f"{n} {kind}" for kind, n in seeder.seeded.items())
+        out.print(f"demo floor ready: {summary}", highlight=False)
+    return {
+        "seeded": seeder.seeded,
+        "boards": {team: [to_dict(row) for row in rows] for team, rows in boards.items()},
+        "history": {"agent": agent, **to_dict(history)},
+    }
+
+
+async def _board(
+    wfm: AsyncWfm, team: str, seeder: Seeder, timeout_s: float = 15.0
+) -> list[availability_pb.Availability]:
+    """The board as the Watch stream's first message shows it, once the board (a view, updated
+    from events within milliseconds) shows every status change the demo made."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        stream = wfm.availability.watch_availability(team=team)
+        try:
+            first = await anext(stream)
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        rows = sorted(first.snapshot.availabilities, key=lambda a: a.agent_id)
+        behind = [r for r in rows if r.version < seeder.versions.get(r.agent_id, 0)]
+        if not behind or loop.time() > deadline:
+            return rows
+        await asyncio.sleep(0.1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(handle_errors(demo))
