@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 
 from services.scheduling import rostertime as rt
-from wfm_runtime.errors import FailedPrecondition, NotFound, RuleViolation
+from wfm_runtime.errors import AlreadyExists, FailedPrecondition, NotFound, RuleViolation
 
 DEFAULT_MIN_REST_MINUTES = 11 * 60
 MAX_SHIFT_MINUTES = 16 * 60
@@ -588,3 +588,73 @@ def coverage(
         need = required[index] if index < len(required) else 0
         out.append(Interval(start, end, need, round(staffed, 2)))
     return out
+
+
+# --- sites, patterns, requirements ----------------------------------------------------------
+@dataclass(frozen=True)
+class Site:
+    site_id: str
+    display_name: str = ""
+    time_zone: str = ""
+    holidays: tuple[tuple[date, str], ...] = ()
+    version: int = 0
+
+    @property
+    def holiday_dates(self) -> frozenset[date]:
+        return frozenset(d for d, _ in self.holidays)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    pattern_id: str
+    display_name: str = ""
+    start_local: time = time()
+    length_minutes: int = 0
+    anchor: Anchor = Anchor.AGENT
+    activities: tuple[Activity, ...] = ()
+    iso_weekdays: frozenset[int] = frozenset()
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Requirement:
+    team_id: str
+    key: str  # a date `YYYY-MM-DD` or a weekday `mon`..`sun`
+    interval_minutes: int = 30
+    required: tuple[int, ...] = ()
+    version: int = 0
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def create_site(current: Site, requested: Site) -> Site:
+    if current.version:
+        raise AlreadyExists("site", f"sites/{requested.site_id}")
+    return replace(requested, version=current.version + 1)
+
+
+def set_holidays(current: Site, year: int, holidays: tuple[tuple[date, str], ...]) -> Site | None:
+    if not current.version:
+        raise NotFound("site", f"sites/{current.site_id}")
+    kept = tuple(h for h in current.holidays if h[0].year != year)
+    merged = tuple(sorted(kept + holidays))
+    return None if merged == current.holidays else replace(current, holidays=merged)
+
+
+def create_pattern(current: Pattern, requested: Pattern) -> Pattern:
+    if current.version:
+        raise AlreadyExists("shift pattern", f"shiftPatterns/{requested.pattern_id}")
+    return replace(requested, version=1)
+
+
+def pattern_dates(pattern: Pattern, first: date, last: date) -> list[date]:
+    """The pattern's working days (ISO weekdays) from `first` to `last` inclusive."""
+    count = (last - first).days + 1
+    days = (first + timedelta(days=n) for n in range(max(count, 0)))
+    return [d for d in days if d.isoweekday() in pattern.iso_weekdays]
+
+
+def requirement_for(requirements: dict[str, Requirement], day: date) -> Requirement | None:
+    """A date's own requirement, else its weekday template."""
+    return requirements.get(day.isoformat()) or requirements.get(WEEKDAYS[day.weekday()])
