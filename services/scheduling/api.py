@@ -157,6 +157,9 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         )
 
     # Reads prefer what this process just wrote, so a Get right after a Create sees it.
+    async def latest_team(self, team_id: str) -> domain.Team | None:
+        return await self._latest_team(team_id)
+
     async def _latest_team(self, team_id: str) -> domain.Team | None:
         cached = self._commands.cached(store.TEAM, team_id)
         return cached if isinstance(cached, domain.Team) else await self._store.team(team_id)

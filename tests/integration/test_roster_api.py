@@ -1,0 +1,244 @@
+"""RosterService over gRPC against the real servers: rules, dry runs, bulk, leave, guarantees."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from wfm.scheduling.v1 import roster_service_pb2 as rpb
+
+from tests import roster_helpers as h
+from tests.conftest import System
+from wfm_runtime.testing import eventually
+
+pytestmark = pytest.mark.integration
+
+
+def _spec(day: str, start: str = "08:00", minutes: int = 540, **kw: object) -> rpb.ShiftSpec:
+    return rpb.ShiftSpec(
+        roster_date=day,
+        start_local_time=start,
+        length_minutes=minutes,
+        anchor=rpb.ANCHOR_CLIENT,
+        activities=[h.BREAK, h.LUNCH],
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def _setup(system: System, *agents: str) -> object:
+    roster = h.roster_stub(system)
+    await h.add_team(system)
+    await h.add_site(roster, {"2027-03-10": "Holiday"})
+    for agent in agents:
+        await h.add_agent(system, agent)
+    return roster
+
+
+async def test_assign_shows_both_clocks_and_rules_are_listed_together(system: System) -> None:
+    roster = await _setup(system, "asha")
+    done = await roster.AssignShift(  # type: ignore[attr-defined]
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="s1", shift=_spec("2027-03-08"), idempotency_key="k1"
+        )
+    )
+    shift = done.shifts[0]
+    assert shift.start_client_local.local_time == "2027-03-08T08:00:00-05:00"
+    assert shift.start_agent_local.local_time == "2027-03-08T18:30:00+05:30"
+    assert shift.end_agent_local.local_time == "2027-03-09T03:30:00+05:30"
+    assert (shift.elapsed_minutes, shift.paid_minutes) == (540, 510)
+    assert shift.state == rpb.SHIFT_STATE_DRAFT and done.schedule_version == 1
+
+    clash = rpb.AssignShiftRequest(
+        agent="agents/asha",
+        shift_id="s2",
+        shift=_spec("2027-03-08", "10:00", 600),  # overlaps, runs past 17:00 NY
+        idempotency_key="k2",
+    )
+    code, details, _ = await h.refusal(roster.AssignShift(clash))  # type: ignore[attr-defined]
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert h.rule_types(details) == ["OPERATING_HOURS", "OVERLAP"]
+    clash.dry_run = True
+    dry = await roster.AssignShift(clash)  # type: ignore[attr-defined]
+    assert dry.dry_run and sorted(v.type for v in dry.violations) == ["OPERATING_HOURS", "OVERLAP"]
+    # Nothing was saved by the refusal or the dry run: version 1, one shift.
+    await eventually(
+        lambda: system.scheduling.roster_views.store.schedule("asha"), lambda s: s.version == 1
+    )
+    again = await roster.AssignShift(  # type: ignore[attr-defined]
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="s1", shift=_spec("2027-03-08"), idempotency_key="k1"
+        )
+    )
+    assert again == done  # the retry returns the first result
+
+
+async def test_holiday_needs_an_override_and_spring_forward_is_refused(system: System) -> None:
+    roster = await _setup(system, "asha")
+    holiday = rpb.AssignShiftRequest(
+        agent="agents/asha", shift_id="h", shift=_spec("2027-03-10"), idempotency_key="h1"
+    )
+    code, details, _ = await h.refusal(roster.AssignShift(holiday))  # type: ignore[attr-defined]
+    assert h.rule_types(details) == ["PUBLIC_HOLIDAY"]
+    holiday.shift.overrides.append("PUBLIC_HOLIDAY")
+    holiday.idempotency_key = "h2"
+    assert (await roster.AssignShift(holiday)).shifts[0].overrides == ["PUBLIC_HOLIDAY"]  # type: ignore[attr-defined]
+
+    gap = rpb.AssignShiftRequest(
+        agent="agents/asha",
+        shift_id="g",
+        shift=rpb.ShiftSpec(
+            roster_date="2027-03-14",
+            start_local_time="02:30",
+            length_minutes=60,
+            anchor=rpb.ANCHOR_CLIENT,
+        ),
+        idempotency_key="g1",
+    )
+    code, details, message = await h.refusal(roster.AssignShift(gap))  # type: ignore[attr-defined]
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "2027-03-14 02:30 does not exist in America/New_York" in message
+
+
+async def test_stale_version_is_aborted_and_bad_input_changes_nothing(system: System) -> None:
+    roster = await _setup(system, "asha")
+    await roster.AssignShift(  # type: ignore[attr-defined]
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="s1", shift=_spec("2027-03-08"), idempotency_key="k1"
+        )
+    )
+    stale = rpb.AssignShiftRequest(
+        agent="agents/asha",
+        shift_id="s2",
+        shift=_spec("2027-03-09"),
+        idempotency_key="k2",
+        expected_version=7,
+    )
+    code, _, _ = await h.refusal(roster.AssignShift(stale))  # type: ignore[attr-defined]
+    assert code == grpc.StatusCode.ABORTED
+    bad = rpb.AssignShiftRequest(
+        agent="agents/asha",
+        shift_id="bad id",
+        shift=rpb.ShiftSpec(
+            roster_date="2027-02-30",
+            start_local_time="25:00",
+            length_minutes=99_999,
+            anchor=42,  # type: ignore[arg-type]
+            activities=[rpb.Activity(kind=9, offset_minutes=-1, length_minutes=0)],  # type: ignore[arg-type]
+            overrides=["OVERLAP"],
+        ),
+        idempotency_key="",
+    )
+    code, details, _ = await h.refusal(roster.AssignShift(bad))  # type: ignore[attr-defined]
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {
+        v.field for d in details if hasattr(d, "field_violations") for v in d.field_violations
+    }
+    assert {
+        "shift_id",
+        "shift.roster_date",
+        "shift.start_local_time",
+        "shift.length_minutes",
+        "shift.anchor",
+        "shift.activities[0].kind",
+        "shift.activities[0]",
+        "shift.overrides",
+        "idempotency_key",
+    } <= fields
+    code, _, _ = await h.refusal(
+        roster.AssignShift(  # type: ignore[attr-defined]
+            rpb.AssignShiftRequest(
+                agent="agents/ghost", shift_id="s", shift=_spec("2027-03-08"), idempotency_key="x"
+            )
+        )
+    )
+    assert code == grpc.StatusCode.NOT_FOUND
+    roster_now = await roster.GetAgentRoster(  # type: ignore[attr-defined]
+        rpb.GetAgentRosterRequest(
+            agent="agents/asha", start_date="2027-03-01", end_date="2027-03-31"
+        )
+    )
+    assert roster_now.schedule_version == 1
+
+
+async def test_concurrent_changes_to_one_agent_cannot_both_pass(system: System) -> None:
+    roster = await _setup(system, "asha")
+    # Two different shifts that overlap each other, sent at once through two connections.
+    other = h.roster_stub(system, "sched-2")
+    results = await asyncio.gather(
+        roster.AssignShift(  # type: ignore[attr-defined]
+            rpb.AssignShiftRequest(
+                agent="agents/asha", shift_id="a", shift=_spec("2027-03-08"), idempotency_key="a"
+            )
+        ),
+        other.AssignShift(
+            rpb.AssignShiftRequest(
+                agent="agents/asha",
+                shift_id="b",
+                shift=_spec("2027-03-08", "09:00", 480),
+                idempotency_key="b",
+            )
+        ),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(refused) == 1 and refused[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_bulk_assignment_reports_each_agent_and_never_half_applies(system: System) -> None:
+    roster = await _setup(system, "asha", "ravi")
+    await h.add_agent(system, "pt", weekly_minutes=20 * 60, part_time=True)
+    await h.add_night_pattern(roster)
+    bulk = rpb.BulkAssignShiftsRequest(
+        shift_pattern="shiftPatterns/us-day",
+        agents=["agents/asha", "agents/ravi", "agents/pt", "agents/ghost"],
+        start_date="2027-03-01",
+        end_date="2027-03-07",
+        idempotency_key="bulk-1",
+    )
+    done = await roster.BulkAssignShifts(bulk)  # type: ignore[attr-defined]
+    by_agent = {a.agent: a for a in done.assignments}
+    assert len(by_agent["agents/asha"].shifts) == 5 and not by_agent["agents/asha"].violations
+    assert {v.type for v in by_agent["agents/pt"].violations} == {"WEEKLY_HOURS"}
+    assert by_agent["agents/ghost"].error
+    assert (done.assigned_shifts, done.refused_agents) == (10, 2)
+    part_timer = await roster.GetAgentRoster(  # type: ignore[attr-defined]
+        rpb.GetAgentRosterRequest(agent="agents/pt", start_date="2027-03-01", end_date="2027-03-07")
+    )
+    assert list(part_timer.days) == []  # refused as a whole: not the first two days either
+    retry = await roster.BulkAssignShifts(bulk)  # type: ignore[attr-defined]
+    assert retry.assigned_shifts == 10  # each agent's change is replayed, not repeated
+
+
+async def test_agents_see_only_their_own_published_shifts(system: System) -> None:
+    roster = await _setup(system, "asha", "ravi")
+    for n, day in enumerate(["2027-03-08", "2027-03-15"]):
+        await roster.AssignShift(  # type: ignore[attr-defined]
+            rpb.AssignShiftRequest(
+                agent="agents/asha", shift_id=f"s{n}", shift=_spec(day), idempotency_key=f"k{n}"
+            )
+        )
+    published = await roster.PublishWeek(  # type: ignore[attr-defined]
+        rpb.PublishWeekRequest(team=f"teams/{h.TEAM}", week_start="2027-03-08", idempotency_key="p")
+    )
+    assert (published.published_shifts, list(published.agents)) == (1, ["agents/asha"])
+    asha = h.roster_stub(system, "asha", "agent")
+    window = rpb.GetAgentRosterRequest(
+        agent="agents/asha", start_date="2027-03-01", end_date="2027-03-31"
+    )
+
+    async def visible() -> list[str]:
+        seen = await asha.GetAgentRoster(window)
+        return [s.name for d in seen.days for s in d.shifts]
+
+    assert await eventually(visible, lambda names: names == ["agents/asha/shifts/s0"])
+    code, _, _ = await h.refusal(h.roster_stub(system, "ravi", "agent").GetAgentRoster(window))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    code, _, _ = await h.refusal(
+        asha.AssignShift(
+            rpb.AssignShiftRequest(
+                agent="agents/asha", shift_id="x", shift=_spec("2027-03-09"), idempotency_key="x"
+            )
+        )
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
