@@ -30,7 +30,10 @@ def test_every_policy_names_only_known_roles_and_marks_writes() -> None:
     for policy in (AVAILABILITY, SCHEDULING):
         for method, rule in policy.items():
             assert all(isinstance(g.role, Role) for g in rule.grants), method
-            is_write = method.rsplit("/", 1)[-1].startswith(("Set", "Create", "Update"))
+            is_write = method.rsplit("/", 1)[-1].startswith(
+                ("Set", "Create", "Update", "Assign", "BulkAssign", "Cancel", "Publish")
+                + ("Request", "Approve", "Deny")
+            )
             assert rule.mutating == is_write, method
 
 
