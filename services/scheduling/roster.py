@@ -293,8 +293,16 @@ def _leave(shift: Shift, leave: Iterable[Leave], subject: str) -> list[RuleViola
             f"({item.start_date} to {item.end_date})",
         )
         for item in leave
-        if item.status is LeaveStatus.APPROVED and item.start < shift.end and shift.start < item.end
+        if item.status is LeaveStatus.APPROVED and on_leave(shift, item)
     ]
+
+
+def on_leave(shift: Shift, item: Leave) -> bool:
+    """Whole-day leave covers the shifts of its roster dates (a night shift that starts the
+    evening before a day off is still worked); hourly leave covers the shifts it overlaps."""
+    if item.full_days:
+        return item.start_date <= shift.roster_date <= item.end_date
+    return item.start < shift.end and shift.start < item.end
 
 
 def _holiday(shift: Shift, ctx: Context, subject: str) -> list[RuleViolation]:
@@ -494,11 +502,7 @@ def approve_leave(schedule: Schedule, leave_id: str, ctx: Context) -> Change:
                 f"needs {item.days:g} days of annual leave but {left:g} remain in "
                 f"{item.start_date.year}",
             )
-    hit = {
-        s.shift_id
-        for s in schedule.shifts
-        if s.active and s.start < item.end and item.start < s.end
-    }
+    hit = {s.shift_id for s in schedule.shifts if s.active and on_leave(s, item)}
     cancelled = _set_shifts(schedule, hit, ShiftStatus.CANCELLED, f"leave {leave_id}").schedule
     approved = replace(item, status=LeaveStatus.APPROVED)
     leave = tuple(approved if i.leave_id == leave_id else i for i in schedule.leave)
@@ -554,7 +558,9 @@ def intervals_of_day(
 def productive_spans(shift: Shift, leave: Iterable[Leave]) -> list[tuple[datetime, datetime]]:
     """The shift minus its activities (breaks, lunch, meetings, training) and approved leave."""
     holes = shift.activity_spans() + [
-        (i.start, i.end) for i in leave if i.status is LeaveStatus.APPROVED
+        (shift.start, shift.end) if i.full_days else (i.start, i.end)
+        for i in leave
+        if i.status is LeaveStatus.APPROVED and on_leave(shift, i)
     ]
     spans = [(shift.start, shift.end)]
     for hole in holes:

@@ -148,8 +148,9 @@ def test_approving_leave_cancels_overlapping_shifts_and_counts_days_without_holi
     assert roster.balance(requested.schedule, 2027, PUNE).pending_days == 2.0
     approved = roster.approve_leave(requested.schedule, "l1", PUNE)
     cancelled = {s.roster_date for s in approved.schedule.shifts if not s.active}
-    # The 3rd's night shift runs into the 4th (IST), so it is cancelled too.
-    assert cancelled == {date(2027, 3, 3), date(2027, 3, 4), date(2027, 3, 5), date(2027, 3, 6)}
+    # Whole days of leave cover the shifts of those roster dates: the 3rd's night shift, which
+    # runs into the morning of the 4th, is still worked.
+    assert cancelled == {date(2027, 3, 4), date(2027, 3, 5), date(2027, 3, 6)}
     bal = roster.balance(approved.schedule, 2027, PUNE)
     assert (bal.taken_days, bal.pending_days, bal.remaining_days) == (2.0, 0.0, 26.0)
     assert broken(approved.schedule, plan(date(2027, 3, 5))) == ["APPROVED_LEAVE"]
