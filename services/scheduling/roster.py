@@ -95,6 +95,7 @@ class Shift:
     status: ShiftStatus = ShiftStatus.DRAFT
     overrides: frozenset[str] = frozenset()
     cancel_reason: str = ""
+    published: bool = False  # has been published (agents see it, also once cancelled)
 
     @property
     def active(self) -> bool:
@@ -409,7 +410,14 @@ def publish(schedule: Schedule, team_id: str, monday: date) -> Change | None:
 
 def _set_shifts(schedule: Schedule, ids: set[str], status: ShiftStatus, reason: str = "") -> Change:
     shifts = tuple(
-        replace(s, status=status, cancel_reason=reason) if s.shift_id in ids else s
+        replace(
+            s,
+            status=status,
+            cancel_reason=reason,
+            published=s.published or status is ShiftStatus.PUBLISHED,
+        )
+        if s.shift_id in ids
+        else s
         for s in schedule.shifts
     )
     return Change(replace(schedule, shifts=shifts), tuple(sorted(ids)))

@@ -337,8 +337,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         shifts = [
             s
             for s in schedule.shifts
-            if span[0] <= s.roster_date <= span[1]
-            and (drafts or s.status is roster.ShiftStatus.PUBLISHED)
+            if span[0] <= s.roster_date <= span[1] and (drafts or s.published)
         ]
         days = sorted({s.roster_date for s in shifts})
         first = rt.day_bounds(span[0], facts.ctx.agent_zone)[0]

@@ -101,6 +101,7 @@ def shift_to_proto(
         state=pb.ShiftState.Value(f"SHIFT_STATE_{s.status.value}"),
         overrides=sorted(s.overrides),
         cancel_reason=s.cancel_reason,
+        published=s.published,
     )
     message.start_time.CopyFrom(to_timestamp(s.start))
     message.end_time.CopyFrom(to_timestamp(s.end))
@@ -128,6 +129,7 @@ def shift_from_proto(m: pb.Shift) -> Shift:
         status=ShiftStatus(pb.ShiftState.Name(m.state).removeprefix("SHIFT_STATE_")),
         overrides=frozenset(m.overrides),
         cancel_reason=m.cancel_reason,
+        published=m.published,
     )
 
 
