@@ -9,6 +9,7 @@ team's operating hours and rest, the site's holidays) is read just before decidi
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -595,12 +596,19 @@ def coverage(
     spans: list[tuple[datetime, datetime]],
 ) -> list[Interval]:
     """Per interval: requirement and staffed (productive agent-minutes / interval minutes)."""
+    starts = [start for start, _, _ in slots]
+    minutes_in = [0.0] * len(slots)
+    for span in spans:
+        # Only the slots the span touches: from the one holding its start onwards.
+        index = max(bisect_right(starts, span[0]) - 1, 0)
+        while index < len(slots) and slots[index][0] < span[1]:
+            minutes_in[index] += rt.overlap_minutes(slots[index][:2], span)
+            index += 1
     out = []
-    for start, end, index in slots:
+    for (start, end, wall_index), staffed in zip(slots, minutes_in, strict=True):
         length = rt.minutes(start, end) or 1
-        staffed = sum(rt.overlap_minutes((start, end), span) for span in spans) / length
-        need = required[index] if index < len(required) else 0
-        out.append(Interval(start, end, need, round(staffed, 2)))
+        need = required[wall_index] if wall_index < len(required) else 0
+        out.append(Interval(start, end, need, round(staffed / length, 2)))
     return out
 
 

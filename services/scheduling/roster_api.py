@@ -520,11 +520,16 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             raise NotFound("team", request.team)
         zone = team.client_time_zone
         requirements = await self._views.requirements(team_id)
+        first = rt.day_bounds(span[0], zone)[0]
+        last = rt.day_bounds(span[1], zone)[1]
         spans = [
             part
             for schedule in await self._views.team_schedules(team_id)
             for shift in schedule.shifts
-            if shift.active and shift.team_id == team_id
+            if shift.active
+            and shift.team_id == team_id
+            and shift.start < last
+            and first < shift.end
             for part in roster.productive_spans(shift, schedule.leave)
         ]
         intervals: list[pb.CoverageInterval] = []
