@@ -91,8 +91,15 @@ async def _setup(directory: Any, roster: Any, agents: int) -> None:
                 length_minutes=540,
                 anchor=rpb.ANCHOR_CLIENT,
                 activities=[
-                    rpb.Activity(kind=rpb.ACTIVITY_KIND_BREAK, offset_minutes=120, length_minutes=15, paid=True),
-                    rpb.Activity(kind=rpb.ACTIVITY_KIND_LUNCH, offset_minutes=240, length_minutes=30),
+                    rpb.Activity(
+                        kind=rpb.ACTIVITY_KIND_BREAK,
+                        offset_minutes=120,
+                        length_minutes=15,
+                        paid=True,
+                    ),
+                    rpb.Activity(
+                        kind=rpb.ACTIVITY_KIND_LUNCH, offset_minutes=240, length_minutes=30
+                    ),
                 ],
                 iso_weekdays=[1, 2, 3, 4, 5],
             ),
@@ -180,7 +187,9 @@ async def _coverage(roster: Any, phase: Phase, rounds: int = 5) -> int:
         got = await _timed(
             phase,
             roster.GetCoverage(
-                rpb.GetCoverageRequest(team=f"teams/{TEAM}", start_date=START, end_date="2027-03-07")
+                rpb.GetCoverageRequest(
+                    team=f"teams/{TEAM}", start_date=START, end_date="2027-03-07"
+                )
             ),
         )
         intervals = len(got.intervals)
@@ -196,7 +205,9 @@ async def _baseline(service: scheduling_main.SchedulingService, agents: int) -> 
     events = service.runtime.db["events"]
     sample = await mongo.find_all(events, {"aggregate_type": "schedule"}, limit=agents)
     scratch = service.runtime.db["bench_raw"]
-    docs = [{**d, "_id": f"raw/{d['_id']}", "envelope": Binary(bytes(d["envelope"]))} for d in sample]
+    docs = [
+        {**d, "_id": f"raw/{d['_id']}", "envelope": Binary(bytes(d["envelope"]))} for d in sample
+    ]
     insert = Phase("raw insert_many of the schedule events")
     begin = time.perf_counter()
     for i in range(0, len(docs), 256):
@@ -220,16 +231,18 @@ async def _baseline(service: scheduling_main.SchedulingService, agents: int) -> 
 
 
 async def run(agents: int) -> str:
-    with tempfile.TemporaryDirectory(prefix="bench-sched-") as scratch:
-        with sqlite_stack(Path(scratch)) as stack:
-            settings = isolated_settings("scheduling", stack.mongo_url, stack.nats_url)
-            service = await scheduling_main.start(settings, port=0)
-            ch = channel(f"127.0.0.1:{service.port}")
-            try:
-                return await _measure(service, ch, agents, stack.backend)
-            finally:
-                await ch.close()
-                await service.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-sched-") as scratch,
+        sqlite_stack(Path(scratch)) as stack,
+    ):
+        settings = isolated_settings("scheduling", stack.mongo_url, stack.nats_url)
+        service = await scheduling_main.start(settings, port=0)
+        ch = channel(f"127.0.0.1:{service.port}")
+        try:
+            return await _measure(service, ch, agents, stack.backend)
+        finally:
+            await ch.close()
+            await service.stop()
 
 
 async def _measure(
@@ -300,7 +313,8 @@ def _report(
         "|---|---|",
         f"| whole roster validated and stored (events committed) | **{bulk.seconds:.2f} s** "
         f"(target < 30 s) |",
-        f"| assignments checked per second | {checked:,.0f} shifts/s ({agents_per_s:,.0f} agents/s) |",
+        f"| assignments checked per second | {checked:,.0f} shifts/s "
+        f"({agents_per_s:,.0f} agents/s) |",
         f"| bulk request latency p50 / p99 ({BULK_CHUNK} agents each) | "
         f"{bulk.ms(0.5):.0f} / {bulk.ms(0.99):.0f} ms |",
         f"| views caught up after the last bulk answer | {view_lag:.2f} s |",
