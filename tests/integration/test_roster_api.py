@@ -242,3 +242,123 @@ async def test_agents_see_only_their_own_published_shifts(system: System) -> Non
         )
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_move_cancel_deny_hourly_leave_and_holiday_years(system: System) -> None:
+    roster = await _setup(system, "asha")
+    await roster.AssignShift(  # type: ignore[attr-defined]
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="s1", shift=_spec("2027-03-08"), idempotency_key="k1"
+        )
+    )
+    moved = await roster.UpdateShift(  # type: ignore[attr-defined]
+        rpb.UpdateShiftRequest(
+            name="agents/asha/shifts/s1",
+            shift=_spec("2027-03-09", "09:00", 480),
+            idempotency_key="m1",
+            expected_version=1,
+        )
+    )
+    shift = moved.shifts[0]
+    assert (shift.roster_date, shift.start_client_local.local_time[11:16]) == (
+        "2027-03-09",
+        "09:00",
+    )
+    assert moved.schedule_version == 2
+    # Moving onto the holiday is refused with the rule, and changes nothing.
+    code, details, _ = await h.refusal(
+        roster.UpdateShift(  # type: ignore[attr-defined]
+            rpb.UpdateShiftRequest(
+                name="agents/asha/shifts/s1", shift=_spec("2027-03-10"), idempotency_key="m2"
+            )
+        )
+    )
+    assert h.rule_types(details) == ["PUBLIC_HOLIDAY"]
+    cancelled = await roster.CancelShift(  # type: ignore[attr-defined]
+        rpb.CancelShiftRequest(name="agents/asha/shifts/s1", reason="swap", idempotency_key="c1")
+    )
+    assert (cancelled.state, cancelled.cancel_reason) == (rpb.SHIFT_STATE_CANCELLED, "swap")
+    code, _, _ = await h.refusal(
+        roster.CancelShift(  # type: ignore[attr-defined]
+            rpb.CancelShiftRequest(name="agents/asha/shifts/nope", idempotency_key="c2")
+        )
+    )
+    assert code == grpc.StatusCode.NOT_FOUND
+
+    # Two hours of leave in the middle of a shift: not annual, so no allowance; denied.
+    await roster.AssignShift(  # type: ignore[attr-defined]
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="s2", shift=_spec("2027-03-11"), idempotency_key="k2"
+        )
+    )
+    hours = rpb.LeaveRequest(kind=rpb.LEAVE_KIND_OTHER, note="dentist")
+    hours.start_time.FromJsonString("2027-03-11T15:00:00Z")
+    hours.end_time.FromJsonString("2027-03-11T17:00:00Z")
+    asked = await roster.RequestLeave(  # type: ignore[attr-defined]
+        rpb.RequestLeaveRequest(
+            agent="agents/asha", leave_request_id="l1", leave_request=hours, idempotency_key="l1"
+        )
+    )
+    assert asked.start_agent_local.local_time == "2027-03-11T20:30:00+05:30"
+    assert asked.allowance_days == 0
+    denied = await roster.DenyLeave(  # type: ignore[attr-defined]
+        rpb.DenyLeaveRequest(name=asked.name, reason="peak day", idempotency_key="d1")
+    )
+    assert (denied.state, denied.decision_reason) == (rpb.LEAVE_STATE_DENIED, "peak day")
+    code, details, _ = await h.refusal(
+        roster.ApproveLeave(rpb.ApproveLeaveRequest(name=asked.name, idempotency_key="a1"))  # type: ignore[attr-defined]
+    )
+    assert h.rule_types(details) == ["LEAVE_DECIDED"]
+
+    # Setting 2028's holidays keeps 2027's.
+    site = await roster.SetPublicHolidays(  # type: ignore[attr-defined]
+        rpb.SetPublicHolidaysRequest(
+            site="sites/pune",
+            year=2028,
+            public_holidays=[rpb.PublicHoliday(date="2028-01-26", display_name="Republic Day")],
+            idempotency_key="y2028",
+        )
+    )
+    assert [d.date for d in site.public_holidays] == ["2027-03-10", "2028-01-26"]
+    code, _, _ = await h.refusal(
+        roster.SetPublicHolidays(  # type: ignore[attr-defined]
+            rpb.SetPublicHolidaysRequest(
+                site="sites/pune",
+                year=2028,
+                public_holidays=[rpb.PublicHoliday(date="2029-01-26")],
+                idempotency_key="bad-year",
+            )
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_views_rebuild_to_the_same_state_and_availability_keeps_working(
+    system: System,
+) -> None:
+    roster = await _setup(system, "asha", "ravi")
+    await h.add_night_pattern(roster)
+    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
+        rpb.BulkAssignShiftsRequest(
+            shift_pattern="shiftPatterns/us-day",
+            agents=["agents/asha", "agents/ravi"],
+            start_date="2027-03-01",
+            end_date="2027-03-07",
+            idempotency_key="b",
+        )
+    )
+    views = system.scheduling.roster_views
+
+    async def rosters() -> dict[str, int]:
+        from wfm_runtime import mongo
+
+        return {d["_id"]: d["version"] for d in await mongo.find_all(views.rosters, {})}
+
+    before = await eventually(rosters, lambda r: r == {"asha": 1, "ravi": 1})
+    history = await eventually(lambda: views.team_schedules(h.TEAM), lambda s: len(s) == 2)
+    await system.scheduling.runtime.rebuild_views()
+    assert await rosters() == before
+    assert await views.team_schedules(h.TEAM) == history
+    # The availability service ignores roster events and still learns new agents.
+    await h.add_agent(system, "meera")
+    await system.known_to_availability("meera")
