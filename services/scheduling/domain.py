@@ -7,7 +7,13 @@ from datetime import datetime
 from enum import Enum
 
 from services.scheduling.rostertime import parse_hhmm
-from wfm_runtime.errors import AlreadyExists, FailedPrecondition, RuleViolation, Violations
+from wfm_runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    RuleViolation,
+    Violations,
+)
 from wfm_runtime.validation import check_id, check_time_zone
 
 MAX_WEEKLY_MINUTES = 60 * 60
@@ -23,6 +29,8 @@ UPDATABLE_AGENT_FIELDS = frozenset(
         "annual_leave_days",
     }
 )
+
+UPDATABLE_TEAM_FIELDS = frozenset({"display_name", "client", "operating_hours", "min_rest_minutes"})
 
 
 class ContractType(Enum):
@@ -110,6 +118,22 @@ def decide_create_team(current: Team, requested: Team, now: datetime) -> Team:
     if current.version:
         raise AlreadyExists("team", f"teams/{requested.team_id}")
     return replace(requested, version=1, create_time=now, update_time=now)
+
+
+def decide_update_team(
+    current: Team, changes: Team, paths: frozenset[str], now: datetime
+) -> tuple[Team, list[str]] | None:
+    """The team after applying `paths` from `changes`, with the fields that really changed."""
+    if not current.version:
+        raise NotFound("team", f"teams/{current.team_id}")
+    updated = replace(current, **{p: getattr(changes, p) for p in paths})
+    changed = sorted(p for p in paths if getattr(current, p) != getattr(updated, p))
+    if not changed:
+        return None
+    v = Violations()
+    validate_team(updated, v)
+    v.raise_if_any()
+    return replace(updated, update_time=now), changed
 
 
 def decide_register_agent(

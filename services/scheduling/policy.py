@@ -36,6 +36,10 @@ def _updated_agent(request: Any) -> Target:
     return agent_from_name(request.agent.name)
 
 
+def _updated_team(request: Any) -> Target:
+    return team_from_name(request.team.name)
+
+
 def _team(request: Any) -> Target:
     return team_from_name(request.team)
 
@@ -44,6 +48,10 @@ POLICY = {
     # The directory is managed by admins; anyone signed in may read team details.
     DIRECTORY + "CreateTeam": Rule((Grant(Role.ADMIN),), _new_team, mutating=True),
     DIRECTORY + "GetTeam": Rule(_EVERYONE),
+    # Schedulers maintain a team's operating hours and rest rule too.
+    DIRECTORY + "UpdateTeam": Rule(
+        (Grant(Role.SCHEDULER), Grant(Role.ADMIN)), _updated_team, mutating=True
+    ),
     DIRECTORY + "ListTeams": Rule(_EVERYONE),
     DIRECTORY + "CreateAgent": Rule((Grant(Role.ADMIN),), _new_agent, mutating=True),
     DIRECTORY + "UpdateAgent": Rule((Grant(Role.ADMIN),), _updated_agent, mutating=True),

@@ -112,7 +112,12 @@ def agent_from_proto(message: pb.Agent, agent_id: str) -> domain.Agent:
 
 
 def evolve_team(state: domain.Team, envelope: EventEnvelope) -> domain.Team:
-    team = unpack(envelope, events_pb2.TeamCreated).team
+    cls = (
+        events_pb2.TeamUpdated
+        if short_type(envelope.event_type) == "TeamUpdated"
+        else events_pb2.TeamCreated
+    )
+    team = unpack(envelope, cls).team  # type: ignore[attr-defined]
     return replace(team_from_proto(team, state.team_id), version=envelope.aggregate_version)
 
 

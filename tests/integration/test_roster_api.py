@@ -362,3 +362,48 @@ async def test_views_rebuild_to_the_same_state_and_availability_keeps_working(
     # The availability service ignores roster events and still learns new agents.
     await h.add_agent(system, "meera")
     await system.known_to_availability("meera")
+
+
+async def test_team_rules_can_change_and_apply_to_the_next_change(system: System) -> None:
+    from google.protobuf.field_mask_pb2 import FieldMask
+    from wfm.scheduling.v1 import directory_service_pb2 as dpb
+
+    roster = await _setup(system, "asha")
+    shorter = dpb.UpdateTeamRequest(
+        team=dpb.Team(
+            name=f"teams/{h.TEAM}",
+            version=1,
+            operating_hours=[
+                dpb.OperatingWindow(iso_weekday=d, open_local_time="09:00", length_minutes=480)
+                for d in range(1, 8)
+            ],
+            min_rest_minutes=12 * 60,
+        ),
+        update_mask=FieldMask(paths=["operating_hours", "min_rest_minutes"]),
+        idempotency_key="u1",
+    )
+    team = await system.directory.UpdateTeam(shorter)
+    assert (team.version, team.min_rest_minutes) == (2, 720)
+    assert await system.directory.UpdateTeam(shorter) == team  # retried: same answer
+    shorter.idempotency_key = "u2"
+    code, _, _ = await h.refusal(system.directory.UpdateTeam(shorter))
+    assert code == grpc.StatusCode.ABORTED  # version 1 is stale now
+    code, details, _ = await h.refusal(
+        roster.AssignShift(  # type: ignore[attr-defined]
+            rpb.AssignShiftRequest(
+                agent="agents/asha", shift_id="s", shift=_spec("2027-03-08"), idempotency_key="k"
+            )
+        )
+    )
+    assert h.rule_types(details) == ["OPERATING_HOURS"]
+    # The availability service learns the new display name too (TeamUpdated).
+    rename = dpb.UpdateTeamRequest(
+        team=dpb.Team(name=f"teams/{h.TEAM}", display_name="Pune nights"),
+        update_mask=FieldMask(paths=["display_name"]),
+        idempotency_key="u3",
+    )
+    await system.directory.UpdateTeam(rename)
+    await eventually(
+        system.availability.views.all_teams,
+        lambda teams: [t.display_name for t in teams] == ["Pune nights"],
+    )
