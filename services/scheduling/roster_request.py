@@ -7,7 +7,7 @@ from datetime import date, time, timedelta
 
 from wfm.scheduling.v1 import roster_service_pb2 as pb
 
-from services.scheduling import roster, roster_store
+from services.scheduling import erlang, roster, roster_store
 from services.scheduling import rostertime as rt
 from services.scheduling.roster import Activity, Anchor, Pattern, ShiftPlan
 from wfm_runtime.errors import Violations
@@ -269,6 +269,9 @@ def check_requirement(
     if not v.check(step in (15, 30), "interval_minutes", "must be 15 or 30"):
         return key, step, ()
     needed = rt.MINUTES_PER_DAY // step
+    if m.HasField("forecast"):
+        v.check(not m.required, "required", "leave empty when a forecast is given")
+        return key, step, _from_forecast(v, m.forecast, needed, step)
     v.check(
         len(m.required) == needed,
         "required",
@@ -276,3 +279,31 @@ def check_requirement(
     )
     v.check(all(0 <= r <= 100_000 for r in m.required), "required", "each 0 to 100000")
     return key, step, tuple(m.required)
+
+
+def _from_forecast(v: Violations, f: pb.Forecast, needed: int, step: int) -> tuple[int, ...]:
+    """Erlang C agents per interval; () after reporting what is wrong with the forecast."""
+    ok = v.check(
+        len(f.contacts) == needed and all(0 <= c <= 10_000 for c in f.contacts),
+        "forecast.contacts",
+        f"must have {needed} entries, each 0 to 10000",
+    )
+    ok &= v.check(
+        1 <= f.average_handle_seconds <= 3600,
+        "forecast.average_handle_seconds",
+        "must be 1 to 3600",
+    )
+    ok &= v.check(
+        0.01 <= f.service_level <= 0.999, "forecast.service_level", "must be 0.01 to 0.999"
+    )
+    ok &= v.check(
+        1 <= f.target_answer_seconds <= 3600, "forecast.target_answer_seconds", "must be 1 to 3600"
+    )
+    if not ok:
+        return ()
+    return tuple(
+        erlang.agents_needed(
+            c, step * 60, f.average_handle_seconds, f.service_level, f.target_answer_seconds
+        )
+        for c in f.contacts
+    )

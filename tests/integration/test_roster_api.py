@@ -407,3 +407,45 @@ async def test_team_rules_can_change_and_apply_to_the_next_change(system: System
         system.availability.views.all_teams,
         lambda teams: [t.display_name for t in teams] == ["Pune nights"],
     )
+
+
+async def test_requirement_from_a_forecast_with_erlang_c(system: System) -> None:
+    roster = await _setup(system)
+    contacts = [100 if i == 16 else 0 for i in range(48)]
+    made = await roster.SetCoverageRequirement(  # type: ignore[attr-defined]
+        rpb.SetCoverageRequirementRequest(
+            team=f"teams/{h.TEAM}",
+            date="2027-03-08",
+            interval_minutes=30,
+            forecast=rpb.Forecast(
+                contacts=contacts,
+                average_handle_seconds=180,
+                service_level=0.8,
+                target_answer_seconds=20,
+            ),
+            idempotency_key="f1",
+        )
+    )
+    assert made.required[16] == 14 and sum(made.required) == 14
+    coverage = await eventually(
+        lambda: roster.GetCoverage(  # type: ignore[attr-defined]
+            rpb.GetCoverageRequest(
+                team=f"teams/{h.TEAM}", start_date="2027-03-08", end_date="2027-03-08"
+            )
+        ),
+        lambda c: [i.required for i in c.intervals][16] == 14,
+    )
+    assert len(coverage.intervals) == 48  # the view serves the derived requirement
+    code, _, _ = await h.refusal(
+        roster.SetCoverageRequirement(  # type: ignore[attr-defined]
+            rpb.SetCoverageRequirementRequest(
+                team=f"teams/{h.TEAM}",
+                weekday="mon",
+                interval_minutes=30,
+                required=[1] * 48,
+                forecast=rpb.Forecast(contacts=[1], service_level=float("nan")),
+                idempotency_key="f2",
+            )
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
