@@ -24,6 +24,7 @@ from services.scheduling.roster import (
     ShiftPlan,
     ShiftStatus,
 )
+from services.scheduling.rostertime import local_interval
 from wfm_runtime.errors import FailedPrecondition
 
 PUNE = Context(
@@ -218,3 +219,70 @@ def test_any_accepted_schedule_has_no_overlap_and_respects_rest(
     ordered = sorted(schedule.shifts, key=lambda s: s.start)
     for a, b in itertools.pairwise(ordered):
         assert b.start - a.end >= timedelta(minutes=ctx.min_rest_minutes)
+
+
+def test_fall_back_night_is_paid_one_hour_more() -> None:
+    ny = replace(PUNE, agent_zone="America/New_York", client_zone="America/New_York")
+    night = ShiftPlan(date(2026, 10, 31), time(22, 0), 8 * 60, Anchor.AGENT, (LUNCH,))
+    shift = roster.build_shift("n", night, ny)
+    assert (shift.elapsed_minutes, shift.paid_minutes) == (9 * 60, 9 * 60 - 30)
+
+
+zone_names = st.sampled_from(
+    ["Asia/Kolkata", "America/New_York", "Europe/London", "Australia/Sydney", "America/Santiago"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=zone_names,
+    agent_zone=zone_names,
+    day=st.dates(min_value=date(2026, 1, 1), max_value=date(2028, 12, 31)),
+    opens=st.integers(min_value=0, max_value=95),
+    window=st.integers(min_value=60, max_value=24 * 60),
+    offset=st.integers(min_value=0, max_value=24 * 60),
+    length=st.integers(min_value=15, max_value=16 * 60),
+)
+def test_operating_window_accepts_exactly_the_shifts_inside_it(
+    *, zone: str, agent_zone: str, day: date, opens: int, window: int, offset: int, length: int
+) -> None:
+    start_wall = time(opens // 4, opens % 4 * 15)
+    ctx = replace(
+        PUNE,
+        agent_zone=agent_zone,
+        client_zone=zone,
+        operating_hours=(OperatingWindow(day.weekday(), start_wall, window),),
+    )
+    local = datetime.combine(day, start_wall) + timedelta(minutes=offset)
+    # Past midnight the start wall time is still placed on the roster date: the shift then
+    # starts before the window, which the rule must refuse just the same.
+    p = ShiftPlan(day, local.time(), length, Anchor.CLIENT)
+    try:
+        shift = roster.build_shift("s", p, ctx)
+        opened, closed = local_interval(day, start_wall, window, zone)
+    except (FailedPrecondition, ValueError):
+        return  # a wall time skipped by DST: refused elsewhere
+    inside = opened <= shift.start and shift.end <= closed
+    assert (broken(EMPTY, p, ctx) == []) == inside
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    starts=st.lists(st.integers(min_value=0, max_value=27), min_size=1, max_size=20),
+    zone=zone_names,
+)
+def test_accepted_weeks_stay_within_the_contract(starts: list[int], zone: str) -> None:
+    ctx = replace(PUNE, agent_zone=zone, weekly_minutes=30 * 60, min_rest_minutes=0)
+    schedule = EMPTY
+    for n, day_index in enumerate(starts):
+        p = ShiftPlan(MON + timedelta(days=day_index), time(22, 0), 9 * 60, Anchor.AGENT)
+        try:
+            shift = roster.build_shift(f"s{n}", p, ctx)
+            schedule = roster.assign(schedule, [shift], ctx).schedule
+        except FailedPrecondition:
+            continue
+    weeks: dict[date, int] = {}
+    for s in schedule.shifts:
+        monday = s.roster_date - timedelta(days=s.roster_date.weekday())
+        weeks[monday] = weeks.get(monday, 0) + s.paid_minutes
+    assert all(total <= ctx.weekly_minutes for total in weeks.values())
