@@ -299,6 +299,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         check_idempotency_key(v, request.idempotency_key)
         v.raise_if_any()
         assert monday is not None
+        if await self._directory.latest_team(team_id) is None:
+            raise NotFound("team", request.team)
         members = {
             a.agent_id for a in await self._directory_views.list_agents(team_id, "", 100_000)
         }
