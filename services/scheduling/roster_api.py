@@ -304,7 +304,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         members = {
             a.agent_id for a in await self._directory_views.list_agents(team_id, "", 100_000)
         }
-        members |= {s.agent_id for s in await self._views.team_schedules(team_id)}
+        members |= {s.agent_id for s in await self._team_schedules(team_id)}
         limit = asyncio.Semaphore(BULK_CONCURRENCY)
 
         async def one(agent_id: str) -> int:
@@ -374,7 +374,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             a.agent_id: a for a in await self._directory_views.list_agents(team_id, "", 100_000)
         }
         weeks = []
-        for schedule in await self._views.team_schedules(team_id):
+        for schedule in await self._team_schedules(team_id):
             agent = agents.get(schedule.agent_id) or await self._directory.latest_agent(
                 schedule.agent_id
             )
@@ -526,7 +526,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         last = rt.day_bounds(span[1], zone)[1]
         spans = [
             part
-            for schedule in await self._views.team_schedules(team_id)
+            for schedule in await self._team_schedules(team_id)
             for shift in schedule.shifts
             if shift.active
             and shift.team_id == team_id
@@ -583,6 +583,15 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         if not fields.pattern_id:
             return None
         return await self._pattern(fields.pattern_id, f"shiftPatterns/{fields.pattern_id}")
+
+    async def _team_schedules(self, team_id: str) -> list[Schedule]:
+        """The team's schedules from the view, each replaced by this process's newer commit."""
+        schedules: list[Schedule] = []
+        for viewed in await self._views.team_schedules(team_id):
+            cached = self._commands.cached(SCHEDULE, viewed.agent_id)
+            newer = isinstance(cached, Schedule) and cached.version > viewed.version
+            schedules.append(cached if newer and isinstance(cached, Schedule) else viewed)
+        return schedules
 
     async def _latest_schedule(self, agent_id: str) -> Schedule:
         viewed = await self._store.schedule(agent_id)

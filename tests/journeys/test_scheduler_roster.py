@@ -129,7 +129,11 @@ async def test_scheduler_builds_publishes_and_adjusts_a_fortnight(system: System
 
     # 7. The team leader's week two: paid hours per agent against the contract.
     leader = h.roster_stub(system, "tl-1", "team_leader", teams=(h.TEAM,))
-    week = await leader.GetTeamRoster(rpb.GetTeamRosterRequest(team=TEAM, week_start="2027-03-15"))
+    # (Team rosters and coverage read the views: eventually consistent, typically within ms.)
+    week = await eventually(
+        lambda: leader.GetTeamRoster(rpb.GetTeamRosterRequest(team=TEAM, week_start="2027-03-15")),
+        lambda w: len(w.agents) == 3,
+    )
     hours = {a.agent: (a.paid_minutes, a.weekly_minutes) for a in week.agents}
     assert hours == {
         "agents/asha": (3 * PAID, 45 * 60),
