@@ -299,7 +299,9 @@ def _report(
         "",
         f"`python -m bench.scheduling` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{platform.machine()}, {os.cpu_count()} cores, FerretDB v1.24.2 ({backend}) and "
-        "nats-server started by the run; the scheduling service in-process, authentication off.",
+        "nats-server started by the run; the scheduling service in-process, authentication off; "
+        f"load average at the end {os.getloadavg()[0]:.1f} (the 2 cores are shared with other "
+        "work, so figures vary from run to run).",
         "",
         f"Workload: {agents} agents of one team (client America/New_York, agents Asia/Kolkata), "
         f"pattern Monday-Friday 08:00 New York, 9 h with a break and an unpaid lunch, "
