@@ -590,26 +590,29 @@ def _minus(
     return parts
 
 
+def needs_of(slots: list[tuple[datetime, datetime, int]], required: list[int]) -> list[int]:
+    """Each slot's requirement: the entry for its local wall-clock interval (0 past the end)."""
+    return [required[index] if index < len(required) else 0 for _, _, index in slots]
+
+
 def coverage(
     slots: list[tuple[datetime, datetime, int]],
-    required: list[int],
+    needs: list[int],
     spans: list[tuple[datetime, datetime]],
 ) -> list[Interval]:
-    """Per interval: requirement and staffed (productive agent-minutes / interval minutes)."""
+    """Per slot (in time order, any number of days): requirement and staffed, the productive
+    agent-minutes inside it over its length. Each span only visits the slots it touches."""
     starts = [start for start, _, _ in slots]
     minutes_in = [0.0] * len(slots)
     for span in spans:
-        # Only the slots the span touches: from the one holding its start onwards.
         index = max(bisect_right(starts, span[0]) - 1, 0)
         while index < len(slots) and slots[index][0] < span[1]:
-            minutes_in[index] += rt.overlap_minutes(slots[index][:2], span)
+            minutes_in[index] += rt.overlap_minutes((slots[index][0], slots[index][1]), span)
             index += 1
-    out = []
-    for (start, end, wall_index), staffed in zip(slots, minutes_in, strict=True):
-        length = rt.minutes(start, end) or 1
-        need = required[wall_index] if wall_index < len(required) else 0
-        out.append(Interval(start, end, need, round(staffed / length, 2)))
-    return out
+    return [
+        Interval(start, end, need, round(staffed / (rt.minutes(start, end) or 1), 2))
+        for (start, end, _), need, staffed in zip(slots, needs, minutes_in, strict=True)
+    ]
 
 
 # --- sites, patterns, requirements ----------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeAlias
 
 import grpc
@@ -534,16 +534,21 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             and first < shift.end
             for part in roster.productive_spans(shift, schedule.leave)
         ]
-        intervals: list[pb.CoverageInterval] = []
+        slots: list[tuple[datetime, datetime, int]] = []
+        needs: list[int] = []
         step = 30
         for n in range((span[1] - span[0]).days + 1):
             day = span[0] + timedelta(days=n)
             need = roster.requirement_for(requirements, day)
             step = need.interval_minutes if need else 30
-            slots = roster.intervals_of_day(day, zone, step)
-            for cell in roster.coverage(slots, list(need.required) if need else [], spans):
-                intervals.append(_interval_proto(cell, zone))
-        return pb.GetCoverageResponse(team=request.team, interval_minutes=step, intervals=intervals)
+            day_slots = roster.intervals_of_day(day, zone, step)
+            slots += day_slots
+            needs += roster.needs_of(day_slots, list(need.required) if need else [])
+        return pb.GetCoverageResponse(
+            team=request.team,
+            interval_minutes=step,
+            intervals=[_interval_proto(c, zone) for c in roster.coverage(slots, needs, spans)],
+        )
 
     # --- helpers -------------------------------------------------------------------------
     async def _facts(self, agent_id: str) -> AgentFacts:

@@ -44,28 +44,29 @@ def requirement_id(team_id: str, key: str) -> str:
 
 
 # --- enums -----------------------------------------------------------------------------------
-def enum_from_proto(value: int, enum_pb: Any, prefix: str, cls: Any) -> Any:
-    """The domain enum of a proto enum number; None for 0 or an unknown number."""
-    if value == 0 or value not in enum_pb.values():
-        return None
-    return cls(enum_pb.Name(value).removeprefix(prefix))
+def _by_number(enum_pb: Any, prefix: str, cls: Any) -> dict[int, Any]:
+    return {enum_pb.Value(f"{prefix}{member.value}"): member for member in cls}
+
+
+# Decoding runs for every shift of every schedule a read touches: plain dict look-ups.
+_ACTIVITY_KINDS = _by_number(pb.ActivityKind, "ACTIVITY_KIND_", ActivityKind)
+_ANCHORS = _by_number(pb.Anchor, "ANCHOR_", Anchor)
+_LEAVE_KINDS = _by_number(pb.LeaveKind, "LEAVE_KIND_", LeaveKind)
+_SHIFT_STATES = _by_number(pb.ShiftState, "SHIFT_STATE_", ShiftStatus)
+_LEAVE_STATES = _by_number(pb.LeaveState, "LEAVE_STATE_", LeaveStatus)
 
 
 def activity_kind(value: int) -> ActivityKind | None:
-    result: ActivityKind | None = enum_from_proto(
-        value, pb.ActivityKind, "ACTIVITY_KIND_", ActivityKind
-    )
-    return result
+    """The domain value of a proto enum number; None for 0 or an unknown number."""
+    return _ACTIVITY_KINDS.get(value)
 
 
 def anchor(value: int) -> Anchor | None:
-    result: Anchor | None = enum_from_proto(value, pb.Anchor, "ANCHOR_", Anchor)
-    return result
+    return _ANCHORS.get(value)
 
 
 def leave_kind(value: int) -> LeaveKind | None:
-    result: LeaveKind | None = enum_from_proto(value, pb.LeaveKind, "LEAVE_KIND_", LeaveKind)
-    return result
+    return _LEAVE_KINDS.get(value)
 
 
 # --- activities, shifts, leave -----------------------------------------------------------------
@@ -126,7 +127,7 @@ def shift_from_proto(m: pb.Shift) -> Shift:
         length_minutes=m.length_minutes,
         activities=tuple(activity_from_proto(a) for a in m.activities),
         pattern_id=m.shift_pattern.removeprefix("shiftPatterns/"),
-        status=ShiftStatus(pb.ShiftState.Name(m.state).removeprefix("SHIFT_STATE_")),
+        status=_SHIFT_STATES.get(m.state, ShiftStatus.DRAFT),
         overrides=frozenset(m.overrides),
         cancel_reason=m.cancel_reason,
         published=m.published,
@@ -163,7 +164,7 @@ def leave_from_proto(m: pb.LeaveRequest) -> Leave:
         start_date=date.fromisoformat(m.start_date) if full_days else start.date(),
         end_date=date.fromisoformat(m.end_date) if full_days else end.date(),
         full_days=full_days,
-        status=LeaveStatus(pb.LeaveState.Name(m.state).removeprefix("LEAVE_STATE_")),
+        status=_LEAVE_STATES.get(m.state, LeaveStatus.REQUESTED),
         note=m.note,
         decision_reason=m.decision_reason,
         days=m.allowance_days,

@@ -188,7 +188,7 @@ def test_coverage_counts_productive_time_only() -> None:
     spans = roster.productive_spans(shift, ())
     assert sum((b - a for a, b in spans), timedelta()) == timedelta(minutes=9 * 60 - 45)
     slots = roster.intervals_of_day(MON, "Asia/Kolkata", 30)
-    cells = roster.coverage(slots, [1] * 48, spans)
+    cells = roster.coverage(slots, roster.needs_of(slots, [1] * 48), spans)
     by_start = {c.start: c for c in cells}
     at_1830 = datetime(2027, 3, 1, 13, 0, tzinfo=UTC)
     assert by_start[at_1830].staffed == 1.0 and by_start[at_1830].gap == 0
