@@ -107,6 +107,9 @@ POLICY.update(
         ),
         ROSTER + "ApproveLeave": Rule(_PLANNERS, _agent_child, mutating=True),
         ROSTER + "DenyLeave": Rule(_PLANNERS, _agent_child, mutating=True),
+        ROSTER + "ListLeaveRequests": Rule(
+            (Grant(Role.TEAM_LEADER, Scope.TEAM), Grant(Role.HR), *_PLANNERS), _team
+        ),
         ROSTER + "GetLeaveBalance": Rule(_ROSTER_READERS, _agent_field),
         ROSTER + "SetCoverageRequirement": Rule(_PLANNERS, _team, mutating=True),
         ROSTER + "GetCoverage": Rule(_TEAM_READERS, _team),

@@ -22,6 +22,7 @@ from services.scheduling.roster import Context, OperatingWindow, Schedule
 from services.scheduling.roster_store import COVERAGE, PATTERN, SCHEDULE, SITE, RosterStore
 from services.scheduling.roster_views import RosterViews
 from services.scheduling.views import DirectoryViews
+from wfm_runtime import pagination
 from wfm_runtime.auth import Role
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
 from wfm_runtime.errors import DomainError, FailedPrecondition, NotFound, Violations
@@ -32,6 +33,7 @@ from wfm_runtime.validation import (
     ID_PATTERN,
     check_id,
     check_idempotency_key,
+    check_page_size,
     check_time_zone,
     parse_name,
 )
@@ -39,6 +41,11 @@ from wfm_runtime.validation import (
 Ctx: TypeAlias = grpc.aio.ServicerContext
 Kind = events_pb2.ScheduleChangeKind
 BULK_CONCURRENCY = 64
+_LEAVE_STATES = {
+    pb.LEAVE_STATE_REQUESTED: roster.LeaveStatus.REQUESTED,
+    pb.LEAVE_STATE_APPROVED: roster.LeaveStatus.APPROVED,
+    pb.LEAVE_STATE_DENIED: roster.LeaveStatus.DENIED,
+}
 
 
 @dataclass(frozen=True)
@@ -457,6 +464,38 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         outcome = await self._schedule_command(agent_id, request, kind, change)
         item = outcome.state.leave_request(leave_id)
         return roster_store.leave_to_proto(agent_id, item, facts.ctx.agent_zone)
+
+    async def ListLeaveRequests(
+        self, request: pb.ListLeaveRequestsRequest, context: Ctx
+    ) -> pb.ListLeaveRequestsResponse:
+        v = Violations()
+        team_id = parse_name(v, request.team, "team", "teams")
+        page_size = check_page_size(v, request.page_size)
+        state = _LEAVE_STATES.get(request.state)
+        v.check(request.state == 0 or state is not None, "state", "must be a known LEAVE_STATE_*")
+        v.raise_if_any()
+        filter_key = f"leave|{team_id}|{request.state}"
+        after = pagination.decode(request.page_token, filter_key)
+        members = await self._directory_views.list_agents(team_id, "", 100_000)
+        zones = {a.agent_id: a.time_zone for a in members}
+        found = [
+            (f"agents/{s.agent_id}/leaveRequests/{item.leave_id}", s.agent_id, item)
+            for s in await self._views.schedules_of(sorted(zones))
+            for item in s.leave
+            if state is None or item.status is state
+        ]
+        page = sorted((f for f in found if f[0] > after), key=lambda f: f[0])[: page_size + 1]
+        return pb.ListLeaveRequestsResponse(
+            leave_requests=[
+                roster_store.leave_to_proto(agent_id, item, zones[agent_id])
+                for _, agent_id, item in page[:page_size]
+            ],
+            next_page_token=(
+                pagination.encode(page[page_size - 1][0], filter_key)
+                if len(page) > page_size
+                else ""
+            ),
+        )
 
     async def GetLeaveBalance(
         self, request: pb.GetLeaveBalanceRequest, context: Ctx

@@ -47,6 +47,12 @@ class RosterViews:
         docs = await mongo.find_all(self.rosters, {"teams": team_id}, sort=[("_id", 1)])
         return [evolve_schedule(Schedule(str(d["_id"])), envelope_of(d)) for d in docs]
 
+    async def schedules_of(self, agent_ids: list[str]) -> list[Schedule]:
+        if not agent_ids:
+            return []
+        docs = await mongo.find_all(self.rosters, {"_id": {"$in": agent_ids}}, sort=[("_id", 1)])
+        return [evolve_schedule(Schedule(str(d["_id"])), envelope_of(d)) for d in docs]
+
     async def requirements(self, team_id: str) -> dict[str, Requirement]:
         docs = await mongo.find_all(self.store.requirements, {"team_id": team_id})
         found = {}

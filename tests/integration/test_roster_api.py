@@ -449,3 +449,59 @@ async def test_requirement_from_a_forecast_with_erlang_c(system: System) -> None
         )
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_leave_requests_of_a_team_page_by_name_and_filter_by_state(system: System) -> None:
+    roster = await _setup(system, "asha", "ravi")
+    for agent in ("asha", "ravi"):
+        for n in (1, 2):
+            await roster.RequestLeave(  # type: ignore[attr-defined]
+                rpb.RequestLeaveRequest(
+                    agent=f"agents/{agent}",
+                    leave_request_id=f"l{n}",
+                    leave_request=rpb.LeaveRequest(
+                        kind=rpb.LEAVE_KIND_SICK,
+                        start_date=f"2027-04-0{n}",
+                        end_date=f"2027-04-0{n}",
+                    ),
+                    idempotency_key=f"{agent}-{n}",
+                )
+            )
+    await roster.DenyLeave(  # type: ignore[attr-defined]
+        rpb.DenyLeaveRequest(name="agents/ravi/leaveRequests/l1", reason="x", idempotency_key="d")
+    )
+    leader = h.roster_stub(system, "tl-1", "team_leader", teams=(h.TEAM,))
+
+    async def pending() -> list[str]:
+        names, token = [], ""
+        while True:
+            page = await leader.ListLeaveRequests(
+                rpb.ListLeaveRequestsRequest(
+                    team=f"teams/{h.TEAM}",
+                    state=rpb.LEAVE_STATE_REQUESTED,
+                    page_size=2,
+                    page_token=token,
+                )
+            )
+            names += [r.name for r in page.leave_requests]
+            token = page.next_page_token
+            if not token:
+                return names
+
+    assert await eventually(
+        pending,
+        lambda names: (
+            names
+            == [
+                "agents/asha/leaveRequests/l1",
+                "agents/asha/leaveRequests/l2",
+                "agents/ravi/leaveRequests/l2",
+            ]
+        ),
+    )
+    code, _, _ = await h.refusal(
+        h.roster_stub(system, "tl-2", "team_leader", teams=("other",)).ListLeaveRequests(
+            rpb.ListLeaveRequestsRequest(team=f"teams/{h.TEAM}")
+        )
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED

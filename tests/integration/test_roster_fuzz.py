@@ -106,6 +106,9 @@ VALID: dict[str, Message] = {
     "DenyLeave": rpb.DenyLeaveRequest(
         name="agents/asha/leaveRequests/l2", reason="peak", idempotency_key="f-deny"
     ),
+    "ListLeaveRequests": rpb.ListLeaveRequestsRequest(
+        team=TEAM, state=rpb.LEAVE_STATE_REQUESTED, page_size=1
+    ),
     "GetLeaveBalance": rpb.GetLeaveBalanceRequest(agent=AGENT, year=2027),
     "SetCoverageRequirement": rpb.SetCoverageRequirementRequest(
         team=TEAM,

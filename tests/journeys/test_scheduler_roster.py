@@ -13,6 +13,8 @@ agent, the scheduler and the team leader.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 
@@ -35,13 +37,17 @@ def _shift_starts(roster: rpb.AgentRoster) -> dict[str, tuple[str, str]]:
     }
 
 
-async def test_scheduler_builds_publishes_and_adjusts_a_fortnight(system: System) -> None:
-    scheduler = h.roster_stub(system, "sched-1", "scheduler")
+async def _team_site_and_pattern(system: System, scheduler: Any) -> None:
     await h.add_team(system)
     for agent in AGENTS:
         await h.add_agent(system, agent)
     await h.add_site(scheduler, {"2027-03-10": "Id-ul-Fitr (expected)"})
     await h.add_night_pattern(scheduler)
+
+
+async def test_scheduler_builds_publishes_and_adjusts_a_fortnight(system: System) -> None:
+    scheduler = h.roster_stub(system, "sched-1", "scheduler")
+    await _team_site_and_pattern(system, scheduler)
 
     # 1. A dry run of the whole fortnight shows the holiday for every agent and saves nothing.
     whole = rpb.BulkAssignShiftsRequest(
@@ -109,6 +115,13 @@ async def test_scheduler_builds_publishes_and_adjusts_a_fortnight(system: System
         )
     )
     assert (asked.state, asked.allowance_days) == (rpb.LEAVE_STATE_REQUESTED, 2.0)
+    waiting = await eventually(
+        lambda: scheduler.ListLeaveRequests(
+            rpb.ListLeaveRequestsRequest(team=TEAM, state=rpb.LEAVE_STATE_REQUESTED)
+        ),
+        lambda page: len(page.leave_requests) == 1,
+    )
+    assert waiting.leave_requests[0].name == asked.name
     approved = await scheduler.ApproveLeave(
         rpb.ApproveLeaveRequest(name=asked.name, idempotency_key="approve-1")
     )
