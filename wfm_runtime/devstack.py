@@ -132,6 +132,7 @@ def _banner(
     return f"""
 ================ wfm is running ================
   scheduling (directory)  127.0.0.1:{s}   wfm.scheduling.v1.DirectoryService
+  scheduling (rosters)    127.0.0.1:{s}   wfm.scheduling.v1.RosterService
   availability            127.0.0.1:{a}   wfm.availability.v1.AvailabilityService
   MongoDB wire (FerretDB) {servers.mongo_url}
   NATS JetStream          {servers.nats_url}  (a user per service: {data_dir}/nats.conf)

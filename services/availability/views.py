@@ -211,8 +211,13 @@ class DirectoryProjection:
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
         for envelope in _last_per_aggregate_and_type(envelopes):
             kind = short_type(envelope.event_type)
-            if kind == "TeamCreated":
-                team = unpack(envelope, scheduling_events.TeamCreated).team
+            if kind in ("TeamCreated", "TeamUpdated"):
+                team_cls = (
+                    scheduling_events.TeamCreated
+                    if kind == "TeamCreated"
+                    else scheduling_events.TeamUpdated
+                )
+                team = unpack(envelope, team_cls).team  # type: ignore[attr-defined]
                 entry = TeamEntry(
                     team.name.removeprefix("teams/"),
                     team.client_time_zone,

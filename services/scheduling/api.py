@@ -51,6 +51,34 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         )
         return store.team_to_proto(outcome.state)
 
+    async def UpdateTeam(self, request: pb.UpdateTeamRequest, context: Ctx) -> pb.Team:
+        v = Violations()
+        team_id = parse_name(v, request.team.name, "team.name", "teams")
+        paths = frozenset(request.update_mask.paths)
+        v.check(bool(paths), "update_mask", "name at least one field to change")
+        for path in paths - domain.UPDATABLE_TEAM_FIELDS:
+            v.add("update_mask", f"{path[:80]!r} cannot be changed")
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        changes = store.team_from_proto(request.team, team_id)
+        command = replace(
+            _command(store.TEAM, team_id, request.idempotency_key, request),
+            expected_version=request.team.version or None,
+        )
+
+        def decide(current: domain.Team, version: int) -> events_pb2.TeamUpdated | None:
+            result = domain.decide_update_team(current, changes, paths, utc_now())
+            if result is None:
+                return None
+            team, changed = result
+            return events_pb2.TeamUpdated(
+                team=store.team_to_proto(replace(team, version=version + 1)),
+                changed_fields=changed,
+            )
+
+        outcome = await self._commands.execute(self._teams, command, decide)
+        return store.team_to_proto(outcome.state)
+
     async def GetTeam(self, request: pb.GetTeamRequest, context: Ctx) -> pb.Team:
         v = Violations()
         team_id = parse_name(v, request.name, "name", "teams")
@@ -157,6 +185,9 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         )
 
     # Reads prefer what this process just wrote, so a Get right after a Create sees it.
+    async def latest_team(self, team_id: str) -> domain.Team | None:
+        return await self._latest_team(team_id)
+
     async def _latest_team(self, team_id: str) -> domain.Team | None:
         cached = self._commands.cached(store.TEAM, team_id)
         return cached if isinstance(cached, domain.Team) else await self._store.team(team_id)

@@ -6,14 +6,31 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
-from wfm_runtime.errors import AlreadyExists, FailedPrecondition, RuleViolation, Violations
+from services.scheduling.rostertime import parse_hhmm
+from wfm_runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    RuleViolation,
+    Violations,
+)
 from wfm_runtime.validation import check_id, check_time_zone
 
 MAX_WEEKLY_MINUTES = 60 * 60
 PART_TIME_MAX_WEEKLY_MINUTES = 30 * 60
 UPDATABLE_AGENT_FIELDS = frozenset(
-    {"display_name", "team", "site", "time_zone", "contract_type", "weekly_minutes"}
+    {
+        "display_name",
+        "team",
+        "site",
+        "time_zone",
+        "contract_type",
+        "weekly_minutes",
+        "annual_leave_days",
+    }
 )
+
+UPDATABLE_TEAM_FIELDS = frozenset({"display_name", "client", "operating_hours", "min_rest_minutes"})
 
 
 class ContractType(Enum):
@@ -30,6 +47,9 @@ class Team:
     version: int = 0
     create_time: datetime | None = None
     update_time: datetime | None = None
+    # (ISO weekday, local opening "HH:MM", minutes open) on the client's clock.
+    operating_hours: tuple[tuple[int, str, int], ...] = ()
+    min_rest_minutes: int = 0  # 0: the default (11 h)
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,7 @@ class Agent:
     version: int = 0
     create_time: datetime | None = None
     update_time: datetime | None = None
+    annual_leave_days: int = 0
 
 
 def validate_team(team: Team, v: Violations) -> None:
@@ -51,6 +72,22 @@ def validate_team(team: Team, v: Violations) -> None:
     v.check(0 < len(team.display_name) <= 200, "team.display_name", "1-200 characters required")
     check_time_zone(v, team.client_time_zone, "team.client_time_zone")
     v.check(len(team.client) <= 100, "team.client", "at most 100 characters")
+    v.check(
+        0 <= team.min_rest_minutes <= 24 * 60,
+        "team.min_rest_minutes",
+        "must be 0 (the default, 11 h) to 1440 minutes",
+    )
+    _validate_operating_hours(team.operating_hours, v)
+
+
+def _validate_operating_hours(windows: tuple[tuple[int, str, int], ...], v: Violations) -> None:
+    days = [day for day, _, _ in windows]
+    v.check(len(days) == len(set(days)), "team.operating_hours", "one window per weekday")
+    for n, (day, opens, minutes) in enumerate(windows):
+        where = f"team.operating_hours[{n}]"
+        v.check(1 <= day <= 7, f"{where}.iso_weekday", "must be 1 (Monday) to 7 (Sunday)")
+        v.check(parse_hhmm(opens) is not None, f"{where}.open_local_time", "must be HH:MM")
+        v.check(0 < minutes <= 24 * 60, f"{where}.length_minutes", "must be 1 to 1440 minutes")
 
 
 def validate_agent(agent: Agent, v: Violations, prefix: str = "agent.") -> None:
@@ -70,12 +107,33 @@ def validate_agent(agent: Agent, v: Violations, prefix: str = "agent.") -> None:
         f"{prefix}weekly_minutes",
         f"must be between 1 and {cap} minutes for a {agent.contract_type.value} contract",
     )
+    v.check(
+        0 <= agent.annual_leave_days <= 366,
+        f"{prefix}annual_leave_days",
+        "must be 0 to 366 days a year",
+    )
 
 
 def decide_create_team(current: Team, requested: Team, now: datetime) -> Team:
     if current.version:
         raise AlreadyExists("team", f"teams/{requested.team_id}")
     return replace(requested, version=1, create_time=now, update_time=now)
+
+
+def decide_update_team(
+    current: Team, changes: Team, paths: frozenset[str], now: datetime
+) -> tuple[Team, list[str]] | None:
+    """The team after applying `paths` from `changes`, with the fields that really changed."""
+    if not current.version:
+        raise NotFound("team", f"teams/{current.team_id}")
+    updated = replace(current, **{p: getattr(changes, p) for p in paths})
+    changed = sorted(p for p in paths if getattr(current, p) != getattr(updated, p))
+    if not changed:
+        return None
+    v = Violations()
+    validate_team(updated, v)
+    v.raise_if_any()
+    return replace(updated, update_time=now), changed
 
 
 def decide_register_agent(
@@ -98,6 +156,7 @@ def decide_update_agent(
         "time_zone": changes.time_zone,
         "contract_type": changes.contract_type,
         "weekly_minutes": changes.weekly_minutes,
+        "annual_leave_days": changes.annual_leave_days,
     }
     fields = {
         ("team_id" if p == "team" else p): values["team_id" if p == "team" else p] for p in paths

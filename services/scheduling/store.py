@@ -51,6 +51,11 @@ def team_to_proto(team: domain.Team) -> pb.Team:
         client_time_zone=team.client_time_zone,
         client=team.client,
         version=team.version,
+        operating_hours=[
+            pb.OperatingWindow(iso_weekday=d, open_local_time=o, length_minutes=m)
+            for d, o, m in team.operating_hours
+        ],
+        min_rest_minutes=team.min_rest_minutes,
     )
     _set_times(message, team.create_time, team.update_time)
     return message
@@ -66,6 +71,10 @@ def team_from_proto(message: pb.Team, team_id: str) -> domain.Team:
         message.version,
         create,
         update,
+        tuple(
+            (w.iso_weekday, w.open_local_time, w.length_minutes) for w in message.operating_hours
+        ),
+        message.min_rest_minutes,
     )
 
 
@@ -79,6 +88,7 @@ def agent_to_proto(agent: domain.Agent) -> pb.Agent:
         contract_type=contract_to_proto(agent.contract_type),  # type: ignore[arg-type]
         weekly_minutes=agent.weekly_minutes,
         version=agent.version,
+        annual_leave_days=agent.annual_leave_days,
     )
     _set_times(message, agent.create_time, agent.update_time)
     return message
@@ -97,11 +107,17 @@ def agent_from_proto(message: pb.Agent, agent_id: str) -> domain.Agent:
         version=message.version,
         create_time=create,
         update_time=update,
+        annual_leave_days=message.annual_leave_days,
     )
 
 
 def evolve_team(state: domain.Team, envelope: EventEnvelope) -> domain.Team:
-    team = unpack(envelope, events_pb2.TeamCreated).team
+    cls = (
+        events_pb2.TeamUpdated
+        if short_type(envelope.event_type) == "TeamUpdated"
+        else events_pb2.TeamCreated
+    )
+    team = unpack(envelope, cls).team  # type: ignore[attr-defined]
     return replace(team_from_proto(team, state.team_id), version=envelope.aggregate_version)
 
 
@@ -150,6 +166,10 @@ def team_doc(team: domain.Team) -> dict[str, Any]:
         "display_name": team.display_name,
         "client_time_zone": team.client_time_zone,
         "client": team.client,
+        "operating_hours": [
+            {"iso_weekday": d, "open": o, "minutes": m} for d, o, m in team.operating_hours
+        ],
+        "min_rest_minutes": team.min_rest_minutes,
         "version": team.version,
         "create_time": team.create_time,
         "update_time": team.update_time,
@@ -164,6 +184,7 @@ def agent_doc(agent: domain.Agent) -> dict[str, Any]:
         "time_zone": agent.time_zone,
         "contract_type": agent.contract_type.value,
         "weekly_minutes": agent.weekly_minutes,
+        "annual_leave_days": agent.annual_leave_days,
         "version": agent.version,
         "create_time": agent.create_time,
         "update_time": agent.update_time,
@@ -183,6 +204,11 @@ def team_doc_to_domain(doc: dict[str, Any]) -> domain.Team:
         int(doc.get("version", 0)),
         _opt_time(doc.get("create_time")),
         _opt_time(doc.get("update_time")),
+        tuple(
+            (int(w["iso_weekday"]), str(w["open"]), int(w["minutes"]))
+            for w in doc.get("operating_hours", [])
+        ),
+        int(doc.get("min_rest_minutes", 0)),
     )
 
 
@@ -198,4 +224,5 @@ def agent_doc_to_domain(doc: dict[str, Any]) -> domain.Agent:
         version=int(doc.get("version", 0)),
         create_time=_opt_time(doc.get("create_time")),
         update_time=_opt_time(doc.get("update_time")),
+        annual_leave_days=int(doc.get("annual_leave_days", 0)),
     )

@@ -146,7 +146,7 @@ TARGETS = [
     *(Target(s, AUDIT.methods_by_name["ListAuditRecords"]) for s in ("availability", "scheduling")),
 ]
 BY_LABEL = {t.label: t for t in TARGETS}
-MUTATING = {"SetStatus", "CreateTeam", "CreateAgent", "UpdateAgent"}
+MUTATING = {"SetStatus", "CreateTeam", "UpdateTeam", "CreateAgent", "UpdateAgent"}
 assert {t.method.name for t in TARGETS if t.mutating} == MUTATING
 
 # A valid request per RPC (an admin gets OK): the templates for field-by-field mutation, and
@@ -174,6 +174,17 @@ VALID: dict[str, Message] = {
         idempotency_key="fuzz-team",
     ),
     "GetTeam": dpb.GetTeamRequest(name="teams/night"),
+    "UpdateTeam": dpb.UpdateTeamRequest(
+        team=dpb.Team(
+            name="teams/night",
+            min_rest_minutes=600,
+            operating_hours=[
+                dpb.OperatingWindow(iso_weekday=1, open_local_time="18:30", length_minutes=540)
+            ],
+        ),
+        update_mask=field_mask_pb2.FieldMask(paths=["min_rest_minutes", "operating_hours"]),
+        idempotency_key="fuzz-team-update",
+    ),
     "ListTeams": dpb.ListTeamsRequest(page_size=1),
     "CreateAgent": dpb.CreateAgentRequest(
         agent_id="F1",

@@ -56,6 +56,22 @@ class TestValidateTeam:
     def test_valid(self) -> None:
         assert team_violations(TEAM) == []
 
+    def test_operating_hours_and_rest(self) -> None:
+        night = replace(TEAM, operating_hours=((1, "18:30", 540), (7, "18:30", 540)))
+        assert team_violations(night) == []
+        bad = replace(
+            TEAM,
+            operating_hours=((0, "25:00", 0), (1, "08:00", 60), (1, "09:00", 60)),
+            min_rest_minutes=-1,
+        )
+        assert team_violations(bad) == [
+            "team.min_rest_minutes",
+            "team.operating_hours",
+            "team.operating_hours[0].iso_weekday",
+            "team.operating_hours[0].open_local_time",
+            "team.operating_hours[0].length_minutes",
+        ]
+
     @pytest.mark.parametrize("team_id", ["", "-night", "night shift", "a/b", "n" * 64, "é"])
     def test_bad_id(self, team_id: str) -> None:
         assert team_violations(replace(TEAM, team_id=team_id)) == ["team_id"]
@@ -188,7 +204,15 @@ class TestUpdateAgent:
     def test_updatable_fields(self) -> None:
         assert (
             frozenset(
-                {"display_name", "team", "site", "time_zone", "contract_type", "weekly_minutes"}
+                {
+                    "display_name",
+                    "team",
+                    "site",
+                    "time_zone",
+                    "contract_type",
+                    "weekly_minutes",
+                    "annual_leave_days",
+                }
             )
             == UPDATABLE_AGENT_FIELDS
         )
@@ -265,3 +289,33 @@ class TestUpdateAgent:
         with pytest.raises(InvalidArgument) as raised:
             self.update(paths, **changes)
         assert [v.field for v in raised.value.violations] == [field]
+
+
+class TestUpdateTeam:
+    def test_changes_only_the_masked_fields(self) -> None:
+        from services.scheduling.domain import decide_update_team
+
+        stored = replace(TEAM, version=2, create_time=CREATED, update_time=CREATED)
+        changes = replace(TEAM, display_name="ignored", min_rest_minutes=600)
+        result = decide_update_team(stored, changes, frozenset({"min_rest_minutes"}), NOW)
+        assert result is not None
+        team, changed = result
+        assert (team.min_rest_minutes, team.display_name, changed) == (
+            600,
+            TEAM.display_name,
+            ["min_rest_minutes"],
+        )
+        assert team.update_time == NOW
+        same = decide_update_team(team, changes, frozenset({"min_rest_minutes"}), NOW)
+        assert same is None
+
+    def test_validates_the_result_and_needs_the_team(self) -> None:
+        from services.scheduling.domain import decide_update_team
+        from wfm_runtime.errors import NotFound
+
+        stored = replace(TEAM, version=1)
+        bad = replace(TEAM, operating_hours=((8, "25:00", 0),))
+        with pytest.raises(InvalidArgument):
+            decide_update_team(stored, bad, frozenset({"operating_hours"}), NOW)
+        with pytest.raises(NotFound):
+            decide_update_team(Team("ghost"), TEAM, frozenset({"client"}), NOW)

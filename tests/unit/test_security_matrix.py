@@ -10,6 +10,18 @@ from wfm_runtime.auth import Role
 from wfm_runtime.authz import RateLimiter, render_matrix
 from wfm_runtime.service import AUDIT_POLICY
 
+WRITE_VERBS = (
+    "Set",
+    "Create",
+    "Update",
+    "Assign",
+    "BulkAssign",
+    "Cancel",
+    "Publish",
+    "Request",
+    "Approve",
+    "Deny",
+)
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 
 
@@ -30,7 +42,7 @@ def test_every_policy_names_only_known_roles_and_marks_writes() -> None:
     for policy in (AVAILABILITY, SCHEDULING):
         for method, rule in policy.items():
             assert all(isinstance(g.role, Role) for g in rule.grants), method
-            is_write = method.rsplit("/", 1)[-1].startswith(("Set", "Create", "Update"))
+            is_write = method.rsplit("/", 1)[-1].startswith(WRITE_VERBS)
             assert rule.mutating == is_write, method
 
 

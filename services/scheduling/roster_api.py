@@ -1,0 +1,744 @@
+"""RosterService servicer: proto <-> domain; the rules live in roster.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, TypeAlias
+
+import grpc
+from google.protobuf.message import Message
+from wfm.scheduling.v1 import events_pb2
+from wfm.scheduling.v1 import roster_service_pb2 as pb
+from wfm.scheduling.v1 import roster_service_pb2_grpc as pb_grpc
+
+from services.scheduling import domain, roster, roster_store
+from services.scheduling import roster_request as req
+from services.scheduling import rostertime as rt
+from services.scheduling.api import DirectoryApi
+from services.scheduling.roster import Context, OperatingWindow, Schedule
+from services.scheduling.roster_store import COVERAGE, PATTERN, SCHEDULE, SITE, RosterStore
+from services.scheduling.roster_views import RosterViews
+from services.scheduling.views import DirectoryViews
+from wfm_runtime import pagination
+from wfm_runtime.auth import Role
+from wfm_runtime.commands import Command, CommandRunner, fingerprint
+from wfm_runtime.errors import DomainError, FailedPrecondition, NotFound, Violations
+from wfm_runtime.events import unpack
+from wfm_runtime.grpcserver import PRINCIPAL, bind, request_id
+from wfm_runtime.timefmt import localized, to_timestamp
+from wfm_runtime.validation import (
+    ID_PATTERN,
+    check_id,
+    check_idempotency_key,
+    check_page_size,
+    check_time_zone,
+    parse_name,
+)
+
+Ctx: TypeAlias = grpc.aio.ServicerContext
+Kind = events_pb2.ScheduleChangeKind
+BULK_CONCURRENCY = 64
+_LEAVE_STATES = {
+    pb.LEAVE_STATE_REQUESTED: roster.LeaveStatus.REQUESTED,
+    pb.LEAVE_STATE_APPROVED: roster.LeaveStatus.APPROVED,
+    pb.LEAVE_STATE_DENIED: roster.LeaveStatus.DENIED,
+}
+
+
+@dataclass(frozen=True)
+class AgentFacts:
+    agent: domain.Agent
+    ctx: Context
+
+
+class RosterApi(pb_grpc.RosterServiceServicer):
+    def __init__(
+        self,
+        commands: CommandRunner,
+        store: RosterStore,
+        views: RosterViews,
+        directory: DirectoryApi,
+        directory_views: DirectoryViews,
+    ) -> None:
+        self._commands = commands
+        self._store = store
+        self._views = views
+        self._directory = directory
+        self._directory_views = directory_views
+        self._schedules = store.schedule_behaviour()
+        self._sites = store.site_behaviour()
+        self._patterns = store.pattern_behaviour()
+        self._requirements = store.requirement_behaviour()
+
+    # --- sites ---------------------------------------------------------------------------
+    async def CreateSite(self, request: pb.CreateSiteRequest, context: Ctx) -> pb.Site:
+        v = Violations()
+        check_id(v, request.site_id, "site_id", "site id")
+        v.check(0 < len(request.site.display_name) <= 200, "site.display_name", "1-200 characters")
+        check_time_zone(v, request.site.time_zone, "site.time_zone")
+        site = roster_store.site_from_proto(request.site, request.site_id)
+        v.check(
+            len(site.holidays) == len(request.site.public_holidays) <= 400,
+            "site.public_holidays",
+            "dates YYYY-MM-DD, at most 400",
+        )
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        outcome = await self._commands.execute(
+            self._sites,
+            _command(SITE, site.site_id, request.idempotency_key, request),
+            lambda current, version: events_pb2.SiteChanged(
+                site=roster_store.site_to_proto(roster.create_site(current, site))
+            ),
+        )
+        return roster_store.site_to_proto(outcome.state)
+
+    async def GetSite(self, request: pb.GetSiteRequest, context: Ctx) -> pb.Site:
+        v = Violations()
+        site_id = parse_name(v, request.name, "name", "sites")
+        v.raise_if_any()
+        site = await self._site(site_id)
+        if not site.version:
+            raise NotFound("site", request.name)
+        return roster_store.site_to_proto(site)
+
+    async def SetPublicHolidays(
+        self, request: pb.SetPublicHolidaysRequest, context: Ctx
+    ) -> pb.Site:
+        v = Violations()
+        site_id = parse_name(v, request.site, "site", "sites")
+        v.check(1900 <= request.year <= 2199, "year", "must be 1900 to 2199")
+        days = [req.check_date(v, h.date, "public_holidays.date") for h in request.public_holidays]
+        v.check(len(days) <= 60, "public_holidays", "at most 60 a year")
+        v.check(
+            all(d is None or d.year == request.year for d in days),
+            "public_holidays.date",
+            "must be in the given year",
+        )
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        holidays = tuple(
+            sorted(
+                (d, h.display_name[:200])
+                for d, h in zip(days, request.public_holidays, strict=True)
+                if d
+            )
+        )
+        command = _command(
+            SITE, site_id, request.idempotency_key, request, request.expected_version
+        )
+
+        def decide(current: roster.Site, version: int) -> Message | None:
+            site = roster.set_holidays(current, request.year, holidays)
+            return events_pb2.SiteChanged(site=roster_store.site_to_proto(site)) if site else None
+
+        outcome = await self._commands.execute(self._sites, command, decide)
+        return roster_store.site_to_proto(outcome.state)
+
+    # --- patterns ------------------------------------------------------------------------
+    async def CreateShiftPattern(
+        self, request: pb.CreateShiftPatternRequest, context: Ctx
+    ) -> pb.ShiftPattern:
+        v = Violations()
+        pattern = req.check_pattern(v, request.shift_pattern, request.shift_pattern_id)
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        outcome = await self._commands.execute(
+            self._patterns,
+            _command(PATTERN, pattern.pattern_id, request.idempotency_key, request),
+            lambda current, version: events_pb2.ShiftPatternCreated(
+                shift_pattern=roster_store.pattern_to_proto(roster.create_pattern(current, pattern))
+            ),
+        )
+        return roster_store.pattern_to_proto(outcome.state)
+
+    async def GetShiftPattern(
+        self, request: pb.GetShiftPatternRequest, context: Ctx
+    ) -> pb.ShiftPattern:
+        v = Violations()
+        pattern_id = parse_name(v, request.name, "name", "shiftPatterns")
+        v.raise_if_any()
+        return roster_store.pattern_to_proto(await self._pattern(pattern_id, request.name))
+
+    # --- shifts --------------------------------------------------------------------------
+    async def AssignShift(self, request: pb.AssignShiftRequest, context: Ctx) -> pb.ShiftChange:
+        v = Violations()
+        agent_id = parse_name(v, request.agent, "agent", "agents")
+        check_id(v, request.shift_id, "shift_id", "shift id")
+        fields = req.check_spec(v, request.shift, "shift")
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        bind(agent_id=agent_id)
+        facts = await self._facts(agent_id)
+        plan = req.plan_of(fields, await self._pattern_of(fields), "shift")
+
+        def change(current: Schedule) -> roster.Change:
+            shift = roster.build_shift(request.shift_id, plan, facts.ctx)
+            return roster.assign(current, [shift], facts.ctx, dry_run=request.dry_run)
+
+        return await self._shift_change(
+            facts, request, Kind.SCHEDULE_CHANGE_KIND_SHIFTS_ASSIGNED, change
+        )
+
+    async def UpdateShift(self, request: pb.UpdateShiftRequest, context: Ctx) -> pb.ShiftChange:
+        v = Violations()
+        agent_id, shift_id = req.parse_child(v, request.name, "name", "shifts")
+        fields = req.check_spec(v, request.shift, "shift")
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        bind(agent_id=agent_id)
+        facts = await self._facts(agent_id)
+        plan = req.plan_of(fields, await self._pattern_of(fields), "shift")
+
+        def change(current: Schedule) -> roster.Change:
+            moved = roster.build_shift(shift_id, plan, facts.ctx)
+            return roster.change_shift(current, shift_id, moved, facts.ctx, dry_run=request.dry_run)
+
+        return await self._shift_change(
+            facts, request, Kind.SCHEDULE_CHANGE_KIND_SHIFT_UPDATED, change
+        )
+
+    async def CancelShift(self, request: pb.CancelShiftRequest, context: Ctx) -> pb.Shift:
+        v = Violations()
+        agent_id, shift_id = req.parse_child(v, request.name, "name", "shifts")
+        v.check(len(request.reason) <= 200, "reason", "at most 200 characters")
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        facts = await self._facts(agent_id)
+        outcome = await self._schedule_command(
+            agent_id,
+            request,
+            Kind.SCHEDULE_CHANGE_KIND_SHIFT_CANCELLED,
+            lambda current: roster.cancel_shift(current, shift_id, request.reason),
+        )
+        return self._shift_proto(facts, outcome.state.shift(shift_id))
+
+    async def BulkAssignShifts(
+        self, request: pb.BulkAssignShiftsRequest, context: Ctx
+    ) -> pb.BulkAssignShiftsResponse:
+        v = Violations()
+        pattern_id = parse_name(v, request.shift_pattern, "shift_pattern", "shiftPatterns")
+        span = req.check_range(v, request.start_date, request.end_date, "", req.MAX_ROSTER_DAYS)
+        v.check(
+            0 < len(request.agents) <= req.MAX_BULK_AGENTS,
+            "agents",
+            f"name 1 to {req.MAX_BULK_AGENTS} agents",
+        )
+        agent_ids = [parse_name(v, a, "agents", "agents") for a in request.agents[:1000]]
+        v.check(len(set(agent_ids)) == len(agent_ids), "agents", "each agent at most once")
+        overrides = req.check_overrides(v, list(request.overrides), "overrides")
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        assert span is not None
+        pattern = await self._pattern(pattern_id, request.shift_pattern)
+        days = roster.pattern_dates(pattern, *span)
+        limit = asyncio.Semaphore(BULK_CONCURRENCY)
+
+        async def one(agent_id: str) -> pb.AgentAssignment:
+            async with limit:
+                return await self._assign_pattern(request, agent_id, pattern, days, overrides)
+
+        results = await asyncio.gather(*(one(a) for a in agent_ids))
+        return pb.BulkAssignShiftsResponse(
+            assignments=results,
+            assigned_shifts=sum(len(r.shifts) for r in results if not r.violations and not r.error),
+            refused_agents=sum(1 for r in results if r.violations or r.error),
+        )
+
+    async def _assign_pattern(
+        self,
+        request: pb.BulkAssignShiftsRequest,
+        agent_id: str,
+        pattern: roster.Pattern,
+        days: list[date],
+        overrides: frozenset[str],
+    ) -> pb.AgentAssignment:
+        name = f"agents/{agent_id}"
+        plans = [
+            roster.ShiftPlan(
+                d,
+                pattern.start_local,
+                pattern.length_minutes,
+                pattern.anchor,
+                pattern.activities,
+                pattern.pattern_id,
+                overrides,
+            )
+            for d in days
+        ]
+        ids = [f"{pattern.pattern_id}-{d:%Y%m%d}" for d in days]
+        try:
+            facts = await self._facts(agent_id)
+
+            def change(current: Schedule) -> roster.Change:
+                shifts = [
+                    roster.build_shift(i, p, facts.ctx) for i, p in zip(ids, plans, strict=True)
+                ]
+                return roster.assign(current, shifts, facts.ctx, dry_run=request.dry_run)
+
+            if request.dry_run:
+                decided = change(await self._latest_schedule(agent_id))
+                return pb.AgentAssignment(
+                    agent=name, shifts=ids, violations=_rules(decided.violations)
+                )
+            await self._schedule_command(
+                agent_id,
+                request,
+                Kind.SCHEDULE_CHANGE_KIND_SHIFTS_ASSIGNED,
+                change,
+                key=f"{request.idempotency_key}/{agent_id}",
+            )
+            return pb.AgentAssignment(agent=name, shifts=ids)
+        except FailedPrecondition as exc:
+            return pb.AgentAssignment(agent=name, violations=_rules(exc.violations))
+        except DomainError as exc:
+            return pb.AgentAssignment(agent=name, error=exc.message[:500])
+
+    async def PublishWeek(
+        self, request: pb.PublishWeekRequest, context: Ctx
+    ) -> pb.PublishWeekResponse:
+        v = Violations()
+        team_id = parse_name(v, request.team, "team", "teams")
+        monday = req.check_monday(v, request.week_start, "week_start")
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        assert monday is not None
+        if await self._directory.latest_team(team_id) is None:
+            raise NotFound("team", request.team)
+        members = {
+            a.agent_id for a in await self._directory_views.list_agents(team_id, "", 100_000)
+        }
+        members |= {s.agent_id for s in await self._team_schedules(team_id)}
+        limit = asyncio.Semaphore(BULK_CONCURRENCY)
+
+        async def one(agent_id: str) -> int:
+            async with limit:
+                outcome = await self._schedule_command(
+                    agent_id,
+                    request,
+                    Kind.SCHEDULE_CHANGE_KIND_WEEK_PUBLISHED,
+                    lambda current: roster.publish(current, team_id, monday),
+                    key=f"{request.idempotency_key}/{agent_id}",
+                )
+                return _published(outcome.event)
+
+        counts = await asyncio.gather(*(one(a) for a in sorted(members)))
+        return pb.PublishWeekResponse(
+            published_shifts=sum(counts),
+            agents=[f"agents/{a}" for a, n in zip(sorted(members), counts, strict=True) if n],
+        )
+
+    # --- rosters -------------------------------------------------------------------------
+    async def GetAgentRoster(
+        self, request: pb.GetAgentRosterRequest, context: Ctx
+    ) -> pb.AgentRoster:
+        v = Violations()
+        agent_id = parse_name(v, request.agent, "agent", "agents")
+        span = req.check_range(v, request.start_date, request.end_date, "", req.MAX_ROSTER_DAYS)
+        v.raise_if_any()
+        assert span is not None
+        facts = await self._facts(agent_id)
+        schedule = await self._latest_schedule(agent_id)
+        drafts = _sees_drafts()
+        shifts = [
+            s
+            for s in schedule.shifts
+            if span[0] <= s.roster_date <= span[1] and (drafts or s.published)
+        ]
+        days = sorted({s.roster_date for s in shifts})
+        first = rt.day_bounds(span[0], facts.ctx.agent_zone)[0]
+        last = rt.day_bounds(span[1], facts.ctx.agent_zone)[1]
+        return pb.AgentRoster(
+            agent=request.agent,
+            days=[
+                pb.RosterDay(
+                    roster_date=d.isoformat(),
+                    shifts=[self._shift_proto(facts, s) for s in shifts if s.roster_date == d],
+                )
+                for d in days
+            ],
+            leave_requests=[
+                roster_store.leave_to_proto(agent_id, item, facts.ctx.agent_zone)
+                for item in schedule.leave
+                if item.start < last and first < item.end
+            ],
+            paid_minutes=sum(s.paid_minutes for s in shifts if s.active),
+            schedule_version=schedule.version,
+        )
+
+    async def GetTeamRoster(self, request: pb.GetTeamRosterRequest, context: Ctx) -> pb.TeamRoster:
+        v = Violations()
+        team_id = parse_name(v, request.team, "team", "teams")
+        monday = req.check_monday(v, request.week_start, "week_start")
+        v.raise_if_any()
+        team = await self._directory.latest_team(team_id)
+        if team is None:
+            raise NotFound("team", request.team)
+        agents = {
+            a.agent_id: a for a in await self._directory_views.list_agents(team_id, "", 100_000)
+        }
+        weeks = []
+        for schedule in await self._team_schedules(team_id):
+            agent = agents.get(schedule.agent_id) or await self._directory.latest_agent(
+                schedule.agent_id
+            )
+            shifts = [
+                s
+                for s in schedule.shifts
+                if s.team_id == team_id and rt.week_start(s.roster_date) == monday
+            ]
+            if not shifts or agent is None:
+                continue
+            weeks.append(
+                pb.AgentWeek(
+                    agent=f"agents/{schedule.agent_id}",
+                    shifts=[
+                        roster_store.shift_to_proto(
+                            schedule.agent_id, s, agent.time_zone, team.client_time_zone
+                        )
+                        for s in sorted(shifts, key=lambda s: s.start)
+                    ],
+                    paid_minutes=sum(s.paid_minutes for s in shifts if s.active),
+                    weekly_minutes=agent.weekly_minutes,
+                )
+            )
+        return pb.TeamRoster(team=request.team, week_start=request.week_start, agents=weeks)
+
+    # --- leave ---------------------------------------------------------------------------
+    async def RequestLeave(self, request: pb.RequestLeaveRequest, context: Ctx) -> pb.LeaveRequest:
+        v = Violations()
+        agent_id = parse_name(v, request.agent, "agent", "agents")
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        facts = await self._facts(agent_id)
+        leave = req.check_leave(
+            v, request.leave_request, request.leave_request_id, facts.ctx.agent_zone
+        )
+        v.raise_if_any()
+        assert leave is not None
+        outcome = await self._schedule_command(
+            agent_id,
+            request,
+            Kind.SCHEDULE_CHANGE_KIND_LEAVE_REQUESTED,
+            lambda current: roster.request_leave(current, leave, facts.ctx),
+        )
+        item = outcome.state.leave_request(leave.leave_id)
+        return roster_store.leave_to_proto(agent_id, item, facts.ctx.agent_zone)
+
+    async def ApproveLeave(self, request: pb.ApproveLeaveRequest, context: Ctx) -> pb.LeaveRequest:
+        return await self._decide_leave(
+            request,
+            Kind.SCHEDULE_CHANGE_KIND_LEAVE_APPROVED,
+            roster.approve_leave,
+        )
+
+    async def DenyLeave(self, request: pb.DenyLeaveRequest, context: Ctx) -> pb.LeaveRequest:
+        v = Violations()
+        v.check(0 < len(request.reason) <= 500, "reason", "1-500 characters required")
+        v.raise_if_any()
+        return await self._decide_leave(
+            request,
+            Kind.SCHEDULE_CHANGE_KIND_LEAVE_DENIED,
+            lambda current, leave_id, ctx: roster.deny_leave(current, leave_id, request.reason),
+        )
+
+    async def _decide_leave(
+        self,
+        request: Any,
+        kind: int,
+        decide: Callable[[Schedule, str, Context], roster.Change],
+    ) -> pb.LeaveRequest:
+        v = Violations()
+        agent_id, leave_id = req.parse_child(v, request.name, "name", "leaveRequests")
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        facts = await self._facts(agent_id)
+
+        def change(current: Schedule) -> roster.Change | None:
+            decided = decide(current, leave_id, facts.ctx)
+            return decided if decided.schedule != current else None
+
+        outcome = await self._schedule_command(agent_id, request, kind, change)
+        item = outcome.state.leave_request(leave_id)
+        return roster_store.leave_to_proto(agent_id, item, facts.ctx.agent_zone)
+
+    async def ListLeaveRequests(
+        self, request: pb.ListLeaveRequestsRequest, context: Ctx
+    ) -> pb.ListLeaveRequestsResponse:
+        v = Violations()
+        team_id = parse_name(v, request.team, "team", "teams")
+        page_size = check_page_size(v, request.page_size)
+        state = _LEAVE_STATES.get(request.state)
+        v.check(request.state == 0 or state is not None, "state", "must be a known LEAVE_STATE_*")
+        v.raise_if_any()
+        filter_key = f"leave|{team_id}|{request.state}"
+        after = pagination.decode(request.page_token, filter_key)
+        members = await self._directory_views.list_agents(team_id, "", 100_000)
+        zones = {a.agent_id: a.time_zone for a in members}
+        found = [
+            (f"agents/{s.agent_id}/leaveRequests/{item.leave_id}", s.agent_id, item)
+            for s in await self._views.schedules_of(sorted(zones))
+            for item in s.leave
+            if state is None or item.status is state
+        ]
+        page = sorted((f for f in found if f[0] > after), key=lambda f: f[0])[: page_size + 1]
+        return pb.ListLeaveRequestsResponse(
+            leave_requests=[
+                roster_store.leave_to_proto(agent_id, item, zones[agent_id])
+                for _, agent_id, item in page[:page_size]
+            ],
+            next_page_token=(
+                pagination.encode(page[page_size - 1][0], filter_key)
+                if len(page) > page_size
+                else ""
+            ),
+        )
+
+    async def GetLeaveBalance(
+        self, request: pb.GetLeaveBalanceRequest, context: Ctx
+    ) -> pb.LeaveBalance:
+        v = Violations()
+        agent_id = parse_name(v, request.agent, "agent", "agents")
+        v.check(1900 <= request.year <= 2199, "year", "must be 1900 to 2199")
+        v.raise_if_any()
+        facts = await self._facts(agent_id)
+        bal = roster.balance(await self._latest_schedule(agent_id), request.year, facts.ctx)
+        return pb.LeaveBalance(
+            agent=request.agent,
+            year=bal.year,
+            allowance_days=bal.allowance_days,
+            public_holidays=bal.public_holidays,
+            taken_days=bal.taken_days,
+            pending_days=bal.pending_days,
+            remaining_days=bal.remaining_days,
+        )
+
+    # --- coverage ------------------------------------------------------------------------
+    async def SetCoverageRequirement(
+        self, request: pb.SetCoverageRequirementRequest, context: Ctx
+    ) -> pb.CoverageRequirement:
+        v = Violations()
+        team_id = parse_name(v, request.team, "team", "teams")
+        key, step, required = req.check_requirement(v, request)
+        check_idempotency_key(v, request.idempotency_key)
+        v.raise_if_any()
+        if await self._directory.latest_team(team_id) is None:
+            raise NotFound("team", request.team)
+        wanted = roster.Requirement(team_id, key, step, required)
+
+        def decide(current: roster.Requirement, version: int) -> Message | None:
+            if (current.interval_minutes, current.required) == (step, required) and version:
+                return None
+            return events_pb2.CoverageRequirementSet(
+                requirement=roster_store.requirement_to_proto(wanted)
+            )
+
+        outcome = await self._commands.execute(
+            self._requirements,
+            _command(
+                COVERAGE,
+                roster_store.requirement_id(team_id, key),
+                request.idempotency_key,
+                request,
+            ),
+            decide,
+        )
+        return roster_store.requirement_to_proto(outcome.state)
+
+    async def GetCoverage(
+        self, request: pb.GetCoverageRequest, context: Ctx
+    ) -> pb.GetCoverageResponse:
+        v = Violations()
+        team_id = parse_name(v, request.team, "team", "teams")
+        span = req.check_range(v, request.start_date, request.end_date, "", req.MAX_COVERAGE_DAYS)
+        v.raise_if_any()
+        assert span is not None
+        team = await self._directory.latest_team(team_id)
+        if team is None:
+            raise NotFound("team", request.team)
+        zone = team.client_time_zone
+        requirements = await self._views.requirements(team_id)
+        first = rt.day_bounds(span[0], zone)[0]
+        last = rt.day_bounds(span[1], zone)[1]
+        spans = [
+            part
+            for schedule in await self._team_schedules(team_id)
+            for shift in schedule.shifts
+            if shift.active
+            and shift.team_id == team_id
+            and shift.start < last
+            and first < shift.end
+            for part in roster.productive_spans(shift, schedule.leave)
+        ]
+        slots: list[tuple[datetime, datetime, int]] = []
+        needs: list[int] = []
+        step = 30
+        for n in range((span[1] - span[0]).days + 1):
+            day = span[0] + timedelta(days=n)
+            need = roster.requirement_for(requirements, day)
+            step = need.interval_minutes if need else 30
+            day_slots = roster.intervals_of_day(day, zone, step)
+            slots += day_slots
+            needs += roster.needs_of(day_slots, list(need.required) if need else [])
+        return pb.GetCoverageResponse(
+            team=request.team,
+            interval_minutes=step,
+            intervals=[_interval_proto(c, zone) for c in roster.coverage(slots, needs, spans)],
+        )
+
+    # --- helpers -------------------------------------------------------------------------
+    async def _facts(self, agent_id: str) -> AgentFacts:
+        agent = await self._directory.latest_agent(agent_id)
+        if agent is None:
+            raise NotFound("agent", f"agents/{agent_id}")
+        team = await self._directory.latest_team(agent.team_id)
+        site = await self._site(agent.site) if ID_PATTERN.fullmatch(agent.site) else None
+        ctx = Context(
+            agent_zone=agent.time_zone,
+            client_zone=team.client_time_zone if team else agent.time_zone,
+            team_id=agent.team_id,
+            weekly_minutes=agent.weekly_minutes,
+            min_rest_minutes=(team.min_rest_minutes if team else 0)
+            or roster.DEFAULT_MIN_REST_MINUTES,
+            operating_hours=_windows(team),
+            holidays=site.holiday_dates if site else frozenset(),
+            site=agent.site,
+            annual_allowance_days=agent.annual_leave_days,
+        )
+        return AgentFacts(agent, ctx)
+
+    async def _site(self, site_id: str) -> roster.Site:
+        cached = self._commands.cached(SITE, site_id)
+        return cached if isinstance(cached, roster.Site) else await self._store.site(site_id)
+
+    async def _pattern(self, pattern_id: str, name: str) -> roster.Pattern:
+        cached = self._commands.cached(PATTERN, pattern_id)
+        pattern = (
+            cached if isinstance(cached, roster.Pattern) else await self._store.pattern(pattern_id)
+        )
+        if not pattern.version:
+            raise NotFound("shift pattern", name)
+        return pattern
+
+    async def _pattern_of(self, fields: req.SpecFields) -> roster.Pattern | None:
+        if not fields.pattern_id:
+            return None
+        return await self._pattern(fields.pattern_id, f"shiftPatterns/{fields.pattern_id}")
+
+    async def _team_schedules(self, team_id: str) -> list[Schedule]:
+        """The team's schedules from the view, each replaced by this process's newer commit."""
+        schedules: list[Schedule] = []
+        for viewed in await self._views.team_schedules(team_id):
+            cached = self._commands.cached(SCHEDULE, viewed.agent_id)
+            newer = isinstance(cached, Schedule) and cached.version > viewed.version
+            schedules.append(cached if newer and isinstance(cached, Schedule) else viewed)
+        return schedules
+
+    async def _latest_schedule(self, agent_id: str) -> Schedule:
+        viewed = await self._store.schedule(agent_id)
+        cached = self._commands.cached(SCHEDULE, agent_id)
+        if isinstance(cached, Schedule) and cached.version > viewed.version:
+            return cached
+        return viewed
+
+    async def _schedule_command(
+        self,
+        agent_id: str,
+        request: Any,
+        kind: int,
+        change: Callable[[Schedule], roster.Change | None],
+        key: str = "",
+    ) -> Any:
+        def decide(current: Schedule, version: int) -> Message | None:
+            decided = change(current)
+            return roster_store.schedule_event(decided, kind, version) if decided else None
+
+        expected = getattr(request, "expected_version", 0) or None
+        command = Command(
+            SCHEDULE,
+            agent_id,
+            key or request.idempotency_key,
+            fingerprint(request.SerializeToString(deterministic=True), agent_id),
+            expected,
+            request_id(),
+        )
+        return await self._commands.execute(self._schedules, command, decide)
+
+    async def _shift_change(
+        self,
+        facts: AgentFacts,
+        request: Any,
+        kind: int,
+        change: Callable[[Schedule], roster.Change],
+    ) -> pb.ShiftChange:
+        agent_id = facts.agent.agent_id
+        if request.dry_run:
+            current = await self._latest_schedule(agent_id)
+            decided = change(current)
+            shifts = [decided.schedule.shift(i) for i in decided.shift_ids]
+            return pb.ShiftChange(
+                shifts=[self._shift_proto(facts, s) for s in shifts],
+                violations=_rules(decided.violations),
+                dry_run=True,
+                schedule_version=current.version,
+            )
+        outcome = await self._schedule_command(agent_id, request, kind, change)
+        event = outcome.event
+        ids = _changed_ids(event) if event is not None else []
+        return pb.ShiftChange(
+            shifts=[self._shift_proto(facts, outcome.state.shift(i)) for i in ids],
+            schedule_version=outcome.version,
+        )
+
+    def _shift_proto(self, facts: AgentFacts, shift: roster.Shift) -> pb.Shift:
+        return roster_store.shift_to_proto(
+            facts.agent.agent_id, shift, facts.ctx.agent_zone, facts.ctx.client_zone
+        )
+
+
+def _command(kind: str, entity_id: str, key: str, request: Any, expected: int = 0) -> Command:
+    digest = fingerprint(request.SerializeToString(deterministic=True))
+    return Command(kind, entity_id, key, digest, expected or None, request_id())
+
+
+def _windows(team: domain.Team | None) -> tuple[OperatingWindow, ...]:
+    if team is None:
+        return ()
+    return tuple(
+        OperatingWindow(day - 1, rt.parse_hhmm(opens) or time(), minutes)
+        for day, opens, minutes in team.operating_hours
+    )
+
+
+def _rules(found: Any) -> list[pb.RuleBroken]:
+    return [pb.RuleBroken(type=r.type, subject=r.subject, description=r.description) for r in found]
+
+
+def _changed_ids(envelope: Any) -> list[str]:
+    return list(unpack(envelope, events_pb2.ScheduleChanged).shift_ids)
+
+
+def _published(envelope: Any) -> int:
+    return len(_changed_ids(envelope)) if envelope is not None else 0
+
+
+def _sees_drafts() -> bool:
+    """Agents see only published shifts; everyone else who may read a roster sees drafts."""
+    principal = PRINCIPAL.get()
+    if principal is None:
+        return True  # authentication is off (development flag)
+    return any(principal.has(role) for role in Role if role is not Role.AGENT)
+
+
+def _interval_proto(cell: roster.Interval, zone: str) -> pb.CoverageInterval:
+    return pb.CoverageInterval(
+        start_time=to_timestamp(cell.start),
+        end_time=to_timestamp(cell.end),
+        start_client_local=localized(cell.start, zone),
+        required=cell.required,
+        scheduled=cell.staffed,
+        gap=cell.gap,
+    )

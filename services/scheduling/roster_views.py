@@ -1,0 +1,153 @@
+"""Roster read views, projected from the schedule, site, pattern and coverage events.
+
+- `rosters`: one document per agent: the schedule's latest event (full state: shifts from six
+  weeks before its last change on, and leave) plus the teams it has shifts for. Serves an
+  agent's roster by day, a team's roster by week, leave balances and coverage.
+- `roster_history`: one document per schedule event (insert-only): every version ever.
+- `sites`, `shift_patterns`, `coverage_requirements`: the latest state of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+from wfm.scheduling.v1 import events_pb2
+
+from services.scheduling import roster, roster_store
+from services.scheduling.roster import Requirement, Schedule
+from services.scheduling.roster_store import (
+    COVERAGE,
+    PATTERN,
+    SCHEDULE,
+    SITE,
+    envelope_of,
+    evolve_schedule,
+    state_doc,
+)
+from wfm_runtime import mongo
+from wfm_runtime.events import unpack
+
+WRITE_CONCURRENCY = 8
+
+
+class RosterViews:
+    def __init__(self, db: mongo.Database) -> None:
+        self.store = roster_store.RosterStore(db)
+        self.rosters = self.store.rosters
+        self.history = db["roster_history"]
+
+    async def setup(self) -> None:
+        await mongo.ensure_indexes(self.rosters, (["teams"], False))
+        await mongo.ensure_indexes(self.history, (["agent_id", "version"], False))
+        await mongo.ensure_indexes(self.store.requirements, (["team_id"], False))
+
+    async def team_schedules(self, team_id: str) -> list[Schedule]:
+        docs = await mongo.find_all(self.rosters, {"teams": team_id}, sort=[("_id", 1)])
+        return [evolve_schedule(Schedule(str(d["_id"])), envelope_of(d)) for d in docs]
+
+    async def schedules_of(self, agent_ids: list[str]) -> list[Schedule]:
+        if not agent_ids:
+            return []
+        docs = await mongo.find_all(self.rosters, {"_id": {"$in": agent_ids}}, sort=[("_id", 1)])
+        return [evolve_schedule(Schedule(str(d["_id"])), envelope_of(d)) for d in docs]
+
+    async def requirements(self, team_id: str) -> dict[str, Requirement]:
+        docs = await mongo.find_all(self.store.requirements, {"team_id": team_id})
+        found = {}
+        for doc in docs:
+            initial = Requirement(team_id, str(doc["key"]))
+            found[initial.key] = roster_store.evolve_requirement(initial, envelope_of(doc))
+        return found
+
+
+class RosterProjection:
+    """Schedule / site / pattern / coverage events -> the roster views (latest version wins)."""
+
+    name = "scheduling-roster"
+    source = "scheduling"
+    subjects = ">"
+
+    def __init__(self, views: RosterViews) -> None:
+        self._views = views
+        # This projector is the only writer of these views, so its copy of versions is current.
+        self._versions: dict[tuple[str, str], int] | None = None
+        self._writes = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        ours = [e for e in envelopes if e.aggregate_type in _TARGETS]
+        if not ours:
+            return
+        versions = await self._known_versions()
+        schedules = [e for e in ours if e.aggregate_type == SCHEDULE]
+        await mongo.insert_new(self._views.history, [_history_doc(e) for e in schedules])
+        latest: dict[tuple[str, str], EventEnvelope] = {}
+        for e in ours:
+            key = (e.aggregate_type, e.aggregate_id)
+            if key not in latest or e.aggregate_version > latest[key].aggregate_version:
+                latest[key] = e
+        fresh = [e for k, e in latest.items() if e.aggregate_version > versions.get(k, 0)]
+        await asyncio.gather(*(self._write(e) for e in fresh))
+        for e in fresh:
+            versions[(e.aggregate_type, e.aggregate_id)] = e.aggregate_version
+
+    async def _known_versions(self) -> dict[tuple[str, str], int]:
+        if self._versions is None:
+            versions: dict[tuple[str, str], int] = {}
+            for kind, coll in self._collections().items():
+                for doc in await mongo.find_all(coll, {}):
+                    versions[(kind, str(doc["_id"]))] = int(doc.get("version", 0))
+            self._versions = versions
+        return self._versions
+
+    def _collections(self) -> dict[str, mongo.Collection]:
+        store = self._views.store
+        return {
+            SCHEDULE: store.rosters,
+            SITE: store.sites,
+            PATTERN: store.patterns,
+            COVERAGE: store.requirements,
+        }
+
+    async def _write(self, envelope: EventEnvelope) -> None:
+        coll = self._collections()[envelope.aggregate_type]
+        async with self._writes:
+            await mongo.set_fields(coll, envelope.aggregate_id, _fields(envelope))
+
+    async def reset(self) -> None:
+        self._versions = None
+        for coll in (*self._collections().values(), self._views.history):
+            await mongo.drop_collection(coll)
+        await self._views.setup()
+
+
+_TARGETS = frozenset({SCHEDULE, SITE, PATTERN, COVERAGE})
+
+
+def _fields(envelope: EventEnvelope) -> dict[str, Any]:
+    if envelope.aggregate_type == SCHEDULE:
+        event = unpack(envelope, events_pb2.ScheduleChanged)
+        teams = sorted({s.team.removeprefix("teams/") for s in event.schedule.shifts})
+        return state_doc(envelope, teams=teams)
+    if envelope.aggregate_type == COVERAGE:
+        team_id, _, key = envelope.aggregate_id.partition("@")
+        return state_doc(envelope, team_id=team_id, key=key)
+    return state_doc(envelope)
+
+
+def _history_doc(envelope: EventEnvelope) -> dict[str, Any]:
+    event = unpack(envelope, events_pb2.ScheduleChanged)
+    return {
+        "_id": f"{envelope.aggregate_id}/{envelope.aggregate_version:012d}",
+        "agent_id": envelope.aggregate_id,
+        "version": envelope.aggregate_version,
+        "kind": int(event.kind),
+        "shift_ids": list(event.shift_ids),
+        "leave_ids": list(event.leave_ids),
+        "at": envelope.occurred_at.ToDatetime(),
+        **state_doc(envelope),
+    }
+
+
+__all__ = ["RosterProjection", "RosterViews", "roster"]
