@@ -41,7 +41,7 @@ run: proto
 	$(PY) -m wfm_runtime.devstack run
 
 bench: proto
-	$(PY) -m bench.run
+	$(PY) -m bench.suite $(ARGS)
 
 rebuild-views: proto
 	$(PY) -m wfm_runtime.devstack rebuild-views
