@@ -10,6 +10,7 @@ ratios are taken only when a scorecard is read (`derive`).
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -245,15 +246,15 @@ def pieces(inputs: AgentInputs, day: date) -> list[Piece]:
         cuts.update((leave.start, leave.end))
     ordered = sorted(c for c in cuts if w_start <= c <= w_end)
     result: list[Piece] = []
-    for start, end in zip(ordered, ordered[1:], strict=False):
+    for start, end in itertools.pairwise(ordered):
         if timeline.roster_date(start) != day:
             continue
-        shift = timeline.shift_at(start)
+        covering = timeline.shift_at(start)
         piece = Piece(
             start,
             end,
             timeline.status_at(start),
-            shift.activity_at(start) if shift is not None else None,
+            covering.activity_at(start) if covering is not None else None,
             timeline.on_leave(start),
         )
         if result and _same_kind(result[-1], piece) and result[-1].end == start:
@@ -287,9 +288,7 @@ def day_sums(inputs: AgentInputs, day: date) -> Sums:
     _punctuality(sums, inputs, day)
     _training_sums(sums, inputs, day)
     _case_sums(sums, cases_of_day(inputs, day))
-    sums["active_days"] = int(
-        bool(sums["scheduled_ms"] or sums["logged_in_ms"] or sums["cases"])
-    )
+    sums["active_days"] = int(bool(sums["scheduled_ms"] or sums["logged_in_ms"] or sums["cases"]))
     return sums
 
 
@@ -483,3 +482,25 @@ def dates(first: date, last: date) -> Iterator[date]:
     while day <= last:
         yield day
         day += timedelta(days=1)
+
+
+def roster_dates_between(inputs: AgentInputs, start: datetime, end: datetime) -> set[date]:
+    """Every roster date that some instant of [start, end] belongs to."""
+    timeline = _Timeline(inputs)
+    zone = ZoneInfo(inputs.zone)
+    cuts = {start, end}
+    day = start.astimezone(zone).date()
+    while (midnight := local_midnight(day, inputs.zone)) <= end:
+        if midnight >= start:
+            cuts.add(midnight)
+        day += timedelta(days=1)
+    for shift in inputs.shifts:
+        cuts.update(c for c in (shift.start, shift.end) if start <= c <= end)
+    return {timeline.roster_date(c) for c in cuts}
+
+
+def status_reach(inputs: AgentInputs, change: StatusChange) -> tuple[datetime, datetime]:
+    """The time a status change decides: from it to the next change (or the carry's end)."""
+    later = [c.at for c in inputs.changes if c.at > change.at]
+    end = change.at + STATUS_CARRY
+    return change.at, min([*later, end])
