@@ -432,8 +432,8 @@ def derive(sums: Mapping[str, int]) -> dict[str, float | None]:
     s = {name: int(sums.get(name, 0)) for name in SUM_FIELDS}
     occupied = s["on_contact_ms"] + s["after_contact_ms"]
     return {
-        "scheduled_hours": round(s["scheduled_ms"] / HOUR_MS, 4),
-        "logged_in_hours": round(s["logged_in_ms"] / HOUR_MS, 4),
+        "scheduled_hours": round(s["scheduled_ms"] / HOUR_MS, 6),
+        "logged_in_hours": round(s["logged_in_ms"] / HOUR_MS, 6),
         "absenteeism_percent": _ratio(s["absence_ms"], s["scheduled_productive_ms"], 100),
         "late_logins": float(s["late_logins"]),
         "no_shows": float(s["no_shows"]),

@@ -77,7 +77,7 @@ def night() -> AgentInputs:
 def test_a_worked_night_shift_with_a_late_login_and_an_overrunning_break() -> None:
     figures = derive(day_sums(night(), D23))
     assert figures["scheduled_hours"] == 8.5  # 9 h shift minus the unpaid 30 min lunch
-    assert figures["logged_in_hours"] == round(530 / 60, 4)  # 13:10 to 22:00
+    assert figures["logged_in_hours"] == round(530 / 60, 6)  # 13:10 to 22:00
     assert figures["late_logins"] == 1
     assert figures["no_shows"] == 0
     # Offline for the first 10 of 495 scheduled productive minutes.
@@ -221,7 +221,8 @@ def test_an_empty_day_is_inactive() -> None:
 @given(
     zone=st.sampled_from(["America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC"]),
     start=st.datetimes(
-        min_value=datetime(2026, 3, 6), max_value=datetime(2026, 3, 10)  # a US DST change
+        min_value=datetime(2026, 3, 6),
+        max_value=datetime(2026, 3, 10),  # a US DST change
     ),
     steps=st.lists(
         st.tuples(
