@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
-from pymongo import ReplaceOne
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.performance.v1 import events_pb2
 from wfm.performance.v1 import performance_service_pb2 as pb
@@ -23,6 +22,7 @@ from wfm_runtime.timefmt import as_utc, checked_timestamp, from_timestamp, to_ti
 CASE = "case"
 THRESHOLDS = "team_thresholds"
 READ_CONCURRENCY = 16
+WRITE_CONCURRENCY = 8
 MS = timedelta(milliseconds=1)
 MAX_DURATION_S = 10 * 366 * 86400
 
@@ -389,6 +389,7 @@ class Repository:
         self.agents = db["directory_agents"]
         self.teams = db["directory_teams"]
         self._reads = asyncio.Semaphore(READ_CONCURRENCY)
+        self._writes = asyncio.Semaphore(WRITE_CONCURRENCY)
 
     async def get_many(
         self, coll: mongo.Collection, ids: list[str], projection: dict[str, int] | None = None
@@ -408,11 +409,17 @@ class Repository:
         return {str(d["_id"]): d for d in docs if d is not None}
 
     async def put_many(self, coll: mongo.Collection, docs: list[dict[str, Any]]) -> None:
-        """Replaces (or creates) whole documents in one round trip."""
-        if docs:
-            await coll.bulk_write(
-                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
-            )
+        """Replaces (or creates) whole documents by `_id`, a few at a time.
+
+        One `replace_one` each: FerretDB v1.24 runs a bulk of replaces far slower than the
+        same replaces sent side by side (a bulk of 200 took over 15 s in a probe).
+        """
+
+        async def one(doc: dict[str, Any]) -> None:
+            async with self._writes:
+                await coll.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+        await asyncio.gather(*(one(d) for d in docs))
 
     async def drop_all(self) -> None:
         for coll in (self.inputs, self.team_days, self.thresholds):
