@@ -213,7 +213,14 @@ async def fill_month(repo: store.Repository, agents: list[str], fed_days: int) -
             )
             row[agent_id] = store.pack_sums(sums)
         docs.append(
-            {"_id": store.team_day_id(TEAM, day), "team_id": TEAM, "date": str(day), "agents": row}
+            store.pack_doc(
+                {
+                    "_id": store.team_day_id(TEAM, day),
+                    "team_id": TEAM,
+                    "date": str(day),
+                    "agents": row,
+                }
+            )
         )
     for i in range(0, len(docs), 5):
         await repo.put_many(repo.team_days, docs[i : i + 5])
@@ -282,9 +289,7 @@ async def run(agent_count: int, feed_agents: int, days: int, queries: int) -> st
         rebuild_s = await feed(status, cases, batches)
         progress(f"rebuilt in {rebuild_s:.1f} s")
         rebuilt = await mongo.find_all(repo.team_days, {})
-        same = {d["_id"]: d["agents"] for d in incremental} == {
-            d["_id"]: d["agents"] for d in rebuilt
-        }
+        same = _agents_by_day(incremental) == _agents_by_day(rebuilt)
 
         await fill_month(repo, agents, days)
         period = pb.Period(
@@ -341,6 +346,10 @@ async def run(agent_count: int, feed_agents: int, days: int, queries: int) -> st
         ferret.stop()
         nats.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _agents_by_day(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {d["_id"]: store.unpack_doc(d).get("agents") for d in docs}
 
 
 def report(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -230,7 +231,30 @@ def thresholds_from_doc(team_id: str, doc: dict[str, Any] | None) -> domain.Thre
 
 
 # --- input documents -----------------------------------------------------------------------
-# One document per agent and UTC date of the input's instant: `agent|YYYY-MM-DD`.
+# One document per agent and UTC date of the input's instant: `agent|YYYY-MM-DD`. Stored as
+# `{_id, data}` with the content as one JSON string (instants as epoch milliseconds): FerretDB
+# v1.24 spends its time per field, and a packed document reads and writes many times faster.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(instant: datetime) -> int:
+    return int((as_utc(instant) - EPOCH) / MS)
+
+
+def _instant_of(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=int(ms))
+
+
+def pack_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    content = {k: v for k, v in doc.items() if k != "_id"}
+    return {"_id": doc["_id"], "data": json.dumps(content, separators=(",", ":"))}
+
+
+def unpack_doc(stored: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = json.loads(stored.get("data") or "{}")
+    return {"_id": stored["_id"], **content}
+
+
 def bucket_id(agent_id: str, instant: datetime) -> str:
     return f"{agent_id}|{as_utc(instant).date().isoformat()}"
 
@@ -246,15 +270,15 @@ def buckets_for_day(agent_id: str, day: date, zone: str) -> list[str]:
 
 
 def change_entry(change: metrics.StatusChange) -> dict[str, Any]:
-    return {"at": change.at, "status": change.status, "reason": change.reason_code}
+    return {"at": _ms(change.at), "status": change.status, "reason": change.reason_code}
 
 
 def case_entry(record: domain.CaseRecord) -> dict[str, Any]:
     return {
         "v": record.version,
         "channel": record.channel,
-        "opened": record.opened,
-        "resolved": record.resolved,
+        "opened": _ms(record.opened),
+        "resolved": _ms(record.resolved),
         "talk_ms": record.talk_ms,
         "hold_ms": record.hold_ms,
         "acw_ms": record.after_contact_ms,
@@ -271,8 +295,8 @@ def case_record_from_entry(agent_id: str, case_id: str, e: dict[str, Any]) -> do
         case_id=case_id,
         agent_id=agent_id,
         channel=e["channel"],
-        opened=as_utc(e["opened"]),
-        resolved=as_utc(e["resolved"]),
+        opened=_instant_of(e["opened"]),
+        resolved=_instant_of(e["resolved"]),
         talk_ms=int(e["talk_ms"]),
         hold_ms=int(e["hold_ms"]),
         after_contact_ms=int(e["acw_ms"]),
@@ -288,13 +312,13 @@ def case_record_from_entry(agent_id: str, case_id: str, e: dict[str, Any]) -> do
 def shift_entry(shift: metrics.Shift) -> dict[str, Any]:
     return {
         "roster_date": shift.roster_date.isoformat(),
-        "start": shift.start,
-        "end": shift.end,
+        "start": _ms(shift.start),
+        "end": _ms(shift.end),
         "activities": [
             {
                 "kind": a.kind,
-                "start": a.start,
-                "end": a.end,
+                "start": _ms(a.start),
+                "end": _ms(a.end),
                 "paid": a.paid,
                 "productive": a.productive,
             }
@@ -304,7 +328,7 @@ def shift_entry(shift: metrics.Shift) -> dict[str, Any]:
 
 
 def leave_entry(leave: metrics.Leave) -> dict[str, Any]:
-    return {"start": leave.start, "end": leave.end}
+    return {"start": _ms(leave.start), "end": _ms(leave.end)}
 
 
 def training_entry(training: metrics.TrainingCompletion) -> dict[str, Any]:
@@ -320,7 +344,7 @@ def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> me
     for doc in docs:
         for version, e in doc.get("changes", {}).items():
             changes[int(version)] = metrics.StatusChange(
-                int(version), as_utc(e["at"]), e["status"], e.get("reason", "")
+                int(version), _instant_of(e["at"]), e["status"], e.get("reason", "")
             )
         for case_id, e in doc.get("cases", {}).items():
             if not e.get("moved"):
@@ -328,7 +352,9 @@ def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> me
         for shift_id, e in doc.get("shifts", {}).items():
             shifts[shift_id] = _shift(shift_id, e)
         for leave_id, e in doc.get("leave", {}).items():
-            leave[leave_id] = metrics.Leave(leave_id, as_utc(e["start"]), as_utc(e["end"]))
+            leave[leave_id] = metrics.Leave(
+                leave_id, _instant_of(e["start"]), _instant_of(e["end"])
+            )
         for training_id, e in doc.get("trainings", {}).items():
             trainings[training_id] = metrics.TrainingCompletion(
                 training_id, date.fromisoformat(e["roster_date"]), e["minutes"], e["technical"]
@@ -351,11 +377,15 @@ def _shift(shift_id: str, e: dict[str, Any]) -> metrics.Shift:
     return metrics.Shift(
         shift_id,
         date.fromisoformat(e["roster_date"]),
-        as_utc(e["start"]),
-        as_utc(e["end"]),
+        _instant_of(e["start"]),
+        _instant_of(e["end"]),
         tuple(
             metrics.Activity(
-                a["kind"], as_utc(a["start"]), as_utc(a["end"]), a["paid"], a["productive"]
+                a["kind"],
+                _instant_of(a["start"]),
+                _instant_of(a["end"]),
+                a["paid"],
+                a["productive"],
             )
             for a in e.get("activities", [])
         ),

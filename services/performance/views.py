@@ -121,6 +121,7 @@ class DayBook:
         cache = self._cache[kind]
         missing = [i for i in ids if i not in cache]
         found = await self._repo.get_many(self._colls[kind], missing) if missing else {}
+        found = {i: store.unpack_doc(d) for i, d in found.items()}
         out = {}
         for doc_id in ids:
             if doc_id in cache:
@@ -249,7 +250,10 @@ class DayBook:
         missing = [i for i in ids if i not in self._figures]
         found = await self._repo.get_many(self._repo.team_days, missing)
         for doc_id in missing:
-            self._figures.setdefault(doc_id, found.get(doc_id) or {"_id": doc_id, "agents": {}})
+            stored = found.get(doc_id)
+            self._figures.setdefault(
+                doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
+            )
         for team, rows in by_team.items():
             for agent_id, day, sums in rows:
                 doc_id = store.team_day_id(team, day)
@@ -266,13 +270,16 @@ class DayBook:
 
     async def flush(self) -> None:
         writes = [
-            self._repo.put_many(self._colls[k], [self._cache[k][i] for i in sorted(ids)])
+            self._repo.put_many(
+                self._colls[k], [store.pack_doc(self._cache[k][i]) for i in sorted(ids)]
+            )
             for k, ids in self._dirty.items()
             if ids
         ]
         writes.append(
             self._repo.put_many(
-                self._repo.team_days, [self._figures[i] for i in sorted(self._dirty_figures)]
+                self._repo.team_days,
+                [store.pack_doc(self._figures[i]) for i in sorted(self._dirty_figures)],
             )
         )
         await asyncio.gather(*writes)
@@ -297,9 +304,6 @@ class DayBook:
         self._figures.clear()
         self._dirty_figures.clear()
         await mongo.drop_collection(self._colls[kind])
-
-    async def all_inputs_of(self, kind: str) -> list[dict[str, Any]]:
-        return await mongo.find_all(self._colls[kind], {})
 
 
 # --- projections ---------------------------------------------------------------------------
@@ -443,7 +447,7 @@ async def team_period_sums(
     ids = [store.team_day_id(team_id, d) for d in metrics.dates(period.start, period.end)]
     docs = await repo.get_many(repo.team_days, ids)
     totals: dict[str, metrics.Sums] = {}
-    for doc in docs.values():
+    for doc in map(store.unpack_doc, docs.values()):
         for agent_id, packed in doc.get("agents", {}).items():
             metrics.add_sums(
                 totals.setdefault(agent_id, metrics.empty_sums()), store.unpack_sums(packed)
@@ -455,9 +459,9 @@ async def agent_period_sums(
     repo: store.Repository, team_id: str, agent_id: str, period: domain.Period
 ) -> metrics.Sums:
     ids = [store.team_day_id(team_id, d) for d in metrics.dates(period.start, period.end)]
-    docs = await repo.get_many(repo.team_days, ids, {f"agents.{agent_id}": 1})
+    docs = await repo.get_many(repo.team_days, ids)
     total = metrics.empty_sums()
-    for doc in docs.values():
+    for doc in map(store.unpack_doc, docs.values()):
         packed = doc.get("agents", {}).get(agent_id)
         if packed:
             metrics.add_sums(total, store.unpack_sums(packed))

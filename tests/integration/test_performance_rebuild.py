@@ -100,7 +100,7 @@ async def _book(mongo_url: str) -> tuple[views.DayBook, store.Repository]:
 
 
 async def _figures(repo: store.Repository) -> dict[str, Any]:
-    docs = await mongo.find_all(repo.team_days, {})
+    docs = map(store.unpack_doc, await mongo.find_all(repo.team_days, {}))
     return {d["_id"]: dict(d["agents"]) for d in docs if d.get("agents")}
 
 
