@@ -1,7 +1,7 @@
 """Performance service benchmark: `python -m bench.performance [--agents N] [--days D]`.
 
-Starts its own nats-server and FerretDB (or uses MONGO_URL), starts the performance service,
-and measures in one run:
+Starts its own FerretDB and the performance service's gRPC API and day book on it (without
+NATS: the benchmark feeds the projections itself), and measures in one run:
 1. Projector throughput: availability StatusChanged and CaseRecorded events of a 1,000-agent
    team on the US night shift, fed through the service's own projections in batches of 500 (the
    projector runner's batch size; the NATS fetch and ack are not part of it). Baseline: a bare
@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.performance.v1 import performance_service_pb2 as pb
 from wfm.performance.v1 import performance_service_pb2_grpc as pb_grpc
@@ -36,9 +37,11 @@ from wfm.performance.v1 import performance_service_pb2_grpc as pb_grpc
 from services.availability import domain as availability
 from services.availability import store as availability_store
 from services.performance import domain, metrics, store, views
-from services.performance import main as performance_main
+from services.performance.api import PerformanceApi
+from services.performance.policy import POLICY
 from wfm_runtime import localservers, mongo
 from wfm_runtime.events import new_envelope
+from wfm_runtime.service import ServiceRuntime
 from wfm_runtime.testing import channel, isolated_settings
 
 TEAM = "bench"
@@ -226,6 +229,10 @@ async def fill_month(repo: store.Repository, agents: list[str], fed_days: int) -
         await repo.put_many(repo.team_days, docs[i : i + 5])
 
 
+async def _no_team(_agent_id: str) -> str | None:
+    return None
+
+
 async def latencies(call: Callable[[], Awaitable[Any]], count: int) -> list[float]:
     out = []
     for _ in range(count):
@@ -243,26 +250,28 @@ def summary(samples: list[float]) -> tuple[float, float]:
 
 async def run(agent_count: int, feed_agents: int, days: int, queries: int) -> str:  # noqa: PLR0915
     data_dir = Path(tempfile.mkdtemp(prefix="bench-performance-"))
-    nats = localservers.nats_server(data_dir / "nats")
     ferret = localservers.ferretdb(data_dir)
-    nats.start()
     ferret.start()
-    service: performance_main.PerformanceService | None = None
+    runtime: ServiceRuntime | None = None
     try:
         settings = isolated_settings(
-            "performance",
-            f"mongodb://127.0.0.1:{ferret.port}/",
-            f"nats://127.0.0.1:{nats.port}",
-            prefix="bench_",
+            "performance", f"mongodb://127.0.0.1:{ferret.port}/", "nats://127.0.0.1:1", prefix="b_"
         )
-        service = await performance_main.start(settings, port=0)
-        for runner in service.runtime.projectors:  # the benchmark feeds the projections itself
-            await runner.close()
+        runtime = ServiceRuntime(settings)
+        repo = store.Repository(runtime.views_db)
+        directory = views.Directory(repo)
+        book = views.DayBook(repo, directory)
+        api = PerformanceApi(runtime.commands, repo, directory, book)
+
+        def register(server: grpc.aio.Server) -> list[str]:
+            pb_grpc.add_PerformanceServiceServicer_to_server(api, server)
+            return [pb.DESCRIPTOR.services_by_name["PerformanceService"].full_name]
+
+        port = await runtime.start_grpc(register, 0, policy=POLICY, team_of_agent=_no_team)
         agents = agent_ids(agent_count)
-        service.directory.teams[TEAM] = 1
+        directory.teams[TEAM] = 1
         for agent_id in agents:
-            service.directory.agents[agent_id] = views.AgentEntry(agent_id, TEAM, ZONE, 1)
-        book, repo = service.book, service.repo
+            directory.agents[agent_id] = views.AgentEntry(agent_id, TEAM, ZONE, 1)
         fed = agents[:feed_agents]
 
         async with book.lock:
@@ -297,7 +306,7 @@ async def run(agent_count: int, feed_agents: int, days: int, queries: int) -> st
             end_date=(FIRST_DAY + timedelta(days=29)).isoformat(),
         )
         progress("month filled")
-        ch = channel(f"127.0.0.1:{service.port}")
+        ch = channel(f"127.0.0.1:{port}")
         stub = pb_grpc.PerformanceServiceStub(ch)
         rng = random.Random(3)
         ids = [store.team_day_id(TEAM, FIRST_DAY + timedelta(days=i)) for i in range(30)]
@@ -341,10 +350,10 @@ async def run(agent_count: int, feed_agents: int, days: int, queries: int) -> st
             },
         )
     finally:
-        if service is not None:
-            await service.stop()
+        if runtime is not None and runtime.app is not None:
+            await runtime.app.stop()
+            runtime.client.close()
         ferret.stop()
-        nats.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -370,7 +379,7 @@ def report(
         "# Performance service benchmark",
         "",
         f"`python -m bench.performance` on {platform.machine()}, Python "
-        f"{platform.python_version()}, FerretDB (SQLite) and nats-server started by the run; "
+        f"{platform.python_version()}, FerretDB (SQLite) started by the run; "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         "",
         f"Workload: {fed_agents} agents of a {agents}-agent team on the US night shift (Pune, "

@@ -446,13 +446,18 @@ async def team_period_sums(
     """Each agent's summed sums over the period's roster dates."""
     ids = [store.team_day_id(team_id, d) for d in metrics.dates(period.start, period.end)]
     docs = await repo.get_many(repo.team_days, ids)
-    totals: dict[str, metrics.Sums] = {}
+    # Lists added element-wise: a 1,000-agent team month is 31,000 rows of 26 numbers.
+    width = len(metrics.SUM_FIELDS)
+    totals: dict[str, list[int]] = {}
     for doc in map(store.unpack_doc, docs.values()):
         for agent_id, packed in doc.get("agents", {}).items():
-            metrics.add_sums(
-                totals.setdefault(agent_id, metrics.empty_sums()), store.unpack_sums(packed)
+            values = [int(x) for x in packed.split(",")]
+            values += [0] * (width - len(values))
+            total = totals.get(agent_id)
+            totals[agent_id] = (
+                values if total is None else [a + b for a, b in zip(total, values, strict=True)]
             )
-    return totals
+    return {a: dict(zip(metrics.SUM_FIELDS, v, strict=True)) for a, v in totals.items()}
 
 
 async def agent_period_sums(
