@@ -16,6 +16,7 @@ from services.performance.views import (
     DayBook,
     Directory,
     DirectoryProjection,
+    RedFlagWatch,
     StatusProjection,
     ThresholdsProjection,
 )
@@ -43,6 +44,7 @@ async def start(settings: Settings, port: int | None = None) -> PerformanceServi
     directory = Directory(repo)
     await directory.refresh()
     book = DayBook(repo, directory)
+    book.watch = RedFlagWatch(repo, directory, book, runtime.commands)
     runtime.add_projection(DirectoryProjection(repo, directory))
     runtime.add_projection(StatusProjection(book))
     runtime.add_projection(CaseProjection(book))

@@ -22,6 +22,7 @@ from wfm_runtime.timefmt import as_utc, checked_timestamp, from_timestamp, to_ti
 
 CASE = "case"
 THRESHOLDS = "team_thresholds"
+RED_FLAG = "red_flag"
 READ_CONCURRENCY = 16
 WRITE_CONCURRENCY = 8
 MS = timedelta(milliseconds=1)
@@ -214,6 +215,38 @@ def encode_thresholds(event: domain.ThresholdsSet, version: int) -> events_pb2.R
     return events_pb2.RedFlagThresholdsSet(
         thresholds=thresholds_to_proto(replace(event.thresholds, version=version))
     )
+
+
+def red_flag_id(flag: domain.RedFlag, month: str) -> str:
+    return f"{flag.agent_id}--{month}--{flag.metric}"
+
+
+def encode_red_flag(flag: domain.RedFlag, team_id: str, month: str) -> events_pb2.RedFlagRaised:
+    return events_pb2.RedFlagRaised(
+        flag=pb.RedFlag(
+            agent=f"agents/{flag.agent_id}",
+            metric=flag.metric,
+            value=flag.value,
+            threshold=flag.threshold,
+            bound=flag.bound,
+        ),
+        team=f"teams/{team_id}",
+        month=month,
+    )
+
+
+def red_flag_behaviour() -> Behaviour[bool]:
+    """A flag's only state: raised or not."""
+    return Behaviour(
+        aggregate_type=RED_FLAG,
+        initial=lambda _id: False,
+        load=_not_raised_yet,
+        evolve=lambda _state, _envelope: True,
+    )
+
+
+async def _not_raised_yet(_flag_id: str) -> tuple[bool, int]:
+    return False, 0
 
 
 def thresholds_doc(thresholds: domain.Thresholds) -> dict[str, Any]:

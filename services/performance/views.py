@@ -25,6 +25,7 @@ from wfm.scheduling.v1 import events_pb2 as scheduling_events
 from services.availability.store import decode as decode_status_changed
 from services.performance import domain, metrics, store
 from wfm_runtime import mongo
+from wfm_runtime.commands import Command, CommandRunner, fingerprint
 from wfm_runtime.events import short_type, unpack
 from wfm_runtime.timefmt import as_utc
 
@@ -112,6 +113,7 @@ class DayBook:
         self._figures: dict[str, dict[str, Any]] = {}
         self._dirty_figures: set[str] = set()
         self.lock = asyncio.Lock()
+        self.watch: RedFlagWatch | None = None
 
     # --- documents -----------------------------------------------------------------------
     async def _docs(
@@ -268,6 +270,29 @@ class DayBook:
                         agents[agent_id] = packed
                     self._dirty_figures.add(doc_id)
 
+    async def settle(self, touched: set[AgentDay]) -> None:
+        """Recomputes the touched agent-days, writes them, then checks them for new red flags."""
+        await self.recompute(touched)
+        await self.flush()
+        if self.watch is not None:
+            await self.watch.check(touched)
+
+    async def sums_of(self, team_id: str, agent_id: str, days: list[date]) -> metrics.Sums:
+        """An agent's summed figures over `days`, from the figures this book keeps."""
+        ids = [store.team_day_id(team_id, d) for d in days]
+        missing = [i for i in ids if i not in self._figures]
+        found = await self._repo.get_many(self._repo.team_days, missing) if missing else {}
+        total = metrics.empty_sums()
+        for doc_id in ids:
+            stored = found.get(doc_id)
+            doc = self._figures.setdefault(
+                doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
+            )
+            packed = doc.get("agents", {}).get(agent_id)
+            if packed:
+                metrics.add_sums(total, store.unpack_sums(packed))
+        return total
+
     async def flush(self) -> None:
         writes = [
             self._repo.put_many(
@@ -306,6 +331,56 @@ class DayBook:
         await mongo.drop_collection(self._colls[kind])
 
 
+class RedFlagWatch:
+    """After each batch: a RedFlagRaised event for every threshold an agent's month-to-date
+    figures break for the first time that month (once per agent, month and metric: the event
+    store's unique insert is the check, so a rebuild or a second replica raises nothing twice).
+    """
+
+    def __init__(
+        self, repo: store.Repository, directory: Directory, book: DayBook, commands: CommandRunner
+    ) -> None:
+        self._repo = repo
+        self._directory = directory
+        self._book = book
+        self._commands = commands
+        self._behaviour = store.red_flag_behaviour()
+        self._raised: set[str] = set()
+
+    async def check(self, touched: set[AgentDay]) -> None:
+        months: dict[tuple[str, date], set[str]] = {}
+        for agent_id, day in touched:
+            team_id = self._directory.team_of(agent_id)
+            if team_id:
+                months.setdefault((team_id, day.replace(day=1)), set()).add(agent_id)
+        for (team_id, first), agents in sorted(months.items()):
+            thresholds = await thresholds_of(self._repo, team_id)
+            if not thresholds.limits():
+                continue
+            days = [
+                d
+                for d in metrics.dates(first, first + timedelta(days=30))
+                if d.month == first.month
+            ]
+            for agent_id in sorted(agents):
+                figures = metrics.derive(await self._book.sums_of(team_id, agent_id, days))
+                for flag in domain.red_flags(agent_id, figures, thresholds):
+                    await self._raise(flag, team_id, f"{first:%Y-%m}")
+
+    async def _raise(self, flag: domain.RedFlag, team_id: str, month: str) -> None:
+        flag_id = store.red_flag_id(flag, month)
+        if flag_id in self._raised:
+            return
+        await self._commands.execute(
+            self._behaviour,
+            Command(store.RED_FLAG, flag_id, f"raise-{flag_id}", fingerprint(flag_id)),
+            lambda raised, _version: (
+                None if raised else store.encode_red_flag(flag, team_id, month)
+            ),
+        )
+        self._raised.add(flag_id)
+
+
 # --- projections ---------------------------------------------------------------------------
 class _DayBookProjection:
     kind = ""
@@ -341,8 +416,7 @@ class StatusProjection(_DayBookProjection):
             touched: set[AgentDay] = set()
             for agent_id, changes in per_agent.items():
                 touched |= await self._book.add_status_changes(agent_id, changes)
-            await self._book.recompute(touched)
-            await self._book.flush()
+            await self._book.settle(touched)
 
 
 class CaseProjection(_DayBookProjection):
@@ -359,8 +433,7 @@ class CaseProjection(_DayBookProjection):
             for envelope in envelopes:
                 if short_type(envelope.event_type) == "CaseRecorded":
                     touched |= await self._book.add_case(store.decode_case(envelope))
-            await self._book.recompute(touched)
-            await self._book.flush()
+            await self._book.settle(touched)
 
 
 class ThresholdsProjection:

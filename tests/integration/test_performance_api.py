@@ -195,10 +195,6 @@ async def test_team_lists_sort_page_and_raise_red_flags(perf_system: System) -> 
     assert perf is not None
     await _team(system, "night", ["a1", "a2", "a3"])
     period, resolved = _today_period()
-    # a1 breaches the SLA on 1 of 2 cases, a2 on none; a3 has no cases.
-    await perf.RecordCase(_record("x1", _case("a1", resolved, sla_met=False)))
-    await perf.RecordCase(_record("x2", _case("a1", resolved)))
-    await perf.RecordCase(_record("x3", _case("a2", resolved)))
     thresholds = await perf.SetRedFlagThresholds(
         pb.SetRedFlagThresholdsRequest(
             thresholds=pb.RedFlagThresholds(
@@ -214,6 +210,10 @@ async def test_team_lists_sort_page_and_raise_red_flags(perf_system: System) -> 
         ),
         lambda t: t.version == 1,
     )
+    # a1 breaches the SLA on 1 of 2 cases, a2 on none; a3 has no cases.
+    await perf.RecordCase(_record("x1", _case("a1", resolved, sla_met=False)))
+    await perf.RecordCase(_record("x2", _case("a1", resolved)))
+    await perf.RecordCase(_record("x3", _case("a2", resolved)))
 
     async def listing(order_by: str, token: str = "") -> pb.ListScorecardsResponse:
         return await perf.ListScorecards(
@@ -226,10 +226,12 @@ async def test_team_lists_sort_page_and_raise_red_flags(perf_system: System) -> 
             )
         )
 
-    first = await eventually(
-        lambda: listing("sla_compliance_percent"),
-        lambda r: [c.agent for c in r.scorecards] == ["agents/a1", "agents/a2"],
+    await eventually(
+        lambda: perf.GetTeamSummary(pb.GetTeamSummaryRequest(team="teams/night", period=period)),
+        lambda s: s.metrics.cases_resolved == 3,
     )
+    first = await listing("sla_compliance_percent")
+    assert [c.agent for c in first.scorecards] == ["agents/a1", "agents/a2"]
     rest = await listing("sla_compliance_percent", first.next_page_token)
     assert [c.agent for c in rest.scorecards] == ["agents/a3"] and not rest.next_page_token
     descending = await listing("sla_compliance_percent desc")
@@ -239,6 +241,16 @@ async def test_team_lists_sort_page_and_raise_red_flags(perf_system: System) -> 
     assert [(f.agent, f.metric, f.value, f.bound) for f in flags.red_flags] == [
         ("agents/a1", "sla_compliance_percent", 50.0, "min")
     ]
+    # One RedFlagRaised event, for a1 only, however many batches it took to get there.
+    assert system.performance is not None
+    events = system.performance.runtime.store
+    month = period.end_date[:7]
+    raised = await eventually(
+        lambda: events.get("red_flag", f"a1--{month}--sla_compliance_percent", 1)
+    )
+    assert raised is not None and raised.event_type == "wfm.performance.v1.RedFlagRaised"
+    assert await events.get("red_flag", f"a1--{month}--sla_compliance_percent", 2) is None
+    assert await events.get("red_flag", f"a2--{month}--sla_compliance_percent", 1) is None
     summary = await perf.GetTeamSummary(pb.GetTeamSummaryRequest(team="teams/night", period=period))
     assert summary.agent_count == 3
     assert summary.metrics.cases_resolved == 3
