@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -264,9 +265,9 @@ def thresholds_from_doc(team_id: str, doc: dict[str, Any] | None) -> domain.Thre
 
 
 # --- input documents -----------------------------------------------------------------------
-# One document per agent and UTC date of the input's instant: `agent|YYYY-MM-DD`. Stored as
-# `{_id, data}` with the content as one JSON string (instants as epoch milliseconds): FerretDB
-# v1.24 spends its time per field, and a packed document reads and writes many times faster.
+# View documents are stored as `{_id, data}` with the content as one JSON string (instants as
+# epoch milliseconds): FerretDB v1.24 spends its time per field, and a packed document reads
+# and writes many times faster.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -288,16 +289,28 @@ def unpack_doc(stored: dict[str, Any]) -> dict[str, Any]:
     return {"_id": stored["_id"], **content}
 
 
-def bucket_id(agent_id: str, instant: datetime) -> str:
-    return f"{agent_id}|{as_utc(instant).date().isoformat()}"
+# Agents share input documents: one per UTC date and hash bucket (`YYYY-MM-DD|07`), holding
+# each agent's inputs under `agents.<id>`. A projector batch then rewrites a few dozen
+# documents instead of one per agent it touched.
+INPUT_BUCKETS = 16
+Slot = tuple[str, str]  # (input document id, agent id)
 
 
-def buckets_for_day(agent_id: str, day: date, zone: str) -> list[str]:
+def date_slot(agent_id: str, day: date) -> Slot:
+    bucket = zlib.crc32(agent_id.encode()) % INPUT_BUCKETS
+    return f"{day.isoformat()}|{bucket:02d}", agent_id
+
+
+def bucket_id(agent_id: str, instant: datetime) -> Slot:
+    return date_slot(agent_id, as_utc(instant).date())
+
+
+def buckets_for_day(agent_id: str, day: date, zone: str) -> list[Slot]:
     start, end = metrics.window(day, zone)
     first, last = start.date(), end.date()
     out = []
     while first <= last:
-        out.append(f"{agent_id}|{first.isoformat()}")
+        out.append(date_slot(agent_id, first))
         first += timedelta(days=1)
     return out
 

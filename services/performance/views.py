@@ -2,8 +2,8 @@
 
 Views (in the service's views database):
 - `status_inputs`, `case_inputs`, `schedule_inputs`: every input an agent-day's figures come
-  from, one document per agent and UTC date (`agent|YYYY-MM-DD`), keyed inside by version,
-  case id, shift id... so a repeated or late event lands once and in its place.
+  from, in documents per UTC date and agent hash bucket (store.py), keyed inside by agent, then
+  by version, case id, shift id... so a repeated or late event lands once and in its place.
 - `team_days`: one document per team and roster date with each agent's sums (store.py).
 - `thresholds`: each team's red-flag thresholds; `directory_agents`, `directory_teams`.
 
@@ -135,19 +135,29 @@ class DayBook:
                 out[doc_id] = found.get(doc_id) or {"_id": doc_id}
         return out
 
-    async def _doc(self, kind: str, doc_id: str) -> dict[str, Any]:
+    async def _doc(self, kind: str, slot: store.Slot) -> dict[str, Any]:
+        """The agent's part of an input document, to change (the document is marked dirty)."""
+        doc_id, agent_id = slot
         self._dirty[kind].add(doc_id)
-        return (await self._docs(kind, [doc_id]))[doc_id]
+        doc = (await self._docs(kind, [doc_id]))[doc_id]
+        agents: dict[str, dict[str, Any]] = doc.setdefault("agents", {})
+        return agents.setdefault(agent_id, {})
+
+    async def _slices(
+        self, kind: str, slots: list[store.Slot], *, keep: bool = True
+    ) -> list[dict[str, Any]]:
+        docs = await self._docs(kind, sorted({doc_id for doc_id, _ in slots}), keep=keep)
+        return [docs[doc_id].get("agents", {}).get(agent_id, {}) for doc_id, agent_id in slots]
 
     async def inputs_for(
         self, agent_id: str, days: list[date], *, keep: bool = True
     ) -> metrics.AgentInputs:
         zone = self._directory.zone_of(agent_id)
-        ids = sorted({b for d in days for b in store.buckets_for_day(agent_id, d, zone)})
-        docs: list[dict[str, Any]] = []
+        slots = sorted({b for d in days for b in store.buckets_for_day(agent_id, d, zone)})
+        parts: list[dict[str, Any]] = []
         for kind in self._colls:
-            docs += (await self._docs(kind, ids, keep=keep)).values()
-        return store.inputs_from_docs(agent_id, zone, docs)
+            parts += await self._slices(kind, slots, keep=keep)
+        return store.inputs_from_docs(agent_id, zone, parts)
 
     async def _around(self, agent_id: str, instant: datetime) -> metrics.AgentInputs:
         local = instant.astimezone(metrics.ZoneInfo(self._directory.zone_of(agent_id))).date()
@@ -179,10 +189,9 @@ class DayBook:
         record = event.case
         touched: set[AgentDay] = set()
         if event.previous_agent and event.previous_resolved is not None:
-            old_id = store.bucket_id(event.previous_agent, event.previous_resolved)
-            old_key = (event.previous_agent, old_id)
-            if old_key != (record.agent_id, store.bucket_id(record.agent_id, record.resolved)):
-                doc = await self._doc(CASES, old_id)
+            old_slot = store.bucket_id(event.previous_agent, event.previous_resolved)
+            if old_slot != store.bucket_id(record.agent_id, record.resolved):
+                doc = await self._doc(CASES, old_slot)
                 entry = doc.setdefault("cases", {}).get(record.case_id)
                 if entry is None or entry["v"] < record.version:
                     # A tombstone, so a late copy of the old version cannot come back.
@@ -225,7 +234,7 @@ class DayBook:
         day = as_utc(leave.start).date()
         last = min(as_utc(leave.end).date(), day + timedelta(days=MAX_LEAVE_DAYS))
         while day <= last:
-            doc = await self._doc(SCHEDULE, f"{agent_id}|{day.isoformat()}")
+            doc = await self._doc(SCHEDULE, store.date_slot(agent_id, day))
             doc.setdefault("leave", {})[leave.leave_id] = store.leave_entry(leave)
             day += timedelta(days=1)
         zone = self._directory.zone_of(agent_id)
@@ -555,12 +564,11 @@ async def case_records(
 ) -> list[domain.CaseRecord]:
     """The full records of the agent's cases named, from the inputs around `day`."""
     zone = book._directory.zone_of(agent_id)
-    ids = store.buckets_for_day(agent_id, day, zone)
-    docs = await book._docs(CASES, ids, keep=False)
+    parts = await book._slices(CASES, store.buckets_for_day(agent_id, day, zone), keep=False)
     records = [
         store.case_record_from_entry(agent_id, case_id, entry)
-        for doc in docs.values()
-        for case_id, entry in doc.get("cases", {}).items()
+        for part in parts
+        for case_id, entry in part.get("cases", {}).items()
         if case_id in case_ids and not entry.get("moved")
     ]
     return sorted(records, key=lambda r: (r.resolved, r.case_id))
