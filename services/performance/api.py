@@ -148,11 +148,14 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         filter_key = f"{team_id}|{period}|{metric}|{descending}"
         offset = _offset(pagination.decode(request.page_token, filter_key))
         totals = await self._team_totals(team_id, period)
-        cards = [_scorecard(a, team_id, period, s) for a, s in sorted(totals.items())]
+        rows = [(a, metrics.derive(s), s) for a, s in sorted(totals.items())]
         if metric:
-            cards = _sorted_by(cards, metric, descending)
-        page = cards[offset : offset + page_size]
-        more = offset + page_size < len(cards)
+            rows = _sorted_by(rows, metric, descending)
+        page = [
+            _scorecard(a, team_id, period, sums, figures)
+            for a, figures, sums in rows[offset : offset + page_size]
+        ]
+        more = offset + page_size < len(rows)
         return pb.ListScorecardsResponse(
             scorecards=page,
             next_page_token=pagination.encode(str(offset + page_size), filter_key) if more else "",
@@ -384,22 +387,28 @@ def _metrics(figures: dict[str, float | None]) -> pb.Metrics:
 
 
 def _scorecard(
-    agent_id: str, team_id: str, period: domain.Period, sums: metrics.Sums
+    agent_id: str,
+    team_id: str,
+    period: domain.Period,
+    sums: metrics.Sums,
+    figures: dict[str, float | None] | None = None,
 ) -> pb.Scorecard:
     return pb.Scorecard(
         name=f"agents/{agent_id}/scorecard",
         agent=f"agents/{agent_id}",
         team=f"teams/{team_id}" if team_id else "",
         period=_period_proto(period),
-        metrics=_metrics(metrics.derive(sums)),
+        metrics=_metrics(figures if figures is not None else metrics.derive(sums)),
         active_days=sums.get("active_days", 0),
     )
 
 
-def _sorted_by(cards: list[pb.Scorecard], metric: str, descending: bool) -> list[pb.Scorecard]:
-    """By the metric (cards without the figure last, whichever the direction), then agent."""
-    present = [c for c in cards if c.metrics.HasField(metric)]  # type: ignore[arg-type]
-    absent = [c for c in cards if not c.metrics.HasField(metric)]  # type: ignore[arg-type]
-    present.sort(key=lambda c: c.agent)
-    present.sort(key=lambda c: getattr(c.metrics, metric), reverse=descending)
+Row = tuple[str, dict[str, float | None], metrics.Sums]
+
+
+def _sorted_by(rows: list[Row], metric: str, descending: bool) -> list[Row]:
+    """By the metric (rows without the figure last, whichever the direction), then agent."""
+    present = [r for r in rows if r[1][metric] is not None]
+    absent = [r for r in rows if r[1][metric] is None]
+    present.sort(key=lambda r: float(r[1][metric] or 0.0), reverse=descending)
     return present + absent
