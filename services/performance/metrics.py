@@ -485,17 +485,17 @@ def dates(first: date, last: date) -> Iterator[date]:
 
 
 def roster_dates_between(inputs: AgentInputs, start: datetime, end: datetime) -> set[date]:
-    """Every roster date that some instant of [start, end] belongs to."""
+    """Every roster date that some instant of [start, end) belongs to ({start}'s if equal)."""
     timeline = _Timeline(inputs)
     zone = ZoneInfo(inputs.zone)
-    cuts = {start, end}
+    cuts = {start}
     day = start.astimezone(zone).date()
-    while (midnight := local_midnight(day, inputs.zone)) <= end:
-        if midnight >= start:
+    while (midnight := local_midnight(day, inputs.zone)) < end:
+        if midnight > start:
             cuts.add(midnight)
         day += timedelta(days=1)
     for shift in inputs.shifts:
-        cuts.update(c for c in (shift.start, shift.end) if start <= c <= end)
+        cuts.update(c for c in (shift.start, shift.end) if start < c < end)
     return {timeline.roster_date(c) for c in cuts}
 
 

@@ -6,6 +6,7 @@ The agent works from Pune (Asia/Kolkata, UTC+05:30) on the US night shift of ros
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -27,6 +28,8 @@ from services.performance.metrics import (
     days_touched,
     derive,
     pieces,
+    roster_dates_between,
+    status_reach,
 )
 
 PUNE = "Asia/Kolkata"
@@ -253,3 +256,15 @@ def test_every_logged_in_minute_belongs_to_exactly_one_day(
 @pytest.mark.parametrize("metric", ["csat_average", "sla_compliance_percent"])
 def test_no_denominator_means_no_figure(metric: str) -> None:
     assert derive(day_sums(AgentInputs(), D23))[metric] is None
+
+
+def test_a_late_status_change_reaches_only_the_days_it_decides() -> None:
+    inputs = night()
+    # Late news: a break at 20:00 UTC (01:30 IST); the next known change is 22:00's log-out.
+    late = StatusChange(99, at(23, 20), "BREAK")
+    start, end = status_reach(replace(inputs, changes=(*inputs.changes, late)), late)
+    assert (start, end) == (at(23, 20), at(23, 22))
+    # Within the night shift: only its roster date, though it is the 24th in Pune.
+    assert roster_dates_between(inputs, start, end) == {D23}
+    # Without the shift, the same stretch is on the Pune calendar's 24th.
+    assert roster_dates_between(replace(inputs, shifts=()), start, end) == {D24}
