@@ -44,11 +44,12 @@ async def start(settings: Settings, port: int | None = None) -> PerformanceServi
     directory = Directory(repo)
     await directory.refresh()
     book = DayBook(repo, directory)
-    book.watch = RedFlagWatch(repo, directory, book, runtime.commands)
+    watch = RedFlagWatch(repo, directory, book, runtime.commands)
+    book.watch = watch
     runtime.add_projection(DirectoryProjection(repo, directory))
     runtime.add_projection(StatusProjection(book))
     runtime.add_projection(CaseProjection(book))
-    runtime.add_projection(ThresholdsProjection(repo))
+    runtime.add_projection(ThresholdsProjection(repo, directory, watch))
     await runtime.open()
     api = PerformanceApi(runtime.commands, repo, directory, book)
 

@@ -18,6 +18,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2 as scheduling_events
@@ -27,7 +28,7 @@ from services.performance import domain, metrics, store
 from wfm_runtime import mongo
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
 from wfm_runtime.events import short_type, unpack
-from wfm_runtime.timefmt import as_utc
+from wfm_runtime.timefmt import as_utc, utc_now
 
 STATUS, CASES, SCHEDULE = "status_inputs", "case_inputs", "schedule_inputs"
 MAX_CACHED_DOCS = 200_000
@@ -446,12 +447,19 @@ class CaseProjection(_DayBookProjection):
 
 
 class ThresholdsProjection:
+    """RedFlagThresholdsSet -> `thresholds`; then the team's current month is checked again,
+    so new limits flag what is already there (not only what arrives next)."""
+
     name = "performance-thresholds"
     source = "performance"
     subjects = f"{store.THRESHOLDS}.>"
 
-    def __init__(self, repo: store.Repository) -> None:
+    def __init__(
+        self, repo: store.Repository, directory: Directory, watch: RedFlagWatch | None = None
+    ) -> None:
         self._repo = repo
+        self._directory = directory
+        self._watch = watch
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
         for envelope in envelopes:
@@ -463,6 +471,17 @@ class ThresholdsProjection:
                 await mongo.set_fields(
                     self._repo.thresholds, thresholds.team_id, store.thresholds_doc(thresholds)
                 )
+            if self._watch is not None:
+                await self._watch.check(self._this_month(thresholds.team_id))
+
+    def _this_month(self, team_id: str) -> set[AgentDay]:
+        """Each member's local today and yesterday (so a month that just ended is seen too)."""
+        now = utc_now()
+        touched: set[AgentDay] = set()
+        for agent_id in self._directory.members(team_id):
+            today = now.astimezone(ZoneInfo(self._directory.zone_of(agent_id))).date()
+            touched |= {(agent_id, today), (agent_id, today - timedelta(days=1))}
+        return touched
 
     async def reset(self) -> None:
         await mongo.drop_collection(self._repo.thresholds)

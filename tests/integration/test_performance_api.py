@@ -213,7 +213,7 @@ async def test_team_lists_sort_page_and_raise_red_flags(perf_system: System) -> 
     # a1 breaches the SLA on 1 of 2 cases, a2 on none; a3 has no cases.
     await perf.RecordCase(_record("x1", _case("a1", resolved, sla_met=False)))
     await perf.RecordCase(_record("x2", _case("a1", resolved)))
-    await perf.RecordCase(_record("x3", _case("a2", resolved)))
+    await perf.RecordCase(_record("x3", _case("a2", resolved, csat=3)))
 
     async def listing(order_by: str, token: str = "") -> pb.ListScorecardsResponse:
         return await perf.ListScorecards(
@@ -241,7 +241,18 @@ async def test_team_lists_sort_page_and_raise_red_flags(perf_system: System) -> 
     assert [(f.agent, f.metric, f.value, f.bound) for f in flags.red_flags] == [
         ("agents/a1", "sla_compliance_percent", 50.0, "min")
     ]
-    # One RedFlagRaised event, for a1 only, however many batches it took to get there.
+    # One RedFlagRaised event, for a1 only, however many batches it took to get there; and
+    # a limit set after the figures flags them too (a2's CSAT of 3 is below 4.5).
+    await perf.SetRedFlagThresholds(
+        pb.SetRedFlagThresholdsRequest(
+            thresholds=pb.RedFlagThresholds(
+                name="teams/night/redFlagThresholds",
+                min_sla_compliance_percent=95,
+                min_csat_average=4.5,
+            ),
+            idempotency_key="th2",
+        )
+    )
     assert system.performance is not None
     events = system.performance.runtime.store
     month = period.end_date[:7]
@@ -251,6 +262,7 @@ async def test_team_lists_sort_page_and_raise_red_flags(perf_system: System) -> 
     assert raised is not None and raised.event_type == "wfm.performance.v1.RedFlagRaised"
     assert await events.get("red_flag", f"a1--{month}--sla_compliance_percent", 2) is None
     assert await events.get("red_flag", f"a2--{month}--sla_compliance_percent", 1) is None
+    await eventually(lambda: events.get("red_flag", f"a2--{month}--csat_average", 1))
     summary = await perf.GetTeamSummary(pb.GetTeamSummaryRequest(team="teams/night", period=period))
     assert summary.agent_count == 3
     assert summary.metrics.cases_resolved == 3
