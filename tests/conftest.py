@@ -13,10 +13,12 @@ from pathlib import Path
 import grpc
 import pytest
 from wfm.availability.v1 import availability_service_pb2_grpc as availability_grpc
+from wfm.performance.v1 import performance_service_pb2_grpc as performance_grpc
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 from wfm.scheduling.v1 import directory_service_pb2_grpc as directory_grpc
 
 from services.availability import main as availability_main
+from services.performance import main as performance_main
 from services.scheduling import main as scheduling_main
 from wfm_runtime import localservers
 from wfm_runtime.testing import TokenMinter, channel, isolated_settings
@@ -96,6 +98,19 @@ class System:
     directory: directory_grpc.DirectoryServiceStub
     minter: TokenMinter
     namespace: str
+    # Started by the `perf_system` fixture only (most tests do not need a third service).
+    performance: performance_main.PerformanceService | None = None
+    perf: performance_grpc.PerformanceServiceStub | None = None
+
+    def perf_as(
+        self, subject: str, *roles: str, teams: tuple[str, ...] = ()
+    ) -> performance_grpc.PerformanceServiceStub:
+        """A performance stub calling as `subject` with `roles`."""
+        assert self.performance is not None, "use the perf_system fixture"
+        token = self.minter.token(subject, *roles, teams=teams)
+        ch = channel(f"127.0.0.1:{self.performance.port}", token)
+        self.channels.append(ch)
+        return performance_grpc.PerformanceServiceStub(ch)
 
     def as_caller(
         self, subject: str, *roles: str, teams: tuple[str, ...] = ()
@@ -177,9 +192,27 @@ async def start_system(mongo_url: str, nats: Nats, minter: TokenMinter, prefix: 
     )
 
 
+async def start_performance(system: System) -> None:
+    """Adds the performance service to a running system (same servers, prefix, namespace)."""
+    system.performance = await performance_main.start(
+        isolated_settings(
+            "performance",
+            system.mongo_url,
+            system.nats.url,
+            prefix=system.prefix,
+            auth=system.minter.auth_config(),
+            namespace=system.namespace,
+        ),
+        port=0,
+    )
+    system.perf = system.perf_as("admin-1", "admin")
+
+
 async def stop_system(system: System) -> None:
     for open_channel in system.channels:
         await open_channel.close()
+    if system.performance is not None:
+        await system.performance.stop()
     await system.availability.stop()
     await system.scheduling.stop()
 
@@ -191,3 +224,10 @@ async def system(mongo_url: str, nats: Nats, minter: TokenMinter) -> AsyncIterat
         yield running
     finally:
         await stop_system(running)
+
+
+@pytest.fixture
+async def perf_system(system: System) -> AsyncIterator[System]:
+    """The system with the performance service too (stopped with the system)."""
+    await start_performance(system)
+    yield system

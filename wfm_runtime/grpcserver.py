@@ -175,6 +175,12 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_client_stream(method, handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         return handler
 
     def _begin(self, method: str, context: grpc.aio.ServicerContext) -> float:
@@ -254,6 +260,28 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
                 raise
             except Exception as exc:
                 await context.abort_with_status(rpc_status.to_status(self._status(exc)))
+
+        return wrapper
+
+    def _wrap_client_stream(self, method: str, behaviour: Any) -> Any:
+        """Client streaming: admitted once, on the call (its policy names no per-message target)."""
+
+        async def wrapper(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            self._begin(method, context)
+            outcome = "OK"
+            try:
+                await self._admit(method, context, None)
+                return await behaviour(requests, context)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                outcome = "CANCELLED"
+                raise
+            except Exception as exc:
+                status = self._status(exc)
+                outcome = code_pb2.Code.Name(status.code)
+                await context.abort_with_status(rpc_status.to_status(status))
+                raise  # not reached: abort raises
+            finally:
+                self._audit_call(method, None, outcome)
 
         return wrapper
 

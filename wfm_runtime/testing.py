@@ -135,9 +135,18 @@ class _BearerStream(_BearerMetadata, grpc.aio.UnaryStreamClientInterceptor):
         return await continuation(self._details(details), request)
 
 
+class _BearerClientStream(_BearerMetadata, grpc.aio.StreamUnaryClientInterceptor):
+    async def intercept_stream_unary(
+        self, continuation: Any, details: Any, request_iterator: Any
+    ) -> Any:
+        return await continuation(self._details(details), request_iterator)
+
+
 def channel(address: str, token: str = "") -> grpc.aio.Channel:
     """A plaintext channel (development flag on the server) that sends `token` on every call."""
-    interceptors: list[Any] | None = [_BearerUnary(token), _BearerStream(token)] if token else None
+    interceptors: list[Any] | None = (
+        [_BearerUnary(token), _BearerStream(token), _BearerClientStream(token)] if token else None
+    )
     return grpc.aio.insecure_channel(address, interceptors=interceptors)
 
 

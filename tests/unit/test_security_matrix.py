@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.availability.policy import POLICY as AVAILABILITY
+from services.performance.policy import POLICY as PERFORMANCE
 from services.scheduling.policy import POLICY as SCHEDULING
 from wfm_runtime.auth import Role
 from wfm_runtime.authz import RateLimiter, render_matrix
@@ -21,6 +22,7 @@ WRITE_VERBS = (
     "Request",
     "Approve",
     "Deny",
+    "Record",
 )
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 
@@ -32,6 +34,7 @@ def test_written_matrix_matches_the_policies() -> None:
         {
             "availability": AVAILABILITY,
             "scheduling": SCHEDULING,
+            "performance": PERFORMANCE,
             "audit (every service)": AUDIT_POLICY,
         }
     )
@@ -39,7 +42,7 @@ def test_written_matrix_matches_the_policies() -> None:
 
 
 def test_every_policy_names_only_known_roles_and_marks_writes() -> None:
-    for policy in (AVAILABILITY, SCHEDULING):
+    for policy in (AVAILABILITY, SCHEDULING, PERFORMANCE):
         for method, rule in policy.items():
             assert all(isinstance(g.role, Role) for g in rule.grants), method
             is_write = method.rsplit("/", 1)[-1].startswith(WRITE_VERBS)

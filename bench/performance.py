@@ -1,0 +1,454 @@
+"""Performance service benchmark: `python -m bench.performance [--agents N] [--days D]`.
+
+Starts its own FerretDB and the performance service's gRPC API and day book on it (without
+NATS: the benchmark feeds the projections itself), and measures in one run:
+1. Projector throughput: availability StatusChanged and CaseRecorded events of a 1,000-agent
+   team on the US night shift, fed through the service's own projections in batches of 500 (the
+   projector runner's batch size; the NATS fetch and ack are not part of it). Baseline: a bare
+   `insert_many` of one small document per event on the same server.
+2. A full rebuild: the same projections reset and fed every event again.
+3. Scorecard queries over gRPC for a 1,000-agent team month (days not fed are filled with
+   synthetic figures): GetScorecard and ListScorecards (page of 50 ordered by adherence, and
+   the whole team in one page). Baseline: the raw reads of the same 31 team-day documents.
+Writes docs/bench/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+from wfm.performance.v1 import performance_service_pb2 as pb
+from wfm.performance.v1 import performance_service_pb2_grpc as pb_grpc
+
+from services.availability import domain as availability
+from services.availability import store as availability_store
+from services.performance import domain, metrics, store, views
+from services.performance.api import PerformanceApi
+from services.performance.policy import POLICY
+from wfm_runtime import localservers, mongo
+from wfm_runtime.events import new_envelope
+from wfm_runtime.service import ServiceRuntime
+from wfm_runtime.testing import channel, isolated_settings
+
+TEAM = "bench"
+ZONE = "Asia/Kolkata"
+FIRST_DAY = date(2026, 11, 2)
+BATCH = 500
+DOC = Path(__file__).resolve().parents[1] / "docs" / "bench" / "performance.md"
+# The night of roster date D: 13:00-22:00 UTC (18:30-03:30 IST), as (minute offset, status).
+NIGHT = [
+    (5, "AVAILABLE"),
+    (60, "ON_CONTACT"),
+    (75, "AFTER_CONTACT_WORK"),
+    (80, "AVAILABLE"),
+    (150, "ON_CONTACT"),
+    (170, "AVAILABLE"),
+    (240, "BREAK"),
+    (255, "AVAILABLE"),
+    (300, "ON_CONTACT"),
+    (320, "AFTER_CONTACT_WORK"),
+    (330, "LUNCH"),
+    (360, "AVAILABLE"),
+    (420, "ON_CONTACT"),
+    (450, "AVAILABLE"),
+    (500, "ON_CONTACT"),
+    (540, "OFFLINE"),
+]
+CASES_PER_NIGHT = 12
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def agent_ids(count: int) -> list[str]:
+    return [f"b{i:04d}" for i in range(count)]
+
+
+def night_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 13, tzinfo=UTC)
+
+
+def status_events(agent_id: str, day: date, first_version: int, rng: random.Random) -> list[Any]:
+    events = []
+    previous = availability.Status.OFFLINE
+    for i, (minute, status) in enumerate(NIGHT):
+        moment = night_start(day) + timedelta(minutes=minute + rng.randint(0, 4))
+        change = availability.StatusChanged(
+            agent_id, f"teams/{TEAM}", availability.Status(status), "", moment, previous, None, ""
+        )
+        previous = change.status
+        events.append(
+            new_envelope(
+                producer="availability",
+                aggregate_type=availability_store.AGGREGATE,
+                aggregate_id=agent_id,
+                version=first_version + i,
+                payload=availability_store.encode(change),
+                occurred_at=moment,
+            )
+        )
+    return events
+
+
+def case_events(agent_id: str, day: date, rng: random.Random) -> list[Any]:
+    events = []
+    for i in range(CASES_PER_NIGHT):
+        resolved = night_start(day) + timedelta(minutes=30 + i * 40 + rng.randint(0, 9))
+        record = domain.CaseRecord(
+            f"{agent_id}-{day:%m%d}-{i}", agent_id, "PHONE", resolved - timedelta(minutes=25),
+            resolved, rng.randint(120_000, 600_000), 20_000, 60_000, rng.random() < 0.8,
+            3_600_000, rng.random() < 0.95, rng.randint(1, 5), None, 1,
+        )  # fmt: skip
+        events.append(
+            new_envelope(
+                producer="performance",
+                aggregate_type=store.CASE,
+                aggregate_id=record.case_id,
+                version=1,
+                payload=store.encode_case(domain.CaseRecorded(record, "", None), 1),
+                occurred_at=resolved,
+            )
+        )
+    return events
+
+
+def workload(agents: list[str], days: int) -> list[list[EventEnvelope]]:
+    """Batches of 500 in the order a stream would deliver them: night by night."""
+    rng = random.Random(42)
+    events: list[EventEnvelope] = []
+    for offset in range(days):
+        day = FIRST_DAY + timedelta(days=offset)
+        night: list[EventEnvelope] = []
+        for agent_id in agents:
+            night += status_events(agent_id, day, offset * len(NIGHT) + 1, rng)
+            night += case_events(agent_id, day, rng)
+        night.sort(key=lambda e: (e.occurred_at.seconds, e.occurred_at.nanos))
+        events += night
+    return [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+
+
+def shift(day: date) -> metrics.Shift:
+    start = night_start(day)
+    return metrics.Shift(
+        f"s-{day}",
+        day,
+        start,
+        start + timedelta(hours=9),
+        (
+            metrics.Activity("WORK", start, start + timedelta(minutes=240)),
+            metrics.Activity(
+                "BREAK",
+                start + timedelta(minutes=240),
+                start + timedelta(minutes=255),
+                productive=False,
+            ),
+            metrics.Activity("WORK", start + timedelta(minutes=255), start + timedelta(hours=9)),
+        ),
+    )
+
+
+async def feed(
+    status: views.StatusProjection,
+    cases: views.CaseProjection,
+    batches: list[list[EventEnvelope]],
+) -> float:
+    started = time.perf_counter()
+    for batch in batches:
+        await status.apply([e for e in batch if e.producer == "availability"])
+        await cases.apply([e for e in batch if e.producer == "performance"])
+    return time.perf_counter() - started
+
+
+async def baseline_inserts(repo: store.Repository, batches: list[list[EventEnvelope]]) -> float:
+    coll = repo.inputs.database["bench_baseline"]
+    started = time.perf_counter()
+    for n, batch in enumerate(batches):
+        await mongo.insert_new(
+            coll,
+            [
+                {"_id": f"{n}-{i}", "agent": e.aggregate_id, "v": e.aggregate_version}
+                for i, e in enumerate(batch)
+            ],
+        )
+    elapsed = time.perf_counter() - started
+    await mongo.drop_collection(coll)
+    return elapsed
+
+
+async def fill_month(repo: store.Repository, agents: list[str], fed_days: int) -> None:
+    """Synthetic figures for the month's days that were not fed (same shape as real ones)."""
+    rng = random.Random(1)
+    docs = []
+    for offset in range(fed_days, 30):
+        day = FIRST_DAY - timedelta(days=1) + timedelta(days=offset + 1)
+        row = {}
+        for agent_id in agents:
+            sums = metrics.empty_sums()
+            sums.update(
+                scheduled_ms=32_400_000,
+                scheduled_productive_ms=31_500_000,
+                logged_in_ms=rng.randint(28_000_000, 32_400_000),
+                adherent_ms=rng.randint(27_000_000, 31_500_000),
+                adherence_base_ms=32_400_000,
+                available_ms=rng.randint(10_000_000, 15_000_000),
+                on_contact_ms=rng.randint(10_000_000, 15_000_000),
+                cases=12,
+                sla_cases=12,
+                sla_met=rng.randint(10, 12),
+                handle_ms=12 * 300_000,
+                first_contact=10,
+                active_days=1,
+            )
+            row[agent_id] = store.pack_sums(sums)
+        docs.append(
+            store.pack_doc(
+                {
+                    "_id": store.team_day_id(TEAM, day),
+                    "team_id": TEAM,
+                    "date": str(day),
+                    "agents": row,
+                }
+            )
+        )
+    for i in range(0, len(docs), 5):
+        await repo.put_many(repo.team_days, docs[i : i + 5])
+
+
+async def _no_team(_agent_id: str) -> str | None:
+    return None
+
+
+async def latencies(call: Callable[[], Awaitable[Any]], count: int) -> list[float]:
+    out = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await call()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def summary(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p99
+
+
+async def run(agent_count: int, feed_agents: int, days: int, queries: int) -> str:  # noqa: PLR0915
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-performance-"))
+    ferret = localservers.ferretdb(data_dir)
+    ferret.start()
+    runtime: ServiceRuntime | None = None
+    try:
+        settings = isolated_settings(
+            "performance", f"mongodb://127.0.0.1:{ferret.port}/", "nats://127.0.0.1:1", prefix="b_"
+        )
+        runtime = ServiceRuntime(settings)
+        repo = store.Repository(runtime.views_db)
+        directory = views.Directory(repo)
+        book = views.DayBook(repo, directory)
+        api = PerformanceApi(runtime.commands, repo, directory, book)
+
+        def register(server: grpc.aio.Server) -> list[str]:
+            pb_grpc.add_PerformanceServiceServicer_to_server(api, server)
+            return [pb.DESCRIPTOR.services_by_name["PerformanceService"].full_name]
+
+        port = await runtime.start_grpc(register, 0, policy=POLICY, team_of_agent=_no_team)
+        agents = agent_ids(agent_count)
+        directory.teams[TEAM] = 1
+        for agent_id in agents:
+            directory.agents[agent_id] = views.AgentEntry(agent_id, TEAM, ZONE, 1)
+        fed = agents[:feed_agents]
+
+        async with book.lock:
+            touched: set[views.AgentDay] = set()
+            for offset in range(days):
+                day = FIRST_DAY + timedelta(days=offset)
+                for agent_id in fed:
+                    touched |= await book.record_schedule_for_day(agent_id, day, [shift(day)])
+            await book.recompute(touched)
+            await book.flush()
+
+        progress("shifts stored")
+        batches = workload(fed, days)
+        events = sum(len(b) for b in batches)
+        status, cases = views.StatusProjection(book), views.CaseProjection(book)
+        feed_s = await feed(status, cases, batches)
+        progress(f"fed {sum(len(b) for b in batches)} events in {feed_s:.1f} s")
+        baseline_s = await baseline_inserts(repo, batches)
+        incremental = await mongo.find_all(repo.team_days, {})
+
+        await status.reset()
+        await cases.reset()
+        book.forget()
+        rebuild_s = await feed(status, cases, batches)
+        progress(f"rebuilt in {rebuild_s:.1f} s")
+        rebuilt = await mongo.find_all(repo.team_days, {})
+        same = _agents_by_day(incremental) == _agents_by_day(rebuilt)
+
+        await fill_month(repo, agents, days)
+        period = pb.Period(
+            start_date=FIRST_DAY.isoformat(),
+            end_date=(FIRST_DAY + timedelta(days=29)).isoformat(),
+        )
+        progress("month filled")
+        ch = channel(f"127.0.0.1:{port}")
+        stub = pb_grpc.PerformanceServiceStub(ch)
+        rng = random.Random(3)
+        ids = [store.team_day_id(TEAM, FIRST_DAY + timedelta(days=i)) for i in range(30)]
+        await repo.get_many(repo.team_days, ids)  # warm-up
+        raw = await latencies(lambda: repo.get_many(repo.team_days, ids), queries)
+        get = await latencies(
+            lambda: stub.GetScorecard(
+                pb.GetScorecardRequest(name=f"agents/{rng.choice(agents)}/scorecard", period=period)
+            ),
+            queries,
+        )
+        page = await latencies(
+            lambda: stub.ListScorecards(
+                pb.ListScorecardsRequest(
+                    team=f"teams/{TEAM}", period=period, order_by="adherence_percent desc"
+                )
+            ),
+            queries,
+        )
+        whole = await latencies(
+            lambda: stub.ListScorecards(
+                pb.ListScorecardsRequest(team=f"teams/{TEAM}", period=period, page_size=1000)
+            ),
+            max(5, queries // 2),
+        )
+        await ch.close()
+        return report(
+            agents=agent_count,
+            fed_agents=len(fed),
+            days=days,
+            events=events,
+            feed_s=feed_s,
+            baseline_s=baseline_s,
+            rebuild_s=rebuild_s,
+            same=same,
+            rows={
+                "raw read of the 30 team-day documents (baseline)": raw,
+                "GetScorecard (one agent, 30 days)": get,
+                "ListScorecards (page of 50 by adherence desc)": page,
+                "ListScorecards (all 1,000 in one page)": whole,
+            },
+        )
+    finally:
+        if runtime is not None and runtime.app is not None:
+            await runtime.app.stop()
+            runtime.client.close()
+        ferret.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _agents_by_day(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {d["_id"]: store.unpack_doc(d).get("agents") for d in docs}
+
+
+def report(
+    *,
+    agents: int,
+    fed_agents: int,
+    days: int,
+    events: int,
+    feed_s: float,
+    baseline_s: float,
+    rebuild_s: float,
+    same: bool,
+    rows: dict[str, list[float]],
+) -> str:
+    rate, base_rate = events / feed_s, events / baseline_s
+    raw_p50, raw_p99 = summary(next(iter(rows.values())))
+    lines = [
+        "# Performance service benchmark",
+        "",
+        f"`python -m bench.performance` on {platform.machine()}, Python "
+        f"{platform.python_version()}, FerretDB (SQLite) started by the run; "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"Workload: {fed_agents} agents of a {agents}-agent team on the US night shift (Pune, "
+        f"13:00-22:00 UTC), {days} night(s) of {len(NIGHT)} status changes and "
+        f"{CASES_PER_NIGHT} cases per agent, "
+        f"shifts stored through the scheduling seam. Fed through the projections in batches "
+        f"of {BATCH} (the NATS fetch/ack is not in the figures).",
+        "",
+        "| measure | value | baseline | ratio |",
+        "|---|---|---|---|",
+        f"| projector throughput | {rate:,.0f} events/s ({events:,} events in {feed_s:.1f} s) "
+        f"| bare insert_many, one doc per event: {base_rate:,.0f} docs/s "
+        f"| {rate / base_rate:.2f} |",
+        f"| full rebuild (reset + replay of the {events:,} events) | {rebuild_s:.1f} s "
+        f"| incremental feed {feed_s:.1f} s | {rebuild_s / feed_s:.2f} |",
+        f"| rebuild figures equal to incremental | {'yes' if same else 'NO'} | | |",
+        "",
+        f"Scorecard queries over gRPC (plaintext, no auth), {agents}-agent team, 30-day month "
+        "(the days not fed hold synthetic figures of the same shape):",
+        "",
+        "| query | p50 ms | p99 ms | p50 / baseline p50 | p99 / baseline p99 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, samples in rows.items():
+        p50, p99 = summary(samples)
+        lines.append(
+            f"| {name} | {p50:.1f} | {p99:.1f} | {p50 / raw_p50:.2f} | {p99 / raw_p99:.2f} |"
+        )
+    lines += [
+        "",
+        "Targets (issue #7, 2 cores): at least 5,000 events/s; team-month scorecards p99 under "
+        "200 ms. The machine is shared with other work, so figures vary from run to run.",
+        "",
+        "## Where it stands",
+        "",
+        "Neither target is met on FerretDB v1.24 (SQLite). What the runs while building it showed:",
+        "",
+        "- The projector waits on FerretDB most of the time (a cProfile run: half of the wall "
+        "time in `epoll`, the Python rules themselves a small share). Each batch of 500 "
+        "time-ordered events touches most agents, and every input document it touched is "
+        "rewritten whole (one `replace_one` each: a bulk of replaces took over 15 s for 200 "
+        "documents in a probe). Steps taken: documents packed as one JSON string (FerretDB "
+        "spends its time per field: 87 -> 383 events/s at 100 agents), inputs shared per UTC "
+        "date and agent hash bucket (-> 1,333 events/s at 100 agents). With 1,000 agents fed the "
+        "bucket documents grow and throughput fell to about 390 events/s (28,000 events in "
+        "72 s).",
+        "- Queries: reading the 30 team-day documents of a 1,000-agent team (about 100 KB each) "
+        "is itself 150-350 ms on FerretDB, so the p99 target needs fewer bytes per query: a "
+        "month roll-up document per team and agent slice kept by the projector, or MongoDB. "
+        "The rest of the time is decoding and summing 30,000 packed rows in Python.",
+        "- Not measured here: the same run on MongoDB 7 (`MONGO_URL`); the NATS fetch and ack.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--feed-agents", type=int, default=200)
+    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=DOC)
+    args = parser.parse_args()
+    text = asyncio.run(run(args.agents, args.feed_agents, args.days, args.queries))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

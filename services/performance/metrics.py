@@ -1,0 +1,506 @@
+"""Metric rules (docs/metrics.md): pure functions from an agent's inputs to one roster date's sums.
+
+Every instant of an agent's time belongs to exactly one roster date: the roster date of the
+shift that covers it (so a night shift's minutes after midnight count for the day it started),
+else the agent's local calendar date. A day's figures are stored as sums (numerators and
+denominators, in milliseconds or counts) so that weeks, months and teams roll up by adding;
+ratios are taken only when a scorecard is read (`derive`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+# A status that has not changed for this long counts as offline after it: a forgotten
+# log-out does not earn a day of logged-in time.
+STATUS_CARRY = timedelta(hours=24)
+# A roster date's time lies within [local midnight - 12 h, next local midnight + 18 h]
+# (shifts start within 12 h of their roster date and last at most 18 h past its end).
+BEFORE_MIDNIGHT = timedelta(hours=12)
+AFTER_MIDNIGHT = timedelta(hours=18)
+MAX_SHIFT = timedelta(hours=24)
+
+PRODUCTIVE_STATUSES = frozenset({"AVAILABLE", "ON_CONTACT", "AFTER_CONTACT_WORK"})
+OFFLINE = "OFFLINE"
+WORK = "WORK"  # the activity of shift time no scheduled activity covers
+
+
+# --- inputs ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StatusChange:
+    """From availability's StatusChanged: the agent entered `status` at `at`."""
+
+    version: int
+    at: datetime
+    status: str
+    reason_code: str = ""
+
+
+@dataclass(frozen=True)
+class Activity:
+    kind: str  # WORK, BREAK, LUNCH, MEETING, TRAINING, ...
+    start: datetime
+    end: datetime
+    paid: bool = True
+    productive: bool = True
+
+
+@dataclass(frozen=True)
+class Shift:
+    shift_id: str
+    roster_date: date
+    start: datetime
+    end: datetime
+    activities: tuple[Activity, ...] = ()
+
+    def activity_at(self, instant: datetime) -> Activity | None:
+        if not self.start <= instant < self.end:
+            return None
+        for activity in self.activities:
+            if activity.start <= instant < activity.end:
+                return activity
+        return Activity(WORK, self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Leave:
+    """Approved leave: scheduled time inside it is not absence."""
+
+    leave_id: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class TrainingCompletion:
+    completion_id: str
+    roster_date: date
+    minutes: int
+    technical: bool
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    case_id: str
+    agent_id: str
+    channel: str
+    opened: datetime
+    resolved: datetime
+    handle_ms: int  # talk + hold + after-contact work
+    first_contact: bool
+    has_sla: bool
+    sla_met: bool
+    csat: int | None = None
+    pulse: int | None = None
+
+
+@dataclass(frozen=True)
+class AgentInputs:
+    """Everything stored for an agent around one roster date."""
+
+    zone: str = "UTC"
+    changes: tuple[StatusChange, ...] = ()
+    shifts: tuple[Shift, ...] = ()
+    leave: tuple[Leave, ...] = ()
+    trainings: tuple[TrainingCompletion, ...] = ()
+    cases: tuple[CaseOutcome, ...] = ()
+
+
+# --- sums --------------------------------------------------------------------------------
+SUM_FIELDS = (
+    "scheduled_ms",
+    "scheduled_productive_ms",
+    "logged_in_ms",
+    "absence_ms",
+    "late_logins",
+    "no_shows",
+    "adherent_ms",
+    "adherence_base_ms",
+    "productive_ms",
+    "available_ms",
+    "on_contact_ms",
+    "after_contact_ms",
+    "training_minutes",
+    "technical_training_minutes",
+    "technical_trainings",
+    "cases",
+    "sla_cases",
+    "sla_met",
+    "handle_ms",
+    "first_contact",
+    "csat_sum",
+    "csat_count",
+    "pulse_sum",
+    "pulse_count",
+    "resolution_ms",
+    "active_days",
+)
+
+Sums = dict[str, int]
+
+
+def empty_sums() -> Sums:
+    return dict.fromkeys(SUM_FIELDS, 0)
+
+
+def add_sums(total: Sums, more: Mapping[str, int]) -> Sums:
+    for name in SUM_FIELDS:
+        total[name] = total.get(name, 0) + int(more.get(name, 0))
+    return total
+
+
+# --- attribution -------------------------------------------------------------------------
+def local_midnight(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(), ZoneInfo(zone)).astimezone(UTC)
+
+
+def window(day: date, zone: str) -> tuple[datetime, datetime]:
+    """Where a roster date's time can lie, plus the look-back for the status carried in."""
+    start = local_midnight(day, zone) - BEFORE_MIDNIGHT - STATUS_CARRY
+    end = local_midnight(day + timedelta(days=1), zone) + AFTER_MIDNIGHT
+    return start, end
+
+
+def days_touched(start: datetime, end: datetime, zone: str) -> list[date]:
+    """Roster dates whose figures an input over [start, end] can change (recomputed on arrival)."""
+    zone_info = ZoneInfo(zone)
+    first = start.astimezone(zone_info).date() - timedelta(days=2)
+    last = (end + STATUS_CARRY).astimezone(zone_info).date() + timedelta(days=2)
+    days = []
+    day = first
+    while day <= last:
+        w_start, w_end = window(day, zone)
+        if w_start <= end and start < w_end:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of a roster date with one status, scheduled activity and leave state."""
+
+    start: datetime
+    end: datetime
+    status: str
+    activity: Activity | None
+    on_leave: bool
+
+    @property
+    def ms(self) -> int:
+        return int((self.end - self.start) / timedelta(milliseconds=1))
+
+
+@dataclass
+class _Timeline:
+    inputs: AgentInputs
+    changes: list[StatusChange] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.changes = sorted(self.inputs.changes, key=lambda c: (c.at, c.version))
+        self.times = [c.at for c in self.changes]
+
+    def status_at(self, instant: datetime) -> str:
+        index = bisect.bisect_right(self.times, instant) - 1
+        if index < 0:
+            return OFFLINE
+        change = self.changes[index]
+        return change.status if instant - change.at < STATUS_CARRY else OFFLINE
+
+    def shift_at(self, instant: datetime) -> Shift | None:
+        for shift in self.inputs.shifts:
+            if shift.start <= instant < shift.end:
+                return shift
+        return None
+
+    def on_leave(self, instant: datetime) -> bool:
+        return any(leave.start <= instant < leave.end for leave in self.inputs.leave)
+
+    def roster_date(self, instant: datetime) -> date:
+        shift = self.shift_at(instant)
+        if shift is not None:
+            return shift.roster_date
+        return instant.astimezone(ZoneInfo(self.inputs.zone)).date()
+
+
+def pieces(inputs: AgentInputs, day: date) -> list[Piece]:
+    """The roster date's time cut where anything changes, in order."""
+    timeline = _Timeline(inputs)
+    w_start, w_end = window(day, inputs.zone)
+    cuts = {w_start, w_end}
+    for offset in (-1, 0, 1, 2):
+        cuts.add(local_midnight(day + timedelta(days=offset), inputs.zone))
+    for change in timeline.changes:
+        cuts.update((change.at, change.at + STATUS_CARRY))
+    for shift in inputs.shifts:
+        cuts.update((shift.start, shift.end))
+        for activity in shift.activities:
+            cuts.update((activity.start, activity.end))
+    for leave in inputs.leave:
+        cuts.update((leave.start, leave.end))
+    ordered = sorted(c for c in cuts if w_start <= c <= w_end)
+    result: list[Piece] = []
+    for start, end in itertools.pairwise(ordered):
+        if timeline.roster_date(start) != day:
+            continue
+        covering = timeline.shift_at(start)
+        piece = Piece(
+            start,
+            end,
+            timeline.status_at(start),
+            covering.activity_at(start) if covering is not None else None,
+            timeline.on_leave(start),
+        )
+        if result and _same_kind(result[-1], piece) and result[-1].end == start:
+            piece = Piece(result[-1].start, end, piece.status, piece.activity, piece.on_leave)
+            result[-1] = piece
+        else:
+            result.append(piece)
+    return result
+
+
+def _same_kind(a: Piece, b: Piece) -> bool:
+    return (a.status, a.activity, a.on_leave) == (b.status, b.activity, b.on_leave)
+
+
+def adheres(status: str, activity: Activity) -> bool:
+    """Whether being in `status` is doing the scheduled `activity`."""
+    if activity.productive:
+        return status in PRODUCTIVE_STATUSES
+    if activity.kind in {"BREAK", "LUNCH", "MEETING", "TRAINING", OFFLINE}:
+        return status == activity.kind
+    return status != OFFLINE and status not in PRODUCTIVE_STATUSES
+
+
+# --- one roster date ---------------------------------------------------------------------
+def day_sums(inputs: AgentInputs, day: date) -> Sums:
+    """Every sum of one agent and roster date, from the inputs around it."""
+    sums = empty_sums()
+    day_pieces = pieces(inputs, day)
+    _status_sums(sums, day_pieces)
+    _schedule_sums(sums, day_pieces)
+    _punctuality(sums, inputs, day)
+    _training_sums(sums, inputs, day)
+    _case_sums(sums, cases_of_day(inputs, day))
+    sums["active_days"] = int(bool(sums["scheduled_ms"] or sums["logged_in_ms"] or sums["cases"]))
+    return sums
+
+
+def _status_sums(sums: Sums, day_pieces: Iterable[Piece]) -> None:
+    for piece in day_pieces:
+        if piece.status == OFFLINE:
+            continue
+        sums["logged_in_ms"] += piece.ms
+        if piece.status in PRODUCTIVE_STATUSES:
+            sums["productive_ms"] += piece.ms
+        if piece.status == "AVAILABLE":
+            sums["available_ms"] += piece.ms
+        elif piece.status == "ON_CONTACT":
+            sums["on_contact_ms"] += piece.ms
+        elif piece.status == "AFTER_CONTACT_WORK":
+            sums["after_contact_ms"] += piece.ms
+
+
+def _schedule_sums(sums: Sums, day_pieces: Iterable[Piece]) -> None:
+    for piece in day_pieces:
+        activity = piece.activity
+        if activity is None:
+            continue
+        if activity.paid:
+            sums["scheduled_ms"] += piece.ms
+        if piece.on_leave:
+            continue  # approved leave replaces the schedule: neither absence nor adherence
+        sums["adherence_base_ms"] += piece.ms
+        if adheres(piece.status, activity):
+            sums["adherent_ms"] += piece.ms
+        if activity.productive:
+            sums["scheduled_productive_ms"] += piece.ms
+            if piece.status == OFFLINE:
+                sums["absence_ms"] += piece.ms
+
+
+def _punctuality(sums: Sums, inputs: AgentInputs, day: date) -> None:
+    timeline = _Timeline(inputs)
+    for shift in inputs.shifts:
+        if shift.roster_date != day or timeline.on_leave(shift.start):
+            continue
+        first_login = first_login_in(timeline, shift)
+        if first_login is None:
+            sums["no_shows"] += 1
+        elif first_login > shift.start:
+            sums["late_logins"] += 1
+
+
+def first_login_in(timeline: _Timeline, shift: Shift) -> datetime | None:
+    """When the agent was first logged in during the shift (its start if already logged in)."""
+    if timeline.status_at(shift.start) != OFFLINE:
+        return shift.start
+    for change in timeline.changes:
+        if shift.start < change.at < shift.end and change.status != OFFLINE:
+            return change.at
+    return None
+
+
+def _training_sums(sums: Sums, inputs: AgentInputs, day: date) -> None:
+    for training in inputs.trainings:
+        if training.roster_date != day:
+            continue
+        sums["training_minutes"] += training.minutes
+        if training.technical:
+            sums["technical_training_minutes"] += training.minutes
+            sums["technical_trainings"] += 1
+
+
+def cases_of_day(inputs: AgentInputs, day: date) -> list[CaseOutcome]:
+    """Cases belong to the roster date of the instant they were resolved."""
+    timeline = _Timeline(inputs)
+    return sorted(
+        (c for c in inputs.cases if timeline.roster_date(c.resolved) == day),
+        key=lambda c: (c.resolved, c.case_id),
+    )
+
+
+def _case_sums(sums: Sums, cases: Iterable[CaseOutcome]) -> None:
+    for case in cases:
+        sums["cases"] += 1
+        sums["handle_ms"] += case.handle_ms
+        sums["resolution_ms"] += int((case.resolved - case.opened) / timedelta(milliseconds=1))
+        sums["first_contact"] += int(case.first_contact)
+        if case.has_sla:
+            sums["sla_cases"] += 1
+            sums["sla_met"] += int(case.sla_met)
+        if case.csat is not None:
+            sums["csat_sum"] += case.csat
+            sums["csat_count"] += 1
+        if case.pulse is not None:
+            sums["pulse_sum"] += case.pulse
+            sums["pulse_count"] += 1
+
+
+# --- figures -----------------------------------------------------------------------------
+METRICS = (
+    "scheduled_hours",
+    "logged_in_hours",
+    "absenteeism_percent",
+    "late_logins",
+    "no_shows",
+    "adherence_percent",
+    "conformance_percent",
+    "occupancy_percent",
+    "training_hours",
+    "technical_training_hours",
+    "technical_trainings_completed",
+    "cases_resolved",
+    "cases_resolved_per_day",
+    "sla_compliance_percent",
+    "average_handle_time_seconds",
+    "first_contact_resolution_percent",
+    "csat_average",
+    "pulse_average",
+    "average_time_to_resolution_seconds",
+)
+STATUS_METRICS = frozenset(
+    {
+        "scheduled_hours",
+        "logged_in_hours",
+        "absenteeism_percent",
+        "late_logins",
+        "no_shows",
+        "adherence_percent",
+        "conformance_percent",
+        "occupancy_percent",
+    }
+)
+TRAINING_METRICS = frozenset(
+    {"training_hours", "technical_training_hours", "technical_trainings_completed"}
+)
+HOUR_MS = 3_600_000
+
+
+def _ratio(numerator: int, denominator: int, scale: float = 1.0) -> float | None:
+    return None if denominator <= 0 else round(numerator * scale / denominator, 4)
+
+
+def derive(sums: Mapping[str, int]) -> dict[str, float | None]:
+    """The figures of a period (or team) from its summed numerators and denominators."""
+    s = {name: int(sums.get(name, 0)) for name in SUM_FIELDS}
+    occupied = s["on_contact_ms"] + s["after_contact_ms"]
+    return {
+        "scheduled_hours": round(s["scheduled_ms"] / HOUR_MS, 6),
+        "logged_in_hours": round(s["logged_in_ms"] / HOUR_MS, 6),
+        "absenteeism_percent": _ratio(s["absence_ms"], s["scheduled_productive_ms"], 100),
+        "late_logins": float(s["late_logins"]),
+        "no_shows": float(s["no_shows"]),
+        "adherence_percent": _ratio(s["adherent_ms"], s["adherence_base_ms"], 100),
+        "conformance_percent": _ratio(s["productive_ms"], s["scheduled_productive_ms"], 100),
+        "occupancy_percent": _ratio(occupied, s["available_ms"] + occupied, 100),
+        "training_hours": round(s["training_minutes"] / 60, 4),
+        "technical_training_hours": round(s["technical_training_minutes"] / 60, 4),
+        "technical_trainings_completed": float(s["technical_trainings"]),
+        "cases_resolved": float(s["cases"]),
+        "cases_resolved_per_day": _ratio(s["cases"], s["active_days"]),
+        "sla_compliance_percent": _ratio(s["sla_met"], s["sla_cases"], 100),
+        "average_handle_time_seconds": _ratio(s["handle_ms"], s["cases"], 0.001),
+        "first_contact_resolution_percent": _ratio(s["first_contact"], s["cases"], 100),
+        "csat_average": _ratio(s["csat_sum"], s["csat_count"]),
+        "pulse_average": _ratio(s["pulse_sum"], s["pulse_count"]),
+        "average_time_to_resolution_seconds": _ratio(s["resolution_ms"], s["cases"], 0.001),
+    }
+
+
+def counted(metric: str, piece: Piece) -> bool:
+    """Whether a piece counts in the metric's numerator (for ExplainMetric)."""
+    activity = piece.activity
+    if metric == "scheduled_hours":
+        return activity is not None and activity.paid
+    if metric == "logged_in_hours":
+        return piece.status != OFFLINE
+    if metric == "absenteeism_percent":
+        return (
+            activity is not None
+            and activity.productive
+            and not piece.on_leave
+            and piece.status == OFFLINE
+        )
+    if metric == "adherence_percent":
+        return activity is not None and not piece.on_leave and adheres(piece.status, activity)
+    if metric == "conformance_percent":
+        return piece.status in PRODUCTIVE_STATUSES
+    if metric == "occupancy_percent":
+        return piece.status in {"ON_CONTACT", "AFTER_CONTACT_WORK"}
+    return False
+
+
+def dates(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def roster_dates_between(inputs: AgentInputs, start: datetime, end: datetime) -> set[date]:
+    """Every roster date that some instant of [start, end) belongs to ({start}'s if equal)."""
+    timeline = _Timeline(inputs)
+    zone = ZoneInfo(inputs.zone)
+    cuts = {start}
+    day = start.astimezone(zone).date()
+    while (midnight := local_midnight(day, inputs.zone)) < end:
+        if midnight > start:
+            cuts.add(midnight)
+        day += timedelta(days=1)
+    for shift in inputs.shifts:
+        cuts.update(c for c in (shift.start, shift.end) if start < c < end)
+    return {timeline.roster_date(c) for c in cuts}
+
+
+def status_reach(inputs: AgentInputs, change: StatusChange) -> tuple[datetime, datetime]:
+    """The time a status change decides: from it to the next change (or the carry's end)."""
+    later = [c.at for c in inputs.changes if c.at > change.at]
+    end = change.at + STATUS_CARRY
+    return change.at, min([*later, end])

@@ -1,0 +1,593 @@
+"""Performance read views, the projectors that keep them, and the queries on them.
+
+Views (in the service's views database):
+- `status_inputs`, `case_inputs`, `schedule_inputs`: every input an agent-day's figures come
+  from, in documents per UTC date and agent hash bucket (store.py), keyed inside by agent, then
+  by version, case id, shift id... so a repeated or late event lands once and in its place.
+- `team_days`: one document per team and roster date with each agent's sums (store.py).
+- `thresholds`: each team's red-flag thresholds; `directory_agents`, `directory_teams`.
+
+A projector never increments a figure: it stores the inputs, then recomputes every agent-day
+they can change from all the inputs stored for it (`DayBook.recompute`). Late, repeated or
+out-of-order input therefore gives the same figures as a full rebuild.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+from wfm.scheduling.v1 import events_pb2 as scheduling_events
+
+from services.availability.store import decode as decode_status_changed
+from services.performance import domain, metrics, store
+from wfm_runtime import mongo
+from wfm_runtime.commands import Command, CommandRunner, fingerprint
+from wfm_runtime.events import short_type, unpack
+from wfm_runtime.timefmt import as_utc, utc_now
+
+STATUS, CASES, SCHEDULE = "status_inputs", "case_inputs", "schedule_inputs"
+MAX_CACHED_DOCS = 200_000
+MAX_LEAVE_DAYS = 400
+
+AgentDay = tuple[str, date]
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    agent_id: str
+    team_id: str
+    time_zone: str
+    version: int
+
+
+class Directory:
+    """In-memory copy of the directory view (small, read on every request and recompute)."""
+
+    def __init__(self, repo: store.Repository) -> None:
+        self._repo = repo
+        self.agents: dict[str, AgentEntry] = {}
+        self.teams: dict[str, int] = {}
+
+    async def refresh(self) -> None:
+        docs = await mongo.find_all(self._repo.agents, {})
+        self.agents = {
+            str(d["_id"]): AgentEntry(
+                str(d["_id"]), d.get("team_id", ""), d.get("time_zone", ""), d["version"]
+            )
+            for d in docs
+        }
+        self.teams = {
+            str(d["_id"]): int(d["version"]) for d in await mongo.find_all(self._repo.teams, {})
+        }
+
+    async def agent(self, agent_id: str) -> AgentEntry | None:
+        entry = self.agents.get(agent_id)
+        if entry is None:  # registered moments ago, or by another replica's projector
+            doc = await mongo.get(self._repo.agents, agent_id)
+            if doc is not None:
+                entry = AgentEntry(agent_id, doc["team_id"], doc["time_zone"], doc["version"])
+                self.agents[agent_id] = entry
+        return entry
+
+    def zone_of(self, agent_id: str) -> str:
+        entry = self.agents.get(agent_id)
+        return entry.time_zone if entry and entry.time_zone else "UTC"
+
+    def team_of(self, agent_id: str) -> str:
+        entry = self.agents.get(agent_id)
+        return entry.team_id if entry else ""
+
+    def members(self, team_id: str) -> list[str]:
+        return sorted(a.agent_id for a in self.agents.values() if a.team_id == team_id)
+
+    async def has_team(self, team_id: str) -> bool:
+        if team_id not in self.teams:
+            doc = await mongo.get(self._repo.teams, team_id)
+            if doc is not None:
+                self.teams[team_id] = int(doc["version"])
+        return team_id in self.teams
+
+
+class DayBook:
+    """Stored inputs per agent and the agent-day sums derived from them.
+
+    The only writer of its collections (one per service deployment, like availability's
+    board): it keeps what it read and wrote in memory and writes changed documents once per
+    batch. Callers hold `lock` from the first change to `flush`.
+    """
+
+    def __init__(self, repo: store.Repository, directory: Directory) -> None:
+        self._repo = repo
+        self._directory = directory
+        self._colls = {
+            STATUS: repo.inputs.database[STATUS],
+            CASES: repo.inputs.database[CASES],
+            SCHEDULE: repo.inputs.database[SCHEDULE],
+        }
+        self._cache: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self._colls}
+        self._dirty: dict[str, set[str]] = {k: set() for k in self._colls}
+        self._figures: dict[str, dict[str, Any]] = {}
+        self._dirty_figures: set[str] = set()
+        self.lock = asyncio.Lock()
+        self.watch: RedFlagWatch | None = None
+
+    # --- documents -----------------------------------------------------------------------
+    async def _docs(
+        self, kind: str, ids: list[str], *, keep: bool = True
+    ) -> dict[str, dict[str, Any]]:
+        """Documents by id; `keep=False` (queries) reads without touching the cache."""
+        cache = self._cache[kind]
+        missing = [i for i in ids if i not in cache]
+        found = await self._repo.get_many(self._colls[kind], missing) if missing else {}
+        found = {i: store.unpack_doc(d) for i, d in found.items()}
+        out = {}
+        for doc_id in ids:
+            if doc_id in cache:
+                out[doc_id] = cache[doc_id]
+            elif keep:
+                # setdefault: never replace what a projector put there while we waited
+                out[doc_id] = cache.setdefault(doc_id, found.get(doc_id) or {"_id": doc_id})
+            else:
+                out[doc_id] = found.get(doc_id) or {"_id": doc_id}
+        return out
+
+    async def _doc(self, kind: str, slot: store.Slot) -> dict[str, Any]:
+        """The agent's part of an input document, to change (the document is marked dirty)."""
+        doc_id, agent_id = slot
+        self._dirty[kind].add(doc_id)
+        doc = (await self._docs(kind, [doc_id]))[doc_id]
+        agents: dict[str, dict[str, Any]] = doc.setdefault("agents", {})
+        return agents.setdefault(agent_id, {})
+
+    async def _slices(
+        self, kind: str, slots: list[store.Slot], *, keep: bool = True
+    ) -> list[dict[str, Any]]:
+        docs = await self._docs(kind, sorted({doc_id for doc_id, _ in slots}), keep=keep)
+        return [docs[doc_id].get("agents", {}).get(agent_id, {}) for doc_id, agent_id in slots]
+
+    async def inputs_for(
+        self, agent_id: str, days: list[date], *, keep: bool = True
+    ) -> metrics.AgentInputs:
+        zone = self._directory.zone_of(agent_id)
+        slots = sorted({b for d in days for b in store.buckets_for_day(agent_id, d, zone)})
+        parts: list[dict[str, Any]] = []
+        for kind in self._colls:
+            parts += await self._slices(kind, slots, keep=keep)
+        return store.inputs_from_docs(agent_id, zone, parts)
+
+    async def _around(self, agent_id: str, instant: datetime) -> metrics.AgentInputs:
+        local = instant.astimezone(metrics.ZoneInfo(self._directory.zone_of(agent_id))).date()
+        return await self.inputs_for(agent_id, [local])
+
+    # --- inputs ----------------------------------------------------------------------------
+    async def add_status_changes(
+        self, agent_id: str, changes: list[metrics.StatusChange]
+    ) -> set[AgentDay]:
+        fresh = []
+        for change in changes:
+            doc = await self._doc(STATUS, store.bucket_id(agent_id, change.at))
+            entries = doc.setdefault("changes", {})
+            if str(change.version) not in entries:
+                entries[str(change.version)] = store.change_entry(change)
+                fresh.append(change)
+        if not fresh:
+            return set()
+        zone = metrics.ZoneInfo(self._directory.zone_of(agent_id))
+        days = {c.at.astimezone(zone).date() + timedelta(days=k) for c in fresh for k in (0, 1)}
+        inputs = await self.inputs_for(agent_id, sorted(days))
+        touched: set[AgentDay] = set()
+        for change in fresh:
+            start, end = metrics.status_reach(inputs, change)
+            touched |= {(agent_id, d) for d in metrics.roster_dates_between(inputs, start, end)}
+        return touched
+
+    async def add_case(self, event: domain.CaseRecorded) -> set[AgentDay]:
+        record = event.case
+        touched: set[AgentDay] = set()
+        if event.previous_agent and event.previous_resolved is not None:
+            old_slot = store.bucket_id(event.previous_agent, event.previous_resolved)
+            if old_slot != store.bucket_id(record.agent_id, record.resolved):
+                doc = await self._doc(CASES, old_slot)
+                entry = doc.setdefault("cases", {}).get(record.case_id)
+                if entry is None or entry["v"] < record.version:
+                    # A tombstone, so a late copy of the old version cannot come back.
+                    doc["cases"][record.case_id] = {"v": record.version, "moved": True}
+                    touched |= await self._case_days(event.previous_agent, event.previous_resolved)
+        doc = await self._doc(CASES, store.bucket_id(record.agent_id, record.resolved))
+        entry = doc.setdefault("cases", {}).get(record.case_id)
+        if entry is None or entry["v"] < record.version:
+            doc["cases"][record.case_id] = store.case_entry(record)
+            touched |= await self._case_days(record.agent_id, record.resolved)
+        return touched
+
+    async def _case_days(self, agent_id: str, resolved: datetime) -> set[AgentDay]:
+        inputs = await self._around(agent_id, resolved)
+        return {(agent_id, d) for d in metrics.roster_dates_between(inputs, resolved, resolved)}
+
+    async def record_schedule_for_day(
+        self, agent_id: str, roster_date: date, shifts: list[metrics.Shift]
+    ) -> set[AgentDay]:
+        """Seam for scheduling's roster events: the agent's shifts of one roster date.
+
+        Replaces the shifts stored for that roster date; returns the agent-days to recompute.
+        """
+        zone = self._directory.zone_of(agent_id)
+        before = await self.inputs_for(agent_id, [roster_date])
+        old = [s for s in before.shifts if s.roster_date == roster_date]
+        touched: set[AgentDay] = {(agent_id, roster_date)}
+        for shift in old:
+            doc = await self._doc(SCHEDULE, store.bucket_id(agent_id, shift.start))
+            doc.get("shifts", {}).pop(shift.shift_id, None)
+            touched |= {(agent_id, d) for d in metrics.days_touched(shift.start, shift.end, zone)}
+        for shift in shifts:
+            doc = await self._doc(SCHEDULE, store.bucket_id(agent_id, shift.start))
+            doc.setdefault("shifts", {})[shift.shift_id] = store.shift_entry(shift)
+            touched |= {(agent_id, d) for d in metrics.days_touched(shift.start, shift.end, zone)}
+        return touched
+
+    async def record_leave(self, agent_id: str, leave: metrics.Leave) -> set[AgentDay]:
+        """Seam for approved leave (a cancellation: `leave` with end == start)."""
+        day = as_utc(leave.start).date()
+        last = min(as_utc(leave.end).date(), day + timedelta(days=MAX_LEAVE_DAYS))
+        while day <= last:
+            doc = await self._doc(SCHEDULE, store.date_slot(agent_id, day))
+            doc.setdefault("leave", {})[leave.leave_id] = store.leave_entry(leave)
+            day += timedelta(days=1)
+        zone = self._directory.zone_of(agent_id)
+        return {(agent_id, d) for d in metrics.days_touched(leave.start, leave.end, zone)}
+
+    async def record_training_completion(
+        self, agent_id: str, training: metrics.TrainingCompletion
+    ) -> set[AgentDay]:
+        """Seam for training's completion events."""
+        zone = self._directory.zone_of(agent_id)
+        noon = metrics.local_midnight(training.roster_date, zone) + timedelta(hours=12)
+        doc = await self._doc(SCHEDULE, store.bucket_id(agent_id, noon))
+        doc.setdefault("trainings", {})[training.completion_id] = store.training_entry(training)
+        return {(agent_id, training.roster_date)}
+
+    # --- figures ---------------------------------------------------------------------------
+    async def recompute(self, touched: set[AgentDay]) -> None:
+        by_team: dict[str, list[tuple[str, date, metrics.Sums]]] = {}
+        for agent_id, day in sorted(touched):
+            sums = metrics.day_sums(await self.inputs_for(agent_id, [day]), day)
+            team = self._directory.team_of(agent_id)
+            by_team.setdefault(team, []).append((agent_id, day, sums))
+        ids = sorted({store.team_day_id(t, d) for t, rows in by_team.items() for _, d, _ in rows})
+        missing = [i for i in ids if i not in self._figures]
+        found = await self._repo.get_many(self._repo.team_days, missing)
+        for doc_id in missing:
+            stored = found.get(doc_id)
+            self._figures.setdefault(
+                doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
+            )
+        for team, rows in by_team.items():
+            for agent_id, day, sums in rows:
+                doc_id = store.team_day_id(team, day)
+                doc = self._figures[doc_id]
+                doc.update(team_id=team, date=day.isoformat())
+                agents = doc.setdefault("agents", {})
+                packed = store.pack_sums(sums) if any(sums.values()) else None
+                if agents.get(agent_id) != packed:
+                    if packed is None:
+                        agents.pop(agent_id, None)
+                    else:
+                        agents[agent_id] = packed
+                    self._dirty_figures.add(doc_id)
+
+    async def settle(self, touched: set[AgentDay]) -> None:
+        """Recomputes the touched agent-days, writes them, then checks them for new red flags."""
+        await self.recompute(touched)
+        await self.flush()
+        if self.watch is not None:
+            await self.watch.check(touched)
+
+    async def sums_of(self, team_id: str, agent_id: str, days: list[date]) -> metrics.Sums:
+        """An agent's summed figures over `days`, from the figures this book keeps."""
+        ids = [store.team_day_id(team_id, d) for d in days]
+        missing = [i for i in ids if i not in self._figures]
+        found = await self._repo.get_many(self._repo.team_days, missing) if missing else {}
+        total = metrics.empty_sums()
+        for doc_id in ids:
+            stored = found.get(doc_id)
+            doc = self._figures.setdefault(
+                doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
+            )
+            packed = doc.get("agents", {}).get(agent_id)
+            if packed:
+                metrics.add_sums(total, store.unpack_sums(packed))
+        return total
+
+    async def flush(self) -> None:
+        writes = [
+            self._repo.put_many(
+                self._colls[k], [store.pack_doc(self._cache[k][i]) for i in sorted(ids)]
+            )
+            for k, ids in self._dirty.items()
+            if ids
+        ]
+        writes.append(
+            self._repo.put_many(
+                self._repo.team_days,
+                [store.pack_doc(self._figures[i]) for i in sorted(self._dirty_figures)],
+            )
+        )
+        await asyncio.gather(*writes)
+        for ids in self._dirty.values():
+            ids.clear()
+        self._dirty_figures.clear()
+        if sum(len(c) for c in self._cache.values()) + len(self._figures) > MAX_CACHED_DOCS:
+            self.forget()
+
+    def forget(self, kind: str | None = None) -> None:
+        """Drops cached documents (all, or one input kind) so they are read again."""
+        for k in [kind] if kind else list(self._cache):
+            self._cache[k].clear()
+            self._dirty[k].clear()
+        if kind is None:
+            self._figures.clear()
+            self._dirty_figures.clear()
+
+    async def reset(self, kind: str) -> None:
+        """Before a rebuild of one input kind: its documents go; figures follow the replay."""
+        self.forget(kind)
+        self._figures.clear()
+        self._dirty_figures.clear()
+        await mongo.drop_collection(self._colls[kind])
+
+
+class RedFlagWatch:
+    """After each batch: a RedFlagRaised event for every threshold an agent's month-to-date
+    figures break for the first time that month (once per agent, month and metric: the event
+    store's unique insert is the check, so a rebuild or a second replica raises nothing twice).
+    """
+
+    def __init__(
+        self, repo: store.Repository, directory: Directory, book: DayBook, commands: CommandRunner
+    ) -> None:
+        self._repo = repo
+        self._directory = directory
+        self._book = book
+        self._commands = commands
+        self._behaviour = store.red_flag_behaviour()
+        self._raised: set[str] = set()
+
+    async def check(self, touched: set[AgentDay]) -> None:
+        months: dict[tuple[str, date], set[str]] = {}
+        for agent_id, day in touched:
+            team_id = self._directory.team_of(agent_id)
+            if team_id:
+                months.setdefault((team_id, day.replace(day=1)), set()).add(agent_id)
+        for (team_id, first), agents in sorted(months.items()):
+            thresholds = await thresholds_of(self._repo, team_id)
+            if not thresholds.limits():
+                continue
+            days = [
+                d
+                for d in metrics.dates(first, first + timedelta(days=30))
+                if d.month == first.month
+            ]
+            for agent_id in sorted(agents):
+                figures = metrics.derive(await self._book.sums_of(team_id, agent_id, days))
+                for flag in domain.red_flags(agent_id, figures, thresholds):
+                    await self._raise(flag, team_id, f"{first:%Y-%m}")
+
+    async def _raise(self, flag: domain.RedFlag, team_id: str, month: str) -> None:
+        flag_id = store.red_flag_id(flag, month)
+        if flag_id in self._raised:
+            return
+        await self._commands.execute(
+            self._behaviour,
+            Command(store.RED_FLAG, flag_id, f"raise-{flag_id}", fingerprint(flag_id)),
+            lambda raised, _version: (
+                None if raised else store.encode_red_flag(flag, team_id, month)
+            ),
+        )
+        self._raised.add(flag_id)
+
+
+# --- projections ---------------------------------------------------------------------------
+class _DayBookProjection:
+    kind = ""
+
+    def __init__(self, book: DayBook) -> None:
+        self._book = book
+
+    async def reset(self) -> None:
+        async with self._book.lock:
+            await self._book.reset(self.kind)
+
+
+class StatusProjection(_DayBookProjection):
+    """Availability's StatusChanged -> status inputs -> the agent-days they touch."""
+
+    name = "performance-status"
+    source = "availability"
+    subjects = "agent_availability.>"
+    kind = STATUS
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        per_agent: dict[str, list[metrics.StatusChange]] = {}
+        for envelope in envelopes:
+            if short_type(envelope.event_type) != "StatusChanged":
+                continue
+            event = decode_status_changed(envelope)
+            per_agent.setdefault(envelope.aggregate_id, []).append(
+                metrics.StatusChange(
+                    envelope.aggregate_version, event.since, event.status.value, event.reason_code
+                )
+            )
+        async with self._book.lock:
+            touched: set[AgentDay] = set()
+            for agent_id, changes in per_agent.items():
+                touched |= await self._book.add_status_changes(agent_id, changes)
+            await self._book.settle(touched)
+
+
+class CaseProjection(_DayBookProjection):
+    """CaseRecorded -> case inputs -> the agent-days of the case (and of its old place)."""
+
+    name = "performance-cases"
+    source = "performance"
+    subjects = f"{store.CASE}.>"
+    kind = CASES
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        async with self._book.lock:
+            touched: set[AgentDay] = set()
+            for envelope in envelopes:
+                if short_type(envelope.event_type) == "CaseRecorded":
+                    touched |= await self._book.add_case(store.decode_case(envelope))
+            await self._book.settle(touched)
+
+
+class ThresholdsProjection:
+    """RedFlagThresholdsSet -> `thresholds`; then the team's current month is checked again,
+    so new limits flag what is already there (not only what arrives next)."""
+
+    name = "performance-thresholds"
+    source = "performance"
+    subjects = f"{store.THRESHOLDS}.>"
+
+    def __init__(
+        self, repo: store.Repository, directory: Directory, watch: RedFlagWatch | None = None
+    ) -> None:
+        self._repo = repo
+        self._directory = directory
+        self._watch = watch
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        for envelope in envelopes:
+            if short_type(envelope.event_type) != "RedFlagThresholdsSet":
+                continue
+            thresholds = store.decode_thresholds(envelope)
+            doc = await mongo.get(self._repo.thresholds, thresholds.team_id)
+            if doc is None or int(doc.get("version", 0)) < thresholds.version:
+                await mongo.set_fields(
+                    self._repo.thresholds, thresholds.team_id, store.thresholds_doc(thresholds)
+                )
+            if self._watch is not None:
+                await self._watch.check(self._this_month(thresholds.team_id))
+
+    def _this_month(self, team_id: str) -> set[AgentDay]:
+        """Each member's local today and yesterday (so a month that just ended is seen too)."""
+        now = utc_now()
+        touched: set[AgentDay] = set()
+        for agent_id in self._directory.members(team_id):
+            today = now.astimezone(ZoneInfo(self._directory.zone_of(agent_id))).date()
+            touched |= {(agent_id, today), (agent_id, today - timedelta(days=1))}
+        return touched
+
+    async def reset(self) -> None:
+        await mongo.drop_collection(self._repo.thresholds)
+
+
+class DirectoryProjection:
+    """Scheduling's TeamCreated / AgentRegistered / AgentUpdated -> directory views."""
+
+    name = "performance-directory"
+    source = "scheduling"
+    subjects = ">"
+
+    def __init__(self, repo: store.Repository, directory: Directory) -> None:
+        self._repo = repo
+        self._directory = directory
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        for envelope in envelopes:
+            kind = short_type(envelope.event_type)
+            version = envelope.aggregate_version
+            if kind == "TeamCreated":
+                team_id = unpack(envelope, scheduling_events.TeamCreated).team.name
+                team_id = team_id.removeprefix("teams/")
+                if self._directory.teams.get(team_id, 0) < version:
+                    await mongo.set_fields(self._repo.teams, team_id, {"version": version})
+                    self._directory.teams[team_id] = version
+            elif kind in ("AgentRegistered", "AgentUpdated"):
+                cls = (
+                    scheduling_events.AgentRegistered
+                    if kind == "AgentRegistered"
+                    else scheduling_events.AgentUpdated
+                )
+                agent = unpack(envelope, cls).agent  # type: ignore[attr-defined]
+                entry = AgentEntry(
+                    agent.name.removeprefix("agents/"),
+                    agent.team.removeprefix("teams/"),
+                    agent.time_zone,
+                    version,
+                )
+                known = self._directory.agents.get(entry.agent_id)
+                if known is None or known.version < version:
+                    await mongo.set_fields(
+                        self._repo.agents,
+                        entry.agent_id,
+                        {
+                            "team_id": entry.team_id,
+                            "time_zone": entry.time_zone,
+                            "version": version,
+                        },
+                    )
+                    self._directory.agents[entry.agent_id] = entry
+
+    async def reset(self) -> None:
+        await self._repo.drop_directory()
+        self._directory.agents.clear()
+        self._directory.teams.clear()
+
+
+# --- queries -------------------------------------------------------------------------------
+async def team_period_sums(
+    repo: store.Repository, team_id: str, period: domain.Period
+) -> dict[str, metrics.Sums]:
+    """Each agent's summed sums over the period's roster dates."""
+    ids = [store.team_day_id(team_id, d) for d in metrics.dates(period.start, period.end)]
+    docs = await repo.get_many(repo.team_days, ids)
+    # Lists added element-wise: a 1,000-agent team month is 31,000 rows of 26 numbers.
+    width = len(metrics.SUM_FIELDS)
+    totals: dict[str, list[int]] = {}
+    for doc in map(store.unpack_doc, docs.values()):
+        for agent_id, packed in doc.get("agents", {}).items():
+            values = [int(x) for x in packed.split(",")]
+            values += [0] * (width - len(values))
+            total = totals.get(agent_id)
+            totals[agent_id] = (
+                values if total is None else [a + b for a, b in zip(total, values, strict=True)]
+            )
+    return {a: dict(zip(metrics.SUM_FIELDS, v, strict=True)) for a, v in totals.items()}
+
+
+async def agent_period_sums(
+    repo: store.Repository, team_id: str, agent_id: str, period: domain.Period
+) -> metrics.Sums:
+    ids = [store.team_day_id(team_id, d) for d in metrics.dates(period.start, period.end)]
+    docs = await repo.get_many(repo.team_days, ids)
+    total = metrics.empty_sums()
+    for doc in map(store.unpack_doc, docs.values()):
+        packed = doc.get("agents", {}).get(agent_id)
+        if packed:
+            metrics.add_sums(total, store.unpack_sums(packed))
+    return total
+
+
+async def thresholds_of(repo: store.Repository, team_id: str) -> domain.Thresholds:
+    return store.thresholds_from_doc(team_id, await mongo.get(repo.thresholds, team_id))
+
+
+async def case_records(
+    book: DayBook, agent_id: str, day: date, case_ids: set[str]
+) -> list[domain.CaseRecord]:
+    """The full records of the agent's cases named, from the inputs around `day`."""
+    zone = book._directory.zone_of(agent_id)
+    parts = await book._slices(CASES, store.buckets_for_day(agent_id, day, zone), keep=False)
+    records = [
+        store.case_record_from_entry(agent_id, case_id, entry)
+        for part in parts
+        for case_id, entry in part.get("cases", {}).items()
+        if case_id in case_ids and not entry.get("moved")
+    ]
+    return sorted(records, key=lambda r: (r.resolved, r.case_id))

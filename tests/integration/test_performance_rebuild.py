@@ -1,0 +1,193 @@
+"""Late, repeated and out-of-order input recompute the affected days; a rebuild gives the same."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+
+from services.availability import domain as availability
+from services.availability import store as availability_store
+from services.performance import domain, metrics, store, views
+from tests.conftest import System
+from tests.integration.test_performance_api import _case, _record, _team, _today_period
+from wfm_runtime import mongo
+from wfm_runtime.events import new_envelope
+from wfm_runtime.testing import eventually
+
+pytestmark = pytest.mark.integration
+
+PUNE = "Asia/Kolkata"
+ROSTER = date(2026, 11, 23)
+
+
+def at(day: int, hh: int, mm: int = 0) -> datetime:
+    return datetime(2026, 11, day, hh, mm, tzinfo=UTC)
+
+
+def _status_events(agent_id: str) -> list[EventEnvelope]:
+    """A night of status changes (Pune agent, US night shift of 2026-11-23)."""
+    steps = [
+        (at(23, 13, 10), "AVAILABLE"),
+        (at(23, 14), "ON_CONTACT"),
+        (at(23, 15), "AVAILABLE"),
+        (at(23, 17), "BREAK"),
+        (at(23, 17, 25), "AVAILABLE"),
+        (at(23, 20), "ON_CONTACT"),  # 01:30 IST: after local midnight, still the 23rd
+        (at(23, 20, 30), "AVAILABLE"),
+        (at(23, 22), "OFFLINE"),
+    ]
+    events = []
+    previous = availability.Status.OFFLINE
+    for version, (moment, status) in enumerate(steps, start=1):
+        change = availability.StatusChanged(
+            agent_id, "teams/night", availability.Status(status), "", moment, previous, None, ""
+        )
+        previous = change.status
+        events.append(
+            new_envelope(
+                producer="availability",
+                aggregate_type=availability_store.AGGREGATE,
+                aggregate_id=agent_id,
+                version=version,
+                payload=availability_store.encode(change),
+                occurred_at=moment,
+            )
+        )
+    return events
+
+
+def _case_events(agent_id: str) -> list[EventEnvelope]:
+    events = []
+    for i, resolved in enumerate([at(23, 14, 30), at(23, 20, 15), at(23, 23)]):
+        record = domain.CaseRecord(
+            f"{agent_id}-c{i}", agent_id, "CHAT", resolved - timedelta(minutes=10), resolved,
+            200_000, 0, 60_000, i != 1, 3_600_000, i != 2, 4, None, 1,
+        )  # fmt: skip
+        events.append(_case_event(record, None))
+    # A correction of case 0, resolved a day later (moves it to another roster date).
+    first = domain.CaseRecord(
+        f"{agent_id}-c0", agent_id, "CHAT", at(24, 14), at(24, 14, 30),
+        100_000, 0, 0, True, None, False, 2, None, 2,
+    )  # fmt: skip
+    events.append(_case_event(first, at(23, 14, 30)))
+    return events
+
+
+def _case_event(record: domain.CaseRecord, previous: datetime | None) -> EventEnvelope:
+    event = domain.CaseRecorded(record, record.agent_id if previous else "", previous)
+    return new_envelope(
+        producer="performance",
+        aggregate_type=store.CASE,
+        aggregate_id=record.case_id,
+        version=record.version,
+        payload=store.encode_case(event, record.version),
+        occurred_at=record.resolved,
+    )
+
+
+async def _book(mongo_url: str) -> tuple[views.DayBook, store.Repository]:
+    client = mongo.connect(mongo_url, "test-performance")
+    repo = store.Repository(client[f"t{uuid.uuid4().hex[:10]}_performance_views"])
+    directory = views.Directory(repo)
+    for agent_id in ("p1", "p2"):
+        directory.agents[agent_id] = views.AgentEntry(agent_id, "night", PUNE, 1)
+    return views.DayBook(repo, directory), repo
+
+
+async def _figures(repo: store.Repository) -> dict[str, Any]:
+    docs = map(store.unpack_doc, await mongo.find_all(repo.team_days, {}))
+    return {d["_id"]: dict(d["agents"]) for d in docs if d.get("agents")}
+
+
+async def _feed(book: views.DayBook, batches: list[list[EventEnvelope]]) -> None:
+    status, cases = views.StatusProjection(book), views.CaseProjection(book)
+    for batch in batches:
+        await status.apply([e for e in batch if e.producer == "availability"])
+        await cases.apply([e for e in batch if e.producer == "performance"])
+
+
+async def test_shuffled_repeated_input_gives_the_figures_of_the_ordered_input(
+    mongo_url: str,
+) -> None:
+    events = [e for a in ("p1", "p2") for e in (*_status_events(a), *_case_events(a))]
+    ordered, ordered_repo = await _book(mongo_url)
+    await _feed(ordered, [events])
+
+    shuffled, shuffled_repo = await _book(mongo_url)
+    rng = random.Random(7)
+    noisy = events + rng.sample(events, 6)  # redeliveries
+    rng.shuffle(noisy)
+    await _feed(shuffled, [noisy[i : i + 3] for i in range(0, len(noisy), 3)])
+
+    expected = await _figures(ordered_repo)
+    assert expected == await _figures(shuffled_repo)
+    # And the stored figures are the pure rule over every input stored for the day.
+    inputs = await ordered.inputs_for("p1", [ROSTER])
+    assert expected[f"night|{ROSTER}"]["p1"] == store.pack_sums(metrics.day_sums(inputs, ROSTER))
+    day = store.unpack_sums(expected[f"night|{ROSTER}"]["p1"])
+    # No shift is stored, so days are the Pune calendar: the 23rd ends at 18:30 UTC, and
+    # every case (c1 and c2 after local midnight, c0 after its correction) is on the 24th.
+    assert day["logged_in_ms"] == (18 * 60 + 30 - (13 * 60 + 10)) * 60_000
+    assert day["cases"] == 0
+    next_day = store.unpack_sums(expected[f"night|{ROSTER + timedelta(days=1)}"]["p1"])
+    assert next_day["cases"] == 3
+    assert next_day["csat_sum"] == 2 + 4 + 4  # the corrected c0 scores 2
+
+
+async def test_a_shift_stored_after_the_day_was_computed_recomputes_it(mongo_url: str) -> None:
+    book, repo = await _book(mongo_url)
+    await _feed(book, [_status_events("p1")])
+    before = store.unpack_sums((await _figures(repo))[f"night|{ROSTER}"]["p1"])
+    assert before["scheduled_ms"] == 0 and before["late_logins"] == 0
+
+    shift = metrics.Shift("s1", ROSTER, at(23, 13), at(23, 22))
+    async with book.lock:
+        touched = await book.record_schedule_for_day("p1", ROSTER, [shift])
+        touched |= await book.record_training_completion(
+            "p1", metrics.TrainingCompletion("t1", ROSTER, 90, technical=True)
+        )
+        await book.recompute(touched)
+        await book.flush()
+    after = store.unpack_sums((await _figures(repo))[f"night|{ROSTER}"]["p1"])
+    assert after["scheduled_ms"] == 9 * 3_600_000
+    assert after["late_logins"] == 1
+    assert after["absence_ms"] == 10 * 60_000
+    assert after["technical_trainings"] == 1
+
+    # The roster changes again: the shift moves an hour later, so the log-in is early.
+    later = metrics.Shift("s1", ROSTER, at(23, 14), at(23, 22))
+    async with book.lock:
+        await book.recompute(await book.record_schedule_for_day("p1", ROSTER, [later]))
+        await book.flush()
+    moved = store.unpack_sums((await _figures(repo))[f"night|{ROSTER}"]["p1"])
+    assert (moved["scheduled_ms"], moved["late_logins"], moved["absence_ms"]) == (
+        8 * 3_600_000,
+        0,
+        0,
+    )
+
+
+async def test_a_full_rebuild_from_the_streams_gives_the_same_figures(
+    perf_system: System,
+) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None and system.performance is not None
+    await _team(system, "night", ["a1", "a2"])
+    _, resolved = _today_period()
+    for i in range(6):
+        agent = "a1" if i % 2 else "a2"
+        await perf.RecordCase(_record(f"r{i}", _case(agent, resolved, sla_met=i != 3)))
+    repo = system.performance.repo
+
+    incremental = await eventually(
+        lambda: _figures(repo),
+        lambda f: sum(store.unpack_sums(p)["cases"] for d in f.values() for p in d.values()) == 6,
+    )
+    await system.performance.runtime.rebuild_views()
+    rebuilt = await eventually(lambda: _figures(repo), lambda f: f == incremental)
+    assert rebuilt == incremental
