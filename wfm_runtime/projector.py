@@ -26,6 +26,7 @@ log = wlog.get("projector")
 
 # After the first message of a batch, how long to wait for more (bounds the added lag).
 DRAIN_WAIT_S = 0.02
+CLOSE_WAIT_S = 5.0
 
 
 class Projection(Protocol):
@@ -52,6 +53,7 @@ class ProjectorRunner:
         self._paused = asyncio.Lock()
         self.listeners: list[Listener] = []
         self.applied = 0
+        self._closing = False
 
     @property
     def stream(self) -> str:
@@ -71,10 +73,12 @@ class ProjectorRunner:
         self._task = asyncio.create_task(self._loop(), name=f"projector-{self.projection.name}")
 
     async def close(self) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Not a plain `await`: a client call that swallows the cancellation (seen while
+            # the stream did not exist yet) would hang it; the loop also stops on `_closing`.
+            await asyncio.wait({self._task}, timeout=CLOSE_WAIT_S)
         if self._sub is not None:  # otherwise the connection's drain waits for it
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()  # type: ignore[attr-defined]
@@ -97,7 +101,7 @@ class ProjectorRunner:
         )
 
     async def _loop(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 async with self._paused:
                     await self._step()
