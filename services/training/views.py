@@ -1,0 +1,329 @@
+"""Training read views and the projectors that keep them.
+
+Views (in the service's views database), all derived from events and rebuildable:
+- `courses`, `sessions` (with the roster: the session roster view), `learners` (bookings and
+  completions: the transcript view): each aggregate's latest state as its serialized proto.
+- `enrollments`: one document per (session, agent) with course, state and agent, for
+  ListEnrollments filters.
+- `directory_agents`, `directory_teams`: the workforce directory, from scheduling's events.
+The due list and team summaries are computed from `learners` + the directory + `courses` at
+read time (FerretDB aggregates only with $sum/$count, and the inputs are small per team).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+from wfm.scheduling.v1 import events_pb2 as scheduling_events
+from wfm.training.v1 import events_pb2 as ev
+from wfm.training.v1 import training_service_pb2 as pb
+
+from services.training import domain as d
+from services.training import store
+from wfm_runtime import mongo
+from wfm_runtime.events import short_type, unpack
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    agent_id: str
+    team_id: str
+    time_zone: str
+    version: int
+
+
+@dataclass(frozen=True)
+class TeamEntry:
+    team_id: str
+    client: str
+    client_time_zone: str
+    version: int
+
+
+class TrainingViews:
+    def __init__(self, db: mongo.Database) -> None:
+        self.courses = db["courses"]
+        self.sessions = db["sessions"]
+        self.learners = db["learners"]
+        self.enrollments = db["enrollments"]
+        self.agents = db["directory_agents"]
+        self.teams = db["directory_teams"]
+
+    async def setup(self) -> None:
+        await mongo.ensure_indexes(
+            self.enrollments, (["agent_id"], False), (["session_id"], False), (["course_id"], False)
+        )
+        await mongo.ensure_indexes(self.agents, (["team_id"], False))
+
+    async def all_courses(self) -> list[d.Course]:
+        docs = await mongo.find_all(self.courses, {}, sort=[("_id", 1)])
+        return [_course(doc) for doc in docs]
+
+    async def list_courses(self, after: str, limit: int) -> list[d.Course]:
+        docs = await mongo.find_all(self.courses, _after(after), sort=[("_id", 1)], limit=limit)
+        return [_course(doc) for doc in docs]
+
+    async def list_enrollments(
+        self, filters: dict[str, str], after: str, limit: int
+    ) -> list[pb.Enrollment]:
+        query = {**_after(after), **{k: v for k, v in filters.items() if v}}
+        docs = await mongo.find_all(self.enrollments, query, sort=[("_id", 1)], limit=limit)
+        return [store.decode_doc(doc, pb.Enrollment) for doc in docs]
+
+    async def learners_of(self, agent_ids: list[str]) -> dict[str, d.Learner]:
+        if not agent_ids:
+            return {}
+        docs = await mongo.find_all(self.learners, {"_id": {"$in": agent_ids}})
+        return {
+            str(doc["_id"]): store.learner_from_proto(
+                store.decode_doc(doc, ev.Learner), str(doc["_id"])
+            )
+            for doc in docs
+        }
+
+    async def all_agents(self) -> list[AgentEntry]:
+        return [_agent_entry(doc) for doc in await mongo.find_all(self.agents, {})]
+
+    async def all_teams(self) -> list[TeamEntry]:
+        return [_team_entry(doc) for doc in await mongo.find_all(self.teams, {})]
+
+    async def agent(self, agent_id: str) -> AgentEntry | None:
+        doc = await mongo.get(self.agents, agent_id)
+        return _agent_entry(doc) if doc else None
+
+    async def team(self, team_id: str) -> TeamEntry | None:
+        doc = await mongo.get(self.teams, team_id)
+        return _team_entry(doc) if doc else None
+
+
+class Directory:
+    """In-memory copy of the directory view (small, read on most requests)."""
+
+    def __init__(self, views: TrainingViews) -> None:
+        self._views = views
+        self.agents: dict[str, AgentEntry] = {}
+        self.teams: dict[str, TeamEntry] = {}
+
+    async def refresh(self) -> None:
+        self.agents = {a.agent_id: a for a in await self._views.all_agents()}
+        self.teams = {t.team_id: t for t in await self._views.all_teams()}
+
+    async def agent(self, agent_id: str) -> AgentEntry | None:
+        entry = self.agents.get(agent_id)
+        if entry is None:  # registered moments ago, or seen by another replica's projector
+            entry = await self._views.agent(agent_id)
+            if entry is not None:
+                self.agents[agent_id] = entry
+        return entry
+
+    async def team(self, team_id: str) -> TeamEntry | None:
+        entry = self.teams.get(team_id)
+        if entry is None:
+            entry = await self._views.team(team_id)
+            if entry is not None:
+                self.teams[team_id] = entry
+        return entry
+
+    def members(self, team_ids: set[str]) -> list[AgentEntry]:
+        return sorted(
+            (a for a in self.agents.values() if a.team_id in team_ids), key=lambda a: a.agent_id
+        )
+
+    def teams_serving(self, client: str) -> set[str]:
+        return {t.team_id for t in self.teams.values() if t.client == client}
+
+    def learn(self, agent: AgentEntry | None = None, team: TeamEntry | None = None) -> None:
+        if agent is not None:
+            self.agents[agent.agent_id] = agent
+        if team is not None:
+            self.teams[team.team_id] = team
+
+
+def _latest(envelopes: list[EventEnvelope]) -> list[EventEnvelope]:
+    latest: dict[tuple[str, str], EventEnvelope] = {}
+    for envelope in envelopes:
+        key = (envelope.aggregate_type, envelope.aggregate_id)
+        seen = latest.get(key)
+        if seen is None or envelope.aggregate_version > seen.aggregate_version:
+            latest[key] = envelope
+    return list(latest.values())
+
+
+class TrainingProjection:
+    """The service's own events -> `courses`, `sessions`, `enrollments`, `learners`."""
+
+    name = "training-views"
+    source = "training"
+    subjects = ">"
+
+    def __init__(self, views: TrainingViews) -> None:
+        self._views = views
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        for envelope in _latest(envelopes):
+            kind, entity_id = envelope.aggregate_type, envelope.aggregate_id
+            version = envelope.aggregate_version
+            if kind == store.COURSE:
+                course = store.evolve_course(d.Course(entity_id), envelope)
+                await self._write(
+                    self._views.courses, entity_id, version, store.course_to_proto(course)
+                )
+            elif kind == store.SESSION:
+                await self._write_session(store.evolve_session(d.Session(entity_id), envelope))
+            elif kind == store.LEARNER:
+                learner = store.evolve_learner(d.Learner(entity_id), envelope)
+                await self._write(
+                    self._views.learners, entity_id, version, store.learner_to_proto(learner)
+                )
+
+    async def _write_session(self, session: d.Session) -> None:
+        current = await mongo.get(self._views.sessions, session.session_id)
+        if current is not None and int(current.get("version", 0)) >= session.version:
+            return  # an older or repeated event
+        before = store.decode_doc(current, pb.Session).roster if current is not None else []
+        message = store.session_to_proto(session)
+        # Only enrollments that changed (or moved in the waitlist) are rewritten.
+        old = {e.agent: e for e in before}
+        for entry in message.roster:
+            previous = old.get(entry.agent)
+            if previous is not None and _same_enrollment(previous, entry):
+                continue
+            await mongo.set_fields(
+                self._views.enrollments,
+                entry.name,
+                store.state_doc(
+                    entry,
+                    session.version,
+                    session_id=session.session_id,
+                    course_id=session.course_id,
+                    agent_id=entry.agent.removeprefix("agents/"),
+                    state=d.EnrollmentState(
+                        pb.EnrollmentState.Name(entry.state).removeprefix("ENROLLMENT_STATE_")
+                    ).value,
+                ),
+            )
+        await mongo.set_fields(
+            self._views.sessions,
+            session.session_id,
+            store.state_doc(message, session.version, course_id=session.course_id),
+        )
+
+    async def _write(self, coll: mongo.Collection, doc_id: str, version: int, message: Any) -> None:
+        current = await mongo.get(coll, doc_id)
+        if current is None or int(current.get("version", 0)) < version:
+            await mongo.set_fields(coll, doc_id, store.state_doc(message, version))
+
+    async def reset(self) -> None:
+        for coll in (
+            self._views.courses,
+            self._views.sessions,
+            self._views.learners,
+            self._views.enrollments,
+        ):
+            await mongo.drop_collection(coll)
+        await self._views.setup()
+
+
+def _same_enrollment(a: pb.Enrollment, b: pb.Enrollment) -> bool:
+    return (
+        a.state == b.state
+        and a.waitlist_position == b.waitlist_position
+        and a.update_time == b.update_time
+    )
+
+
+class DirectoryProjection:
+    """Scheduling's TeamCreated / AgentRegistered / AgentUpdated -> directory views."""
+
+    name = "training-directory"
+    source = "scheduling"
+    subjects = ">"
+
+    def __init__(self, views: TrainingViews, directory: Directory) -> None:
+        self._views = views
+        self._directory = directory
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        for envelope in _latest(envelopes):
+            kind = short_type(envelope.event_type)
+            if kind == "TeamCreated":
+                team = unpack(envelope, scheduling_events.TeamCreated).team
+                entry = TeamEntry(
+                    team.name.removeprefix("teams/"),
+                    team.client,
+                    team.client_time_zone,
+                    envelope.aggregate_version,
+                )
+                if await _newer(self._views.teams, entry.team_id, entry.version):
+                    await mongo.set_fields(self._views.teams, entry.team_id, _team_doc(entry))
+                    self._directory.learn(team=entry)
+            elif kind in ("AgentRegistered", "AgentUpdated"):
+                cls: Any = (
+                    scheduling_events.AgentRegistered
+                    if kind == "AgentRegistered"
+                    else scheduling_events.AgentUpdated
+                )
+                agent = unpack(envelope, cls).agent
+                a_entry = AgentEntry(
+                    agent.name.removeprefix("agents/"),
+                    agent.team.removeprefix("teams/"),
+                    agent.time_zone,
+                    envelope.aggregate_version,
+                )
+                if await _newer(self._views.agents, a_entry.agent_id, a_entry.version):
+                    await mongo.set_fields(
+                        self._views.agents, a_entry.agent_id, _agent_doc(a_entry)
+                    )
+                    self._directory.learn(agent=a_entry)
+
+    async def reset(self) -> None:
+        await mongo.drop_collection(self._views.agents)
+        await mongo.drop_collection(self._views.teams)
+        await self._views.setup()
+        self._directory.agents.clear()
+        self._directory.teams.clear()
+
+
+async def _newer(coll: mongo.Collection, doc_id: str, version: int) -> bool:
+    doc = await mongo.get(coll, doc_id)
+    return doc is None or int(doc.get("version", 0)) < version
+
+
+def _after(after: str) -> dict[str, Any]:
+    return {"_id": {"$gt": after}} if after else {}
+
+
+def _course(doc: dict[str, Any]) -> d.Course:
+    return store.course_from_proto(store.decode_doc(doc, pb.Course), str(doc["_id"]))
+
+
+def _agent_doc(entry: AgentEntry) -> dict[str, Any]:
+    return {"team_id": entry.team_id, "time_zone": entry.time_zone, "version": entry.version}
+
+
+def _team_doc(entry: TeamEntry) -> dict[str, Any]:
+    return {
+        "client": entry.client,
+        "client_time_zone": entry.client_time_zone,
+        "version": entry.version,
+    }
+
+
+def _agent_entry(doc: dict[str, Any]) -> AgentEntry:
+    return AgentEntry(
+        str(doc["_id"]),
+        doc.get("team_id", ""),
+        doc.get("time_zone", ""),
+        int(doc.get("version", 0)),
+    )
+
+
+def _team_entry(doc: dict[str, Any]) -> TeamEntry:
+    return TeamEntry(
+        str(doc["_id"]),
+        doc.get("client", ""),
+        doc.get("client_time_zone", ""),
+        int(doc.get("version", 0)),
+    )
