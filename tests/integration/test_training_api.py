@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.integration
 START = datetime(2026, 12, 1, 4, 30, tzinfo=UTC)  # 10:00 in Kolkata
 
 
-def course(code: str = "fibre-101", **fields: object) -> pb.CreateCourseRequest:
-    spec: dict[str, object] = {
+def course(code: str = "fibre-101", **fields: Any) -> pb.CreateCourseRequest:
+    spec: dict[str, Any] = {
         "title": "Fibre basics",
         "category": pb.COURSE_CATEGORY_TECHNICAL,
         "credit_minutes": 240,
@@ -32,7 +33,7 @@ def course(code: str = "fibre-101", **fields: object) -> pb.CreateCourseRequest:
     return pb.CreateCourseRequest(
         course_id=code,
         course=pb.Course(**spec),
-        idempotency_key=f"c-{code}",  # type: ignore[arg-type]
+        idempotency_key=f"c-{code}",
     )
 
 
@@ -54,17 +55,17 @@ def session(
     )
 
 
-def enroll(sid: str, *agents: str, key: str = "", **fields: object) -> pb.EnrollAgentsRequest:
+def enroll(sid: str, *agents: str, key: str = "", **fields: Any) -> pb.EnrollAgentsRequest:
     return pb.EnrollAgentsRequest(
         session=f"sessions/{sid}",
         agents=[f"agents/{a}" for a in agents],
         idempotency_key=key or f"e-{sid}-{'-'.join(agents)}",
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 
 def rules(err: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     assert status is not None
     found = []
     for detail in unpack_details(status):

@@ -269,6 +269,7 @@ class TestLearnerRules:
         with pytest.raises(FailedPrecondition) as err:
             d.decide_book(booked, d.EnrollmentContext("acme", other, overlapping))
         assert kinds(err.value) == ["OVERLAP"]
+        assert SESSION.end is not None
         back_to_back = replace(overlapping, start=SESSION.end, end=SESSION.end + timedelta(hours=1))
         assert d.decide_book(booked, d.EnrollmentContext("acme", other, back_to_back)) is not None
         self_paced = replace(overlapping, delivery=d.Delivery.SELF_PACED)
