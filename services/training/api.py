@@ -351,20 +351,19 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
             raise NotFound("course", name)
         return course
 
+    # Reads go to the view and then catch up from the event store, not to this process's cache:
+    # another replica may have written since (the cache only knows this process's writes).
     async def _session(self, session_id: str, name: str) -> d.Session:
-        cached = self._commands.cached(store.SESSION, session_id)
-        session = cached if isinstance(cached, d.Session) else await self._store.session(session_id)
+        session = await self._store.session(session_id)
         if session is None:
             raise NotFound("session", name)
         return session
 
     async def _latest_course(self, course_id: str) -> d.Course | None:
-        cached = self._commands.cached(store.COURSE, course_id)
-        return cached if isinstance(cached, d.Course) else await self._store.course(course_id)
+        return await self._store.course(course_id)
 
     async def _latest_learner(self, agent_id: str) -> d.Learner | None:
-        cached = self._commands.cached(store.LEARNER, agent_id)
-        return cached if isinstance(cached, d.Learner) else await self._store.learner(agent_id)
+        return await self._store.learner(agent_id)
 
 
 # --- request helpers -----------------------------------------------------------------------

@@ -43,7 +43,7 @@ async def start(settings: Settings, port: int | None = None) -> TrainingService:
     runtime.add_projection(TrainingProjection(views))
     runtime.add_projection(DirectoryProjection(views, directory))
     await runtime.open()
-    training = TrainingStore(views.courses, views.sessions, views.learners)
+    training = TrainingStore(runtime.store, views.courses, views.sessions, views.learners)
     api = TrainingApi(runtime.commands, training, views, directory)
 
     def register(server: grpc.aio.Server) -> list[str]:

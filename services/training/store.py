@@ -22,6 +22,7 @@ from services.training import domain as d
 from wfm_runtime import mongo
 from wfm_runtime.commands import Behaviour
 from wfm_runtime.events import short_type
+from wfm_runtime.eventstore import EventStore
 from wfm_runtime.timefmt import checked_timestamp, localized, to_timestamp
 
 COURSE = "course"
@@ -343,26 +344,49 @@ def decode_doc(doc: dict[str, Any], cls: type[Any]) -> Any:
 
 
 class TrainingStore:
-    """State hints for the write model, from the views."""
+    """Aggregate state: the view's copy as a hint, then any newer events from the event store.
+
+    Catching up makes a read right after a write on another replica (whose projector has not
+    written the view yet) see that write: one extra read by `_id` when the view is current.
+    """
 
     def __init__(
-        self, courses: mongo.Collection, sessions: mongo.Collection, learners: mongo.Collection
+        self,
+        events: EventStore,
+        courses: mongo.Collection,
+        sessions: mongo.Collection,
+        learners: mongo.Collection,
     ) -> None:
+        self._events = events
         self.courses = courses
         self.sessions = sessions
         self.learners = learners
 
     async def course(self, course_id: str) -> d.Course | None:
         doc = await mongo.get(self.courses, course_id)
-        return course_from_proto(decode_doc(doc, pb.Course), course_id) if doc else None
+        hint = course_from_proto(decode_doc(doc, pb.Course), course_id) if doc else None
+        course = await self._catch_up(COURSE, hint or d.Course(course_id), evolve_course)
+        return course if course.version else None
 
     async def session(self, session_id: str) -> d.Session | None:
         doc = await mongo.get(self.sessions, session_id)
-        return session_from_proto(decode_doc(doc, pb.Session), session_id) if doc else None
+        hint = session_from_proto(decode_doc(doc, pb.Session), session_id) if doc else None
+        session = await self._catch_up(SESSION, hint or d.Session(session_id), evolve_session)
+        return session if session.version else None
 
     async def learner(self, agent_id: str) -> d.Learner | None:
         doc = await mongo.get(self.learners, agent_id)
-        return learner_from_proto(decode_doc(doc, ev.Learner), agent_id) if doc else None
+        hint = learner_from_proto(decode_doc(doc, ev.Learner), agent_id) if doc else None
+        learner = await self._catch_up(LEARNER, hint or d.Learner(agent_id), evolve_learner)
+        return learner if learner.version else None
+
+    async def _catch_up(self, kind: str, state: Any, evolve: Any) -> Any:
+        entity_id = getattr(state, f"{kind}_id" if kind != LEARNER else "agent_id")
+        while True:
+            envelope = await self._events.get(kind, entity_id, state.version + 1)
+            if envelope is None:
+                return state
+            state = evolve(state, envelope)
 
     async def _load_course(self, course_id: str) -> tuple[d.Course, int]:
         course = await self.course(course_id) or d.Course(course_id)

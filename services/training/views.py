@@ -52,9 +52,10 @@ class TrainingViews:
         self.teams = db["directory_teams"]
 
     async def setup(self) -> None:
-        await mongo.ensure_indexes(
-            self.enrollments, (["agent_id"], False), (["session_id"], False), (["course_id"], False)
-        )
+        # One index per call: FerretDB v1.24 drops the connection when a createIndexes with
+        # several indexes that already exist is sent again (a restart or a second replica).
+        for fields in (["agent_id"], ["session_id"], ["course_id"]):
+            await mongo.ensure_indexes(self.enrollments, (fields, False))
         await mongo.ensure_indexes(self.agents, (["team_id"], False))
 
     async def all_courses(self) -> list[d.Course]:
