@@ -45,10 +45,14 @@ from wfm_runtime.localservers import (
     wait_for_port,
 )
 
-SERVICES = ["scheduling", "availability"]  # start order: the directory first
+SERVICES = ["scheduling", "availability", "training"]  # start order: the directory first
 # The other services whose event streams each service reads (ServiceRuntime(consumes=...)):
 # its NATS user may consume those streams and nothing else.
-CONSUMES: dict[str, list[str]] = {"scheduling": [], "availability": ["scheduling"]}
+CONSUMES: dict[str, list[str]] = {
+    "scheduling": [],
+    "availability": ["scheduling"],
+    "training": ["scheduling"],
+}
 RUN_DIR = ROOT / ".local" / "run"
 STATE_FILE = RUN_DIR / "current.json"
 CERTS = "certs"  # development certificates and token keys, inside the data folder
@@ -125,7 +129,7 @@ async def _wait_healthy(port: int, creds: DevCredentials, timeout: float = 30.0)
 def _banner(
     servers: LocalServers, ports: dict[str, int], data_dir: Path, creds: DevCredentials
 ) -> str:
-    a, s = ports["availability"], ports["scheduling"]
+    a, s, t = ports["availability"], ports["scheduling"], ports["training"]
     tls = f"-cacert {creds.ca_cert} -cert {creds.client_cert} -key {creds.client_key}"
     bearer = '-H "authorization: Bearer $TOKEN"'
     agent = '-H "authorization: Bearer $AGENT_TOKEN"'
@@ -133,6 +137,7 @@ def _banner(
 ================ wfm is running ================
   scheduling (directory)  127.0.0.1:{s}   wfm.scheduling.v1.DirectoryService
   availability            127.0.0.1:{a}   wfm.availability.v1.AvailabilityService
+  training                127.0.0.1:{t}   wfm.training.v1.TrainingService
   MongoDB wire (FerretDB) {servers.mongo_url}
   NATS JetStream          {servers.nats_url}  (a user per service: {data_dir}/nats.conf)
   data and logs           {data_dir}
@@ -149,6 +154,7 @@ Try it (grpcurl; reflection is on):
   grpcurl {tls} {bearer} -d '{{"agent_id":"a-1001","idempotency_key":"a1","agent":{{"display_name":"Asha","team":"teams/pune-night","site":"pune","time_zone":"Asia/Kolkata","contract_type":"CONTRACT_TYPE_FULL_TIME","weekly_minutes":2700}}}}' 127.0.0.1:{s} wfm.scheduling.v1.DirectoryService/CreateAgent
   grpcurl {tls} {agent} -d '{{"name":"agents/a-1001/availability","status":"AGENT_STATUS_AVAILABLE","idempotency_key":"s1"}}' 127.0.0.1:{a} wfm.availability.v1.AvailabilityService/SetStatus
   grpcurl {tls} {bearer} -d '{{"team":"teams/pune-night"}}' 127.0.0.1:{a} wfm.availability.v1.AvailabilityService/WatchAvailability
+  grpcurl {tls} {agent} -d '{{"name":"agents/a-1001/transcript"}}' 127.0.0.1:{t} wfm.training.v1.TrainingService/GetTranscript
 Rebuild every view from the streams: make rebuild-views
 Ctrl-C stops everything.
 ================================================

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.availability.policy import POLICY as AVAILABILITY
 from services.scheduling.policy import POLICY as SCHEDULING
+from services.training.policy import POLICY as TRAINING
 from wfm_runtime.auth import Role
 from wfm_runtime.authz import RateLimiter, render_matrix
 from wfm_runtime.service import AUDIT_POLICY
@@ -20,6 +21,7 @@ def test_written_matrix_matches_the_policies() -> None:
         {
             "availability": AVAILABILITY,
             "scheduling": SCHEDULING,
+            "training": TRAINING,
             "audit (every service)": AUDIT_POLICY,
         }
     )
@@ -32,6 +34,23 @@ def test_every_policy_names_only_known_roles_and_marks_writes() -> None:
             assert all(isinstance(g.role, Role) for g in rule.grants), method
             is_write = method.rsplit("/", 1)[-1].startswith(("Set", "Create", "Update"))
             assert rule.mutating == is_write, method
+
+
+TRAINING_WRITES = {
+    "CreateCourse",
+    "CreateSession",
+    "EnrollAgents",
+    "WithdrawEnrollment",
+    "StartSession",
+    "MarkNoShow",
+    "RecordCompletion",
+}
+
+
+def test_training_policy_marks_exactly_its_writes() -> None:
+    for method, rule in TRAINING.items():
+        assert all(isinstance(g.role, Role) for g in rule.grants), method
+        assert rule.mutating == (method.rsplit("/", 1)[-1] in TRAINING_WRITES), method
 
 
 def test_rate_limiter_allows_the_burst_then_asks_to_wait() -> None:
