@@ -51,6 +51,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         self._flows = Flows(commands, training)
         self._courses = training.course_behaviour()
         self._sessions = training.session_behaviour()
+        self._known_courses: dict[str, d.Course] = {}
 
     # --- courses ---------------------------------------------------------------------------
     async def CreateCourse(self, request: pb.CreateCourseRequest, context: Ctx) -> pb.Course:
@@ -351,19 +352,37 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
             raise NotFound("course", name)
         return course
 
-    # Reads go to the view and then catch up from the event store, not to this process's cache:
-    # another replica may have written since (the cache only knows this process's writes).
     async def _session(self, session_id: str, name: str) -> d.Session:
-        session = await self._store.session(session_id)
+        """The newer of this process's last copy and the view (another replica may have
+        written since); the event store only when neither knows the session."""
+        session = _newest(
+            self._commands.cached(store.SESSION, session_id),
+            await self._store.session(session_id, events=False),
+        )
+        if session is None:
+            session = await self._store.session(session_id)
         if session is None:
             raise NotFound("session", name)
         return session
 
     async def _latest_course(self, course_id: str) -> d.Course | None:
-        return await self._store.course(course_id)
+        known = self._known_courses.get(course_id)  # a course never changes once created
+        if known is None:
+            known = await self._store.course(course_id)
+            if known is not None:
+                self._known_courses[course_id] = known
+        return known
 
     async def _latest_learner(self, agent_id: str) -> d.Learner | None:
-        return await self._store.learner(agent_id)
+        cached = self._commands.cached(store.LEARNER, agent_id)
+        return _newest(cached, await self._store.learner(agent_id))
+
+
+def _newest(cached: Any, viewed: Any) -> Any:
+    """The later version of two copies of an aggregate (either may be missing)."""
+    if cached is None or (viewed is not None and viewed.version >= cached.version):
+        return viewed
+    return cached
 
 
 # --- request helpers -----------------------------------------------------------------------

@@ -153,7 +153,13 @@ def _latest(envelopes: list[EventEnvelope]) -> list[EventEnvelope]:
 
 
 class TrainingProjection:
-    """The service's own events -> `courses`, `sessions`, `enrollments`, `learners`."""
+    """The service's own events -> `courses`, `sessions`, `enrollments`, `learners`.
+
+    A batch is written with one delete_many and one insert_many per collection. The projector
+    remembers the version it last wrote per document (it is the views' only writer), so it
+    reads a document only the first time it meets it past version 1, to learn whether a
+    redelivered event is older.
+    """
 
     name = "training-views"
     source = "training"
@@ -161,62 +167,83 @@ class TrainingProjection:
 
     def __init__(self, views: TrainingViews) -> None:
         self._views = views
+        self._versions: dict[tuple[str, str], int] = {}
+        self._rosters: dict[str, dict[str, pb.Enrollment]] = {}
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        writes: dict[str, dict[str, dict[str, Any]]] = {
+            "courses": {},
+            "sessions": {},
+            "learners": {},
+            "enrollments": {},
+        }
         for envelope in _latest(envelopes):
             kind, entity_id = envelope.aggregate_type, envelope.aggregate_id
             version = envelope.aggregate_version
+            if not await self._is_newer(kind, entity_id, version):
+                continue
             if kind == store.COURSE:
                 course = store.evolve_course(d.Course(entity_id), envelope)
-                await self._write(
-                    self._views.courses, entity_id, version, store.course_to_proto(course)
+                writes["courses"][entity_id] = store.state_doc(
+                    store.course_to_proto(course), version
                 )
             elif kind == store.SESSION:
-                await self._write_session(store.evolve_session(d.Session(entity_id), envelope))
+                session = store.evolve_session(d.Session(entity_id), envelope)
+                await self._session_writes(session, writes)
             elif kind == store.LEARNER:
                 learner = store.evolve_learner(d.Learner(entity_id), envelope)
-                await self._write(
-                    self._views.learners, entity_id, version, store.learner_to_proto(learner)
+                writes["learners"][entity_id] = store.state_doc(
+                    store.learner_to_proto(learner), version
                 )
+            self._versions[(kind, entity_id)] = version
+        for name, docs in writes.items():
+            await store.replace_many(getattr(self._views, name), docs)
 
-    async def _write_session(self, session: d.Session) -> None:
-        current = await mongo.get(self._views.sessions, session.session_id)
-        if current is not None and int(current.get("version", 0)) >= session.version:
-            return  # an older or repeated event
-        before = store.decode_doc(current, pb.Session).roster if current is not None else []
+    async def _is_newer(self, kind: str, entity_id: str, version: int) -> bool:
+        known = self._versions.get((kind, entity_id))
+        if known is None and version == 1:
+            known = 0  # a first event: nothing can be newer (and a missing _id costs a scan)
+        if known is None:
+            coll = {
+                store.COURSE: self._views.courses,
+                store.SESSION: self._views.sessions,
+                store.LEARNER: self._views.learners,
+            }.get(kind)
+            if coll is None:
+                return False
+            doc = await mongo.get(coll, entity_id)
+            known = int(doc.get("version", 0)) if doc else 0
+            if doc is not None and kind == store.SESSION:
+                roster = store.decode_doc(doc, pb.Session).roster
+                self._rosters[entity_id] = {e.name: e for e in roster}
+            self._versions[(kind, entity_id)] = known
+        return version > known
+
+    async def _session_writes(
+        self, session: d.Session, writes: dict[str, dict[str, dict[str, Any]]]
+    ) -> None:
         message = store.session_to_proto(session)
-        # Only enrollments that changed (or moved in the waitlist) are rewritten.
-        old = {e.agent: e for e in before}
+        old = self._rosters.setdefault(session.session_id, {})
         for entry in message.roster:
-            previous = old.get(entry.agent)
+            previous = old.get(entry.name)
             if previous is not None and _same_enrollment(previous, entry):
-                continue
-            await mongo.set_fields(
-                self._views.enrollments,
-                entry.name,
-                store.state_doc(
-                    entry,
-                    session.version,
-                    session_id=session.session_id,
-                    course_id=session.course_id,
-                    agent_id=entry.agent.removeprefix("agents/"),
-                    state=d.EnrollmentState(
-                        pb.EnrollmentState.Name(entry.state).removeprefix("ENROLLMENT_STATE_")
-                    ).value,
-                ),
+                continue  # only enrollments that changed (or moved in the waitlist)
+            writes["enrollments"][entry.name] = store.state_doc(
+                entry,
+                session.version,
+                session_id=session.session_id,
+                course_id=session.course_id,
+                agent_id=entry.agent.removeprefix("agents/"),
+                state=pb.EnrollmentState.Name(entry.state).removeprefix("ENROLLMENT_STATE_"),
             )
-        await mongo.set_fields(
-            self._views.sessions,
-            session.session_id,
-            store.state_doc(message, session.version, course_id=session.course_id),
+            old[entry.name] = entry
+        writes["sessions"][session.session_id] = store.state_doc(
+            message, session.version, course_id=session.course_id
         )
 
-    async def _write(self, coll: mongo.Collection, doc_id: str, version: int, message: Any) -> None:
-        current = await mongo.get(coll, doc_id)
-        if current is None or int(current.get("version", 0)) < version:
-            await mongo.set_fields(coll, doc_id, store.state_doc(message, version))
-
     async def reset(self) -> None:
+        self._versions.clear()
+        self._rosters.clear()
         for coll in (
             self._views.courses,
             self._views.sessions,
