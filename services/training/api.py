@@ -214,6 +214,32 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         await self._flows.record_completion(_request(request), agent_id, record)
         return _enrollment(session, agent_id)
 
+    async def RecordCompletions(
+        self, request: pb.RecordCompletionsRequest, context: Ctx
+    ) -> pb.RecordCompletionsResponse:
+        v = Violations()
+        session_id = parse_name(v, request.session, "session", "sessions")
+        results = _results(v, request)
+        _check_write(v, request)
+        v.raise_if_any()
+        session = await self._session(session_id, request.session)
+        course = await self._course(session.course_id, f"courses/{session.course_id}")
+        session = await self._flows.record_results(_request(request), session_id, results)
+        records = {}
+        for agent_id, completion in results:
+            agent = await self._directory.agent(agent_id)
+            records[agent_id] = d.completion_record(
+                course=course,
+                session=session,
+                completion=completion,
+                agent_zone=agent.time_zone if agent else "",
+            )
+        await self._flows.record_completions(_request(request), records)
+        return pb.RecordCompletionsResponse(
+            enrollments=[_enrollment(session, agent_id) for agent_id, _ in results],
+            session_version=session.version,
+        )
+
     async def ListEnrollments(
         self, request: pb.ListEnrollmentsRequest, context: Ctx
     ) -> pb.ListEnrollmentsResponse:
@@ -462,6 +488,30 @@ def _completion(v: Violations, request: pb.RecordCompletionRequest) -> d.Complet
     )
     d.validate_completion(completion, v)
     return completion
+
+
+def _results(v: Violations, request: pb.RecordCompletionsRequest) -> list[tuple[str, d.Completion]]:
+    entries = list(request.completions)
+    if not v.check(
+        0 < len(entries) <= d.MAX_ENROLL_BATCH,
+        "completions",
+        f"give 1-{d.MAX_ENROLL_BATCH} results",
+    ):
+        return []
+    results = []
+    for i, entry in enumerate(entries):
+        agent_id = parse_name(v, entry.agent, f"completions[{i}].agent", "agents")
+        when = optional_instant(v, entry.completion, "completion_time") or utc_now()
+        c = entry.completion
+        completion = d.Completion(when, c.attended_minutes, c.score, c.passed)
+        inner = Violations()
+        d.validate_completion(completion, inner)
+        for item in inner.items:
+            v.add(f"completions[{i}].completion.{item.field}", item.description)
+        results.append((agent_id, completion))
+    ids = [a for a, _ in results]
+    v.check(len(set(ids)) == len(ids), "completions", "each agent at most once")
+    return results
 
 
 def _period(v: Violations, request: Any) -> tuple[datetime | None, datetime | None]:

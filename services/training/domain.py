@@ -388,6 +388,22 @@ def decide_transition(
     return session, promoted
 
 
+def decide_results(
+    session: Session, results: list[tuple[str, Completion]], now: datetime
+) -> Session:
+    """Completes or fails every listed enrollment; all or nothing, every broken rule listed."""
+    broken: list[RuleViolation] = []
+    for agent_id, completion in results:
+        target = E.COMPLETED if completion.passed else E.FAILED
+        try:
+            session, _ = decide_transition(session, agent_id, target, now, completion)
+        except FailedPrecondition as err:
+            broken += err.violations
+    if broken:
+        raise FailedPrecondition(broken)
+    return session
+
+
 def decide_start_session(session: Session, now: datetime) -> Session:
     """Check-in: the session starts and every enrolled agent is in progress."""
     _require_scheduled(session)

@@ -154,6 +154,24 @@ class Flows:
         )
         return outcome.state
 
+    async def record_results(
+        self, request: Request, session_id: str, results: list[tuple[str, d.Completion]]
+    ) -> d.Session:
+        outcome = await self._commands.execute(
+            self._sessions,
+            request.command(store.SESSION, session_id, checked=True),
+            lambda current, version: _results(current, version, results),
+        )
+        return outcome.state
+
+    async def record_completions(
+        self, request: Request, records: dict[str, d.CompletionRecord]
+    ) -> None:
+        """Each learner's completion (after the session recorded the results)."""
+        await asyncio.gather(
+            *(self.record_completion(request, agent, record) for agent, record in records.items())
+        )
+
     async def record_completion(
         self, request: Request, agent_id: str, record: d.CompletionRecord
     ) -> None:
@@ -196,6 +214,16 @@ def _changed(
         from_state=store.state_to_proto(before.state if before else target),
         to_state=store.state_to_proto(target),
         promoted_agents=promoted,
+    )
+
+
+def _results(current: d.Session, version: int, results: list[tuple[str, d.Completion]]) -> Message:
+    _require_exists(current)
+    session = d.decide_results(current, results, utc_now())
+    return ev.ResultsRecorded(
+        session=store.session_to_proto(replace(session, version=version + 1)),
+        completed_agents=[a for a, c in results if c.passed],
+        failed_agents=[a for a, c in results if not c.passed],
     )
 
 

@@ -61,6 +61,7 @@ POLICY = {
     SERVICE + "StartSession": Rule(_MANAGERS, mutating=True),
     SERVICE + "MarkNoShow": Rule(_MANAGERS, _enrollment, mutating=True),
     SERVICE + "RecordCompletion": Rule(_MANAGERS, _enrollment, mutating=True),
+    SERVICE + "RecordCompletions": Rule(_MANAGERS, mutating=True),
     # Agents list their own enrollments (filter by themselves); leaders their team's agents.
     SERVICE + "ListEnrollments": Rule((*_AGENT_OR_LEADER, *_MANAGERS), _agent_filter),
     SERVICE + "GetTranscript": Rule((*_AGENT_OR_LEADER, *_MANAGERS), _transcript),

@@ -295,6 +295,7 @@ SESSION_EVENTS: dict[str, type[Message]] = {
     "AgentsEnrolled": ev.AgentsEnrolled,
     "EnrollmentChanged": ev.EnrollmentChanged,
     "SessionStarted": ev.SessionStarted,
+    "ResultsRecorded": ev.ResultsRecorded,
 }
 LEARNER_EVENTS: dict[str, type[Message]] = {
     "SessionBooked": ev.SessionBooked,

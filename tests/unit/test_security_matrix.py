@@ -44,6 +44,7 @@ TRAINING_WRITES = {
     "StartSession",
     "MarkNoShow",
     "RecordCompletion",
+    "RecordCompletions",
 }
 
 
