@@ -268,6 +268,46 @@ async def test_bad_input_changes_nothing(system: System) -> None:
     assert [c.name for c in listed.courses] == ["courses/fibre-101"]  # nothing else was made
 
 
+async def test_a_class_results_at_once(system: System) -> None:
+    await _staff(system, "night", ["k1", "k2", "k3"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=3))
+    await system.train.EnrollAgents(enroll("s1", "k1", "k2", "k3"))
+    await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")
+    )
+
+    def entry(agent: str, score: int) -> pb.CompletionEntry:
+        return pb.CompletionEntry(
+            agent=f"agents/{agent}",
+            completion=pb.Completion(attended_minutes=200, score=score, passed=score >= 50),
+        )
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # k9 is not on the session: nothing is kept
+        await system.train.RecordCompletions(
+            pb.RecordCompletionsRequest(
+                session="sessions/s1",
+                completions=[entry("k1", 90), entry("k9", 1)],
+                idempotency_key="bad",
+            )
+        )
+    assert rules(err.value) == ["ENROLLED"]
+    reply = await system.train.RecordCompletions(
+        pb.RecordCompletionsRequest(
+            session="sessions/s1",
+            completions=[entry("k1", 90), entry("k2", 40), entry("k3", 75)],
+            idempotency_key="results",
+        )
+    )
+    assert [e.state for e in reply.enrollments] == [
+        pb.ENROLLMENT_STATE_COMPLETED,
+        pb.ENROLLMENT_STATE_FAILED,
+        pb.ENROLLMENT_STATE_COMPLETED,
+    ]
+    k2 = await system.train.GetTranscript(pb.GetTranscriptRequest(name="agents/k2/transcript"))
+    assert [(c.passed, c.score) for c in k2.completions] == [(False, 40)]
+
+
 async def test_stale_session_version_is_aborted(system: System) -> None:
     await _staff(system, "night", ["v1", "v2"])
     await system.train.CreateCourse(course())

@@ -69,6 +69,14 @@ async def _race(
     return await asyncio.gather(*(one(i) for i in range(CONTENDERS)))
 
 
+async def _settled(system: System, session_id: str, roster: int) -> pb.Session:
+    """The session once this replica has seen every write (reads may lag another replica's)."""
+    return await eventually(
+        lambda: system.train.GetSession(pb.GetSessionRequest(name=f"sessions/{session_id}")),
+        lambda s: len(s.roster) >= roster,
+    )
+
+
 async def test_last_seat_goes_to_exactly_one(
     system: System, replicas: list[training_grpc.TrainingServiceStub]
 ) -> None:
@@ -84,7 +92,7 @@ async def test_last_seat_goes_to_exactly_one(
     assert won[0].enrollments[0].state == pb.ENROLLMENT_STATE_ENROLLED
     assert {r.code() for r in lost} == {grpc.StatusCode.FAILED_PRECONDITION}
     assert all(rules(r) == ["SESSION_FULL"] for r in lost)
-    final = await system.train.GetSession(pb.GetSessionRequest(name="sessions/last"))
+    final = await _settled(system, "last", 1)
     assert final.seats_taken == 1 and len(final.roster) == 1
     winner = final.roster[0].agent.removeprefix("agents/")
 
@@ -116,7 +124,7 @@ async def test_concurrent_enrollments_waitlist_in_one_order(
     results = await _race(replicas, "busy", refuse_if_full=False)
     assert all(isinstance(r, pb.EnrollAgentsResponse) for r in results), results
 
-    final = await system.train.GetSession(pb.GetSessionRequest(name="sessions/busy"))
+    final = await _settled(system, "busy", CONTENDERS)
     states = [e.state for e in final.roster]
     assert states.count(pb.ENROLLMENT_STATE_ENROLLED) == 1
     assert states.count(pb.ENROLLMENT_STATE_WAITLISTED) == CONTENDERS - 1

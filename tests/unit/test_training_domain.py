@@ -171,6 +171,22 @@ class TestStateMachine:
         )
         assert states(session) == {"a": E.COMPLETED, "b": E.FAILED}
 
+    def test_results_all_or_nothing_listing_every_broken_rule(self) -> None:
+        session = d.decide_start_session(enroll(SESSION, "a", "b"), NOW)
+        ok = d.decide_results(
+            session,
+            [("a", d.Completion(NOW, 240, 90, True)), ("b", d.Completion(NOW, 240, 10, False))],
+            NOW,
+        )
+        assert states(ok) == {"a": E.COMPLETED, "b": E.FAILED}
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_results(
+                ok,
+                [("a", d.Completion(NOW, 1, 1, True)), ("zz", d.Completion(NOW, 1, 1, True))],
+                NOW,
+            )
+        assert kinds(err.value) == ["TRANSITION", "ENROLLED"]
+
     @pytest.mark.parametrize(
         ("start", "target"),
         [
