@@ -125,7 +125,8 @@ async def directory(stub: dpb_grpc.DirectoryServiceStub, agents: int) -> list[st
 
 
 async def catalogue(stub: pb_grpc.TrainingServiceStub, teams: int) -> list[str]:
-    sessions = []
+    sessions: list[str] = []
+    creates: list[Callable[[], Awaitable[Any]]] = []
     for c in range(COURSES + 1):  # the last one takes the single-agent enrollments
         code = f"course-{c}"
         await stub.CreateCourse(
@@ -149,24 +150,37 @@ async def catalogue(stub: pb_grpc.TrainingServiceStub, teams: int) -> list[str]:
         start = FIRST_DAY + timedelta(days=c)  # course c on day c: an agent's sessions never clash
         for t in range(teams):
             sid = f"s-{c}-{t:02d}"
-            await stub.CreateSession(
-                pb.CreateSessionRequest(
-                    session_id=sid,
-                    idempotency_key=f"s-{sid}",
-                    session=pb.Session(
-                        course=f"courses/{code}",
-                        start_time=to_timestamp(start),
-                        end_time=to_timestamp(start + timedelta(hours=2)),
-                        time_zone="Asia/Kolkata",
-                        trainer="trainer-1",
-                        capacity=TEAM_SIZE,
-                        delivery=pb.DELIVERY_VIRTUAL,
-                    ),
-                )
-            )
+            creates.append(_create_session(stub, sid, code, start))
             if c < COURSES:  # the extra course's sessions stay open for single enrollments
                 sessions.append(sid)
+    await timed_all("CreateSession", creates, CONCURRENCY)
     return sessions
+
+
+def _create_session(
+    stub: pb_grpc.TrainingServiceStub, sid: str, code: str, start: datetime
+) -> Callable[[], Awaitable[Any]]:
+    return lambda: stub.CreateSession(
+        pb.CreateSessionRequest(
+            session_id=sid,
+            idempotency_key=f"s-{sid}",
+            session=pb.Session(
+                course=f"courses/{code}",
+                start_time=to_timestamp(start),
+                end_time=to_timestamp(start + timedelta(hours=2)),
+                time_zone="Asia/Kolkata",
+                trainer="trainer-1",
+                capacity=TEAM_SIZE,
+                delivery=pb.DELIVERY_VIRTUAL,
+            ),
+        )
+    )
+
+
+def _start(stub: pb_grpc.TrainingServiceStub, sid: str) -> Callable[[], Awaitable[Any]]:
+    return lambda: stub.StartSession(
+        pb.StartSessionRequest(name=f"sessions/{sid}", idempotency_key=f"go-{sid}")
+    )
 
 
 def enrollment_calls(
@@ -298,10 +312,7 @@ async def run(agents_n: int) -> str:
                 BATCH_CONCURRENCY,
                 TEAM_SIZE,
             )
-            for sid in sessions:
-                await stub.StartSession(
-                    pb.StartSessionRequest(name=f"sessions/{sid}", idempotency_key=f"go-{sid}")
-                )
+            await timed_all("StartSession", [_start(stub, sid) for sid in sessions], CONCURRENCY)
             completed = await timed_all(
                 "RecordCompletions x20",
                 completion_calls(stub, agents),

@@ -28,6 +28,7 @@ class TrainingService:
     runtime: ServiceRuntime
     views: TrainingViews
     directory: Directory
+    store: TrainingStore
     port: int = 0
 
     async def stop(self) -> None:
@@ -55,7 +56,7 @@ async def start(settings: Settings, port: int | None = None) -> TrainingService:
         return agent.team_id if agent else None
 
     bound = await runtime.start_grpc(register, port, policy=POLICY, team_of_agent=team_of_agent)
-    return TrainingService(runtime, views, directory, bound)
+    return TrainingService(runtime, views, directory, training, bound)
 
 
 if __name__ == "__main__":

@@ -347,7 +347,10 @@ async def replace_many(coll: mongo.Collection, docs: dict[str, dict[str, Any]]) 
     missing; readers fall back to the event store (TrainingStore) or see it a moment later.
     """
     if docs:
-        await mongo.delete_ids(coll, list(docs))
+        # Only documents older than their replacement go (a view written by another replica's
+        # projector may be newer); an insert then meets a newer one as a duplicate and leaves it.
+        older = [{"_id": k, "version": {"$lt": v["version"]}} for k, v in docs.items()]
+        await coll.delete_many({"$or": older})
         await mongo.insert_new(coll, [{"_id": k, **v} for k, v in docs.items()])
 
 
@@ -396,6 +399,11 @@ class TrainingStore:
     async def learner(self, agent_id: str) -> d.Learner | None:
         doc = await mongo.get(self.learners, agent_id)
         return learner_from_proto(decode_doc(doc, ev.Learner), agent_id) if doc else None
+
+    async def session_from_events(self, session_id: str) -> d.Session:
+        """The session as its events say (the truth the views follow)."""
+        session: d.Session = await self._from_events(SESSION, d.Session(session_id), evolve_session)
+        return session
 
     async def _from_events(self, kind: str, state: Any, evolve: Any) -> Any:
         entity_id = state.course_id if kind == COURSE else state.session_id

@@ -3,8 +3,9 @@
 Views (in the service's views database), all derived from events and rebuildable:
 - `courses`, `sessions` (with the roster: the session roster view), `learners` (bookings and
   completions: the transcript view): each aggregate's latest state as its serialized proto.
-- `enrollments`: one document per (session, agent) with course, state and agent, for
-  ListEnrollments filters.
+- ListEnrollments reads `sessions` too (by `_id`, `course_id` or `agent_ids`, every agent on
+  the roster) and flattens the rosters: a separate document per enrollment would make every
+  projector batch scan it on FerretDB (see TrainingProjection).
 - `directory_agents`, `directory_teams`: the workforce directory, from scheduling's events.
 The due list and team summaries are computed from `learners` + the directory + `courses` at
 read time (FerretDB aggregates only with $sum/$count, and the inputs are small per team).
@@ -47,15 +48,14 @@ class TrainingViews:
         self.courses = db["courses"]
         self.sessions = db["sessions"]
         self.learners = db["learners"]
-        self.enrollments = db["enrollments"]
         self.agents = db["directory_agents"]
         self.teams = db["directory_teams"]
 
     async def setup(self) -> None:
         # One index per call: FerretDB v1.24 drops the connection when a createIndexes with
         # several indexes that already exist is sent again (a restart or a second replica).
-        for fields in (["agent_id"], ["session_id"], ["course_id"]):
-            await mongo.ensure_indexes(self.enrollments, (fields, False))
+        await mongo.ensure_indexes(self.sessions, (["course_id"], False))
+        await mongo.ensure_indexes(self.sessions, (["agent_ids"], False))
         await mongo.ensure_indexes(self.agents, (["team_id"], False))
 
     async def all_courses(self) -> list[d.Course]:
@@ -69,9 +69,28 @@ class TrainingViews:
     async def list_enrollments(
         self, filters: dict[str, str], after: str, limit: int
     ) -> list[pb.Enrollment]:
-        query = {**_after(after), **{k: v for k, v in filters.items() if v}}
-        docs = await mongo.find_all(self.enrollments, query, sort=[("_id", 1)], limit=limit)
-        return [store.decode_doc(doc, pb.Enrollment) for doc in docs]
+        """Enrollments in name order (`sessions/{s}/enrollments/{agent}`) after `after`."""
+        query: dict[str, Any] = {}
+        if filters.get("session_id"):
+            query["_id"] = filters["session_id"]
+        if filters.get("course_id"):
+            query["course_id"] = filters["course_id"]
+        if filters.get("agent_id"):
+            query["agent_ids"] = filters["agent_id"]
+        docs = await mongo.find_all(self.sessions, query)
+        agent = f"agents/{filters['agent_id']}" if filters.get("agent_id") else ""
+        state = (
+            pb.EnrollmentState.Value(f"ENROLLMENT_STATE_{filters['state']}")
+            if filters.get("state")
+            else None
+        )
+        found = [
+            e
+            for doc in docs
+            for e in store.decode_doc(doc, pb.Session).roster
+            if e.name > after and (not agent or e.agent == agent) and state in (None, e.state)
+        ]
+        return sorted(found, key=lambda e: e.name)[:limit]
 
     async def learners_of(self, agent_ids: list[str]) -> dict[str, d.Learner]:
         if not agent_ids:
@@ -153,7 +172,7 @@ def _latest(envelopes: list[EventEnvelope]) -> list[EventEnvelope]:
 
 
 class TrainingProjection:
-    """The service's own events -> `courses`, `sessions`, `enrollments`, `learners`.
+    """The service's own events -> `courses`, `sessions` (with rosters), `learners`.
 
     A batch is written with one delete_many and one insert_many per collection. The projector
     remembers the version it last wrote per document (it is the views' only writer), so it
@@ -168,19 +187,22 @@ class TrainingProjection:
     def __init__(self, views: TrainingViews) -> None:
         self._views = views
         self._versions: dict[tuple[str, str], int] = {}
-        self._rosters: dict[str, dict[str, pb.Enrollment]] = {}
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
         writes: dict[str, dict[str, dict[str, Any]]] = {
             "courses": {},
             "sessions": {},
             "learners": {},
-            "enrollments": {},
         }
+        # Version 1 of an entity this projector has not met is inserted, not replaced: if the
+        # document exists it is as new or newer, and no read of a missing _id (a scan) is made.
+        firsts: set[tuple[str, str]] = set()
         for envelope in _latest(envelopes):
             kind, entity_id = envelope.aggregate_type, envelope.aggregate_id
             version = envelope.aggregate_version
-            if not await self._is_newer(kind, entity_id, version):
+            if (kind, entity_id) not in self._versions and version == 1:
+                firsts.add((kind, entity_id))
+            elif not await self._is_newer(kind, entity_id, version):
                 continue
             if kind == store.COURSE:
                 course = store.evolve_course(d.Course(entity_id), envelope)
@@ -196,13 +218,19 @@ class TrainingProjection:
                     store.learner_to_proto(learner), version
                 )
             self._versions[(kind, entity_id)] = version
-        for name, docs in writes.items():
-            await store.replace_many(getattr(self._views, name), docs)
+        for kind, name in (
+            (store.COURSE, "courses"),
+            (store.SESSION, "sessions"),
+            (store.LEARNER, "learners"),
+        ):
+            docs = writes[name]
+            new = {k: v for k, v in docs.items() if (kind, k) in firsts}
+            coll = getattr(self._views, name)
+            await mongo.insert_new(coll, [{"_id": k, **v} for k, v in new.items()])
+            await store.replace_many(coll, {k: v for k, v in docs.items() if k not in new})
 
     async def _is_newer(self, kind: str, entity_id: str, version: int) -> bool:
         known = self._versions.get((kind, entity_id))
-        if known is None and version == 1:
-            known = 0  # a first event: nothing can be newer (and a missing _id costs a scan)
         if known is None:
             coll = {
                 store.COURSE: self._views.courses,
@@ -213,53 +241,28 @@ class TrainingProjection:
                 return False
             doc = await mongo.get(coll, entity_id)
             known = int(doc.get("version", 0)) if doc else 0
-            if doc is not None and kind == store.SESSION:
-                roster = store.decode_doc(doc, pb.Session).roster
-                self._rosters[entity_id] = {e.name: e for e in roster}
             self._versions[(kind, entity_id)] = known
         return version > known
 
     async def _session_writes(
         self, session: d.Session, writes: dict[str, dict[str, dict[str, Any]]]
     ) -> None:
-        message = store.session_to_proto(session)
-        old = self._rosters.setdefault(session.session_id, {})
-        for entry in message.roster:
-            previous = old.get(entry.name)
-            if previous is not None and _same_enrollment(previous, entry):
-                continue  # only enrollments that changed (or moved in the waitlist)
-            writes["enrollments"][entry.name] = store.state_doc(
-                entry,
-                session.version,
-                session_id=session.session_id,
-                course_id=session.course_id,
-                agent_id=entry.agent.removeprefix("agents/"),
-                state=pb.EnrollmentState.Name(entry.state).removeprefix("ENROLLMENT_STATE_"),
-            )
-            old[entry.name] = entry
         writes["sessions"][session.session_id] = store.state_doc(
-            message, session.version, course_id=session.course_id
+            store.session_to_proto(session),
+            session.version,
+            course_id=session.course_id,
+            agent_ids=[e.agent_id for e in session.roster],
         )
 
     async def reset(self) -> None:
         self._versions.clear()
-        self._rosters.clear()
         for coll in (
             self._views.courses,
             self._views.sessions,
             self._views.learners,
-            self._views.enrollments,
         ):
             await mongo.drop_collection(coll)
         await self._views.setup()
-
-
-def _same_enrollment(a: pb.Enrollment, b: pb.Enrollment) -> bool:
-    return (
-        a.state == b.state
-        and a.waitlist_position == b.waitlist_position
-        and a.update_time == b.update_time
-    )
 
 
 class DirectoryProjection:

@@ -16,6 +16,7 @@ from wfm.training.v1 import training_service_pb2 as pb
 from wfm.training.v1 import training_service_pb2_grpc as training_grpc
 
 from services.training import main as training_main
+from services.training import store
 from tests.conftest import System
 from tests.integration.test_training_api import course, rules, session
 from wfm_runtime.testing import channel, eventually, isolated_settings
@@ -70,11 +71,10 @@ async def _race(
 
 
 async def _settled(system: System, session_id: str, roster: int) -> pb.Session:
-    """The session once this replica has seen every write (reads may lag another replica's)."""
-    return await eventually(
-        lambda: system.train.GetSession(pb.GetSessionRequest(name=f"sessions/{session_id}")),
-        lambda s: len(s.roster) >= roster,
-    )
+    """The session as its events say (a replica's reads may lag the other replica's writes)."""
+    truth = await system.training.store.session_from_events(session_id)
+    assert len(truth.roster) == roster
+    return store.session_to_proto(truth)
 
 
 async def test_last_seat_goes_to_exactly_one(
@@ -131,7 +131,7 @@ async def test_concurrent_enrollments_waitlist_in_one_order(
     assert sorted(e.waitlist_position for e in final.roster if e.waitlist_position) == list(
         range(1, CONTENDERS)
     )
-    # The view catches up to the same roster (projected from the same events).
+    # The views catch up to the same roster (projected from the same events).
     listed = await eventually(
         lambda: system.train.ListEnrollments(
             pb.ListEnrollmentsRequest(session="sessions/busy", page_size=100)
