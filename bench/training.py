@@ -320,8 +320,11 @@ async def run(agents_n: int) -> str:
                 TEAM_SIZE,
             )
             single = await timed_all("EnrollAgents x1", single_calls(stub, agents), CONCURRENCY)
+            began = time.perf_counter()
             for runner in training.runtime.projectors:
                 await runner.wait_caught_up(timeout=60)
+            lag_s = time.perf_counter() - began
+            print(f"bench.training: views caught up {lag_s:.1f} s later", file=sys.stderr)
             read = await transcripts(stub, agents)
             sample = await stub.GetTranscript(
                 pb.GetTranscriptRequest(name=f"agents/{agents[0]}/transcript")

@@ -219,8 +219,29 @@ async def test_bad_input_changes_nothing(system: System) -> None:
         ),
         (
             system.train.EnrollAgents,
-            pb.EnrollAgentsRequest(session="sessions/x", agents=["agents/a"] * 501),
+            pb.EnrollAgentsRequest(session="sessions/x", agents=["agents/a"] * 10_000),
             {"agents", "idempotency_key"},
+        ),
+        (
+            system.train.CreateCourse,
+            pb.CreateCourseRequest(
+                course_id="huge",
+                course=pb.Course(
+                    title="t",
+                    category=pb.COURSE_CATEGORY_PRODUCT,
+                    credit_minutes=2**31 - 1,
+                    validity_days=-(2**31),
+                    prerequisite_courses=["courses/x"] * 10_000,
+                    required_for_clients=["c"] * 10_000,
+                ),
+                idempotency_key="k",
+            ),
+            {
+                "course",
+                "course.credit_minutes",
+                "course.validity_days",
+                "course.required_for_clients",
+            },
         ),
         (
             system.train.ListEnrollments,
@@ -306,6 +327,33 @@ async def test_a_class_results_at_once(system: System) -> None:
     ]
     k2 = await system.train.GetTranscript(pb.GetTranscriptRequest(name="agents/k2/transcript"))
     assert [(c.passed, c.score) for c in k2.completions] == [(False, 40)]
+
+    async def pages(**filters: Any) -> list[str]:
+        names, token = [], ""
+        while True:
+            page = await system.train.ListEnrollments(
+                pb.ListEnrollmentsRequest(page_size=2, page_token=token, **filters)
+            )
+            names += [e.name for e in page.enrollments]
+            token = page.next_page_token
+            if not token:
+                return names
+
+    await eventually(lambda: pages(state=pb.ENROLLMENT_STATE_FAILED), lambda n: len(n) == 1)
+    assert await pages(session="sessions/s1") == [
+        f"sessions/s1/enrollments/{a}" for a in ("k1", "k2", "k3")
+    ]
+    assert await pages(agent="agents/k3", course="courses/fibre-101") == [
+        "sessions/s1/enrollments/k3"
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # a token is tied to its filter
+        first = await system.train.ListEnrollments(
+            pb.ListEnrollmentsRequest(page_size=1, session="sessions/s1")
+        )
+        await system.train.ListEnrollments(
+            pb.ListEnrollmentsRequest(page_size=1, page_token=first.next_page_token)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_stale_session_version_is_aborted(system: System) -> None:
