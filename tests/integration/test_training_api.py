@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from grpc_status import rpc_status
 from wfm.training.v1 import training_service_pb2 as pb
 
 from tests.conftest import System
+from wfm_runtime.service import control_subject
 from wfm_runtime.testing import eventually, unpack_details
 from wfm_runtime.timefmt import to_timestamp
 
@@ -149,6 +151,24 @@ async def test_enroll_waitlist_withdraw_promote_and_complete(system: System) -> 
         lambda s: s.completions == 2,
     )
     assert (summary.agents, summary.passed, summary.failed, summary.pass_rate) == (3, 1, 1, 0.5)
+
+    # The views are rebuildable: the same path as `make rebuild-views`, the same documents.
+    for runner in system.training.runtime.projectors:
+        await runner.wait_caught_up()
+    before = await _snapshot(system)
+    reply = await system.training.runtime.bus.nc.request(
+        control_subject("training", "rebuild-views", system.namespace), b"", timeout=60
+    )
+    assert json.loads(reply.data)["ok"] is True
+    assert await _snapshot(system) == before
+
+
+async def _snapshot(system: System) -> dict[str, list[dict[str, Any]]]:
+    views = system.training.views
+    return {
+        name: sorted(await getattr(views, name).find({}).to_list(None), key=lambda d: d["_id"])
+        for name in ("courses", "sessions", "learners", "agents", "teams")
+    }
 
 
 def _complete(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -405,3 +406,49 @@ class TestTranscript:
         s = d.team_summary("night", learners, None, None)
         assert (s.agents, s.completions, s.passed, s.failed, s.pass_rate) == (3, 2, 1, 1, 0.5)
         assert (s.training_minutes, s.technical_minutes, s.technical_completions) == (480, 480, 1)
+
+
+ZONES = [
+    "Asia/Kolkata",
+    "America/New_York",
+    "Europe/London",
+    "America/St_Johns",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "UTC",
+]
+INSTANTS = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+)
+
+
+class TestTranscriptProperties:
+    @given(st.lists(INSTANTS, min_size=1, max_size=12), st.sampled_from(ZONES))
+    def test_every_completion_counts_once_in_its_local_month(
+        self, starts: list[datetime], zone: str
+    ) -> None:
+        # Month ends, midnights and DST changes included: the month is the one on the
+        # agent's wall clock when the session starts.
+        learner = d.Learner(
+            "a",
+            completions=tuple(
+                record(COURSE, replace(SESSION, session_id=f"s{i}", start=start), start)
+                for i, start in enumerate(starts)
+            ),
+        )
+        t = d.transcript(
+            learner, agent_zone=zone, start=None, end=None, required=[], as_of=NOW, within_days=0
+        )
+        expected: dict[str, int] = {}
+        for start in starts:
+            month = start.astimezone(ZoneInfo(zone)).strftime("%Y-%m")
+            expected[month] = expected.get(month, 0) + 240
+        assert {p.period: p.training_minutes for p in t.periods} == expected
+        assert sum(p.training_minutes for p in t.periods) == t.totals.training_minutes
+
+    @given(INSTANTS, st.integers(-3, 3))
+    def test_periods_are_half_open(self, start: datetime, shift_s: int) -> None:
+        rec = record(COURSE, replace(SESSION, start=start), start)
+        edge = start + timedelta(seconds=shift_s)
+        assert d.in_period(rec, edge, None) == (start >= edge)
+        assert d.in_period(rec, None, edge) == (start < edge)
