@@ -230,7 +230,9 @@ def completion_calls(
 def single_calls(
     stub: pb_grpc.TrainingServiceStub, agents: list[str]
 ) -> list[Callable[[], Awaitable[Any]]]:
-    """One agent per call (self-enrollment's shape), into an extra course's sessions."""
+    """One agent per call (self-enrollment's shape), into an extra course's sessions, in an
+    order where neighbouring calls go to different sessions (each session decides its seats
+    one at a time)."""
 
     def one(i: int) -> Callable[[], Awaitable[Any]]:
         sid = f"s-{COURSES}-{i // TEAM_SIZE:02d}"
@@ -242,7 +244,8 @@ def single_calls(
             )
         )
 
-    return [one(i) for i in range(len(agents))]
+    teams = len(agents) // TEAM_SIZE
+    return [one(t * TEAM_SIZE + seat) for seat in range(TEAM_SIZE) for t in range(teams)]
 
 
 async def transcripts(stub: pb_grpc.TrainingServiceStub, agents: list[str]) -> Phase:
