@@ -280,6 +280,7 @@ async def baseline(mongo_url: str, writes: int, reads: int, doc_bytes: int) -> t
 
 
 async def run(agents_n: int) -> str:
+    load_before = os.getloadavg()[0]
     minter = TokenMinter(Path(tempfile.mkdtemp()) / "bench.pub.pem")
     auth = minter.auth_config()
     with sqlite_stack(Path(tempfile.mkdtemp(prefix="wfm-bench-training-"))) as stack:
@@ -349,6 +350,7 @@ async def run(agents_n: int) -> str:
         raw_write=raw_write,
         raw_read=raw_read,
         transcript_bytes=sample.ByteSize(),
+        load=(load_before, os.getloadavg()[0]),
     )
 
 
@@ -360,6 +362,7 @@ def render(
     raw_write: Phase,
     raw_read: Phase,
     transcript_bytes: int,
+    load: tuple[float, float],
 ) -> str:
     enrolled, completed, single = writes
     rate = (enrolled.count + completed.count) / (enrolled.seconds + completed.seconds)
@@ -385,8 +388,9 @@ enrollment and completion commits its own learner event; each call adds one sess
 Then {single.count} single-agent enrollments ({CONCURRENCY} in flight: two events each), and
 every agent's transcript, one call at a time, after the views caught up. Scheduling and
 training run in the benchmark's process, over loopback gRPC with bearer tokens, on FerretDB
-v1.24 (SQLite) and nats-server; {os.cpu_count()} cores shared with other work. The baselines
-run on the same FerretDB in the same run. Latencies are per call.
+v1.24 (SQLite) and nats-server; {os.cpu_count()} cores shared with other work (load average
+{load[0]:.1f} before the run, {load[1]:.1f} after). The baselines run on the same FerretDB in
+the same run: compare with them, not across runs. Latencies are per call.
 
 | operation | state changes | throughput | p50 ms | p99 ms |
 |---|---|---|---|---|

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from google.protobuf.message import Message
 from wfm.training.v1 import events_pb2 as ev
@@ -255,8 +254,4 @@ def _require_exists(session: d.Session) -> None:
         )
 
 
-def completion_time(value: datetime | None) -> datetime:
-    return value or utc_now()
-
-
-__all__ = ["Flows", "Request", "completion_time"]
+__all__ = ["Flows", "Request"]
