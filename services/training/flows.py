@@ -14,16 +14,20 @@ between the steps replays the first and finishes the second.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from wfm.training.v1 import events_pb2 as ev
 
 from services.training import domain as d
 from services.training import store
-from wfm_runtime.commands import Command, CommandRunner, Outcome
+from wfm_runtime.commands import Behaviour, Command, CommandRunner, Outcome
 from wfm_runtime.errors import DomainError, FailedPrecondition, RuleViolation
 from wfm_runtime.timefmt import utc_now
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class Request:
 
 class Flows:
     def __init__(self, commands: CommandRunner, training: store.TrainingStore) -> None:
-        self._commands = commands
+        self._commands = _Refreshing(commands, training)
         self._sessions = training.session_behaviour()
         self._learners = training.learner_behaviour()
 
@@ -179,6 +183,31 @@ class Flows:
             request.command(store.LEARNER, agent_id, f"/complete/{agent_id}"),
             lambda current, version: _completed(current, version, record),
         )
+
+
+class _Refreshing:
+    """Runs commands; a refusal judged on this process's copy is judged again on a fresh load.
+
+    The runner decides on its cached state and catches up only when its event insert loses.
+    Another replica may have changed the aggregate since (enrolled the agent, recorded a
+    completion): a rule broken on the old copy is then checked once more on the aggregate
+    as its events say, so a replica never refuses on stale state. Refusals are rare, so the
+    extra load is cheap overall.
+    """
+
+    def __init__(self, runner: CommandRunner, training: store.TrainingStore) -> None:
+        self._runner = runner
+        self._store = training
+
+    async def execute(
+        self, behaviour: Behaviour[S], command: Command, decide: Callable[[S, int], Any]
+    ) -> Outcome[S]:
+        try:
+            return await self._runner.execute(behaviour, command, decide)
+        except FailedPrecondition:
+            self._runner.forget(behaviour.aggregate_type, command.aggregate_id)
+            self._store.mark_stale(behaviour.aggregate_type, command.aggregate_id)
+            return await self._runner.execute(behaviour, command, decide)
 
 
 def _enrolled(
