@@ -16,10 +16,12 @@ from wfm.availability.v1 import availability_service_pb2_grpc as availability_gr
 from wfm.performance.v1 import performance_service_pb2_grpc as performance_grpc
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 from wfm.scheduling.v1 import directory_service_pb2_grpc as directory_grpc
+from wfm.training.v1 import training_service_pb2_grpc as training_grpc
 
 from services.availability import main as availability_main
 from services.performance import main as performance_main
 from services.scheduling import main as scheduling_main
+from services.training import main as training_main
 from wfm_runtime import localservers
 from wfm_runtime.testing import TokenMinter, channel, isolated_settings
 
@@ -98,6 +100,8 @@ class System:
     directory: directory_grpc.DirectoryServiceStub
     minter: TokenMinter
     namespace: str
+    training: training_main.TrainingService
+    train: training_grpc.TrainingServiceStub
     # Started by the `perf_system` fixture only (most tests do not need a third service).
     performance: performance_main.PerformanceService | None = None
     perf: performance_grpc.PerformanceServiceStub | None = None
@@ -125,13 +129,25 @@ class System:
             directory_grpc.DirectoryServiceStub(ch_s),
         )
 
-    async def add_team(self, team_id: str, zone: str = "America/New_York") -> None:
+    def training_as(
+        self, subject: str, *roles: str, teams: tuple[str, ...] = ()
+    ) -> training_grpc.TrainingServiceStub:
+        """A training stub that calls as `subject` with `roles`."""
+        ch = channel(
+            f"127.0.0.1:{self.training.port}", self.minter.token(subject, *roles, teams=teams)
+        )
+        self.channels.append(ch)
+        return training_grpc.TrainingServiceStub(ch)
+
+    async def add_team(
+        self, team_id: str, zone: str = "America/New_York", client: str = "acme"
+    ) -> None:
         await self.directory.CreateTeam(
             directory_pb.CreateTeamRequest(
                 team_id=team_id,
                 idempotency_key=f"team-{team_id}",
                 team=directory_pb.Team(
-                    display_name=f"Team {team_id}", client_time_zone=zone, client="acme"
+                    display_name=f"Team {team_id}", client_time_zone=zone, client=client
                 ),
             )
         )
@@ -157,6 +173,11 @@ class System:
 
         await eventually(lambda: self.availability.directory.agent(agent_id))
 
+    async def known_to_training(self, agent_id: str) -> None:
+        from wfm_runtime.testing import eventually
+
+        await eventually(lambda: self.training.directory.agent(agent_id))
+
 
 async def start_system(mongo_url: str, nats: Nats, minter: TokenMinter, prefix: str = "") -> System:
     prefix = prefix or f"t{uuid.uuid4().hex[:10]}_"
@@ -175,20 +196,29 @@ async def start_system(mongo_url: str, nats: Nats, minter: TokenMinter, prefix: 
         ),
         port=0,
     )
+    training = await training_main.start(
+        isolated_settings(
+            "training", mongo_url, nats.url, prefix=prefix, auth=auth, namespace=namespace
+        ),
+        port=0,
+    )
     admin = minter.token("admin-1", "admin")
     ch_a = channel(f"127.0.0.1:{availability.port}", admin)
     ch_s = channel(f"127.0.0.1:{scheduling.port}", admin)
+    ch_t = channel(f"127.0.0.1:{training.port}", admin)
     return System(
         prefix,
         mongo_url,
         nats,
         availability,
         scheduling,
-        [ch_a, ch_s],
+        [ch_a, ch_s, ch_t],
         availability_grpc.AvailabilityServiceStub(ch_a),
         directory_grpc.DirectoryServiceStub(ch_s),
         minter,
         namespace,
+        training,
+        training_grpc.TrainingServiceStub(ch_t),
     )
 
 
@@ -213,6 +243,7 @@ async def stop_system(system: System) -> None:
         await open_channel.close()
     if system.performance is not None:
         await system.performance.stop()
+    await system.training.stop()
     await system.availability.stop()
     await system.scheduling.stop()
 

@@ -45,12 +45,13 @@ from wfm_runtime.localservers import (
     wait_for_port,
 )
 
-SERVICES = ["scheduling", "availability", "performance"]  # start order: the directory first
+SERVICES = ["scheduling", "availability", "training", "performance"]  # directory first
 # The other services whose event streams each service reads (ServiceRuntime(consumes=...)):
 # its NATS user may consume those streams and nothing else.
 CONSUMES: dict[str, list[str]] = {
     "scheduling": [],
     "availability": ["scheduling"],
+    "training": ["scheduling"],
     "performance": ["scheduling", "availability"],
 }
 RUN_DIR = ROOT / ".local" / "run"
@@ -129,7 +130,8 @@ async def _wait_healthy(port: int, creds: DevCredentials, timeout: float = 30.0)
 def _banner(
     servers: LocalServers, ports: dict[str, int], data_dir: Path, creds: DevCredentials
 ) -> str:
-    a, s, p = ports["availability"], ports["scheduling"], ports["performance"]
+    a, s = ports["availability"], ports["scheduling"]
+    t, p = ports["training"], ports["performance"]
     tls = f"-cacert {creds.ca_cert} -cert {creds.client_cert} -key {creds.client_key}"
     bearer = '-H "authorization: Bearer $TOKEN"'
     agent = '-H "authorization: Bearer $AGENT_TOKEN"'
@@ -138,6 +140,7 @@ def _banner(
   scheduling (directory)  127.0.0.1:{s}   wfm.scheduling.v1.DirectoryService
   scheduling (rosters)    127.0.0.1:{s}   wfm.scheduling.v1.RosterService
   availability            127.0.0.1:{a}   wfm.availability.v1.AvailabilityService
+  training                127.0.0.1:{t}   wfm.training.v1.TrainingService
   performance             127.0.0.1:{p}   wfm.performance.v1.PerformanceService
   MongoDB wire (FerretDB) {servers.mongo_url}
   NATS JetStream          {servers.nats_url}  (a user per service: {data_dir}/nats.conf)
@@ -156,6 +159,7 @@ Try it (grpcurl; reflection is on):
   grpcurl {tls} {agent} -d '{{"name":"agents/a-1001/availability","status":"AGENT_STATUS_AVAILABLE","idempotency_key":"s1"}}' 127.0.0.1:{a} wfm.availability.v1.AvailabilityService/SetStatus
   grpcurl {tls} {bearer} -d '{{"team":"teams/pune-night"}}' 127.0.0.1:{a} wfm.availability.v1.AvailabilityService/WatchAvailability
   grpcurl {tls} {agent} -d '{{"name":"agents/a-1001/scorecard","period":{{"start_date":"2026-11-01","end_date":"2026-11-30"}}}}' 127.0.0.1:{p} wfm.performance.v1.PerformanceService/GetScorecard
+  grpcurl {tls} {agent} -d '{{"name":"agents/a-1001/transcript"}}' 127.0.0.1:{t} wfm.training.v1.TrainingService/GetTranscript
 Or with the wfm command (docs/cli.md; it finds this system by itself):
   export PATH=$PWD/.venv/bin:$PATH WFM_TOKEN=$(make -s token ARGS="--subject admin-1 --role admin")
   make demo; wfm board --team pune-night; wfm --as p-1001 status set break

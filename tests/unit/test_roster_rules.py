@@ -252,6 +252,7 @@ def test_operating_window_accepts_exactly_the_shifts_inside_it(
         agent_zone=agent_zone,
         client_zone=zone,
         operating_hours=(OperatingWindow(day.weekday(), start_wall, window),),
+        holidays=frozenset(),  # only the operating window is under test
     )
     local = datetime.combine(day, start_wall) + timedelta(minutes=offset)
     # Past midnight the start wall time is still placed on the roster date: the shift then

@@ -7,6 +7,7 @@ from pathlib import Path
 from services.availability.policy import POLICY as AVAILABILITY
 from services.performance.policy import POLICY as PERFORMANCE
 from services.scheduling.policy import POLICY as SCHEDULING
+from services.training.policy import POLICY as TRAINING
 from wfm_runtime.auth import Role
 from wfm_runtime.authz import RateLimiter, render_matrix
 from wfm_runtime.service import AUDIT_POLICY
@@ -34,6 +35,7 @@ def test_written_matrix_matches_the_policies() -> None:
         {
             "availability": AVAILABILITY,
             "scheduling": SCHEDULING,
+            "training": TRAINING,
             "performance": PERFORMANCE,
             "audit (every service)": AUDIT_POLICY,
         }
@@ -47,6 +49,24 @@ def test_every_policy_names_only_known_roles_and_marks_writes() -> None:
             assert all(isinstance(g.role, Role) for g in rule.grants), method
             is_write = method.rsplit("/", 1)[-1].startswith(WRITE_VERBS)
             assert rule.mutating == is_write, method
+
+
+TRAINING_WRITES = {
+    "CreateCourse",
+    "CreateSession",
+    "EnrollAgents",
+    "WithdrawEnrollment",
+    "StartSession",
+    "MarkNoShow",
+    "RecordCompletion",
+    "RecordCompletions",
+}
+
+
+def test_training_policy_marks_exactly_its_writes() -> None:
+    for method, rule in TRAINING.items():
+        assert all(isinstance(g.role, Role) for g in rule.grants), method
+        assert rule.mutating == (method.rsplit("/", 1)[-1] in TRAINING_WRITES), method
 
 
 def test_rate_limiter_allows_the_burst_then_asks_to_wait() -> None:

@@ -1,0 +1,788 @@
+"""Training rules: courses, sessions (seats + waitlist), learners (bookings + completions).
+
+Pure functions on frozen dataclasses, no I/O. Three aggregates:
+- Course: what is taught and what it grants.
+- Session: one scheduled run of a course; its roster holds the seats and the waitlist, so the
+  session's unique (aggregate, version) event insert serializes every seat decision.
+- Learner (one per agent): the agent's bookings and completions. Checks that span sessions (no
+  double enrollment in a course, no two sessions at the same time, prerequisites) are decided
+  on the learner, which commits before the session; see docs/training.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from wfm_runtime.errors import AlreadyExists, FailedPrecondition, RuleViolation, Violations
+from wfm_runtime.validation import check_id, check_time_zone
+
+MAX_CREDIT_MINUTES = 1000 * 60
+MAX_VALIDITY_DAYS = 3660
+MAX_CAPACITY = 1000
+MAX_SESSION_DAYS = 31
+MAX_PREREQUISITES = 20
+MAX_CLIENTS = 50
+MAX_ENROLL_BATCH = 500
+MAX_SCORE = 100
+
+
+class Category(Enum):
+    PRODUCT = "PRODUCT"
+    CLIENT_SPECIFIC = "CLIENT_SPECIFIC"
+    TECHNICAL = "TECHNICAL"
+    COMPLIANCE = "COMPLIANCE"
+    SOFT_SKILLS = "SOFT_SKILLS"
+
+
+class Level(Enum):
+    """Competency levels, in order: Foundation -> Competent -> Expert -> Master."""
+
+    FOUNDATION = 1
+    COMPETENT = 2
+    EXPERT = 3
+    MASTER = 4
+
+
+class Delivery(Enum):
+    CLASSROOM = "CLASSROOM"
+    VIRTUAL = "VIRTUAL"
+    SELF_PACED = "SELF_PACED"
+
+
+class SessionState(Enum):
+    SCHEDULED = "SCHEDULED"
+    STARTED = "STARTED"
+
+
+class EnrollmentState(Enum):
+    WAITLISTED = "WAITLISTED"
+    ENROLLED = "ENROLLED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    WITHDRAWN = "WITHDRAWN"
+    NO_SHOW = "NO_SHOW"
+
+
+E = EnrollmentState
+# The enrollment state machine: every allowed move (anything else is FAILED_PRECONDITION).
+TRANSITIONS: dict[EnrollmentState, frozenset[EnrollmentState]] = {
+    E.WAITLISTED: frozenset({E.ENROLLED, E.WITHDRAWN}),
+    E.ENROLLED: frozenset({E.IN_PROGRESS, E.WITHDRAWN, E.NO_SHOW}),
+    E.IN_PROGRESS: frozenset({E.COMPLETED, E.FAILED, E.WITHDRAWN}),
+    E.COMPLETED: frozenset(),
+    E.FAILED: frozenset(),
+    E.WITHDRAWN: frozenset(),
+    E.NO_SHOW: frozenset(),
+}
+ACTIVE = frozenset({E.WAITLISTED, E.ENROLLED, E.IN_PROGRESS})
+# A seat is held from enrollment to the end; only a withdrawal (or never getting one) frees it.
+HOLDS_SEAT = frozenset({E.ENROLLED, E.IN_PROGRESS, E.COMPLETED, E.FAILED, E.NO_SHOW})
+
+
+@dataclass(frozen=True)
+class CompetencyRequirement:
+    competency: str
+    level: Level
+
+
+@dataclass(frozen=True)
+class Course:
+    course_id: str
+    title: str = ""
+    category: Category = Category.PRODUCT
+    client: str = ""  # the client of a CLIENT_SPECIFIC course
+    credit_minutes: int = 0
+    technical: bool = False
+    competency: str = ""
+    level: Level | None = None
+    prerequisite_courses: tuple[str, ...] = ()
+    prerequisite_competencies: tuple[CompetencyRequirement, ...] = ()
+    validity_days: int = 0  # 0: never expires; else recertification is due after this long
+    required_for_clients: tuple[str, ...] = ()
+    self_enrollment: bool = False
+    version: int = 0
+    create_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a finished enrollment records (the performance service consumes it)."""
+
+    completion_time: datetime
+    attended_minutes: int
+    score: int
+    passed: bool
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    agent_id: str
+    state: EnrollmentState
+    sequence: int  # order of arrival: the waitlist is promoted in this order
+    enroll_time: datetime
+    update_time: datetime
+    completion: Completion | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    course_id: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    time_zone: str = ""
+    trainer: str = ""
+    capacity: int = 0
+    delivery: Delivery = Delivery.CLASSROOM
+    state: SessionState = SessionState.SCHEDULED
+    roster: tuple[Enrollment, ...] = ()
+    next_sequence: int = 1
+    version: int = 0
+    create_time: datetime | None = None
+
+    def enrollment(self, agent_id: str) -> Enrollment | None:
+        return next((e for e in self.roster if e.agent_id == agent_id), None)
+
+    @property
+    def seats_taken(self) -> int:
+        return sum(1 for e in self.roster if e.state in HOLDS_SEAT)
+
+    @property
+    def waitlist(self) -> list[Enrollment]:
+        return sorted((e for e in self.roster if e.state is E.WAITLISTED), key=lambda e: e.sequence)
+
+    def waitlist_position(self, agent_id: str) -> int:
+        ids = [e.agent_id for e in self.waitlist]
+        return ids.index(agent_id) + 1 if agent_id in ids else 0
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A session an agent holds a place in (enrolled or waitlisted): its time is taken."""
+
+    session_id: str
+    course_id: str
+    start: datetime
+    end: datetime
+    self_paced: bool = False
+
+
+@dataclass(frozen=True)
+class CompletionRecord:
+    """One finished course on the agent's record, with everything reports need."""
+
+    course_id: str
+    session_id: str
+    course_title: str
+    session_start: datetime
+    completion_time: datetime
+    time_zone: str  # the agent's zone when it was recorded
+    attended_minutes: int
+    technical: bool
+    score: int
+    passed: bool
+    competency: str = ""
+    level: Level | None = None
+    expire_time: datetime | None = None  # certification expiry (passed, course with validity)
+
+
+@dataclass(frozen=True)
+class Learner:
+    agent_id: str
+    bookings: tuple[Booking, ...] = ()
+    completions: tuple[CompletionRecord, ...] = ()
+    version: int = 0
+
+    def booking(self, session_id: str) -> Booking | None:
+        return next((b for b in self.bookings if b.session_id == session_id), None)
+
+
+# --- validation ----------------------------------------------------------------------------
+def validate_course(course: Course, v: Violations) -> None:
+    check_id(v, course.course_id, "course_id", "course id")
+    v.check(0 < len(course.title) <= 200, "course.title", "1-200 characters required")
+    v.check(
+        0 < course.credit_minutes <= MAX_CREDIT_MINUTES,
+        "course.credit_minutes",
+        f"must be between 1 and {MAX_CREDIT_MINUTES}",
+    )
+    if course.category is Category.CLIENT_SPECIFIC:
+        v.check(bool(course.client), "course.client", "a client-specific course names its client")
+    v.check(len(course.client) <= 100, "course.client", "at most 100 characters")
+    v.check(len(course.competency) <= 100, "course.competency", "at most 100 characters")
+    v.check(
+        bool(course.competency) == (course.level is not None),
+        "course.competency_level",
+        "a competency and its level are given together",
+    )
+    v.check(
+        0 <= course.validity_days <= MAX_VALIDITY_DAYS,
+        "course.validity_days",
+        f"must be between 0 (never expires) and {MAX_VALIDITY_DAYS}",
+    )
+    _check_prerequisites(course, v)
+    v.check(
+        len(course.required_for_clients) <= MAX_CLIENTS,
+        "course.required_for_clients",
+        f"at most {MAX_CLIENTS} clients",
+    )
+    for i, client in enumerate(course.required_for_clients[:MAX_CLIENTS]):
+        v.check(
+            0 < len(client) <= 100,
+            f"course.required_for_clients[{i}]",
+            "1-100 characters required",
+        )
+
+
+def _check_prerequisites(course: Course, v: Violations) -> None:
+    total = len(course.prerequisite_courses) + len(course.prerequisite_competencies)
+    if not v.check(total <= MAX_PREREQUISITES, "course", f"at most {MAX_PREREQUISITES} prereqs"):
+        return
+    for i, pre in enumerate(course.prerequisite_courses):
+        check_id(v, pre, f"course.prerequisite_courses[{i}]", "course id")
+        v.check(
+            pre != course.course_id,
+            f"course.prerequisite_courses[{i}]",
+            "a course cannot require itself",
+        )
+    for i, req in enumerate(course.prerequisite_competencies):
+        v.check(
+            0 < len(req.competency) <= 100,
+            f"course.prerequisite_competencies[{i}].competency",
+            "1-100 characters required",
+        )
+
+
+def validate_session(session: Session, v: Violations) -> None:
+    check_id(v, session.session_id, "session_id", "session id")
+    check_id(v, session.course_id, "session.course", "course id")
+    check_time_zone(v, session.time_zone, "session.time_zone")
+    v.check(0 < len(session.trainer) <= 200, "session.trainer", "1-200 characters required")
+    v.check(
+        0 < session.capacity <= MAX_CAPACITY,
+        "session.capacity",
+        f"must be between 1 and {MAX_CAPACITY}",
+    )
+    if session.start is None or session.end is None:
+        v.check(session.start is not None, "session.start_time", "is required")
+        v.check(session.end is not None, "session.end_time", "is required")
+        return
+    length = session.end - session.start
+    v.check(
+        timedelta(0) < length <= timedelta(days=MAX_SESSION_DAYS),
+        "session.end_time",
+        f"must be after start_time, at most {MAX_SESSION_DAYS} days later",
+    )
+
+
+# --- courses -------------------------------------------------------------------------------
+def decide_create_course(current: Course, requested: Course, now: datetime) -> Course:
+    if current.version:
+        raise AlreadyExists("course", f"courses/{requested.course_id}")
+    return replace(requested, version=1, create_time=now)
+
+
+# --- sessions ------------------------------------------------------------------------------
+def decide_create_session(
+    current: Session, requested: Session, course: Course | None, now: datetime
+) -> Session:
+    if current.version:
+        raise AlreadyExists("session", f"sessions/{requested.session_id}")
+    if course is None:
+        raise _broken(
+            "COURSE_EXISTS",
+            f"courses/{requested.course_id}",
+            f"course {requested.course_id!r} does not exist: create it first",
+        )
+    return replace(
+        requested,
+        state=SessionState.SCHEDULED,
+        roster=(),
+        next_sequence=1,
+        version=1,
+        create_time=now,
+    )
+
+
+def decide_enroll(
+    session: Session, agent_ids: list[str], *, refuse_if_full: bool, now: datetime
+) -> tuple[Session, list[str], list[str]]:
+    """Seats in arrival order, then the waitlist; returns (session, enrolled, waitlisted).
+
+    Agents already active on the roster keep their place (a retried batch is harmless).
+    """
+    _require_scheduled(session)
+    broken: list[RuleViolation] = []
+    roster = list(session.roster)
+    sequence = session.next_sequence
+    free = session.capacity - session.seats_taken
+    enrolled: list[str] = []
+    waitlisted: list[str] = []
+    for agent_id in agent_ids:
+        existing = session.enrollment(agent_id)
+        if existing is not None:
+            if existing.state not in ACTIVE:
+                broken.append(
+                    RuleViolation(
+                        "ALREADY_LEFT",
+                        f"sessions/{session.session_id}/enrollments/{agent_id}",
+                        f"agent {agent_id} is {existing.state.value.lower()} on this session "
+                        "and cannot re-enroll in it",
+                    )
+                )
+            continue
+        state = E.ENROLLED if free > 0 else E.WAITLISTED
+        if state is E.WAITLISTED and refuse_if_full:
+            broken.append(
+                RuleViolation(
+                    "SESSION_FULL",
+                    f"sessions/{session.session_id}",
+                    f"all {session.capacity} seats are taken",
+                )
+            )
+            continue
+        free -= state is E.ENROLLED
+        (enrolled if state is E.ENROLLED else waitlisted).append(agent_id)
+        roster.append(Enrollment(agent_id, state, sequence, now, now))
+        sequence += 1
+    if broken:
+        raise FailedPrecondition(broken)
+    return (
+        replace(session, roster=tuple(roster), next_sequence=sequence),
+        enrolled,
+        waitlisted,
+    )
+
+
+def decide_transition(
+    session: Session,
+    agent_id: str,
+    target: EnrollmentState,
+    now: datetime,
+    completion: Completion | None = None,
+) -> tuple[Session, list[str]]:
+    """Moves one enrollment; a freed seat promotes the waitlist in order. Returns promoted ids."""
+    current = session.enrollment(agent_id)
+    subject = f"sessions/{session.session_id}/enrollments/{agent_id}"
+    if current is None:
+        raise _broken("ENROLLED", subject, f"agent {agent_id} is not on this session")
+    if target not in TRANSITIONS[current.state]:
+        raise _broken(
+            "TRANSITION",
+            subject,
+            f"an enrollment cannot go from {current.state.value} to {target.value}",
+        )
+    if target in (E.IN_PROGRESS, E.COMPLETED, E.FAILED, E.NO_SHOW):
+        _require_started(session, subject)
+    updated = replace(current, state=target, update_time=now, completion=completion)
+    session = _with_enrollment(session, updated)
+    promoted = _promote(session, now) if session.state is SessionState.SCHEDULED else []
+    for agent in promoted:
+        entry = session.enrollment(agent)
+        assert entry is not None
+        session = _with_enrollment(session, replace(entry, state=E.ENROLLED, update_time=now))
+    return session, promoted
+
+
+def decide_results(
+    session: Session, results: list[tuple[str, Completion]], now: datetime
+) -> Session:
+    """Completes or fails every listed enrollment; all or nothing, every broken rule listed."""
+    broken: list[RuleViolation] = []
+    for agent_id, completion in results:
+        target = E.COMPLETED if completion.passed else E.FAILED
+        try:
+            session, _ = decide_transition(session, agent_id, target, now, completion)
+        except FailedPrecondition as err:
+            broken += err.violations
+    if broken:
+        raise FailedPrecondition(broken)
+    return session
+
+
+def decide_start_session(session: Session, now: datetime) -> Session:
+    """Check-in: the session starts and every enrolled agent is in progress."""
+    _require_scheduled(session)
+    roster = tuple(
+        replace(e, state=E.IN_PROGRESS, update_time=now) if e.state is E.ENROLLED else e
+        for e in session.roster
+    )
+    return replace(session, state=SessionState.STARTED, roster=roster)
+
+
+def _promote(session: Session, now: datetime) -> list[str]:
+    free = session.capacity - session.seats_taken
+    return [e.agent_id for e in session.waitlist[: max(free, 0)]]
+
+
+def _with_enrollment(session: Session, updated: Enrollment) -> Session:
+    roster = tuple(updated if e.agent_id == updated.agent_id else e for e in session.roster)
+    return replace(session, roster=roster)
+
+
+def _require_scheduled(session: Session) -> None:
+    if session.state is not SessionState.SCHEDULED:
+        raise _broken(
+            "SESSION_STARTED",
+            f"sessions/{session.session_id}",
+            "the session has started: enrollments are closed",
+        )
+
+
+def _require_started(session: Session, subject: str) -> None:
+    if session.state is not SessionState.STARTED:
+        raise _broken(
+            "SESSION_NOT_STARTED", subject, "the session has not started yet: start it first"
+        )
+
+
+# --- learners ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnrollmentContext:
+    """What the learner's decision needs to know about the agent, course and session."""
+
+    agent_client: str  # client served by the agent's team
+    course: Course
+    session: Session
+
+
+def check_booking(learner: Learner, ctx: EnrollmentContext) -> list[RuleViolation]:
+    """Every rule a new booking would break for this agent (empty: the agent may enroll)."""
+    course, session = ctx.course, ctx.session
+    subject = f"agents/{learner.agent_id}"
+    broken: list[RuleViolation] = []
+    if course.category is Category.CLIENT_SPECIFIC and course.client != ctx.agent_client:
+        broken.append(
+            RuleViolation(
+                "CLIENT",
+                subject,
+                f"course {course.course_id} is for client {course.client!r}; "
+                f"the agent's team serves {ctx.agent_client or 'no client'!r}",
+            )
+        )
+    for pre in course.prerequisite_courses:
+        if not any(c.course_id == pre and c.passed for c in learner.completions):
+            broken.append(
+                RuleViolation("PREREQUISITE", subject, f"has not passed prerequisite course {pre}")
+            )
+    levels = competency_levels(learner)
+    for req in course.prerequisite_competencies:
+        held = levels.get(req.competency)
+        if held is None or held.level.value < req.level.value:
+            broken.append(
+                RuleViolation(
+                    "PREREQUISITE",
+                    subject,
+                    f"needs {req.competency} at {req.level.name.title()} or above",
+                )
+            )
+    broken += _booking_clashes(learner, course, session)
+    return broken
+
+
+def _booking_clashes(learner: Learner, course: Course, session: Session) -> list[RuleViolation]:
+    subject = f"agents/{learner.agent_id}"
+    broken: list[RuleViolation] = []
+    for booked in learner.bookings:
+        if booked.session_id == session.session_id:
+            continue  # the same session again: the session keeps the agent's place
+        if booked.course_id == course.course_id:
+            broken.append(
+                RuleViolation(
+                    "DOUBLE_ENROLLMENT",
+                    subject,
+                    f"already enrolled in {course.course_id} (session {booked.session_id})",
+                )
+            )
+        elif _overlaps(booked, session):
+            broken.append(
+                RuleViolation(
+                    "OVERLAP",
+                    subject,
+                    f"session {booked.session_id} at the same time "
+                    f"({booked.start.isoformat()} to {booked.end.isoformat()})",
+                )
+            )
+    return broken
+
+
+def _overlaps(booked: Booking, session: Session) -> bool:
+    # Self-paced courses have a window, not a seat in a room: they clash with nothing.
+    if booked.self_paced or session.delivery is Delivery.SELF_PACED:
+        return False
+    assert session.start is not None and session.end is not None
+    return booked.start < session.end and session.start < booked.end
+
+
+def decide_book(learner: Learner, ctx: EnrollmentContext) -> Learner | None:
+    """The learner with the session booked; None if it already is (a retry)."""
+    if learner.booking(ctx.session.session_id) is not None:
+        return None
+    broken = check_booking(learner, ctx)
+    if broken:
+        raise FailedPrecondition(broken)
+    session = ctx.session
+    assert session.start is not None and session.end is not None
+    booking = Booking(
+        session.session_id,
+        ctx.course.course_id,
+        session.start,
+        session.end,
+        session.delivery is Delivery.SELF_PACED,
+    )
+    return replace(learner, bookings=(*learner.bookings, booking))
+
+
+def decide_release(learner: Learner, session_id: str) -> Learner | None:
+    """The learner without the booking; None if it holds none (nothing to do)."""
+    if learner.booking(session_id) is None:
+        return None
+    return replace(
+        learner, bookings=tuple(b for b in learner.bookings if b.session_id != session_id)
+    )
+
+
+def completion_record(
+    *,
+    course: Course,
+    session: Session,
+    completion: Completion,
+    agent_zone: str,
+) -> CompletionRecord:
+    expire = None
+    if completion.passed and course.validity_days:
+        expire = completion.completion_time + timedelta(days=course.validity_days)
+    assert session.start is not None
+    return CompletionRecord(
+        course_id=course.course_id,
+        session_id=session.session_id,
+        course_title=course.title,
+        session_start=session.start,
+        completion_time=completion.completion_time,
+        time_zone=agent_zone,
+        attended_minutes=completion.attended_minutes,
+        technical=course.technical,
+        score=completion.score,
+        passed=completion.passed,
+        competency=course.competency if completion.passed else "",
+        level=course.level if completion.passed else None,
+        expire_time=expire,
+    )
+
+
+def decide_complete(learner: Learner, record: CompletionRecord) -> Learner | None:
+    """Adds the completion (history is kept) and frees the booking; None if already recorded."""
+    if any(c.session_id == record.session_id for c in learner.completions):
+        return None
+    bookings = tuple(b for b in learner.bookings if b.session_id != record.session_id)
+    return replace(learner, bookings=bookings, completions=(*learner.completions, record))
+
+
+def validate_completion(completion: Completion, v: Violations) -> None:
+    v.check(
+        0 <= completion.attended_minutes <= MAX_SESSION_DAYS * 24 * 60,
+        "attended_minutes",
+        f"must be between 0 and {MAX_SESSION_DAYS * 24 * 60}",
+    )
+    v.check(0 <= completion.score <= MAX_SCORE, "score", f"must be between 0 and {MAX_SCORE}")
+
+
+# --- transcript ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HeldLevel:
+    competency: str
+    level: Level
+    achieved: datetime
+    evidence_course: str
+    evidence_session: str
+
+
+@dataclass(frozen=True)
+class Certification:
+    course_id: str
+    course_title: str
+    certified: datetime
+    expires: datetime
+    history: tuple[CompletionRecord, ...]  # every passed completion of the course, oldest first
+
+
+class DueReason(Enum):
+    REQUIRED = "REQUIRED"  # required for the client, never passed
+    EXPIRING = "EXPIRING"  # certification expires within the window
+    EXPIRED = "EXPIRED"
+
+
+@dataclass(frozen=True)
+class DueItem:
+    agent_id: str
+    course_id: str
+    reason: DueReason
+    due: datetime | None  # expiry for EXPIRING/EXPIRED; None for never-taken required courses
+
+
+@dataclass(frozen=True)
+class PeriodTotals:
+    period: str  # "YYYY-MM", the month of the session's start on the agent's clock
+    training_minutes: int = 0
+    technical_minutes: int = 0
+    technical_completed: int = 0
+    completed: int = 0
+
+
+@dataclass(frozen=True)
+class Transcript:
+    agent_id: str
+    completions: list[CompletionRecord]
+    periods: list[PeriodTotals]
+    totals: PeriodTotals
+    levels: list[HeldLevel]
+    certifications: list[Certification]
+    due: list[DueItem] = field(default_factory=list)
+
+
+def competency_levels(learner: Learner) -> dict[str, HeldLevel]:
+    """Highest level per competency, from passed completions; ties keep the earliest."""
+    held: dict[str, HeldLevel] = {}
+    for c in sorted(learner.completions, key=lambda c: c.completion_time):
+        if not (c.passed and c.competency and c.level):
+            continue
+        best = held.get(c.competency)
+        if best is None or c.level.value > best.level.value:
+            held[c.competency] = HeldLevel(
+                c.competency, c.level, c.completion_time, c.course_id, c.session_id
+            )
+    return held
+
+
+def certifications(learner: Learner) -> list[Certification]:
+    """Per course with a validity period: the latest passed completion decides the expiry."""
+    by_course: dict[str, list[CompletionRecord]] = {}
+    for c in sorted(learner.completions, key=lambda c: c.completion_time):
+        if c.passed and c.expire_time is not None:
+            by_course.setdefault(c.course_id, []).append(c)
+    certs = []
+    for course_id, history in sorted(by_course.items()):
+        latest = history[-1]
+        assert latest.expire_time is not None
+        certs.append(
+            Certification(
+                course_id,
+                latest.course_title,
+                latest.completion_time,
+                latest.expire_time,
+                tuple(history),
+            )
+        )
+    return certs
+
+
+def due_items(
+    learner: Learner,
+    required: list[Course],
+    *,
+    as_of: datetime,
+    within_days: int,
+) -> list[DueItem]:
+    """Required courses never passed, and certifications expiring within N days or expired."""
+    horizon = as_of + timedelta(days=within_days)
+    items: list[DueItem] = []
+    passed = {c.course_id for c in learner.completions if c.passed}
+    for course in sorted(required, key=lambda c: c.course_id):
+        if course.course_id not in passed:
+            items.append(DueItem(learner.agent_id, course.course_id, DueReason.REQUIRED, None))
+    for cert in certifications(learner):
+        if cert.expires <= as_of:
+            items.append(DueItem(learner.agent_id, cert.course_id, DueReason.EXPIRED, cert.expires))
+        elif cert.expires <= horizon:
+            items.append(
+                DueItem(learner.agent_id, cert.course_id, DueReason.EXPIRING, cert.expires)
+            )
+    return items
+
+
+def in_period(record: CompletionRecord, start: datetime | None, end: datetime | None) -> bool:
+    return (start is None or record.session_start >= start) and (
+        end is None or record.session_start < end
+    )
+
+
+def period_totals(records: list[CompletionRecord], label: str) -> PeriodTotals:
+    return PeriodTotals(
+        period=label,
+        training_minutes=sum(r.attended_minutes for r in records),
+        technical_minutes=sum(r.attended_minutes for r in records if r.technical),
+        technical_completed=sum(1 for r in records if r.technical and r.passed),
+        completed=sum(1 for r in records if r.passed),
+    )
+
+
+def transcript(
+    learner: Learner,
+    *,
+    agent_zone: str,
+    start: datetime | None,
+    end: datetime | None,
+    required: list[Course],
+    as_of: datetime,
+    within_days: int,
+) -> Transcript:
+    """The agent's record; hours per month by the session's local start date in agent_zone."""
+    zone = ZoneInfo(agent_zone) if agent_zone else None
+    chosen = sorted(
+        (c for c in learner.completions if in_period(c, start, end)),
+        key=lambda c: (c.session_start, c.course_id),
+    )
+    months: dict[str, list[CompletionRecord]] = {}
+    for record in chosen:
+        local = record.session_start.astimezone(zone) if zone else record.session_start
+        months.setdefault(local.strftime("%Y-%m"), []).append(record)
+    return Transcript(
+        agent_id=learner.agent_id,
+        completions=chosen,
+        periods=[period_totals(rs, m) for m, rs in sorted(months.items())],
+        totals=period_totals(chosen, "total"),
+        levels=sorted(competency_levels(learner).values(), key=lambda h: h.competency),
+        certifications=certifications(learner),
+        due=due_items(learner, required, as_of=as_of, within_days=within_days),
+    )
+
+
+@dataclass(frozen=True)
+class TeamSummary:
+    team_id: str
+    agents: int
+    training_minutes: int
+    technical_minutes: int
+    completions: int
+    technical_completions: int
+    passed: int
+    failed: int
+
+    @property
+    def pass_rate(self) -> float:
+        decided = self.passed + self.failed
+        return self.passed / decided if decided else 0.0
+
+
+def team_summary(
+    team_id: str, learners: list[Learner], start: datetime | None, end: datetime | None
+) -> TeamSummary:
+    records = [c for lr in learners for c in lr.completions if in_period(c, start, end)]
+    return TeamSummary(
+        team_id=team_id,
+        agents=len(learners),
+        training_minutes=sum(r.attended_minutes for r in records),
+        technical_minutes=sum(r.attended_minutes for r in records if r.technical),
+        completions=len(records),
+        technical_completions=sum(1 for r in records if r.technical and r.passed),
+        passed=sum(1 for r in records if r.passed),
+        failed=sum(1 for r in records if not r.passed),
+    )
+
+
+def _broken(kind: str, subject: str, description: str) -> FailedPrecondition:
+    return FailedPrecondition([RuleViolation(kind, subject, description)])

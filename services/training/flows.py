@@ -1,0 +1,286 @@
+"""Commands that touch two aggregates: the learner (the agent's bookings) and the session.
+
+Order and recovery (docs/training.md):
+- Enroll: each learner books first (no double enrollment, no overlap, prerequisites: decided
+  serially per agent by the learner's unique event insert), then the session seats or waitlists
+  them (decided serially per session). If the session refuses, the bookings this request made
+  are released again (a compensating event). All or nothing across the batch.
+- Withdraw / no-show / completion: the session first (the state machine and the waitlist live
+  there), then the learner (release or record the completion).
+Each step has its own idempotency key derived from the request's, so a retry after a crash
+between the steps replays the first and finishes the second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from wfm.training.v1 import events_pb2 as ev
+
+from services.training import domain as d
+from services.training import store
+from wfm_runtime.commands import Behaviour, Command, CommandRunner, Outcome
+from wfm_runtime.errors import DomainError, FailedPrecondition, RuleViolation
+from wfm_runtime.timefmt import utc_now
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Request:
+    key: str
+    fingerprint: str
+    request_id: str
+    expected_version: int | None = None
+
+    def command(
+        self, kind: str, entity_id: str, suffix: str = "", *, checked: bool = False
+    ) -> Command:
+        return Command(
+            kind,
+            entity_id,
+            f"{self.key}{suffix}",
+            self.fingerprint,
+            self.expected_version if checked else None,
+            self.request_id,
+        )
+
+
+class Flows:
+    def __init__(self, commands: CommandRunner, training: store.TrainingStore) -> None:
+        self._commands = _Refreshing(commands, training)
+        self._sessions = training.session_behaviour()
+        self._learners = training.learner_behaviour()
+
+    # --- enroll ----------------------------------------------------------------------------
+    async def enroll(
+        self,
+        request: Request,
+        contexts: dict[str, d.EnrollmentContext],
+        *,
+        session_id: str,
+        refuse_if_full: bool,
+    ) -> d.Session:
+        booked = await self._book_all(request, contexts)
+        try:
+            outcome = await self._commands.execute(
+                self._sessions,
+                request.command(store.SESSION, session_id, checked=True),
+                lambda current, version: _enrolled(
+                    current, version, list(contexts), refuse_if_full
+                ),
+            )
+        except DomainError:
+            await self._release_all(request, booked, session_id)
+            raise
+        return outcome.state
+
+    async def _book_all(
+        self, request: Request, contexts: dict[str, d.EnrollmentContext]
+    ) -> list[str]:
+        """Books every learner; on any refusal undoes the others and lists every broken rule."""
+        results = await asyncio.gather(
+            *(self._book(request, agent, ctx) for agent, ctx in contexts.items()),
+            return_exceptions=True,
+        )
+        booked = [a for a, r in zip(contexts, results, strict=True) if r is True]
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            session_id = next(iter(contexts.values())).session.session_id
+            await self._release_all(request, booked, session_id)
+            other = [f for f in failures if not isinstance(f, FailedPrecondition)]
+            if other:
+                raise other[0]
+            raise FailedPrecondition(
+                [v for f in failures if isinstance(f, FailedPrecondition) for v in f.violations]
+            )
+        return booked
+
+    async def _book(self, request: Request, agent_id: str, ctx: d.EnrollmentContext) -> bool:
+        """True if this request made the booking (so a refusal must undo it)."""
+        outcome = await self._commands.execute(
+            self._learners,
+            request.command(store.LEARNER, agent_id, f"/book/{agent_id}"),
+            lambda current, version: _learner_event(
+                d.decide_book(current, ctx), version, ev.SessionBooked, ctx.session.session_id
+            ),
+        )
+        return outcome.event is not None
+
+    async def _release_all(self, request: Request, agents: list[str], session_id: str) -> None:
+        await asyncio.gather(
+            *(self.release(request, a, session_id, "/undo") for a in agents),
+            return_exceptions=True,
+        )
+
+    async def release(
+        self, request: Request, agent_id: str, session_id: str, suffix: str = "/release"
+    ) -> None:
+        await self._commands.execute(
+            self._learners,
+            request.command(store.LEARNER, agent_id, f"{suffix}/{agent_id}"),
+            lambda current, version: _learner_event(
+                d.decide_release(current, session_id), version, ev.BookingReleased, session_id
+            ),
+        )
+
+    # --- one enrollment --------------------------------------------------------------------
+    async def transition(
+        self,
+        request: Request,
+        *,
+        session_id: str,
+        agent_id: str,
+        target: d.EnrollmentState,
+        completion: d.Completion | None = None,
+    ) -> d.Session:
+        outcome = await self._commands.execute(
+            self._sessions,
+            request.command(store.SESSION, session_id, checked=True),
+            lambda current, version: _changed(current, version, agent_id, target, completion),
+        )
+        return outcome.state
+
+    async def start(self, request: Request, session_id: str) -> d.Session:
+        outcome: Outcome[d.Session] = await self._commands.execute(
+            self._sessions,
+            request.command(store.SESSION, session_id, checked=True),
+            lambda current, version: ev.SessionStarted(
+                session=store.session_to_proto(
+                    replace(d.decide_start_session(current, utc_now()), version=version + 1)
+                )
+            ),
+        )
+        return outcome.state
+
+    async def record_results(
+        self, request: Request, session_id: str, results: list[tuple[str, d.Completion]]
+    ) -> d.Session:
+        outcome = await self._commands.execute(
+            self._sessions,
+            request.command(store.SESSION, session_id, checked=True),
+            lambda current, version: _results(current, version, results),
+        )
+        return outcome.state
+
+    async def record_completions(
+        self, request: Request, records: dict[str, d.CompletionRecord]
+    ) -> None:
+        """Each learner's completion (after the session recorded the results)."""
+        await asyncio.gather(
+            *(self.record_completion(request, agent, record) for agent, record in records.items())
+        )
+
+    async def record_completion(
+        self, request: Request, agent_id: str, record: d.CompletionRecord
+    ) -> None:
+        await self._commands.execute(
+            self._learners,
+            request.command(store.LEARNER, agent_id, f"/complete/{agent_id}"),
+            lambda current, version: _completed(current, version, record),
+        )
+
+
+class _Refreshing:
+    """Runs commands; a refusal judged on this process's copy is judged again on a fresh load.
+
+    The runner decides on its cached state and catches up only when its event insert loses.
+    Another replica may have changed the aggregate since (enrolled the agent, recorded a
+    completion): a rule broken on the old copy is then checked once more on the aggregate
+    as its events say, so a replica never refuses on stale state. Refusals are rare, so the
+    extra load is cheap overall.
+    """
+
+    def __init__(self, runner: CommandRunner, training: store.TrainingStore) -> None:
+        self._runner = runner
+        self._store = training
+
+    async def execute(
+        self, behaviour: Behaviour[S], command: Command, decide: Callable[[S, int], Any]
+    ) -> Outcome[S]:
+        try:
+            return await self._runner.execute(behaviour, command, decide)
+        except FailedPrecondition:
+            self._runner.forget(behaviour.aggregate_type, command.aggregate_id)
+            self._store.mark_stale(behaviour.aggregate_type, command.aggregate_id)
+            return await self._runner.execute(behaviour, command, decide)
+
+
+def _enrolled(
+    current: d.Session, version: int, agents: list[str], refuse_if_full: bool
+) -> Message | None:
+    _require_exists(current)
+    session, enrolled, waitlisted = d.decide_enroll(
+        current, agents, refuse_if_full=refuse_if_full, now=utc_now()
+    )
+    if not enrolled and not waitlisted:
+        return None
+    return ev.AgentsEnrolled(
+        session=store.session_to_proto(replace(session, version=version + 1)),
+        enrolled_agents=enrolled,
+        waitlisted_agents=waitlisted,
+    )
+
+
+def _changed(
+    current: d.Session,
+    version: int,
+    agent_id: str,
+    target: d.EnrollmentState,
+    completion: d.Completion | None,
+) -> Message:
+    _require_exists(current)
+    before = current.enrollment(agent_id)
+    session, promoted = d.decide_transition(current, agent_id, target, utc_now(), completion)
+    return ev.EnrollmentChanged(
+        session=store.session_to_proto(replace(session, version=version + 1)),
+        agent=agent_id,
+        from_state=store.state_to_proto(before.state if before else target),
+        to_state=store.state_to_proto(target),
+        promoted_agents=promoted,
+    )
+
+
+def _results(current: d.Session, version: int, results: list[tuple[str, d.Completion]]) -> Message:
+    _require_exists(current)
+    session = d.decide_results(current, results, utc_now())
+    return ev.ResultsRecorded(
+        session=store.session_to_proto(replace(session, version=version + 1)),
+        completed_agents=[a for a, c in results if c.passed],
+        failed_agents=[a for a, c in results if not c.passed],
+    )
+
+
+def _learner_event(
+    learner: d.Learner | None, version: int, cls: type[Message], session_id: str
+) -> Message | None:
+    if learner is None:
+        return None
+    return cls(
+        learner=store.learner_to_proto(replace(learner, version=version + 1)),
+        session=f"sessions/{session_id}",
+    )
+
+
+def _completed(current: d.Learner, version: int, record: d.CompletionRecord) -> Message | None:
+    learner = d.decide_complete(current, record)
+    if learner is None:
+        return None
+    return ev.CompletionRecorded(
+        learner=store.learner_to_proto(replace(learner, version=version + 1)),
+        completion=store.completion_to_proto(current.agent_id, record),
+    )
+
+
+def _require_exists(session: d.Session) -> None:
+    if not session.version:
+        raise FailedPrecondition(
+            [RuleViolation("SESSION_EXISTS", f"sessions/{session.session_id}", "no such session")]
+        )
+
+
+__all__ = ["Flows", "Request"]

@@ -1,0 +1,419 @@
+"""TrainingService over gRPC against the real servers: writes, reads, bad input, roles."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import pytest
+from grpc_status import rpc_status
+from wfm.training.v1 import training_service_pb2 as pb
+
+from tests.conftest import System
+from wfm_runtime.service import control_subject
+from wfm_runtime.testing import eventually, unpack_details
+from wfm_runtime.timefmt import to_timestamp
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 12, 1, 4, 30, tzinfo=UTC)  # 10:00 in Kolkata
+
+
+def course(code: str = "fibre-101", **fields: Any) -> pb.CreateCourseRequest:
+    spec: dict[str, Any] = {
+        "title": "Fibre basics",
+        "category": pb.COURSE_CATEGORY_TECHNICAL,
+        "credit_minutes": 240,
+        "technical": True,
+        "competency": "fibre",
+        "competency_level": pb.COMPETENCY_LEVEL_FOUNDATION,
+        "validity_days": 365,
+        **fields,
+    }
+    return pb.CreateCourseRequest(
+        course_id=code,
+        course=pb.Course(**spec),
+        idempotency_key=f"c-{code}",
+    )
+
+
+def session(
+    sid: str, code: str = "fibre-101", start: datetime = START, capacity: int = 2
+) -> pb.CreateSessionRequest:
+    return pb.CreateSessionRequest(
+        session_id=sid,
+        session=pb.Session(
+            course=f"courses/{code}",
+            start_time=to_timestamp(start),
+            end_time=to_timestamp(start + timedelta(hours=4)),
+            time_zone="Asia/Kolkata",
+            trainer="Ravi",
+            capacity=capacity,
+            delivery=pb.DELIVERY_CLASSROOM,
+        ),
+        idempotency_key=f"s-{sid}",
+    )
+
+
+def enroll(sid: str, *agents: str, key: str = "", **fields: Any) -> pb.EnrollAgentsRequest:
+    return pb.EnrollAgentsRequest(
+        session=f"sessions/{sid}",
+        agents=[f"agents/{a}" for a in agents],
+        idempotency_key=key or f"e-{sid}-{'-'.join(agents)}",
+        **fields,
+    )
+
+
+def rules(err: grpc.aio.AioRpcError) -> list[str]:
+    status = rpc_status.from_call(err)
+    assert status is not None
+    found = []
+    for detail in unpack_details(status):
+        found += [v.type for v in getattr(detail, "violations", [])]
+        found += [v.field for v in getattr(detail, "field_violations", [])]
+    return found
+
+
+async def _staff(system: System, team: str, agents: list[str], client: str = "acme") -> None:
+    await system.add_team(team, client=client)
+    for agent in agents:
+        await system.add_agent(agent, team)
+    for agent in agents:
+        await system.known_to_training(agent)
+
+
+async def test_enroll_waitlist_withdraw_promote_and_complete(system: System) -> None:
+    await _staff(system, "night", ["a1", "a2", "a3"])
+    await system.train.CreateCourse(course())
+    created = await system.train.CreateSession(session("s1"))
+    assert created.start_local.local_time == "2026-12-01T10:00:00+05:30"
+
+    reply = await system.train.EnrollAgents(enroll("s1", "a1", "a2", "a3"))
+    states = {e.agent: (e.state, e.waitlist_position) for e in reply.enrollments}
+    assert states == {
+        "agents/a1": (pb.ENROLLMENT_STATE_ENROLLED, 0),
+        "agents/a2": (pb.ENROLLMENT_STATE_ENROLLED, 0),
+        "agents/a3": (pb.ENROLLMENT_STATE_WAITLISTED, 1),
+    }
+    again = await system.train.EnrollAgents(enroll("s1", "a1", "a2", "a3"))  # a retry
+    assert again == reply
+
+    withdrawn = await system.train.WithdrawEnrollment(
+        pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/a2", idempotency_key="w1")
+    )
+    assert withdrawn.state == pb.ENROLLMENT_STATE_WITHDRAWN
+    got = await system.train.GetSession(pb.GetSessionRequest(name="sessions/s1"))
+    assert [(e.agent, e.state) for e in got.roster] == [
+        ("agents/a1", pb.ENROLLMENT_STATE_ENROLLED),
+        ("agents/a2", pb.ENROLLMENT_STATE_WITHDRAWN),
+        ("agents/a3", pb.ENROLLMENT_STATE_ENROLLED),
+    ]
+
+    with pytest.raises(grpc.aio.AioRpcError) as early:
+        await system.train.RecordCompletion(_complete("a1", 240, 90, True, "r0"))
+    assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert rules(early.value) == ["TRANSITION"]  # enrolled, not yet in progress
+
+    started = await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/s1", idempotency_key="start")
+    )
+    assert started.state == pb.SESSION_STATE_STARTED
+    done = await system.train.RecordCompletion(_complete("a1", 230, 90, True, "r1"))
+    assert done.state == pb.ENROLLMENT_STATE_COMPLETED
+    failed = await system.train.RecordCompletion(_complete("a3", 200, 20, False, "r3"))
+    assert failed.state == pb.ENROLLMENT_STATE_FAILED
+
+    transcript = await system.train.GetTranscript(
+        pb.GetTranscriptRequest(name="agents/a1/transcript")
+    )
+    assert [(p.period, p.training_minutes, p.technical_minutes) for p in transcript.periods] == [
+        ("2026-12", 230, 230)
+    ]
+    assert transcript.totals.technical_trainings_completed == 1
+    assert [(c.competency, c.level) for c in transcript.competencies] == [
+        ("fibre", pb.COMPETENCY_LEVEL_FOUNDATION)
+    ]
+    assert transcript.completions[0].session_start_agent_local.local_time.startswith(
+        "2026-12-01T10:00"
+    )
+
+    async def listed() -> list[tuple[str, int]]:
+        page = await system.train.ListEnrollments(pb.ListEnrollmentsRequest(session="sessions/s1"))
+        return [(e.agent, e.state) for e in page.enrollments]
+
+    await eventually(listed, lambda rows: ("agents/a3", pb.ENROLLMENT_STATE_FAILED) in rows)
+    summary = await eventually(
+        lambda: system.train.GetTeamTrainingSummary(
+            pb.GetTeamTrainingSummaryRequest(name="teams/night/trainingSummary")
+        ),
+        lambda s: s.completions == 2,
+    )
+    assert (summary.agents, summary.passed, summary.failed, summary.pass_rate) == (3, 1, 1, 0.5)
+
+    # The views are rebuildable: the same path as `make rebuild-views`, the same documents.
+    for runner in system.training.runtime.projectors:
+        await runner.wait_caught_up()
+    before = await _snapshot(system)
+    reply = await system.training.runtime.bus.nc.request(
+        control_subject("training", "rebuild-views", system.namespace), b"", timeout=60
+    )
+    assert json.loads(reply.data)["ok"] is True
+    assert await _snapshot(system) == before
+
+
+async def _snapshot(system: System) -> dict[str, list[dict[str, Any]]]:
+    views = system.training.views
+    return {
+        name: sorted(await getattr(views, name).find({}).to_list(None), key=lambda d: d["_id"])
+        for name in ("courses", "sessions", "learners", "agents", "teams")
+    }
+
+
+def _complete(
+    agent: str, minutes: int, score: int, passed: bool, key: str
+) -> pb.RecordCompletionRequest:
+    return pb.RecordCompletionRequest(
+        name=f"sessions/s1/enrollments/{agent}",
+        completion=pb.Completion(attended_minutes=minutes, score=score, passed=passed),
+        idempotency_key=key,
+    )
+
+
+async def test_cross_session_rules_list_every_broken_rule(system: System) -> None:
+    await _staff(system, "night", ["b1", "b2"])
+    await _staff(system, "other", ["g1"], client="globex")
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(
+        course("fibre-201", prerequisite_courses=["courses/fibre-101"], validity_days=0)
+    )
+    await system.train.CreateCourse(
+        course("acme-1", category=pb.COURSE_CATEGORY_CLIENT_SPECIFIC, client="acme")
+    )
+    await system.train.CreateSession(session("s1"))
+    await system.train.CreateSession(session("s2", start=START + timedelta(hours=2)))
+    await system.train.CreateSession(session("adv", "fibre-201", START + timedelta(days=3)))
+    await system.train.CreateSession(session("acme", "acme-1", START + timedelta(days=5)))
+    await system.train.EnrollAgents(enroll("s1", "b1"))
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.EnrollAgents(enroll("s2", "b1", "b2"))  # same course, same time
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert rules(err.value) == ["DOUBLE_ENROLLMENT"]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.EnrollAgents(enroll("adv", "b2", "g1"))
+    assert sorted(rules(err.value)) == ["PREREQUISITE", "PREREQUISITE"]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.EnrollAgents(enroll("acme", "g1"))
+    assert rules(err.value) == ["CLIENT"]
+    # All or nothing: b2 was refused with b1 above, so nothing holds b2's time.
+    ok = await system.train.EnrollAgents(enroll("s2", "b2"))
+    assert ok.enrollments[0].state == pb.ENROLLMENT_STATE_ENROLLED
+
+
+async def test_bad_input_changes_nothing(system: System) -> None:
+    await system.train.CreateCourse(course())
+    cases = [
+        (
+            system.train.CreateCourse,
+            pb.CreateCourseRequest(
+                course_id="bad id",
+                course=pb.Course(category=99, competency_level=42),  # type: ignore[arg-type]
+            ),
+            {"course_id", "course.title", "course.category", "course.credit_minutes"},
+        ),
+        (
+            system.train.CreateSession,
+            pb.CreateSessionRequest(
+                session_id="s9",
+                session=pb.Session(
+                    course="courses/fibre-101",
+                    start_time={"seconds": 2**62},  # type: ignore[arg-type]
+                    time_zone="Mars/Olympus",
+                    capacity=-1,
+                ),
+                idempotency_key="k",
+            ),
+            {"session.start_time", "session.time_zone", "session.capacity", "session.delivery"},
+        ),
+        (
+            system.train.EnrollAgents,
+            pb.EnrollAgentsRequest(session="sessions/x", agents=["agents/a"] * 10_000),
+            {"agents", "idempotency_key"},
+        ),
+        (
+            system.train.CreateCourse,
+            pb.CreateCourseRequest(
+                course_id="huge",
+                course=pb.Course(
+                    title="t",
+                    category=pb.COURSE_CATEGORY_PRODUCT,
+                    credit_minutes=2**31 - 1,
+                    validity_days=-(2**31),
+                    prerequisite_courses=["courses/x"] * 10_000,
+                    required_for_clients=["c"] * 10_000,
+                ),
+                idempotency_key="k",
+            ),
+            {
+                "course",
+                "course.credit_minutes",
+                "course.validity_days",
+                "course.required_for_clients",
+            },
+        ),
+        (
+            system.train.ListEnrollments,
+            pb.ListEnrollmentsRequest(page_size=-1, state=77, agent="people/x"),  # type: ignore[arg-type]
+            {"page_size", "state", "agent"},
+        ),
+        (
+            system.train.GetTranscript,
+            pb.GetTranscriptRequest(name="agents/a1", due_within_days=-5),
+            {"name", "due_within_days"},
+        ),
+        (
+            system.train.ListDue,
+            pb.ListDueRequest(team="teams/x", client="acme"),
+            {"team"},
+        ),
+        (
+            system.train.RecordCompletion,
+            pb.RecordCompletionRequest(
+                name="sessions/s1/enrollments/", completion=pb.Completion(score=101)
+            ),
+            {"name", "score", "idempotency_key"},
+        ),
+    ]
+    for method, request, fields in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await method(request)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request
+        assert set(rules(err.value)) >= fields, (request, rules(err.value))
+    for name in ("sessions/nope", "courses/nope"):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            if name.startswith("sessions"):
+                await system.train.GetSession(pb.GetSessionRequest(name=name))
+            else:
+                await system.train.GetCourse(pb.GetCourseRequest(name=name))
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    again = course()
+    again.idempotency_key = "another-key"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.CreateCourse(again)
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    listed = await eventually(
+        lambda: system.train.ListCourses(pb.ListCoursesRequest()), lambda r: len(r.courses) > 0
+    )
+    assert [c.name for c in listed.courses] == ["courses/fibre-101"]  # nothing else was made
+
+
+async def test_a_class_results_at_once(system: System) -> None:
+    await _staff(system, "night", ["k1", "k2", "k3"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=3))
+    await system.train.EnrollAgents(enroll("s1", "k1", "k2", "k3"))
+    await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")
+    )
+
+    def entry(agent: str, score: int) -> pb.CompletionEntry:
+        return pb.CompletionEntry(
+            agent=f"agents/{agent}",
+            completion=pb.Completion(attended_minutes=200, score=score, passed=score >= 50),
+        )
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # k9 is not on the session: nothing is kept
+        await system.train.RecordCompletions(
+            pb.RecordCompletionsRequest(
+                session="sessions/s1",
+                completions=[entry("k1", 90), entry("k9", 1)],
+                idempotency_key="bad",
+            )
+        )
+    assert rules(err.value) == ["ENROLLED"]
+    reply = await system.train.RecordCompletions(
+        pb.RecordCompletionsRequest(
+            session="sessions/s1",
+            completions=[entry("k1", 90), entry("k2", 40), entry("k3", 75)],
+            idempotency_key="results",
+        )
+    )
+    assert [e.state for e in reply.enrollments] == [
+        pb.ENROLLMENT_STATE_COMPLETED,
+        pb.ENROLLMENT_STATE_FAILED,
+        pb.ENROLLMENT_STATE_COMPLETED,
+    ]
+    k2 = await system.train.GetTranscript(pb.GetTranscriptRequest(name="agents/k2/transcript"))
+    assert [(c.passed, c.score) for c in k2.completions] == [(False, 40)]
+
+    async def pages(**filters: Any) -> list[str]:
+        names, token = [], ""
+        while True:
+            page = await system.train.ListEnrollments(
+                pb.ListEnrollmentsRequest(page_size=2, page_token=token, **filters)
+            )
+            names += [e.name for e in page.enrollments]
+            token = page.next_page_token
+            if not token:
+                return names
+
+    await eventually(lambda: pages(state=pb.ENROLLMENT_STATE_FAILED), lambda n: len(n) == 1)
+    assert await pages(session="sessions/s1") == [
+        f"sessions/s1/enrollments/{a}" for a in ("k1", "k2", "k3")
+    ]
+    assert await pages(agent="agents/k3", course="courses/fibre-101") == [
+        "sessions/s1/enrollments/k3"
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # a token is tied to its filter
+        first = await system.train.ListEnrollments(
+            pb.ListEnrollmentsRequest(page_size=1, session="sessions/s1")
+        )
+        await system.train.ListEnrollments(
+            pb.ListEnrollmentsRequest(page_size=1, page_token=first.next_page_token)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_stale_session_version_is_aborted(system: System) -> None:
+    await _staff(system, "night", ["v1", "v2"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1"))
+    first = await system.train.EnrollAgents(enroll("s1", "v1", session_version=1))
+    assert first.session_version == 2
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.EnrollAgents(enroll("s1", "v2", session_version=1))
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    ok = await system.train.EnrollAgents(enroll("s1", "v2", key="v2-again", session_version=2))
+    assert ok.session_version == 3
+
+
+async def test_roles_agents_self_enroll_only_where_allowed(system: System) -> None:
+    await _staff(system, "night", ["m1", "m2"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("soft-1", self_enrollment=True, technical=False))
+    await system.train.CreateSession(session("s1"))
+    await system.train.CreateSession(session("open", "soft-1", START + timedelta(days=1)))
+    agent = system.training_as("m1", "agent")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await agent.EnrollAgents(enroll("s1", "m1"))
+    assert rules(err.value) == ["SELF_ENROLLMENT"]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await agent.EnrollAgents(enroll("open", "m2"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    mine = await agent.EnrollAgents(enroll("open", "m1"))
+    assert mine.enrollments[0].state == pb.ENROLLMENT_STATE_ENROLLED
+    await agent.GetTranscript(pb.GetTranscriptRequest(name="agents/m1/transcript"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await agent.GetTranscript(pb.GetTranscriptRequest(name="agents/m2/transcript"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    leader = system.training_as("tl-1", "team_leader", teams=("night",))
+    await leader.GetTranscript(pb.GetTranscriptRequest(name="agents/m2/transcript"))
+    await leader.ListDue(pb.ListDueRequest(team="teams/night"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await leader.ListDue(pb.ListDueRequest(team="teams/day"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await leader.CreateCourse(course("x-1"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -1,0 +1,454 @@
+"""Training rules (services/training/domain.py): state machine, waitlist, prerequisites,
+recertification windows and the transcript."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.training import domain as d
+from services.training.domain import E
+from wfm_runtime.errors import AlreadyExists, FailedPrecondition, Violations
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+COURSE = d.Course(
+    "net-101",
+    title="Fibre basics",
+    category=d.Category.CLIENT_SPECIFIC,
+    client="acme",
+    credit_minutes=240,
+    technical=True,
+    competency="fibre",
+    level=d.Level.FOUNDATION,
+    validity_days=365,
+)
+SESSION = d.Session(
+    "s1",
+    course_id="net-101",
+    start=datetime(2026, 3, 10, 4, 0, tzinfo=UTC),
+    end=datetime(2026, 3, 10, 8, 0, tzinfo=UTC),
+    time_zone="Asia/Kolkata",
+    trainer="Ravi",
+    capacity=2,
+    version=1,
+)
+
+
+def kinds(err: FailedPrecondition) -> list[str]:
+    return [v.type for v in err.violations]
+
+
+def enroll(session: d.Session, *agents: str, refuse: bool = False) -> d.Session:
+    return d.decide_enroll(session, list(agents), refuse_if_full=refuse, now=NOW)[0]
+
+
+def states(session: d.Session) -> dict[str, E]:
+    return {e.agent_id: e.state for e in session.roster}
+
+
+class TestValidation:
+    def test_valid_course_and_session(self) -> None:
+        v = Violations()
+        d.validate_course(COURSE, v)
+        d.validate_session(SESSION, v)
+        assert v.items == []
+
+    def test_every_bad_course_field_is_reported(self) -> None:
+        v = Violations()
+        bad = replace(
+            COURSE,
+            title="",
+            client="",
+            credit_minutes=0,
+            level=None,
+            validity_days=-1,
+            prerequisite_courses=("net-101", "bad id"),
+        )
+        d.validate_course(bad, v)
+        assert {i.field for i in v.items} == {
+            "course.title",
+            "course.client",
+            "course.credit_minutes",
+            "course.competency_level",
+            "course.validity_days",
+            "course.prerequisite_courses[0]",
+            "course.prerequisite_courses[1]",
+        }
+
+    def test_session_must_end_after_it_starts_and_have_seats(self) -> None:
+        v = Violations()
+        assert SESSION.start is not None
+        d.validate_session(replace(SESSION, end=SESSION.start, capacity=0, time_zone="X/Y"), v)
+        assert {i.field for i in v.items} == {
+            "session.end_time",
+            "session.capacity",
+            "session.time_zone",
+        }
+
+    def test_course_created_once(self) -> None:
+        created = d.decide_create_course(d.Course("net-101"), COURSE, NOW)
+        assert created.version == 1
+        with pytest.raises(AlreadyExists):
+            d.decide_create_course(created, COURSE, NOW)
+
+
+class TestSeatsAndWaitlist:
+    def test_seats_fill_then_waitlist_in_arrival_order(self) -> None:
+        session, enrolled, waitlisted = d.decide_enroll(
+            SESSION, ["a", "b", "c", "e"], refuse_if_full=False, now=NOW
+        )
+        assert (enrolled, waitlisted) == (["a", "b"], ["c", "e"])
+        assert [e.agent_id for e in session.waitlist] == ["c", "e"]
+        assert session.waitlist_position("e") == 2
+        assert session.seats_taken == 2
+
+    def test_refuse_if_full_breaks_the_rule_instead_of_waitlisting(self) -> None:
+        session = enroll(SESSION, "a", "b")
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_enroll(session, ["c"], refuse_if_full=True, now=NOW)
+        assert kinds(err.value) == ["SESSION_FULL"]
+
+    def test_withdrawal_promotes_the_first_waitlisted(self) -> None:
+        session = enroll(SESSION, "a", "b", "c", "e")
+        session, promoted = d.decide_transition(session, "b", E.WITHDRAWN, NOW)
+        assert promoted == ["c"]
+        assert states(session) == {
+            "a": E.ENROLLED,
+            "b": E.WITHDRAWN,
+            "c": E.ENROLLED,
+            "e": E.WAITLISTED,
+        }
+        assert session.waitlist_position("e") == 1
+
+    def test_waitlisted_withdrawal_promotes_nobody(self) -> None:
+        session = enroll(SESSION, "a", "b", "c")
+        session, promoted = d.decide_transition(session, "c", E.WITHDRAWN, NOW)
+        assert promoted == [] and session.seats_taken == 2
+
+    def test_enrolling_again_keeps_the_place(self) -> None:
+        session = enroll(SESSION, "a", "b", "c")
+        again, enrolled, waitlisted = d.decide_enroll(session, ["c"], refuse_if_full=False, now=NOW)
+        assert again == session and enrolled == waitlisted == []
+
+    def test_withdrawn_cannot_re_enroll_in_the_same_session(self) -> None:
+        session, _ = d.decide_transition(enroll(SESSION, "a"), "a", E.WITHDRAWN, NOW)
+        with pytest.raises(FailedPrecondition) as err:
+            enroll(session, "a")
+        assert kinds(err.value) == ["ALREADY_LEFT"]
+
+    def test_no_enrollment_once_started(self) -> None:
+        started = d.decide_start_session(enroll(SESSION, "a"), NOW)
+        with pytest.raises(FailedPrecondition) as err:
+            enroll(started, "b")
+        assert kinds(err.value) == ["SESSION_STARTED"]
+
+    @given(st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=20), st.integers(1, 5))
+    def test_never_more_seats_than_capacity(self, arrivals: list[str], capacity: int) -> None:
+        session = replace(SESSION, capacity=capacity)
+        for agent in arrivals:
+            entry = session.enrollment(agent)
+            if entry is None:
+                session = enroll(session, agent)
+            elif entry.state in d.ACTIVE:
+                session, _ = d.decide_transition(session, agent, E.WITHDRAWN, NOW)
+            assert session.seats_taken <= capacity
+            # nobody waits while a seat is free
+            assert not session.waitlist or session.seats_taken == capacity
+
+
+class TestStateMachine:
+    def test_full_path_enrolled_in_progress_completed(self) -> None:
+        session = d.decide_start_session(enroll(SESSION, "a", "b"), NOW)
+        assert states(session) == {"a": E.IN_PROGRESS, "b": E.IN_PROGRESS}
+        done = d.Completion(NOW, 240, 90, True)
+        session, _ = d.decide_transition(session, "a", E.COMPLETED, NOW, done)
+        session, _ = d.decide_transition(
+            session, "b", E.FAILED, NOW, d.Completion(NOW, 200, 30, False)
+        )
+        assert states(session) == {"a": E.COMPLETED, "b": E.FAILED}
+
+    def test_results_all_or_nothing_listing_every_broken_rule(self) -> None:
+        session = d.decide_start_session(enroll(SESSION, "a", "b"), NOW)
+        ok = d.decide_results(
+            session,
+            [("a", d.Completion(NOW, 240, 90, True)), ("b", d.Completion(NOW, 240, 10, False))],
+            NOW,
+        )
+        assert states(ok) == {"a": E.COMPLETED, "b": E.FAILED}
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_results(
+                ok,
+                [("a", d.Completion(NOW, 1, 1, True)), ("zz", d.Completion(NOW, 1, 1, True))],
+                NOW,
+            )
+        assert kinds(err.value) == ["TRANSITION", "ENROLLED"]
+
+    @pytest.mark.parametrize(
+        ("start", "target"),
+        [
+            (E.WAITLISTED, E.COMPLETED),
+            (E.ENROLLED, E.COMPLETED),
+            (E.COMPLETED, E.WITHDRAWN),
+            (E.WITHDRAWN, E.ENROLLED),
+            (E.NO_SHOW, E.IN_PROGRESS),
+            (E.FAILED, E.COMPLETED),
+        ],
+    )
+    def test_disallowed_moves_are_refused(self, start: E, target: E) -> None:
+        entry = d.Enrollment("a", start, 1, NOW, NOW)
+        session = replace(SESSION, roster=(entry,), state=d.SessionState.STARTED)
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_transition(session, "a", target, NOW)
+        assert kinds(err.value) == ["TRANSITION"]
+
+    def test_no_show_needs_the_session_started(self) -> None:
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_transition(enroll(SESSION, "a"), "a", E.NO_SHOW, NOW)
+        assert kinds(err.value) == ["SESSION_NOT_STARTED"]
+
+    def test_unknown_agent(self) -> None:
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_transition(SESSION, "zz", E.WITHDRAWN, NOW)
+        assert kinds(err.value) == ["ENROLLED"]
+
+
+def record(
+    course: d.Course, session: d.Session, when: datetime, passed: bool = True
+) -> d.CompletionRecord:
+    return d.completion_record(
+        course=course,
+        session=session,
+        completion=d.Completion(when, 240, 80 if passed else 20, passed),
+        agent_zone="Asia/Kolkata",
+    )
+
+
+CTX = d.EnrollmentContext("acme", COURSE, SESSION)
+
+
+class TestLearnerRules:
+    def test_prerequisite_courses_and_levels(self) -> None:
+        course = replace(
+            COURSE,
+            course_id="net-201",
+            prerequisite_courses=("net-101",),
+            prerequisite_competencies=(d.CompetencyRequirement("fibre", d.Level.COMPETENT),),
+        )
+        ctx = d.EnrollmentContext("acme", course, replace(SESSION, course_id="net-201"))
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_book(d.Learner("a"), ctx)
+        assert kinds(err.value) == ["PREREQUISITE", "PREREQUISITE"]
+        foundation = d.Learner("a", completions=(record(COURSE, SESSION, NOW),))
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_book(foundation, ctx)
+        assert kinds(err.value) == ["PREREQUISITE"]  # passed the course, level too low
+        competent_course = replace(COURSE, course_id="net-150", level=d.Level.COMPETENT)
+        competent = replace(
+            foundation,
+            completions=(*foundation.completions, record(competent_course, SESSION, NOW)),
+        )
+        assert d.decide_book(competent, ctx) is not None
+
+    def test_failed_completion_is_not_a_prerequisite(self) -> None:
+        course = replace(COURSE, course_id="net-201", prerequisite_courses=("net-101",))
+        ctx = d.EnrollmentContext("acme", course, SESSION)
+        failed = d.Learner("a", completions=(record(COURSE, SESSION, NOW, passed=False),))
+        with pytest.raises(FailedPrecondition):
+            d.decide_book(failed, ctx)
+
+    def test_client_specific_course_needs_the_client(self) -> None:
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_book(d.Learner("a"), replace(CTX, agent_client="globex"))
+        assert kinds(err.value) == ["CLIENT"]
+
+    def test_no_double_enrollment_and_no_overlap(self) -> None:
+        booked = d.decide_book(d.Learner("a"), CTX)
+        assert booked is not None
+        assert d.decide_book(booked, CTX) is None  # same session: a retry, nothing to do
+        same_course = replace(SESSION, session_id="s2", start=NOW, end=NOW + timedelta(hours=1))
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_book(booked, replace(CTX, session=same_course))
+        assert kinds(err.value) == ["DOUBLE_ENROLLMENT"]
+        other = replace(COURSE, course_id="soft-1", category=d.Category.SOFT_SKILLS)
+        assert SESSION.start is not None
+        overlapping = replace(
+            SESSION,
+            session_id="s3",
+            course_id="soft-1",
+            start=SESSION.start + timedelta(hours=3),
+            end=SESSION.start + timedelta(hours=5),
+        )
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_book(booked, d.EnrollmentContext("acme", other, overlapping))
+        assert kinds(err.value) == ["OVERLAP"]
+        assert SESSION.end is not None
+        back_to_back = replace(overlapping, start=SESSION.end, end=SESSION.end + timedelta(hours=1))
+        assert d.decide_book(booked, d.EnrollmentContext("acme", other, back_to_back)) is not None
+        self_paced = replace(overlapping, delivery=d.Delivery.SELF_PACED)
+        assert d.decide_book(booked, d.EnrollmentContext("acme", other, self_paced)) is not None
+
+    def test_release_and_complete_free_the_booking(self) -> None:
+        booked = d.decide_book(d.Learner("a"), CTX)
+        assert booked is not None
+        released = d.decide_release(booked, "s1")
+        assert released is not None and released.bookings == ()
+        assert d.decide_release(released, "s1") is None
+        done = d.decide_complete(booked, record(COURSE, SESSION, NOW))
+        assert done is not None and done.bookings == () and len(done.completions) == 1
+        assert d.decide_complete(done, record(COURSE, SESSION, NOW)) is None
+
+
+class TestRecertification:
+    def test_expiry_window_then_renewal_keeps_history(self) -> None:
+        first = record(COURSE, SESSION, NOW)
+        learner = d.Learner("a", completions=(first,))
+        expires = NOW + timedelta(days=365)
+        assert (
+            d.due_items(learner, [COURSE], as_of=expires - timedelta(days=31), within_days=30) == []
+        )
+        due = d.due_items(learner, [COURSE], as_of=expires - timedelta(days=30), within_days=30)
+        assert [(i.reason, i.due) for i in due] == [(d.DueReason.EXPIRING, expires)]
+        late = d.due_items(learner, [], as_of=expires, within_days=0)
+        assert [i.reason for i in late] == [d.DueReason.EXPIRED]
+        renewed_at = expires - timedelta(days=10)
+        again = record(COURSE, replace(SESSION, session_id="s9"), renewed_at)
+        renewed = replace(learner, completions=(first, again))
+        assert d.due_items(renewed, [COURSE], as_of=expires, within_days=30) == []
+        (cert,) = d.certifications(renewed)
+        assert cert.expires == renewed_at + timedelta(days=365)
+        assert [c.session_id for c in cert.history] == ["s1", "s9"]
+
+    def test_required_course_never_taken_is_due(self) -> None:
+        due = d.due_items(d.Learner("a"), [COURSE], as_of=NOW, within_days=30)
+        assert [(i.course_id, i.reason, i.due) for i in due] == [
+            ("net-101", d.DueReason.REQUIRED, None)
+        ]
+
+    def test_failed_attempt_grants_nothing(self) -> None:
+        learner = d.Learner("a", completions=(record(COURSE, SESSION, NOW, passed=False),))
+        assert d.certifications(learner) == []
+        assert d.competency_levels(learner) == {}
+
+
+class TestTranscript:
+    def test_hours_per_month_by_the_agents_local_date(self) -> None:
+        # 2026-03-31 20:00 UTC is already 1 April in Kolkata (UTC+05:30): an April session.
+        late = replace(SESSION, session_id="s2", start=datetime(2026, 3, 31, 20, 0, tzinfo=UTC))
+        plain = replace(COURSE, course_id="soft-1", technical=False, level=d.Level.COMPETENT)
+        learner = d.Learner(
+            "a",
+            completions=(
+                record(COURSE, SESSION, NOW),
+                record(plain, late, NOW, passed=False),
+            ),
+        )
+        t = d.transcript(
+            learner,
+            agent_zone="Asia/Kolkata",
+            start=None,
+            end=None,
+            required=[],
+            as_of=NOW,
+            within_days=30,
+        )
+        assert [(p.period, p.training_minutes, p.technical_minutes) for p in t.periods] == [
+            ("2026-03", 240, 240),
+            ("2026-04", 240, 0),
+        ]
+        assert t.totals.technical_completed == 1 and t.totals.completed == 1
+        assert [(h.competency, h.level) for h in t.levels] == [("fibre", d.Level.FOUNDATION)]
+        utc = d.transcript(
+            learner, agent_zone="UTC", start=None, end=None, required=[], as_of=NOW, within_days=30
+        )
+        assert [p.period for p in utc.periods] == ["2026-03"]
+
+    def test_highest_level_wins_with_its_evidence(self) -> None:
+        expert = replace(COURSE, course_id="net-301", level=d.Level.EXPERT)
+        learner = d.Learner(
+            "a",
+            completions=(
+                record(expert, replace(SESSION, session_id="s3"), NOW),
+                record(COURSE, SESSION, NOW + timedelta(days=1)),
+            ),
+        )
+        (held,) = d.competency_levels(learner).values()
+        assert (held.level, held.evidence_course, held.evidence_session) == (
+            d.Level.EXPERT,
+            "net-301",
+            "s3",
+        )
+
+    def test_period_filters_by_session_start(self) -> None:
+        learner = d.Learner("a", completions=(record(COURSE, SESSION, NOW),))
+        assert SESSION.start is not None
+        after = d.transcript(
+            learner,
+            agent_zone="Asia/Kolkata",
+            start=SESSION.start + timedelta(seconds=1),
+            end=None,
+            required=[],
+            as_of=NOW,
+            within_days=0,
+        )
+        assert after.completions == [] and after.totals.training_minutes == 0
+
+    def test_team_summary_pass_rate(self) -> None:
+        learners = [
+            d.Learner("a", completions=(record(COURSE, SESSION, NOW),)),
+            d.Learner("b", completions=(record(COURSE, SESSION, NOW, passed=False),)),
+            d.Learner("c"),
+        ]
+        s = d.team_summary("night", learners, None, None)
+        assert (s.agents, s.completions, s.passed, s.failed, s.pass_rate) == (3, 2, 1, 1, 0.5)
+        assert (s.training_minutes, s.technical_minutes, s.technical_completions) == (480, 480, 1)
+
+
+ZONES = [
+    "Asia/Kolkata",
+    "America/New_York",
+    "Europe/London",
+    "America/St_Johns",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "UTC",
+]
+INSTANTS = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+)
+
+
+class TestTranscriptProperties:
+    @given(st.lists(INSTANTS, min_size=1, max_size=12), st.sampled_from(ZONES))
+    def test_every_completion_counts_once_in_its_local_month(
+        self, starts: list[datetime], zone: str
+    ) -> None:
+        # Month ends, midnights and DST changes included: the month is the one on the
+        # agent's wall clock when the session starts.
+        learner = d.Learner(
+            "a",
+            completions=tuple(
+                record(COURSE, replace(SESSION, session_id=f"s{i}", start=start), start)
+                for i, start in enumerate(starts)
+            ),
+        )
+        t = d.transcript(
+            learner, agent_zone=zone, start=None, end=None, required=[], as_of=NOW, within_days=0
+        )
+        expected: dict[str, int] = {}
+        for start in starts:
+            month = start.astimezone(ZoneInfo(zone)).strftime("%Y-%m")
+            expected[month] = expected.get(month, 0) + 240
+        assert {p.period: p.training_minutes for p in t.periods} == expected
+        assert sum(p.training_minutes for p in t.periods) == t.totals.training_minutes
+
+    @given(INSTANTS, st.integers(-3, 3))
+    def test_periods_are_half_open(self, start: datetime, shift_s: int) -> None:
+        rec = record(COURSE, replace(SESSION, start=start), start)
+        edge = start + timedelta(seconds=shift_s)
+        assert d.in_period(rec, edge, None) == (start >= edge)
+        assert d.in_period(rec, None, edge) == (start < edge)
