@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -57,6 +59,21 @@ def creds(tmp_path: Path) -> DevCredentials:
     return ensure_dev_credentials(tmp_path / "certs")
 
 
+async def _container_health_check(port: int, client: DevCredentials, ca: Path | None = None) -> int:
+    """Exit code of `python -m wfm_runtime.healthcheck <port>`, as compose runs it."""
+    env = {
+        **os.environ,
+        "WFM_HEALTH_CA_FILE": str(ca or client.ca_cert),
+        "WFM_HEALTH_CERT_FILE": str(client.client_cert),
+        "WFM_HEALTH_KEY_FILE": str(client.client_key),
+    }
+    env.pop("WFM_DEV_PLAINTEXT", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wfm_runtime.healthcheck", str(port), env=env
+    )
+    return await asyncio.wait_for(process.wait(), timeout=30)
+
+
 # --- gRPC: TLS and mutual TLS --------------------------------------------------------------
 async def test_mutual_tls_admits_only_clients_with_a_certificate_from_the_ca(
     mongo_url: str, nats: Nats, minter: TokenMinter, creds: DevCredentials, tmp_path: Path
@@ -80,6 +97,10 @@ async def test_mutual_tls_admits_only_clients_with_a_certificate_from_the_ca(
             assert no_token.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
         other_ca = ensure_dev_credentials(tmp_path / "other-ca")
+        # The container health check (deploy/compose.yaml) passes with the client certificate
+        # and fails without a trusted one.
+        assert await _container_health_check(service.port, creds) == 0
+        assert await _container_health_check(service.port, other_ca, ca=creds.ca_cert) == 1
         refused = {
             "TLS without a client certificate": grpc.aio.secure_channel(
                 address, creds.channel_credentials(with_client_cert=False)
