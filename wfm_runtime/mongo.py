@@ -47,13 +47,14 @@ async def is_ferretdb(client: Client) -> bool:
 
 
 async def ensure_indexes(coll: Collection, *specs: tuple[list[str], bool]) -> None:
-    """Creates single or compound indexes: (fields, unique). Idempotent."""
-    models = [
-        IndexModel([(f, ASCENDING) for f in fields], unique=unique, name="_".join(fields))
-        for fields, unique in specs
-    ]
-    if models:
-        await coll.create_indexes(models)
+    """Creates single or compound indexes: (fields, unique). Idempotent.
+
+    One index per call: FerretDB v1.24 drops the connection when one `createIndexes` names
+    several indexes that already exist (docs/ferretdb.md, rule 12).
+    """
+    for fields, unique in specs:
+        model = IndexModel([(f, ASCENDING) for f in fields], unique=unique, name="_".join(fields))
+        await coll.create_indexes([model])
 
 
 async def get(coll: Collection, doc_id: str) -> dict[str, Any] | None:
