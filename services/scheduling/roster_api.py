@@ -14,7 +14,7 @@ from wfm.scheduling.v1 import events_pb2
 from wfm.scheduling.v1 import roster_service_pb2 as pb
 from wfm.scheduling.v1 import roster_service_pb2_grpc as pb_grpc
 
-from services.scheduling import domain, roster, roster_store
+from services.scheduling import coverage, domain, roster, roster_store
 from services.scheduling import roster_request as req
 from services.scheduling import rostertime as rt
 from services.scheduling.api import DirectoryApi
@@ -72,6 +72,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         self._sites = store.site_behaviour()
         self._patterns = store.pattern_behaviour()
         self._requirements = store.requirement_behaviour()
+        # Schedules this process committed that the coverage view may not show yet.
+        self._unprojected: set[str] = set()
 
     # --- sites ---------------------------------------------------------------------------
     async def CreateSite(self, request: pb.CreateSiteRequest, context: Ctx) -> pb.Site:
@@ -561,18 +563,6 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             raise NotFound("team", request.team)
         zone = team.client_time_zone
         requirements = await self._views.requirements(team_id)
-        first = rt.day_bounds(span[0], zone)[0]
-        last = rt.day_bounds(span[1], zone)[1]
-        spans = [
-            part
-            for schedule in await self._team_schedules(team_id)
-            for shift in schedule.shifts
-            if shift.active
-            and shift.team_id == team_id
-            and shift.start < last
-            and first < shift.end
-            for part in roster.productive_spans(shift, schedule.leave)
-        ]
         slots: list[tuple[datetime, datetime, int]] = []
         needs: list[int] = []
         step = 30
@@ -583,11 +573,48 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             day_slots = roster.intervals_of_day(day, zone, step)
             slots += day_slots
             needs += roster.needs_of(day_slots, list(need.required) if need else [])
+        if coverage.aligned(slots):
+            totals = await self._staffing(team_id, coverage.utc_dates(slots))
+            cells = coverage.intervals(slots, needs, totals)
+        else:  # a historical local-mean-time offset: off the view's grid, computed here
+            cells = roster.coverage(slots, needs, await self._spans(team_id, slots))
         return pb.GetCoverageResponse(
             team=request.team,
             interval_minutes=step,
-            intervals=[_interval_proto(c, zone) for c in roster.coverage(slots, needs, spans)],
+            intervals=[_interval_proto(c, zone) for c in cells],
         )
+
+    async def _staffing(self, team_id: str, days: list[date]) -> dict[date, list[int]]:
+        """The coverage view's staffing per UTC date, with the entries of agents whose schedule
+        this process committed but the projection has not written yet replaced from that state."""
+        viewed = await self._views.coverage_days(team_id, days)
+        for agent_id in sorted(self._unprojected):
+            cached = self._commands.cached(SCHEDULE, agent_id)
+            projected = self._views.projected.get((SCHEDULE, agent_id), 0)
+            if not isinstance(cached, Schedule) or cached.version <= projected:
+                self._unprojected.discard(agent_id)
+                continue
+            mine = coverage.agent_buckets(cached)
+            for day, agents in viewed.items():
+                agents[agent_id] = (cached.version, mine.get((team_id, day), {}))
+        return {
+            day: coverage.totals(c for _, c in agents.values()) for day, agents in viewed.items()
+        }
+
+    async def _spans(
+        self, team_id: str, slots: list[tuple[datetime, datetime, int]]
+    ) -> list[tuple[datetime, datetime]]:
+        first, last = slots[0][0], slots[-1][1]
+        return [
+            part
+            for schedule in await self._team_schedules(team_id)
+            for shift in schedule.shifts
+            if shift.active
+            and shift.team_id == team_id
+            and shift.start < last
+            and first < shift.end
+            for part in roster.productive_spans(shift, schedule.leave)
+        ]
 
     # --- helpers -------------------------------------------------------------------------
     async def _facts(self, agent_id: str) -> AgentFacts:
@@ -665,7 +692,10 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             expected,
             request_id(),
         )
-        return await self._commands.execute(self._schedules, command, decide)
+        outcome = await self._commands.execute(self._schedules, command, decide)
+        if outcome.event is not None:
+            self._unprojected.add(agent_id)
+        return outcome
 
     async def _shift_change(
         self,

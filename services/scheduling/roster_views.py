@@ -4,18 +4,22 @@
   weeks before its last change on, and leave) plus the teams it has shifts for. Serves an
   agent's roster by day, a team's roster by week, leave balances and coverage.
 - `roster_history`: one document per schedule event (insert-only): every version ever.
+- `coverage`: one document per team and UTC date: each agent's productive seconds per
+  15-minute UTC bucket with the schedule version they come from (see coverage.py), recomputed
+  from the agent's latest state whenever its schedule changes (never incremented).
 - `sites`, `shift_patterns`, `coverage_requirements`: the latest state of each.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Any
 
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2
 
-from services.scheduling import roster, roster_store
+from services.scheduling import coverage, roster, roster_store
 from services.scheduling.roster import Requirement, Schedule
 from services.scheduling.roster_store import (
     COVERAGE,
@@ -37,9 +41,13 @@ class RosterViews:
         self.store = roster_store.RosterStore(db)
         self.rosters = self.store.rosters
         self.history = db["roster_history"]
+        self.coverage = db["coverage"]
+        # The schedule versions the projection in this process has written (its own copy).
+        self.projected: dict[tuple[str, str], int] = {}
 
     async def setup(self) -> None:
         await mongo.ensure_indexes(self.rosters, (["teams"], False))
+        await mongo.ensure_indexes(self.coverage, (["team_id", "date"], False))
         await mongo.ensure_indexes(self.history, (["agent_id", "version"], False))
         await mongo.ensure_indexes(self.store.requirements, (["team_id"], False))
 
@@ -52,6 +60,17 @@ class RosterViews:
             return []
         docs = await mongo.find_all(self.rosters, {"_id": {"$in": agent_ids}}, sort=[("_id", 1)])
         return [evolve_schedule(Schedule(str(d["_id"])), envelope_of(d)) for d in docs]
+
+    async def coverage_days(self, team_id: str, days: list[date]) -> dict[date, CoverageDay]:
+        """The projected staffing of a team on these UTC dates: agent -> (version, buckets)."""
+        if not days:
+            return {}
+        ids = [_coverage_id(team_id, d) for d in days]
+        docs = await mongo.find_all(self.coverage, {"_id": {"$in": ids}})
+        found: dict[date, CoverageDay] = {d: {} for d in days}
+        for doc in docs:
+            found[date.fromisoformat(str(doc["date"]))] = _agents_of(doc)
+        return found
 
     async def requirements(self, team_id: str) -> dict[str, Requirement]:
         docs = await mongo.find_all(self.store.requirements, {"team_id": team_id})
@@ -88,7 +107,10 @@ class RosterProjection:
             if key not in latest or e.aggregate_version > latest[key].aggregate_version:
                 latest[key] = e
         fresh = [e for k, e in latest.items() if e.aggregate_version > versions.get(k, 0)]
-        await asyncio.gather(*(self._write(e) for e in fresh))
+        # Coverage first: if the batch is cut short, the rosters documents still hold the old
+        # versions (and their days), so the redelivered batch recomputes the same days.
+        days = await self._project_coverage([e for e in fresh if e.aggregate_type == SCHEDULE])
+        await asyncio.gather(*(self._write(e, days.get(e.aggregate_id, [])) for e in fresh))
         for e in fresh:
             versions[(e.aggregate_type, e.aggregate_id)] = e.aggregate_version
 
@@ -99,7 +121,63 @@ class RosterProjection:
                 for doc in await mongo.find_all(coll, {}):
                     versions[(kind, str(doc["_id"]))] = int(doc.get("version", 0))
             self._versions = versions
+            self._views.projected = versions
         return self._versions
+
+    async def _project_coverage(self, envelopes: list[EventEnvelope]) -> dict[str, list[str]]:
+        """Replaces each changed agent's entry on every team-day its old or new state touches,
+        and drops documents no agent staffs any more (so a rebuild writes the same documents)."""
+        if not envelopes:
+            return {}
+        ids = [e.aggregate_id for e in envelopes]
+        old_docs = await mongo.find_all(self._views.rosters, {"_id": {"$in": ids}})
+        old_days = {str(d["_id"]): set(d.get("coverage_days", [])) for d in old_docs}
+        changes: dict[str, CoverageDay] = {}
+        days: dict[str, list[str]] = {}
+        for e in envelopes:
+            state = evolve_schedule(Schedule(e.aggregate_id), e)
+            cells = coverage.agent_buckets(state)
+            new = {_coverage_id(team, day): found for (team, day), found in cells.items() if found}
+            days[e.aggregate_id] = sorted(new)
+            for doc_id in old_days.get(e.aggregate_id, set()) | set(new):
+                changes.setdefault(doc_id, {})[e.aggregate_id] = (
+                    e.aggregate_version,
+                    new.get(doc_id, {}),
+                )
+        current = {
+            str(d["_id"]): _agents_of(d)
+            for d in await mongo.find_all(self._views.coverage, {"_id": {"$in": sorted(changes)}})
+        }
+        empty: list[str] = []
+        writes = []
+        for doc_id, agents in changes.items():
+            merged = {**current.get(doc_id, {}), **agents}
+            kept = {a: entry for a, entry in merged.items() if entry[1]}
+            if kept:
+                writes.append(self._write_coverage(doc_id, kept))
+            else:
+                empty.append(doc_id)
+        await asyncio.gather(*writes)
+        if empty:
+            await mongo.delete_ids(self._views.coverage, empty)
+        return days
+
+    async def _write_coverage(self, doc_id: str, agents: CoverageDay) -> None:
+        team_id, _, day = doc_id.rpartition("@")
+        fields = {
+            "team_id": team_id,
+            "date": day,
+            "agents": {
+                a: {
+                    "version": v,
+                    "buckets": sorted(cells),
+                    "seconds": [cells[i] for i in sorted(cells)],
+                }
+                for a, (v, cells) in sorted(agents.items())
+            },
+        }
+        async with self._writes:
+            await mongo.set_fields(self._views.coverage, doc_id, fields)
 
     def _collections(self) -> dict[str, mongo.Collection]:
         store = self._views.store
@@ -110,14 +188,15 @@ class RosterProjection:
             COVERAGE: store.requirements,
         }
 
-    async def _write(self, envelope: EventEnvelope) -> None:
+    async def _write(self, envelope: EventEnvelope, coverage_days: list[str]) -> None:
         coll = self._collections()[envelope.aggregate_type]
         async with self._writes:
-            await mongo.set_fields(coll, envelope.aggregate_id, _fields(envelope))
+            await mongo.set_fields(coll, envelope.aggregate_id, _fields(envelope, coverage_days))
 
     async def reset(self) -> None:
         self._versions = None
-        for coll in (*self._collections().values(), self._views.history):
+        self._views.projected = {}
+        for coll in (*self._collections().values(), self._views.history, self._views.coverage):
             await mongo.drop_collection(coll)
         await self._views.setup()
 
@@ -125,15 +204,38 @@ class RosterProjection:
 _TARGETS = frozenset({SCHEDULE, SITE, PATTERN, COVERAGE})
 
 
-def _fields(envelope: EventEnvelope) -> dict[str, Any]:
+def _fields(envelope: EventEnvelope, coverage_days: list[str]) -> dict[str, Any]:
     if envelope.aggregate_type == SCHEDULE:
         event = unpack(envelope, events_pb2.ScheduleChanged)
         teams = sorted({s.team.removeprefix("teams/") for s in event.schedule.shifts})
-        return state_doc(envelope, teams=teams)
+        return state_doc(envelope, teams=teams, coverage_days=coverage_days)
     if envelope.aggregate_type == COVERAGE:
         team_id, _, key = envelope.aggregate_id.partition("@")
         return state_doc(envelope, team_id=team_id, key=key)
     return state_doc(envelope)
+
+
+CoverageDay = dict[str, tuple[int, dict[int, int]]]
+
+
+def _coverage_id(team_id: str, day: date) -> str:
+    return f"{team_id}@{day.isoformat()}"
+
+
+def _agents_of(doc: dict[str, Any]) -> CoverageDay:
+    return {
+        str(agent): (
+            int(entry["version"]),
+            dict(
+                zip(
+                    (int(i) for i in entry["buckets"]),
+                    (int(s) for s in entry["seconds"]),
+                    strict=True,
+                )
+            ),
+        )
+        for agent, entry in dict(doc.get("agents", {})).items()
+    }
 
 
 def _history_doc(envelope: EventEnvelope) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""Roster views over gRPC: the coverage view (read-your-writes, rebuilt = incremental)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from wfm.scheduling.v1 import roster_service_pb2 as rpb
+
+from tests import roster_helpers as h
+from tests.conftest import System
+from tests.integration.test_roster_api import _setup, _spec
+from wfm_runtime import mongo
+from wfm_runtime.testing import eventually
+
+pytestmark = pytest.mark.integration
+
+WEEK = {"team": f"teams/{h.TEAM}", "start_date": "2027-03-01", "end_date": "2027-03-07"}
+
+
+async def _coverage_docs(system: System) -> dict[str, Any]:
+    views = system.scheduling.roster_views
+    return {d["_id"]: d for d in await mongo.find_all(views.coverage, {})}
+
+
+async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
+    system: System,
+) -> None:
+    roster = await _setup(system, "asha", "ravi")
+    await h.add_night_pattern(roster)
+    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
+        rpb.BulkAssignShiftsRequest(
+            shift_pattern="shiftPatterns/us-day",
+            agents=["agents/asha", "agents/ravi"],
+            start_date="2027-03-01",
+            end_date="2027-03-07",
+            idempotency_key="b",
+        )
+    )
+    await roster.UpdateShift(  # type: ignore[attr-defined]
+        rpb.UpdateShiftRequest(
+            name="agents/asha/shifts/us-day-20270303",
+            shift=_spec("2027-03-03", "09:00", 480),
+            idempotency_key="m1",
+        )
+    )
+    await roster.CancelShift(  # type: ignore[attr-defined]
+        rpb.CancelShiftRequest(name="agents/ravi/shifts/us-day-20270304", idempotency_key="c1")
+    )
+    # Read right after the writes: this process's commits count before the view has them.
+    fresh = await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK))  # type: ignore[attr-defined]
+    productive = sum(i.scheduled for i in fresh.intervals) * 30
+    assert productive == 4 * 495 + 435 + 4 * 495  # 9 h minus 45 min; the moved one is 8 h
+    wed_0830 = next(
+        i for i in fresh.intervals if i.start_client_local.local_time.startswith("2027-03-03T08:30")
+    )
+    assert wed_0830.scheduled == 1  # asha starts at 09:00 now, ravi is there
+
+    docs = await eventually(
+        lambda: _coverage_docs(system),
+        lambda d: (
+            {a: e["version"] for doc in d.values() for a, e in doc["agents"].items()}
+            == {"asha": 2, "ravi": 2}
+        ),
+    )
+    assert len(docs) == 5  # Mon-Fri, one UTC date each (08:00-17:00 New York)
+    assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
+    await system.scheduling.runtime.rebuild_views()
+    assert await _coverage_docs(system) == docs
+    assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
