@@ -9,6 +9,7 @@ depend on the team's zone or on the requirement, so the view never needs either.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
@@ -44,6 +45,15 @@ def _add_span(found: AgentBuckets, team_id: str, start: int, end: int) -> None:
         cell = found.setdefault((team_id, day), {})
         cell[index] = cell.get(index, 0) + upto - cursor
         cursor = upto
+
+
+def pack(cells: Mapping[int, int]) -> bytes:
+    """A compact stored form: 3 bytes per staffed bucket (index, seconds up to 900)."""
+    return b"".join(struct.pack(">BH", i, cells[i]) for i in sorted(cells))
+
+
+def unpack(data: bytes) -> dict[int, int]:
+    return dict(struct.iter_unpack(">BH", data))
 
 
 def aligned(slots: Iterable[tuple[datetime, datetime, int]]) -> bool:

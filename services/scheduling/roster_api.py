@@ -375,25 +375,38 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         v = Violations()
         team_id = parse_name(v, request.team, "team", "teams")
         monday = req.check_monday(v, request.week_start, "week_start")
+        page_size = check_page_size(v, request.page_size)
         v.raise_if_any()
+        filter_key = f"teamRoster|{team_id}|{request.week_start}"
+        after = pagination.decode(request.page_token, filter_key)
         team = await self._directory.latest_team(team_id)
         if team is None:
             raise NotFound("team", request.team)
         agents = {
             a.agent_id: a for a in await self._directory_views.list_agents(team_id, "", 100_000)
         }
-        weeks = []
+        weeks: list[pb.AgentWeek] = []
         for schedule in await self._team_schedules(team_id):
-            agent = agents.get(schedule.agent_id) or await self._directory.latest_agent(
-                schedule.agent_id
-            )
+            if schedule.agent_id <= after:
+                continue
             shifts = [
                 s
                 for s in schedule.shifts
                 if s.team_id == team_id and rt.week_start(s.roster_date) == monday
             ]
+            agent = agents.get(schedule.agent_id) if shifts else None
+            if shifts and agent is None:
+                agent = await self._directory.latest_agent(schedule.agent_id)
             if not shifts or agent is None:
                 continue
+            if len(weeks) == page_size:
+                last = weeks[-1].agent.removeprefix("agents/")
+                return pb.TeamRoster(
+                    team=request.team,
+                    week_start=request.week_start,
+                    agents=weeks,
+                    next_page_token=pagination.encode(last, filter_key),
+                )
             weeks.append(
                 pb.AgentWeek(
                     agent=f"agents/{schedule.agent_id}",
@@ -585,21 +598,31 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         )
 
     async def _staffing(self, team_id: str, days: list[date]) -> dict[date, list[int]]:
-        """The coverage view's staffing per UTC date, with the entries of agents whose schedule
-        this process committed but the projection has not written yet replaced from that state."""
-        viewed = await self._views.coverage_days(team_id, days)
-        for agent_id in sorted(self._unprojected):
-            cached = self._commands.cached(SCHEDULE, agent_id)
-            projected = self._views.projected.get((SCHEDULE, agent_id), 0)
-            if not isinstance(cached, Schedule) or cached.version <= projected:
-                self._unprojected.discard(agent_id)
-                continue
-            mine = coverage.agent_buckets(cached)
+        """The coverage view's staffing per UTC date; the entries of agents whose schedule this
+        process committed but the projection has not written yet are replaced from that state."""
+        pending = self._pending_schedules()
+        if not pending:
+            return await self._views.coverage_totals(team_id, days)
+        viewed = await self._views.staffing_by_agent(team_id, days)
+        for schedule in pending:
+            mine = coverage.agent_buckets(schedule)
             for day, agents in viewed.items():
-                agents[agent_id] = (cached.version, mine.get((team_id, day), {}))
+                agents[schedule.agent_id] = (schedule.version, mine.get((team_id, day), {}))
         return {
             day: coverage.totals(c for _, c in agents.values()) for day, agents in viewed.items()
         }
+
+    def _pending_schedules(self) -> list[Schedule]:
+        """Schedules this process committed that its projection has not written yet."""
+        pending = []
+        for agent_id in sorted(self._unprojected):
+            cached = self._commands.cached(SCHEDULE, agent_id)
+            projected = self._views.projected.get((SCHEDULE, agent_id), 0)
+            if isinstance(cached, Schedule) and cached.version > projected:
+                pending.append(cached)
+            else:
+                self._unprojected.discard(agent_id)
+        return pending
 
     async def _spans(
         self, team_id: str, slots: list[tuple[datetime, datetime, int]]
@@ -657,12 +680,19 @@ class RosterApi(pb_grpc.RosterServiceServicer):
 
     async def _team_schedules(self, team_id: str) -> list[Schedule]:
         """The team's schedules from the view, each replaced by this process's newer commit."""
-        schedules: list[Schedule] = []
+        schedules: dict[str, Schedule] = {}
         for viewed in await self._views.team_schedules(team_id):
             cached = self._commands.cached(SCHEDULE, viewed.agent_id)
             newer = isinstance(cached, Schedule) and cached.version > viewed.version
-            schedules.append(cached if newer and isinstance(cached, Schedule) else viewed)
-        return schedules
+            schedules[viewed.agent_id] = (
+                cached if newer and isinstance(cached, Schedule) else viewed
+            )
+        for cached in self._pending_schedules():  # e.g. an agent's first shifts for the team
+            if cached.agent_id not in schedules and any(
+                s.team_id == team_id for s in cached.shifts
+            ):
+                schedules[cached.agent_id] = cached
+        return [schedules[a] for a in sorted(schedules)]
 
     async def _latest_schedule(self, agent_id: str) -> Schedule:
         viewed = await self._store.schedule(agent_id)

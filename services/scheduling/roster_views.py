@@ -16,6 +16,7 @@ import asyncio
 from datetime import date
 from typing import Any
 
+from bson import Binary
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2
 
@@ -41,13 +42,15 @@ class RosterViews:
         self.store = roster_store.RosterStore(db)
         self.rosters = self.store.rosters
         self.history = db["roster_history"]
-        self.coverage = db["coverage"]
+        self.coverage = db["coverage"]  # small documents that reads scan: totals only
+        self.coverage_agents = db["coverage_agents"]  # the same team-days, per agent
         # The schedule versions the projection in this process has written (its own copy).
         self.projected: dict[tuple[str, str], int] = {}
 
     async def setup(self) -> None:
         await mongo.ensure_indexes(self.rosters, (["teams"], False))
         await mongo.ensure_indexes(self.coverage, (["team_id", "date"], False))
+        await mongo.ensure_indexes(self.coverage_agents, (["team_id", "date"], False))
         await mongo.ensure_indexes(self.history, (["agent_id", "version"], False))
         await mongo.ensure_indexes(self.store.requirements, (["team_id"], False))
 
@@ -61,12 +64,22 @@ class RosterViews:
         docs = await mongo.find_all(self.rosters, {"_id": {"$in": agent_ids}}, sort=[("_id", 1)])
         return [evolve_schedule(Schedule(str(d["_id"])), envelope_of(d)) for d in docs]
 
-    async def coverage_days(self, team_id: str, days: list[date]) -> dict[date, CoverageDay]:
-        """The projected staffing of a team on these UTC dates: agent -> (version, buckets)."""
-        if not days:
-            return {}
-        ids = [_coverage_id(team_id, d) for d in days]
-        docs = await mongo.find_all(self.coverage, {"_id": {"$in": ids}})
+    def coverage_views(self) -> tuple[mongo.Collection, mongo.Collection]:
+        return self.coverage, self.coverage_agents
+
+    async def coverage_totals(self, team_id: str, days: list[date]) -> dict[date, list[int]]:
+        """The projected staffing of a team per UTC date: productive seconds per bucket."""
+        docs = await mongo.find_all(self.coverage, {"_id": {"$in": _coverage_ids(team_id, days)}})
+        found = {d: [0] * coverage.BUCKETS_PER_DAY for d in days}
+        for doc in docs:
+            found[date.fromisoformat(str(doc["date"]))] = [int(n) for n in doc["totals"]]
+        return found
+
+    async def staffing_by_agent(self, team_id: str, days: list[date]) -> dict[date, CoverageDay]:
+        """The same per agent: agent -> (schedule version, {bucket: seconds})."""
+        docs = await mongo.find_all(
+            self.coverage_agents, {"_id": {"$in": _coverage_ids(team_id, days)}}
+        )
         found: dict[date, CoverageDay] = {d: {} for d in days}
         for doc in docs:
             found[date.fromisoformat(str(doc["date"]))] = _agents_of(doc)
@@ -146,7 +159,9 @@ class RosterProjection:
                 )
         current = {
             str(d["_id"]): _agents_of(d)
-            for d in await mongo.find_all(self._views.coverage, {"_id": {"$in": sorted(changes)}})
+            for d in await mongo.find_all(
+                self._views.coverage_agents, {"_id": {"$in": sorted(changes)}}
+            )
         }
         empty: list[str] = []
         writes = []
@@ -160,24 +175,22 @@ class RosterProjection:
         await asyncio.gather(*writes)
         if empty:
             await mongo.delete_ids(self._views.coverage, empty)
+            await mongo.delete_ids(self._views.coverage_agents, empty)
         return days
 
     async def _write_coverage(self, doc_id: str, agents: CoverageDay) -> None:
         team_id, _, day = doc_id.rpartition("@")
-        fields = {
-            "team_id": team_id,
-            "date": day,
-            "agents": {
-                a: {
-                    "version": v,
-                    "buckets": sorted(cells),
-                    "seconds": [cells[i] for i in sorted(cells)],
-                }
-                for a, (v, cells) in sorted(agents.items())
-            },
+        keys = {"team_id": team_id, "date": day}
+        per_agent = {
+            a: {"version": v, "cells": Binary(coverage.pack(cells))}
+            for a, (v, cells) in sorted(agents.items())
         }
+        totals = coverage.totals(cells for _, cells in agents.values())
         async with self._writes:
-            await mongo.set_fields(self._views.coverage, doc_id, fields)
+            await mongo.set_fields(
+                self._views.coverage_agents, doc_id, {**keys, "agents": per_agent}
+            )
+            await mongo.set_fields(self._views.coverage, doc_id, {**keys, "totals": totals})
 
     def _collections(self) -> dict[str, mongo.Collection]:
         store = self._views.store
@@ -196,7 +209,11 @@ class RosterProjection:
     async def reset(self) -> None:
         self._versions = None
         self._views.projected = {}
-        for coll in (*self._collections().values(), self._views.history, self._views.coverage):
+        for coll in (
+            *self._collections().values(),
+            self._views.history,
+            *self._views.coverage_views(),
+        ):
             await mongo.drop_collection(coll)
         await self._views.setup()
 
@@ -222,18 +239,13 @@ def _coverage_id(team_id: str, day: date) -> str:
     return f"{team_id}@{day.isoformat()}"
 
 
+def _coverage_ids(team_id: str, days: list[date]) -> list[str]:
+    return [_coverage_id(team_id, d) for d in days]
+
+
 def _agents_of(doc: dict[str, Any]) -> CoverageDay:
     return {
-        str(agent): (
-            int(entry["version"]),
-            dict(
-                zip(
-                    (int(i) for i in entry["buckets"]),
-                    (int(s) for s in entry["seconds"]),
-                    strict=True,
-                )
-            ),
-        )
+        str(agent): (int(entry["version"]), coverage.unpack(bytes(entry["cells"])))
         for agent, entry in dict(doc.get("agents", {})).items()
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import pytest
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 
@@ -19,8 +20,13 @@ WEEK = {"team": f"teams/{h.TEAM}", "start_date": "2027-03-01", "end_date": "2027
 
 
 async def _coverage_docs(system: System) -> dict[str, Any]:
+    """Both coverage collections: totals (what reads use) and per-agent entries."""
     views = system.scheduling.roster_views
-    return {d["_id"]: d for d in await mongo.find_all(views.coverage, {})}
+    return {
+        f"{coll.name}/{d['_id']}": d
+        for coll in views.coverage_views()
+        for d in await mongo.find_all(coll, {})
+    }
 
 
 async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
@@ -59,12 +65,47 @@ async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
     docs = await eventually(
         lambda: _coverage_docs(system),
         lambda d: (
-            {a: e["version"] for doc in d.values() for a, e in doc["agents"].items()}
+            {a: e["version"] for doc in d.values() for a, e in doc.get("agents", {}).items()}
             == {"asha": 2, "ravi": 2}
         ),
     )
-    assert len(docs) == 5  # Mon-Fri, one UTC date each (08:00-17:00 New York)
+    assert len(docs) == 2 * 5  # totals and per agent, Mon-Fri (08:00-17:00 New York)
     assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
     await system.scheduling.runtime.rebuild_views()
     assert await _coverage_docs(system) == docs
     assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
+
+
+async def test_team_roster_pages_over_agents_in_name_order(system: System) -> None:
+    roster = await _setup(system, "asha", "meera", "ravi", "zoya")
+    await h.add_night_pattern(roster)
+    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
+        rpb.BulkAssignShiftsRequest(
+            shift_pattern="shiftPatterns/us-day",
+            agents=["agents/ravi", "agents/asha", "agents/zoya"],  # meera has no shifts
+            start_date="2027-03-01",
+            end_date="2027-03-07",
+            idempotency_key="b",
+        )
+    )
+    ask = rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01", page_size=2)
+    first = await roster.GetTeamRoster(ask)  # type: ignore[attr-defined]
+    assert [w.agent for w in first.agents] == ["agents/asha", "agents/ravi"]
+    assert [len(w.shifts) for w in first.agents] == [5, 5] and first.next_page_token
+    ask.page_token = first.next_page_token
+    second = await roster.GetTeamRoster(ask)  # type: ignore[attr-defined]
+    assert [w.agent for w in second.agents] == ["agents/zoya"] and not second.next_page_token
+    whole = await roster.GetTeamRoster(  # type: ignore[attr-defined]
+        rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01")
+    )
+    assert list(whole.agents) == [*first.agents, *second.agents] and not whole.next_page_token
+
+    other_week = rpb.GetTeamRosterRequest(
+        team=f"teams/{h.TEAM}", week_start="2027-03-08", page_token=first.next_page_token
+    )
+    for bad in (
+        other_week,
+        rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01", page_size=-1),
+    ):
+        code, _, _ = await h.refusal(roster.GetTeamRoster(bad))  # type: ignore[attr-defined]
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
