@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeAlias
 
 import grpc
@@ -45,6 +45,7 @@ _LEAVE_STATES = {
     pb.LEAVE_STATE_REQUESTED: roster.LeaveStatus.REQUESTED,
     pb.LEAVE_STATE_APPROVED: roster.LeaveStatus.APPROVED,
     pb.LEAVE_STATE_DENIED: roster.LeaveStatus.DENIED,
+    pb.LEAVE_STATE_CANCELLED: roster.LeaveStatus.CANCELLED,
 }
 
 
@@ -444,10 +445,29 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         return roster_store.leave_to_proto(agent_id, item, facts.ctx.agent_zone)
 
     async def ApproveLeave(self, request: pb.ApproveLeaveRequest, context: Ctx) -> pb.LeaveRequest:
+        v = Violations()
+        v.check(len(request.reason) <= 500, "reason", "at most 500 characters")
+        v.raise_if_any()
         return await self._decide_leave(
             request,
             Kind.SCHEDULE_CHANGE_KIND_LEAVE_APPROVED,
-            roster.approve_leave,
+            lambda current, leave_id, ctx: roster.approve_leave(
+                current, leave_id, ctx, request.reason
+            ),
+        )
+
+    async def CancelLeave(self, request: pb.CancelLeaveRequest, context: Ctx) -> pb.LeaveRequest:
+        v = Violations()
+        v.check(len(request.reason) <= 500, "reason", "at most 500 characters")
+        v.raise_if_any()
+        own = not _plans()
+        now = datetime.now(UTC)
+        return await self._decide_leave(
+            request,
+            Kind.SCHEDULE_CHANGE_KIND_LEAVE_CANCELLED,
+            lambda current, leave_id, ctx: roster.cancel_leave(
+                current, leave_id, request.reason, now=now, own=own
+            ),
         )
 
     async def DenyLeave(self, request: pb.DenyLeaveRequest, context: Ctx) -> pb.LeaveRequest:
@@ -791,6 +811,14 @@ def _sees_drafts() -> bool:
     if principal is None:
         return True  # authentication is off (development flag)
     return any(principal.has(role) for role in Role if role is not Role.AGENT)
+
+
+def _plans() -> bool:
+    """Whether the caller is a scheduler or an admin (who may withdraw leave that started)."""
+    principal = PRINCIPAL.get()
+    if principal is None:
+        return True  # authentication is off (development flag)
+    return principal.has(Role.SCHEDULER) or principal.has(Role.ADMIN)
 
 
 def _interval_proto(cell: roster.Interval, zone: str) -> pb.CoverageInterval:

@@ -33,7 +33,7 @@ ZONES = (
     step=st.sampled_from((15, 30)),
 )
 def test_grid_sums_equal_coverage_from_the_shifts(
-    zone: str, client: str, day: date, starts: list[int], hours: int, step: int
+    *, zone: str, client: str, day: date, starts: list[int], hours: int, step: int
 ) -> None:
     ctx = replace(PUNE, agent_zone=zone, client_zone=client)
     shifts = []
