@@ -346,9 +346,14 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         facts = await self._facts(agent_id)
         schedule = await self._latest_schedule(agent_id)
         drafts = _sees_drafts()
+        held = list(schedule.shifts)
+        if _before_window(schedule, span[0]):
+            ids = frozenset(s.shift_id for s in held)
+            past = await self._views.past_shifts(agent_id, span[0], span[1], ids)
+            held = sorted(held + past, key=lambda s: s.start)
         shifts = [
             s
-            for s in schedule.shifts
+            for s in held
             if span[0] <= s.roster_date <= span[1] and (drafts or s.published)
         ]
         days = sorted({s.roster_date for s in shifts})
@@ -811,6 +816,15 @@ def _sees_drafts() -> bool:
     if principal is None:
         return True  # authentication is off (development flag)
     return any(principal.has(role) for role in Role if role is not Role.AGENT)
+
+
+def _before_window(schedule: Schedule, first: date) -> bool:
+    """Whether shifts on or after `first` may have been pruned from the aggregate: a change
+    prunes shifts more than KEEP_DAYS before the dates it touches, which stay in the schedule."""
+    dates = [s.roster_date for s in schedule.shifts]
+    if not dates:
+        return schedule.version > 0
+    return first < min(dates) or first < max(dates) - timedelta(days=roster.KEEP_DAYS)
 
 
 def _plans() -> bool:

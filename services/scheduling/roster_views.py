@@ -85,6 +85,21 @@ class RosterViews:
             found[date.fromisoformat(str(doc["date"]))] = _agents_of(doc)
         return found
 
+    async def past_shifts(
+        self, agent_id: str, first: date, last: date, current: frozenset[str]
+    ) -> list[roster.Shift]:
+        """Shifts on [first, last] that the aggregate no longer holds (pruned from its window),
+        each in the last state a `roster_history` version recorded for it."""
+        docs = await mongo.find_all(self.history, {"agent_id": agent_id}, sort=[("version", -1)])
+        seen = set(current)
+        found = []
+        for doc in docs:
+            for shift in evolve_schedule(Schedule(agent_id), envelope_of(doc)).shifts:
+                if shift.shift_id not in seen and first <= shift.roster_date <= last:
+                    found.append(shift)
+                seen.add(shift.shift_id)
+        return found
+
     async def requirements(self, team_id: str) -> dict[str, Requirement]:
         docs = await mongo.find_all(self.store.requirements, {"team_id": team_id})
         found = {}
