@@ -352,9 +352,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             past = await self._views.past_shifts(agent_id, span[0], span[1], ids)
             held = sorted(held + past, key=lambda s: s.start)
         shifts = [
-            s
-            for s in held
-            if span[0] <= s.roster_date <= span[1] and (drafts or s.published)
+            s for s in held if span[0] <= s.roster_date <= span[1] and (drafts or s.published)
         ]
         days = sorted({s.roster_date for s in shifts})
         first = rt.day_bounds(span[0], facts.ctx.agent_zone)[0]

@@ -20,9 +20,10 @@ pytestmark = pytest.mark.integration
 TEAM = ["--name", "Pune US night", "--client-zone", "America/New_York", "--client", "acme"]
 AGENT = ["--name", "Asha Patil", "--team", "pune-night", "--zone", "Asia/Kolkata"]
 TEAM_KEYS = {"name", "display_name", "client_time_zone", "client", "version", "create_time",
-             "update_time"}  # fmt: skip
+             "update_time", "operating_hours", "min_rest_minutes"}  # fmt: skip
 AGENT_KEYS = {"name", "display_name", "team", "site", "time_zone", "contract_type",
-              "weekly_minutes", "version", "create_time", "update_time"}  # fmt: skip
+              "weekly_minutes", "version", "create_time", "update_time",
+              "annual_leave_days"}  # fmt: skip
 AVAILABILITY_KEYS = {"name", "agent_id", "team", "status", "reason_code", "since",
                      "since_agent_local", "since_client_local", "productive",
                      "version"}  # fmt: skip
