@@ -62,13 +62,17 @@ async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
     )
     assert wed_0830.scheduled == 1  # asha starts at 09:00 now, ravi is there
 
-    docs = await eventually(
-        lambda: _coverage_docs(system),
-        lambda d: (
-            {a: e["version"] for doc in d.values() for a, e in doc.get("agents", {}).items()}
-            == {"asha": 2, "ravi": 2}
-        ),
-    )
+    views = system.scheduling.roster_views
+
+    async def projected() -> list[int]:
+        return [views.projected.get(("schedule", a), 0) for a in ("asha", "ravi")]
+
+    await eventually(projected, lambda v: v == [2, 2])  # both writes of the last batch done
+    docs = await _coverage_docs(system)
+    assert {a: e["version"] for d in docs.values() for a, e in d.get("agents", {}).items()} == {
+        "asha": 2,
+        "ravi": 2,
+    }
     assert len(docs) == 2 * 5  # totals and per agent, Mon-Fri (08:00-17:00 New York)
     assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
     await system.scheduling.runtime.rebuild_views()
