@@ -4,9 +4,10 @@
   weeks before its last change on, and leave) plus the teams it has shifts for. Serves an
   agent's roster by day, a team's roster by week, leave balances and coverage.
 - `roster_history`: one document per schedule event (insert-only): every version ever.
-- `coverage`: one document per team and UTC date: each agent's productive seconds per
+- `coverage_agents`: one document per team and UTC date: each agent's productive seconds per
   15-minute UTC bucket with the schedule version they come from (see coverage.py), recomputed
   from the agent's latest state whenever its schedule changes (never incremented).
+- `coverage`: the same team-days summed over agents (96 numbers each): what `GetCoverage` reads.
 - `sites`, `shift_patterns`, `coverage_requirements`: the latest state of each.
 """
 
@@ -160,18 +161,7 @@ class RosterProjection:
         ids = [e.aggregate_id for e in envelopes]
         old_docs = await mongo.find_all(self._views.rosters, {"_id": {"$in": ids}})
         old_days = {str(d["_id"]): set(d.get("coverage_days", [])) for d in old_docs}
-        changes: dict[str, CoverageDay] = {}
-        days: dict[str, list[str]] = {}
-        for e in envelopes:
-            state = evolve_schedule(Schedule(e.aggregate_id), e)
-            cells = coverage.agent_buckets(state)
-            new = {_coverage_id(team, day): found for (team, day), found in cells.items() if found}
-            days[e.aggregate_id] = sorted(new)
-            for doc_id in old_days.get(e.aggregate_id, set()) | set(new):
-                changes.setdefault(doc_id, {})[e.aggregate_id] = (
-                    e.aggregate_version,
-                    new.get(doc_id, {}),
-                )
+        changes, days = _coverage_changes(envelopes, old_days)
         current = {
             str(d["_id"]): _agents_of(d)
             for d in await mongo.find_all(
@@ -252,6 +242,25 @@ CoverageDay = dict[str, tuple[int, dict[int, int]]]
 
 def _coverage_id(team_id: str, day: date) -> str:
     return f"{team_id}@{day.isoformat()}"
+
+
+def _coverage_changes(
+    envelopes: list[EventEnvelope], old_days: dict[str, set[str]]
+) -> tuple[dict[str, CoverageDay], dict[str, list[str]]]:
+    """Per team-day document, the new entries of the changed agents (empty where an agent no
+    longer staffs it); and per agent, the team-days its new state staffs."""
+    changes: dict[str, CoverageDay] = {}
+    days: dict[str, list[str]] = {}
+    for e in envelopes:
+        cells = coverage.agent_buckets(evolve_schedule(Schedule(e.aggregate_id), e))
+        new = {_coverage_id(team, day): found for (team, day), found in cells.items() if found}
+        days[e.aggregate_id] = sorted(new)
+        for doc_id in old_days.get(e.aggregate_id, set()) | set(new):
+            changes.setdefault(doc_id, {})[e.aggregate_id] = (
+                e.aggregate_version,
+                new.get(doc_id, {}),
+            )
+    return changes, days
 
 
 def _coverage_ids(team_id: str, days: list[date]) -> list[str]:
