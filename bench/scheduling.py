@@ -343,8 +343,9 @@ def _report(
         "GetCoverage reads the `coverage` view (one small document per team and UTC date: "
         "productive seconds per 15-minute bucket). Before that view (round 1: computed at read "
         "time from the 500 agents' roster documents) the same read measured p50 487 / p99 572 ms "
-        "(2026-11-23 23:33 UTC run); the projection that keeps the view adds little to the "
-        "views' catch-up (4.5 s before, 4.7 to 6.7 s in runs after, on the same shared machine).",
+        "(2026-11-23 23:33 UTC run). Keeping the view adds work to the projection: the views' "
+        "catch-up after the bulk took 4.5 s in that run and 4.7 to 9.2 s in five runs since on "
+        "the same shared machine (its load varies).",
         "",
     ]
     return "\n".join(lines)
