@@ -107,6 +107,10 @@ POLICY.update(
         ),
         ROSTER + "ApproveLeave": Rule(_PLANNERS, _agent_child, mutating=True),
         ROSTER + "DenyLeave": Rule(_PLANNERS, _agent_child, mutating=True),
+        # Agents withdraw their own leave before it starts; schedulers any leave.
+        ROSTER + "CancelLeave": Rule(
+            (Grant(Role.AGENT, Scope.SELF), *_PLANNERS), _agent_child, mutating=True
+        ),
         ROSTER + "ListLeaveRequests": Rule(
             (Grant(Role.TEAM_LEADER, Scope.TEAM), Grant(Role.HR), *_PLANNERS), _team
         ),

@@ -55,6 +55,7 @@ class LeaveStatus(Enum):
     REQUESTED = "REQUESTED"
     APPROVED = "APPROVED"
     DENIED = "DENIED"
+    CANCELLED = "CANCELLED"
 
 
 OVERRIDABLE = frozenset({"PUBLIC_HOLIDAY", "APPROVED_LEAVE"})
@@ -495,13 +496,17 @@ def balance(schedule: Schedule, year: int, ctx: Context) -> Balance:
     )
 
 
-def approve_leave(schedule: Schedule, leave_id: str, ctx: Context) -> Change:
+def approve_leave(schedule: Schedule, leave_id: str, ctx: Context, reason: str = "") -> Change:
     """Approves leave, cancelling every draft or published shift it overlaps (same commit)."""
     item = schedule.leave_request(leave_id)
     if item.status is LeaveStatus.APPROVED:
         return Change(schedule)
-    if item.status is LeaveStatus.DENIED:
-        raise _leave_rule("LEAVE_DECIDED", leave_id, "leave that was denied cannot be approved")
+    if item.status is not LeaveStatus.REQUESTED:
+        raise _leave_rule(
+            "LEAVE_DECIDED",
+            leave_id,
+            f"leave that was {item.status.value.lower()} cannot be approved",
+        )
     if item.kind is LeaveKind.ANNUAL:
         left = balance(schedule, item.start_date.year, ctx).remaining_days
         if item.days > left:
@@ -513,7 +518,7 @@ def approve_leave(schedule: Schedule, leave_id: str, ctx: Context) -> Change:
             )
     hit = {s.shift_id for s in schedule.shifts if s.active and on_leave(s, item)}
     cancelled = _set_shifts(schedule, hit, ShiftStatus.CANCELLED, f"leave {leave_id}").schedule
-    approved = replace(item, status=LeaveStatus.APPROVED)
+    approved = replace(item, status=LeaveStatus.APPROVED, decision_reason=reason)
     leave = tuple(approved if i.leave_id == leave_id else i for i in schedule.leave)
     return Change(replace(cancelled, leave=leave), tuple(sorted(hit)), (leave_id,))
 
@@ -526,6 +531,28 @@ def deny_leave(schedule: Schedule, leave_id: str, reason: str) -> Change:
         )
     denied = replace(item, status=LeaveStatus.DENIED, decision_reason=reason)
     leave = tuple(denied if i.leave_id == leave_id else i for i in schedule.leave)
+    return Change(replace(schedule, leave=leave), (), (leave_id,))
+
+
+def cancel_leave(
+    schedule: Schedule, leave_id: str, reason: str, *, now: datetime, own: bool
+) -> Change:
+    """Withdraws pending or approved leave; its days return to the balance. An agent withdrawing
+    their own leave (`own`) must do so before it starts. Shifts that the approval cancelled stay
+    cancelled: they may have been re-planned since, so the scheduler assigns again if needed."""
+    item = schedule.leave_request(leave_id)
+    if item.status is LeaveStatus.CANCELLED:
+        return Change(schedule)
+    if item.status is LeaveStatus.DENIED:
+        raise _leave_rule("LEAVE_DECIDED", leave_id, "leave that was denied cannot be withdrawn")
+    if own and item.start <= now:
+        raise _leave_rule(
+            "LEAVE_STARTED",
+            leave_id,
+            f"leave that started at {_utc(item.start)} UTC can only be withdrawn by a scheduler",
+        )
+    cancelled = replace(item, status=LeaveStatus.CANCELLED, decision_reason=reason)
+    leave = tuple(cancelled if i.leave_id == leave_id else i for i in schedule.leave)
     return Change(replace(schedule, leave=leave), (), (leave_id,))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeAlias
 
 import grpc
@@ -14,7 +14,7 @@ from wfm.scheduling.v1 import events_pb2
 from wfm.scheduling.v1 import roster_service_pb2 as pb
 from wfm.scheduling.v1 import roster_service_pb2_grpc as pb_grpc
 
-from services.scheduling import domain, roster, roster_store
+from services.scheduling import coverage, domain, roster, roster_store
 from services.scheduling import roster_request as req
 from services.scheduling import rostertime as rt
 from services.scheduling.api import DirectoryApi
@@ -45,6 +45,7 @@ _LEAVE_STATES = {
     pb.LEAVE_STATE_REQUESTED: roster.LeaveStatus.REQUESTED,
     pb.LEAVE_STATE_APPROVED: roster.LeaveStatus.APPROVED,
     pb.LEAVE_STATE_DENIED: roster.LeaveStatus.DENIED,
+    pb.LEAVE_STATE_CANCELLED: roster.LeaveStatus.CANCELLED,
 }
 
 
@@ -72,6 +73,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         self._sites = store.site_behaviour()
         self._patterns = store.pattern_behaviour()
         self._requirements = store.requirement_behaviour()
+        # Schedules this process committed that the coverage view may not show yet.
+        self._unprojected: set[str] = set()
 
     # --- sites ---------------------------------------------------------------------------
     async def CreateSite(self, request: pb.CreateSiteRequest, context: Ctx) -> pb.Site:
@@ -343,10 +346,13 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         facts = await self._facts(agent_id)
         schedule = await self._latest_schedule(agent_id)
         drafts = _sees_drafts()
+        held = list(schedule.shifts)
+        if _before_window(schedule, span[0]):
+            ids = frozenset(s.shift_id for s in held)
+            past = await self._views.past_shifts(agent_id, span[0], span[1], ids)
+            held = sorted(held + past, key=lambda s: s.start)
         shifts = [
-            s
-            for s in schedule.shifts
-            if span[0] <= s.roster_date <= span[1] and (drafts or s.published)
+            s for s in held if span[0] <= s.roster_date <= span[1] and (drafts or s.published)
         ]
         days = sorted({s.roster_date for s in shifts})
         first = rt.day_bounds(span[0], facts.ctx.agent_zone)[0]
@@ -373,25 +379,38 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         v = Violations()
         team_id = parse_name(v, request.team, "team", "teams")
         monday = req.check_monday(v, request.week_start, "week_start")
+        page_size = check_page_size(v, request.page_size)
         v.raise_if_any()
+        filter_key = f"teamRoster|{team_id}|{request.week_start}"
+        after = pagination.decode(request.page_token, filter_key)
         team = await self._directory.latest_team(team_id)
         if team is None:
             raise NotFound("team", request.team)
         agents = {
             a.agent_id: a for a in await self._directory_views.list_agents(team_id, "", 100_000)
         }
-        weeks = []
+        weeks: list[pb.AgentWeek] = []
         for schedule in await self._team_schedules(team_id):
-            agent = agents.get(schedule.agent_id) or await self._directory.latest_agent(
-                schedule.agent_id
-            )
+            if schedule.agent_id <= after:
+                continue
             shifts = [
                 s
                 for s in schedule.shifts
                 if s.team_id == team_id and rt.week_start(s.roster_date) == monday
             ]
+            agent = agents.get(schedule.agent_id) if shifts else None
+            if shifts and agent is None:
+                agent = await self._directory.latest_agent(schedule.agent_id)
             if not shifts or agent is None:
                 continue
+            if len(weeks) == page_size:
+                last = weeks[-1].agent.removeprefix("agents/")
+                return pb.TeamRoster(
+                    team=request.team,
+                    week_start=request.week_start,
+                    agents=weeks,
+                    next_page_token=pagination.encode(last, filter_key),
+                )
             weeks.append(
                 pb.AgentWeek(
                     agent=f"agents/{schedule.agent_id}",
@@ -429,10 +448,29 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         return roster_store.leave_to_proto(agent_id, item, facts.ctx.agent_zone)
 
     async def ApproveLeave(self, request: pb.ApproveLeaveRequest, context: Ctx) -> pb.LeaveRequest:
+        v = Violations()
+        v.check(len(request.reason) <= 500, "reason", "at most 500 characters")
+        v.raise_if_any()
         return await self._decide_leave(
             request,
             Kind.SCHEDULE_CHANGE_KIND_LEAVE_APPROVED,
-            roster.approve_leave,
+            lambda current, leave_id, ctx: roster.approve_leave(
+                current, leave_id, ctx, request.reason
+            ),
+        )
+
+    async def CancelLeave(self, request: pb.CancelLeaveRequest, context: Ctx) -> pb.LeaveRequest:
+        v = Violations()
+        v.check(len(request.reason) <= 500, "reason", "at most 500 characters")
+        v.raise_if_any()
+        own = not _plans()
+        now = datetime.now(UTC)
+        return await self._decide_leave(
+            request,
+            Kind.SCHEDULE_CHANGE_KIND_LEAVE_CANCELLED,
+            lambda current, leave_id, ctx: roster.cancel_leave(
+                current, leave_id, request.reason, now=now, own=own
+            ),
         )
 
     async def DenyLeave(self, request: pb.DenyLeaveRequest, context: Ctx) -> pb.LeaveRequest:
@@ -561,18 +599,6 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             raise NotFound("team", request.team)
         zone = team.client_time_zone
         requirements = await self._views.requirements(team_id)
-        first = rt.day_bounds(span[0], zone)[0]
-        last = rt.day_bounds(span[1], zone)[1]
-        spans = [
-            part
-            for schedule in await self._team_schedules(team_id)
-            for shift in schedule.shifts
-            if shift.active
-            and shift.team_id == team_id
-            and shift.start < last
-            and first < shift.end
-            for part in roster.productive_spans(shift, schedule.leave)
-        ]
         slots: list[tuple[datetime, datetime, int]] = []
         needs: list[int] = []
         step = 30
@@ -583,11 +609,58 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             day_slots = roster.intervals_of_day(day, zone, step)
             slots += day_slots
             needs += roster.needs_of(day_slots, list(need.required) if need else [])
+        if coverage.aligned(slots):
+            totals = await self._staffing(team_id, coverage.utc_dates(slots))
+            cells = coverage.intervals(slots, needs, totals)
+        else:  # a historical local-mean-time offset: off the view's grid, computed here
+            cells = roster.coverage(slots, needs, await self._spans(team_id, slots))
         return pb.GetCoverageResponse(
             team=request.team,
             interval_minutes=step,
-            intervals=[_interval_proto(c, zone) for c in roster.coverage(slots, needs, spans)],
+            intervals=[_interval_proto(c, zone) for c in cells],
         )
+
+    async def _staffing(self, team_id: str, days: list[date]) -> dict[date, list[int]]:
+        """The coverage view's staffing per UTC date; the entries of agents whose schedule this
+        process committed but the projection has not written yet are replaced from that state."""
+        pending = self._pending_schedules()
+        if not pending:
+            return await self._views.coverage_totals(team_id, days)
+        viewed = await self._views.staffing_by_agent(team_id, days)
+        for schedule in pending:
+            mine = coverage.agent_buckets(schedule)
+            for day, agents in viewed.items():
+                agents[schedule.agent_id] = (schedule.version, mine.get((team_id, day), {}))
+        return {
+            day: coverage.totals(c for _, c in agents.values()) for day, agents in viewed.items()
+        }
+
+    def _pending_schedules(self) -> list[Schedule]:
+        """Schedules this process committed that its projection has not written yet."""
+        pending = []
+        for agent_id in sorted(self._unprojected):
+            cached = self._commands.cached(SCHEDULE, agent_id)
+            projected = self._views.projected.get((SCHEDULE, agent_id), 0)
+            if isinstance(cached, Schedule) and cached.version > projected:
+                pending.append(cached)
+            else:
+                self._unprojected.discard(agent_id)
+        return pending
+
+    async def _spans(
+        self, team_id: str, slots: list[tuple[datetime, datetime, int]]
+    ) -> list[tuple[datetime, datetime]]:
+        first, last = slots[0][0], slots[-1][1]
+        return [
+            part
+            for schedule in await self._team_schedules(team_id)
+            for shift in schedule.shifts
+            if shift.active
+            and shift.team_id == team_id
+            and shift.start < last
+            and first < shift.end
+            for part in roster.productive_spans(shift, schedule.leave)
+        ]
 
     # --- helpers -------------------------------------------------------------------------
     async def _facts(self, agent_id: str) -> AgentFacts:
@@ -630,12 +703,19 @@ class RosterApi(pb_grpc.RosterServiceServicer):
 
     async def _team_schedules(self, team_id: str) -> list[Schedule]:
         """The team's schedules from the view, each replaced by this process's newer commit."""
-        schedules: list[Schedule] = []
+        schedules: dict[str, Schedule] = {}
         for viewed in await self._views.team_schedules(team_id):
             cached = self._commands.cached(SCHEDULE, viewed.agent_id)
             newer = isinstance(cached, Schedule) and cached.version > viewed.version
-            schedules.append(cached if newer and isinstance(cached, Schedule) else viewed)
-        return schedules
+            schedules[viewed.agent_id] = (
+                cached if newer and isinstance(cached, Schedule) else viewed
+            )
+        for cached in self._pending_schedules():  # e.g. an agent's first shifts for the team
+            if cached.agent_id not in schedules and any(
+                s.team_id == team_id for s in cached.shifts
+            ):
+                schedules[cached.agent_id] = cached
+        return [schedules[a] for a in sorted(schedules)]
 
     async def _latest_schedule(self, agent_id: str) -> Schedule:
         viewed = await self._store.schedule(agent_id)
@@ -665,7 +745,10 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             expected,
             request_id(),
         )
-        return await self._commands.execute(self._schedules, command, decide)
+        outcome = await self._commands.execute(self._schedules, command, decide)
+        if outcome.event is not None:
+            self._unprojected.add(agent_id)
+        return outcome
 
     async def _shift_change(
         self,
@@ -731,6 +814,23 @@ def _sees_drafts() -> bool:
     if principal is None:
         return True  # authentication is off (development flag)
     return any(principal.has(role) for role in Role if role is not Role.AGENT)
+
+
+def _before_window(schedule: Schedule, first: date) -> bool:
+    """Whether shifts on or after `first` may have been pruned from the aggregate: a change
+    prunes shifts more than KEEP_DAYS before the dates it touches, which stay in the schedule."""
+    dates = [s.roster_date for s in schedule.shifts]
+    if not dates:
+        return schedule.version > 0
+    return first < min(dates) or first < max(dates) - timedelta(days=roster.KEEP_DAYS)
+
+
+def _plans() -> bool:
+    """Whether the caller is a scheduler or an admin (who may withdraw leave that started)."""
+    principal = PRINCIPAL.get()
+    if principal is None:
+        return True  # authentication is off (development flag)
+    return principal.has(Role.SCHEDULER) or principal.has(Role.ADMIN)
 
 
 def _interval_proto(cell: roster.Interval, zone: str) -> pb.CoverageInterval:

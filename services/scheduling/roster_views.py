@@ -4,18 +4,24 @@
   weeks before its last change on, and leave) plus the teams it has shifts for. Serves an
   agent's roster by day, a team's roster by week, leave balances and coverage.
 - `roster_history`: one document per schedule event (insert-only): every version ever.
+- `coverage_agents`: one document per team and UTC date: each agent's productive seconds per
+  15-minute UTC bucket with the schedule version they come from (see coverage.py), recomputed
+  from the agent's latest state whenever its schedule changes (never incremented).
+- `coverage`: the same team-days summed over agents (96 numbers each): what `GetCoverage` reads.
 - `sites`, `shift_patterns`, `coverage_requirements`: the latest state of each.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Any
 
+from bson import Binary
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2
 
-from services.scheduling import roster, roster_store
+from services.scheduling import coverage, roster, roster_store
 from services.scheduling.roster import Requirement, Schedule
 from services.scheduling.roster_store import (
     COVERAGE,
@@ -37,9 +43,15 @@ class RosterViews:
         self.store = roster_store.RosterStore(db)
         self.rosters = self.store.rosters
         self.history = db["roster_history"]
+        self.coverage = db["coverage"]  # small documents that reads scan: totals only
+        self.coverage_agents = db["coverage_agents"]  # the same team-days, per agent
+        # The schedule versions the projection in this process has written (its own copy).
+        self.projected: dict[tuple[str, str], int] = {}
 
     async def setup(self) -> None:
         await mongo.ensure_indexes(self.rosters, (["teams"], False))
+        await mongo.ensure_indexes(self.coverage, (["team_id", "date"], False))
+        await mongo.ensure_indexes(self.coverage_agents, (["team_id", "date"], False))
         await mongo.ensure_indexes(self.history, (["agent_id", "version"], False))
         await mongo.ensure_indexes(self.store.requirements, (["team_id"], False))
 
@@ -52,6 +64,42 @@ class RosterViews:
             return []
         docs = await mongo.find_all(self.rosters, {"_id": {"$in": agent_ids}}, sort=[("_id", 1)])
         return [evolve_schedule(Schedule(str(d["_id"])), envelope_of(d)) for d in docs]
+
+    def coverage_views(self) -> tuple[mongo.Collection, mongo.Collection]:
+        return self.coverage, self.coverage_agents
+
+    async def coverage_totals(self, team_id: str, days: list[date]) -> dict[date, list[int]]:
+        """The projected staffing of a team per UTC date: productive seconds per bucket."""
+        docs = await mongo.find_all(self.coverage, {"_id": {"$in": _coverage_ids(team_id, days)}})
+        found = {d: [0] * coverage.BUCKETS_PER_DAY for d in days}
+        for doc in docs:
+            found[date.fromisoformat(str(doc["date"]))] = [int(n) for n in doc["totals"]]
+        return found
+
+    async def staffing_by_agent(self, team_id: str, days: list[date]) -> dict[date, CoverageDay]:
+        """The same per agent: agent -> (schedule version, {bucket: seconds})."""
+        docs = await mongo.find_all(
+            self.coverage_agents, {"_id": {"$in": _coverage_ids(team_id, days)}}
+        )
+        found: dict[date, CoverageDay] = {d: {} for d in days}
+        for doc in docs:
+            found[date.fromisoformat(str(doc["date"]))] = _agents_of(doc)
+        return found
+
+    async def past_shifts(
+        self, agent_id: str, first: date, last: date, current: frozenset[str]
+    ) -> list[roster.Shift]:
+        """Shifts on [first, last] that the aggregate no longer holds (pruned from its window),
+        each in the last state a `roster_history` version recorded for it."""
+        docs = await mongo.find_all(self.history, {"agent_id": agent_id}, sort=[("version", -1)])
+        seen = set(current)
+        found = []
+        for doc in docs:
+            for shift in evolve_schedule(Schedule(agent_id), envelope_of(doc)).shifts:
+                if shift.shift_id not in seen and first <= shift.roster_date <= last:
+                    found.append(shift)
+                seen.add(shift.shift_id)
+        return found
 
     async def requirements(self, team_id: str) -> dict[str, Requirement]:
         docs = await mongo.find_all(self.store.requirements, {"team_id": team_id})
@@ -88,7 +136,10 @@ class RosterProjection:
             if key not in latest or e.aggregate_version > latest[key].aggregate_version:
                 latest[key] = e
         fresh = [e for k, e in latest.items() if e.aggregate_version > versions.get(k, 0)]
-        await asyncio.gather(*(self._write(e) for e in fresh))
+        # Coverage first: if the batch is cut short, the rosters documents still hold the old
+        # versions (and their days), so the redelivered batch recomputes the same days.
+        days = await self._project_coverage([e for e in fresh if e.aggregate_type == SCHEDULE])
+        await asyncio.gather(*(self._write(e, days.get(e.aggregate_id, [])) for e in fresh))
         for e in fresh:
             versions[(e.aggregate_type, e.aggregate_id)] = e.aggregate_version
 
@@ -99,7 +150,52 @@ class RosterProjection:
                 for doc in await mongo.find_all(coll, {}):
                     versions[(kind, str(doc["_id"]))] = int(doc.get("version", 0))
             self._versions = versions
+            self._views.projected = versions
         return self._versions
+
+    async def _project_coverage(self, envelopes: list[EventEnvelope]) -> dict[str, list[str]]:
+        """Replaces each changed agent's entry on every team-day its old or new state touches,
+        and drops documents no agent staffs any more (so a rebuild writes the same documents)."""
+        if not envelopes:
+            return {}
+        ids = [e.aggregate_id for e in envelopes]
+        old_docs = await mongo.find_all(self._views.rosters, {"_id": {"$in": ids}})
+        old_days = {str(d["_id"]): set(d.get("coverage_days", [])) for d in old_docs}
+        changes, days = _coverage_changes(envelopes, old_days)
+        current = {
+            str(d["_id"]): _agents_of(d)
+            for d in await mongo.find_all(
+                self._views.coverage_agents, {"_id": {"$in": sorted(changes)}}
+            )
+        }
+        empty: list[str] = []
+        writes = []
+        for doc_id, agents in changes.items():
+            merged = {**current.get(doc_id, {}), **agents}
+            kept = {a: entry for a, entry in merged.items() if entry[1]}
+            if kept:
+                writes.append(self._write_coverage(doc_id, kept))
+            else:
+                empty.append(doc_id)
+        await asyncio.gather(*writes)
+        if empty:
+            await mongo.delete_ids(self._views.coverage, empty)
+            await mongo.delete_ids(self._views.coverage_agents, empty)
+        return days
+
+    async def _write_coverage(self, doc_id: str, agents: CoverageDay) -> None:
+        team_id, _, day = doc_id.rpartition("@")
+        keys = {"team_id": team_id, "date": day}
+        per_agent = {
+            a: {"version": v, "cells": Binary(coverage.pack(cells))}
+            for a, (v, cells) in sorted(agents.items())
+        }
+        totals = coverage.totals(cells for _, cells in agents.values())
+        async with self._writes:
+            await mongo.set_fields(
+                self._views.coverage_agents, doc_id, {**keys, "agents": per_agent}
+            )
+            await mongo.set_fields(self._views.coverage, doc_id, {**keys, "totals": totals})
 
     def _collections(self) -> dict[str, mongo.Collection]:
         store = self._views.store
@@ -110,14 +206,19 @@ class RosterProjection:
             COVERAGE: store.requirements,
         }
 
-    async def _write(self, envelope: EventEnvelope) -> None:
+    async def _write(self, envelope: EventEnvelope, coverage_days: list[str]) -> None:
         coll = self._collections()[envelope.aggregate_type]
         async with self._writes:
-            await mongo.set_fields(coll, envelope.aggregate_id, _fields(envelope))
+            await mongo.set_fields(coll, envelope.aggregate_id, _fields(envelope, coverage_days))
 
     async def reset(self) -> None:
         self._versions = None
-        for coll in (*self._collections().values(), self._views.history):
+        self._views.projected = {}
+        for coll in (
+            *self._collections().values(),
+            self._views.history,
+            *self._views.coverage_views(),
+        ):
             await mongo.drop_collection(coll)
         await self._views.setup()
 
@@ -125,15 +226,52 @@ class RosterProjection:
 _TARGETS = frozenset({SCHEDULE, SITE, PATTERN, COVERAGE})
 
 
-def _fields(envelope: EventEnvelope) -> dict[str, Any]:
+def _fields(envelope: EventEnvelope, coverage_days: list[str]) -> dict[str, Any]:
     if envelope.aggregate_type == SCHEDULE:
         event = unpack(envelope, events_pb2.ScheduleChanged)
         teams = sorted({s.team.removeprefix("teams/") for s in event.schedule.shifts})
-        return state_doc(envelope, teams=teams)
+        return state_doc(envelope, teams=teams, coverage_days=coverage_days)
     if envelope.aggregate_type == COVERAGE:
         team_id, _, key = envelope.aggregate_id.partition("@")
         return state_doc(envelope, team_id=team_id, key=key)
     return state_doc(envelope)
+
+
+CoverageDay = dict[str, tuple[int, dict[int, int]]]
+
+
+def _coverage_id(team_id: str, day: date) -> str:
+    return f"{team_id}@{day.isoformat()}"
+
+
+def _coverage_changes(
+    envelopes: list[EventEnvelope], old_days: dict[str, set[str]]
+) -> tuple[dict[str, CoverageDay], dict[str, list[str]]]:
+    """Per team-day document, the new entries of the changed agents (empty where an agent no
+    longer staffs it); and per agent, the team-days its new state staffs."""
+    changes: dict[str, CoverageDay] = {}
+    days: dict[str, list[str]] = {}
+    for e in envelopes:
+        cells = coverage.agent_buckets(evolve_schedule(Schedule(e.aggregate_id), e))
+        new = {_coverage_id(team, day): found for (team, day), found in cells.items() if found}
+        days[e.aggregate_id] = sorted(new)
+        for doc_id in old_days.get(e.aggregate_id, set()) | set(new):
+            changes.setdefault(doc_id, {})[e.aggregate_id] = (
+                e.aggregate_version,
+                new.get(doc_id, {}),
+            )
+    return changes, days
+
+
+def _coverage_ids(team_id: str, days: list[date]) -> list[str]:
+    return [_coverage_id(team_id, d) for d in days]
+
+
+def _agents_of(doc: dict[str, Any]) -> CoverageDay:
+    return {
+        str(agent): (int(entry["version"]), coverage.unpack(bytes(entry["cells"])))
+        for agent, entry in dict(doc.get("agents", {})).items()
+    }
 
 
 def _history_doc(envelope: EventEnvelope) -> dict[str, Any]:

@@ -63,6 +63,10 @@ async def test_list_filters_by_team_and_status_across_pages(system: System) -> N
     assert never_set.version == 0 and never_set.status == pb.AGENT_STATUS_OFFLINE
 
 
+# Generous: the machine is shared, but a hang must end as a failure.
+READ_TIMEOUT_S = 30
+
+
 async def test_watch_starts_with_snapshot_then_streams_team_changes(system: System) -> None:
     await _team_with_agents(system, "night", ["w1", "w2"])
     await _team_with_agents(system, "day", ["x1"])
@@ -70,20 +74,23 @@ async def test_watch_starts_with_snapshot_then_streams_team_changes(system: Syst
     await eventually(lambda: system.availability.views.states(["w1"]), lambda s: "w1" in s)
 
     stream = system.avail.WatchAvailability(pb.WatchAvailabilityRequest(team="teams/night"))
-    first = await stream.read()
-    assert first.WhichOneof("event") == "snapshot"
-    board = {a.agent_id: a for a in first.snapshot.availabilities}
-    assert set(board) == {"w1", "w2"}
-    assert board["w1"].status == pb.AGENT_STATUS_AVAILABLE
+    try:
+        # Bounded reads: a stream that never answers fails the test instead of hanging it.
+        first = await asyncio.wait_for(stream.read(), READ_TIMEOUT_S)
+        assert first.WhichOneof("event") == "snapshot"
+        board = {a.agent_id: a for a in first.snapshot.availabilities}
+        assert set(board) == {"w1", "w2"}
+        assert board["w1"].status == pb.AGENT_STATUS_AVAILABLE
 
-    await system.avail.SetStatus(_set("x1", pb.AGENT_STATUS_LUNCH, "x1-1"))  # another team
-    await system.avail.SetStatus(_set("w2", pb.AGENT_STATUS_ON_CONTACT, "w2-1"))
-    change = await asyncio.wait_for(stream.read(), 10)
-    assert change.WhichOneof("event") == "change"
-    assert change.change.agent_id == "w2"
-    assert change.change.status == pb.AGENT_STATUS_ON_CONTACT
-    assert change.change.since_agent_local.time_zone == "Asia/Kolkata"
-    stream.cancel()
+        await system.avail.SetStatus(_set("x1", pb.AGENT_STATUS_LUNCH, "x1-1"))  # another team
+        await system.avail.SetStatus(_set("w2", pb.AGENT_STATUS_ON_CONTACT, "w2-1"))
+        change = await asyncio.wait_for(stream.read(), READ_TIMEOUT_S)
+        assert change.WhichOneof("event") == "change"
+        assert change.change.agent_id == "w2"
+        assert change.change.status == pb.AGENT_STATUS_ON_CONTACT
+        assert change.change.since_agent_local.time_zone == "Asia/Kolkata"
+    finally:
+        stream.cancel()
 
 
 async def test_history_gives_contiguous_segments_and_totals(system: System) -> None:

@@ -106,6 +106,9 @@ VALID: dict[str, Message] = {
     "DenyLeave": rpb.DenyLeaveRequest(
         name="agents/asha/leaveRequests/l2", reason="peak", idempotency_key="f-deny"
     ),
+    "CancelLeave": rpb.CancelLeaveRequest(
+        name="agents/asha/leaveRequests/l2", reason="plans changed", idempotency_key="f-withdraw"
+    ),
     "ListLeaveRequests": rpb.ListLeaveRequestsRequest(
         team=TEAM, state=rpb.LEAVE_STATE_REQUESTED, page_size=1
     ),

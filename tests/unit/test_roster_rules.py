@@ -168,6 +168,34 @@ def test_leave_beyond_the_allowance_is_refused() -> None:
         roster.approve_leave(denied.schedule, "l1", tight)
 
 
+def test_withdrawn_leave_returns_its_days_and_leaves_cancelled_shifts_cancelled() -> None:
+    worked = add(EMPTY, plan(date(2027, 3, 8)))
+    requested = roster.request_leave(worked, _leave(date(2027, 3, 8), date(2027, 3, 9)), PUNE)
+    approved = roster.approve_leave(requested.schedule, "l1", PUNE, "enjoy").schedule
+    assert approved.leave[0].decision_reason == "enjoy"
+    before_start = approved.leave[0].start - timedelta(minutes=1)
+    withdrawn = roster.cancel_leave(approved, "l1", "", now=before_start, own=True).schedule
+    assert withdrawn.leave[0].status is LeaveStatus.CANCELLED
+    bal = roster.balance(withdrawn, 2027, PUNE)
+    assert (bal.taken_days, bal.pending_days) == (0.0, 0.0)
+    assert [s.active for s in withdrawn.shifts] == [False]  # stays cancelled
+    assert broken(withdrawn, plan(date(2027, 3, 9))) == []  # the days are free again
+    assert (
+        roster.cancel_leave(withdrawn, "l1", "", now=before_start, own=True).schedule == withdrawn
+    )
+
+    started = approved.leave[0].start
+    with pytest.raises(FailedPrecondition, match="only be withdrawn by a scheduler"):
+        roster.cancel_leave(approved, "l1", "", now=started, own=True)
+    by_scheduler = roster.cancel_leave(approved, "l1", "late", now=started, own=False)
+    assert by_scheduler.schedule.leave[0].decision_reason == "late"
+    with pytest.raises(FailedPrecondition, match="cancelled cannot be approved"):
+        roster.approve_leave(withdrawn, "l1", PUNE)
+    denied = roster.deny_leave(requested.schedule, "l1", "peak").schedule
+    with pytest.raises(FailedPrecondition, match="denied cannot be withdrawn"):
+        roster.cancel_leave(denied, "l1", "", now=before_start, own=False)
+
+
 def test_publish_moves_only_the_teams_drafts_of_that_week() -> None:
     two_weeks = add(EMPTY, plan(MON), plan(MON + timedelta(days=7)))
     change = roster.publish(two_weeks, "night", MON)

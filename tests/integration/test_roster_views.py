@@ -1,0 +1,156 @@
+"""Roster views over gRPC: the coverage view (read-your-writes, rebuilt = incremental)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+from wfm.scheduling.v1 import roster_service_pb2 as rpb
+
+from tests import roster_helpers as h
+from tests.conftest import System
+from tests.integration.test_roster_api import _setup, _spec
+from wfm_runtime import mongo
+from wfm_runtime.testing import eventually
+
+pytestmark = pytest.mark.integration
+
+WEEK = {"team": f"teams/{h.TEAM}", "start_date": "2027-03-01", "end_date": "2027-03-07"}
+
+
+async def _coverage_docs(system: System) -> dict[str, Any]:
+    """Both coverage collections: totals (what reads use) and per-agent entries."""
+    views = system.scheduling.roster_views
+    return {
+        f"{coll.name}/{d['_id']}": d
+        for coll in views.coverage_views()
+        for d in await mongo.find_all(coll, {})
+    }
+
+
+async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
+    system: System,
+) -> None:
+    roster = await _setup(system, "asha", "ravi")
+    await h.add_night_pattern(roster)
+    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
+        rpb.BulkAssignShiftsRequest(
+            shift_pattern="shiftPatterns/us-day",
+            agents=["agents/asha", "agents/ravi"],
+            start_date="2027-03-01",
+            end_date="2027-03-07",
+            idempotency_key="b",
+        )
+    )
+    await roster.UpdateShift(  # type: ignore[attr-defined]
+        rpb.UpdateShiftRequest(
+            name="agents/asha/shifts/us-day-20270303",
+            shift=_spec("2027-03-03", "09:00", 480),
+            idempotency_key="m1",
+        )
+    )
+    await roster.CancelShift(  # type: ignore[attr-defined]
+        rpb.CancelShiftRequest(name="agents/ravi/shifts/us-day-20270304", idempotency_key="c1")
+    )
+    # Read right after the writes: this process's commits count before the view has them.
+    fresh = await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK))  # type: ignore[attr-defined]
+    productive = sum(i.scheduled for i in fresh.intervals) * 30
+    assert productive == 4 * 495 + 435 + 4 * 495  # 9 h minus 45 min; the moved one is 8 h
+    wed_0830 = next(
+        i for i in fresh.intervals if i.start_client_local.local_time.startswith("2027-03-03T08:30")
+    )
+    assert wed_0830.scheduled == 1  # asha starts at 09:00 now, ravi is there
+
+    views = system.scheduling.roster_views
+
+    async def projected() -> list[int]:
+        return [views.projected.get(("schedule", a), 0) for a in ("asha", "ravi")]
+
+    await eventually(projected, lambda v: v == [2, 2])  # both writes of the last batch done
+    docs = await _coverage_docs(system)
+    assert {a: e["version"] for d in docs.values() for a, e in d.get("agents", {}).items()} == {
+        "asha": 2,
+        "ravi": 2,
+    }
+    assert len(docs) == 2 * 5  # totals and per agent, Mon-Fri (08:00-17:00 New York)
+    assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
+    await system.scheduling.runtime.rebuild_views()
+    assert await _coverage_docs(system) == docs
+    assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
+
+
+async def test_team_roster_pages_over_agents_in_name_order(system: System) -> None:
+    roster = await _setup(system, "asha", "meera", "ravi", "zoya")
+    await h.add_night_pattern(roster)
+    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
+        rpb.BulkAssignShiftsRequest(
+            shift_pattern="shiftPatterns/us-day",
+            agents=["agents/ravi", "agents/asha", "agents/zoya"],  # meera has no shifts
+            start_date="2027-03-01",
+            end_date="2027-03-07",
+            idempotency_key="b",
+        )
+    )
+    ask = rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01", page_size=2)
+    first = await roster.GetTeamRoster(ask)  # type: ignore[attr-defined]
+    assert [w.agent for w in first.agents] == ["agents/asha", "agents/ravi"]
+    assert [len(w.shifts) for w in first.agents] == [5, 5] and first.next_page_token
+    ask.page_token = first.next_page_token
+    second = await roster.GetTeamRoster(ask)  # type: ignore[attr-defined]
+    assert [w.agent for w in second.agents] == ["agents/zoya"] and not second.next_page_token
+    whole = await roster.GetTeamRoster(  # type: ignore[attr-defined]
+        rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01")
+    )
+    assert list(whole.agents) == [*first.agents, *second.agents] and not whole.next_page_token
+
+    other_week = rpb.GetTeamRosterRequest(
+        team=f"teams/{h.TEAM}", week_start="2027-03-08", page_token=first.next_page_token
+    )
+    for bad in (
+        other_week,
+        rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01", page_size=-1),
+    ):
+        code, _, _ = await h.refusal(roster.GetTeamRoster(bad))  # type: ignore[attr-defined]
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_agent_roster_serves_shifts_older_than_the_aggregate_window(system: System) -> None:
+    roster = await _setup(system, "asha")
+    for key, day in (("k1", "2027-01-04"), ("k2", "2027-01-05")):
+        await roster.AssignShift(  # type: ignore[attr-defined]
+            rpb.AssignShiftRequest(
+                agent="agents/asha", shift_id=key, shift=_spec(day), idempotency_key=key
+            )
+        )
+    await roster.CancelShift(  # type: ignore[attr-defined]
+        rpb.CancelShiftRequest(name="agents/asha/shifts/k2", reason="swap", idempotency_key="c")
+    )
+    # A change 63 days later prunes January from the aggregate (it keeps 42 days back).
+    await roster.AssignShift(  # type: ignore[attr-defined]
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="k3", shift=_spec("2027-03-08"), idempotency_key="k3"
+        )
+    )
+    held = await eventually(
+        lambda: system.scheduling.roster_views.store.schedule("asha"), lambda s: s.version == 4
+    )
+    assert [s.shift_id for s in held.shifts] == ["k3"]  # January left the aggregate
+    january = rpb.GetAgentRosterRequest(
+        agent="agents/asha", start_date="2027-01-01", end_date="2027-01-31"
+    )
+
+    async def shown(request: rpb.GetAgentRosterRequest) -> list[tuple[str, int]]:
+        got = await roster.GetAgentRoster(request)  # type: ignore[attr-defined]
+        return [(s.name.rsplit("/", 1)[1], s.state) for d in got.days for s in d.shifts]
+
+    expected = [("k1", rpb.SHIFT_STATE_DRAFT), ("k2", rpb.SHIFT_STATE_CANCELLED)]
+    assert await eventually(lambda: shown(january), lambda s: s == expected)
+    wide = rpb.GetAgentRosterRequest(
+        agent="agents/asha", start_date="2027-01-20", end_date="2027-03-10"
+    )
+    assert await shown(wide) == [("k3", rpb.SHIFT_STATE_DRAFT)]
+    both = rpb.GetAgentRosterRequest(
+        agent="agents/asha", start_date="2027-01-05", end_date="2027-03-07"
+    )
+    assert await shown(both) == [("k2", rpb.SHIFT_STATE_CANCELLED)]
