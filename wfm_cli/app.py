@@ -10,10 +10,19 @@ from typing import Annotated
 
 import typer
 
-from wfm_cli.commands import audit, availability, demo, dev, directory, roster, training
+from wfm_cli.commands import (
+    audit,
+    availability,
+    demo,
+    dev,
+    directory,
+    performance,
+    roster,
+    training,
+)
 from wfm_cli.context import Options
 
-COMMAND_MODULES = [availability, directory, roster, training, audit, dev, demo]
+COMMAND_MODULES = [availability, directory, roster, training, performance, audit, dev, demo]
 
 app = typer.Typer(
     name="wfm",
