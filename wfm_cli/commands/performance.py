@@ -102,16 +102,21 @@ def scorecard(
     if json_out:
         print_json(to_dict(card))
         return
+    console().print(scorecard_table(card))
+
+
+def scorecard_table(card: performance_pb.Scorecard) -> Table:
     table = Table(
-        title=f"{card.agent.removeprefix('agents/')} ({card.team.removeprefix('teams/')}) "
-        f"{card.period.start_date}..{card.period.end_date}, {card.active_days} active days",
+        title=f"scorecard of {card.agent.removeprefix('agents/')} "
+        f"({card.team.removeprefix('teams/')}) {card.period.start_date}..{card.period.end_date}, "
+        f"{card.active_days} active days",
         title_justify="left",
     )
     table.add_column("metric", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
     for field in METRICS:
         table.add_row(field.replace("_", " "), _figure(card.metrics, field))
-    console().print(table)
+    return table
 
 
 @handle_errors

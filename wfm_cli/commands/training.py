@@ -384,7 +384,17 @@ def transcript(
 
 
 def _print_transcript(found: training_pb.Transcript) -> None:
-    table = Table(title=f"{found.name} ({found.agent_time_zone})", title_justify="left")
+    console().print(transcript_table(found))
+
+
+def transcript_table(found: training_pb.Transcript) -> Table:
+    """Completions, then totals, competencies and what is due under the table."""
+    table = Table(
+        title=f"transcript of {found.name.removesuffix('/transcript')} ({found.agent_time_zone})",
+        title_justify="left",
+        caption=_transcript_caption(found),
+        caption_justify="left",
+    )
     for column in ("course", "title", "session (agent time)", "hours", "score", "result"):
         table.add_column(column, no_wrap=True)
     for item in found.completions:
@@ -396,17 +406,21 @@ def _print_transcript(found: training_pb.Transcript) -> None:
             str(item.score),
             "[green]passed[/]" if item.passed else "[red]failed[/]",
         )
-    console().print(table)
+    return table
+
+
+def _transcript_caption(found: training_pb.Transcript) -> str:
     totals = found.totals
-    typer.echo(
+    lines = [
         f"{totals.training_minutes / 60:g} h training ({totals.technical_minutes / 60:g} h "
         f"technical), {totals.courses_completed} courses completed"
-    )
+    ]
     for held in found.competencies:
         level = _words(training_pb.CompetencyLevel, held.level, "COMPETENCY_LEVEL_")
-        typer.echo(f"competency: {held.competency} ({level})")
+        lines.append(f"competency: {held.competency} ({level})")
     for due in found.due:
-        typer.echo(f"due: {due.course.removeprefix('courses/')} ({_due_words(due)})")
+        lines.append(f"due: {due.course.removeprefix('courses/')} ({_due_words(due)})")
+    return "\n".join(lines)
 
 
 def _due_words(due: training_pb.DueTraining) -> str:
