@@ -91,3 +91,28 @@ def test_shell_completion_offers_statuses(tmp_path: Path) -> None:
         [str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.split() == ["break"]
+
+
+ROUND_TWO = [
+    ["roster"], ["coverage"], ["shifts", "assign"], ["shifts", "bulk-assign"],
+    ["shifts", "publish"], ["shifts", "cancel"], ["leave", "request"], ["leave", "list"],
+    ["leave", "balance"], ["leave", "approve"], ["leave", "deny"], ["courses", "create"],
+    ["courses", "list"], ["sessions", "create"], ["sessions", "list"], ["enroll"],
+    ["complete"], ["transcript"], ["due"], ["scorecard"], ["scorecards"], ["flags"],
+    ["cases", "record"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ROUND_TWO, ids=" ".join)
+def test_every_command_has_help_with_an_example_and_json(command: list[str]) -> None:
+    shown = CliRunner().invoke(app, [*command, "--help"], env=CLEAN_ENV)
+    assert shown.exit_code == 0, shown.output
+    assert f"wfm {command[0]}" in shown.stdout or "Example" in shown.stdout
+    assert "Example" in shown.stdout and "--json" in shown.stdout
+
+
+def test_a_missing_training_address_is_a_config_error_in_plain_words() -> None:
+    base = ["--scheduling-addr", "127.0.0.1:1", "--plaintext", "--token", "t"]
+    result = CliRunner().invoke(app, [*base, "courses", "list"], env=CLEAN_ENV)
+    assert result.exit_code == exitcodes.CONFIG
+    assert "no address for the training service: set WFM_TRAINING_ADDR" in result.stderr
