@@ -38,6 +38,7 @@ class TeamSeed:
     full_time_minutes: int
     part_time_minutes: tuple[int, ...]
     part_time_share: float  # of agents on part-time contracts
+    annual_leave_days: int
 
 
 PUNE = TeamSeed(
@@ -54,6 +55,7 @@ PUNE = TeamSeed(
     full_time_minutes=2700,  # 45 hours: 5 nights of 9 hours
     part_time_minutes=(1440,),
     part_time_share=0.1,
+    annual_leave_days=24,
 )  # fmt: skip
 UK = TeamSeed(
     team_id="uk-wfh",
@@ -69,6 +71,7 @@ UK = TeamSeed(
     full_time_minutes=2250,  # 37.5 hours
     part_time_minutes=(1200, 960, 720),  # 20, 16 and 12 hour caps
     part_time_share=0.4,
+    annual_leave_days=28,  # 5.6 weeks, the UK statutory minimum
 )  # fmt: skip
 TEAMS = (PUNE, UK)
 
@@ -148,6 +151,7 @@ async def _seed_agent(seeder: Seeder, team: TeamSeed, index: int, agent: str) ->
             time_zone=team.agent_time_zone,
             contract_type="part-time" if part_time else "full-time",
             weekly_minutes=weekly if part_time else team.full_time_minutes,
+            annual_leave_days=team.annual_leave_days,
             idempotency_key=f"demo-agent-{agent}",
         )
     seeder.count("agents")

@@ -49,26 +49,42 @@ def _cell(moment: datetime, shifts: list[roster_pb.Shift]) -> str:
     return FREE
 
 
-def roster_timeline(roster: roster_pb.AgentRoster, zone_name: str, client_zone: str) -> Table:
-    """One row per roster date: a 24-hour bar on the agent's clock, then the shift's times on
-    the agent's and on the client's clock."""
+def roster_timeline(
+    roster: roster_pb.AgentRoster,
+    zone_name: str,
+    client_zone: str,
+    *,
+    first: str = "",
+    last: str = "",
+) -> Table:
+    """One row per roster date from `first`: a 24-hour bar on the agent's clock, then the
+    shift's times on the agent's and on the client's clock. Shifts of earlier days still draw
+    on the bars (a night shift runs into the next day)."""
     zone = _zone(zone_name)
     everything = [shift for day in roster.days for shift in day.shifts]
     table = Table(title=f"{roster.agent.removeprefix('agents/')} (bar: 00-24 {zone_name})")
     table.add_column("date", no_wrap=True)
-    table.add_column("00    04    08    12    16    20    ", no_wrap=True)
+    table.add_column(
+        "".join(f"{hour:02d}".ljust(4 * CELLS_PER_HOUR) for hour in range(0, 24, 4)), no_wrap=True
+    )
     table.add_column(f"agent ({zone_name})", no_wrap=True)
     table.add_column(f"client ({client_zone or '?'})", no_wrap=True)
     table.add_column("paid", no_wrap=True, justify="right")
-    for day in roster.days:
-        date = datetime.fromisoformat(day.roster_date)
+    by_date = {day.roster_date: list(day.shifts) for day in roster.days}
+    dates = sorted(by_date)
+    start = datetime.fromisoformat(first or (dates[0] if dates else "2000-01-01"))
+    end = datetime.fromisoformat(last or (dates[-1] if dates else start.date().isoformat()))
+    date = start
+    while date <= end:
+        shifts = by_date.get(date.date().isoformat(), [])
         table.add_row(
             date.strftime("%a %d %b"),
             day_bar(date, everything, zone),
-            "\n".join(_span(s.start_agent_local, s.end_agent_local) for s in day.shifts) or "off",
-            "\n".join(_span(s.start_client_local, s.end_client_local) for s in day.shifts),
-            "\n".join(f"{s.paid_minutes / 60:.1f}h" for s in day.shifts),
+            "\n".join(_span(s.start_agent_local, s.end_agent_local) for s in shifts) or "off",
+            "\n".join(_span(s.start_client_local, s.end_client_local) for s in shifts),
+            "\n".join(f"{s.paid_minutes / 60:.1f}h" for s in shifts),
         )
+        date += timedelta(days=1)
     return table
 
 

@@ -197,8 +197,10 @@ class DirectoryClient:
         weekly_minutes: int,
         site: str = "",
         contract_type: str | int = "full-time",
+        annual_leave_days: int = 0,
         idempotency_key: str | None = None,
     ) -> directory_pb.Agent:
+        """`annual_leave_days` 0: the service's default allowance."""
         request = directory_pb.CreateAgentRequest(
             agent_id=agent_id,
             agent=directory_pb.Agent(
@@ -208,6 +210,7 @@ class DirectoryClient:
                 time_zone=time_zone,
                 contract_type=names.parse_contract(contract_type),  # type: ignore[arg-type]
                 weekly_minutes=weekly_minutes,
+                annual_leave_days=annual_leave_days,
             ),
             idempotency_key=idempotency_key or new_idempotency_key(),
         )

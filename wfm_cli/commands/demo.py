@@ -126,7 +126,15 @@ async def show_floor(wfm: AsyncWfm, agent: str, out: Any) -> dict[str, Any]:
         )
         zone = next((s.start_agent_local.time_zone for d in roster.days for s in d.shifts), "UTC")
         client = next((s.start_client_local.time_zone for d in roster.days for s in d.shifts), "")
-        out.print(roster_timeline(roster, zone, client))
+        out.print(
+            roster_timeline(
+                roster,
+                zone,
+                client,
+                first=first.isoformat(),
+                last=(first + timedelta(days=13)).isoformat(),
+            )
+        )
         coverage = await wfm.roster.get_coverage(
             team=f"teams/{TEAMS[0].team_id}",
             start_date=first.isoformat(),

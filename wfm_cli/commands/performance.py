@@ -76,7 +76,7 @@ def _figure(metrics: performance_pb.Metrics, field: str) -> str:
         return f"{value / 60:.1f} min"
     if field.endswith("_percent"):
         return f"{value:.1f}%"
-    return f"{value:g}"
+    return f"{round(value, 1):g}"
 
 
 @handle_errors

@@ -86,20 +86,36 @@ def roster(
     last = first + timedelta(days=days - 1)
     who = _me(ctx, agent)
     with client(ctx) as wfm:
+        # From the day before: a night shift of that day runs into the first day's bar.
         found = wfm.roster.get_agent_roster(
-            agent=names.agent_name(who), start_date=first.isoformat(), end_date=last.isoformat()
+            agent=names.agent_name(who),
+            start_date=(first - timedelta(days=1)).isoformat(),
+            end_date=last.isoformat(),
         )
     if json_out:
-        print_json(to_dict(found))
+        print_json(to_dict(_from(found, first.isoformat())))
         return
-    shifts = [shift for day in found.days for shift in day.shifts]
-    zone = shifts[0].start_agent_local.time_zone if shifts else "UTC"
-    client_zone = shifts[0].start_client_local.time_zone if shifts else ""
-    console().print(roster_timeline(found, zone, client_zone))
+    shown = [day for day in found.days if day.roster_date >= first.isoformat()]
+    shifts = [shift for day in shown for shift in day.shifts]
+    every = [shift for day in found.days for shift in day.shifts]
+    zone = every[0].start_agent_local.time_zone if every else "UTC"
+    client_zone = every[0].start_client_local.time_zone if every else ""
     console().print(
-        f"{len(shifts)} shifts, {found.paid_minutes / 60:.1f} paid hours; "
+        roster_timeline(found, zone, client_zone, first=first.isoformat(), last=last.isoformat())
+    )
+    console().print(
+        f"{len(shifts)} shifts, {sum(s.paid_minutes for s in shifts) / 60:.1f} paid hours; "
         f"█ work  ▒ break/lunch  · off"
     )
+
+
+def _from(found: roster_pb.AgentRoster, first: str) -> roster_pb.AgentRoster:
+    """The roster without the days before `first` (fetched only to draw the bars)."""
+    trimmed = roster_pb.AgentRoster()
+    trimmed.CopyFrom(found)
+    del trimmed.days[:]
+    trimmed.days.extend(day for day in found.days if day.roster_date >= first)
+    return trimmed
 
 
 # --- wfm shifts ----------------------------------------------------------------------------
