@@ -108,7 +108,10 @@ def coverage_chart(coverage: roster_pb.GetCoverageResponse, *, width: int = 40) 
             local_time(interval.start_client_local, with_date=True),
             str(interval.required),
             f"{interval.scheduled:g}",
-            Text(f"{interval.gap:+g}", style="bold red" if short else "green"),
+            Text(
+                f"{interval.gap:+g}" if interval.gap else "0",
+                style="bold red" if short else "green",
+            ),
             _bar(interval.scheduled, interval.required, peak / width, short),
         )
     return table
