@@ -31,20 +31,30 @@ LUNCH = roster_pb.Activity(
 BREAK = roster_pb.Activity(
     kind=roster_pb.ACTIVITY_KIND_BREAK, offset_minutes=120, length_minutes=15, paid=True
 )
+# Half of each team takes its break and lunch half an hour to an hour later, so the floor is
+# never empty at lunch.
+LATE_LUNCH = roster_pb.Activity(
+    kind=roster_pb.ACTIVITY_KIND_LUNCH, offset_minutes=300, length_minutes=30, paid=False
+)
+LATE_BREAK = roster_pb.Activity(
+    kind=roster_pb.ACTIVITY_KIND_BREAK, offset_minutes=150, length_minutes=15, paid=True
+)
 WEEKDAYS = (1, 2, 3, 4, 5)
 THU_TO_MON = (1, 4, 5, 6, 7)
 # pattern id: display name, local start, hours, anchor, weekdays, activities
 PATTERNS: dict[str, tuple[str, str, float, int, tuple[int, ...], list[roster_pb.Activity]]] = {
     "us-day": ("US Eastern day (Pune night)", "08:00", 9, roster_pb.ANCHOR_CLIENT, WEEKDAYS,
                [BREAK, LUNCH]),
+    "us-day-b": ("US Eastern day (Pune night), late lunch", "08:00", 9, roster_pb.ANCHOR_CLIENT,
+                 WEEKDAYS, [LATE_BREAK, LATE_LUNCH]),
     "us-day-pt": ("US Eastern day, part-time", "08:00", 9, roster_pb.ANCHOR_CLIENT, (1, 3),
                   [BREAK, LUNCH]),
     "uk-early": ("UK early", "08:00", 8, roster_pb.ANCHOR_AGENT, WEEKDAYS, [BREAK, LUNCH]),
     "uk-late": ("UK late", "15:00", 8, roster_pb.ANCHOR_AGENT, WEEKDAYS, [BREAK, LUNCH]),
     "uk-early-wkend": ("UK early, Thu-Mon", "08:00", 8, roster_pb.ANCHOR_AGENT, THU_TO_MON,
-                       [BREAK, LUNCH]),
+                       [LATE_BREAK, LATE_LUNCH]),
     "uk-late-wkend": ("UK late, Thu-Mon", "15:00", 8, roster_pb.ANCHOR_AGENT, THU_TO_MON,
-                      [BREAK, LUNCH]),
+                      [LATE_BREAK, LATE_LUNCH]),
     "uk-evening-pt": ("UK evening, part-time", "19:00", 4, roster_pb.ANCHOR_AGENT, (5, 6, 7),
                       []),
 }  # fmt: skip
@@ -120,7 +130,7 @@ def pattern_for(team: TeamSeed, index: int, count: int) -> str:
     patterns (the floor is open seven days), part-timers take the weekend evenings."""
     part_time = index >= round(count * (1 - team.part_time_share))
     if team is PUNE:
-        return "us-day-pt" if part_time else "us-day"
+        return "us-day-pt" if part_time else ("us-day", "us-day-b")[index % 2]
     if part_time:
         return "uk-evening-pt"
     return ("uk-early", "uk-late", "uk-early-wkend", "uk-late-wkend")[index % 4]

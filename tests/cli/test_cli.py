@@ -228,7 +228,7 @@ async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
     seeded = result["seeded"]
     # 3 agents a team: Pune 2 full-time (5 nights a week) + 1 part-time (2); UK 2 full-time
     # (5 days) + 1 part-time evening (3). Two weeks of each.
-    assert (seeded["sites"], seeded["shift patterns"], seeded["shifts"]) == (2, 7, 56)
+    assert (seeded["sites"], seeded["shift patterns"], seeded["shifts"]) == (2, 8, 56)
     assert (seeded["weeks published"], seeded["courses"], seeded["sessions"]) == (4, 3, 6)
     assert seeded["cases"] > 30 and seeded["completions"] == 6
     shifts = [s for day in result["roster"]["days"] for s in day["shifts"]]
