@@ -22,6 +22,7 @@ from wfm_cli.context import (
     to_dict,
     token_subject,
 )
+from wfm_cli.render import local_time
 from wfm_cli.timeline import coverage_chart, roster_timeline
 from wfm_sdk import names
 
@@ -195,8 +196,6 @@ def _shift_table(shifts: list[roster_pb.Shift]) -> Table:
 
 
 def _hm(value: Any) -> str:
-    from wfm_cli.render import local_time
-
     return local_time(value)
 
 
