@@ -10,10 +10,19 @@ from typing import Annotated
 
 import typer
 
-from wfm_cli.commands import audit, availability, demo, dev, directory
+from wfm_cli.commands import (
+    audit,
+    availability,
+    demo,
+    dev,
+    directory,
+    performance,
+    roster,
+    training,
+)
 from wfm_cli.context import Options
 
-COMMAND_MODULES = [availability, directory, audit, dev, demo]
+COMMAND_MODULES = [availability, directory, roster, training, performance, audit, dev, demo]
 
 app = typer.Typer(
     name="wfm",
@@ -28,7 +37,8 @@ are found), only a token:
 
   wfm board --team pune-night
 
-Elsewhere set WFM_AVAILABILITY_ADDR, WFM_SCHEDULING_ADDR, WFM_TOKEN and the TLS files
+Elsewhere set WFM_AVAILABILITY_ADDR, WFM_SCHEDULING_ADDR, WFM_TRAINING_ADDR,
+WFM_PERFORMANCE_ADDR, WFM_TOKEN and the TLS files
 (WFM_CA_FILE, WFM_CLIENT_CERT_FILE, WFM_CLIENT_KEY_FILE), or write ~/.config/wfm/config.toml.
 Every command takes --json. Exit codes: docs/cli.md.""",
     no_args_is_help=True,
@@ -63,6 +73,10 @@ def connection(
         str, typer.Option(help="host:port of the availability service.")
     ] = "",
     scheduling_addr: Annotated[str, typer.Option(help="host:port of the scheduling service.")] = "",
+    training_addr: Annotated[str, typer.Option(help="host:port of the training service.")] = "",
+    performance_addr: Annotated[
+        str, typer.Option(help="host:port of the performance service.")
+    ] = "",
     plaintext: Annotated[
         bool | None, typer.Option("--plaintext", help="No TLS (development servers only).")
     ] = None,
@@ -76,7 +90,12 @@ def connection(
     ctx.obj = Options(
         overrides={
             "token": token,
-            "addresses": {"availability": availability_addr, "scheduling": scheduling_addr},
+            "addresses": {
+                "availability": availability_addr,
+                "scheduling": scheduling_addr,
+                "training": training_addr,
+                "performance": performance_addr,
+            },
             "plaintext": plaintext,
             "timeout_s": timeout,
         },

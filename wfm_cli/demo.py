@@ -2,8 +2,8 @@
 
 `SEED_STEPS` runs in order; each step is a function of a `Seeder`. Every entity has a fixed id
 and every change a fixed idempotency key, so running the demo again changes nothing: the
-services answer repeated keys with the first result. When rosters, courses and cases land, their
-seeding is one more step each (see the end of this module).
+services answer repeated keys with the first result. The roster, training and performance
+steps live in wfm_cli.demo_floor.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class TeamSeed:
     full_time_minutes: int
     part_time_minutes: tuple[int, ...]
     part_time_share: float  # of agents on part-time contracts
+    annual_leave_days: int
 
 
 PUNE = TeamSeed(
@@ -54,6 +55,7 @@ PUNE = TeamSeed(
     full_time_minutes=2700,  # 45 hours: 5 nights of 9 hours
     part_time_minutes=(1440,),
     part_time_share=0.1,
+    annual_leave_days=24,
 )  # fmt: skip
 UK = TeamSeed(
     team_id="uk-wfh",
@@ -69,6 +71,7 @@ UK = TeamSeed(
     full_time_minutes=2250,  # 37.5 hours
     part_time_minutes=(1200, 960, 720),  # 20, 16 and 12 hour caps
     part_time_share=0.4,
+    annual_leave_days=28,  # 5.6 weeks, the UK statutory minimum
 )  # fmt: skip
 TEAMS = (PUNE, UK)
 
@@ -148,6 +151,7 @@ async def _seed_agent(seeder: Seeder, team: TeamSeed, index: int, agent: str) ->
             time_zone=team.agent_time_zone,
             contract_type="part-time" if part_time else "full-time",
             weekly_minutes=weekly if part_time else team.full_time_minutes,
+            annual_leave_days=team.annual_leave_days,
             idempotency_key=f"demo-agent-{agent}",
         )
     seeder.count("agents")
@@ -212,18 +216,29 @@ async def _when_known(call: Callable[[], Awaitable[T]], timeout_s: float = 20.0)
 
 
 SeedStep = tuple[str, Callable[[Seeder], Awaitable[None]]]
-# Extension points, in order. Later services add theirs here, e.g.
-#   ("shift patterns and a published two-week roster", seed_roster),   # scheduling
-#   ("courses, sessions and enrollments", seed_courses),               # training
-#   ("a day of cases", seed_cases),                                    # performance
 SEED_STEPS: list[SeedStep] = [
     ("teams", seed_teams),
     ("agents", seed_agents),
     ("a burst of status changes", simulate_statuses),
 ]
+# The service each later step needs: a system without it (or a client with no address for it)
+# gets the rest of the floor.
+STEP_NEEDS: dict[str, str] = {}
 
 
 async def run_seed(seeder: Seeder, steps: list[SeedStep] | None = None) -> None:
     for title, step in steps or SEED_STEPS:
+        service = STEP_NEEDS.get(title, "")
+        if service and service not in seeder.wfm.config.addresses:
+            seeder.console.print(f"skipping {title}: no {service} service", highlight=False)
+            continue
         seeder.console.print(f"seeding {title} ...", highlight=False)
         await step(seeder)
+
+
+# The roster, training and performance steps (their module needs the definitions above).
+from wfm_cli.demo_floor import FLOOR_STEPS  # noqa: E402
+
+for _service, _title, _step in FLOOR_STEPS:
+    SEED_STEPS.append((_title, _step))
+    STEP_NEEDS[_title] = _service

@@ -27,6 +27,7 @@ from wfm_sdk.errors import (
     Unavailable,
     WfmError,
 )
+from wfm_sdk.services import PerformanceClient, RosterClient, TrainingClient
 from wfm_sdk.sync import Wfm
 
 __all__ = [
@@ -44,9 +45,12 @@ __all__ = [
     "Internal",
     "InvalidArgument",
     "NotFound",
+    "PerformanceClient",
     "PermissionDenied",
     "ResourceExhausted",
+    "RosterClient",
     "RuleViolation",
+    "TrainingClient",
     "Unauthenticated",
     "Unavailable",
     "Wfm",

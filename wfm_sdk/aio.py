@@ -23,13 +23,17 @@ from wfm.audit.v1 import audit_service_pb2 as audit_pb
 from wfm.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from wfm.availability.v1 import availability_service_pb2 as availability_pb
 from wfm.availability.v1 import availability_service_pb2_grpc as availability_grpc
+from wfm.performance.v1 import performance_service_pb2_grpc as performance_grpc
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 from wfm.scheduling.v1 import directory_service_pb2_grpc as directory_grpc
+from wfm.scheduling.v1 import roster_service_pb2_grpc as roster_grpc
+from wfm.training.v1 import training_service_pb2_grpc as training_grpc
 
 from wfm_sdk import names
 from wfm_sdk.calls import Caller, new_idempotency_key
 from wfm_sdk.config import ClientConfig
 from wfm_sdk.errors import from_rpc_error
+from wfm_sdk.services import PerformanceClient, RosterClient, TrainingClient
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 ALL_PAGES_SIZE = 500
@@ -193,8 +197,10 @@ class DirectoryClient:
         weekly_minutes: int,
         site: str = "",
         contract_type: str | int = "full-time",
+        annual_leave_days: int = 0,
         idempotency_key: str | None = None,
     ) -> directory_pb.Agent:
+        """`annual_leave_days` 0: the service's default allowance."""
         request = directory_pb.CreateAgentRequest(
             agent_id=agent_id,
             agent=directory_pb.Agent(
@@ -204,6 +210,7 @@ class DirectoryClient:
                 time_zone=time_zone,
                 contract_type=names.parse_contract(contract_type),  # type: ignore[arg-type]
                 weekly_minutes=weekly_minutes,
+                annual_leave_days=annual_leave_days,
             ),
             idempotency_key=idempotency_key or new_idempotency_key(),
         )
@@ -306,6 +313,9 @@ class AuditClient:
 STUBS: dict[str, Any] = {
     "availability": availability_grpc.AvailabilityServiceStub,
     "scheduling": directory_grpc.DirectoryServiceStub,
+    "roster": roster_grpc.RosterServiceStub,
+    "training": training_grpc.TrainingServiceStub,
+    "performance": performance_grpc.PerformanceServiceStub,
 }
 AUDITED_SERVICES = ("scheduling", "availability")
 
@@ -362,6 +372,19 @@ class AsyncWfm:
     @property
     def directory(self) -> DirectoryClient:
         return DirectoryClient(self._caller("scheduling", STUBS["scheduling"]))
+
+    @property
+    def roster(self) -> RosterClient:
+        """Rosters, leave and coverage (served by the scheduling service)."""
+        return RosterClient(self._caller("scheduling", STUBS["roster"]))
+
+    @property
+    def training(self) -> TrainingClient:
+        return TrainingClient(self._caller("training", STUBS["training"]))
+
+    @property
+    def performance(self) -> PerformanceClient:
+        return PerformanceClient(self._caller("performance", STUBS["performance"]))
 
     def audit(self, service: str) -> AuditClient:
         """The audit trail kept by `service` (`scheduling`, `availability`, ...)."""

@@ -15,13 +15,15 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from wfm.availability.v1 import availability_service_pb2 as availability_pb
 
 from wfm_sdk.aio import AsyncWfm, AuditClient, AvailabilityClient, DirectoryClient
 from wfm_sdk.config import ClientConfig
+from wfm_sdk.rpc import TableClient
+from wfm_sdk.services import PerformanceClient
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -123,6 +125,35 @@ class Audit(_Blocking[AuditClient]):
     list_audit_records = blocking(AuditClient.list_audit_records)
 
 
+class Table(_Blocking[TableClient]):
+    """The blocking twin of a table-built client (same methods, same arguments)."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._async, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._portal.run(_awaited(method(*args, **kwargs)))
+
+        call.__name__ = name
+        return call
+
+    def all_pages(self, name: str, items: str, **fields: Any) -> list[Any]:
+        return self._portal.run(self._async.all_pages(name, items, **fields))
+
+
+class Performance(Table):
+    def record_cases(self, requests: Iterable[Any]) -> Any:
+        """Streams the cases of `requests` (any iterable: a generator can report progress)."""
+        client = self._async
+        assert isinstance(client, PerformanceClient)
+
+        async def each() -> AsyncIterator[Any]:
+            for request in requests:
+                yield request
+
+        return self._portal.run(client.record_cases(each()))
+
+
 class Wfm:
     """Every service, blocking. Close it (or use `with`) to release its channels and thread."""
 
@@ -138,6 +169,18 @@ class Wfm:
     @property
     def directory(self) -> Directory:
         return Directory(self._portal, self._async.directory)
+
+    @property
+    def roster(self) -> Table:
+        return Table(self._portal, self._async.roster)
+
+    @property
+    def training(self) -> Table:
+        return Table(self._portal, self._async.training)
+
+    @property
+    def performance(self) -> Performance:
+        return Performance(self._portal, self._async.performance)
 
     def audit(self, service: str) -> Audit:
         return Audit(self._portal, self._async.audit(service))

@@ -23,6 +23,8 @@ CLEAN_ENV: dict[str, str | None] = {
     "WFM_TOKEN": None,
     "WFM_AVAILABILITY_ADDR": None,
     "WFM_SCHEDULING_ADDR": None,
+    "WFM_TRAINING_ADDR": None,
+    "WFM_PERFORMANCE_ADDR": None,
     "WFM_CA_FILE": None,
     "WFM_CLIENT_CERT_FILE": None,
     "WFM_CLIENT_KEY_FILE": None,
@@ -56,10 +58,14 @@ class Cli:
             f"127.0.0.1:{self.system.availability.port}",
             "--scheduling-addr",
             f"127.0.0.1:{self.system.scheduling.port}",
+            "--training-addr",
+            f"127.0.0.1:{self.system.training.port}",
             "--plaintext",
             "--timeout",
             "10",
         ]
+        if self.system.performance is not None:
+            connection += ["--performance-addr", f"127.0.0.1:{self.system.performance.port}"]
         if token != "":
             connection += ["--token", token or self.token("admin-1", "admin")]
         runner = CliRunner()

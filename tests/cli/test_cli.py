@@ -221,16 +221,28 @@ async def test_audit_list(wfm: Cli, system: System) -> None:
     assert refused.exit_code == exitcodes.PERMISSION_DENIED
 
 
-async def test_demo_seeds_once(wfm: Cli) -> None:
+async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
     first = await wfm("demo", "--agents-per-team", "3", "--json")
     assert first.exit_code == 0, first.stderr
     result = first.json()
+    seeded = result["seeded"]
+    # 3 agents a team: Pune 2 full-time (5 nights a week) + 1 part-time (2); UK 2 full-time
+    # (5 days) + 1 part-time evening (3). Two weeks of each.
+    assert (seeded["sites"], seeded["shift patterns"], seeded["shifts"]) == (2, 8, 56)
+    assert (seeded["weeks published"], seeded["courses"], seeded["sessions"]) == (4, 3, 6)
+    assert seeded["cases"] > 30 and seeded["completions"] == 6
+    shifts = [s for day in result["roster"]["days"] for s in day["shifts"]]
+    assert len(shifts) == 10 and {s["state"] for s in shifts} == {"SHIFT_STATE_PUBLISHED"}
+    assert shifts[0]["start_client_local"]["local_time"].endswith("T08:00:00-05:00")
+    assert result["transcript"]["completions"] and result["scorecard"]["metrics"]["cases_resolved"]
+    assert any(i["gap"] > 0 for i in result["coverage"]["intervals"])  # lunch leaves gaps
     assert result["seeded"]["teams"] == 2 and result["seeded"]["agents"] == 6
     assert set(result["boards"]) == {"pune-night", "uk-wfh"}
     assert all(a["version"] != "0" for rows in result["boards"].values() for a in rows)
     assert result["history"]["agent"] == "p-1001" and result["history"]["segments"]
 
     second = (await wfm("demo", "--agents-per-team", "3", "--json")).json()
+    assert second["seeded"] == seeded  # the same floor, nothing added
     versions = {a["agent_id"]: a["version"] for rows in result["boards"].values() for a in rows}
     again = {a["agent_id"]: a["version"] for rows in second["boards"].values() for a in rows}
     assert again == versions  # no status change applied twice

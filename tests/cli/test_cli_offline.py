@@ -91,3 +91,57 @@ def test_shell_completion_offers_statuses(tmp_path: Path) -> None:
         [str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.split() == ["break"]
+
+
+ROUND_TWO = [
+    ["roster"], ["coverage"], ["shifts", "assign"], ["shifts", "bulk-assign"],
+    ["shifts", "publish"], ["shifts", "cancel"], ["leave", "request"], ["leave", "list"],
+    ["leave", "balance"], ["leave", "approve"], ["leave", "deny"], ["courses", "create"],
+    ["courses", "list"], ["sessions", "create"], ["sessions", "list"], ["enroll"],
+    ["complete"], ["transcript"], ["due"], ["scorecard"], ["scorecards"], ["flags"],
+    ["cases", "record"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ROUND_TWO, ids=" ".join)
+def test_every_command_has_help_with_an_example_and_json(command: list[str]) -> None:
+    shown = CliRunner().invoke(app, [*command, "--help"], env=CLEAN_ENV)
+    assert shown.exit_code == 0, shown.output
+    assert f"wfm {command[0]}" in shown.stdout or "Example" in shown.stdout
+    assert "Example" in shown.stdout and "--json" in shown.stdout
+
+
+def test_a_missing_training_address_is_a_config_error_in_plain_words() -> None:
+    base = ["--scheduling-addr", "127.0.0.1:1", "--plaintext", "--token", "t"]
+    result = CliRunner().invoke(app, [*base, "courses", "list"], env=CLEAN_ENV)
+    assert result.exit_code == exitcodes.CONFIG
+    assert "no address for the training service: set WFM_TRAINING_ADDR" in result.stderr
+
+
+def test_case_files_parse_json_lines_and_csv_alike(tmp_path: Path) -> None:
+    from wfm_cli.commands.performance import read_cases
+
+    jsonl = tmp_path / "cases.jsonl"
+    jsonl.write_text(
+        '{"case_id": "c-1", "agent": "a-1001", "channel": "chat", "talk_duration": "420s",'
+        ' "sla_target": "600s", "sla_met": true, "csat_score": 5,'
+        ' "resolve_time": "2026-11-24T14:09:00Z"}\n\n'
+    )
+    table = tmp_path / "cases.csv"
+    table.write_text(
+        "case_id,agent,channel,resolve_time,talk_seconds,sla_target_seconds,sla_met,csat_score\n"
+        "c-1,a-1001,chat,2026-11-24T14:09:00Z,420,600,yes,5\n"
+    )
+    from_json, from_csv = read_cases(jsonl), read_cases(table)
+    assert [r.case for r in from_json] == [r.case for r in from_csv]
+    case = from_json[0].case
+    assert (case.agent, case.channel, case.talk_duration.seconds, case.csat_score) == (
+        "agents/a-1001",
+        3,
+        420,
+        5,
+    )
+    # The key follows the content: the same case gets the same key, a corrected one another.
+    assert from_json[0].idempotency_key == from_csv[0].idempotency_key
+    table.write_text(table.read_text().replace(",5\n", ",4\n"))
+    assert read_cases(table)[0].idempotency_key != from_json[0].idempotency_key

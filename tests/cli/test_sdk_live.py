@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from tests.conftest import System
 from wfm_sdk import (
     Aborted,
+    AlreadyExists,
     AsyncWfm,
     ClientConfig,
     FailedPrecondition,
@@ -94,3 +97,63 @@ async def test_blocking_client_from_a_worker_thread(system: System) -> None:
 
     names = await asyncio.to_thread(use_it)
     assert names in ([], ["agents/b-1"])  # the list is a view, at most milliseconds behind
+
+
+async def test_roster_training_and_performance_clients(perf_system: System) -> None:
+    from wfm.performance.v1 import performance_service_pb2 as perf_pb
+    from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
+
+    system = perf_system
+    assert system.performance is not None
+    token = system.minter.token("admin-1", "admin")
+    admin = replace(
+        config(system, token),
+        addresses={
+            "scheduling": f"127.0.0.1:{system.scheduling.port}",
+            "training": f"127.0.0.1:{system.training.port}",
+            "performance": f"127.0.0.1:{system.performance.port}",
+        },
+    )
+    async with AsyncWfm(admin) as wfm:
+        site = await wfm.roster.create_site(
+            site_id="pune", site={"display_name": "Pune", "time_zone": "Asia/Kolkata"}
+        )
+        assert (site.name, site.version) == ("sites/pune", 1)  # a key was generated
+        with pytest.raises(AlreadyExists):
+            await wfm.roster.create_site(
+                site_id="pune", site={"display_name": "Other", "time_zone": "UTC"}
+            )
+        request = roster_pb.GetSiteRequest(name="sites/pune")
+        assert (await wfm.roster.get_site(request)).display_name == "Pune"
+        with pytest.raises(TypeError, match="not both"):
+            await wfm.roster.get_site(request, name="sites/pune")
+        with pytest.raises(AttributeError):
+            wfm.roster.no_such_rpc  # noqa: B018
+
+    def use_blocking_client() -> Any:  # in a thread: the services run on this loop
+        with Wfm(admin) as blocking:
+            made = blocking.training.create_course(
+                course_id="fibre-101",
+                course={
+                    "title": "Fibre",
+                    "credit_minutes": 60,
+                    "category": "COURSE_CATEGORY_TECHNICAL",
+                },
+            )
+            assert made.name == "courses/fibre-101"
+            with pytest.raises(NotFound):
+                blocking.training.get_course(name="courses/nope")
+            with pytest.raises(InvalidArgument):
+                blocking.training.create_course(course_id="Bad Id", course={"title": "x"})
+
+            def cases() -> Any:
+                for number in range(3):
+                    case = perf_pb.Case(agent="", channel=perf_pb.CHANNEL_PHONE)  # no agent
+                    yield perf_pb.RecordCasesRequest(case_id=f"c{number}", case=case)
+
+            reply = blocking.performance.record_cases(cases())
+        return reply
+
+    reply = await asyncio.to_thread(use_blocking_client)
+    assert [r.case_id for r in reply.results] == ["c0", "c1", "c2"]
+    assert reply.failed_count == 3 and {r.error_code for r in reply.results} == {3}

@@ -11,6 +11,7 @@ import typer
 from wfm.availability.v1 import availability_service_pb2 as availability_pb
 
 from wfm_cli import render
+from wfm_cli.commands.performance import scorecard_table
 from wfm_cli.context import (
     JsonOption,
     console,
@@ -21,6 +22,8 @@ from wfm_cli.context import (
     to_dict,
 )
 from wfm_cli.demo import TEAMS, Seeder, agent_ids, run_seed
+from wfm_cli.demo_floor import week_start
+from wfm_cli.timeline import coverage_chart, roster_timeline
 from wfm_sdk import AsyncWfm, ClientConfig
 from wfm_sdk.aio import AvailabilityClient
 
@@ -76,12 +79,14 @@ async def _seed_and_show(config: ClientConfig, per_team: int, out: Any) -> dict[
             agent, start=now - timedelta(days=1), end=now + timedelta(minutes=1)
         )
         out.print(render.history_table(history, f"history of {agent} (last 24 hours)"))
+        shown = await show_floor(wfm, agent, out)
         summary = ", ".join(f"{n} {kind}" for kind, n in seeder.seeded.items())
         out.print(f"demo floor ready: {summary}", highlight=False)
     return {
         "seeded": seeder.seeded,
         "boards": {team: [to_dict(row) for row in rows] for team, rows in boards.items()},
         "history": {"agent": agent, **to_dict(history)},
+        **shown,
     }
 
 
@@ -103,6 +108,77 @@ async def _board(
         if not behind or loop.time() > deadline:
             return rows
         await asyncio.sleep(0.1)
+
+
+async def show_floor(wfm: AsyncWfm, agent: str, out: Any) -> dict[str, Any]:
+    """A roster, coverage, a transcript and a scorecard, from the services the client knows."""
+    shown: dict[str, Any] = {}
+    addresses = wfm.config.addresses
+    first = week_start()
+    if "scheduling" in addresses:
+        roster = await _eventually(
+            lambda: wfm.roster.get_agent_roster(
+                agent=f"agents/{agent}",
+                start_date=first.isoformat(),
+                end_date=(first + timedelta(days=13)).isoformat(),
+            ),
+            lambda r: any(day.shifts for day in r.days),
+        )
+        zone = next((s.start_agent_local.time_zone for d in roster.days for s in d.shifts), "UTC")
+        client = next((s.start_client_local.time_zone for d in roster.days for s in d.shifts), "")
+        out.print(
+            roster_timeline(
+                roster,
+                zone,
+                client,
+                first=first.isoformat(),
+                last=(first + timedelta(days=13)).isoformat(),
+            )
+        )
+        coverage = await wfm.roster.get_coverage(
+            team=f"teams/{TEAMS[0].team_id}",
+            start_date=first.isoformat(),
+            end_date=first.isoformat(),
+        )
+        out.print(coverage_chart(coverage))
+        shown.update(roster=to_dict(roster), coverage=to_dict(coverage))
+    if "training" in addresses:
+        transcript = await _eventually(
+            lambda: wfm.training.get_transcript(name=f"agents/{agent}/transcript"),
+            lambda t: bool(t.completions),
+        )
+        _print_transcript_to(out, transcript)
+        shown["transcript"] = to_dict(transcript)
+    if "performance" in addresses:
+        today = datetime.now(UTC).date()
+        period = {
+            "start_date": (today - timedelta(days=2)).isoformat(),
+            "end_date": today.isoformat(),
+        }
+        card = await _eventually(
+            lambda: wfm.performance.get_scorecard(name=f"agents/{agent}/scorecard", period=period),
+            lambda c: c.metrics.cases_resolved > 0,
+        )
+        out.print(scorecard_table(card))
+        shown["scorecard"] = to_dict(card)
+    return shown
+
+
+async def _eventually(call: Any, ready: Any, timeout_s: float = 15.0) -> Any:
+    """Views follow events within milliseconds; wait for them a little, then show what is."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        result = await call()
+        if ready(result) or loop.time() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+def _print_transcript_to(out: Any, transcript: Any) -> None:
+    from wfm_cli.commands.training import transcript_table
+
+    out.print(transcript_table(transcript))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,121 @@
+"""`wfm cases record|scorecard|scorecards|flags` as team leaders (and integrations) use them,
+against the real performance service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from wfm.performance.v1 import performance_service_pb2 as pb
+
+from tests.cli.conftest import Cli
+from tests.conftest import System
+from wfm_cli import exitcodes
+from wfm_runtime.testing import eventually
+from wfm_runtime.timefmt import utc_now
+
+pytestmark = pytest.mark.integration
+PUNE = ZoneInfo("Asia/Kolkata")
+CSV_HEADER = (
+    "case_id,agent,channel,open_time,resolve_time,talk_seconds,first_contact_resolution,"
+    "sla_target_seconds,sla_met,csat_score"
+)
+
+
+async def _team(system: System, agents: list[str]) -> None:
+    assert system.performance is not None
+    await system.add_team("night")
+    for agent in agents:
+        await system.add_agent(agent, "night")
+    directory = system.performance.directory
+    for agent in agents:
+        await eventually(lambda a=agent: directory.agent(a))  # type: ignore[misc]
+
+
+def _cases_file(tmp_path: Path) -> tuple[Path, str]:
+    """Three cases resolved two hours ago: a1 misses the SLA once."""
+    resolved = utc_now() - timedelta(hours=2)
+    opened = resolved - timedelta(minutes=10)
+    day = resolved.astimezone(PUNE).date()
+    at = f"{opened:%Y-%m-%dT%H:%M:%SZ},{resolved:%Y-%m-%dT%H:%M:%SZ}"
+    lines = [
+        CSV_HEADER,
+        f"x1,a1,phone,{at},300,true,600,false,4",
+        f"x2,a1,chat,{at},240,true,600,true,5",
+        f"x3,a2,phone,{at},420,false,600,true,",
+    ]
+    path = tmp_path / "cases.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, day.isoformat()
+
+
+async def test_cases_from_a_file_make_scorecards_flags_and_rerunning_changes_nothing(
+    wfm: Cli, perf_system: System, tmp_path: Path
+) -> None:
+    system = perf_system
+    await _team(system, ["a1", "a2"])
+    path, day = _cases_file(tmp_path)
+    recorded = await wfm("cases", "record", str(path))
+    assert recorded.exit_code == 0, recorded.stderr
+    assert "recorded 3 cases, 0 refused" in recorded.stdout
+    assert system.perf is not None
+    await system.perf.SetRedFlagThresholds(
+        pb.SetRedFlagThresholdsRequest(
+            thresholds=pb.RedFlagThresholds(
+                name="teams/night/redFlagThresholds", min_sla_compliance_percent=95
+            ),
+            idempotency_key="th1",
+        )
+    )
+    leader = wfm.token("tl-1", "team_leader", teams=("night",))
+    period = ["--from", day, "--to", day]
+
+    async def card() -> dict[str, object]:
+        run = await wfm("scorecard", "a1", *period, "--json", token=leader)
+        assert run.exit_code == 0, run.stderr
+        return dict(run.json()["metrics"])
+
+    metrics = await eventually(card, lambda m: m.get("cases_resolved") == 2)
+    assert metrics["sla_compliance_percent"] == 50.0 and metrics["csat_average"] == 4.5
+    shown = (await wfm("scorecard", "a1", *period, token=leader)).stdout
+    assert "sla compliance percent" in shown and "50.0%" in shown
+
+    ranked = await wfm(
+        "scorecards", "--team", "night", "--sort", "sla_compliance_percent", "--desc", *period,
+        "--json", token=leader,
+    )  # fmt: skip
+    assert [c["agent"] for c in ranked.json()["scorecards"]] == ["agents/a2", "agents/a1"]
+
+    async def flagged() -> str:
+        return (await wfm("flags", "--team", "night", *period, token=leader)).stdout
+
+    shown = await eventually(flagged, lambda out: "1 red flags" in out)
+    assert "a1" in shown and "sla compliance percent" in shown
+
+    again = await wfm("cases", "record", str(path), "--json")
+    assert again.exit_code == 0, again.stderr
+    assert [r["case"]["version"] for r in again.json()["results"]] == ["1", "1", "1"]
+
+
+async def test_a_bad_file_is_refused_whole_with_line_numbers(
+    wfm: Cli, perf_system: System, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"case_id": "c1", "agent": "a1", "channel": "phone"}\n'
+        "not json\n"
+        '{"agent": "a1"}\n'
+        '{"case_id": "c4", "channel": "pigeon"}\n'
+    )
+    run = await wfm("cases", "record", str(bad))
+    assert run.exit_code == exitcodes.INVALID_ARGUMENT
+    assert "3 bad cases, nothing sent" in run.stderr
+    assert "line 2: not JSON" in run.stderr and "line 3: case_id is missing" in run.stderr
+    assert "line 4:" in run.stderr
+    leader = wfm.token("tl-1", "team_leader", teams=("night",))
+    other = await wfm("scorecards", "--team", "day", token=leader)
+    assert other.exit_code == exitcodes.PERMISSION_DENIED, other.stderr
+    sort = await wfm("scorecards", "--team", "night", "--sort", "speed", token=leader)
+    assert sort.exit_code == exitcodes.USAGE and "adherence_percent" in sort.stderr

@@ -1,0 +1,325 @@
+"""Performance, for team leaders: `wfm scorecard`, `wfm scorecards --team --sort`, `wfm flags`,
+and `wfm cases record FILE` (cases streamed to the service with a progress bar)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import grpc
+import typer
+from google.protobuf import json_format
+from rich.progress import Progress
+from rich.table import Table
+from wfm.performance.v1 import performance_service_pb2 as performance_pb
+
+from wfm_cli import exitcodes
+from wfm_cli.context import (
+    JsonOption,
+    client,
+    console,
+    handle_errors,
+    options,
+    print_json,
+    to_dict,
+    token_subject,
+)
+from wfm_sdk import names
+
+cases_app = typer.Typer(help="Case outcomes (admins, integrations).", no_args_is_help=True)
+
+METRICS = list(performance_pb.Metrics.DESCRIPTOR.fields_by_name)
+# The columns of `wfm scorecards` (all metrics are in --json).
+BOARD_METRICS = [
+    "adherence_percent",
+    "occupancy_percent",
+    "absenteeism_percent",
+    "cases_resolved",
+    "average_handle_time_seconds",
+    "sla_compliance_percent",
+    "csat_average",
+    "training_hours",
+]
+CSV_SECONDS = {
+    "talk_seconds": "talk_duration",
+    "hold_seconds": "hold_duration",
+    "after_contact_seconds": "after_contact_duration",
+    "sla_target_seconds": "sla_target",
+}
+
+
+def _period(start: str, end: str) -> performance_pb.Period:
+    """--from/--to; default: this month up to today."""
+    today = datetime.now(UTC).date()
+    try:
+        first = date.fromisoformat(start) if start else today.replace(day=1)
+        last = date.fromisoformat(end) if end else today
+    except ValueError as exc:
+        raise typer.BadParameter(f"--from/--to: dates YYYY-MM-DD ({exc})") from None
+    return performance_pb.Period(start_date=first.isoformat(), end_date=last.isoformat())
+
+
+FromOption = Annotated[str, typer.Option("--from", help="First date (default: 1st of month).")]
+ToOption = Annotated[str, typer.Option("--to", help="Last date (default: today).")]
+
+
+def _figure(metrics: performance_pb.Metrics, field: str) -> str:
+    if not metrics.HasField(field):  # type: ignore[arg-type]
+        return "-"  # no denominator in the period
+    value = float(getattr(metrics, field))
+    if field.endswith("_seconds"):
+        return f"{value / 60:.1f} min"
+    if field.endswith("_percent"):
+        return f"{value:.1f}%"
+    return f"{round(value, 1):g}"
+
+
+@handle_errors
+def scorecard(
+    ctx: typer.Context,
+    *,
+    agent: Annotated[str, typer.Argument(help="Agent id (default: you).")] = "",
+    start: FromOption = "",
+    end: ToOption = "",
+    json_out: JsonOption = False,
+) -> None:
+    """One agent's scorecard for a period of roster dates.
+
+    Example: wfm scorecard a-1001 --from 2026-11-01 --to 2026-11-30
+    """
+    who = agent or options(ctx).as_subject or token_subject(options(ctx).config().token)
+    if not who:
+        raise typer.BadParameter("give an agent id (the token names no one)")
+    with client(ctx) as wfm:
+        card = wfm.performance.get_scorecard(
+            name=f"{names.agent_name(who)}/scorecard", period=_period(start, end)
+        )
+    if json_out:
+        print_json(to_dict(card))
+        return
+    console().print(scorecard_table(card))
+
+
+def scorecard_table(card: performance_pb.Scorecard) -> Table:
+    table = Table(
+        title=f"scorecard of {card.agent.removeprefix('agents/')} "
+        f"({card.team.removeprefix('teams/')}) {card.period.start_date}..{card.period.end_date}, "
+        f"{card.active_days} active days",
+        title_justify="left",
+    )
+    table.add_column("metric", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    for field in METRICS:
+        table.add_row(field.replace("_", " "), _figure(card.metrics, field))
+    return table
+
+
+@handle_errors
+def scorecards(
+    ctx: typer.Context,
+    *,
+    team: Annotated[str, typer.Option(help="Team id.")],
+    sort: Annotated[str, typer.Option(help="A metric (see --json), or agent.")] = "agent",
+    desc: Annotated[bool, typer.Option(help="Highest first.")] = False,
+    start: FromOption = "",
+    end: ToOption = "",
+    json_out: JsonOption = False,
+) -> None:
+    """Every agent of a team, side by side, sorted by a metric.
+
+    Example: wfm scorecards --team pune-night --sort adherence_percent --desc
+    """
+    if sort != "agent" and sort not in METRICS:
+        raise typer.BadParameter(f"--sort: agent or one of {', '.join(METRICS)}")
+    with client(ctx) as wfm:
+        found = wfm.performance.all_pages(
+            "list_scorecards",
+            "scorecards",
+            team=names.team_name(team),
+            period=_period(start, end),
+            order_by=f"{sort} desc" if desc else sort,
+        )
+    if json_out:
+        print_json({"scorecards": [to_dict(c) for c in found]})
+        return
+    columns = BOARD_METRICS if sort in ("agent", *BOARD_METRICS) else [sort, *BOARD_METRICS]
+    table = Table()
+    table.add_column("agent", no_wrap=True)
+    for field in columns:
+        table.add_column(field.replace("_percent", " %").replace("_", " "), justify="right")
+    for card in found:
+        table.add_row(
+            card.agent.removeprefix("agents/"), *(_figure(card.metrics, f) for f in columns)
+        )
+    console().print(table)
+
+
+@handle_errors
+def flags(
+    ctx: typer.Context,
+    *,
+    team: Annotated[str, typer.Option(help="Team id.")],
+    start: FromOption = "",
+    end: ToOption = "",
+    json_out: JsonOption = False,
+) -> None:
+    """Agents whose figures break the team's red-flag limits.
+
+    Example: wfm flags --team pune-night --from 2026-11-01
+    """
+    with client(ctx) as wfm:
+        found = wfm.performance.list_red_flags(
+            team=names.team_name(team), period=_period(start, end)
+        )
+    if json_out:
+        print_json(to_dict(found))
+        return
+    table = Table()
+    for column in ("agent", "metric", "value", "limit"):
+        table.add_column(column, no_wrap=True)
+    for flag in found.red_flags:
+        table.add_row(
+            flag.agent.removeprefix("agents/"),
+            flag.metric.replace("_", " "),
+            f"[red]{flag.value:g}[/]",
+            f"{flag.bound} {flag.threshold:g}",
+        )
+    console().print(table)
+    typer.echo(f"{len(found.red_flags)} red flags")
+
+
+# --- wfm cases record ----------------------------------------------------------------------
+def read_cases(path: Path) -> list[performance_pb.RecordCasesRequest]:
+    """Every case of a JSON Lines or CSV file; every bad line is reported at once."""
+    text = path.read_text(encoding="utf-8")
+    rows = _csv_rows(text) if path.suffix.lower() == ".csv" else _json_rows(text)
+    requests, problems = [], []
+    for line, row in rows:
+        try:
+            requests.append(_request(row))
+        except (ValueError, TypeError, json_format.ParseError) as exc:
+            problems.append(f"line {line}: {exc}")
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise ValueError(f"{path}: {len(problems)} bad cases, nothing sent:\n  {shown}{more}")
+    return requests
+
+
+def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                row = {"_error": f"not JSON: {exc.msg}"}
+            yield number, row if isinstance(row, dict) else {"_error": "not a JSON object"}
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, row in enumerate(csv.DictReader(text.splitlines()), 2):
+        case: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
+        for column, field in CSV_SECONDS.items():
+            if column in case:
+                case[field] = f"{case.pop(column)}s"
+        for flag in ("first_contact_resolution", "sla_met"):
+            if flag in case:
+                case[flag] = case[flag].strip().lower() in ("1", "true", "yes", "y")
+        for score in ("csat_score", "pulse_score"):
+            if score in case:
+                case[score] = int(case[score])
+        yield number, case
+
+
+def _request(row: dict[str, Any]) -> performance_pb.RecordCasesRequest:
+    if "_error" in row:
+        raise ValueError(row["_error"])
+    fields = dict(row)
+    case_id = str(fields.pop("case_id", "")).strip()
+    if not case_id:
+        raise ValueError("case_id is missing")
+    if "agent" in fields:
+        fields["agent"] = names.agent_name(str(fields["agent"]))
+    channel = str(fields.get("channel", ""))
+    if channel and not channel.upper().startswith("CHANNEL_"):
+        fields["channel"] = f"CHANNEL_{channel.upper()}"
+    case = json_format.ParseDict(fields, performance_pb.Case())
+    # The same case with the same content gets the same key: running a file twice changes
+    # nothing the second time.
+    digest = hashlib.sha256(case.SerializeToString(deterministic=True)).hexdigest()[:24]
+    return performance_pb.RecordCasesRequest(
+        case_id=case_id, case=case, idempotency_key=f"cli-{case_id}-{digest}"
+    )
+
+
+@cases_app.command("record")
+@handle_errors
+def record(
+    ctx: typer.Context,
+    *,
+    file: Annotated[
+        Path, typer.Argument(help="Cases: .jsonl (Case fields + case_id) or .csv.", exists=True)
+    ],
+    json_out: JsonOption = False,
+) -> None:
+    """Record a file of cases through one stream, with a progress bar.
+
+    JSON Lines: {"case_id": "c-1", "agent": "a-1001", "channel": "phone",
+    "open_time": "2026-11-24T14:00:00Z", "resolve_time": "2026-11-24T14:09:00Z",
+    "talk_duration": "420s", "first_contact_resolution": true, "sla_target": "600s",
+    "sla_met": true, "csat_score": 5}
+
+    CSV columns: case_id, agent, channel, open_time, resolve_time, talk_seconds, hold_seconds,
+    after_contact_seconds, first_contact_resolution, sla_target_seconds, sla_met, csat_score,
+    pulse_score.
+
+    Example: wfm cases record day-cases.csv
+    """
+    requests = read_cases(file)
+    with (
+        client(ctx) as wfm,
+        Progress(console=console(), transient=True, disable=not console().is_terminal) as bar,
+    ):
+        task = bar.add_task("recording", total=len(requests))
+
+        def sent() -> Iterator[performance_pb.RecordCasesRequest]:
+            for request in requests:
+                yield request
+                bar.advance(task)
+
+        reply = wfm.performance.record_cases(sent())
+    if json_out:
+        print_json(to_dict(reply))
+    else:
+        _print_recorded(reply)
+    if reply.failed_count:
+        first = next(r.error_code for r in reply.results if r.error_code)
+        raise typer.Exit(exitcodes.for_status(_status(first)))
+
+
+def _status(number: int) -> grpc.StatusCode:
+    return next((c for c in grpc.StatusCode if c.value[0] == number), grpc.StatusCode.UNKNOWN)
+
+
+def _print_recorded(reply: performance_pb.RecordCasesResponse) -> None:
+    failed = [r for r in reply.results if r.error_code]
+    if failed:
+        table = Table(title="refused", title_justify="left")
+        for column in ("case", "error", "why"):
+            table.add_column(column)
+        for result in failed:
+            table.add_row(result.case_id, _status(result.error_code).name, result.error_message)
+        console().print(table)
+    typer.echo(f"recorded {reply.recorded_count} cases, {reply.failed_count} refused")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scorecard")(scorecard)
+    app.command("scorecards")(scorecards)
+    app.command("flags")(flags)
+    app.add_typer(cases_app, name="cases")

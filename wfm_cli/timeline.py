@@ -1,0 +1,131 @@
+"""Pictures drawn with text: a roster as a timeline across days, coverage as a chart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rich.table import Table
+from rich.text import Text
+from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
+
+from wfm_cli.render import local_time
+
+CELLS_PER_HOUR = 2  # half-hour cells: 48 across a day
+WORK, ACTIVITY, FREE = "█", "▒", "·"
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def day_bar(day: datetime, shifts: list[roster_pb.Shift], zone: ZoneInfo) -> Text:
+    """48 half-hour cells of one local day in `zone`: work, breaks/lunch (activities), free."""
+    cells = []
+    start_of_day = day.replace(tzinfo=zone)
+    for cell in range(24 * CELLS_PER_HOUR):
+        moment = (start_of_day + timedelta(minutes=cell * 60 // CELLS_PER_HOUR)).astimezone(UTC)
+        cells.append(_cell(moment, shifts))
+    text = Text()
+    for char in cells:
+        text.append(char, style={"█": "green", "▒": "yellow"}.get(char, "dim"))
+    return text
+
+
+def _cell(moment: datetime, shifts: list[roster_pb.Shift]) -> str:
+    for shift in shifts:
+        start = shift.start_time.ToDatetime(tzinfo=UTC)
+        end = shift.end_time.ToDatetime(tzinfo=UTC)
+        if start <= moment < end:
+            offset = (moment - start).total_seconds() / 60
+            for activity in shift.activities:
+                begin = activity.offset_minutes
+                if begin <= offset < begin + activity.length_minutes:
+                    return ACTIVITY
+            return WORK
+    return FREE
+
+
+def roster_timeline(
+    roster: roster_pb.AgentRoster,
+    zone_name: str,
+    client_zone: str,
+    *,
+    first: str = "",
+    last: str = "",
+) -> Table:
+    """One row per roster date from `first`: a 24-hour bar on the agent's clock, then the
+    shift's times on the agent's and on the client's clock. Shifts of earlier days still draw
+    on the bars (a night shift runs into the next day)."""
+    zone = _zone(zone_name)
+    everything = [shift for day in roster.days for shift in day.shifts]
+    table = Table(title=f"{roster.agent.removeprefix('agents/')} (bar: 00-24 {zone_name})")
+    table.add_column("date", no_wrap=True)
+    table.add_column(
+        "".join(f"{hour:02d}".ljust(4 * CELLS_PER_HOUR) for hour in range(0, 24, 4)), no_wrap=True
+    )
+    table.add_column(f"agent ({zone_name})", no_wrap=True)
+    table.add_column(f"client ({client_zone or '?'})", no_wrap=True)
+    table.add_column("paid", no_wrap=True, justify="right")
+    by_date = {day.roster_date: list(day.shifts) for day in roster.days}
+    dates = sorted(by_date)
+    start = datetime.fromisoformat(first or (dates[0] if dates else "2000-01-01"))
+    end = datetime.fromisoformat(last or (dates[-1] if dates else start.date().isoformat()))
+    date = start
+    while date <= end:
+        shifts = by_date.get(date.date().isoformat(), [])
+        table.add_row(
+            date.strftime("%a %d %b"),
+            day_bar(date, everything, zone),
+            "\n".join(_span(s.start_agent_local, s.end_agent_local) for s in shifts) or "off",
+            "\n".join(_span(s.start_client_local, s.end_client_local) for s in shifts),
+            "\n".join(f"{s.paid_minutes / 60:.1f}h" for s in shifts),
+        )
+        date += timedelta(days=1)
+    return table
+
+
+def _span(start: object, end: object) -> str:
+    return f"{local_time(start)}-{local_time(end)}"  # type: ignore[arg-type]
+
+
+def coverage_chart(coverage: roster_pb.GetCoverageResponse, *, width: int = 40) -> Table:
+    """Scheduled against required per interval on the client's clock; short intervals red."""
+    peak = max(
+        [max(i.required, i.scheduled) for i in coverage.intervals] + [1.0],
+    )
+    table = Table(title=f"coverage of {coverage.team.removeprefix('teams/')} (client time)")
+    for column in ("interval", "required", "scheduled", "gap", "scheduled ■ / required │"):
+        table.add_column(column, no_wrap=True, justify="right" if column != "interval" else "left")
+    for interval in coverage.intervals:
+        if not interval.required and not interval.scheduled:
+            continue
+        short = interval.gap > 0  # required - scheduled: positive means understaffed
+        table.add_row(
+            local_time(interval.start_client_local, with_date=True),
+            str(interval.required),
+            f"{interval.scheduled:g}",
+            Text(
+                f"{interval.gap:+g}" if interval.gap else "0",
+                style="bold red" if short else "green",
+            ),
+            _bar(interval.scheduled, interval.required, peak / width, short),
+        )
+    return table
+
+
+def _bar(scheduled: float, required: int, per_cell: float, short: bool) -> Text:
+    filled = round(scheduled / per_cell)
+    mark = round(required / per_cell)
+    text = Text(justify="left")
+    for cell in range(max(filled, mark + 1)):
+        if cell == mark:
+            text.append("│", style="bold")
+        elif cell < filled:
+            text.append("■", style="red" if short else "green")
+        else:
+            text.append(" ")
+    return text
