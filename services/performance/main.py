@@ -17,6 +17,7 @@ from services.performance.views import (
     Directory,
     DirectoryProjection,
     RedFlagWatch,
+    ScheduleProjection,
     StatusProjection,
     ThresholdsProjection,
 )
@@ -49,6 +50,7 @@ async def start(settings: Settings, port: int | None = None) -> PerformanceServi
     runtime.add_projection(DirectoryProjection(repo, directory))
     runtime.add_projection(StatusProjection(book))
     runtime.add_projection(CaseProjection(book))
+    runtime.add_projection(ScheduleProjection(book))
     runtime.add_projection(ThresholdsProjection(repo, directory, watch))
     await runtime.open()
     api = PerformanceApi(runtime.commands, repo, directory, book)

@@ -25,6 +25,9 @@ from wfm.scheduling.v1 import events_pb2 as scheduling_events
 
 from services.availability.store import decode as decode_status_changed
 from services.performance import domain, metrics, store
+from services.scheduling import roster
+from services.scheduling.roster_store import SCHEDULE as SCHEDULE_AGGREGATE
+from services.scheduling.roster_store import schedule_from_proto
 from wfm_runtime import mongo
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
 from wfm_runtime.events import short_type, unpack
@@ -33,6 +36,7 @@ from wfm_runtime.timefmt import as_utc, utc_now
 STATUS, CASES, SCHEDULE = "status_inputs", "case_inputs", "schedule_inputs"
 MAX_CACHED_DOCS = 200_000
 MAX_LEAVE_DAYS = 400
+INDEX_DATE = date(1, 1, 1)  # the slot of each agent's roster index (no day reads it)
 
 AgentDay = tuple[str, date]
 
@@ -251,6 +255,44 @@ class DayBook:
         doc.setdefault("trainings", {})[training.completion_id] = store.training_entry(training)
         return {(agent_id, training.roster_date)}
 
+    async def apply_schedule(self, schedule: roster.Schedule, kept_from: date) -> set[AgentDay]:
+        """Scheduling's full new schedule of an agent -> its shifts per roster date and leave.
+
+        Only published shifts count (a cancelled or draft one is not scheduled time). An index
+        (agent's roster dates with shifts, approved leave ids, version) finds the dates a moved or
+        cancelled shift left; dates before `kept_from` are pruned from the event, not removed.
+        """
+        agent_id = schedule.agent_id
+        index = await self._doc(SCHEDULE, store.date_slot(agent_id, INDEX_DATE))
+        if int(index.get("v", 0)) >= schedule.version:
+            return set()  # a replayed or older copy
+        by_date: dict[date, list[metrics.Shift]] = {}
+        for shift in schedule.shifts:
+            if shift.status is roster.ShiftStatus.PUBLISHED:
+                by_date.setdefault(shift.roster_date, []).append(scheduled_shift(shift))
+        old_dates = {date.fromisoformat(d) for d in index.get("dates", [])}
+        left = {d for d in old_dates if d >= kept_from} - set(by_date)
+        touched: set[AgentDay] = set()
+        for day in sorted(set(by_date) | left):
+            touched |= await self.record_schedule_for_day(agent_id, day, by_date.get(day, []))
+        approved = {
+            leave.leave_id: leave
+            for leave in schedule.leave
+            if leave.status is roster.LeaveStatus.APPROVED
+        }
+        for leave in schedule.leave:
+            if leave.leave_id in approved or leave.leave_id in index.get("leave", []):
+                end = leave.end if leave.leave_id in approved else leave.start
+                touched |= await self.record_leave(
+                    agent_id, metrics.Leave(leave.leave_id, leave.start, end)
+                )
+        index.update(
+            v=schedule.version,
+            dates=sorted(d.isoformat() for d in (old_dates - left) | set(by_date)),
+            leave=sorted(approved),
+        )
+        return touched
+
     # --- figures ---------------------------------------------------------------------------
     async def recompute(self, touched: set[AgentDay]) -> None:
         by_team: dict[str, list[tuple[str, date, metrics.Sums]]] = {}
@@ -427,6 +469,60 @@ class StatusProjection(_DayBookProjection):
             for agent_id, changes in per_agent.items():
                 touched |= await self._book.add_status_changes(agent_id, changes)
             await self._book.settle(touched)
+
+
+class ScheduleProjection(_DayBookProjection):
+    """Scheduling's ScheduleChanged -> shifts per roster date and approved leave -> the
+    agent-days they touch (a moved or cancelled shift recomputes the day it left)."""
+
+    name = "performance-schedule"
+    source = "scheduling"
+    subjects = f"{SCHEDULE_AGGREGATE}.>"
+    kind = SCHEDULE
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        async with self._book.lock:
+            touched: set[AgentDay] = set()
+            for envelope in envelopes:
+                if short_type(envelope.event_type) != "ScheduleChanged":
+                    continue
+                event = unpack(envelope, scheduling_events.ScheduleChanged)
+                schedule = schedule_from_proto(event.schedule, envelope.aggregate_version)
+                touched |= await self._book.apply_schedule(
+                    schedule, kept_from(schedule, set(event.shift_ids))
+                )
+            await self._book.settle(touched)
+
+
+def kept_from(schedule: roster.Schedule, changed: set[str]) -> date:
+    """The first roster date the event's schedule holds every shift of (scheduling prunes
+    shifts more than KEEP_DAYS before the earliest one a change touches)."""
+    touched = [s.roster_date for s in schedule.shifts if s.shift_id in changed]
+    every = [s.roster_date for s in schedule.shifts]
+    if touched:
+        return min(touched) - timedelta(days=roster.KEEP_DAYS)
+    return min(every) if every else date.max
+
+
+def scheduled_shift(shift: roster.Shift) -> metrics.Shift:
+    """A scheduling shift as the metrics see it: activities at their elapsed offsets; the rest
+    of the shift is productive paid WORK."""
+    return metrics.Shift(
+        shift.shift_id,
+        shift.roster_date,
+        shift.start,
+        shift.end,
+        tuple(
+            metrics.Activity(
+                a.kind.value,
+                shift.start + timedelta(minutes=a.offset_minutes),
+                shift.start + timedelta(minutes=a.offset_minutes + a.length_minutes),
+                a.paid,
+                False,
+            )
+            for a in shift.activities
+        ),
+    )
 
 
 class CaseProjection(_DayBookProjection):

@@ -1,0 +1,131 @@
+"""Scheduling's rosters and training's completions reach the scorecards (real services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from wfm.performance.v1 import performance_service_pb2 as pb
+from wfm.scheduling.v1 import roster_service_pb2 as rpb
+
+from tests import roster_helpers as h
+from tests.conftest import System
+from wfm_runtime.testing import eventually
+
+pytestmark = pytest.mark.integration
+
+
+def _spec(day: str, start: str = "08:00", minutes: int = 540) -> rpb.ShiftSpec:
+    return rpb.ShiftSpec(
+        roster_date=day,
+        start_local_time=start,
+        length_minutes=minutes,
+        anchor=rpb.ANCHOR_CLIENT,
+        activities=[h.BREAK, h.LUNCH],
+    )
+
+
+async def _roster_team(system: System, *agents: str) -> Any:
+    assert system.performance is not None
+    roster = h.roster_stub(system)
+    await h.add_team(system)
+    await h.add_site(roster, {})
+    for agent in agents:
+        await h.add_agent(system, agent)
+    directory = system.performance.directory
+    for agent in agents:
+        await eventually(lambda a=agent: directory.agent(a))  # type: ignore[misc]
+    return roster
+
+
+async def _day(system: System, agent: str, day: str) -> pb.Metrics:
+    assert system.perf is not None
+    card = await system.perf.GetScorecard(
+        pb.GetScorecardRequest(
+            name=f"agents/{agent}/scorecard", period=pb.Period(start_date=day, end_date=day)
+        )
+    )
+    return card.metrics
+
+
+async def test_published_shifts_count_and_a_moved_or_cancelled_one_recomputes_its_days(
+    perf_system: System,
+) -> None:
+    system = perf_system
+    roster = await _roster_team(system, "asha")
+    await roster.AssignShift(
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="s1", shift=_spec("2027-03-08"), idempotency_key="a1"
+        )
+    )
+    await roster.PublishWeek(
+        rpb.PublishWeekRequest(
+            team=f"teams/{h.TEAM}", week_start="2027-03-08", idempotency_key="p1"
+        )
+    )
+    # 540 minutes less the unpaid 30-minute lunch; never logged in: a no-show, all absent.
+    day8 = await eventually(
+        lambda: _day(system, "asha", "2027-03-08"), lambda m: m.scheduled_hours == 8.5
+    )
+    assert (day8.absenteeism_percent, day8.no_shows, day8.adherence_percent) == (100, 1, 0)
+
+    # A draft shift is not scheduled time.
+    await roster.AssignShift(
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="s2", shift=_spec("2027-03-15"), idempotency_key="a2"
+        )
+    )
+    await roster.UpdateShift(
+        rpb.UpdateShiftRequest(
+            name="agents/asha/shifts/s1",
+            shift=_spec("2027-03-09", "09:00", 480),
+            idempotency_key="m1",
+        )
+    )
+    await eventually(lambda: _day(system, "asha", "2027-03-09"), lambda m: m.scheduled_hours == 7.5)
+    left = await _day(system, "asha", "2027-03-08")
+    assert not left.HasField("absenteeism_percent") and left.scheduled_hours == 0
+    assert (await _day(system, "asha", "2027-03-15")).scheduled_hours == 0
+
+    await roster.CancelShift(
+        rpb.CancelShiftRequest(name="agents/asha/shifts/s1", reason="swap", idempotency_key="c1")
+    )
+    cancelled = await eventually(
+        lambda: _day(system, "asha", "2027-03-09"), lambda m: m.scheduled_hours == 0
+    )
+    assert cancelled.no_shows == 0
+
+
+async def test_approved_leave_is_not_absence(perf_system: System) -> None:
+    system = perf_system
+    roster = await _roster_team(system, "ravi")
+    await roster.AssignShift(
+        rpb.AssignShiftRequest(
+            agent="agents/ravi", shift_id="s1", shift=_spec("2027-03-11"), idempotency_key="a1"
+        )
+    )
+    await roster.PublishWeek(
+        rpb.PublishWeekRequest(
+            team=f"teams/{h.TEAM}", week_start="2027-03-08", idempotency_key="p1"
+        )
+    )
+    await eventually(
+        lambda: _day(system, "ravi", "2027-03-11"), lambda m: m.absenteeism_percent == 100
+    )
+    asked = await roster.RequestLeave(
+        rpb.RequestLeaveRequest(
+            agent="agents/ravi",
+            leave_request_id="l1",
+            leave_request=rpb.LeaveRequest(
+                kind=rpb.LEAVE_KIND_SICK, start_date="2027-03-11", end_date="2027-03-11"
+            ),
+            idempotency_key="l1",
+        )
+    )
+    await roster.ApproveLeave(rpb.ApproveLeaveRequest(name=asked.name, idempotency_key="ok"))
+    on_leave = await eventually(
+        lambda: _day(system, "ravi", "2027-03-11"),
+        lambda m: not m.HasField("absenteeism_percent"),
+    )
+    # Scheduling cancels the shift the leave covers: not scheduled, not a no-show, not absent.
+    assert (on_leave.scheduled_hours, on_leave.no_shows) == (0, 0)
