@@ -20,6 +20,7 @@ from services.performance.views import (
     ScheduleProjection,
     StatusProjection,
     ThresholdsProjection,
+    TrainingProjection,
 )
 from wfm_runtime.config import Settings
 from wfm_runtime.service import ServiceRuntime, run_main
@@ -40,7 +41,7 @@ class PerformanceService:
 
 
 async def start(settings: Settings, port: int | None = None) -> PerformanceService:
-    runtime = ServiceRuntime(settings, consumes=["scheduling", "availability"])
+    runtime = ServiceRuntime(settings, consumes=["scheduling", "availability", "training"])
     repo = Repository(runtime.views_db)
     directory = Directory(repo)
     await directory.refresh()
@@ -51,6 +52,7 @@ async def start(settings: Settings, port: int | None = None) -> PerformanceServi
     runtime.add_projection(StatusProjection(book))
     runtime.add_projection(CaseProjection(book))
     runtime.add_projection(ScheduleProjection(book))
+    runtime.add_projection(TrainingProjection(book, repo))
     runtime.add_projection(ThresholdsProjection(repo, directory, watch))
     await runtime.open()
     api = PerformanceApi(runtime.commands, repo, directory, book)

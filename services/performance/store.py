@@ -275,6 +275,11 @@ def _ms(instant: datetime) -> int:
     return int((as_utc(instant) - EPOCH) / MS)
 
 
+def ms_of(instant: datetime) -> int:
+    """Milliseconds since the epoch (how the views store instants)."""
+    return _ms(instant)
+
+
 def _instant_of(ms: int) -> datetime:
     return EPOCH + timedelta(milliseconds=int(ms))
 
@@ -464,6 +469,7 @@ class Repository:
         self.thresholds = db["thresholds"]
         self.agents = db["directory_agents"]
         self.teams = db["directory_teams"]
+        self.certifications = db["certifications"]
         self._reads = asyncio.Semaphore(READ_CONCURRENCY)
         self._writes = asyncio.Semaphore(WRITE_CONCURRENCY)
 
@@ -498,7 +504,7 @@ class Repository:
         await asyncio.gather(*(one(d) for d in docs))
 
     async def drop_all(self) -> None:
-        for coll in (self.inputs, self.team_days, self.thresholds):
+        for coll in (self.inputs, self.team_days, self.thresholds, self.certifications):
             await mongo.drop_collection(coll)
 
     async def drop_directory(self) -> None:

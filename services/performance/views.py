@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2 as scheduling_events
+from wfm.training.v1 import events_pb2 as training_events
 
 from services.availability.store import decode as decode_status_changed
 from services.performance import domain, metrics, store
@@ -31,9 +32,10 @@ from services.scheduling.roster_store import schedule_from_proto
 from wfm_runtime import mongo
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
 from wfm_runtime.events import short_type, unpack
-from wfm_runtime.timefmt import as_utc, utc_now
+from wfm_runtime.timefmt import as_utc, from_timestamp, utc_now
 
 STATUS, CASES, SCHEDULE = "status_inputs", "case_inputs", "schedule_inputs"
+TRAINING = "training_inputs"
 MAX_CACHED_DOCS = 200_000
 MAX_LEAVE_DAYS = 400
 INDEX_DATE = date(1, 1, 1)  # the slot of each agent's roster index (no day reads it)
@@ -79,6 +81,7 @@ class Directory:
         return entry
 
     def zone_of(self, agent_id: str) -> str:
+        """The agent's home zone (UTC when unknown)."""
         entry = self.agents.get(agent_id)
         return entry.time_zone if entry and entry.time_zone else "UTC"
 
@@ -112,6 +115,7 @@ class DayBook:
             STATUS: repo.inputs.database[STATUS],
             CASES: repo.inputs.database[CASES],
             SCHEDULE: repo.inputs.database[SCHEDULE],
+            TRAINING: repo.inputs.database[TRAINING],
         }
         self._cache: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self._colls}
         self._dirty: dict[str, set[str]] = {k: set() for k in self._colls}
@@ -119,6 +123,9 @@ class DayBook:
         self._dirty_figures: set[str] = set()
         self.lock = asyncio.Lock()
         self.watch: RedFlagWatch | None = None
+
+    def zone_of(self, agent_id: str) -> str:
+        return self._directory.zone_of(agent_id)
 
     # --- documents -----------------------------------------------------------------------
     async def _docs(
@@ -251,7 +258,7 @@ class DayBook:
         """Seam for training's completion events."""
         zone = self._directory.zone_of(agent_id)
         noon = metrics.local_midnight(training.roster_date, zone) + timedelta(hours=12)
-        doc = await self._doc(SCHEDULE, store.bucket_id(agent_id, noon))
+        doc = await self._doc(TRAINING, store.bucket_id(agent_id, noon))
         doc.setdefault("trainings", {})[training.completion_id] = store.training_entry(training)
         return {(agent_id, training.roster_date)}
 
@@ -407,17 +414,20 @@ class RedFlagWatch:
                 months.setdefault((team_id, day.replace(day=1)), set()).add(agent_id)
         for (team_id, first), agents in sorted(months.items()):
             thresholds = await thresholds_of(self._repo, team_id)
-            if not thresholds.limits():
-                continue
             days = [
                 d
                 for d in metrics.dates(first, first + timedelta(days=30))
                 if d.month == first.month
             ]
-            for agent_id in sorted(agents):
+            flags: list[domain.RedFlag] = []
+            for agent_id in sorted(agents) if thresholds.limits() else []:
                 figures = metrics.derive(await self._book.sums_of(team_id, agent_id, days))
-                for flag in domain.red_flags(agent_id, figures, thresholds):
-                    await self._raise(flag, team_id, f"{first:%Y-%m}")
+                flags += domain.red_flags(agent_id, figures, thresholds)
+            flags += certification_flags(
+                await expired_certifications(self._repo, sorted(agents), period_end(days[-1]))
+            )
+            for flag in flags:
+                await self._raise(flag, team_id, f"{first:%Y-%m}")
 
     async def _raise(self, flag: domain.RedFlag, team_id: str, month: str) -> None:
         flag_id = store.red_flag_id(flag, month)
@@ -540,6 +550,104 @@ class CaseProjection(_DayBookProjection):
                 if short_type(envelope.event_type) == "CaseRecorded":
                     touched |= await self._book.add_case(store.decode_case(envelope))
             await self._book.settle(touched)
+
+
+class TrainingProjection(_DayBookProjection):
+    """Training's CompletionRecorded -> training inputs (hours, technical, count) and the
+    agent's certifications (latest expiry per competency, for the certification red flag)."""
+
+    name = "performance-training"
+    source = "training"
+    subjects = "learner.>"
+    kind = TRAINING
+
+    def __init__(self, book: DayBook, repo: store.Repository) -> None:
+        super().__init__(book)
+        self._repo = repo
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        async with self._book.lock:
+            touched: set[AgentDay] = set()
+            for envelope in envelopes:
+                if short_type(envelope.event_type) != "CompletionRecorded":
+                    continue
+                event = unpack(envelope, training_events.CompletionRecorded)
+                agent_id = envelope.aggregate_id
+                touched |= await self._book.record_training_completion(
+                    agent_id, training_completion(event.completion, self._book.zone_of(agent_id))
+                )
+                await self._certifications(agent_id, envelope.aggregate_version, event.learner)
+            await self._book.settle(touched)
+
+    async def _certifications(
+        self, agent_id: str, version: int, learner: training_events.Learner
+    ) -> None:
+        """Each competency's latest certified completion (a renewal replaces an expiry)."""
+        doc = await mongo.get(self._repo.certifications, agent_id)
+        if doc is not None and int(doc.get("version", 0)) >= version:
+            return
+        latest: dict[str, tuple[datetime, datetime]] = {}
+        for c in learner.completions:
+            if not (c.passed and c.HasField("certification_expire_time")):
+                continue
+            key = c.competency or c.course
+            done = from_timestamp(c.completion_time)
+            if key not in latest or latest[key][0] <= done:
+                latest[key] = (done, from_timestamp(c.certification_expire_time))
+        expiries = {k: store.ms_of(expires) for k, (_, expires) in latest.items()}
+        await mongo.set_fields(
+            self._repo.certifications, agent_id, {"version": version, "expiries": expiries}
+        )
+
+    async def reset(self) -> None:
+        await super().reset()
+        await mongo.drop_collection(self._repo.certifications)
+
+
+def training_completion(
+    completion: training_events.TrainingCompletion, agent_zone: str
+) -> metrics.TrainingCompletion:
+    """A completion counts on the local date (agent's zone) its session started, or on the
+    date it was completed (self-paced)."""
+    stamp = (
+        completion.session_start_time
+        if completion.HasField("session_start_time")
+        else completion.completion_time
+    )
+    zone = ZoneInfo(completion.time_zone or agent_zone)
+    return metrics.TrainingCompletion(
+        f"{completion.course}|{completion.session}",
+        from_timestamp(stamp).astimezone(zone).date(),
+        max(0, completion.attended_minutes),
+        completion.technical,
+    )
+
+
+def period_end(last_day: date) -> datetime:
+    """What a period is judged at: the end of its last day (UTC), or now if that is later."""
+    return min(metrics.local_midnight(last_day + timedelta(days=1), "UTC"), utc_now())
+
+
+def certification_flags(expired: dict[str, list[str]]) -> list[domain.RedFlag]:
+    """One `certification_expired` flag per agent: value = how many expired (limit 0)."""
+    return [
+        domain.RedFlag(agent_id, domain.CERTIFICATION_EXPIRED, float(len(gone)), 0.0, "max")
+        for agent_id, gone in sorted(expired.items())
+    ]
+
+
+async def expired_certifications(
+    repo: store.Repository, agent_ids: list[str], by: datetime
+) -> dict[str, list[str]]:
+    """Each agent's certifications (competency or course) that expired at or before `by`."""
+    docs = await repo.get_many(repo.certifications, agent_ids)
+    limit = store.ms_of(by)
+    out: dict[str, list[str]] = {}
+    for agent_id, doc in docs.items():
+        gone = sorted(k for k, ms in doc.get("expiries", {}).items() if int(ms) <= limit)
+        if gone:
+            out[agent_id] = gone
+    return out
 
 
 class ThresholdsProjection:

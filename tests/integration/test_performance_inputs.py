@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from wfm.performance.v1 import performance_service_pb2 as pb
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
+from wfm.training.v1 import training_service_pb2 as tpb
 
 from tests import roster_helpers as h
 from tests.conftest import System
 from wfm_runtime.testing import eventually
+from wfm_runtime.timefmt import to_timestamp
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +132,85 @@ async def test_approved_leave_is_not_absence(perf_system: System) -> None:
     )
     # Scheduling cancels the shift the leave covers: not scheduled, not a no-show, not absent.
     assert (on_leave.scheduled_hours, on_leave.no_shows) == (0, 0)
+
+
+async def test_training_completions_count_and_an_expired_certification_is_flagged(
+    perf_system: System,
+) -> None:
+    system = perf_system
+    assert system.perf is not None
+    await h.add_team(system)
+    for agent in ("asha", "ravi"):
+        await h.add_agent(system, agent)
+        await system.known_to_training(agent)
+    trainer = system.training_as("trainer-1", "trainer")
+    hr = system.training_as("hr-1", "hr")
+    await trainer.CreateCourse(
+        tpb.CreateCourseRequest(
+            course_id="fibre",
+            course=tpb.Course(
+                title="Fibre troubleshooting",
+                category=tpb.COURSE_CATEGORY_CLIENT_SPECIFIC,
+                client="acme",
+                credit_minutes=240,
+                technical=True,
+                competency="fibre-support",
+                competency_level=tpb.COMPETENCY_LEVEL_COMPETENT,
+                validity_days=30,
+            ),
+            idempotency_key="course",
+        )
+    )
+    start = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)  # 09:30 IST; expired 30 days later
+    await trainer.CreateSession(
+        tpb.CreateSessionRequest(
+            session_id="jan",
+            session=tpb.Session(
+                course="courses/fibre",
+                start_time=to_timestamp(start),
+                end_time=to_timestamp(start + timedelta(hours=4)),
+                time_zone="Asia/Kolkata",
+                trainer="trainer-1",
+                capacity=5,
+                delivery=tpb.DELIVERY_CLASSROOM,
+            ),
+            idempotency_key="session",
+        )
+    )
+    await hr.EnrollAgents(
+        tpb.EnrollAgentsRequest(session="sessions/jan", agents=["agents/asha"], idempotency_key="e")
+    )
+    await trainer.StartSession(tpb.StartSessionRequest(name="sessions/jan", idempotency_key="go"))
+    await trainer.RecordCompletion(
+        tpb.RecordCompletionRequest(
+            name="sessions/jan/enrollments/asha",
+            completion=tpb.Completion(
+                completion_time=to_timestamp(start + timedelta(hours=4)),
+                attended_minutes=210,
+                score=90,
+                passed=True,
+            ),
+            idempotency_key="done",
+        )
+    )
+    day = await eventually(
+        lambda: _day(system, "asha", "2026-01-05"), lambda m: m.training_hours > 0
+    )
+    assert (day.training_hours, day.technical_training_hours) == (3.5, 3.5)
+    assert day.technical_trainings_completed == 1
+
+    async def flags(start_date: str, end_date: str) -> list[tuple[str, str, float]]:
+        assert system.perf is not None
+        listed = await system.perf.ListRedFlags(
+            pb.ListRedFlagsRequest(
+                team=f"teams/{h.TEAM}",
+                period=pb.Period(start_date=start_date, end_date=end_date),
+            )
+        )
+        return [(f.agent, f.metric, f.value) for f in listed.red_flags]
+
+    # Valid through January; expired (only Asha's) by the end of February.
+    assert await flags("2026-01-01", "2026-01-31") == []
+    assert await flags("2026-02-01", "2026-02-28") == [
+        ("agents/asha", "certification_expired", 1.0)
+    ]
