@@ -287,12 +287,15 @@ class DayBook:
             for leave in schedule.leave
             if leave.status is roster.LeaveStatus.APPROVED
         }
+        worked = [s for s in schedule.shifts if s.status is roster.ShiftStatus.PUBLISHED]
         for leave in schedule.leave:
-            if leave.leave_id in approved or leave.leave_id in index.get("leave", []):
-                end = leave.end if leave.leave_id in approved else leave.start
-                touched |= await self.record_leave(
-                    agent_id, metrics.Leave(leave.leave_id, leave.start, end)
-                )
+            if leave.leave_id in approved:
+                interval = leave_interval(leave, worked)
+            elif leave.leave_id in index.get("leave", []):
+                interval = metrics.Leave(leave.leave_id, leave.start, leave.start)  # withdrawn
+            else:
+                continue
+            touched |= await self.record_leave(agent_id, interval)
         index.update(
             v=schedule.version,
             dates=sorted(d.isoformat() for d in (old_dates - left) | set(by_date)),
@@ -512,6 +515,22 @@ def kept_from(schedule: roster.Schedule, changed: set[str]) -> date:
     if touched:
         return min(touched) - timedelta(days=roster.KEEP_DAYS)
     return min(every) if every else date.max
+
+
+def leave_interval(leave: roster.Leave, worked: list[roster.Shift]) -> metrics.Leave:
+    """Approved leave as an interval. Whole-day leave covers the shifts of its roster dates
+    (as scheduling decides), so it is cut back from a worked shift of another roster date it
+    overlaps (a night shift that ends on the morning of the day off)."""
+    start, end = leave.start, leave.end
+    for shift in worked if leave.full_days else []:
+        if leave.start_date <= shift.roster_date <= leave.end_date:
+            continue
+        if shift.start < end and start < shift.end:
+            if shift.roster_date < leave.start_date:
+                start = max(start, shift.end)
+            else:
+                end = min(end, shift.start)
+    return metrics.Leave(leave.leave_id, start, max(start, end))
 
 
 def scheduled_shift(shift: roster.Shift) -> metrics.Shift:
