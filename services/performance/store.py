@@ -451,6 +451,49 @@ def team_day_id(team_id: str, day: date) -> str:
     return f"{team_id or '-'}|{day.isoformat()}"
 
 
+def team_month_id(team_id: str, month: str) -> str:
+    """The month roll-up of a team, `team|YYYY-MM` (day documents are `team|YYYY-MM-DD`)."""
+    return f"{team_id}|{month}"
+
+
+def month_days(month: str) -> list[date]:
+    first = date.fromisoformat(f"{month}-01")
+    out = []
+    day = first
+    while day.month == first.month:
+        out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def period_parts(start: date, end: date) -> tuple[list[str], list[date]]:
+    """A period as the calendar months wholly inside it and the remaining single days."""
+    months: list[str] = []
+    days: list[date] = []
+    day = start
+    while day <= end:
+        month_end = month_days(f"{day:%Y-%m}")[-1]
+        if day.day == 1 and month_end <= end:
+            months.append(f"{day:%Y-%m}")
+            day = month_end + timedelta(days=1)
+        else:
+            days.append(day)
+            day += timedelta(days=1)
+    return months, days
+
+
+def add_packed(rows: list[str]) -> str | None:
+    """Packed sums added up (None when nothing is left)."""
+    if not rows:
+        return None
+    width = len(metrics.SUM_FIELDS)
+    total = [0] * width
+    for row in rows:
+        for i, x in enumerate(row.split(",")):
+            total[i] += int(x)
+    return ",".join(map(str, total)) if any(total) else None
+
+
 def pack_sums(sums: metrics.Sums) -> str:
     return ",".join(str(int(sums.get(name, 0))) for name in metrics.SUM_FIELDS)
 

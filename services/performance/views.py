@@ -318,6 +318,7 @@ class DayBook:
             self._figures.setdefault(
                 doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
             )
+        changed: dict[tuple[str, str], set[str]] = {}
         for team, rows in by_team.items():
             for agent_id, day, sums in rows:
                 doc_id = store.team_day_id(team, day)
@@ -331,6 +332,46 @@ class DayBook:
                     else:
                         agents[agent_id] = packed
                     self._dirty_figures.add(doc_id)
+                    changed.setdefault((team, f"{day:%Y-%m}"), set()).add(agent_id)
+        for (team, month), agent_ids in sorted(changed.items()):
+            await self.roll_up(team, month, agent_ids)
+
+    async def roll_up(self, team_id: str, month: str, agent_ids: set[str] | None = None) -> None:
+        """Sets the agents' rows (all: None) of the team's month document to the sums of
+        their rows in the month's team-day documents, so a whole-month query is one read.
+        Derived from the day documents (never incremented), like them rebuilt by a replay."""
+        days = store.month_days(month)
+        day_docs = await self._figure_docs([store.team_day_id(team_id, d) for d in days])
+        month_id = store.team_month_id(team_id, month)
+        doc = (await self._figure_docs([month_id]))[month_id]
+        doc.update(team_id=team_id, month=month)
+        rows = doc.setdefault("agents", {})
+        wanted = (
+            agent_ids
+            if agent_ids is not None
+            else {a for d in day_docs.values() for a in d.get("agents", {})}
+        )
+        for agent_id in wanted:
+            packed = [
+                d["agents"][agent_id] for d in day_docs.values() if agent_id in d.get("agents", {})
+            ]
+            total = store.add_packed(packed)
+            if total is None:
+                rows.pop(agent_id, None)
+            else:
+                rows[agent_id] = total
+        self._dirty_figures.add(month_id)
+
+    async def _figure_docs(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Figure documents by id, from the book's cache or read once into it."""
+        missing = [i for i in ids if i not in self._figures]
+        found = await self._repo.get_many(self._repo.team_days, missing) if missing else {}
+        for doc_id in missing:
+            stored = found.get(doc_id)
+            self._figures.setdefault(
+                doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
+            )
+        return {i: self._figures[i] for i in ids}
 
     async def settle(self, touched: set[AgentDay]) -> None:
         """Recomputes the touched agent-days, writes them, then checks them for new red flags."""
@@ -767,9 +808,9 @@ class DirectoryProjection:
 async def team_period_sums(
     repo: store.Repository, team_id: str, period: domain.Period
 ) -> dict[str, metrics.Sums]:
-    """Each agent's summed sums over the period's roster dates."""
-    ids = [store.team_day_id(team_id, d) for d in metrics.dates(period.start, period.end)]
-    docs = await repo.get_many(repo.team_days, ids)
+    """Each agent's summed sums over the period's roster dates: a whole calendar month inside
+    the period from its roll-up document, the other days from the team-day documents."""
+    docs = await repo.get_many(repo.team_days, _figure_ids(team_id, period))
     # Lists added element-wise: a 1,000-agent team month is 31,000 rows of 26 numbers.
     width = len(metrics.SUM_FIELDS)
     totals: dict[str, list[int]] = {}
@@ -787,14 +828,21 @@ async def team_period_sums(
 async def agent_period_sums(
     repo: store.Repository, team_id: str, agent_id: str, period: domain.Period
 ) -> metrics.Sums:
-    ids = [store.team_day_id(team_id, d) for d in metrics.dates(period.start, period.end)]
-    docs = await repo.get_many(repo.team_days, ids)
+    docs = await repo.get_many(repo.team_days, _figure_ids(team_id, period))
     total = metrics.empty_sums()
     for doc in map(store.unpack_doc, docs.values()):
         packed = doc.get("agents", {}).get(agent_id)
         if packed:
             metrics.add_sums(total, store.unpack_sums(packed))
     return total
+
+
+def _figure_ids(team_id: str, period: domain.Period) -> list[str]:
+    """The figure documents that make up a period: month roll-ups, then single days."""
+    months, days = store.period_parts(period.start, period.end)
+    return [store.team_month_id(team_id, m) for m in months] + [
+        store.team_day_id(team_id, d) for d in days
+    ]
 
 
 async def thresholds_of(repo: store.Repository, team_id: str) -> domain.Thresholds:

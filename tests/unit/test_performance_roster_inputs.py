@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from services.performance import views
+from services.performance import store, views
+from services.performance.metrics import SUM_FIELDS
 from services.scheduling import roster
 
 
@@ -52,3 +53,13 @@ def test_dates_before_what_the_event_keeps_are_not_cleared() -> None:
     assert views.kept_from(schedule, {"b"}) == date(2026, 11, 20) - timedelta(days=roster.KEEP_DAYS)
     assert views.kept_from(schedule, set()) == date(2026, 11, 10)
     assert views.kept_from(roster.Schedule("asha"), set()) == date.max
+
+
+def test_a_period_is_whole_months_and_single_days() -> None:
+    assert store.period_parts(date(2026, 11, 1), date(2026, 11, 30)) == (["2026-11"], [])
+    months, days = store.period_parts(date(2026, 10, 31), date(2026, 11, 30))
+    assert (months, days) == (["2026-11"], [date(2026, 10, 31)])
+    months, days = store.period_parts(date(2026, 2, 2), date(2026, 3, 1))
+    assert months == [] and len(days) == 28
+    assert store.add_packed(["1,2,0", "3,0,0"]) == "4,2,0" + ",0" * (len(SUM_FIELDS) - 3)
+    assert store.add_packed([]) is None and store.add_packed(["0,0"]) is None
