@@ -162,18 +162,25 @@ class DayBook:
         return [docs[doc_id].get("agents", {}).get(agent_id, {}) for doc_id, agent_id in slots]
 
     async def inputs_for(
-        self, agent_id: str, days: list[date], *, keep: bool = True
+        self,
+        agent_id: str,
+        days: list[date],
+        *,
+        keep: bool = True,
+        kinds: tuple[str, ...] = (),
     ) -> metrics.AgentInputs:
+        """The agent's stored inputs around `days` (of `kinds`; all by default)."""
         zone = self._directory.zone_of(agent_id)
         slots = sorted({b for d in days for b in store.buckets_for_day(agent_id, d, zone)})
         parts: list[dict[str, Any]] = []
-        for kind in self._colls:
+        for kind in kinds or tuple(self._colls):
             parts += await self._slices(kind, slots, keep=keep)
         return store.inputs_from_docs(agent_id, zone, parts)
 
     async def _around(self, agent_id: str, instant: datetime) -> metrics.AgentInputs:
+        """The shifts around an instant: all that decides its roster date."""
         local = instant.astimezone(metrics.ZoneInfo(self._directory.zone_of(agent_id))).date()
-        return await self.inputs_for(agent_id, [local])
+        return await self.inputs_for(agent_id, [local], kinds=(SCHEDULE,))
 
     # --- inputs ----------------------------------------------------------------------------
     async def add_status_changes(
@@ -190,7 +197,8 @@ class DayBook:
             return set()
         zone = metrics.ZoneInfo(self._directory.zone_of(agent_id))
         days = {c.at.astimezone(zone).date() + timedelta(days=k) for c in fresh for k in (0, 1)}
-        inputs = await self.inputs_for(agent_id, sorted(days))
+        # A change's reach needs the later changes; its roster dates, the shifts.
+        inputs = await self.inputs_for(agent_id, sorted(days), kinds=(STATUS, SCHEDULE))
         touched: set[AgentDay] = set()
         for change in fresh:
             start, end = metrics.status_reach(inputs, change)
