@@ -422,21 +422,22 @@ def report(
         "",
         "## Where it stands",
         "",
-        "Neither target is met on FerretDB v1.24 (SQLite). What the runs while building it showed:",
+        "Queries: the team-month target is met since round 2. The projector keeps a month "
+        "roll-up document per team (each agent's sums over the calendar month, derived from "
+        "the day documents after every batch, never incremented), so a whole-month "
+        "ListScorecards reads one document (about 100 KB for 1,000 agents) instead of 30; "
+        "other periods read the whole months they contain from roll-ups and the rest by day. "
+        "Round 1 measured p99 530-670 ms for the same queries over 30 day documents.",
         "",
-        "- The projector waits on FerretDB most of the time (a cProfile run: half of the wall "
-        "time in `epoll`, the Python rules themselves a small share). Each batch of 500 "
-        "time-ordered events touches most agents, and every input document it touched is "
-        "rewritten whole (one `replace_one` each: a bulk of replaces took over 15 s for 200 "
-        "documents in a probe). Steps taken: documents packed as one JSON string (FerretDB "
-        "spends its time per field: 87 -> 383 events/s at 100 agents), inputs shared per UTC "
-        "date and agent hash bucket (-> 1,333 events/s at 100 agents). With 1,000 agents fed the "
-        "bucket documents grow and throughput fell to about 390 events/s (28,000 events in "
-        "72 s).",
-        "- Queries: reading the 30 team-day documents of a 1,000-agent team (about 100 KB each) "
-        "is itself 150-350 ms on FerretDB, so the p99 target needs fewer bytes per query: a "
-        "month roll-up document per team and agent slice kept by the projector, or MongoDB. "
-        "The rest of the time is decoding and summing 30,000 packed rows in Python.",
+        "Projector throughput: not met (a tenth of the target or less). A cProfile run shows "
+        "it CPU-bound in Python now as much as waiting on FerretDB: every touched agent-day is "
+        "recomputed from all the inputs stored around it (`inputs_from_docs` parses the "
+        "stored entries again for each day and each case), and each batch rewrites every input "
+        "document it touched (one `replace_one` each; a bulk of replaces was far slower on "
+        "FerretDB v1.24). Round 2 stopped a status change reading cases and a case reading "
+        "statuses (only the shifts decide a roster date). Next steps: keep parsed inputs per "
+        "document slice in memory between batches; recompute each agent once per batch for "
+        "all its touched days; fewer, larger input documents per batch.",
         "- Not measured here: the same run on MongoDB 7 (`MONGO_URL`); the NATS fetch and ack.",
         "",
     ]
