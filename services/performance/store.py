@@ -390,26 +390,56 @@ def training_entry(training: metrics.TrainingCompletion) -> dict[str, Any]:
     }
 
 
-def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> metrics.AgentInputs:
-    changes, cases, shifts, leave, trainings = {}, {}, {}, {}, {}
-    for doc in docs:
-        for version, e in doc.get("changes", {}).items():
-            changes[int(version)] = metrics.StatusChange(
-                int(version), _instant_of(e["at"]), e["status"], e.get("reason", "")
-            )
-        for case_id, e in doc.get("cases", {}).items():
-            if not e.get("moved"):
-                cases[case_id] = _case_outcome(agent_id, case_id, e)
-        for shift_id, e in doc.get("shifts", {}).items():
-            shifts[shift_id] = _shift(shift_id, e)
-        for leave_id, e in doc.get("leave", {}).items():
-            leave[leave_id] = metrics.Leave(
-                leave_id, _instant_of(e["start"]), _instant_of(e["end"])
-            )
-        for training_id, e in doc.get("trainings", {}).items():
-            trainings[training_id] = metrics.TrainingCompletion(
-                training_id, date.fromisoformat(e["roster_date"]), e["minutes"], e["technical"]
-            )
+# One stored slice parsed: status changes by version, cases, shifts, leave, trainings by id.
+Parsed = tuple[
+    dict[int, metrics.StatusChange],
+    dict[str, metrics.CaseOutcome],
+    dict[str, metrics.Shift],
+    dict[str, metrics.Leave],
+    dict[str, metrics.TrainingCompletion],
+]
+
+
+def parse_slice(agent_id: str, doc: dict[str, Any]) -> Parsed:
+    """An agent's part of one input document, as the metrics' inputs."""
+    changes = {
+        int(version): metrics.StatusChange(
+            int(version), _instant_of(e["at"]), e["status"], e.get("reason", "")
+        )
+        for version, e in doc.get("changes", {}).items()
+    }
+    cases = {
+        case_id: _case_outcome(agent_id, case_id, e)
+        for case_id, e in doc.get("cases", {}).items()
+        if not e.get("moved")
+    }
+    shifts = {shift_id: _shift(shift_id, e) for shift_id, e in doc.get("shifts", {}).items()}
+    leave = {
+        leave_id: metrics.Leave(leave_id, _instant_of(e["start"]), _instant_of(e["end"]))
+        for leave_id, e in doc.get("leave", {}).items()
+    }
+    trainings = {
+        training_id: metrics.TrainingCompletion(
+            training_id, date.fromisoformat(e["roster_date"]), e["minutes"], e["technical"]
+        )
+        for training_id, e in doc.get("trainings", {}).items()
+    }
+    return changes, cases, shifts, leave, trainings
+
+
+def inputs_from_parsed(zone: str, parts: list[Parsed]) -> metrics.AgentInputs:
+    """Parsed slices merged (a later slice's entry of the same key wins, as stored)."""
+    changes: dict[int, metrics.StatusChange] = {}
+    cases: dict[str, metrics.CaseOutcome] = {}
+    shifts: dict[str, metrics.Shift] = {}
+    leave: dict[str, metrics.Leave] = {}
+    trainings: dict[str, metrics.TrainingCompletion] = {}
+    for c, k, s, lv, t in parts:
+        changes.update(c)
+        cases.update(k)
+        shifts.update(s)
+        leave.update(lv)
+        trainings.update(t)
     return metrics.AgentInputs(
         zone=zone or "UTC",
         changes=tuple(changes[v] for v in sorted(changes)),
@@ -418,6 +448,10 @@ def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> me
         trainings=tuple(trainings.values()),
         cases=tuple(cases.values()),
     )
+
+
+def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> metrics.AgentInputs:
+    return inputs_from_parsed(zone, [parse_slice(agent_id, d) for d in docs])
 
 
 def _case_outcome(agent_id: str, case_id: str, e: dict[str, Any]) -> metrics.CaseOutcome:

@@ -119,6 +119,9 @@ class DayBook:
         }
         self._cache: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self._colls}
         self._dirty: dict[str, set[str]] = {k: set() for k in self._colls}
+        # Parsed agent slices by (kind, document id, agent id): dropped when the slice is
+        # handed out for change (`_doc`) or its documents are forgotten.
+        self._parsed: dict[tuple[str, str, str], store.Parsed] = {}
         self._figures: dict[str, dict[str, Any]] = {}
         self._dirty_figures: set[str] = set()
         self.lock = asyncio.Lock()
@@ -152,6 +155,7 @@ class DayBook:
         doc_id, agent_id = slot
         self._dirty[kind].add(doc_id)
         doc = (await self._docs(kind, [doc_id]))[doc_id]
+        self._parsed.pop((kind, doc_id, agent_id), None)
         agents: dict[str, dict[str, Any]] = doc.setdefault("agents", {})
         return agents.setdefault(agent_id, {})
 
@@ -172,10 +176,27 @@ class DayBook:
         """The agent's stored inputs around `days` (of `kinds`; all by default)."""
         zone = self._directory.zone_of(agent_id)
         slots = sorted({b for d in days for b in store.buckets_for_day(agent_id, d, zone)})
-        parts: list[dict[str, Any]] = []
+        parts: list[store.Parsed] = []
         for kind in kinds or tuple(self._colls):
-            parts += await self._slices(kind, slots, keep=keep)
-        return store.inputs_from_docs(agent_id, zone, parts)
+            parts += await self._parsed_slices(kind, slots, keep=keep)
+        return store.inputs_from_parsed(zone, parts)
+
+    async def _parsed_slices(
+        self, kind: str, slots: list[store.Slot], *, keep: bool
+    ) -> list[store.Parsed]:
+        """The slots' agent slices parsed (kept parsed between batches when `keep`)."""
+        docs = await self._docs(kind, sorted({doc_id for doc_id, _ in slots}), keep=keep)
+        out = []
+        for doc_id, agent_id in slots:
+            key = (kind, doc_id, agent_id)
+            parsed = self._parsed.get(key) if keep else None
+            if parsed is None:
+                part = docs[doc_id].get("agents", {}).get(agent_id, {})
+                parsed = store.parse_slice(agent_id, part)
+                if keep:
+                    self._parsed[key] = parsed
+            out.append(parsed)
+        return out
 
     async def _around(self, agent_id: str, instant: datetime) -> metrics.AgentInputs:
         """The shifts around an instant: all that decides its roster date."""
@@ -430,6 +451,7 @@ class DayBook:
         for k in [kind] if kind else list(self._cache):
             self._cache[k].clear()
             self._dirty[k].clear()
+        self._parsed = {key: p for key, p in self._parsed.items() if kind and key[0] != kind}
         if kind is None:
             self._figures.clear()
             self._dirty_figures.clear()
