@@ -100,6 +100,31 @@ class Directory:
         return team_id in self.teams
 
 
+class Certifications:
+    """In-memory copy of the `certifications` view (agent -> competency -> expiry ms), kept by
+    the training projection; the red-flag check reads it after every batch without I/O."""
+
+    def __init__(self, repo: store.Repository) -> None:
+        self._repo = repo
+        self.expiries: dict[str, dict[str, int]] = {}
+
+    async def refresh(self) -> None:
+        docs = await mongo.find_all(self._repo.certifications, {})
+        self.expiries = {str(d["_id"]): dict(d.get("expiries", {})) for d in docs}
+
+    def expired(self, agent_ids: list[str], by: datetime) -> dict[str, list[str]]:
+        """Each agent's certifications that expired at or before `by`."""
+        limit = store.ms_of(by)
+        out: dict[str, list[str]] = {}
+        for agent_id in agent_ids:
+            gone = sorted(
+                k for k, ms in self.expiries.get(agent_id, {}).items() if int(ms) <= limit
+            )
+            if gone:
+                out[agent_id] = gone
+        return out
+
+
 class DayBook:
     """Stored inputs per agent and the agent-day sums derived from them.
 
@@ -471,12 +496,18 @@ class RedFlagWatch:
     """
 
     def __init__(
-        self, repo: store.Repository, directory: Directory, book: DayBook, commands: CommandRunner
+        self,
+        repo: store.Repository,
+        directory: Directory,
+        book: DayBook,
+        commands: CommandRunner,
+        certifications: Certifications | None = None,
     ) -> None:
         self._repo = repo
         self._directory = directory
         self._book = book
         self._commands = commands
+        self._certifications = certifications or Certifications(repo)
         self._behaviour = store.red_flag_behaviour()
         self._raised: set[str] = set()
 
@@ -498,7 +529,7 @@ class RedFlagWatch:
                 figures = metrics.derive(await self._book.sums_of(team_id, agent_id, days))
                 flags += domain.red_flags(agent_id, figures, thresholds)
             flags += certification_flags(
-                await expired_certifications(self._repo, sorted(agents), period_end(days[-1]))
+                self._certifications.expired(sorted(agents), period_end(days[-1]))
             )
             for flag in flags:
                 await self._raise(flag, team_id, f"{first:%Y-%m}")
@@ -651,9 +682,12 @@ class TrainingProjection(_DayBookProjection):
     subjects = "learner.>"
     kind = TRAINING
 
-    def __init__(self, book: DayBook, repo: store.Repository) -> None:
+    def __init__(
+        self, book: DayBook, repo: store.Repository, certifications: Certifications
+    ) -> None:
         super().__init__(book)
         self._repo = repo
+        self._certifications = certifications
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
         async with self._book.lock:
@@ -666,10 +700,12 @@ class TrainingProjection(_DayBookProjection):
                 touched |= await self._book.record_training_completion(
                     agent_id, training_completion(event.completion, self._book.zone_of(agent_id))
                 )
-                await self._certifications(agent_id, envelope.aggregate_version, event.learner)
+                await self._store_certifications(
+                    agent_id, envelope.aggregate_version, event.learner
+                )
             await self._book.settle(touched)
 
-    async def _certifications(
+    async def _store_certifications(
         self, agent_id: str, version: int, learner: training_events.Learner
     ) -> None:
         """Each competency's latest certified completion (a renewal replaces an expiry)."""
@@ -688,10 +724,12 @@ class TrainingProjection(_DayBookProjection):
         await mongo.set_fields(
             self._repo.certifications, agent_id, {"version": version, "expiries": expiries}
         )
+        self._certifications.expiries[agent_id] = expiries
 
     async def reset(self) -> None:
         await super().reset()
         await mongo.drop_collection(self._repo.certifications)
+        self._certifications.expiries.clear()
 
 
 def training_completion(

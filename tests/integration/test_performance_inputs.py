@@ -12,6 +12,7 @@ from wfm.training.v1 import training_service_pb2 as tpb
 
 from tests import roster_helpers as h
 from tests.conftest import System
+from tests.integration.test_performance_api import _case
 from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp
 
@@ -214,3 +215,20 @@ async def test_training_completions_count_and_an_expired_certification_is_flagge
     assert await flags("2026-02-01", "2026-02-28") == [
         ("agents/asha", "certification_expired", 1.0)
     ]
+    # The completion's batch checked January, when it was still valid: no event. A case in
+    # February makes the check look at February: expired, so a team leader is told, once.
+    assert system.performance is not None
+    events = system.performance.runtime.store
+    assert await events.get("red_flag", "asha--2026-01--certification_expired", 1) is None
+    for agent in ("ravi", "asha"):  # Ravi's first: checked before Asha's event appears
+        await system.perf.RecordCase(
+            pb.RecordCaseRequest(
+                case_id=f"feb-{agent}", case=_case(agent, datetime(2026, 2, 10, 15, tzinfo=UTC)),
+                idempotency_key=f"feb-{agent}",
+            )
+        )  # fmt: skip
+    raised = await eventually(
+        lambda: events.get("red_flag", "asha--2026-02--certification_expired", 1)
+    )
+    assert raised is not None and raised.event_type == "wfm.performance.v1.RedFlagRaised"
+    assert await events.get("red_flag", "ravi--2026-02--certification_expired", 1) is None
