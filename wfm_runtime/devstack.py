@@ -52,7 +52,7 @@ CONSUMES: dict[str, list[str]] = {
     "scheduling": [],
     "availability": ["scheduling"],
     "training": ["scheduling"],
-    "performance": ["scheduling", "availability"],
+    "performance": ["scheduling", "availability", "training"],
 }
 RUN_DIR = ROOT / ".local" / "run"
 STATE_FILE = RUN_DIR / "current.json"

@@ -241,6 +241,11 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
             for agent_id, sums in sorted(totals.items())
             for flag in domain.red_flags(agent_id, metrics.derive(sums), thresholds)
         ]
+        members = sorted(set(self._directory.members(team_id)) | set(totals))
+        expired = await views.expired_certifications(
+            self._repo, members, views.period_end(period.end)
+        )
+        flags = sorted(flags + views.certification_flags(expired), key=lambda f: f.agent_id)
         return pb.ListRedFlagsResponse(
             red_flags=[
                 pb.RedFlag(

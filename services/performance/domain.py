@@ -220,6 +220,10 @@ def decide_thresholds(current: Thresholds, wanted: Thresholds) -> ThresholdsSet 
     return ThresholdsSet(wanted)
 
 
+# Not a threshold: an agent with a certification expired by the period's end is flagged.
+CERTIFICATION_EXPIRED = "certification_expired"
+
+
 @dataclass(frozen=True)
 class RedFlag:
     agent_id: str

@@ -13,12 +13,15 @@ from services.performance.policy import POLICY
 from services.performance.store import Repository
 from services.performance.views import (
     CaseProjection,
+    Certifications,
     DayBook,
     Directory,
     DirectoryProjection,
     RedFlagWatch,
+    ScheduleProjection,
     StatusProjection,
     ThresholdsProjection,
+    TrainingProjection,
 )
 from wfm_runtime.config import Settings
 from wfm_runtime.service import ServiceRuntime, run_main
@@ -39,16 +42,20 @@ class PerformanceService:
 
 
 async def start(settings: Settings, port: int | None = None) -> PerformanceService:
-    runtime = ServiceRuntime(settings, consumes=["scheduling", "availability"])
+    runtime = ServiceRuntime(settings, consumes=["scheduling", "availability", "training"])
     repo = Repository(runtime.views_db)
     directory = Directory(repo)
     await directory.refresh()
     book = DayBook(repo, directory)
-    watch = RedFlagWatch(repo, directory, book, runtime.commands)
+    certifications = Certifications(repo)
+    await certifications.refresh()
+    watch = RedFlagWatch(repo, directory, book, runtime.commands, certifications)
     book.watch = watch
     runtime.add_projection(DirectoryProjection(repo, directory))
     runtime.add_projection(StatusProjection(book))
     runtime.add_projection(CaseProjection(book))
+    runtime.add_projection(ScheduleProjection(book))
+    runtime.add_projection(TrainingProjection(book, repo, certifications))
     runtime.add_projection(ThresholdsProjection(repo, directory, watch))
     await runtime.open()
     api = PerformanceApi(runtime.commands, repo, directory, book)

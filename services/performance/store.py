@@ -275,6 +275,11 @@ def _ms(instant: datetime) -> int:
     return int((as_utc(instant) - EPOCH) / MS)
 
 
+def ms_of(instant: datetime) -> int:
+    """Milliseconds since the epoch (how the views store instants)."""
+    return _ms(instant)
+
+
 def _instant_of(ms: int) -> datetime:
     return EPOCH + timedelta(milliseconds=int(ms))
 
@@ -385,26 +390,56 @@ def training_entry(training: metrics.TrainingCompletion) -> dict[str, Any]:
     }
 
 
-def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> metrics.AgentInputs:
-    changes, cases, shifts, leave, trainings = {}, {}, {}, {}, {}
-    for doc in docs:
-        for version, e in doc.get("changes", {}).items():
-            changes[int(version)] = metrics.StatusChange(
-                int(version), _instant_of(e["at"]), e["status"], e.get("reason", "")
-            )
-        for case_id, e in doc.get("cases", {}).items():
-            if not e.get("moved"):
-                cases[case_id] = _case_outcome(agent_id, case_id, e)
-        for shift_id, e in doc.get("shifts", {}).items():
-            shifts[shift_id] = _shift(shift_id, e)
-        for leave_id, e in doc.get("leave", {}).items():
-            leave[leave_id] = metrics.Leave(
-                leave_id, _instant_of(e["start"]), _instant_of(e["end"])
-            )
-        for training_id, e in doc.get("trainings", {}).items():
-            trainings[training_id] = metrics.TrainingCompletion(
-                training_id, date.fromisoformat(e["roster_date"]), e["minutes"], e["technical"]
-            )
+# One stored slice parsed: status changes by version, cases, shifts, leave, trainings by id.
+Parsed = tuple[
+    dict[int, metrics.StatusChange],
+    dict[str, metrics.CaseOutcome],
+    dict[str, metrics.Shift],
+    dict[str, metrics.Leave],
+    dict[str, metrics.TrainingCompletion],
+]
+
+
+def parse_slice(agent_id: str, doc: dict[str, Any]) -> Parsed:
+    """An agent's part of one input document, as the metrics' inputs."""
+    changes = {
+        int(version): metrics.StatusChange(
+            int(version), _instant_of(e["at"]), e["status"], e.get("reason", "")
+        )
+        for version, e in doc.get("changes", {}).items()
+    }
+    cases = {
+        case_id: _case_outcome(agent_id, case_id, e)
+        for case_id, e in doc.get("cases", {}).items()
+        if not e.get("moved")
+    }
+    shifts = {shift_id: _shift(shift_id, e) for shift_id, e in doc.get("shifts", {}).items()}
+    leave = {
+        leave_id: metrics.Leave(leave_id, _instant_of(e["start"]), _instant_of(e["end"]))
+        for leave_id, e in doc.get("leave", {}).items()
+    }
+    trainings = {
+        training_id: metrics.TrainingCompletion(
+            training_id, date.fromisoformat(e["roster_date"]), e["minutes"], e["technical"]
+        )
+        for training_id, e in doc.get("trainings", {}).items()
+    }
+    return changes, cases, shifts, leave, trainings
+
+
+def inputs_from_parsed(zone: str, parts: list[Parsed]) -> metrics.AgentInputs:
+    """Parsed slices merged (a later slice's entry of the same key wins, as stored)."""
+    changes: dict[int, metrics.StatusChange] = {}
+    cases: dict[str, metrics.CaseOutcome] = {}
+    shifts: dict[str, metrics.Shift] = {}
+    leave: dict[str, metrics.Leave] = {}
+    trainings: dict[str, metrics.TrainingCompletion] = {}
+    for c, k, s, lv, t in parts:
+        changes.update(c)
+        cases.update(k)
+        shifts.update(s)
+        leave.update(lv)
+        trainings.update(t)
     return metrics.AgentInputs(
         zone=zone or "UTC",
         changes=tuple(changes[v] for v in sorted(changes)),
@@ -413,6 +448,10 @@ def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> me
         trainings=tuple(trainings.values()),
         cases=tuple(cases.values()),
     )
+
+
+def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> metrics.AgentInputs:
+    return inputs_from_parsed(zone, [parse_slice(agent_id, d) for d in docs])
 
 
 def _case_outcome(agent_id: str, case_id: str, e: dict[str, Any]) -> metrics.CaseOutcome:
@@ -446,6 +485,49 @@ def team_day_id(team_id: str, day: date) -> str:
     return f"{team_id or '-'}|{day.isoformat()}"
 
 
+def team_month_id(team_id: str, month: str) -> str:
+    """The month roll-up of a team, `team|YYYY-MM` (day documents are `team|YYYY-MM-DD`)."""
+    return f"{team_id}|{month}"
+
+
+def month_days(month: str) -> list[date]:
+    first = date.fromisoformat(f"{month}-01")
+    out = []
+    day = first
+    while day.month == first.month:
+        out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def period_parts(start: date, end: date) -> tuple[list[str], list[date]]:
+    """A period as the calendar months wholly inside it and the remaining single days."""
+    months: list[str] = []
+    days: list[date] = []
+    day = start
+    while day <= end:
+        month_end = month_days(f"{day:%Y-%m}")[-1]
+        if day.day == 1 and month_end <= end:
+            months.append(f"{day:%Y-%m}")
+            day = month_end + timedelta(days=1)
+        else:
+            days.append(day)
+            day += timedelta(days=1)
+    return months, days
+
+
+def add_packed(rows: list[str]) -> str | None:
+    """Packed sums added up (None when nothing is left)."""
+    if not rows:
+        return None
+    width = len(metrics.SUM_FIELDS)
+    total = [0] * width
+    for row in rows:
+        for i, x in enumerate(row.split(",")):
+            total[i] += int(x)
+    return ",".join(map(str, total)) if any(total) else None
+
+
 def pack_sums(sums: metrics.Sums) -> str:
     return ",".join(str(int(sums.get(name, 0))) for name in metrics.SUM_FIELDS)
 
@@ -464,6 +546,7 @@ class Repository:
         self.thresholds = db["thresholds"]
         self.agents = db["directory_agents"]
         self.teams = db["directory_teams"]
+        self.certifications = db["certifications"]
         self._reads = asyncio.Semaphore(READ_CONCURRENCY)
         self._writes = asyncio.Semaphore(WRITE_CONCURRENCY)
 
@@ -498,7 +581,7 @@ class Repository:
         await asyncio.gather(*(one(d) for d in docs))
 
     async def drop_all(self) -> None:
-        for coll in (self.inputs, self.team_days, self.thresholds):
+        for coll in (self.inputs, self.team_days, self.thresholds, self.certifications):
             await mongo.drop_collection(coll)
 
     async def drop_directory(self) -> None:

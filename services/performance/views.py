@@ -22,17 +22,23 @@ from zoneinfo import ZoneInfo
 
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2 as scheduling_events
+from wfm.training.v1 import events_pb2 as training_events
 
 from services.availability.store import decode as decode_status_changed
 from services.performance import domain, metrics, store
+from services.scheduling import roster
+from services.scheduling.roster_store import SCHEDULE as SCHEDULE_AGGREGATE
+from services.scheduling.roster_store import schedule_from_proto
 from wfm_runtime import mongo
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
 from wfm_runtime.events import short_type, unpack
-from wfm_runtime.timefmt import as_utc, utc_now
+from wfm_runtime.timefmt import as_utc, from_timestamp, utc_now
 
 STATUS, CASES, SCHEDULE = "status_inputs", "case_inputs", "schedule_inputs"
+TRAINING = "training_inputs"
 MAX_CACHED_DOCS = 200_000
 MAX_LEAVE_DAYS = 400
+INDEX_DATE = date(1, 1, 1)  # the slot of each agent's roster index (no day reads it)
 
 AgentDay = tuple[str, date]
 
@@ -75,6 +81,7 @@ class Directory:
         return entry
 
     def zone_of(self, agent_id: str) -> str:
+        """The agent's home zone (UTC when unknown)."""
         entry = self.agents.get(agent_id)
         return entry.time_zone if entry and entry.time_zone else "UTC"
 
@@ -93,6 +100,31 @@ class Directory:
         return team_id in self.teams
 
 
+class Certifications:
+    """In-memory copy of the `certifications` view (agent -> competency -> expiry ms), kept by
+    the training projection; the red-flag check reads it after every batch without I/O."""
+
+    def __init__(self, repo: store.Repository) -> None:
+        self._repo = repo
+        self.expiries: dict[str, dict[str, int]] = {}
+
+    async def refresh(self) -> None:
+        docs = await mongo.find_all(self._repo.certifications, {})
+        self.expiries = {str(d["_id"]): dict(d.get("expiries", {})) for d in docs}
+
+    def expired(self, agent_ids: list[str], by: datetime) -> dict[str, list[str]]:
+        """Each agent's certifications that expired at or before `by`."""
+        limit = store.ms_of(by)
+        out: dict[str, list[str]] = {}
+        for agent_id in agent_ids:
+            gone = sorted(
+                k for k, ms in self.expiries.get(agent_id, {}).items() if int(ms) <= limit
+            )
+            if gone:
+                out[agent_id] = gone
+        return out
+
+
 class DayBook:
     """Stored inputs per agent and the agent-day sums derived from them.
 
@@ -108,13 +140,20 @@ class DayBook:
             STATUS: repo.inputs.database[STATUS],
             CASES: repo.inputs.database[CASES],
             SCHEDULE: repo.inputs.database[SCHEDULE],
+            TRAINING: repo.inputs.database[TRAINING],
         }
         self._cache: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self._colls}
         self._dirty: dict[str, set[str]] = {k: set() for k in self._colls}
+        # Parsed agent slices by (kind, document id, agent id): dropped when the slice is
+        # handed out for change (`_doc`) or its documents are forgotten.
+        self._parsed: dict[tuple[str, str, str], store.Parsed] = {}
         self._figures: dict[str, dict[str, Any]] = {}
         self._dirty_figures: set[str] = set()
         self.lock = asyncio.Lock()
         self.watch: RedFlagWatch | None = None
+
+    def zone_of(self, agent_id: str) -> str:
+        return self._directory.zone_of(agent_id)
 
     # --- documents -----------------------------------------------------------------------
     async def _docs(
@@ -141,6 +180,7 @@ class DayBook:
         doc_id, agent_id = slot
         self._dirty[kind].add(doc_id)
         doc = (await self._docs(kind, [doc_id]))[doc_id]
+        self._parsed.pop((kind, doc_id, agent_id), None)
         agents: dict[str, dict[str, Any]] = doc.setdefault("agents", {})
         return agents.setdefault(agent_id, {})
 
@@ -151,18 +191,42 @@ class DayBook:
         return [docs[doc_id].get("agents", {}).get(agent_id, {}) for doc_id, agent_id in slots]
 
     async def inputs_for(
-        self, agent_id: str, days: list[date], *, keep: bool = True
+        self,
+        agent_id: str,
+        days: list[date],
+        *,
+        keep: bool = True,
+        kinds: tuple[str, ...] = (),
     ) -> metrics.AgentInputs:
+        """The agent's stored inputs around `days` (of `kinds`; all by default)."""
         zone = self._directory.zone_of(agent_id)
         slots = sorted({b for d in days for b in store.buckets_for_day(agent_id, d, zone)})
-        parts: list[dict[str, Any]] = []
-        for kind in self._colls:
-            parts += await self._slices(kind, slots, keep=keep)
-        return store.inputs_from_docs(agent_id, zone, parts)
+        parts: list[store.Parsed] = []
+        for kind in kinds or tuple(self._colls):
+            parts += await self._parsed_slices(kind, slots, keep=keep)
+        return store.inputs_from_parsed(zone, parts)
+
+    async def _parsed_slices(
+        self, kind: str, slots: list[store.Slot], *, keep: bool
+    ) -> list[store.Parsed]:
+        """The slots' agent slices parsed (kept parsed between batches when `keep`)."""
+        docs = await self._docs(kind, sorted({doc_id for doc_id, _ in slots}), keep=keep)
+        out = []
+        for doc_id, agent_id in slots:
+            key = (kind, doc_id, agent_id)
+            parsed = self._parsed.get(key) if keep else None
+            if parsed is None:
+                part = docs[doc_id].get("agents", {}).get(agent_id, {})
+                parsed = store.parse_slice(agent_id, part)
+                if keep:
+                    self._parsed[key] = parsed
+            out.append(parsed)
+        return out
 
     async def _around(self, agent_id: str, instant: datetime) -> metrics.AgentInputs:
+        """The shifts around an instant: all that decides its roster date."""
         local = instant.astimezone(metrics.ZoneInfo(self._directory.zone_of(agent_id))).date()
-        return await self.inputs_for(agent_id, [local])
+        return await self.inputs_for(agent_id, [local], kinds=(SCHEDULE,))
 
     # --- inputs ----------------------------------------------------------------------------
     async def add_status_changes(
@@ -179,7 +243,8 @@ class DayBook:
             return set()
         zone = metrics.ZoneInfo(self._directory.zone_of(agent_id))
         days = {c.at.astimezone(zone).date() + timedelta(days=k) for c in fresh for k in (0, 1)}
-        inputs = await self.inputs_for(agent_id, sorted(days))
+        # A change's reach needs the later changes; its roster dates, the shifts.
+        inputs = await self.inputs_for(agent_id, sorted(days), kinds=(STATUS, SCHEDULE))
         touched: set[AgentDay] = set()
         for change in fresh:
             start, end = metrics.status_reach(inputs, change)
@@ -247,9 +312,50 @@ class DayBook:
         """Seam for training's completion events."""
         zone = self._directory.zone_of(agent_id)
         noon = metrics.local_midnight(training.roster_date, zone) + timedelta(hours=12)
-        doc = await self._doc(SCHEDULE, store.bucket_id(agent_id, noon))
+        doc = await self._doc(TRAINING, store.bucket_id(agent_id, noon))
         doc.setdefault("trainings", {})[training.completion_id] = store.training_entry(training)
         return {(agent_id, training.roster_date)}
+
+    async def apply_schedule(self, schedule: roster.Schedule, kept_from: date) -> set[AgentDay]:
+        """Scheduling's full new schedule of an agent -> its shifts per roster date and leave.
+
+        Only published shifts count (a cancelled or draft one is not scheduled time). An index
+        (agent's roster dates with shifts, approved leave ids, version) finds the dates a moved or
+        cancelled shift left; dates before `kept_from` are pruned from the event, not removed.
+        """
+        agent_id = schedule.agent_id
+        index = await self._doc(SCHEDULE, store.date_slot(agent_id, INDEX_DATE))
+        if int(index.get("v", 0)) >= schedule.version:
+            return set()  # a replayed or older copy
+        by_date: dict[date, list[metrics.Shift]] = {}
+        for shift in schedule.shifts:
+            if shift.status is roster.ShiftStatus.PUBLISHED:
+                by_date.setdefault(shift.roster_date, []).append(scheduled_shift(shift))
+        old_dates = {date.fromisoformat(d) for d in index.get("dates", [])}
+        left = {d for d in old_dates if d >= kept_from} - set(by_date)
+        touched: set[AgentDay] = set()
+        for day in sorted(set(by_date) | left):
+            touched |= await self.record_schedule_for_day(agent_id, day, by_date.get(day, []))
+        approved = {
+            leave.leave_id: leave
+            for leave in schedule.leave
+            if leave.status is roster.LeaveStatus.APPROVED
+        }
+        worked = [s for s in schedule.shifts if s.status is roster.ShiftStatus.PUBLISHED]
+        for leave in schedule.leave:
+            if leave.leave_id in approved:
+                interval = leave_interval(leave, worked)
+            elif leave.leave_id in index.get("leave", []):
+                interval = metrics.Leave(leave.leave_id, leave.start, leave.start)  # withdrawn
+            else:
+                continue
+            touched |= await self.record_leave(agent_id, interval)
+        index.update(
+            v=schedule.version,
+            dates=sorted(d.isoformat() for d in (old_dates - left) | set(by_date)),
+            leave=sorted(approved),
+        )
+        return touched
 
     # --- figures ---------------------------------------------------------------------------
     async def recompute(self, touched: set[AgentDay]) -> None:
@@ -266,6 +372,7 @@ class DayBook:
             self._figures.setdefault(
                 doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
             )
+        changed: dict[tuple[str, str], set[str]] = {}
         for team, rows in by_team.items():
             for agent_id, day, sums in rows:
                 doc_id = store.team_day_id(team, day)
@@ -279,6 +386,46 @@ class DayBook:
                     else:
                         agents[agent_id] = packed
                     self._dirty_figures.add(doc_id)
+                    changed.setdefault((team, f"{day:%Y-%m}"), set()).add(agent_id)
+        for (team, month), agent_ids in sorted(changed.items()):
+            await self.roll_up(team, month, agent_ids)
+
+    async def roll_up(self, team_id: str, month: str, agent_ids: set[str] | None = None) -> None:
+        """Sets the agents' rows (all: None) of the team's month document to the sums of
+        their rows in the month's team-day documents, so a whole-month query is one read.
+        Derived from the day documents (never incremented), like them rebuilt by a replay."""
+        days = store.month_days(month)
+        day_docs = await self._figure_docs([store.team_day_id(team_id, d) for d in days])
+        month_id = store.team_month_id(team_id, month)
+        doc = (await self._figure_docs([month_id]))[month_id]
+        doc.update(team_id=team_id, month=month)
+        rows = doc.setdefault("agents", {})
+        wanted = (
+            agent_ids
+            if agent_ids is not None
+            else {a for d in day_docs.values() for a in d.get("agents", {})}
+        )
+        for agent_id in wanted:
+            packed = [
+                d["agents"][agent_id] for d in day_docs.values() if agent_id in d.get("agents", {})
+            ]
+            total = store.add_packed(packed)
+            if total is None:
+                rows.pop(agent_id, None)
+            else:
+                rows[agent_id] = total
+        self._dirty_figures.add(month_id)
+
+    async def _figure_docs(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Figure documents by id, from the book's cache or read once into it."""
+        missing = [i for i in ids if i not in self._figures]
+        found = await self._repo.get_many(self._repo.team_days, missing) if missing else {}
+        for doc_id in missing:
+            stored = found.get(doc_id)
+            self._figures.setdefault(
+                doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
+            )
+        return {i: self._figures[i] for i in ids}
 
     async def settle(self, touched: set[AgentDay]) -> None:
         """Recomputes the touched agent-days, writes them, then checks them for new red flags."""
@@ -329,6 +476,7 @@ class DayBook:
         for k in [kind] if kind else list(self._cache):
             self._cache[k].clear()
             self._dirty[k].clear()
+        self._parsed = {key: p for key, p in self._parsed.items() if kind and key[0] != kind}
         if kind is None:
             self._figures.clear()
             self._dirty_figures.clear()
@@ -348,12 +496,18 @@ class RedFlagWatch:
     """
 
     def __init__(
-        self, repo: store.Repository, directory: Directory, book: DayBook, commands: CommandRunner
+        self,
+        repo: store.Repository,
+        directory: Directory,
+        book: DayBook,
+        commands: CommandRunner,
+        certifications: Certifications | None = None,
     ) -> None:
         self._repo = repo
         self._directory = directory
         self._book = book
         self._commands = commands
+        self._certifications = certifications or Certifications(repo)
         self._behaviour = store.red_flag_behaviour()
         self._raised: set[str] = set()
 
@@ -365,17 +519,20 @@ class RedFlagWatch:
                 months.setdefault((team_id, day.replace(day=1)), set()).add(agent_id)
         for (team_id, first), agents in sorted(months.items()):
             thresholds = await thresholds_of(self._repo, team_id)
-            if not thresholds.limits():
-                continue
             days = [
                 d
                 for d in metrics.dates(first, first + timedelta(days=30))
                 if d.month == first.month
             ]
-            for agent_id in sorted(agents):
+            flags: list[domain.RedFlag] = []
+            for agent_id in sorted(agents) if thresholds.limits() else []:
                 figures = metrics.derive(await self._book.sums_of(team_id, agent_id, days))
-                for flag in domain.red_flags(agent_id, figures, thresholds):
-                    await self._raise(flag, team_id, f"{first:%Y-%m}")
+                flags += domain.red_flags(agent_id, figures, thresholds)
+            flags += certification_flags(
+                self._certifications.expired(sorted(agents), period_end(days[-1]))
+            )
+            for flag in flags:
+                await self._raise(flag, team_id, f"{first:%Y-%m}")
 
     async def _raise(self, flag: domain.RedFlag, team_id: str, month: str) -> None:
         flag_id = store.red_flag_id(flag, month)
@@ -429,6 +586,76 @@ class StatusProjection(_DayBookProjection):
             await self._book.settle(touched)
 
 
+class ScheduleProjection(_DayBookProjection):
+    """Scheduling's ScheduleChanged -> shifts per roster date and approved leave -> the
+    agent-days they touch (a moved or cancelled shift recomputes the day it left)."""
+
+    name = "performance-schedule"
+    source = "scheduling"
+    subjects = f"{SCHEDULE_AGGREGATE}.>"
+    kind = SCHEDULE
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        async with self._book.lock:
+            touched: set[AgentDay] = set()
+            for envelope in envelopes:
+                if short_type(envelope.event_type) != "ScheduleChanged":
+                    continue
+                event = unpack(envelope, scheduling_events.ScheduleChanged)
+                schedule = schedule_from_proto(event.schedule, envelope.aggregate_version)
+                touched |= await self._book.apply_schedule(
+                    schedule, kept_from(schedule, set(event.shift_ids))
+                )
+            await self._book.settle(touched)
+
+
+def kept_from(schedule: roster.Schedule, changed: set[str]) -> date:
+    """The first roster date the event's schedule holds every shift of (scheduling prunes
+    shifts more than KEEP_DAYS before the earliest one a change touches)."""
+    touched = [s.roster_date for s in schedule.shifts if s.shift_id in changed]
+    every = [s.roster_date for s in schedule.shifts]
+    if touched:
+        return min(touched) - timedelta(days=roster.KEEP_DAYS)
+    return min(every) if every else date.max
+
+
+def leave_interval(leave: roster.Leave, worked: list[roster.Shift]) -> metrics.Leave:
+    """Approved leave as an interval. Whole-day leave covers the shifts of its roster dates
+    (as scheduling decides), so it is cut back from a worked shift of another roster date it
+    overlaps (a night shift that ends on the morning of the day off)."""
+    start, end = leave.start, leave.end
+    for shift in worked if leave.full_days else []:
+        if leave.start_date <= shift.roster_date <= leave.end_date:
+            continue
+        if shift.start < end and start < shift.end:
+            if shift.roster_date < leave.start_date:
+                start = max(start, shift.end)
+            else:
+                end = min(end, shift.start)
+    return metrics.Leave(leave.leave_id, start, max(start, end))
+
+
+def scheduled_shift(shift: roster.Shift) -> metrics.Shift:
+    """A scheduling shift as the metrics see it: activities at their elapsed offsets; the rest
+    of the shift is productive paid WORK."""
+    return metrics.Shift(
+        shift.shift_id,
+        shift.roster_date,
+        shift.start,
+        shift.end,
+        tuple(
+            metrics.Activity(
+                a.kind.value,
+                shift.start + timedelta(minutes=a.offset_minutes),
+                shift.start + timedelta(minutes=a.offset_minutes + a.length_minutes),
+                a.paid,
+                False,
+            )
+            for a in shift.activities
+        ),
+    )
+
+
 class CaseProjection(_DayBookProjection):
     """CaseRecorded -> case inputs -> the agent-days of the case (and of its old place)."""
 
@@ -444,6 +671,111 @@ class CaseProjection(_DayBookProjection):
                 if short_type(envelope.event_type) == "CaseRecorded":
                     touched |= await self._book.add_case(store.decode_case(envelope))
             await self._book.settle(touched)
+
+
+class TrainingProjection(_DayBookProjection):
+    """Training's CompletionRecorded -> training inputs (hours, technical, count) and the
+    agent's certifications (latest expiry per competency, for the certification red flag)."""
+
+    name = "performance-training"
+    source = "training"
+    subjects = "learner.>"
+    kind = TRAINING
+
+    def __init__(
+        self, book: DayBook, repo: store.Repository, certifications: Certifications
+    ) -> None:
+        super().__init__(book)
+        self._repo = repo
+        self._certifications = certifications
+
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        async with self._book.lock:
+            touched: set[AgentDay] = set()
+            for envelope in envelopes:
+                if short_type(envelope.event_type) != "CompletionRecorded":
+                    continue
+                event = unpack(envelope, training_events.CompletionRecorded)
+                agent_id = envelope.aggregate_id
+                touched |= await self._book.record_training_completion(
+                    agent_id, training_completion(event.completion, self._book.zone_of(agent_id))
+                )
+                await self._store_certifications(
+                    agent_id, envelope.aggregate_version, event.learner
+                )
+            await self._book.settle(touched)
+
+    async def _store_certifications(
+        self, agent_id: str, version: int, learner: training_events.Learner
+    ) -> None:
+        """Each competency's latest certified completion (a renewal replaces an expiry)."""
+        doc = await mongo.get(self._repo.certifications, agent_id)
+        if doc is not None and int(doc.get("version", 0)) >= version:
+            return
+        latest: dict[str, tuple[datetime, datetime]] = {}
+        for c in learner.completions:
+            if not (c.passed and c.HasField("certification_expire_time")):
+                continue
+            key = c.competency or c.course
+            done = from_timestamp(c.completion_time)
+            if key not in latest or latest[key][0] <= done:
+                latest[key] = (done, from_timestamp(c.certification_expire_time))
+        expiries = {k: store.ms_of(expires) for k, (_, expires) in latest.items()}
+        await mongo.set_fields(
+            self._repo.certifications, agent_id, {"version": version, "expiries": expiries}
+        )
+        self._certifications.expiries[agent_id] = expiries
+
+    async def reset(self) -> None:
+        await super().reset()
+        await mongo.drop_collection(self._repo.certifications)
+        self._certifications.expiries.clear()
+
+
+def training_completion(
+    completion: training_events.TrainingCompletion, agent_zone: str
+) -> metrics.TrainingCompletion:
+    """A completion counts on the local date (agent's zone) its session started, or on the
+    date it was completed (self-paced)."""
+    stamp = (
+        completion.session_start_time
+        if completion.HasField("session_start_time")
+        else completion.completion_time
+    )
+    zone = ZoneInfo(completion.time_zone or agent_zone)
+    return metrics.TrainingCompletion(
+        f"{completion.course}|{completion.session}",
+        from_timestamp(stamp).astimezone(zone).date(),
+        max(0, completion.attended_minutes),
+        completion.technical,
+    )
+
+
+def period_end(last_day: date) -> datetime:
+    """What a period is judged at: the end of its last day (UTC), or now if that is later."""
+    return min(metrics.local_midnight(last_day + timedelta(days=1), "UTC"), utc_now())
+
+
+def certification_flags(expired: dict[str, list[str]]) -> list[domain.RedFlag]:
+    """One `certification_expired` flag per agent: value = how many expired (limit 0)."""
+    return [
+        domain.RedFlag(agent_id, domain.CERTIFICATION_EXPIRED, float(len(gone)), 0.0, "max")
+        for agent_id, gone in sorted(expired.items())
+    ]
+
+
+async def expired_certifications(
+    repo: store.Repository, agent_ids: list[str], by: datetime
+) -> dict[str, list[str]]:
+    """Each agent's certifications (competency or course) that expired at or before `by`."""
+    docs = await repo.get_many(repo.certifications, agent_ids)
+    limit = store.ms_of(by)
+    out: dict[str, list[str]] = {}
+    for agent_id, doc in docs.items():
+        gone = sorted(k for k, ms in doc.get("expiries", {}).items() if int(ms) <= limit)
+        if gone:
+            out[agent_id] = gone
+    return out
 
 
 class ThresholdsProjection:
@@ -544,9 +876,9 @@ class DirectoryProjection:
 async def team_period_sums(
     repo: store.Repository, team_id: str, period: domain.Period
 ) -> dict[str, metrics.Sums]:
-    """Each agent's summed sums over the period's roster dates."""
-    ids = [store.team_day_id(team_id, d) for d in metrics.dates(period.start, period.end)]
-    docs = await repo.get_many(repo.team_days, ids)
+    """Each agent's summed sums over the period's roster dates: a whole calendar month inside
+    the period from its roll-up document, the other days from the team-day documents."""
+    docs = await repo.get_many(repo.team_days, _figure_ids(team_id, period))
     # Lists added element-wise: a 1,000-agent team month is 31,000 rows of 26 numbers.
     width = len(metrics.SUM_FIELDS)
     totals: dict[str, list[int]] = {}
@@ -564,14 +896,21 @@ async def team_period_sums(
 async def agent_period_sums(
     repo: store.Repository, team_id: str, agent_id: str, period: domain.Period
 ) -> metrics.Sums:
-    ids = [store.team_day_id(team_id, d) for d in metrics.dates(period.start, period.end)]
-    docs = await repo.get_many(repo.team_days, ids)
+    docs = await repo.get_many(repo.team_days, _figure_ids(team_id, period))
     total = metrics.empty_sums()
     for doc in map(store.unpack_doc, docs.values()):
         packed = doc.get("agents", {}).get(agent_id)
         if packed:
             metrics.add_sums(total, store.unpack_sums(packed))
     return total
+
+
+def _figure_ids(team_id: str, period: domain.Period) -> list[str]:
+    """The figure documents that make up a period: month roll-ups, then single days."""
+    months, days = store.period_parts(period.start, period.end)
+    return [store.team_month_id(team_id, m) for m in months] + [
+        store.team_day_id(team_id, d) for d in days
+    ]
 
 
 async def thresholds_of(repo: store.Repository, team_id: str) -> domain.Thresholds:

@@ -101,7 +101,8 @@ async def _book(mongo_url: str) -> tuple[views.DayBook, store.Repository]:
 
 async def _figures(repo: store.Repository) -> dict[str, Any]:
     docs = map(store.unpack_doc, await mongo.find_all(repo.team_days, {}))
-    return {d["_id"]: dict(d["agents"]) for d in docs if d.get("agents")}
+    # Day documents only (`date`); the month roll-ups (`month`) are derived from them.
+    return {d["_id"]: dict(d["agents"]) for d in docs if d.get("agents") and "date" in d}
 
 
 async def _feed(book: views.DayBook, batches: list[list[EventEnvelope]]) -> None:
@@ -191,3 +192,18 @@ async def test_a_full_rebuild_from_the_streams_gives_the_same_figures(
     await system.performance.runtime.rebuild_views()
     rebuilt = await eventually(lambda: _figures(repo), lambda f: f == incremental)
     assert rebuilt == incremental
+
+
+async def test_the_month_roll_up_equals_the_sum_of_its_days(mongo_url: str) -> None:
+    book, repo = await _book(mongo_url)
+    events = [e for a in ("p1", "p2") for e in (*_status_events(a), *_case_events(a))]
+    await _feed(book, [events[:7], events[7:]])
+    # A whole-month period reads the roll-up; 1-29 November reads day documents.
+    month = domain.Period(date(2026, 11, 1), date(2026, 11, 30))
+    days = domain.Period(date(2026, 11, 1), date(2026, 11, 29))
+    from_roll_up = await views.team_period_sums(repo, "night", month)
+    from_days = await views.team_period_sums(repo, "night", days)
+    assert set(from_roll_up) == {"p1", "p2"}
+    assert from_roll_up == from_days
+    assert from_roll_up["p1"]["cases"] == 3
+    assert await views.agent_period_sums(repo, "night", "p1", month) == from_days["p1"]

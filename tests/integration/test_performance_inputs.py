@@ -1,0 +1,234 @@
+"""Scheduling's rosters and training's completions reach the scorecards (real services)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from wfm.performance.v1 import performance_service_pb2 as pb
+from wfm.scheduling.v1 import roster_service_pb2 as rpb
+from wfm.training.v1 import training_service_pb2 as tpb
+
+from tests import roster_helpers as h
+from tests.conftest import System
+from tests.integration.test_performance_api import _case
+from wfm_runtime.testing import eventually
+from wfm_runtime.timefmt import to_timestamp
+
+pytestmark = pytest.mark.integration
+
+
+def _spec(day: str, start: str = "08:00", minutes: int = 540) -> rpb.ShiftSpec:
+    return rpb.ShiftSpec(
+        roster_date=day,
+        start_local_time=start,
+        length_minutes=minutes,
+        anchor=rpb.ANCHOR_CLIENT,
+        activities=[h.BREAK, h.LUNCH],
+    )
+
+
+async def _roster_team(system: System, *agents: str) -> Any:
+    assert system.performance is not None
+    roster = h.roster_stub(system)
+    await h.add_team(system)
+    await h.add_site(roster, {})
+    for agent in agents:
+        await h.add_agent(system, agent)
+    directory = system.performance.directory
+    for agent in agents:
+        await eventually(lambda a=agent: directory.agent(a))  # type: ignore[misc]
+    return roster
+
+
+async def _day(system: System, agent: str, day: str) -> pb.Metrics:
+    assert system.perf is not None
+    card = await system.perf.GetScorecard(
+        pb.GetScorecardRequest(
+            name=f"agents/{agent}/scorecard", period=pb.Period(start_date=day, end_date=day)
+        )
+    )
+    return card.metrics
+
+
+async def test_published_shifts_count_and_a_moved_or_cancelled_one_recomputes_its_days(
+    perf_system: System,
+) -> None:
+    system = perf_system
+    roster = await _roster_team(system, "asha")
+    await roster.AssignShift(
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="s1", shift=_spec("2027-03-08"), idempotency_key="a1"
+        )
+    )
+    await roster.PublishWeek(
+        rpb.PublishWeekRequest(
+            team=f"teams/{h.TEAM}", week_start="2027-03-08", idempotency_key="p1"
+        )
+    )
+    # 540 minutes less the unpaid 30-minute lunch; never logged in: a no-show, all absent.
+    day8 = await eventually(
+        lambda: _day(system, "asha", "2027-03-08"), lambda m: m.scheduled_hours == 8.5
+    )
+    assert (day8.absenteeism_percent, day8.no_shows, day8.adherence_percent) == (100, 1, 0)
+
+    # A draft shift is not scheduled time.
+    await roster.AssignShift(
+        rpb.AssignShiftRequest(
+            agent="agents/asha", shift_id="s2", shift=_spec("2027-03-15"), idempotency_key="a2"
+        )
+    )
+    await roster.UpdateShift(
+        rpb.UpdateShiftRequest(
+            name="agents/asha/shifts/s1",
+            shift=_spec("2027-03-09", "09:00", 480),
+            idempotency_key="m1",
+        )
+    )
+    await eventually(lambda: _day(system, "asha", "2027-03-09"), lambda m: m.scheduled_hours == 7.5)
+    left = await _day(system, "asha", "2027-03-08")
+    assert not left.HasField("absenteeism_percent") and left.scheduled_hours == 0
+    assert (await _day(system, "asha", "2027-03-15")).scheduled_hours == 0
+
+    await roster.CancelShift(
+        rpb.CancelShiftRequest(name="agents/asha/shifts/s1", reason="swap", idempotency_key="c1")
+    )
+    cancelled = await eventually(
+        lambda: _day(system, "asha", "2027-03-09"), lambda m: m.scheduled_hours == 0
+    )
+    assert cancelled.no_shows == 0
+
+
+async def test_approved_leave_is_not_absence(perf_system: System) -> None:
+    system = perf_system
+    roster = await _roster_team(system, "ravi")
+    await roster.AssignShift(
+        rpb.AssignShiftRequest(
+            agent="agents/ravi", shift_id="s1", shift=_spec("2027-03-11"), idempotency_key="a1"
+        )
+    )
+    await roster.PublishWeek(
+        rpb.PublishWeekRequest(
+            team=f"teams/{h.TEAM}", week_start="2027-03-08", idempotency_key="p1"
+        )
+    )
+    await eventually(
+        lambda: _day(system, "ravi", "2027-03-11"), lambda m: m.absenteeism_percent == 100
+    )
+    asked = await roster.RequestLeave(
+        rpb.RequestLeaveRequest(
+            agent="agents/ravi",
+            leave_request_id="l1",
+            leave_request=rpb.LeaveRequest(
+                kind=rpb.LEAVE_KIND_SICK, start_date="2027-03-11", end_date="2027-03-11"
+            ),
+            idempotency_key="l1",
+        )
+    )
+    await roster.ApproveLeave(rpb.ApproveLeaveRequest(name=asked.name, idempotency_key="ok"))
+    on_leave = await eventually(
+        lambda: _day(system, "ravi", "2027-03-11"),
+        lambda m: not m.HasField("absenteeism_percent"),
+    )
+    # Scheduling cancels the shift the leave covers: not scheduled, not a no-show, not absent.
+    assert (on_leave.scheduled_hours, on_leave.no_shows) == (0, 0)
+
+
+async def test_training_completions_count_and_an_expired_certification_is_flagged(
+    perf_system: System,
+) -> None:
+    system = perf_system
+    assert system.perf is not None
+    await h.add_team(system)
+    for agent in ("asha", "ravi"):
+        await h.add_agent(system, agent)
+        await system.known_to_training(agent)
+    trainer = system.training_as("trainer-1", "trainer")
+    hr = system.training_as("hr-1", "hr")
+    await trainer.CreateCourse(
+        tpb.CreateCourseRequest(
+            course_id="fibre",
+            course=tpb.Course(
+                title="Fibre troubleshooting",
+                category=tpb.COURSE_CATEGORY_CLIENT_SPECIFIC,
+                client="acme",
+                credit_minutes=240,
+                technical=True,
+                competency="fibre-support",
+                competency_level=tpb.COMPETENCY_LEVEL_COMPETENT,
+                validity_days=30,
+            ),
+            idempotency_key="course",
+        )
+    )
+    start = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)  # 09:30 IST; expired 30 days later
+    await trainer.CreateSession(
+        tpb.CreateSessionRequest(
+            session_id="jan",
+            session=tpb.Session(
+                course="courses/fibre",
+                start_time=to_timestamp(start),
+                end_time=to_timestamp(start + timedelta(hours=4)),
+                time_zone="Asia/Kolkata",
+                trainer="trainer-1",
+                capacity=5,
+                delivery=tpb.DELIVERY_CLASSROOM,
+            ),
+            idempotency_key="session",
+        )
+    )
+    await hr.EnrollAgents(
+        tpb.EnrollAgentsRequest(session="sessions/jan", agents=["agents/asha"], idempotency_key="e")
+    )
+    await trainer.StartSession(tpb.StartSessionRequest(name="sessions/jan", idempotency_key="go"))
+    await trainer.RecordCompletion(
+        tpb.RecordCompletionRequest(
+            name="sessions/jan/enrollments/asha",
+            completion=tpb.Completion(
+                completion_time=to_timestamp(start + timedelta(hours=4)),
+                attended_minutes=210,
+                score=90,
+                passed=True,
+            ),
+            idempotency_key="done",
+        )
+    )
+    day = await eventually(
+        lambda: _day(system, "asha", "2026-01-05"), lambda m: m.training_hours > 0
+    )
+    assert (day.training_hours, day.technical_training_hours) == (3.5, 3.5)
+    assert day.technical_trainings_completed == 1
+
+    async def flags(start_date: str, end_date: str) -> list[tuple[str, str, float]]:
+        assert system.perf is not None
+        listed = await system.perf.ListRedFlags(
+            pb.ListRedFlagsRequest(
+                team=f"teams/{h.TEAM}",
+                period=pb.Period(start_date=start_date, end_date=end_date),
+            )
+        )
+        return [(f.agent, f.metric, f.value) for f in listed.red_flags]
+
+    # Valid through January; expired (only Asha's) by the end of February.
+    assert await flags("2026-01-01", "2026-01-31") == []
+    assert await flags("2026-02-01", "2026-02-28") == [
+        ("agents/asha", "certification_expired", 1.0)
+    ]
+    # The completion's batch checked January, when it was still valid: no event. A case in
+    # February makes the check look at February: expired, so a team leader is told, once.
+    assert system.performance is not None
+    events = system.performance.runtime.store
+    assert await events.get("red_flag", "asha--2026-01--certification_expired", 1) is None
+    for agent in ("ravi", "asha"):  # Ravi's first: checked before Asha's event appears
+        await system.perf.RecordCase(
+            pb.RecordCaseRequest(
+                case_id=f"feb-{agent}", case=_case(agent, datetime(2026, 2, 10, 15, tzinfo=UTC)),
+                idempotency_key=f"feb-{agent}",
+            )
+        )  # fmt: skip
+    raised = await eventually(
+        lambda: events.get("red_flag", "asha--2026-02--certification_expired", 1)
+    )
+    assert raised is not None and raised.event_type == "wfm.performance.v1.RedFlagRaised"
+    assert await events.get("red_flag", "ravi--2026-02--certification_expired", 1) is None

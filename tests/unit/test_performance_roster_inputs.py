@@ -1,0 +1,65 @@
+"""How scheduling's shifts and leave become performance inputs (pure parts of the projector)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from services.performance import store, views
+from services.performance.metrics import SUM_FIELDS
+from services.scheduling import roster
+
+
+def at(day: int, hh: int, mm: int = 0) -> datetime:
+    return datetime(2026, 11, day, hh, mm, tzinfo=UTC)
+
+
+def _shift(shift_id: str, day: int, **kw: object) -> roster.Shift:
+    """A US night shift worked from Pune: 13:00-22:00 UTC on the roster date."""
+    return roster.Shift(
+        shift_id, "night", date(2026, 11, day), at(day, 13), at(day, 22), "America/New_York",
+        time(8), 540, status=roster.ShiftStatus.PUBLISHED, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_activities_sit_at_their_offsets_and_are_not_productive() -> None:
+    lunch = roster.Activity(roster.ActivityKind.LUNCH, 240, 30, paid=False)
+    shift = views.scheduled_shift(_shift("s1", 12, activities=(lunch,)))
+    assert shift.roster_date == date(2026, 11, 12)
+    (activity,) = shift.activities
+    assert (activity.kind, activity.start, activity.end) == ("LUNCH", at(12, 17), at(12, 17, 30))
+    assert (activity.paid, activity.productive) == (False, False)
+
+
+def test_whole_day_leave_is_cut_back_from_the_night_shift_before_it() -> None:
+    # Sick on 13 November (IST): 12th 18:30 UTC - 13th 18:30 UTC. Thursday's shift (roster
+    # date 12th) runs until 22:00 UTC on the 12th and is worked; Friday's is on the leave date.
+    sick = roster.Leave(
+        "flu", roster.LeaveKind.SICK, at(12, 18, 30), at(13, 18, 30),
+        date(2026, 11, 13), date(2026, 11, 13), full_days=True,
+    )  # fmt: skip
+    leave = views.leave_interval(sick, [_shift("thu", 12), _shift("fri", 13)])
+    assert (leave.start, leave.end) == (at(12, 22), at(13, 18, 30))
+    # Hourly leave is taken as it is.
+    hours = roster.Leave(
+        "dentist", roster.LeaveKind.OTHER, at(12, 15), at(12, 17),
+        date(2026, 11, 12), date(2026, 11, 12), full_days=False,
+    )  # fmt: skip
+    leave = views.leave_interval(hours, [_shift("thu", 12)])
+    assert (leave.start, leave.end) == (at(12, 15), at(12, 17))
+
+
+def test_dates_before_what_the_event_keeps_are_not_cleared() -> None:
+    schedule = roster.Schedule("asha", (_shift("a", 10), _shift("b", 20)), (), 3)
+    assert views.kept_from(schedule, {"b"}) == date(2026, 11, 20) - timedelta(days=roster.KEEP_DAYS)
+    assert views.kept_from(schedule, set()) == date(2026, 11, 10)
+    assert views.kept_from(roster.Schedule("asha"), set()) == date.max
+
+
+def test_a_period_is_whole_months_and_single_days() -> None:
+    assert store.period_parts(date(2026, 11, 1), date(2026, 11, 30)) == (["2026-11"], [])
+    months, days = store.period_parts(date(2026, 10, 31), date(2026, 11, 30))
+    assert (months, days) == (["2026-11"], [date(2026, 10, 31)])
+    months, days = store.period_parts(date(2026, 2, 2), date(2026, 3, 1))
+    assert months == [] and len(days) == 28
+    assert store.add_packed(["1,2,0", "3,0,0"]) == "4,2,0" + ",0" * (len(SUM_FIELDS) - 3)
+    assert store.add_packed([]) is None and store.add_packed(["0,0"]) is None
