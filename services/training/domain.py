@@ -169,6 +169,7 @@ class Booking:
     start: datetime
     end: datetime
     self_paced: bool = False
+    enrollment_key: str = ""  # the request that made it (see flows.py: only it undoes it)
 
 
 @dataclass(frozen=True)
@@ -518,8 +519,9 @@ def _overlaps(booked: Booking, session: Session) -> bool:
     return booked.start < session.end and session.start < booked.end
 
 
-def decide_book(learner: Learner, ctx: EnrollmentContext) -> Learner | None:
-    """The learner with the session booked; None if it already is (a retry)."""
+def decide_book(learner: Learner, ctx: EnrollmentContext, key: str = "") -> Learner | None:
+    """The learner with the session booked by request `key`; None if it already is booked
+    (a retry, or an agent already on the session)."""
     if learner.booking(ctx.session.session_id) is not None:
         return None
     broken = check_booking(learner, ctx)
@@ -533,13 +535,18 @@ def decide_book(learner: Learner, ctx: EnrollmentContext) -> Learner | None:
         session.start,
         session.end,
         session.delivery is Delivery.SELF_PACED,
+        key,
     )
     return replace(learner, bookings=(*learner.bookings, booking))
 
 
-def decide_release(learner: Learner, session_id: str) -> Learner | None:
-    """The learner without the booking; None if it holds none (nothing to do)."""
-    if learner.booking(session_id) is None:
+def decide_release(
+    learner: Learner, session_id: str, *, made_by: str | None = None
+) -> Learner | None:
+    """The learner without the booking; None if it holds none (nothing to do), or, with
+    `made_by`, if another request made it (an undo releases only its own request's booking)."""
+    booking = learner.booking(session_id)
+    if booking is None or (made_by is not None and booking.enrollment_key != made_by):
         return None
     return replace(
         learner, bookings=tuple(b for b in learner.bookings if b.session_id != session_id)

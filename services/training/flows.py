@@ -4,16 +4,19 @@ Order and recovery (docs/training.md):
 - Enroll: each learner books first (no double enrollment, no overlap, prerequisites: decided
   serially per agent by the learner's unique event insert), then the session seats or waitlists
   them (decided serially per session). If the session refuses, the bookings this request made
-  are released again (a compensating event). All or nothing across the batch.
+  are released again (a compensating event). All or nothing across the batch. The booking
+  records the request's key, and the learner steps are idempotent by state (fresh step keys):
+  a retry of a refused request books again instead of replaying a booking since undone.
 - Withdraw / no-show / completion: the session first (the state machine and the waitlist live
   there), then the learner (release or record the completion).
-Each step has its own idempotency key derived from the request's, so a retry after a crash
-between the steps replays the first and finishes the second.
+Withdraw and the rest: each step has its own idempotency key derived from the request's, so a
+retry after a crash between the steps replays the first and finishes the second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -50,6 +53,16 @@ class Request:
         )
 
 
+_FRESH = "fresh"
+_MINE = "mine"
+
+
+@dataclass(frozen=True)
+class _Booked:
+    fresh: list[str]  # booked by this call
+    mine: list[str]  # booked by this request (this call or an earlier attempt)
+
+
 class Flows:
     def __init__(self, commands: CommandRunner, training: store.TrainingStore) -> None:
         self._commands = _Refreshing(commands, training)
@@ -65,7 +78,7 @@ class Flows:
         session_id: str,
         refuse_if_full: bool,
     ) -> d.Session:
-        booked = await self._book_all(request, contexts)
+        bookings = await self._book_all(request, contexts, session_id)
         try:
             outcome = await self._commands.execute(
                 self._sessions,
@@ -75,23 +88,29 @@ class Flows:
                 ),
             )
         except DomainError:
-            await self._release_all(request, booked, session_id)
+            await self._undo_all(request, bookings.mine, session_id)
             raise
+        if outcome.replayed:
+            # The request was done before; a booking this retry made anew belongs to nothing
+            # (the agent has since withdrawn, or finished the session).
+            await self._undo_all(request, bookings.fresh, session_id)
         return outcome.state
 
     async def _book_all(
-        self, request: Request, contexts: dict[str, d.EnrollmentContext]
-    ) -> list[str]:
+        self, request: Request, contexts: dict[str, d.EnrollmentContext], session_id: str
+    ) -> _Booked:
         """Books every learner; on any refusal undoes the others and lists every broken rule."""
         results = await asyncio.gather(
             *(self._book(request, agent, ctx) for agent, ctx in contexts.items()),
             return_exceptions=True,
         )
-        booked = [a for a, r in zip(contexts, results, strict=True) if r is True]
+        booked = _Booked(
+            fresh=[a for a, r in zip(contexts, results, strict=True) if r == _FRESH],
+            mine=[a for a, r in zip(contexts, results, strict=True) if r in (_FRESH, _MINE)],
+        )
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            session_id = next(iter(contexts.values())).session.session_id
-            await self._release_all(request, booked, session_id)
+            await self._undo_all(request, booked.mine, session_id)
             other = [f for f in failures if not isinstance(f, FailedPrecondition)]
             if other:
                 raise other[0]
@@ -100,20 +119,44 @@ class Flows:
             )
         return booked
 
-    async def _book(self, request: Request, agent_id: str, ctx: d.EnrollmentContext) -> bool:
-        """True if this request made the booking (so a refusal must undo it)."""
+    async def _book(self, request: Request, agent_id: str, ctx: d.EnrollmentContext) -> str:
+        """_FRESH if this call booked, _MINE if an earlier attempt of this request did (a retry
+        after a crash), "" if the agent already held the session by another request.
+
+        The learner step is idempotent by its state, not by a replayable key: a refused
+        attempt's undo is final, and a retry of it books again (its step key is new each time).
+        """
         outcome = await self._commands.execute(
             self._learners,
-            request.command(store.LEARNER, agent_id, f"/book/{agent_id}"),
+            request.command(store.LEARNER, agent_id, f"/book/{agent_id}/{uuid.uuid4().hex}"),
             lambda current, version: _learner_event(
-                d.decide_book(current, ctx), version, ev.SessionBooked, ctx.session.session_id
+                d.decide_book(current, ctx, request.key),
+                version,
+                ev.SessionBooked,
+                ctx.session.session_id,
             ),
         )
-        return outcome.event is not None
+        if outcome.event is not None:
+            return _FRESH
+        held = outcome.state.booking(ctx.session.session_id)
+        return _MINE if held is not None and held.enrollment_key == request.key else ""
 
-    async def _release_all(self, request: Request, agents: list[str], session_id: str) -> None:
+    async def _undo_all(self, request: Request, agents: list[str], session_id: str) -> None:
+        """Releases the bookings this request made (never another request's)."""
         await asyncio.gather(
-            *(self.release(request, a, session_id, "/undo") for a in agents),
+            *(
+                self._commands.execute(
+                    self._learners,
+                    request.command(store.LEARNER, a, f"/undo/{a}/{uuid.uuid4().hex}"),
+                    lambda current, version: _learner_event(
+                        d.decide_release(current, session_id, made_by=request.key),
+                        version,
+                        ev.BookingReleased,
+                        session_id,
+                    ),
+                )
+                for a in agents
+            ),
             return_exceptions=True,
         )
 

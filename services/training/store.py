@@ -263,6 +263,7 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
                 start_time=to_timestamp(b.start),
                 end_time=to_timestamp(b.end),
                 self_paced=b.self_paced,
+                enrollment_key=b.enrollment_key,
             )
             for b in learner.bookings
         ],
@@ -281,6 +282,7 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
                 _time(b, "start_time") or EPOCH,
                 _time(b, "end_time") or EPOCH,
                 b.self_paced,
+                b.enrollment_key,
             )
             for b in message.bookings
         ),

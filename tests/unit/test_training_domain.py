@@ -292,6 +292,13 @@ class TestLearnerRules:
         self_paced = replace(overlapping, delivery=d.Delivery.SELF_PACED)
         assert d.decide_book(booked, d.EnrollmentContext("acme", other, self_paced)) is not None
 
+    def test_an_undo_releases_only_its_own_requests_booking(self) -> None:
+        booked = d.decide_book(d.Learner("a"), CTX, "k1")
+        assert booked is not None and booked.bookings[0].enrollment_key == "k1"
+        assert d.decide_release(booked, "s1", made_by="k2") is None
+        released = d.decide_release(booked, "s1", made_by="k1")
+        assert released is not None and released.bookings == ()
+
     def test_release_and_complete_free_the_booking(self) -> None:
         booked = d.decide_book(d.Learner("a"), CTX)
         assert booked is not None
