@@ -200,6 +200,49 @@ class Flows:
         )
         return outcome.state
 
+    async def update_session(
+        self, request: Request, session_id: str, requested: d.Session, paths: list[str]
+    ) -> d.Session:
+        """Moves or resizes the session, then every booking on it follows a move."""
+        outcome = await self._commands.execute(
+            self._sessions,
+            request.command(store.SESSION, session_id, checked=True),
+            lambda current, version: _updated(current, version, requested, paths),
+        )
+        session = outcome.state
+        if outcome.event is not None and d.SESSION_TIME_FIELDS & set(paths):
+            on_it = [e.agent_id for e in session.roster if e.state in d.ACTIVE]
+            await asyncio.gather(*(self._move(request, a, session) for a in on_it))
+        return session
+
+    async def _move(self, request: Request, agent_id: str, session: d.Session) -> None:
+        await self._commands.execute(
+            self._learners,
+            request.command(store.LEARNER, agent_id, f"/move/{agent_id}"),
+            lambda current, version: _learner_event(
+                d.decide_move_booking(current, session),
+                version,
+                ev.BookingMoved,
+                session.session_id,
+            ),
+        )
+
+    async def cancel(self, request: Request, session_id: str, reason: str) -> d.Session:
+        """Cancels the session, then frees the time of everyone it withdrew."""
+        outcome = await self._commands.execute(
+            self._sessions,
+            request.command(store.SESSION, session_id, checked=True),
+            lambda current, version: _cancelled(current, version, reason),
+        )
+        session = outcome.state
+        withdrawn = [
+            e.agent_id
+            for e in session.roster
+            if e.state is d.EnrollmentState.WITHDRAWN and e.withdraw_reason
+        ]
+        await asyncio.gather(*(self.release(request, a, session_id) for a in withdrawn))
+        return session
+
     async def record_results(
         self, request: Request, session_id: str, results: list[tuple[str, d.Completion]]
     ) -> d.Session:
@@ -266,6 +309,30 @@ def _enrolled(
         session=store.session_to_proto(replace(session, version=version + 1)),
         enrolled_agents=enrolled,
         waitlisted_agents=waitlisted,
+    )
+
+
+def _updated(
+    current: d.Session, version: int, requested: d.Session, paths: list[str]
+) -> Message | None:
+    decided = d.decide_update_session(current, requested, paths, utc_now())
+    if decided is None:
+        return None
+    session, changed, promoted = decided
+    return ev.SessionUpdated(
+        session=store.session_to_proto(replace(session, version=version + 1)),
+        changed_fields=changed,
+        promoted_agents=promoted,
+    )
+
+
+def _cancelled(current: d.Session, version: int, reason: str) -> Message:
+    _require_exists(current)
+    session, withdrawn = d.decide_cancel_session(current, reason, utc_now())
+    return ev.SessionCancelled(
+        session=store.session_to_proto(replace(session, version=version + 1)),
+        reason=reason,
+        withdrawn_agents=withdrawn,
     )
 
 

@@ -137,6 +137,7 @@ def enrollment_to_proto(session: d.Session, entry: d.Enrollment) -> pb.Enrollmen
         state=state_to_proto(entry.state),
         waitlist_position=session.waitlist_position(entry.agent_id),
         session_version=session.version,
+        withdraw_reason=entry.withdraw_reason,
     )
     _set_time(message, "enroll_time", entry.enroll_time)
     _set_time(message, "update_time", entry.update_time)
@@ -166,6 +167,7 @@ def session_to_proto(session: d.Session) -> pb.Session:
         waitlist_length=len(session.waitlist),
         roster=[enrollment_to_proto(session, e) for e in session.roster],
         version=session.version,
+        cancel_reason=session.cancel_reason,
     )
     _set_time(message, "start_time", session.start)
     _set_time(message, "end_time", session.end)
@@ -191,6 +193,7 @@ def _enrollment_from_proto(message: pb.Enrollment, sequence: int) -> d.Enrollmen
         enroll_time=_time(message, "enroll_time") or EPOCH,
         update_time=_time(message, "update_time") or EPOCH,
         completion=completion,
+        withdraw_reason=message.withdraw_reason,
     )
 
 
@@ -211,6 +214,7 @@ def session_from_proto(message: pb.Session, session_id: str) -> d.Session:
         next_sequence=len(roster) + 1,  # the roster is kept in arrival order
         version=message.version,
         create_time=_time(message, "create_time"),
+        cancel_reason=message.cancel_reason,
     )
 
 
@@ -292,7 +296,13 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
 
 
 # --- events --------------------------------------------------------------------------------
+COURSE_EVENTS: dict[str, type[Message]] = {
+    "CourseCreated": ev.CourseCreated,
+    "CourseUpdated": ev.CourseUpdated,
+}
 SESSION_EVENTS: dict[str, type[Message]] = {
+    "SessionUpdated": ev.SessionUpdated,
+    "SessionCancelled": ev.SessionCancelled,
     "SessionScheduled": ev.SessionScheduled,
     "AgentsEnrolled": ev.AgentsEnrolled,
     "EnrollmentChanged": ev.EnrollmentChanged,
@@ -303,6 +313,7 @@ LEARNER_EVENTS: dict[str, type[Message]] = {
     "SessionBooked": ev.SessionBooked,
     "BookingReleased": ev.BookingReleased,
     "CompletionRecorded": ev.CompletionRecorded,
+    "BookingMoved": ev.BookingMoved,
 }
 
 
@@ -315,9 +326,7 @@ def _payload(envelope: EventEnvelope, kinds: dict[str, type[Message]]) -> Any:
 
 
 def evolve_course(state: d.Course, envelope: EventEnvelope) -> d.Course:
-    message = ev.CourseCreated()
-    envelope.payload.Unpack(message)
-    course = course_from_proto(message.course, state.course_id)
+    course = course_from_proto(_payload(envelope, COURSE_EVENTS).course, state.course_id)
     return _versioned(course, envelope)
 
 
