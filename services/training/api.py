@@ -207,7 +207,12 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         agents = _agent_ids(v, list(request.agents))
         _check_write(v, request)
         v.raise_if_any()
-        session = await self._session(session_id, request.session)
+        # This process's copy when it has one (no read): the session step decides the seats on
+        # the aggregate itself and refuses if the session moved since (SESSION_MOVED).
+        session = self._commands.cached(store.SESSION, session_id) or await self._session(
+            session_id, request.session
+        )
+        assert isinstance(session, d.Session)
         course = await self._course(session.course_id, f"courses/{session.course_id}")
         _require_self_enrollment(course)
         contexts = await self._contexts(agents, course, session)

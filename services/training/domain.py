@@ -526,6 +526,21 @@ def decide_cancel_session(
     return cancelled, withdrawn
 
 
+def require_same_time(session: Session, booked_as: Session) -> None:
+    """The learners booked the session's time as `booked_as` had it: if the session has moved
+    since (UpdateSession), the bookings are wrong and the enrollment must be tried again."""
+    if (session.start, session.end, session.delivery) != (
+        booked_as.start,
+        booked_as.end,
+        booked_as.delivery,
+    ):
+        raise _broken(
+            "SESSION_MOVED",
+            f"sessions/{session.session_id}",
+            "the session was moved while enrolling: try again",
+        )
+
+
 def _promote(session: Session, now: datetime) -> list[str]:
     free = session.capacity - session.seats_taken
     return [e.agent_id for e in session.waitlist[: max(free, 0)]]

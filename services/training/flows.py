@@ -84,7 +84,11 @@ class Flows:
                 self._sessions,
                 request.command(store.SESSION, session_id, checked=True),
                 lambda current, version: _enrolled(
-                    current, version, list(contexts), refuse_if_full
+                    current,
+                    version,
+                    list(contexts),
+                    refuse_if_full=refuse_if_full,
+                    booked_as=next(iter(contexts.values())).session,
                 ),
             )
         except DomainError:
@@ -297,9 +301,15 @@ class _Refreshing:
 
 
 def _enrolled(
-    current: d.Session, version: int, agents: list[str], refuse_if_full: bool
+    current: d.Session,
+    version: int,
+    agents: list[str],
+    *,
+    refuse_if_full: bool,
+    booked_as: d.Session,
 ) -> Message | None:
     _require_exists(current)
+    d.require_same_time(current, booked_as)
     session, enrolled, waitlisted = d.decide_enroll(
         current, agents, refuse_if_full=refuse_if_full, now=utc_now()
     )

@@ -537,3 +537,11 @@ class TestManagingWhatExists:
         booking = after.booking("s1")
         assert booking is not None and (booking.start, booking.enrollment_key) == (later, "k")
         assert d.decide_move_booking(after, moved) is None
+
+    def test_seats_are_decided_only_for_the_time_the_learners_booked(self) -> None:
+        assert SESSION.start is not None
+        d.require_same_time(SESSION, replace(SESSION, trainer="Asha", capacity=9))
+        moved = replace(SESSION, start=SESSION.start - timedelta(hours=1))
+        with pytest.raises(FailedPrecondition) as err:
+            d.require_same_time(moved, SESSION)
+        assert kinds(err.value) == ["SESSION_MOVED"]
