@@ -325,6 +325,16 @@ def _payload(envelope: EventEnvelope, kinds: dict[str, type[Message]]) -> Any:
     return message
 
 
+def event_state(envelope: EventEnvelope) -> Any:
+    """The aggregate's full state an event carries (pb.Course, pb.Session or ev.Learner)."""
+    kind = envelope.aggregate_type
+    if kind == COURSE:
+        return _payload(envelope, COURSE_EVENTS).course
+    if kind == SESSION:
+        return _payload(envelope, SESSION_EVENTS).session
+    return _payload(envelope, LEARNER_EVENTS).learner
+
+
 def evolve_course(state: d.Course, envelope: EventEnvelope) -> d.Course:
     course = course_from_proto(_payload(envelope, COURSE_EVENTS).course, state.course_id)
     return _versioned(course, envelope)
