@@ -8,6 +8,7 @@ the real check.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -128,14 +129,19 @@ def course_from_proto(message: pb.Course, course_id: str) -> d.Course:
 
 
 # --- sessions ------------------------------------------------------------------------------
-def enrollment_to_proto(session: d.Session, entry: d.Enrollment) -> pb.Enrollment:
+def enrollment_to_proto(
+    session: d.Session, entry: d.Enrollment, position: int | None = None
+) -> pb.Enrollment:
+    """`position`: the entry's waitlist position when the caller knows it (a whole roster)."""
     message = pb.Enrollment(
         name=f"sessions/{session.session_id}/enrollments/{entry.agent_id}",
         agent=f"agents/{entry.agent_id}",
         session=f"sessions/{session.session_id}",
         course=f"courses/{session.course_id}",
         state=state_to_proto(entry.state),
-        waitlist_position=session.waitlist_position(entry.agent_id),
+        waitlist_position=session.waitlist_position(entry.agent_id)
+        if position is None
+        else position,
         session_version=session.version,
         withdraw_reason=entry.withdraw_reason,
     )
@@ -155,6 +161,7 @@ def enrollment_to_proto(session: d.Session, entry: d.Enrollment) -> pb.Enrollmen
 
 
 def session_to_proto(session: d.Session) -> pb.Session:
+    positions = {e.agent_id: i for i, e in enumerate(session.waitlist, start=1)}
     message = pb.Session(
         name=f"sessions/{session.session_id}",
         course=f"courses/{session.course_id}",
@@ -165,7 +172,9 @@ def session_to_proto(session: d.Session) -> pb.Session:
         state=pb.SessionState.Value(f"SESSION_STATE_{session.state.value}"),
         seats_taken=session.seats_taken,
         waitlist_length=len(session.waitlist),
-        roster=[enrollment_to_proto(session, e) for e in session.roster],
+        roster=[
+            enrollment_to_proto(session, e, positions.get(e.agent_id, 0)) for e in session.roster
+        ],
         version=session.version,
         cancel_reason=session.cancel_reason,
     )
@@ -219,7 +228,20 @@ def session_from_proto(message: pb.Session, session_id: str) -> d.Session:
 
 
 # --- learners ------------------------------------------------------------------------------
+# A learner's every event carries all its completions: the same records are encoded and
+# decoded again and again (timestamps are the costly part), so both directions are memoized.
+# Records are immutable and hashable; a cached message is only ever copied, never changed.
+_CODEC_CACHE = 65536
+
+
 def completion_to_proto(agent_id: str, c: d.CompletionRecord) -> ev.TrainingCompletion:
+    message = ev.TrainingCompletion()
+    message.CopyFrom(_completion_message(agent_id, c))
+    return message
+
+
+@functools.lru_cache(maxsize=_CODEC_CACHE)
+def _completion_message(agent_id: str, c: d.CompletionRecord) -> ev.TrainingCompletion:
     message = ev.TrainingCompletion(
         agent=f"agents/{agent_id}",
         course=f"courses/{c.course_id}",
@@ -240,6 +262,12 @@ def completion_to_proto(agent_id: str, c: d.CompletionRecord) -> ev.TrainingComp
 
 
 def _completion_from_proto(m: ev.TrainingCompletion) -> d.CompletionRecord:
+    return _completion_from_bytes(m.SerializeToString(deterministic=True))
+
+
+@functools.lru_cache(maxsize=_CODEC_CACHE)
+def _completion_from_bytes(data: bytes) -> d.CompletionRecord:
+    m = ev.TrainingCompletion.FromString(data)
     return d.CompletionRecord(
         course_id=_id(m.course, "courses"),
         session_id=_id(m.session, "sessions"),
@@ -271,7 +299,7 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
             )
             for b in learner.bookings
         ],
-        completions=[completion_to_proto(learner.agent_id, c) for c in learner.completions],
+        completions=[_completion_message(learner.agent_id, c) for c in learner.completions],
         version=learner.version,
     )
 
