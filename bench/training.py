@@ -404,6 +404,33 @@ the same run: compare with them, not across runs. Latencies are per call.
   p99 < 50 ms); a bare find_one of a {transcript_bytes}-byte document: p50
   {raw_read.pct(0.5):.1f} ms, p99 {raw_read.pct(0.99):.1f} ms
   ({read.pct(0.99) / max(raw_read.pct(0.99), 0.001):.1f}x at p99).
+
+## One agent per call: what changed in round 2 (measured 2026-11-24)
+
+Back-to-back full runs on the same loaded machine (load average 4.7-6.5), before = main at
+c79a43f, after = branch issue-4b; compare the ratios to each run's own baseline:
+
+| | before | after |
+|---|---|---|
+| raw insert_one (that run's baseline) | 1290/s | 635/s |
+| EnrollAgents, 1 agent per call | 56/s (0.04x) | 112/s (0.18x) |
+| batched writes (enroll + complete) | 278/s (0.22x) | 343/s (0.54x) |
+| GetTranscript p50 / p99 ms | 7.1 / 16.8 | 9.9 / 59.8 (raw find_one p99 21.6) |
+
+- EnrollAgents no longer reads the session view when this process has the session: the
+  session step checks the seats on the aggregate itself and refuses (`SESSION_MOVED`) if the
+  session moved after the learners booked its time.
+- The projector copies the state an event carries into the view instead of decoding it into
+  the domain and encoding it again (each learner event carries every completion).
+- Completion records are memoized in both directions, and a roster's waitlist positions are
+  computed once per session instead of once per enrollment.
+- What remains per single-agent call is two aggregate steps one after the other (the learner
+  decides overlap and prerequisites, then the session decides the seat), each an idempotency
+  claim, an outbox marker and an event insert in `wfm_runtime`: six sequential writes. With
+  {CONCURRENCY} calls in flight the rate is bounded by that chain's latency (and by one session
+  step at a time per session), not by FerretDB's write rate; 300/s for single-agent calls
+  needs fewer sequential writes per step (a runtime change) or coalescing concurrent
+  enrollments of one session into one session event.
 """
 
 

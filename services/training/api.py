@@ -3,6 +3,7 @@ flows.py, read models in views.py."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -34,6 +35,7 @@ Ctx: TypeAlias = grpc.aio.ServicerContext
 MANAGERS = frozenset({Role.HR, Role.TRAINER, Role.ADMIN})
 DEFAULT_DUE_DAYS = 30
 MAX_DUE_DAYS = d.MAX_VALIDITY_DAYS
+COURSE_TTL = 5.0
 
 
 class TrainingApi(pb_grpc.TrainingServiceServicer):
@@ -51,7 +53,9 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         self._flows = Flows(commands, training)
         self._courses = training.course_behaviour()
         self._sessions = training.session_behaviour()
-        self._known_courses: dict[str, d.Course] = {}
+        # course id -> (course, when read): courses change rarely; another replica's update is
+        # seen within COURSE_TTL seconds (this replica's at once).
+        self._known_courses: dict[str, tuple[d.Course, float]] = {}
 
     # --- courses ---------------------------------------------------------------------------
     async def CreateCourse(self, request: pb.CreateCourseRequest, context: Ctx) -> pb.Course:
@@ -91,6 +95,31 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
             next_page_token=_next([c.course_id for c in courses], page_size, "courses"),
         )
 
+    async def UpdateCourse(self, request: pb.UpdateCourseRequest, context: Ctx) -> pb.Course:
+        v = Violations()
+        course_id = parse_name(v, request.course.name, "course.name", "courses")
+        paths = _mask(v, request.update_mask.paths, d.COURSE_FIELDS)
+        _check_course_enums(v, request.course, set(paths))
+        check_idempotency_key(v, request.idempotency_key)
+        v.check(request.course.version >= 0, "course.version", "must not be negative")
+        v.raise_if_any()
+        requested = store.course_from_proto(request.course, course_id)
+        digest = fingerprint(request.SerializeToString(deterministic=True))
+        outcome = await self._commands.execute(
+            self._courses,
+            Command(
+                store.COURSE,
+                course_id,
+                request.idempotency_key,
+                digest,
+                request.course.version or None,
+                request_id(),
+            ),
+            lambda current, version: _course_updated(current, version, requested, paths),
+        )
+        self._known_courses[course_id] = (outcome.state, time.monotonic())
+        return store.course_to_proto(outcome.state)
+
     # --- sessions --------------------------------------------------------------------------
     async def CreateSession(self, request: pb.CreateSessionRequest, context: Ctx) -> pb.Session:
         v = Violations()
@@ -101,11 +130,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
             end=optional_instant(v, request.session, "end_time"),
             roster=(),
         )
-        v.check(
-            store.delivery_from_proto(request.session.delivery) is not None,
-            "session.delivery",
-            "must be DELIVERY_CLASSROOM, DELIVERY_VIRTUAL or DELIVERY_SELF_PACED",
-        )
+        _check_delivery(v, request.session.delivery)
         d.validate_session(session, v)
         check_idempotency_key(v, request.idempotency_key)
         v.raise_if_any()
@@ -130,6 +155,49 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         v.raise_if_any()
         return store.session_to_proto(await self._session(session_id, request.name))
 
+    async def UpdateSession(self, request: pb.UpdateSessionRequest, context: Ctx) -> pb.Session:
+        v = Violations()
+        session_id = parse_name(v, request.session.name, "session.name", "sessions")
+        paths = _mask(v, request.update_mask.paths, d.SESSION_FIELDS)
+        requested = store.session_from_proto(request.session, session_id)
+        requested = replace(
+            requested,
+            start=optional_instant(v, request.session, "start_time")
+            if "start_time" in paths
+            else None,
+            end=optional_instant(v, request.session, "end_time") if "end_time" in paths else None,
+        )
+        if "delivery" in paths:
+            _check_delivery(v, request.session.delivery)
+        check_idempotency_key(v, request.idempotency_key)
+        v.check(request.session.version >= 0, "session.version", "must not be negative")
+        v.raise_if_any()
+        current = await self._session(session_id, request.session.name)
+        if d.SESSION_TIME_FIELDS & set(paths):
+            await self._check_move(current, requested, paths)
+        req = Request(
+            request.idempotency_key,
+            fingerprint(request.SerializeToString(deterministic=True)),
+            request_id(),
+            request.session.version or None,
+        )
+        session = await self._flows.update_session(req, session_id, requested, paths)
+        return store.session_to_proto(session)
+
+    async def CancelSession(self, request: pb.CancelSessionRequest, context: Ctx) -> pb.Session:
+        v = Violations()
+        session_id = parse_name(v, request.name, "name", "sessions")
+        v.check(
+            0 < len(request.reason) <= d.MAX_REASON,
+            "reason",
+            f"1-{d.MAX_REASON} characters required",
+        )
+        _check_write(v, request)
+        v.raise_if_any()
+        await self._session(session_id, request.name)
+        session = await self._flows.cancel(_request(request), session_id, request.reason)
+        return store.session_to_proto(session)
+
     # --- enrollments -----------------------------------------------------------------------
     async def EnrollAgents(
         self, request: pb.EnrollAgentsRequest, context: Ctx
@@ -139,7 +207,12 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         agents = _agent_ids(v, list(request.agents))
         _check_write(v, request)
         v.raise_if_any()
-        session = await self._session(session_id, request.session)
+        # This process's copy when it has one (no read): the session step decides the seats on
+        # the aggregate itself and refuses if the session moved since (SESSION_MOVED).
+        session = self._commands.cached(store.SESSION, session_id) or await self._session(
+            session_id, request.session
+        )
+        assert isinstance(session, d.Session)
         course = await self._course(session.course_id, f"courses/{session.course_id}")
         _require_self_enrollment(course)
         contexts = await self._contexts(agents, course, session)
@@ -365,6 +438,24 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
             raise FailedPrecondition(unknown)
         return contexts
 
+    async def _check_move(self, current: d.Session, requested: d.Session, paths: list[str]) -> None:
+        """Refuses a move that puts anyone on the session in two places at once (every clash
+        listed). Judged on the learners as this process and the view know them: a booking made
+        elsewhere in the same instant can slip through (see docs/training.md)."""
+        decided = d.decide_update_session(current, requested, paths, utc_now())
+        if decided is None:
+            return
+        moved = decided[0]
+        agents = [e.agent_id for e in moved.roster if e.state in d.ACTIVE]
+        viewed = await self._views.learners_of(agents)
+        broken: list[RuleViolation] = []
+        for agent_id in agents:
+            learner = _newest(self._commands.cached(store.LEARNER, agent_id), viewed.get(agent_id))
+            if learner is not None:
+                broken += d.move_clashes(learner, moved)
+        if broken:
+            raise FailedPrecondition(broken)
+
     def _enrollment_name(self, request: Any, v: Violations | None = None) -> tuple[str, str]:
         v = v or Violations()
         session_id, agent_id = _parse_enrollment(v, request.name)
@@ -392,12 +483,15 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         return session
 
     async def _latest_course(self, course_id: str) -> d.Course | None:
-        known = self._known_courses.get(course_id)  # a course never changes once created
-        if known is None:
-            known = await self._store.course(course_id)
-            if known is not None:
-                self._known_courses[course_id] = known
-        return known
+        known = self._known_courses.get(course_id)
+        if known is not None and time.monotonic() - known[1] < COURSE_TTL:
+            return known[0]
+        course = _newest(
+            self._commands.cached(store.COURSE, course_id), await self._store.course(course_id)
+        )
+        if course is not None:
+            self._known_courses[course_id] = (course, time.monotonic())
+        return course
 
     async def _latest_learner(self, agent_id: str) -> d.Learner | None:
         cached = self._commands.cached(store.LEARNER, agent_id)
@@ -527,13 +621,54 @@ def _due_days(v: Violations, days: int, field_path: str) -> int:
     return days if days > 0 else DEFAULT_DUE_DAYS
 
 
-def _check_course_enums(v: Violations, course: pb.Course) -> None:
+def _check_delivery(v: Violations, value: int) -> None:
     v.check(
-        store.category_from_proto(course.category) is not None,
+        store.delivery_from_proto(value) is not None,
+        "session.delivery",
+        "must be DELIVERY_CLASSROOM, DELIVERY_VIRTUAL or DELIVERY_SELF_PACED",
+    )
+
+
+def _mask(v: Violations, paths: Any, fields: dict[str, str]) -> list[str]:
+    """The update mask's paths (`*`: every field that may change); INVALID_ARGUMENT otherwise."""
+    given = list(paths)
+    if given == ["*"]:
+        return list(fields)
+    if not v.check(bool(given), "update_mask", "name the fields to change (or `*`)"):
+        return []
+    unknown = sorted(set(given) - set(fields))
+    v.check(
+        not unknown,
+        "update_mask",
+        f"cannot change {', '.join(unknown)}; paths: {', '.join(fields)} or `*`",
+    )
+    v.check(len(set(given)) == len(given), "update_mask", "each path at most once")
+    return [p for p in fields if p in given] if not unknown else []
+
+
+def _course_updated(
+    current: d.Course, version: int, requested: d.Course, paths: list[str]
+) -> ev.CourseUpdated | None:
+    decided = d.decide_update_course(current, requested, paths)
+    if decided is None:
+        return None
+    course, changed = decided
+    return ev.CourseUpdated(
+        course=store.course_to_proto(replace(course, version=version + 1)),
+        changed_fields=changed,
+    )
+
+
+def _check_course_enums(v: Violations, course: pb.Course, paths: set[str] | None = None) -> None:
+    def masked(path: str) -> bool:
+        return paths is None or path in paths
+
+    v.check(
+        not masked("category") or store.category_from_proto(course.category) is not None,
         "course.category",
         "must be a COURSE_CATEGORY_ value other than UNSPECIFIED",
     )
-    if course.competency_level:
+    if course.competency_level and masked("competency_level"):
         v.check(
             store.level_from_proto(course.competency_level) is not None,
             "course.competency_level",

@@ -14,9 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from wfm_runtime.errors import AlreadyExists, FailedPrecondition, RuleViolation, Violations
+from wfm_runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    RuleViolation,
+    Violations,
+)
 from wfm_runtime.validation import check_id, check_time_zone
 
 MAX_CREDIT_MINUTES = 1000 * 60
@@ -27,6 +34,33 @@ MAX_PREREQUISITES = 20
 MAX_CLIENTS = 50
 MAX_ENROLL_BATCH = 500
 MAX_SCORE = 100
+MAX_REASON = 500
+
+# Update masks (AIP-134): request path -> dataclass attribute.
+COURSE_FIELDS = {
+    "title": "title",
+    "category": "category",
+    "client": "client",
+    "credit_minutes": "credit_minutes",
+    "technical": "technical",
+    "competency": "competency",
+    "competency_level": "level",
+    "prerequisite_courses": "prerequisite_courses",
+    "prerequisite_competencies": "prerequisite_competencies",
+    "validity_days": "validity_days",
+    "required_for_clients": "required_for_clients",
+    "self_enrollment": "self_enrollment",
+}
+SESSION_FIELDS = {
+    "start_time": "start",
+    "end_time": "end",
+    "time_zone": "time_zone",
+    "trainer": "trainer",
+    "capacity": "capacity",
+    "delivery": "delivery",
+}
+# Changing these moves the session in time: every booking follows, and must not clash.
+SESSION_TIME_FIELDS = frozenset({"start_time", "end_time", "delivery"})
 
 
 class Category(Enum):
@@ -55,6 +89,7 @@ class Delivery(Enum):
 class SessionState(Enum):
     SCHEDULED = "SCHEDULED"
     STARTED = "STARTED"
+    CANCELLED = "CANCELLED"
 
 
 class EnrollmentState(Enum):
@@ -126,6 +161,7 @@ class Enrollment:
     enroll_time: datetime
     update_time: datetime
     completion: Completion | None = None
+    withdraw_reason: str = ""  # set when withdrawn by a cancellation
 
 
 @dataclass(frozen=True)
@@ -143,6 +179,7 @@ class Session:
     next_sequence: int = 1
     version: int = 0
     create_time: datetime | None = None
+    cancel_reason: str = ""
 
     def enrollment(self, agent_id: str) -> Enrollment | None:
         return next((e for e in self.roster if e.agent_id == agent_id), None)
@@ -169,6 +206,7 @@ class Booking:
     start: datetime
     end: datetime
     self_paced: bool = False
+    enrollment_key: str = ""  # the request that made it (see flows.py: only it undoes it)
 
 
 @dataclass(frozen=True)
@@ -284,6 +322,31 @@ def decide_create_course(current: Course, requested: Course, now: datetime) -> C
     if current.version:
         raise AlreadyExists("course", f"courses/{requested.course_id}")
     return replace(requested, version=1, create_time=now)
+
+
+def decide_update_course(
+    current: Course, requested: Course, paths: list[str]
+) -> tuple[Course, list[str]] | None:
+    """The course with the masked fields taken from `requested`, and the paths that changed;
+    None when nothing changes. Rules are checked on the result."""
+    if not current.version:
+        raise NotFound("course", f"courses/{current.course_id}")
+    updated = _merged(current, requested, paths, COURSE_FIELDS)
+    v = Violations()
+    validate_course(updated, v)
+    v.raise_if_any()
+    changed = _changed_paths(current, updated, paths, COURSE_FIELDS)
+    return (updated, changed) if changed else None
+
+
+def _merged(current: object, requested: object, paths: list[str], fields: dict[str, str]) -> Any:
+    return replace(current, **{fields[p]: getattr(requested, fields[p]) for p in paths})  # type: ignore[type-var]
+
+
+def _changed_paths(
+    before: object, after: object, paths: list[str], fields: dict[str, str]
+) -> list[str]:
+    return [p for p in paths if getattr(before, fields[p]) != getattr(after, fields[p])]
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -414,6 +477,70 @@ def decide_start_session(session: Session, now: datetime) -> Session:
     return replace(session, state=SessionState.STARTED, roster=roster)
 
 
+def decide_update_session(
+    current: Session, requested: Session, paths: list[str], now: datetime
+) -> tuple[Session, list[str], list[str]] | None:
+    """Moves or resizes a scheduled session; returns (session, changed paths, promoted agents),
+    None when nothing changes. More seats promote the waitlist in arrival order; fewer seats
+    than are taken is refused."""
+    if not current.version:
+        raise NotFound("session", f"sessions/{current.session_id}")
+    _require_scheduled(current)
+    updated = _merged(current, requested, paths, SESSION_FIELDS)
+    v = Violations()
+    validate_session(updated, v)
+    v.raise_if_any()
+    if updated.capacity < current.seats_taken:
+        raise _broken(
+            "CAPACITY",
+            f"sessions/{current.session_id}",
+            f"{current.seats_taken} seats are taken: the capacity cannot go below that "
+            "(withdraw agents first)",
+        )
+    changed = _changed_paths(current, updated, paths, SESSION_FIELDS)
+    if not changed:
+        return None
+    promoted = _promote(updated, now)
+    for agent in promoted:
+        entry = updated.enrollment(agent)
+        assert entry is not None
+        updated = _with_enrollment(updated, replace(entry, state=E.ENROLLED, update_time=now))
+    return updated, changed, promoted
+
+
+def decide_cancel_session(
+    session: Session, reason: str, now: datetime
+) -> tuple[Session, list[str]]:
+    """Cancels the session: everyone still on it is withdrawn with the reason (results already
+    recorded stay). Returns the session and the withdrawn agents."""
+    if session.state is SessionState.CANCELLED:
+        raise _cancelled(session)
+    withdrawn = [e.agent_id for e in session.roster if e.state in ACTIVE]
+    roster = tuple(
+        replace(e, state=E.WITHDRAWN, update_time=now, withdraw_reason=reason)
+        if e.state in ACTIVE
+        else e
+        for e in session.roster
+    )
+    cancelled = replace(session, state=SessionState.CANCELLED, roster=roster, cancel_reason=reason)
+    return cancelled, withdrawn
+
+
+def require_same_time(session: Session, booked_as: Session) -> None:
+    """The learners booked the session's time as `booked_as` had it: if the session has moved
+    since (UpdateSession), the bookings are wrong and the enrollment must be tried again."""
+    if (session.start, session.end, session.delivery) != (
+        booked_as.start,
+        booked_as.end,
+        booked_as.delivery,
+    ):
+        raise _broken(
+            "SESSION_MOVED",
+            f"sessions/{session.session_id}",
+            "the session was moved while enrolling: try again",
+        )
+
+
 def _promote(session: Session, now: datetime) -> list[str]:
     free = session.capacity - session.seats_taken
     return [e.agent_id for e in session.waitlist[: max(free, 0)]]
@@ -424,7 +551,17 @@ def _with_enrollment(session: Session, updated: Enrollment) -> Session:
     return replace(session, roster=roster)
 
 
+def _cancelled(session: Session) -> FailedPrecondition:
+    return _broken(
+        "SESSION_CANCELLED",
+        f"sessions/{session.session_id}",
+        f"the session was cancelled ({session.cancel_reason})",
+    )
+
+
 def _require_scheduled(session: Session) -> None:
+    if session.state is SessionState.CANCELLED:
+        raise _cancelled(session)
     if session.state is not SessionState.SCHEDULED:
         raise _broken(
             "SESSION_STARTED",
@@ -518,8 +655,9 @@ def _overlaps(booked: Booking, session: Session) -> bool:
     return booked.start < session.end and session.start < booked.end
 
 
-def decide_book(learner: Learner, ctx: EnrollmentContext) -> Learner | None:
-    """The learner with the session booked; None if it already is (a retry)."""
+def decide_book(learner: Learner, ctx: EnrollmentContext, key: str = "") -> Learner | None:
+    """The learner with the session booked by request `key`; None if it already is booked
+    (a retry, or an agent already on the session)."""
     if learner.booking(ctx.session.session_id) is not None:
         return None
     broken = check_booking(learner, ctx)
@@ -533,13 +671,55 @@ def decide_book(learner: Learner, ctx: EnrollmentContext) -> Learner | None:
         session.start,
         session.end,
         session.delivery is Delivery.SELF_PACED,
+        key,
     )
     return replace(learner, bookings=(*learner.bookings, booking))
 
 
-def decide_release(learner: Learner, session_id: str) -> Learner | None:
-    """The learner without the booking; None if it holds none (nothing to do)."""
-    if learner.booking(session_id) is None:
+def move_clashes(learner: Learner, session: Session) -> list[RuleViolation]:
+    """The agent's other bookings the session, moved to its new time, would overlap."""
+    subject = f"agents/{learner.agent_id}"
+    return [
+        RuleViolation(
+            "OVERLAP",
+            subject,
+            f"the moved session would overlap session {b.session_id} "
+            f"({b.start.isoformat()} to {b.end.isoformat()})",
+        )
+        for b in learner.bookings
+        if b.session_id != session.session_id and _overlaps(b, session)
+    ]
+
+
+def decide_move_booking(learner: Learner, session: Session) -> Learner | None:
+    """The learner's booking at the session's new time; None if it holds none or it matches."""
+    booking = learner.booking(session.session_id)
+    assert session.start is not None and session.end is not None
+    if booking is None:
+        return None
+    moved = replace(
+        booking,
+        start=session.start,
+        end=session.end,
+        self_paced=session.delivery is Delivery.SELF_PACED,
+    )
+    if moved == booking:
+        return None
+    return replace(
+        learner,
+        bookings=tuple(
+            moved if b.session_id == session.session_id else b for b in learner.bookings
+        ),
+    )
+
+
+def decide_release(
+    learner: Learner, session_id: str, *, made_by: str | None = None
+) -> Learner | None:
+    """The learner without the booking; None if it holds none (nothing to do), or, with
+    `made_by`, if another request made it (an undo releases only its own request's booking)."""
+    booking = learner.booking(session_id)
+    if booking is None or (made_by is not None and booking.enrollment_key != made_by):
         return None
     return replace(
         learner, bookings=tuple(b for b in learner.bookings if b.session_id != session_id)

@@ -4,16 +4,19 @@ Order and recovery (docs/training.md):
 - Enroll: each learner books first (no double enrollment, no overlap, prerequisites: decided
   serially per agent by the learner's unique event insert), then the session seats or waitlists
   them (decided serially per session). If the session refuses, the bookings this request made
-  are released again (a compensating event). All or nothing across the batch.
+  are released again (a compensating event). All or nothing across the batch. The booking
+  records the request's key, and the learner steps are idempotent by state (fresh step keys):
+  a retry of a refused request books again instead of replaying a booking since undone.
 - Withdraw / no-show / completion: the session first (the state machine and the waitlist live
   there), then the learner (release or record the completion).
-Each step has its own idempotency key derived from the request's, so a retry after a crash
-between the steps replays the first and finishes the second.
+Withdraw and the rest: each step has its own idempotency key derived from the request's, so a
+retry after a crash between the steps replays the first and finishes the second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -50,6 +53,16 @@ class Request:
         )
 
 
+_FRESH = "fresh"
+_MINE = "mine"
+
+
+@dataclass(frozen=True)
+class _Booked:
+    fresh: list[str]  # booked by this call
+    mine: list[str]  # booked by this request (this call or an earlier attempt)
+
+
 class Flows:
     def __init__(self, commands: CommandRunner, training: store.TrainingStore) -> None:
         self._commands = _Refreshing(commands, training)
@@ -65,33 +78,43 @@ class Flows:
         session_id: str,
         refuse_if_full: bool,
     ) -> d.Session:
-        booked = await self._book_all(request, contexts)
+        bookings = await self._book_all(request, contexts, session_id)
         try:
             outcome = await self._commands.execute(
                 self._sessions,
                 request.command(store.SESSION, session_id, checked=True),
                 lambda current, version: _enrolled(
-                    current, version, list(contexts), refuse_if_full
+                    current,
+                    version,
+                    list(contexts),
+                    refuse_if_full=refuse_if_full,
+                    booked_as=next(iter(contexts.values())).session,
                 ),
             )
         except DomainError:
-            await self._release_all(request, booked, session_id)
+            await self._undo_all(request, bookings.mine, session_id)
             raise
+        if outcome.replayed:
+            # The request was done before; a booking this retry made anew belongs to nothing
+            # (the agent has since withdrawn, or finished the session).
+            await self._undo_all(request, bookings.fresh, session_id)
         return outcome.state
 
     async def _book_all(
-        self, request: Request, contexts: dict[str, d.EnrollmentContext]
-    ) -> list[str]:
+        self, request: Request, contexts: dict[str, d.EnrollmentContext], session_id: str
+    ) -> _Booked:
         """Books every learner; on any refusal undoes the others and lists every broken rule."""
         results = await asyncio.gather(
             *(self._book(request, agent, ctx) for agent, ctx in contexts.items()),
             return_exceptions=True,
         )
-        booked = [a for a, r in zip(contexts, results, strict=True) if r is True]
+        booked = _Booked(
+            fresh=[a for a, r in zip(contexts, results, strict=True) if r == _FRESH],
+            mine=[a for a, r in zip(contexts, results, strict=True) if r in (_FRESH, _MINE)],
+        )
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            session_id = next(iter(contexts.values())).session.session_id
-            await self._release_all(request, booked, session_id)
+            await self._undo_all(request, booked.mine, session_id)
             other = [f for f in failures if not isinstance(f, FailedPrecondition)]
             if other:
                 raise other[0]
@@ -100,20 +123,44 @@ class Flows:
             )
         return booked
 
-    async def _book(self, request: Request, agent_id: str, ctx: d.EnrollmentContext) -> bool:
-        """True if this request made the booking (so a refusal must undo it)."""
+    async def _book(self, request: Request, agent_id: str, ctx: d.EnrollmentContext) -> str:
+        """_FRESH if this call booked, _MINE if an earlier attempt of this request did (a retry
+        after a crash), "" if the agent already held the session by another request.
+
+        The learner step is idempotent by its state, not by a replayable key: a refused
+        attempt's undo is final, and a retry of it books again (its step key is new each time).
+        """
         outcome = await self._commands.execute(
             self._learners,
-            request.command(store.LEARNER, agent_id, f"/book/{agent_id}"),
+            request.command(store.LEARNER, agent_id, f"/book/{agent_id}/{uuid.uuid4().hex}"),
             lambda current, version: _learner_event(
-                d.decide_book(current, ctx), version, ev.SessionBooked, ctx.session.session_id
+                d.decide_book(current, ctx, request.key),
+                version,
+                ev.SessionBooked,
+                ctx.session.session_id,
             ),
         )
-        return outcome.event is not None
+        if outcome.event is not None:
+            return _FRESH
+        held = outcome.state.booking(ctx.session.session_id)
+        return _MINE if held is not None and held.enrollment_key == request.key else ""
 
-    async def _release_all(self, request: Request, agents: list[str], session_id: str) -> None:
+    async def _undo_all(self, request: Request, agents: list[str], session_id: str) -> None:
+        """Releases the bookings this request made (never another request's)."""
         await asyncio.gather(
-            *(self.release(request, a, session_id, "/undo") for a in agents),
+            *(
+                self._commands.execute(
+                    self._learners,
+                    request.command(store.LEARNER, a, f"/undo/{a}/{uuid.uuid4().hex}"),
+                    lambda current, version: _learner_event(
+                        d.decide_release(current, session_id, made_by=request.key),
+                        version,
+                        ev.BookingReleased,
+                        session_id,
+                    ),
+                )
+                for a in agents
+            ),
             return_exceptions=True,
         )
 
@@ -156,6 +203,49 @@ class Flows:
             ),
         )
         return outcome.state
+
+    async def update_session(
+        self, request: Request, session_id: str, requested: d.Session, paths: list[str]
+    ) -> d.Session:
+        """Moves or resizes the session, then every booking on it follows a move."""
+        outcome = await self._commands.execute(
+            self._sessions,
+            request.command(store.SESSION, session_id, checked=True),
+            lambda current, version: _updated(current, version, requested, paths),
+        )
+        session = outcome.state
+        if outcome.event is not None and d.SESSION_TIME_FIELDS & set(paths):
+            on_it = [e.agent_id for e in session.roster if e.state in d.ACTIVE]
+            await asyncio.gather(*(self._move(request, a, session) for a in on_it))
+        return session
+
+    async def _move(self, request: Request, agent_id: str, session: d.Session) -> None:
+        await self._commands.execute(
+            self._learners,
+            request.command(store.LEARNER, agent_id, f"/move/{agent_id}"),
+            lambda current, version: _learner_event(
+                d.decide_move_booking(current, session),
+                version,
+                ev.BookingMoved,
+                session.session_id,
+            ),
+        )
+
+    async def cancel(self, request: Request, session_id: str, reason: str) -> d.Session:
+        """Cancels the session, then frees the time of everyone it withdrew."""
+        outcome = await self._commands.execute(
+            self._sessions,
+            request.command(store.SESSION, session_id, checked=True),
+            lambda current, version: _cancelled(current, version, reason),
+        )
+        session = outcome.state
+        withdrawn = [
+            e.agent_id
+            for e in session.roster
+            if e.state is d.EnrollmentState.WITHDRAWN and e.withdraw_reason
+        ]
+        await asyncio.gather(*(self.release(request, a, session_id) for a in withdrawn))
+        return session
 
     async def record_results(
         self, request: Request, session_id: str, results: list[tuple[str, d.Completion]]
@@ -211,9 +301,15 @@ class _Refreshing:
 
 
 def _enrolled(
-    current: d.Session, version: int, agents: list[str], refuse_if_full: bool
+    current: d.Session,
+    version: int,
+    agents: list[str],
+    *,
+    refuse_if_full: bool,
+    booked_as: d.Session,
 ) -> Message | None:
     _require_exists(current)
+    d.require_same_time(current, booked_as)
     session, enrolled, waitlisted = d.decide_enroll(
         current, agents, refuse_if_full=refuse_if_full, now=utc_now()
     )
@@ -223,6 +319,30 @@ def _enrolled(
         session=store.session_to_proto(replace(session, version=version + 1)),
         enrolled_agents=enrolled,
         waitlisted_agents=waitlisted,
+    )
+
+
+def _updated(
+    current: d.Session, version: int, requested: d.Session, paths: list[str]
+) -> Message | None:
+    decided = d.decide_update_session(current, requested, paths, utc_now())
+    if decided is None:
+        return None
+    session, changed, promoted = decided
+    return ev.SessionUpdated(
+        session=store.session_to_proto(replace(session, version=version + 1)),
+        changed_fields=changed,
+        promoted_agents=promoted,
+    )
+
+
+def _cancelled(current: d.Session, version: int, reason: str) -> Message:
+    _require_exists(current)
+    session, withdrawn = d.decide_cancel_session(current, reason, utc_now())
+    return ev.SessionCancelled(
+        session=store.session_to_proto(replace(session, version=version + 1)),
+        reason=reason,
+        withdrawn_agents=withdrawn,
     )
 
 

@@ -49,7 +49,10 @@ POLICY = {
     SERVICE + "CreateCourse": Rule(_MANAGERS, mutating=True),
     SERVICE + "GetCourse": Rule(_EVERYONE),
     SERVICE + "ListCourses": Rule(_EVERYONE),
+    SERVICE + "UpdateCourse": Rule(_MANAGERS, mutating=True),
     SERVICE + "CreateSession": Rule(_MANAGERS, mutating=True),
+    SERVICE + "UpdateSession": Rule(_MANAGERS, mutating=True),
+    SERVICE + "CancelSession": Rule(_MANAGERS, mutating=True),
     SERVICE + "GetSession": Rule(_EVERYONE),
     # Agents enroll themselves where the course allows it (checked by the service).
     SERVICE + "EnrollAgents": Rule(

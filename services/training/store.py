@@ -8,6 +8,7 @@ the real check.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -128,15 +129,21 @@ def course_from_proto(message: pb.Course, course_id: str) -> d.Course:
 
 
 # --- sessions ------------------------------------------------------------------------------
-def enrollment_to_proto(session: d.Session, entry: d.Enrollment) -> pb.Enrollment:
+def enrollment_to_proto(
+    session: d.Session, entry: d.Enrollment, position: int | None = None
+) -> pb.Enrollment:
+    """`position`: the entry's waitlist position when the caller knows it (a whole roster)."""
     message = pb.Enrollment(
         name=f"sessions/{session.session_id}/enrollments/{entry.agent_id}",
         agent=f"agents/{entry.agent_id}",
         session=f"sessions/{session.session_id}",
         course=f"courses/{session.course_id}",
         state=state_to_proto(entry.state),
-        waitlist_position=session.waitlist_position(entry.agent_id),
+        waitlist_position=session.waitlist_position(entry.agent_id)
+        if position is None
+        else position,
         session_version=session.version,
+        withdraw_reason=entry.withdraw_reason,
     )
     _set_time(message, "enroll_time", entry.enroll_time)
     _set_time(message, "update_time", entry.update_time)
@@ -154,6 +161,7 @@ def enrollment_to_proto(session: d.Session, entry: d.Enrollment) -> pb.Enrollmen
 
 
 def session_to_proto(session: d.Session) -> pb.Session:
+    positions = {e.agent_id: i for i, e in enumerate(session.waitlist, start=1)}
     message = pb.Session(
         name=f"sessions/{session.session_id}",
         course=f"courses/{session.course_id}",
@@ -164,8 +172,11 @@ def session_to_proto(session: d.Session) -> pb.Session:
         state=pb.SessionState.Value(f"SESSION_STATE_{session.state.value}"),
         seats_taken=session.seats_taken,
         waitlist_length=len(session.waitlist),
-        roster=[enrollment_to_proto(session, e) for e in session.roster],
+        roster=[
+            enrollment_to_proto(session, e, positions.get(e.agent_id, 0)) for e in session.roster
+        ],
         version=session.version,
+        cancel_reason=session.cancel_reason,
     )
     _set_time(message, "start_time", session.start)
     _set_time(message, "end_time", session.end)
@@ -191,6 +202,7 @@ def _enrollment_from_proto(message: pb.Enrollment, sequence: int) -> d.Enrollmen
         enroll_time=_time(message, "enroll_time") or EPOCH,
         update_time=_time(message, "update_time") or EPOCH,
         completion=completion,
+        withdraw_reason=message.withdraw_reason,
     )
 
 
@@ -211,11 +223,25 @@ def session_from_proto(message: pb.Session, session_id: str) -> d.Session:
         next_sequence=len(roster) + 1,  # the roster is kept in arrival order
         version=message.version,
         create_time=_time(message, "create_time"),
+        cancel_reason=message.cancel_reason,
     )
 
 
 # --- learners ------------------------------------------------------------------------------
+# A learner's every event carries all its completions: the same records are encoded and
+# decoded again and again (timestamps are the costly part), so both directions are memoized.
+# Records are immutable and hashable; a cached message is only ever copied, never changed.
+_CODEC_CACHE = 65536
+
+
 def completion_to_proto(agent_id: str, c: d.CompletionRecord) -> ev.TrainingCompletion:
+    message = ev.TrainingCompletion()
+    message.CopyFrom(_completion_message(agent_id, c))
+    return message
+
+
+@functools.lru_cache(maxsize=_CODEC_CACHE)
+def _completion_message(agent_id: str, c: d.CompletionRecord) -> ev.TrainingCompletion:
     message = ev.TrainingCompletion(
         agent=f"agents/{agent_id}",
         course=f"courses/{c.course_id}",
@@ -236,6 +262,12 @@ def completion_to_proto(agent_id: str, c: d.CompletionRecord) -> ev.TrainingComp
 
 
 def _completion_from_proto(m: ev.TrainingCompletion) -> d.CompletionRecord:
+    return _completion_from_bytes(m.SerializeToString(deterministic=True))
+
+
+@functools.lru_cache(maxsize=_CODEC_CACHE)
+def _completion_from_bytes(data: bytes) -> d.CompletionRecord:
+    m = ev.TrainingCompletion.FromString(data)
     return d.CompletionRecord(
         course_id=_id(m.course, "courses"),
         session_id=_id(m.session, "sessions"),
@@ -263,10 +295,11 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
                 start_time=to_timestamp(b.start),
                 end_time=to_timestamp(b.end),
                 self_paced=b.self_paced,
+                enrollment_key=b.enrollment_key,
             )
             for b in learner.bookings
         ],
-        completions=[completion_to_proto(learner.agent_id, c) for c in learner.completions],
+        completions=[_completion_message(learner.agent_id, c) for c in learner.completions],
         version=learner.version,
     )
 
@@ -281,6 +314,7 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
                 _time(b, "start_time") or EPOCH,
                 _time(b, "end_time") or EPOCH,
                 b.self_paced,
+                b.enrollment_key,
             )
             for b in message.bookings
         ),
@@ -290,7 +324,13 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
 
 
 # --- events --------------------------------------------------------------------------------
+COURSE_EVENTS: dict[str, type[Message]] = {
+    "CourseCreated": ev.CourseCreated,
+    "CourseUpdated": ev.CourseUpdated,
+}
 SESSION_EVENTS: dict[str, type[Message]] = {
+    "SessionUpdated": ev.SessionUpdated,
+    "SessionCancelled": ev.SessionCancelled,
     "SessionScheduled": ev.SessionScheduled,
     "AgentsEnrolled": ev.AgentsEnrolled,
     "EnrollmentChanged": ev.EnrollmentChanged,
@@ -301,6 +341,7 @@ LEARNER_EVENTS: dict[str, type[Message]] = {
     "SessionBooked": ev.SessionBooked,
     "BookingReleased": ev.BookingReleased,
     "CompletionRecorded": ev.CompletionRecorded,
+    "BookingMoved": ev.BookingMoved,
 }
 
 
@@ -312,10 +353,18 @@ def _payload(envelope: EventEnvelope, kinds: dict[str, type[Message]]) -> Any:
     return message
 
 
+def event_state(envelope: EventEnvelope) -> Any:
+    """The aggregate's full state an event carries (pb.Course, pb.Session or ev.Learner)."""
+    kind = envelope.aggregate_type
+    if kind == COURSE:
+        return _payload(envelope, COURSE_EVENTS).course
+    if kind == SESSION:
+        return _payload(envelope, SESSION_EVENTS).session
+    return _payload(envelope, LEARNER_EVENTS).learner
+
+
 def evolve_course(state: d.Course, envelope: EventEnvelope) -> d.Course:
-    message = ev.CourseCreated()
-    envelope.payload.Unpack(message)
-    course = course_from_proto(message.course, state.course_id)
+    course = course_from_proto(_payload(envelope, COURSE_EVENTS).course, state.course_id)
     return _versioned(course, envelope)
 
 

@@ -200,23 +200,25 @@ class TrainingProjection:
         for envelope in _latest(envelopes):
             kind, entity_id = envelope.aggregate_type, envelope.aggregate_id
             version = envelope.aggregate_version
+            if kind not in (store.COURSE, store.SESSION, store.LEARNER):
+                continue
             if (kind, entity_id) not in self._versions and version == 1:
                 firsts.add((kind, entity_id))
             elif not await self._is_newer(kind, entity_id, version):
                 continue
-            if kind == store.COURSE:
-                course = store.evolve_course(d.Course(entity_id), envelope)
-                writes["courses"][entity_id] = store.state_doc(
-                    store.course_to_proto(course), version
+            # The event carries the aggregate's full state as the view stores it: copied
+            # through without decoding it into the domain and encoding it again.
+            message = store.event_state(envelope)
+            message.version = version
+            if kind == store.SESSION:
+                writes["sessions"][entity_id] = store.state_doc(
+                    message,
+                    version,
+                    course_id=message.course.removeprefix("courses/"),
+                    agent_ids=[e.agent.removeprefix("agents/") for e in message.roster],
                 )
-            elif kind == store.SESSION:
-                session = store.evolve_session(d.Session(entity_id), envelope)
-                await self._session_writes(session, writes)
-            elif kind == store.LEARNER:
-                learner = store.evolve_learner(d.Learner(entity_id), envelope)
-                writes["learners"][entity_id] = store.state_doc(
-                    store.learner_to_proto(learner), version
-                )
+            else:
+                writes[f"{kind}s"][entity_id] = store.state_doc(message, version)
             self._versions[(kind, entity_id)] = version
         for kind, name in (
             (store.COURSE, "courses"),
@@ -243,16 +245,6 @@ class TrainingProjection:
             known = int(doc.get("version", 0)) if doc else 0
             self._versions[(kind, entity_id)] = known
         return version > known
-
-    async def _session_writes(
-        self, session: d.Session, writes: dict[str, dict[str, dict[str, Any]]]
-    ) -> None:
-        writes["sessions"][session.session_id] = store.state_doc(
-            store.session_to_proto(session),
-            session.version,
-            course_id=session.course_id,
-            agent_ids=[e.agent_id for e in session.roster],
-        )
 
     async def reset(self) -> None:
         self._versions.clear()

@@ -417,3 +417,35 @@ async def test_roles_agents_self_enroll_only_where_allowed(system: System) -> No
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await leader.CreateCourse(course("x-1"))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_refused_enrollment_retried_after_a_seat_frees_books_the_time_slot(
+    system: System,
+) -> None:
+    await _staff(system, "retry", ["r1", "r2"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper basics"))
+    await system.train.CreateSession(session("full", capacity=1))
+    await system.train.CreateSession(session("clash", "copper-101"))  # the same hours
+    await system.train.EnrollAgents(enroll("full", "r1"))
+    refused = enroll("full", "r2", key="k-r2", refuse_if_full=True)
+    with pytest.raises(grpc.aio.AioRpcError) as full:
+        await system.train.EnrollAgents(refused)
+    assert rules(full.value) == ["SESSION_FULL"]
+
+    await system.train.WithdrawEnrollment(
+        pb.WithdrawEnrollmentRequest(name="sessions/full/enrollments/r1", idempotency_key="w-r1")
+    )
+    retried = await system.train.EnrollAgents(refused)  # same key, now a seat is free
+    assert [e.state for e in retried.enrollments] == [pb.ENROLLMENT_STATE_ENROLLED]
+    with pytest.raises(grpc.aio.AioRpcError) as busy:  # the time slot is taken
+        await system.train.EnrollAgents(enroll("clash", "r2"))
+    assert rules(busy.value) == ["OVERLAP"]
+
+    # A late retry after the agent withdrew answers as before and books nothing.
+    await system.train.WithdrawEnrollment(
+        pb.WithdrawEnrollmentRequest(name="sessions/full/enrollments/r2", idempotency_key="w-r2")
+    )
+    assert await system.train.EnrollAgents(refused) == retried
+    free = await system.train.EnrollAgents(enroll("clash", "r2"))
+    assert [e.state for e in free.enrollments] == [pb.ENROLLMENT_STATE_ENROLLED]

@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from wfm.training.v1 import training_service_pb2 as pb
 from wfm.training.v1 import training_service_pb2_grpc as pb_grpc
 
@@ -55,6 +56,35 @@ CASES: list[tuple[str, Call, set[str]]] = [
     ("ListCourses", lambda s, k: s.ListCourses(pb.ListCoursesRequest()), ALL),
     ("CreateSession", lambda s, k: s.CreateSession(session(f"s-{k}")), MANAGERS),
     ("GetSession", lambda s, k: s.GetSession(pb.GetSessionRequest(name="sessions/s1")), ALL),
+    (
+        "UpdateCourse",
+        lambda s, k: s.UpdateCourse(
+            pb.UpdateCourseRequest(
+                course=pb.Course(name="courses/fibre-101", title=f"Fibre {k}"),
+                update_mask=FieldMask(paths=["title"]),
+                idempotency_key=k,
+            )
+        ),
+        MANAGERS,
+    ),
+    (
+        "UpdateSession",
+        lambda s, k: s.UpdateSession(
+            pb.UpdateSessionRequest(
+                session=pb.Session(name="sessions/s9", trainer=k),
+                update_mask=FieldMask(paths=["trainer"]),
+                idempotency_key=k,
+            )
+        ),
+        MANAGERS,
+    ),
+    (
+        "CancelSession",
+        lambda s, k: s.CancelSession(
+            pb.CancelSessionRequest(name="sessions/s9", reason="test", idempotency_key=k)
+        ),
+        MANAGERS,
+    ),
     ("EnrollAgents self", _enroll("a1"), {"agent"} | MANAGERS),
     ("EnrollAgents other", _enroll("a2"), MANAGERS),
     ("EnrollAgents batch", _enroll("a1", "a2"), MANAGERS),

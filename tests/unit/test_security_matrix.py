@@ -58,6 +58,9 @@ TRAINING_WRITES = {
     "WithdrawEnrollment",
     "StartSession",
     "MarkNoShow",
+    "UpdateCourse",
+    "UpdateSession",
+    "CancelSession",
     "RecordCompletion",
     "RecordCompletions",
 }

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from services.training import domain as d
 from services.training.domain import E
-from wfm_runtime.errors import AlreadyExists, FailedPrecondition, Violations
+from wfm_runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Violations,
+)
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 COURSE = d.Course(
@@ -292,6 +298,13 @@ class TestLearnerRules:
         self_paced = replace(overlapping, delivery=d.Delivery.SELF_PACED)
         assert d.decide_book(booked, d.EnrollmentContext("acme", other, self_paced)) is not None
 
+    def test_an_undo_releases_only_its_own_requests_booking(self) -> None:
+        booked = d.decide_book(d.Learner("a"), CTX, "k1")
+        assert booked is not None and booked.bookings[0].enrollment_key == "k1"
+        assert d.decide_release(booked, "s1", made_by="k2") is None
+        released = d.decide_release(booked, "s1", made_by="k1")
+        assert released is not None and released.bookings == ()
+
     def test_release_and_complete_free_the_booking(self) -> None:
         booked = d.decide_book(d.Learner("a"), CTX)
         assert booked is not None
@@ -452,3 +465,83 @@ class TestTranscriptProperties:
         edge = start + timedelta(seconds=shift_s)
         assert d.in_period(rec, edge, None) == (start >= edge)
         assert d.in_period(rec, None, edge) == (start < edge)
+
+
+class TestManagingWhatExists:
+    def test_course_update_takes_only_the_masked_fields(self) -> None:
+        current = replace(COURSE, version=1)
+        requested = d.Course("net-101", title="Fibre essentials", credit_minutes=1)
+        decided = d.decide_update_course(current, requested, ["title"])
+        assert decided is not None
+        updated, changed = decided
+        assert (updated.title, updated.credit_minutes, changed) == (
+            "Fibre essentials",
+            240,
+            ["title"],
+        )
+        assert d.decide_update_course(updated, requested, ["title"]) is None  # nothing changes
+        with pytest.raises(InvalidArgument):  # the result must be a valid course
+            d.decide_update_course(current, replace(requested, client=""), ["client"])
+        with pytest.raises(NotFound):
+            d.decide_update_course(d.Course("nope"), requested, ["title"])
+
+    def test_growing_capacity_promotes_the_waitlist_in_order(self) -> None:
+        full = enroll(SESSION, "a", "b", "c", "d", "e")
+        decided = d.decide_update_session(full, replace(full, capacity=4), ["capacity"], NOW)
+        assert decided is not None
+        grown, changed, promoted = decided
+        assert (changed, promoted) == (["capacity"], ["c", "d"])
+        assert list(states(grown).values()) == [E.ENROLLED] * 4 + [E.WAITLISTED]
+
+    def test_shrinking_below_the_seats_taken_is_refused(self) -> None:
+        full = enroll(SESSION, "a", "b", "c")
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_update_session(full, replace(full, capacity=1), ["capacity"], NOW)
+        assert kinds(err.value) == ["CAPACITY"]
+        one = enroll(SESSION, "a")
+        decided = d.decide_update_session(one, replace(one, capacity=1), ["capacity"], NOW)
+        assert decided is not None and decided[0].capacity == 1
+
+    def test_cancel_withdraws_everyone_still_on_it_and_closes_it(self) -> None:
+        session = enroll(replace(SESSION, capacity=1), "a", "b")
+        cancelled, withdrawn = d.decide_cancel_session(session, "room flooded", NOW)
+        assert withdrawn == ["a", "b"] and cancelled.state is d.SessionState.CANCELLED
+        assert {e.withdraw_reason for e in cancelled.roster} == {"room flooded"}
+        for attempt in (
+            lambda: d.decide_cancel_session(cancelled, "again", NOW),
+            lambda: enroll(cancelled, "c"),
+            lambda: d.decide_start_session(cancelled, NOW),
+        ):
+            with pytest.raises(FailedPrecondition) as err:
+                attempt()
+            assert kinds(err.value) == ["SESSION_CANCELLED"]
+
+    def test_a_moved_booking_follows_and_clashes_are_listed(self) -> None:
+        learner = d.decide_book(d.Learner("a"), CTX, "k")
+        assert learner is not None and SESSION.start is not None
+        other = replace(SESSION, session_id="s9", course_id="soft-1")
+        later = SESSION.start + timedelta(days=1)
+        learner = d.decide_book(
+            learner,
+            d.EnrollmentContext(
+                "acme",
+                replace(COURSE, course_id="soft-1"),
+                replace(other, start=later, end=later + timedelta(hours=2)),
+            ),
+        )
+        assert learner is not None
+        moved = replace(SESSION, start=later, end=later + timedelta(hours=1))
+        assert kinds(FailedPrecondition(d.move_clashes(learner, moved))) == ["OVERLAP"]
+        after = d.decide_move_booking(learner, moved)
+        assert after is not None
+        booking = after.booking("s1")
+        assert booking is not None and (booking.start, booking.enrollment_key) == (later, "k")
+        assert d.decide_move_booking(after, moved) is None
+
+    def test_seats_are_decided_only_for_the_time_the_learners_booked(self) -> None:
+        assert SESSION.start is not None
+        d.require_same_time(SESSION, replace(SESSION, trainer="Asha", capacity=9))
+        moved = replace(SESSION, start=SESSION.start - timedelta(hours=1))
+        with pytest.raises(FailedPrecondition) as err:
+            d.require_same_time(moved, SESSION)
+        assert kinds(err.value) == ["SESSION_MOVED"]
