@@ -344,7 +344,13 @@ async def test_projector_killed_mid_batch_loses_nothing(system: System, service_
         )
         # the 150th status: STATUSES[149 % 4]
         assert bucket is not None and bucket["agents"][agent]["status"] == "ON_CONTACT"
-        docs = await views["transitions"].find({"agent_id": agent}).to_list(None)
+        # An event the killed process committed but had not published yet reaches the stream
+        # from the new process's outbox sweep, possibly after later versions: wait for it too.
+        docs = await eventually(
+            lambda: views["transitions"].find({"agent_id": agent}).to_list(None),
+            lambda found: len(found) >= 150,
+            timeout=40,
+        )
         assert sorted(d["version"] for d in docs) == list(range(1, 151))
     finally:
         client.close()
