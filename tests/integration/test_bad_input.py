@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -343,7 +344,7 @@ async def call(system: System, service: str, method: str, request: Message) -> A
     if method == "WatchAvailability":
         stream = rpc(request)
         try:
-            return await stream.read()
+            return await asyncio.wait_for(stream.read(), 30)  # a hang fails, not blocks
         finally:
             stream.cancel()
     return await rpc(request)

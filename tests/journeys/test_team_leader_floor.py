@@ -32,7 +32,7 @@ async def test_team_leader_follows_the_floor(system: System) -> None:
     shift_start = utc_now()
 
     board = system.avail.WatchAvailability(pb.WatchAvailabilityRequest(team="teams/pune-us-night"))
-    snapshot = (await board.read()).snapshot
+    snapshot = (await asyncio.wait_for(board.read(), 10)).snapshot
     assert {a.agent_id for a in snapshot.availabilities} == set(AGENTS)
     assert all(a.status == pb.AGENT_STATUS_OFFLINE for a in snapshot.availabilities)
 
