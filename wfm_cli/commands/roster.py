@@ -141,13 +141,7 @@ def _team_roster(
 ) -> None:
     monday = _date(week, "--week") if week else week_start_of(datetime.now(UTC).date())
     with client(ctx) as wfm:
-        weeks = wfm.roster.all_pages(
-            "get_team_roster",
-            "agents",
-            team=names.team_name(team),
-            week_start=monday,
-            page_size=page_size,
-        )
+        weeks = _team_pages(wfm, team=names.team_name(team), week=monday, page_size=page_size)
     if json_out:
         print_json({"team": names.team_name(team), "week_start": monday,
                     "agents": [to_dict(w) for w in weeks]})  # fmt: skip
@@ -170,6 +164,20 @@ def _team_roster(
         )
     console().print(table)
     typer.echo(f"{len(weeks)} agents, {sum(len(w.shifts) for w in weeks)} shifts")
+
+
+def _team_pages(wfm: Any, *, team: str, week: str, page_size: int) -> list[roster_pb.AgentWeek]:
+    """Every page of the team's week, `page_size` agents per call."""
+    weeks: list[roster_pb.AgentWeek] = []
+    token = ""
+    while True:
+        page = wfm.roster.get_team_roster(
+            team=team, week_start=week, page_size=page_size, page_token=token
+        )
+        weeks.extend(page.agents)
+        token = page.next_page_token
+        if not token:
+            return weeks
 
 
 def week_start_of(day: date) -> str:
