@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,11 +101,11 @@ async def test_coverage_set_flat_from_a_file_and_from_a_forecast(
     assert flat.exit_code == 0, flat.stderr
     assert flat.json()["required"] == [0] * 16 + [2] * 18 + [0] * 14
 
-    async def chart() -> dict[str, object]:
+    async def chart() -> dict[str, Any]:
         return dict((await wfm("coverage", h.TEAM, "--date", WEEK, "--json")).json())
 
     shown = await eventually(chart, lambda c: any(i["required"] == 2 for i in c["intervals"]))
-    assert sum(i["required"] for i in shown["intervals"]) == 36  # type: ignore[attr-defined]
+    assert sum(i["required"] for i in shown["intervals"]) == 36
 
     values = tmp_path / "required.txt"
     values.write_text(" ".join(["1"] * 96))
@@ -194,8 +195,8 @@ async def test_thresholds_set_and_get_and_a_figure_explained(
 
     found = await eventually(explained, lambda e: len(e.get("cases", [])) == 2)  # type: ignore[arg-type]
     assert found["value"] == 50.0
-    shown = await wfm("explain", "a1", "sla_compliance_percent", *period, token=leader)
-    assert "a1 sla compliance percent: 50" in shown.stdout
-    assert "missed" in shown.stdout and "met" in shown.stdout
+    table = await wfm("explain", "a1", "sla_compliance_percent", *period, token=leader)
+    assert "a1 sla compliance percent: 50" in table.stdout
+    assert "missed" in table.stdout and "met" in table.stdout
     unknown = await wfm("explain", "a1", "speed", token=leader)
     assert unknown.exit_code == exitcodes.USAGE and "adherence_percent" in unknown.stderr
