@@ -94,21 +94,67 @@ def test_shell_completion_offers_statuses(tmp_path: Path) -> None:
 
 
 ROUND_TWO = [
-    ["roster"], ["coverage"], ["shifts", "assign"], ["shifts", "bulk-assign"],
+    ["roster"], ["coverage", "show"], ["shifts", "assign"], ["shifts", "bulk-assign"],
     ["shifts", "publish"], ["shifts", "cancel"], ["leave", "request"], ["leave", "list"],
     ["leave", "balance"], ["leave", "approve"], ["leave", "deny"], ["courses", "create"],
     ["courses", "list"], ["sessions", "create"], ["sessions", "list"], ["enroll"],
-    ["complete"], ["transcript"], ["due"], ["scorecard"], ["scorecards"], ["flags"],
+    ["complete"], ["transcript"], ["due"], ["scorecard"], ["scorecards"], ["flags", "show"],
     ["cases", "record"],
+]  # fmt: skip
+ROUND_THREE = [
+    ["leave", "cancel"], ["shifts", "update"], ["coverage", "set"], ["flags", "thresholds", "get"],
+    ["flags", "thresholds", "set"], ["explain"],
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("command", ROUND_TWO, ids=" ".join)
+@pytest.mark.parametrize("command", ROUND_TWO + ROUND_THREE, ids=" ".join)
 def test_every_command_has_help_with_an_example_and_json(command: list[str]) -> None:
     shown = CliRunner().invoke(app, [*command, "--help"], env=CLEAN_ENV)
     assert shown.exit_code == 0, shown.output
     assert f"wfm {command[0]}" in shown.stdout or "Example" in shown.stdout
     assert "Example" in shown.stdout and "--json" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("group", "old_form"),
+    [("coverage", ["pune-night", "--help"]), ("flags", ["--team", "pune-night", "--help"])],
+)
+def test_a_group_that_grew_subcommands_still_takes_its_old_form(
+    group: str, old_form: list[str]
+) -> None:
+    listed = CliRunner().invoke(app, [group, "--help"], env=CLEAN_ENV)
+    assert listed.exit_code == 0 and "show" in listed.stdout
+    old = CliRunner().invoke(app, [group, *old_form], env=CLEAN_ENV)
+    assert old.exit_code == 0, old.output
+    assert f"Usage: wfm {group} show" in old.stdout
+
+
+def test_a_flat_requirement_covers_its_range_and_wraps_past_midnight() -> None:
+    from wfm_cli.commands.roster import flat_requirement
+
+    day = flat_requirement(5, start="09:00", end="17:00", interval=30)
+    assert len(day) == 48 and day[17] == 0 and day[18] == 5 and day[33] == 5 and day[34] == 0
+    night = flat_requirement(3, start="18:00", end="03:00", interval=15)
+    assert len(night) == 96 and sum(night) == 3 * 36
+    assert night[0] == 3 and night[11] == 3 and night[12] == 0 and night[71] == 0
+    assert flat_requirement(2, start="00:00", end="24:00", interval=30) == [2] * 48
+
+
+def test_bad_coverage_input_is_refused_before_any_call(tmp_path: Path) -> None:
+    base = ["--scheduling-addr", "127.0.0.1:1", "--plaintext", "--token", "t", "coverage", "set"]
+    both = CliRunner().invoke(app, [*base, "t1", "--date", "2027-03-01", "--weekday", "mon",
+                                    "--value", "3"], env=CLEAN_ENV)  # fmt: skip
+    assert both.exit_code == exitcodes.USAGE and "exactly one of --date" in both.stderr
+    bad_time = CliRunner().invoke(
+        app, [*base, "t1", "--weekday", "mon", "--value", "3", "--from", "25:00"], env=CLEAN_ENV
+    )
+    assert bad_time.exit_code == exitcodes.USAGE and "--from" in bad_time.stderr
+    junk = tmp_path / "req.txt"
+    junk.write_text("1 2 three")
+    bad_file = CliRunner().invoke(
+        app, [*base, "t1", "--weekday", "mon", "--file", str(junk)], env=CLEAN_ENV
+    )
+    assert bad_file.exit_code == exitcodes.USAGE and "whole numbers" in bad_file.stderr
 
 
 def test_a_missing_training_address_is_a_config_error_in_plain_words() -> None:

@@ -19,6 +19,7 @@ from rich.table import Table
 from wfm.performance.v1 import performance_service_pb2 as performance_pb
 
 from wfm_cli import exitcodes
+from wfm_cli.commands.roster import KeyOption
 from wfm_cli.context import (
     JsonOption,
     client,
@@ -29,9 +30,21 @@ from wfm_cli.context import (
     to_dict,
     token_subject,
 )
+from wfm_cli.groups import DefaultGroup
 from wfm_sdk import names
 
 cases_app = typer.Typer(help="Case outcomes (admins, integrations).", no_args_is_help=True)
+flags_app = typer.Typer(
+    cls=DefaultGroup,
+    help="Red flags: show (the default: `wfm flags --team TEAM`) and the team's thresholds.",
+    no_args_is_help=True,
+)
+thresholds_app = typer.Typer(help="A team's red-flag thresholds: get, set.", no_args_is_help=True)
+THRESHOLDS = [
+    field
+    for field in performance_pb.RedFlagThresholds.DESCRIPTOR.fields_by_name
+    if field not in ("name", "version")
+]
 
 METRICS = list(performance_pb.Metrics.DESCRIPTOR.fields_by_name)
 # The columns of `wfm scorecards` (all metrics are in --json).
@@ -193,6 +206,171 @@ def flags(
     typer.echo(f"{len(found.red_flags)} red flags")
 
 
+def _thresholds_name(team: str) -> str:
+    return f"{names.team_name(team)}/redFlagThresholds"
+
+
+def _show_thresholds(found: performance_pb.RedFlagThresholds, json_out: bool) -> None:
+    if json_out:
+        print_json(to_dict(found))
+        return
+    table = Table(title=f"{found.name} (version {found.version})")
+    table.add_column("threshold", no_wrap=True)
+    table.add_column("limit", no_wrap=True)
+    for field in THRESHOLDS:
+        is_set = found.HasField(field)  # type: ignore[arg-type]
+        shown = f"{getattr(found, field):g}" if is_set else "- (not flagged)"
+        table.add_row(field.replace("_", " "), shown)
+    console().print(table)
+
+
+@thresholds_app.command("get")
+@handle_errors
+def get_thresholds(
+    ctx: typer.Context,
+    *,
+    team: Annotated[str, typer.Argument(help="Team id.")],
+    json_out: JsonOption = False,
+) -> None:
+    """A team's red-flag limits. Example: wfm flags thresholds get pune-night"""
+    with client(ctx) as wfm:
+        found = wfm.performance.get_red_flag_thresholds(name=_thresholds_name(team))
+    _show_thresholds(found, json_out)
+
+
+@thresholds_app.command("set")
+@handle_errors
+def set_thresholds(
+    ctx: typer.Context,
+    *,
+    team: Annotated[str, typer.Argument(help="Team id.")],
+    limits: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--limit",
+            help=f"METRIC=VALUE (repeatable); METRIC one of {', '.join(THRESHOLDS)}; "
+            "a limit left out is not flagged.",
+            metavar="METRIC=VALUE",
+        ),
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option(help="Expected version (default: any).", min=0)
+    ] = None,
+    idempotency_key: KeyOption = "",
+    json_out: JsonOption = False,
+) -> None:
+    """Replace a team's red-flag limits (every limit not given is cleared).
+
+    Example: wfm flags thresholds set pune-night --limit min_adherence_percent=85
+    --limit max_late_logins=3
+    """
+    thresholds = performance_pb.RedFlagThresholds(name=_thresholds_name(team))
+    for item in limits or []:
+        field, _, number = item.partition("=")
+        if field not in THRESHOLDS:
+            raise typer.BadParameter(
+                f"--limit: METRIC one of {', '.join(THRESHOLDS)}, got {field!r}"
+            )
+        try:
+            setattr(thresholds, field, float(number))
+        except ValueError:
+            raise typer.BadParameter(f"--limit {field}: a number, got {number!r}") from None
+    request = performance_pb.SetRedFlagThresholdsRequest(
+        thresholds=thresholds, idempotency_key=idempotency_key
+    )
+    if version is not None:
+        request.expected_version = version
+    with client(ctx) as wfm:
+        found = wfm.performance.set_red_flag_thresholds(request)
+    _show_thresholds(found, json_out)
+
+
+@handle_errors
+def explain(
+    ctx: typer.Context,
+    *,
+    agent: Annotated[str, typer.Argument(help="Agent id.")],
+    metric: Annotated[str, typer.Argument(help=f"One of: {', '.join(METRICS)}.")],
+    start: FromOption = "",
+    end: ToOption = "",
+    json_out: JsonOption = False,
+) -> None:
+    """The status stretches, cases or trainings behind one figure of a scorecard.
+
+    Example: wfm explain a-1001 adherence_percent --from 2026-11-01 --to 2026-11-30
+    """
+    if metric not in METRICS:
+        raise typer.BadParameter(f"METRIC: one of {', '.join(METRICS)}")
+    with client(ctx) as wfm:
+        found = wfm.performance.explain_metric(
+            name=f"{names.agent_name(agent)}/scorecard", period=_period(start, end), metric=metric
+        )
+    if json_out:
+        print_json(to_dict(found))
+        return
+    value = f"{found.value:g}" if found.HasField("value") else "- (nothing to count)"
+    typer.echo(f"{agent} {metric.replace('_', ' ')}: {value}")
+    for table in _explained(found):
+        console().print(table)
+
+
+def _explained(found: performance_pb.ExplainMetricResponse) -> list[Table]:
+    tables = []
+    if found.segments:
+        table = Table(title="status stretches")
+        for column in ("date", "from", "to", "status", "scheduled", "leave", "counted"):
+            table.add_column(column, no_wrap=True)
+        for seg in found.segments:
+            table.add_row(
+                seg.roster_date,
+                _utc(seg.start_time),
+                _utc(seg.end_time),
+                seg.status,
+                seg.scheduled_activity or "-",
+                "yes" if seg.on_approved_leave else "",
+                "[green]yes[/]" if seg.counted else "no",
+            )
+        tables.append(table)
+    if found.cases:
+        table = Table(title="cases")
+        for column in ("case", "channel", "resolved", "handle", "sla", "fcr", "csat"):
+            table.add_column(column, no_wrap=True)
+        for case in found.cases:
+            handle = sum(
+                d.ToTimedelta().total_seconds()
+                for d in (case.talk_duration, case.hold_duration, case.after_contact_duration)
+            )
+            table.add_row(
+                case.name,
+                performance_pb.Channel.Name(case.channel).removeprefix("CHANNEL_").lower(),
+                _utc(case.resolve_time),
+                f"{handle / 60:.1f} min",
+                ("met" if case.sla_met else "[red]missed[/]")
+                if case.HasField("sla_target")
+                else "-",
+                "yes" if case.first_contact_resolution else "no",
+                str(case.csat_score) if case.HasField("csat_score") else "-",
+            )
+        tables.append(table)
+    if found.trainings:
+        table = Table(title="trainings")
+        for column in ("completion", "date", "hours", "technical"):
+            table.add_column(column, no_wrap=True)
+        for item in found.trainings:
+            table.add_row(
+                item.completion_id,
+                item.roster_date,
+                f"{item.hours:g}",
+                "yes" if item.technical else "no",
+            )
+        tables.append(table)
+    return tables
+
+
+def _utc(value: Any) -> str:
+    return value.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 # --- wfm cases record ----------------------------------------------------------------------
 def read_cases(path: Path) -> list[performance_pb.RecordCasesRequest]:
     """Every case of a JSON Lines or CSV file; every bad line is reported at once."""
@@ -321,5 +499,8 @@ def _print_recorded(reply: performance_pb.RecordCasesResponse) -> None:
 def register(app: typer.Typer) -> None:
     app.command("scorecard")(scorecard)
     app.command("scorecards")(scorecards)
-    app.command("flags")(flags)
+    flags_app.command("show")(flags)
+    flags_app.add_typer(thresholds_app, name="thresholds")
+    app.add_typer(flags_app, name="flags")
+    app.command("explain")(explain)
     app.add_typer(cases_app, name="cases")

@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from google.protobuf import json_format
 from rich.progress import Progress
 from rich.table import Table
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
 
+from wfm_cli import exitcodes
 from wfm_cli.context import (
     JsonOption,
     client,
@@ -22,12 +26,22 @@ from wfm_cli.context import (
     to_dict,
     token_subject,
 )
+from wfm_cli.groups import DefaultGroup
 from wfm_cli.render import local_time
 from wfm_cli.timeline import coverage_chart, roster_timeline
 from wfm_sdk import names
 
-shifts_app = typer.Typer(help="Shifts: assign, bulk-assign, publish, cancel.", no_args_is_help=True)
-leave_app = typer.Typer(help="Leave: request, list, balance, approve, deny.", no_args_is_help=True)
+shifts_app = typer.Typer(
+    help="Shifts: assign, bulk-assign, update, publish, cancel.", no_args_is_help=True
+)
+leave_app = typer.Typer(
+    help="Leave: request, list, balance, approve, deny, cancel.", no_args_is_help=True
+)
+coverage_app = typer.Typer(
+    cls=DefaultGroup,
+    help="Coverage: show (the default: `wfm coverage TEAM`) and set the requirement.",
+    no_args_is_help=True,
+)
 
 KeyOption = Annotated[
     str, typer.Option(help="Reuse a key to retry the same change safely (default: new).")
@@ -41,7 +55,8 @@ Override = Annotated[
 DryRun = Annotated[bool, typer.Option(help="Check the rules, change nothing.")]
 BULK_BATCH = 25  # agents per BulkAssignShifts call: the progress bar moves in these steps
 LEAVE_KINDS = {"annual": 1, "sick": 2, "unpaid": 3, "other": 4}
-LEAVE_STATES = {"requested": 1, "approved": 2, "denied": 3}
+LEAVE_STATES = {"requested": 1, "approved": 2, "denied": 3, "cancelled": 4}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _date(value: str, field: str) -> str:
@@ -75,14 +90,25 @@ def roster(
     agent: Annotated[str, typer.Argument(help="Agent id (default: you).")] = "",
     start: Annotated[str, typer.Option("--from", help="First date (default: today).")] = "",
     days: Annotated[int, typer.Option(help="How many days.", min=1, max=62)] = 14,
+    team: Annotated[str, typer.Option(help="A team's week instead (with --week).")] = "",
+    week: Annotated[str, typer.Option(help="With --team: the Monday (default: this week).")] = "",
+    page_size: Annotated[
+        int, typer.Option(help="With --team: agents per call (pages are all fetched).", min=1)
+    ] = 200,
     json_out: JsonOption = False,
 ) -> None:
-    """An agent's roster as a timeline across days, in the agent's and the client's time.
+    """An agent's roster as a timeline across days, in the agent's and the client's time;
+    with --team, every agent of a team for one week (one row per agent).
 
     Agents see their own published shifts; schedulers and team leaders see drafts too.
 
-    Example: wfm --as a-1001 roster --from 2026-11-23 --days 7
+    Examples: wfm --as a-1001 roster --from 2026-11-23 --days 7
+
+    wfm roster --team pune-night --week 2026-11-23
     """
+    if team:
+        _team_roster(ctx, team=team, week=week, page_size=min(page_size, 1000), json_out=json_out)
+        return
     first = date.fromisoformat(_date(start, "--from")) if start else datetime.now(UTC).date()
     last = first + timedelta(days=days - 1)
     who = _me(ctx, agent)
@@ -108,6 +134,54 @@ def roster(
         f"{len(shifts)} shifts, {sum(s.paid_minutes for s in shifts) / 60:.1f} paid hours; "
         f"█ work  ▒ break/lunch  · off"
     )
+
+
+def _team_roster(
+    ctx: typer.Context, *, team: str, week: str, page_size: int, json_out: bool
+) -> None:
+    monday = _date(week, "--week") if week else week_start_of(datetime.now(UTC).date())
+    with client(ctx) as wfm:
+        weeks = _team_pages(wfm, team=names.team_name(team), week=monday, page_size=page_size)
+    if json_out:
+        print_json({"team": names.team_name(team), "week_start": monday,
+                    "agents": [to_dict(w) for w in weeks]})  # fmt: skip
+        return
+    table = Table(title=f"{team}, week of {monday}")
+    for column in ("agent", "shifts", "paid", "contract", "agent time / client time"):
+        table.add_column(column, no_wrap=True)
+    for item in weeks:
+        table.add_row(
+            item.agent.removeprefix("agents/"),
+            str(len(item.shifts)),
+            f"{item.paid_minutes / 60:.1f}h",
+            f"{item.weekly_minutes / 60:.1f}h",
+            "\n".join(
+                f"{s.roster_date} {_hm(s.start_agent_local)}-{_hm(s.end_agent_local)} / "
+                f"{_hm(s.start_client_local)}-{_hm(s.end_client_local)} "
+                f"{roster_pb.ShiftState.Name(s.state).removeprefix('SHIFT_STATE_').lower()}"
+                for s in item.shifts
+            ),
+        )
+    console().print(table)
+    typer.echo(f"{len(weeks)} agents, {sum(len(w.shifts) for w in weeks)} shifts")
+
+
+def _team_pages(wfm: Any, *, team: str, week: str, page_size: int) -> list[roster_pb.AgentWeek]:
+    """Every page of the team's week, `page_size` agents per call."""
+    weeks: list[roster_pb.AgentWeek] = []
+    token = ""
+    while True:
+        page = wfm.roster.get_team_roster(
+            team=team, week_start=week, page_size=page_size, page_token=token
+        )
+        weeks.extend(page.agents)
+        token = page.next_page_token
+        if not token:
+            return weeks
+
+
+def week_start_of(day: date) -> str:
+    return (day - timedelta(days=day.weekday())).isoformat()
 
 
 def _from(found: roster_pb.AgentRoster, first: str) -> roster_pb.AgentRoster:
@@ -145,16 +219,14 @@ def assign(
 
     wfm shifts assign a-1001 --date 2026-11-24 --start 18:30 --hours 9 --dry-run
     """
-    spec = roster_pb.ShiftSpec(
-        roster_date=_date(roster_date, "--date"),
-        shift_pattern=f"shiftPatterns/{pattern}" if pattern else "",
-        start_local_time=start,
-        length_minutes=round(hours * 60),
-        anchor=roster_pb.ANCHOR_CLIENT if client_clock else roster_pb.ANCHOR_AGENT,
+    spec = _spec(
+        roster_date=roster_date,
+        pattern=pattern,
+        start=start,
+        hours=hours,
+        client_clock=client_clock,
         overrides=override or [],
     )
-    if pattern and not start:
-        spec.ClearField("anchor")
     with client(ctx) as wfm:
         change = wfm.roster.assign_shift(
             agent=names.agent_name(agent),
@@ -167,6 +239,78 @@ def assign(
         print_json(to_dict(change))
         return
     _print_change(change)
+
+
+def _spec(
+    *,
+    roster_date: str,
+    pattern: str,
+    start: str,
+    hours: float,
+    client_clock: bool,
+    overrides: list[str],
+) -> roster_pb.ShiftSpec:
+    spec = roster_pb.ShiftSpec(
+        roster_date=_date(roster_date, "--date"),
+        shift_pattern=f"shiftPatterns/{pattern}" if pattern else "",
+        start_local_time=start,
+        length_minutes=round(hours * 60),
+        anchor=roster_pb.ANCHOR_CLIENT if client_clock else roster_pb.ANCHOR_AGENT,
+        overrides=overrides,
+    )
+    if pattern and not start:
+        spec.ClearField("anchor")
+    return spec
+
+
+@shifts_app.command("update")
+@handle_errors
+def update(
+    ctx: typer.Context,
+    *,
+    shift: Annotated[str, typer.Argument(help="Shift name, agents/{agent}/shifts/{shift}.")],
+    roster_date: Annotated[str, typer.Option("--date", help="Roster date YYYY-MM-DD.")],
+    pattern: Annotated[str, typer.Option(help="Shift pattern id.")] = "",
+    start: Annotated[str, typer.Option(help="Local start HH:MM (instead of a pattern).")] = "",
+    hours: Annotated[float, typer.Option(help="Length in hours (with --start).", min=0)] = 0,
+    client_clock: Annotated[
+        bool, typer.Option("--client-clock", help="--start is on the client's clock.")
+    ] = False,
+    override: Override = None,
+    version: Annotated[int, typer.Option(help="Expected schedule version (0: any).")] = 0,
+    dry_run: DryRun = False,
+    idempotency_key: KeyOption = "",
+    json_out: JsonOption = False,
+) -> None:
+    """Move or change a shift: its new date and times in full (a pattern, or --start and
+    --hours). With --dry-run, the rules the change would break are listed and nothing changes.
+
+    Examples: wfm shifts update agents/a-1001/shifts/s-1 --date 2026-11-25 --pattern us-day
+
+    wfm shifts update agents/a-1001/shifts/s-1 --date 2026-11-24 --start 20:00 --hours 8 --dry-run
+    """
+    spec = _spec(
+        roster_date=roster_date,
+        pattern=pattern,
+        start=start,
+        hours=hours,
+        client_clock=client_clock,
+        overrides=override or [],
+    )
+    with client(ctx) as wfm:
+        change = wfm.roster.update_shift(
+            name=shift,
+            shift=spec,
+            dry_run=dry_run,
+            expected_version=version,
+            idempotency_key=idempotency_key,
+        )
+    if json_out:
+        print_json(to_dict(change))
+    else:
+        _print_change(change)
+    if change.dry_run and change.violations:
+        raise typer.Exit(exitcodes.FAILED_PRECONDITION)
 
 
 def _print_change(change: roster_pb.ShiftChange) -> None:
@@ -399,7 +543,10 @@ def list_leave(
     state: Annotated[str, typer.Option(help="requested, approved or denied.")] = "",
     json_out: JsonOption = False,
 ) -> None:
-    """Leave requests you may see. Example: wfm leave list --team pune-night --state requested"""
+    """Leave requests you may see (state: requested, approved, denied or cancelled).
+
+    Example: wfm leave list --team pune-night --state requested
+    """
     if state and state not in LEAVE_STATES:
         raise typer.BadParameter(f"--state: one of {', '.join(LEAVE_STATES)}")
     with client(ctx) as wfm:
@@ -496,6 +643,32 @@ def deny(
     _show_leave([found], json_out, single=True)
 
 
+@leave_app.command("cancel")
+@handle_errors
+def cancel_leave(
+    ctx: typer.Context,
+    *,
+    leave: Annotated[str, typer.Argument(help="agents/{agent}/leaveRequests/{id}, or the id.")],
+    reason: Annotated[str, typer.Option(help="Why (at most 500 characters).")] = "",
+    agent: Annotated[str, typer.Option(help="Whose request, when only an id is given.")] = "",
+    version: Annotated[int, typer.Option(help="Expected schedule version (0: any).")] = 0,
+    idempotency_key: KeyOption = "",
+    json_out: JsonOption = False,
+) -> None:
+    """Withdraw a leave request (an agent their own; schedulers anyone's).
+
+    Examples: wfm --as a-1001 leave cancel xmas --reason "plans changed"
+
+    wfm leave cancel agents/a-1001/leaveRequests/xmas
+    """
+    name = leave if leave.startswith("agents/") else _leave_name(_me(ctx, agent), leave)
+    with client(ctx) as wfm:
+        found = wfm.roster.cancel_leave(
+            name=name, reason=reason, expected_version=version, idempotency_key=idempotency_key
+        )
+    _show_leave([found], json_out, single=True)
+
+
 # --- wfm coverage --------------------------------------------------------------------------
 @handle_errors
 def coverage(
@@ -525,8 +698,126 @@ def coverage(
     typer.echo(f"{len(short)} of {len(found.intervals)} intervals understaffed")
 
 
+@handle_errors
+def set_coverage(
+    ctx: typer.Context,
+    *,
+    team: Annotated[str, typer.Argument(help="Team id.")],
+    day: Annotated[str, typer.Option("--date", help="One date YYYY-MM-DD.")] = "",
+    weekday: Annotated[str, typer.Option(help="Or a weekday template: mon..sun.")] = "",
+    interval: Annotated[int, typer.Option(help="Interval minutes: 15 or 30.")] = 30,
+    values: Annotated[
+        Path | None,
+        typer.Option("--file", help="Agents per interval from 00:00: numbers, or a JSON list."),
+    ] = None,
+    value: Annotated[
+        int | None, typer.Option(help="A flat number of agents for --from..--to.", min=0)
+    ] = None,
+    start: Annotated[str, typer.Option("--from", help="With --value: local HH:MM.")] = "00:00",
+    end: Annotated[str, typer.Option("--to", help="With --value: local HH:MM (24:00).")] = "24:00",
+    forecast: Annotated[
+        Path | None,
+        typer.Option(
+            help="A JSON forecast for Erlang C: contacts (per interval), "
+            "average_handle_seconds, service_level, target_answer_seconds."
+        ),
+    ] = None,
+    idempotency_key: KeyOption = "",
+    json_out: JsonOption = False,
+) -> None:
+    """Set the agents a team needs per interval of a local day (client clock), for one date or
+    a weekday template: from a file, as a flat value for a time range (0 outside it), or from a
+    contact forecast (Erlang C sizes each interval).
+
+    Examples: wfm coverage set pune-night --weekday mon --value 12 --from 18:00 --to 03:00
+
+    wfm coverage set pune-night --date 2026-11-24 --interval 15 --file required.txt
+
+    wfm coverage set pune-night --date 2026-11-24 --forecast forecast.json
+    """
+    if bool(day) == bool(weekday):
+        raise typer.BadParameter("give exactly one of --date and --weekday")
+    if weekday and weekday.lower() not in WEEKDAYS:
+        raise typer.BadParameter(f"--weekday: one of {', '.join(WEEKDAYS)}")
+    if [values, value, forecast].count(None) != 2:
+        raise typer.BadParameter("give exactly one of --file, --value and --forecast")
+    request = roster_pb.SetCoverageRequirementRequest(
+        team=names.team_name(team),
+        date=_date(day, "--date") if day else "",
+        weekday=weekday.lower(),
+        interval_minutes=interval,
+        idempotency_key=idempotency_key,
+    )
+    if values is not None:
+        request.required.extend(_numbers(values))
+    elif value is not None:
+        request.required.extend(flat_requirement(value, start=start, end=end, interval=interval))
+    elif forecast is not None:
+        request.forecast.CopyFrom(_forecast(forecast))
+    with client(ctx) as wfm:
+        found = wfm.roster.set_coverage_requirement(request)
+    if json_out:
+        print_json(to_dict(found))
+        return
+    peak = max(found.required, default=0)
+    staffed = sum(1 for n in found.required if n)
+    typer.echo(
+        f"{found.name}: {len(found.required)} intervals of {found.interval_minutes} min, "
+        f"{staffed} staffed, peak {peak} agents (version {found.version})"
+    )
+
+
+def _minute(value: str, option: str) -> int:
+    try:
+        hours, minutes = (int(part) for part in value.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"{option}: HH:MM, got {value!r}") from None
+    if not (0 <= hours <= 24 and 0 <= minutes < 60 and hours * 60 + minutes <= 1440):
+        raise typer.BadParameter(f"{option}: HH:MM between 00:00 and 24:00, got {value!r}")
+    return hours * 60 + minutes
+
+
+def flat_requirement(value: int, *, start: str, end: str, interval: int) -> list[int]:
+    """`value` for the intervals starting in [start, end) of the day, 0 elsewhere; an end at or
+    before the start runs past midnight (a night team: 18:00-03:00)."""
+    if interval <= 0 or 1440 % interval:
+        raise typer.BadParameter("--interval: 15 or 30")
+    first, last = _minute(start, "--from"), _minute(end, "--to")
+    starts = range(0, 1440, interval)
+    if first < last:
+        return [value if first <= m < last else 0 for m in starts]
+    return [value if m >= first or m < last else 0 for m in starts]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}") from None
+
+
+def _numbers(path: Path) -> list[int]:
+    text = _read(path).strip()
+    try:
+        parsed = json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
+        return [int(item) for item in parsed]
+    except (ValueError, TypeError):
+        raise typer.BadParameter(
+            f"{path}: whole numbers (one per interval), or a JSON list of them"
+        ) from None
+
+
+def _forecast(path: Path) -> roster_pb.Forecast:
+    try:
+        return json_format.Parse(_read(path), roster_pb.Forecast())
+    except json_format.ParseError as exc:
+        raise typer.BadParameter(f"{path}: not a forecast ({exc})") from None
+
+
 def register(app: typer.Typer) -> None:
     app.command("roster")(roster)
-    app.command("coverage")(coverage)
+    coverage_app.command("show")(coverage)
+    coverage_app.command("set")(set_coverage)
+    app.add_typer(coverage_app, name="coverage")
     app.add_typer(shifts_app, name="shifts")
     app.add_typer(leave_app, name="leave")
