@@ -10,6 +10,7 @@ ratios are taken only when a scorecard is read (`derive`).
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -155,7 +156,9 @@ def add_sums(total: Sums, more: Mapping[str, int]) -> Sums:
 
 
 # --- attribution -------------------------------------------------------------------------
+@functools.lru_cache(maxsize=65_536)
 def local_midnight(day: date, zone: str) -> datetime:
+    """Cached: the projector asks for the same few midnights thousands of times a batch."""
     return datetime.combine(day, time(), ZoneInfo(zone)).astimezone(UTC)
 
 
@@ -181,6 +184,9 @@ def days_touched(start: datetime, end: datetime, zone: str) -> list[date]:
     return days
 
 
+_ONE_MS = timedelta(milliseconds=1)
+
+
 @dataclass(frozen=True)
 class Piece:
     """A stretch of a roster date with one status, scheduled activity and leave state."""
@@ -191,9 +197,10 @@ class Piece:
     activity: Activity | None
     on_leave: bool
 
-    @property
+    @functools.cached_property
     def ms(self) -> int:
-        return int((self.end - self.start) / timedelta(milliseconds=1))
+        # Read several times per piece by the sums; integer division, exact for any length.
+        return (self.end - self.start) // _ONE_MS
 
 
 @dataclass
@@ -246,10 +253,14 @@ def pieces(inputs: AgentInputs, day: date) -> list[Piece]:
         cuts.update((leave.start, leave.end))
     ordered = sorted(c for c in cuts if w_start <= c <= w_end)
     result: list[Piece] = []
+    zone = ZoneInfo(inputs.zone)
     for start, end in itertools.pairwise(ordered):
-        if timeline.roster_date(start) != day:
+        covering = timeline.shift_at(start)  # once per cut: it decides the roster date too
+        roster_date = (
+            covering.roster_date if covering is not None else start.astimezone(zone).date()
+        )
+        if roster_date != day:
             continue
-        covering = timeline.shift_at(start)
         piece = Piece(
             start,
             end,
