@@ -297,7 +297,7 @@ def unpack_doc(stored: dict[str, Any]) -> dict[str, Any]:
 # Agents share input documents: one per UTC date and hash bucket (`YYYY-MM-DD|07`), holding
 # each agent's inputs under `agents.<id>`. A projector batch then rewrites a few dozen
 # documents instead of one per agent it touched.
-INPUT_BUCKETS = 16
+INPUT_BUCKETS = 4
 Slot = tuple[str, str]  # (input document id, agent id)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from collections.abc import Awaitable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -428,8 +429,18 @@ class DayBook:
         return {i: self._figures[i] for i in ids}
 
     async def settle(self, touched: set[AgentDay]) -> None:
-        """Recomputes the touched agent-days, writes them, then checks them for new red flags."""
-        await self.recompute(touched)
+        """Recomputes the touched agent-days, writes them, then checks them for new red flags.
+
+        The changed inputs are written while the figures are recomputed: FerretDB works on the
+        other core meanwhile. Nothing is acked before both writes end, and a redelivered batch
+        recomputes the same figures, so the order of the two writes does not matter.
+        """
+        inputs_written = asyncio.ensure_future(self._write_inputs())
+        await asyncio.sleep(0)  # lets the writes start before the CPU-bound recompute
+        try:
+            await self.recompute(touched)
+        finally:
+            await inputs_written
         await self.flush()
         if self.watch is not None:
             await self.watch.check(touched)
@@ -450,7 +461,9 @@ class DayBook:
                 metrics.add_sums(total, store.unpack_sums(packed))
         return total
 
-    async def flush(self) -> None:
+    def _write_inputs(self) -> Awaitable[Any]:
+        """Writes the changed input documents (packed now, so later changes wait for the next
+        write) and marks them clean."""
         writes = [
             self._repo.put_many(
                 self._colls[k], [store.pack_doc(self._cache[k][i]) for i in sorted(ids)]
@@ -458,6 +471,12 @@ class DayBook:
             for k, ids in self._dirty.items()
             if ids
         ]
+        for ids in self._dirty.values():
+            ids.clear()
+        return asyncio.gather(*writes)
+
+    async def flush(self) -> None:
+        writes = [self._write_inputs()]
         writes.append(
             self._repo.put_many(
                 self._repo.team_days,
@@ -465,8 +484,6 @@ class DayBook:
             )
         )
         await asyncio.gather(*writes)
-        for ids in self._dirty.values():
-            ids.clear()
         self._dirty_figures.clear()
         if sum(len(c) for c in self._cache.values()) + len(self._figures) > MAX_CACHED_DOCS:
             self.forget()
