@@ -292,13 +292,30 @@ def adheres(status: str, activity: Activity) -> bool:
 # --- one roster date ---------------------------------------------------------------------
 def day_sums(inputs: AgentInputs, day: date) -> Sums:
     """Every sum of one agent and roster date, from the inputs around it."""
+    return combined_sums(time_sums(inputs, day), work_sums(inputs, day))
+
+
+def time_sums(inputs: AgentInputs, day: date) -> Sums:
+    """The sums of time (statuses against shifts and leave): read only changes, shifts, leave."""
     sums = empty_sums()
     day_pieces = pieces(inputs, day)
     _status_sums(sums, day_pieces)
     _schedule_sums(sums, day_pieces)
     _punctuality(sums, inputs, day)
+    return sums
+
+
+def work_sums(inputs: AgentInputs, day: date) -> Sums:
+    """The sums of cases and training: read only cases, trainings and shifts (roster dates)."""
+    sums = empty_sums()
     _training_sums(sums, inputs, day)
     _case_sums(sums, cases_of_day(inputs, day))
+    return sums
+
+
+def combined_sums(time_part: Sums, work_part: Sums) -> Sums:
+    """A day's sums from its two parts (each only adds to its own fields, from zero)."""
+    sums = {name: time_part[name] + work_part[name] for name in SUM_FIELDS}
     sums["active_days"] = int(bool(sums["scheduled_ms"] or sums["logged_in_ms"] or sums["cases"]))
     return sums
 

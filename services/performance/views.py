@@ -15,9 +15,9 @@ out-of-order input therefore gives the same figures as a full rebuild.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from collections.abc import Awaitable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -126,6 +126,27 @@ class Certifications:
         return out
 
 
+@dataclass(frozen=True)
+class _DayParts:
+    """An agent-day's two sum parts and the parsed input slices each was computed from."""
+
+    zone: str
+    time_slices: list[store.Parsed]
+    time_sums: metrics.Sums
+    work_slices: list[store.Parsed]
+    work_sums: metrics.Sums
+
+
+def _same(old_zone: str, zone: str, old: list[store.Parsed], new: list[store.Parsed]) -> bool:
+    """Same zone and the very same parsed slices (a changed slice is parsed anew, and the
+    old ones are held in `_DayParts`, so an identity is never reused while compared)."""
+    return (
+        old_zone == zone
+        and len(old) == len(new)
+        and all(a is b for a, b in zip(old, new, strict=True))
+    )
+
+
 class DayBook:
     """Stored inputs per agent and the agent-day sums derived from them.
 
@@ -149,6 +170,7 @@ class DayBook:
         # handed out for change (`_doc`) or its documents are forgotten.
         self._parsed: dict[tuple[str, str, str], store.Parsed] = {}
         self._figures: dict[str, dict[str, Any]] = {}
+        self._day_parts: dict[AgentDay, _DayParts] = {}
         self._dirty_figures: set[str] = set()
         self.lock = asyncio.Lock()
         self.watch: RedFlagWatch | None = None
@@ -362,7 +384,7 @@ class DayBook:
     async def recompute(self, touched: set[AgentDay]) -> None:
         by_team: dict[str, list[tuple[str, date, metrics.Sums]]] = {}
         for agent_id, day in sorted(touched):
-            sums = metrics.day_sums(await self.inputs_for(agent_id, [day]), day)
+            sums = await self._day_sums(agent_id, day)
             team = self._directory.team_of(agent_id)
             by_team.setdefault(team, []).append((agent_id, day, sums))
         ids = sorted({store.team_day_id(t, d) for t, rows in by_team.items() for _, d, _ in rows})
@@ -390,6 +412,37 @@ class DayBook:
                     changed.setdefault((team, f"{day:%Y-%m}"), set()).add(agent_id)
         for (team, month), agent_ids in sorted(changed.items()):
             await self.roll_up(team, month, agent_ids)
+
+    async def _day_sums(self, agent_id: str, day: date) -> metrics.Sums:
+        """`metrics.day_sums` of the agent-day, reusing a part whose inputs are unchanged.
+
+        A status batch leaves the cases as they were and a case batch the statuses, so the
+        part each did not touch is taken from the last recompute (same parsed slices, held
+        here, so `is` proves them unchanged).
+        """
+        zone = self._directory.zone_of(agent_id)
+        slots = sorted(set(store.buckets_for_day(agent_id, day, zone)))
+        parts = {k: await self._parsed_slices(k, slots, keep=True) for k in self._colls}
+        time_slices = [*parts[STATUS], *parts[SCHEDULE]]
+        work_slices = [*parts[CASES], *parts[SCHEDULE], *parts[TRAINING]]
+        known = self._day_parts.get((agent_id, day))
+        # Each part's inputs hold only the kinds it reads (a kind fills its own fields).
+        time_part = (
+            known.time_sums
+            if known and _same(known.zone, zone, known.time_slices, time_slices)
+            else metrics.time_sums(store.inputs_from_parsed(zone, time_slices), day)
+        )
+        work_part = (
+            known.work_sums
+            if known and _same(known.zone, zone, known.work_slices, work_slices)
+            else metrics.work_sums(store.inputs_from_parsed(zone, work_slices), day)
+        )
+        if len(self._day_parts) >= MAX_CACHED_DOCS:
+            self._day_parts.clear()
+        self._day_parts[(agent_id, day)] = _DayParts(
+            zone, time_slices, time_part, work_slices, work_part
+        )
+        return metrics.combined_sums(time_part, work_part)
 
     async def roll_up(self, team_id: str, month: str, agent_ids: set[str] | None = None) -> None:
         """Sets the agents' rows (all: None) of the team's month document to the sums of
@@ -494,6 +547,7 @@ class DayBook:
             self._cache[k].clear()
             self._dirty[k].clear()
         self._parsed = {key: p for key, p in self._parsed.items() if kind and key[0] != kind}
+        self._day_parts.clear()
         if kind is None:
             self._figures.clear()
             self._dirty_figures.clear()
