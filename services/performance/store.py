@@ -529,7 +529,7 @@ def add_packed(rows: list[str]) -> str | None:
 
 
 def pack_sums(sums: metrics.Sums) -> str:
-    return ",".join(str(int(sums.get(name, 0))) for name in metrics.SUM_FIELDS)
+    return ",".join([str(int(sums.get(name, 0))) for name in metrics.SUM_FIELDS])
 
 
 def unpack_sums(text: str) -> metrics.Sums:

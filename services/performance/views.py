@@ -15,6 +15,7 @@ out-of-order input therefore gives the same figures as a full rebuild.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -126,6 +127,13 @@ class Certifications:
         return out
 
 
+@functools.lru_cache(maxsize=65_536)
+def _day_slots(agent_id: str, day: date, zone: str) -> list[store.Slot]:
+    """The input slots a day reads (cached: asked for every agent-day of every batch; the
+    list is shared, so callers only read it)."""
+    return sorted(set(store.buckets_for_day(agent_id, day, zone)))
+
+
 @dataclass(frozen=True)
 class _DayParts:
     """An agent-day's two sum parts and the parsed input slices each was computed from."""
@@ -233,6 +241,10 @@ class DayBook:
         self, kind: str, slots: list[store.Slot], *, keep: bool
     ) -> list[store.Parsed]:
         """The slots' agent slices parsed (kept parsed between batches when `keep`)."""
+        if keep:  # the usual case in a recompute: every slice already parsed
+            known = [self._parsed.get((kind, doc_id, agent_id)) for doc_id, agent_id in slots]
+            if None not in known:
+                return known  # type: ignore[return-value]
         docs = await self._docs(kind, sorted({doc_id for doc_id, _ in slots}), keep=keep)
         out = []
         for doc_id, agent_id in slots:
@@ -421,7 +433,7 @@ class DayBook:
         here, so `is` proves them unchanged).
         """
         zone = self._directory.zone_of(agent_id)
-        slots = sorted(set(store.buckets_for_day(agent_id, day, zone)))
+        slots = _day_slots(agent_id, day, zone)
         parts = {k: await self._parsed_slices(k, slots, keep=True) for k in self._colls}
         time_slices = [*parts[STATUS], *parts[SCHEDULE]]
         work_slices = [*parts[CASES], *parts[SCHEDULE], *parts[TRAINING]]
