@@ -295,8 +295,9 @@ def unpack_doc(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 # Agents share input documents: one per UTC date and hash bucket (`YYYY-MM-DD|07`), holding
-# each agent's inputs under `agents.<id>`. A projector batch then rewrites a few dozen
-# documents instead of one per agent it touched.
+# each agent's inputs under `agents.<id>`. A projector batch then rewrites a few documents
+# per date instead of one per agent it touched (4, not 16: on FerretDB a write costs more per
+# document than per byte; changing the count changes the ids, so the views need a rebuild).
 INPUT_BUCKETS = 4
 Slot = tuple[str, str]  # (input document id, agent id)
 
