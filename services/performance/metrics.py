@@ -10,6 +10,7 @@ ratios are taken only when a scorecard is read (`derive`).
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -155,7 +156,9 @@ def add_sums(total: Sums, more: Mapping[str, int]) -> Sums:
 
 
 # --- attribution -------------------------------------------------------------------------
+@functools.lru_cache(maxsize=65_536)
 def local_midnight(day: date, zone: str) -> datetime:
+    """Cached: the projector asks for the same few midnights thousands of times a batch."""
     return datetime.combine(day, time(), ZoneInfo(zone)).astimezone(UTC)
 
 
@@ -181,6 +184,9 @@ def days_touched(start: datetime, end: datetime, zone: str) -> list[date]:
     return days
 
 
+_ONE_MS = timedelta(milliseconds=1)
+
+
 @dataclass(frozen=True)
 class Piece:
     """A stretch of a roster date with one status, scheduled activity and leave state."""
@@ -191,9 +197,10 @@ class Piece:
     activity: Activity | None
     on_leave: bool
 
-    @property
+    @functools.cached_property
     def ms(self) -> int:
-        return int((self.end - self.start) / timedelta(milliseconds=1))
+        # Read several times per piece by the sums; integer division, exact for any length.
+        return (self.end - self.start) // _ONE_MS
 
 
 @dataclass
@@ -246,10 +253,14 @@ def pieces(inputs: AgentInputs, day: date) -> list[Piece]:
         cuts.update((leave.start, leave.end))
     ordered = sorted(c for c in cuts if w_start <= c <= w_end)
     result: list[Piece] = []
+    zone = ZoneInfo(inputs.zone)
     for start, end in itertools.pairwise(ordered):
-        if timeline.roster_date(start) != day:
+        covering = timeline.shift_at(start)  # once per cut: it decides the roster date too
+        roster_date = (
+            covering.roster_date if covering is not None else start.astimezone(zone).date()
+        )
+        if roster_date != day:
             continue
-        covering = timeline.shift_at(start)
         piece = Piece(
             start,
             end,
@@ -281,13 +292,30 @@ def adheres(status: str, activity: Activity) -> bool:
 # --- one roster date ---------------------------------------------------------------------
 def day_sums(inputs: AgentInputs, day: date) -> Sums:
     """Every sum of one agent and roster date, from the inputs around it."""
+    return combined_sums(time_sums(inputs, day), work_sums(inputs, day))
+
+
+def time_sums(inputs: AgentInputs, day: date) -> Sums:
+    """The sums of time (statuses against shifts and leave): read only changes, shifts, leave."""
     sums = empty_sums()
     day_pieces = pieces(inputs, day)
     _status_sums(sums, day_pieces)
     _schedule_sums(sums, day_pieces)
     _punctuality(sums, inputs, day)
+    return sums
+
+
+def work_sums(inputs: AgentInputs, day: date) -> Sums:
+    """The sums of cases and training: read only cases, trainings and shifts (roster dates)."""
+    sums = empty_sums()
     _training_sums(sums, inputs, day)
     _case_sums(sums, cases_of_day(inputs, day))
+    return sums
+
+
+def combined_sums(time_part: Sums, work_part: Sums) -> Sums:
+    """A day's sums from its two parts (each only adds to its own fields, from zero)."""
+    sums = {name: time_part[name] + work_part[name] for name in SUM_FIELDS}
     sums["active_days"] = int(bool(sums["scheduled_ms"] or sums["logged_in_ms"] or sums["cases"]))
     return sums
 

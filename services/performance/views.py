@@ -15,6 +15,8 @@ out-of-order input therefore gives the same figures as a full rebuild.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -125,6 +127,34 @@ class Certifications:
         return out
 
 
+@functools.lru_cache(maxsize=65_536)
+def _day_slots(agent_id: str, day: date, zone: str) -> list[store.Slot]:
+    """The input slots a day reads (cached: asked for every agent-day of every batch; the
+    list is shared, so callers only read it)."""
+    return sorted(set(store.buckets_for_day(agent_id, day, zone)))
+
+
+@dataclass(frozen=True)
+class _DayParts:
+    """An agent-day's two sum parts and the parsed input slices each was computed from."""
+
+    zone: str
+    time_slices: list[store.Parsed]
+    time_sums: metrics.Sums
+    work_slices: list[store.Parsed]
+    work_sums: metrics.Sums
+
+
+def _same(old_zone: str, zone: str, old: list[store.Parsed], new: list[store.Parsed]) -> bool:
+    """Same zone and the very same parsed slices (a changed slice is parsed anew, and the
+    old ones are held in `_DayParts`, so an identity is never reused while compared)."""
+    return (
+        old_zone == zone
+        and len(old) == len(new)
+        and all(a is b for a, b in zip(old, new, strict=True))
+    )
+
+
 class DayBook:
     """Stored inputs per agent and the agent-day sums derived from them.
 
@@ -148,6 +178,7 @@ class DayBook:
         # handed out for change (`_doc`) or its documents are forgotten.
         self._parsed: dict[tuple[str, str, str], store.Parsed] = {}
         self._figures: dict[str, dict[str, Any]] = {}
+        self._day_parts: dict[AgentDay, _DayParts] = {}
         self._dirty_figures: set[str] = set()
         self.lock = asyncio.Lock()
         self.watch: RedFlagWatch | None = None
@@ -210,6 +241,10 @@ class DayBook:
         self, kind: str, slots: list[store.Slot], *, keep: bool
     ) -> list[store.Parsed]:
         """The slots' agent slices parsed (kept parsed between batches when `keep`)."""
+        if keep:  # the usual case in a recompute: every slice already parsed
+            known = [self._parsed.get((kind, doc_id, agent_id)) for doc_id, agent_id in slots]
+            if None not in known:
+                return known  # type: ignore[return-value]
         docs = await self._docs(kind, sorted({doc_id for doc_id, _ in slots}), keep=keep)
         out = []
         for doc_id, agent_id in slots:
@@ -361,7 +396,7 @@ class DayBook:
     async def recompute(self, touched: set[AgentDay]) -> None:
         by_team: dict[str, list[tuple[str, date, metrics.Sums]]] = {}
         for agent_id, day in sorted(touched):
-            sums = metrics.day_sums(await self.inputs_for(agent_id, [day]), day)
+            sums = await self._day_sums(agent_id, day)
             team = self._directory.team_of(agent_id)
             by_team.setdefault(team, []).append((agent_id, day, sums))
         ids = sorted({store.team_day_id(t, d) for t, rows in by_team.items() for _, d, _ in rows})
@@ -389,6 +424,37 @@ class DayBook:
                     changed.setdefault((team, f"{day:%Y-%m}"), set()).add(agent_id)
         for (team, month), agent_ids in sorted(changed.items()):
             await self.roll_up(team, month, agent_ids)
+
+    async def _day_sums(self, agent_id: str, day: date) -> metrics.Sums:
+        """`metrics.day_sums` of the agent-day, reusing a part whose inputs are unchanged.
+
+        A status batch leaves the cases as they were and a case batch the statuses, so the
+        part each did not touch is taken from the last recompute (same parsed slices, held
+        here, so `is` proves them unchanged).
+        """
+        zone = self._directory.zone_of(agent_id)
+        slots = _day_slots(agent_id, day, zone)
+        parts = {k: await self._parsed_slices(k, slots, keep=True) for k in self._colls}
+        time_slices = [*parts[STATUS], *parts[SCHEDULE]]
+        work_slices = [*parts[CASES], *parts[SCHEDULE], *parts[TRAINING]]
+        known = self._day_parts.get((agent_id, day))
+        # Each part's inputs hold only the kinds it reads (a kind fills its own fields).
+        time_part = (
+            known.time_sums
+            if known and _same(known.zone, zone, known.time_slices, time_slices)
+            else metrics.time_sums(store.inputs_from_parsed(zone, time_slices), day)
+        )
+        work_part = (
+            known.work_sums
+            if known and _same(known.zone, zone, known.work_slices, work_slices)
+            else metrics.work_sums(store.inputs_from_parsed(zone, work_slices), day)
+        )
+        if len(self._day_parts) >= MAX_CACHED_DOCS:
+            self._day_parts.clear()
+        self._day_parts[(agent_id, day)] = _DayParts(
+            zone, time_slices, time_part, work_slices, work_part
+        )
+        return metrics.combined_sums(time_part, work_part)
 
     async def roll_up(self, team_id: str, month: str, agent_ids: set[str] | None = None) -> None:
         """Sets the agents' rows (all: None) of the team's month document to the sums of
@@ -428,8 +494,18 @@ class DayBook:
         return {i: self._figures[i] for i in ids}
 
     async def settle(self, touched: set[AgentDay]) -> None:
-        """Recomputes the touched agent-days, writes them, then checks them for new red flags."""
-        await self.recompute(touched)
+        """Recomputes the touched agent-days, writes them, then checks them for new red flags.
+
+        The changed inputs are written while the figures are recomputed: FerretDB works on the
+        other core meanwhile. Nothing is acked before both writes end, and a redelivered batch
+        recomputes the same figures, so the order of the two writes does not matter.
+        """
+        inputs_written = asyncio.ensure_future(self._write_inputs())
+        await asyncio.sleep(0)  # lets the writes start before the CPU-bound recompute
+        try:
+            await self.recompute(touched)
+        finally:
+            await inputs_written
         await self.flush()
         if self.watch is not None:
             await self.watch.check(touched)
@@ -450,7 +526,9 @@ class DayBook:
                 metrics.add_sums(total, store.unpack_sums(packed))
         return total
 
-    async def flush(self) -> None:
+    def _write_inputs(self) -> Awaitable[Any]:
+        """Writes the changed input documents (packed now, so later changes wait for the next
+        write) and marks them clean."""
         writes = [
             self._repo.put_many(
                 self._colls[k], [store.pack_doc(self._cache[k][i]) for i in sorted(ids)]
@@ -458,6 +536,12 @@ class DayBook:
             for k, ids in self._dirty.items()
             if ids
         ]
+        for ids in self._dirty.values():
+            ids.clear()
+        return asyncio.gather(*writes)
+
+    async def flush(self) -> None:
+        writes = [self._write_inputs()]
         writes.append(
             self._repo.put_many(
                 self._repo.team_days,
@@ -465,8 +549,6 @@ class DayBook:
             )
         )
         await asyncio.gather(*writes)
-        for ids in self._dirty.values():
-            ids.clear()
         self._dirty_figures.clear()
         if sum(len(c) for c in self._cache.values()) + len(self._figures) > MAX_CACHED_DOCS:
             self.forget()
@@ -477,6 +559,7 @@ class DayBook:
             self._cache[k].clear()
             self._dirty[k].clear()
         self._parsed = {key: p for key, p in self._parsed.items() if kind and key[0] != kind}
+        self._day_parts.clear()
         if kind is None:
             self._figures.clear()
             self._dirty_figures.clear()

@@ -207,3 +207,24 @@ async def test_the_month_roll_up_equals_the_sum_of_its_days(mongo_url: str) -> N
     assert from_roll_up == from_days
     assert from_roll_up["p1"]["cases"] == 3
     assert await views.agent_period_sums(repo, "night", "p1", month) == from_days["p1"]
+
+
+async def test_reused_day_parts_equal_the_full_rule_after_interleaved_batches(
+    mongo_url: str,
+) -> None:
+    """A batch of one input kind keeps the other part of a day from the last recompute: every
+    stored agent-day must still be the full rule over every input stored for it."""
+    book, repo = await _book(mongo_url)
+    events = [e for a in ("p1", "p2") for e in (*_status_events(a), *_case_events(a))]
+    events.sort(key=lambda e: e.occurred_at.ToDatetime())
+    await _feed(book, [events[i : i + 2] for i in range(0, len(events), 2)])
+
+    stored = await _figures(repo)
+    checked = 0
+    for doc_id, rows in stored.items():
+        day = date.fromisoformat(doc_id.split("|")[1])
+        for agent_id, packed in rows.items():
+            inputs = await book.inputs_for(agent_id, [day])
+            assert packed == store.pack_sums(metrics.day_sums(inputs, day)), (agent_id, day)
+            checked += 1
+    assert checked >= 4  # both agents, the 23rd and the 24th
