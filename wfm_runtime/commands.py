@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 from wfm.events.v1.envelope_pb2 import EventEnvelope
@@ -24,6 +24,7 @@ from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm_runtime.errors import Aborted, DomainError, FieldViolation, InvalidArgument
 from wfm_runtime.events import new_envelope
 from wfm_runtime.eventstore import Claim, EventStore
+from wfm_runtime.grpcserver import request_id
 from wfm_runtime.relay import Relay
 from wfm_runtime.timefmt import utc_now
 
@@ -47,6 +48,24 @@ class Command:
     fingerprint: str
     expected_version: int | None = None
     request_id: str = ""
+
+
+def command_for(
+    aggregate_type: str,
+    aggregate_id: str,
+    request: Any,
+    *,
+    key: str | None = None,
+    expected_version: int | None = None,
+    extra: tuple[object, ...] = (),
+) -> Command:
+    """The command a gRPC request (a message with `idempotency_key`) asks for: its key (unless
+    `key` is given), a fingerprint of everything it says (plus `extra`), the request id."""
+    digest = fingerprint(request.SerializeToString(deterministic=True), *extra)
+    idempotency_key = key if key is not None else str(request.idempotency_key)
+    return Command(
+        aggregate_type, aggregate_id, idempotency_key, digest, expected_version, request_id()
+    )
 
 
 @dataclass(frozen=True)
@@ -243,4 +262,12 @@ def _check_expected(command: Command, version: int) -> None:
         )
 
 
-__all__ = ["Behaviour", "Command", "CommandRunner", "DomainError", "Outcome", "fingerprint"]
+__all__ = [
+    "Behaviour",
+    "Command",
+    "CommandRunner",
+    "DomainError",
+    "Outcome",
+    "command_for",
+    "fingerprint",
+]

@@ -226,28 +226,45 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap_unary(self, method: str, behaviour: Any) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            start = self._begin(method, context)
-            outcome = "OK"
-            try:
-                await self._admit(method, context, request)
+            return await self._answer_once(
+                method, context, request, lambda: behaviour(request, context), capped=True
+            )
+
+        return wrapper
+
+    async def _answer_once(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext,
+        request: Any,
+        call: Callable[[], Awaitable[Any]],
+        *,
+        capped: bool,
+    ) -> Any:
+        """One answer to one call (unary or client-streaming): admit, run, map errors, audit."""
+        start = self._begin(method, context)
+        outcome = "OK"
+        try:
+            await self._admit(method, context, request)
+            if capped:
                 # Honour the client's deadline, and cap calls that came without one.
                 remaining = context.time_remaining()
                 budget = self._max_s if remaining is None else min(remaining, self._max_s)
-                response = await asyncio.wait_for(behaviour(request, context), budget)
-            except (grpc.aio.AbortError, asyncio.CancelledError):
-                outcome = "CANCELLED"
-                raise
-            except Exception as exc:
-                status = self._status(exc)
-                outcome = code_pb2.Code.Name(status.code)
-                await context.abort_with_status(rpc_status.to_status(status))
-                raise  # not reached: abort raises
-            finally:
-                self._audit_call(method, request, outcome)
-            log.debug("rpc_ok", ms=round((time.perf_counter() - start) * 1000, 2))
-            return response
-
-        return wrapper
+                response = await asyncio.wait_for(call(), budget)
+            else:
+                response = await call()
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            outcome = "CANCELLED"
+            raise
+        except Exception as exc:
+            status = self._status(exc)
+            outcome = code_pb2.Code.Name(status.code)
+            await context.abort_with_status(rpc_status.to_status(status))
+            raise  # not reached: abort raises
+        finally:
+            self._audit_call(method, request, outcome)
+        log.debug("rpc_ok", ms=round((time.perf_counter() - start) * 1000, 2))
+        return response
 
     def _wrap_stream(self, method: str, behaviour: Any) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
@@ -267,21 +284,9 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
         """Client streaming: admitted once, on the call (its policy names no per-message target)."""
 
         async def wrapper(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
-            self._begin(method, context)
-            outcome = "OK"
-            try:
-                await self._admit(method, context, None)
-                return await behaviour(requests, context)
-            except (grpc.aio.AbortError, asyncio.CancelledError):
-                outcome = "CANCELLED"
-                raise
-            except Exception as exc:
-                status = self._status(exc)
-                outcome = code_pb2.Code.Name(status.code)
-                await context.abort_with_status(rpc_status.to_status(status))
-                raise  # not reached: abort raises
-            finally:
-                self._audit_call(method, None, outcome)
+            return await self._answer_once(
+                method, context, None, lambda: behaviour(requests, context), capped=False
+            )
 
         return wrapper
 

@@ -13,9 +13,9 @@ from wfm.scheduling.v1 import events_pb2
 from services.scheduling import domain, store
 from services.scheduling.views import DirectoryViews
 from wfm_runtime import pagination
-from wfm_runtime.commands import Command, CommandRunner, fingerprint
+from wfm_runtime.commands import CommandRunner, command_for
 from wfm_runtime.errors import NotFound, Violations
-from wfm_runtime.grpcserver import bind, request_id
+from wfm_runtime.grpcserver import bind
 from wfm_runtime.timefmt import utc_now
 from wfm_runtime.validation import check_id, check_idempotency_key, check_page_size, parse_name
 
@@ -40,7 +40,7 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         v.raise_if_any()
         outcome = await self._commands.execute(
             self._teams,
-            _command(store.TEAM, team.team_id, request.idempotency_key, request),
+            command_for(store.TEAM, team.team_id, request),
             lambda current, version: events_pb2.TeamCreated(
                 team=store.team_to_proto(
                     replace(
@@ -62,7 +62,7 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         v.raise_if_any()
         changes = store.team_from_proto(request.team, team_id)
         command = replace(
-            _command(store.TEAM, team_id, request.idempotency_key, request),
+            command_for(store.TEAM, team_id, request),
             expected_version=request.team.version or None,
         )
 
@@ -113,7 +113,7 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         team_exists = await self._latest_team(agent.team_id) is not None
         outcome = await self._commands.execute(
             self._agents,
-            _command(store.AGENT, agent.agent_id, request.idempotency_key, request),
+            command_for(store.AGENT, agent.agent_id, request),
             lambda current, version: events_pb2.AgentRegistered(
                 agent=store.agent_to_proto(
                     replace(
@@ -146,14 +146,7 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         expected = request.agent.version or None
         outcome = await self._commands.execute(
             self._agents,
-            Command(
-                store.AGENT,
-                agent_id,
-                request.idempotency_key,
-                fingerprint(request.SerializeToString(deterministic=True)),
-                expected,
-                request_id(),
-            ),
+            command_for(store.AGENT, agent_id, request, expected_version=expected),
             lambda current, version: _agent_updated(
                 domain.decide_update_agent(current, changes, paths, team_exists, utc_now()),
                 version,
@@ -195,11 +188,6 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
     async def latest_agent(self, agent_id: str) -> domain.Agent | None:
         cached = self._commands.cached(store.AGENT, agent_id)
         return cached if isinstance(cached, domain.Agent) else await self._store.agent(agent_id)
-
-
-def _command(kind: str, entity_id: str, key: str, request: Any) -> Command:
-    digest = fingerprint(request.SerializeToString(deterministic=True))
-    return Command(kind, entity_id, key, digest, None, request_id())
 
 
 def _agent_updated(

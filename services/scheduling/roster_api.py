@@ -24,10 +24,10 @@ from services.scheduling.roster_views import RosterViews
 from services.scheduling.views import DirectoryViews
 from wfm_runtime import pagination
 from wfm_runtime.auth import Role
-from wfm_runtime.commands import Command, CommandRunner, fingerprint
+from wfm_runtime.commands import CommandRunner, command_for
 from wfm_runtime.errors import DomainError, FailedPrecondition, NotFound, Violations
 from wfm_runtime.events import unpack
-from wfm_runtime.grpcserver import PRINCIPAL, bind, request_id
+from wfm_runtime.grpcserver import PRINCIPAL, bind
 from wfm_runtime.timefmt import localized, to_timestamp
 from wfm_runtime.validation import (
     ID_PATTERN,
@@ -92,7 +92,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         v.raise_if_any()
         outcome = await self._commands.execute(
             self._sites,
-            _command(SITE, site.site_id, request.idempotency_key, request),
+            command_for(SITE, site.site_id, request),
             lambda current, version: events_pb2.SiteChanged(
                 site=roster_store.site_to_proto(roster.create_site(current, site))
             ),
@@ -130,8 +130,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
                 if d
             )
         )
-        command = _command(
-            SITE, site_id, request.idempotency_key, request, request.expected_version
+        command = command_for(
+            SITE, site_id, request, expected_version=request.expected_version or None
         )
 
         def decide(current: roster.Site, version: int) -> Message | None:
@@ -151,7 +151,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         v.raise_if_any()
         outcome = await self._commands.execute(
             self._patterns,
-            _command(PATTERN, pattern.pattern_id, request.idempotency_key, request),
+            command_for(PATTERN, pattern.pattern_id, request),
             lambda current, version: events_pb2.ShiftPatternCreated(
                 shift_pattern=roster_store.pattern_to_proto(roster.create_pattern(current, pattern))
             ),
@@ -576,12 +576,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
 
         outcome = await self._commands.execute(
             self._requirements,
-            _command(
-                COVERAGE,
-                roster_store.requirement_id(team_id, key),
-                request.idempotency_key,
-                request,
-            ),
+            command_for(COVERAGE, roster_store.requirement_id(team_id, key), request),
             decide,
         )
         return roster_store.requirement_to_proto(outcome.state)
@@ -737,13 +732,13 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             return roster_store.schedule_event(decided, kind, version) if decided else None
 
         expected = getattr(request, "expected_version", 0) or None
-        command = Command(
+        command = command_for(
             SCHEDULE,
             agent_id,
-            key or request.idempotency_key,
-            fingerprint(request.SerializeToString(deterministic=True), agent_id),
-            expected,
-            request_id(),
+            request,
+            key=key or request.idempotency_key,
+            expected_version=expected,
+            extra=(agent_id,),
         )
         outcome = await self._commands.execute(self._schedules, command, decide)
         if outcome.event is not None:
@@ -780,11 +775,6 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         return roster_store.shift_to_proto(
             facts.agent.agent_id, shift, facts.ctx.agent_zone, facts.ctx.client_zone
         )
-
-
-def _command(kind: str, entity_id: str, key: str, request: Any, expected: int = 0) -> Command:
-    digest = fingerprint(request.SerializeToString(deterministic=True))
-    return Command(kind, entity_id, key, digest, expected or None, request_id())
 
 
 def _windows(team: domain.Team | None) -> tuple[OperatingWindow, ...]:

@@ -19,7 +19,7 @@ from services.training.flows import Flows, Request
 from services.training.views import Directory, TrainingViews
 from wfm_runtime import pagination
 from wfm_runtime.auth import Role
-from wfm_runtime.commands import Command, CommandRunner, fingerprint
+from wfm_runtime.commands import CommandRunner, command_for, fingerprint
 from wfm_runtime.errors import FailedPrecondition, NotFound, RuleViolation, Violations
 from wfm_runtime.grpcserver import PRINCIPAL, request_id
 from wfm_runtime.timefmt import localized, to_timestamp, utc_now
@@ -67,7 +67,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         v.raise_if_any()
         outcome = await self._commands.execute(
             self._courses,
-            _command(store.COURSE, course.course_id, request),
+            command_for(store.COURSE, course.course_id, request),
             lambda current, version: ev.CourseCreated(
                 course=store.course_to_proto(
                     replace(d.decide_create_course(current, course, utc_now()), version=version + 1)
@@ -104,16 +104,10 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         v.check(request.course.version >= 0, "course.version", "must not be negative")
         v.raise_if_any()
         requested = store.course_from_proto(request.course, course_id)
-        digest = fingerprint(request.SerializeToString(deterministic=True))
         outcome = await self._commands.execute(
             self._courses,
-            Command(
-                store.COURSE,
-                course_id,
-                request.idempotency_key,
-                digest,
-                request.course.version or None,
-                request_id(),
+            command_for(
+                store.COURSE, course_id, request, expected_version=request.course.version or None
             ),
             lambda current, version: _course_updated(current, version, requested, paths),
         )
@@ -137,7 +131,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         course = await self._latest_course(session.course_id)
         outcome = await self._commands.execute(
             self._sessions,
-            _command(store.SESSION, session.session_id, request),
+            command_for(store.SESSION, session.session_id, request),
             lambda current, version: ev.SessionScheduled(
                 session=store.session_to_proto(
                     replace(
@@ -506,11 +500,6 @@ def _newest(cached: Any, viewed: Any) -> Any:
 
 
 # --- request helpers -----------------------------------------------------------------------
-def _command(kind: str, entity_id: str, request: Any) -> Command:
-    digest = fingerprint(request.SerializeToString(deterministic=True))
-    return Command(kind, entity_id, request.idempotency_key, digest, None, request_id())
-
-
 def _request(request: Any) -> Request:
     return Request(
         request.idempotency_key,
