@@ -252,7 +252,7 @@ def _assign(message: Message, field: FieldDescriptor, value: Any) -> None:
 def _message(
     descriptor: Descriptor, dictionary: tuple[str, ...], depth: int, max_repeated: int
 ) -> st.SearchStrategy[Message]:
-    cls = message_factory.GetMessageClass(descriptor)
+    cls: Any = message_factory.GetMessageClass(descriptor)  # built at run time: untyped
     if descriptor.full_name == "google.protobuf.Timestamp":
         return _timestamp(cls)
     if descriptor.full_name == "google.protobuf.Duration":

@@ -27,6 +27,9 @@ log = wlog.get("projector")
 # After the first message of a batch, how long to wait for more (bounds the added lag).
 DRAIN_WAIT_S = 0.02
 CLOSE_WAIT_S = 5.0
+# Up to this many events per apply: enough to share a batch's writes; a projection whose
+# apply costs little per event once its writes are shared asks for more (see `batch`).
+DEFAULT_BATCH = 500
 
 
 class Projection(Protocol):
@@ -39,12 +42,15 @@ class Projection(Protocol):
     async def reset(self) -> None:
         """Drops the projection's views and caches, before a rebuild from the stream."""
 
+    # Optional: `async def caught_up(self) -> None`, called after a batch that emptied the
+    # backlog, before it is acked (a projection may defer work while it catches up).
+
 
 Listener = Callable[[list[EventEnvelope]], Awaitable[None]]
 
 
 class ProjectorRunner:
-    def __init__(self, bus: Bus, projection: Projection, batch: int = 500) -> None:
+    def __init__(self, bus: Bus, projection: Projection, batch: int = DEFAULT_BATCH) -> None:
         self._bus = bus
         self.projection = projection
         self._batch = batch
@@ -90,7 +96,8 @@ class ProjectorRunner:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_ack_pending=50_000,
-            ack_wait=10,
+            # A batch is acked when applied: give a large one time (20 s for 10,000).
+            ack_wait=max(10, self._batch // 500),
             filter_subject=self.filter_subject,
         )
         return await self._bus.js.pull_subscribe(
@@ -133,6 +140,8 @@ class ProjectorRunner:
         if envelopes:
             try:
                 await self.projection.apply(envelopes)
+                if len(msgs) < self._batch:
+                    await self._caught_up()
             except BaseException:
                 # Hand the batch back at once (not after ack_wait); the views are idempotent.
                 for msg in msgs:
@@ -144,6 +153,13 @@ class ProjectorRunner:
             await msg.ack()
         for listener in self.listeners:
             await listener(envelopes)
+
+    async def _caught_up(self) -> None:
+        """Tells a projection that defers work while it catches up (an optional `caught_up`
+        method) that this batch emptied the backlog: before the batch is acked."""
+        hook = getattr(self.projection, "caught_up", None)
+        if hook is not None:
+            await hook()
 
     async def _next_batch(self) -> list[Any]:
         """Waits for the first message, then takes what else is there within a few ms.

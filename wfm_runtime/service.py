@@ -22,7 +22,7 @@ from wfm_runtime.events import DEFAULT_NAMESPACE
 from wfm_runtime.eventstore import EventStore
 from wfm_runtime.grpcserver import GrpcApp, Registrar, wait_for_termination_signal
 from wfm_runtime.messaging import Bus
-from wfm_runtime.projector import Projection, ProjectorRunner
+from wfm_runtime.projector import DEFAULT_BATCH, Projection, ProjectorRunner
 from wfm_runtime.relay import Relay
 
 log = wlog.get("service")
@@ -54,8 +54,8 @@ class ServiceRuntime:
         self._control_task: asyncio.Task[None] | None = None
         self._closed = False
 
-    def add_projection(self, projection: Projection) -> ProjectorRunner:
-        runner = ProjectorRunner(self.bus, projection)
+    def add_projection(self, projection: Projection, batch: int = DEFAULT_BATCH) -> ProjectorRunner:
+        runner = ProjectorRunner(self.bus, projection, batch)
         self.projectors.append(runner)
         return runner
 

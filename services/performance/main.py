@@ -12,6 +12,7 @@ from services.performance.api import PerformanceApi
 from services.performance.policy import POLICY
 from services.performance.store import Repository
 from services.performance.views import (
+    CATCH_UP_BATCH,
     CaseProjection,
     Certifications,
     DayBook,
@@ -51,9 +52,10 @@ async def start(settings: Settings, port: int | None = None) -> PerformanceServi
     await certifications.refresh()
     watch = RedFlagWatch(repo, directory, book, runtime.commands, certifications)
     book.watch = watch
+    await book.recover()  # figures a stopped process left pending
     runtime.add_projection(DirectoryProjection(repo, directory))
-    runtime.add_projection(StatusProjection(book))
-    runtime.add_projection(CaseProjection(book))
+    runtime.add_projection(StatusProjection(book), batch=CATCH_UP_BATCH)
+    runtime.add_projection(CaseProjection(book), batch=CATCH_UP_BATCH)
     runtime.add_projection(ScheduleProjection(book))
     runtime.add_projection(TrainingProjection(book, repo, certifications))
     runtime.add_projection(ThresholdsProjection(repo, directory, watch))

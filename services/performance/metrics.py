@@ -13,8 +13,9 @@ import bisect
 import functools
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 # A status that has not changed for this long counts as offline after it: a forgotten
@@ -187,9 +188,9 @@ def days_touched(start: datetime, end: datetime, zone: str) -> list[date]:
 _ONE_MS = timedelta(milliseconds=1)
 
 
-@dataclass(frozen=True)
-class Piece:
-    """A stretch of a roster date with one status, scheduled activity and leave state."""
+class Piece(NamedTuple):
+    """A stretch of a roster date with one status, scheduled activity and leave state (a
+    named tuple: a day rule makes dozens per agent-day, and these are cheap to make)."""
 
     start: datetime
     end: datetime
@@ -197,20 +198,18 @@ class Piece:
     activity: Activity | None
     on_leave: bool
 
-    @functools.cached_property
+    @property
     def ms(self) -> int:
-        # Read several times per piece by the sums; integer division, exact for any length.
+        # Integer division: exact for any length.
         return (self.end - self.start) // _ONE_MS
 
 
-@dataclass
 class _Timeline:
-    inputs: AgentInputs
-    changes: list[StatusChange] = field(default_factory=list)
-    times: list[datetime] = field(default_factory=list)
+    __slots__ = ("changes", "inputs", "times")
 
-    def __post_init__(self) -> None:
-        self.changes = sorted(self.inputs.changes, key=lambda c: (c.at, c.version))
+    def __init__(self, inputs: AgentInputs) -> None:
+        self.inputs = inputs
+        self.changes = sorted(inputs.changes, key=_change_order)
         self.times = [c.at for c in self.changes]
 
     def status_at(self, instant: datetime) -> str:
@@ -227,20 +226,36 @@ class _Timeline:
         return None
 
     def on_leave(self, instant: datetime) -> bool:
-        return any(leave.start <= instant < leave.end for leave in self.inputs.leave)
+        leave = self.inputs.leave
+        return bool(leave) and any(lv.start <= instant < lv.end for lv in leave)
 
     def roster_date(self, instant: datetime) -> date:
-        shift = self.shift_at(instant)
-        if shift is not None:
+        return roster_date_at(self.inputs.shifts, instant, self.inputs.zone)
+
+
+def roster_date_at(shifts: Iterable[Shift], instant: datetime, zone: str) -> date:
+    """The roster date an instant belongs to: its (first) covering shift's, else the local
+    calendar date."""
+    for shift in shifts:
+        if shift.start <= instant < shift.end:
             return shift.roster_date
-        return instant.astimezone(ZoneInfo(self.inputs.zone)).date()
+    return instant.astimezone(ZoneInfo(zone)).date()
+
+
+def _change_order(change: StatusChange) -> tuple[datetime, int]:
+    return change.at, change.version
 
 
 def pieces(inputs: AgentInputs, day: date) -> list[Piece]:
-    """The roster date's time cut where anything changes, in order."""
+    """The roster date's time cut where anything changes, in order.
+
+    Only the cuts inside `day_span` are walked: no instant outside it belongs to the day, and
+    its ends are cuts themselves, so the pieces are those of a cut of the whole window (the
+    property test `test_pieces_equal_the_whole_window_cut` holds the two side by side).
+    """
     timeline = _Timeline(inputs)
-    w_start, w_end = window(day, inputs.zone)
-    cuts = {w_start, w_end}
+    span_start, span_end = day_span(inputs, day)
+    cuts = {span_start, span_end}
     for offset in (-1, 0, 1, 2):
         cuts.add(local_midnight(day + timedelta(days=offset), inputs.zone))
     for change in timeline.changes:
@@ -251,7 +266,7 @@ def pieces(inputs: AgentInputs, day: date) -> list[Piece]:
             cuts.update((activity.start, activity.end))
     for leave in inputs.leave:
         cuts.update((leave.start, leave.end))
-    ordered = sorted(c for c in cuts if w_start <= c <= w_end)
+    ordered = sorted(c for c in cuts if span_start <= c <= span_end)
     result: list[Piece] = []
     zone = ZoneInfo(inputs.zone)
     for start, end in itertools.pairwise(ordered):
@@ -274,6 +289,21 @@ def pieces(inputs: AgentInputs, day: date) -> list[Piece]:
         else:
             result.append(piece)
     return result
+
+
+def day_span(inputs: AgentInputs, day: date) -> tuple[datetime, datetime]:
+    """Where the roster date's time can lie, given its shifts: from the earlier of its local
+    midnight and its first shift start to the later of the next midnight and its last shift
+    end (within `window`). An instant before it is in another date's shift or on an earlier
+    local date; after it, likewise later."""
+    w_start, w_end = window(day, inputs.zone)
+    starts = [local_midnight(day, inputs.zone)]
+    ends = [local_midnight(day + timedelta(days=1), inputs.zone)]
+    for shift in inputs.shifts:
+        if shift.roster_date == day:
+            starts.append(shift.start)
+            ends.append(shift.end)
+    return max(w_start, min(starts)), min(w_end, max(ends))
 
 
 def _same_kind(a: Piece, b: Piece) -> bool:
@@ -322,17 +352,19 @@ def combined_sums(time_part: Sums, work_part: Sums) -> Sums:
 
 def _status_sums(sums: Sums, day_pieces: Iterable[Piece]) -> None:
     for piece in day_pieces:
-        if piece.status == OFFLINE:
+        status = piece.status
+        if status == OFFLINE:
             continue
-        sums["logged_in_ms"] += piece.ms
-        if piece.status in PRODUCTIVE_STATUSES:
-            sums["productive_ms"] += piece.ms
-        if piece.status == "AVAILABLE":
-            sums["available_ms"] += piece.ms
-        elif piece.status == "ON_CONTACT":
-            sums["on_contact_ms"] += piece.ms
-        elif piece.status == "AFTER_CONTACT_WORK":
-            sums["after_contact_ms"] += piece.ms
+        ms = piece.ms
+        sums["logged_in_ms"] += ms
+        if status in PRODUCTIVE_STATUSES:
+            sums["productive_ms"] += ms
+        if status == "AVAILABLE":
+            sums["available_ms"] += ms
+        elif status == "ON_CONTACT":
+            sums["on_contact_ms"] += ms
+        elif status == "AFTER_CONTACT_WORK":
+            sums["after_contact_ms"] += ms
 
 
 def _schedule_sums(sums: Sums, day_pieces: Iterable[Piece]) -> None:
@@ -340,17 +372,18 @@ def _schedule_sums(sums: Sums, day_pieces: Iterable[Piece]) -> None:
         activity = piece.activity
         if activity is None:
             continue
+        ms = piece.ms
         if activity.paid:
-            sums["scheduled_ms"] += piece.ms
+            sums["scheduled_ms"] += ms
         if piece.on_leave:
             continue  # approved leave replaces the schedule: neither absence nor adherence
-        sums["adherence_base_ms"] += piece.ms
+        sums["adherence_base_ms"] += ms
         if adheres(piece.status, activity):
-            sums["adherent_ms"] += piece.ms
+            sums["adherent_ms"] += ms
         if activity.productive:
-            sums["scheduled_productive_ms"] += piece.ms
+            sums["scheduled_productive_ms"] += ms
             if piece.status == OFFLINE:
-                sums["absence_ms"] += piece.ms
+                sums["absence_ms"] += ms
 
 
 def _punctuality(sums: Sums, inputs: AgentInputs, day: date) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import uuid
 import zlib
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.duration_pb2 import Duration
 from wfm.events.v1.envelope_pb2 import EventEnvelope
@@ -391,41 +394,64 @@ def training_entry(training: metrics.TrainingCompletion) -> dict[str, Any]:
     }
 
 
-# One stored slice parsed: status changes by version, cases, shifts, leave, trainings by id.
-Parsed = tuple[
-    dict[int, metrics.StatusChange],
-    dict[str, metrics.CaseOutcome],
-    dict[str, metrics.Shift],
-    dict[str, metrics.Leave],
-    dict[str, metrics.TrainingCompletion],
-]
+class Parsed(NamedTuple):
+    """One stored slice parsed: status changes by version, cases, shifts, leave, trainings by
+    id; `raw` holds the stored entry each was parsed from, by (section, stored key)."""
+
+    changes: dict[int, metrics.StatusChange]
+    cases: dict[str, metrics.CaseOutcome]
+    shifts: dict[str, metrics.Shift]
+    leave: dict[str, metrics.Leave]
+    trainings: dict[str, metrics.TrainingCompletion]
+    raw: dict[tuple[str, str], Any]
 
 
-def parse_slice(agent_id: str, doc: dict[str, Any]) -> Parsed:
-    """An agent's part of one input document, as the metrics' inputs."""
-    changes = {
-        int(version): metrics.StatusChange(
-            int(version), _instant_of(e["at"]), e["status"], e.get("reason", "")
-        )
-        for version, e in doc.get("changes", {}).items()
-    }
-    cases = {
-        case_id: _case_outcome(agent_id, case_id, e)
-        for case_id, e in doc.get("cases", {}).items()
-        if not e.get("moved")
-    }
-    shifts = {shift_id: _shift(shift_id, e) for shift_id, e in doc.get("shifts", {}).items()}
-    leave = {
-        leave_id: metrics.Leave(leave_id, _instant_of(e["start"]), _instant_of(e["end"]))
-        for leave_id, e in doc.get("leave", {}).items()
-    }
-    trainings = {
-        training_id: metrics.TrainingCompletion(
-            training_id, date.fromisoformat(e["roster_date"]), e["minutes"], e["technical"]
-        )
-        for training_id, e in doc.get("trainings", {}).items()
-    }
-    return changes, cases, shifts, leave, trainings
+def parse_slice(agent_id: str, doc: dict[str, Any], before: Parsed | None = None) -> Parsed:
+    """An agent's part of one input document, as the metrics' inputs.
+
+    With `before` (the same slice parsed before it changed), an entry that is the very same
+    stored object as then is taken as parsed then: stored entries are replaced, never changed
+    in place, so only new and replaced entries are parsed again.
+    """
+    raw: dict[tuple[str, str], Any] = {}
+    old_raw = before.raw if before is not None else {}
+
+    def section(name: str, old: dict[Any, Any], key_of: Any, parse: Any) -> dict[Any, Any]:
+        out = {}
+        for key, entry in doc.get(name, {}).items():
+            raw[(name, key)] = entry
+            parsed_key = key_of(key)
+            if old_raw.get((name, key)) is entry and parsed_key in old:
+                out[parsed_key] = old[parsed_key]
+            elif (value := parse(key, entry)) is not None:
+                out[parsed_key] = value
+        return out
+
+    old = before or Parsed({}, {}, {}, {}, {}, {})
+    return Parsed(
+        section("changes", old.changes, int, _status_change),
+        section("cases", old.cases, str, functools.partial(_case_outcome, agent_id)),
+        section("shifts", old.shifts, str, _shift),
+        section("leave", old.leave, str, _leave),
+        section("trainings", old.trainings, str, _training),
+        raw,
+    )
+
+
+def _status_change(version: str, e: dict[str, Any]) -> metrics.StatusChange:
+    return metrics.StatusChange(
+        int(version), _instant_of(e["at"]), e["status"], e.get("reason", "")
+    )
+
+
+def _leave(leave_id: str, e: dict[str, Any]) -> metrics.Leave:
+    return metrics.Leave(leave_id, _instant_of(e["start"]), _instant_of(e["end"]))
+
+
+def _training(training_id: str, e: dict[str, Any]) -> metrics.TrainingCompletion:
+    return metrics.TrainingCompletion(
+        training_id, date.fromisoformat(e["roster_date"]), e["minutes"], e["technical"]
+    )
 
 
 def inputs_from_parsed(zone: str, parts: list[Parsed]) -> metrics.AgentInputs:
@@ -435,12 +461,12 @@ def inputs_from_parsed(zone: str, parts: list[Parsed]) -> metrics.AgentInputs:
     shifts: dict[str, metrics.Shift] = {}
     leave: dict[str, metrics.Leave] = {}
     trainings: dict[str, metrics.TrainingCompletion] = {}
-    for c, k, s, lv, t in parts:
-        changes.update(c)
-        cases.update(k)
-        shifts.update(s)
-        leave.update(lv)
-        trainings.update(t)
+    for part in parts:
+        changes.update(part.changes)
+        cases.update(part.cases)
+        shifts.update(part.shifts)
+        leave.update(part.leave)
+        trainings.update(part.trainings)
     return metrics.AgentInputs(
         zone=zone or "UTC",
         changes=tuple(changes[v] for v in sorted(changes)),
@@ -455,7 +481,10 @@ def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> me
     return inputs_from_parsed(zone, [parse_slice(agent_id, d) for d in docs])
 
 
-def _case_outcome(agent_id: str, case_id: str, e: dict[str, Any]) -> metrics.CaseOutcome:
+def _case_outcome(agent_id: str, case_id: str, e: dict[str, Any]) -> metrics.CaseOutcome | None:
+    """None for a tombstone (the case moved to another agent or date)."""
+    if e.get("moved"):
+        return None
     return case_record_from_entry(agent_id, case_id, e).outcome()
 
 
@@ -517,16 +546,40 @@ def period_parts(start: date, end: date) -> tuple[list[str], list[date]]:
     return months, days
 
 
-def add_packed(rows: list[str]) -> str | None:
-    """Packed sums added up (None when nothing is left)."""
-    if not rows:
-        return None
+def row_of(packed: str | None) -> list[int]:
+    """Packed sums as integers in SUM_FIELDS order (zeros when absent or shorter)."""
     width = len(metrics.SUM_FIELDS)
-    total = [0] * width
-    for row in rows:
-        for i, x in enumerate(row.split(",")):
-            total[i] += int(x)
-    return ",".join(map(str, total)) if any(total) else None
+    values = [int(x) for x in packed.split(",")] if packed else []
+    return values + [0] * (width - len(values))
+
+
+def pack_row(row: list[int]) -> str:
+    return ",".join(map(str, row))
+
+
+def sum_rows(agent_rows: Iterable[dict[str, str]]) -> dict[str, list[int]]:
+    """Each agent's packed rows (of several day documents) added up, zero totals left out."""
+    totals: dict[str, list[int]] = {}
+    for rows in agent_rows:
+        for agent_id, packed in rows.items():
+            row = row_of(packed)
+            total = totals.get(agent_id)
+            totals[agent_id] = (
+                row if total is None else [a + b for a, b in zip(total, row, strict=True)]
+            )
+    return {a: row for a, row in totals.items() if any(row)}
+
+
+def pack_rows(rows: dict[str, list[int]]) -> dict[str, str]:
+    return {agent_id: pack_row(row) for agent_id, row in rows.items()}
+
+
+def move_row(total: list[int] | None, old: str | None, new: str | None) -> list[int] | None:
+    """A total after one of the rows it sums went from `old` to `new` (None: all zero)."""
+    moved = [
+        t + n - o for t, n, o in zip(total or row_of(None), row_of(new), row_of(old), strict=True)
+    ]
+    return moved if any(moved) else None
 
 
 def pack_sums(sums: metrics.Sums) -> str:
@@ -548,6 +601,7 @@ class Repository:
         self.agents = db["directory_agents"]
         self.teams = db["directory_teams"]
         self.certifications = db["certifications"]
+        self.pending_days = db["pending_days"]
         self._reads = asyncio.Semaphore(READ_CONCURRENCY)
         self._writes = asyncio.Semaphore(WRITE_CONCURRENCY)
 
@@ -581,8 +635,34 @@ class Repository:
 
         await asyncio.gather(*(one(d) for d in docs))
 
+    async def mark_pending(self, days: list[tuple[str, date]]) -> str:
+        """Stores a mark of agent-days whose figures are to be recomputed (one insert)."""
+        mark_id = uuid.uuid4().hex
+        packed = json.dumps([[agent_id, day.isoformat()] for agent_id, day in days])
+        await mongo.insert_new(self.pending_days, [{"_id": mark_id, "days": packed}])
+        return mark_id
+
+    async def pending(self) -> tuple[list[str], set[tuple[str, date]]]:
+        """Every stored mark and the agent-days they hold."""
+        marks = await mongo.find_all(self.pending_days, {})
+        days = set()
+        for mark in marks:
+            for agent_id, day in json.loads(mark.get("days") or "[]"):
+                days.add((str(agent_id), date.fromisoformat(day)))
+        return [str(m["_id"]) for m in marks], days
+
+    async def clear_pending(self, mark_ids: list[str]) -> None:
+        if mark_ids:
+            await mongo.delete_ids(self.pending_days, mark_ids)
+
     async def drop_all(self) -> None:
-        for coll in (self.inputs, self.team_days, self.thresholds, self.certifications):
+        for coll in (
+            self.inputs,
+            self.team_days,
+            self.thresholds,
+            self.certifications,
+            self.pending_days,
+        ):
             await mongo.drop_collection(coll)
 
     async def drop_directory(self) -> None:

@@ -15,8 +15,10 @@ out-of-order input therefore gives the same figures as a full rebuild.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable
+import time
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -39,6 +41,15 @@ from wfm_runtime.timefmt import as_utc, from_timestamp, utc_now
 STATUS, CASES, SCHEDULE = "status_inputs", "case_inputs", "schedule_inputs"
 TRAINING = "training_inputs"
 MAX_CACHED_DOCS = 200_000
+# Status and case events per projector batch when a consumer catches up (live, batches are
+# what arrived within a few ms). A batch recomputes each agent-day it touches once, and the
+# events of a 1,000-agent floor interleave in time: at 500 per batch every batch touched
+# about 400 agent-days for 500 events; at 10,000, about 2,000 days for 10,000 events.
+CATCH_UP_BATCH = 10_000
+# While a consumer catches up, figures are recomputed at most this often (or when this many
+# agent-days wait), not after every batch: the lag of the figures while catching up.
+DEFER_S = 10.0
+MAX_PENDING_DAYS = 100_000
 MAX_LEAVE_DAYS = 400
 INDEX_DATE = date(1, 1, 1)  # the slot of each agent's roster index (no day reads it)
 
@@ -177,9 +188,24 @@ class DayBook:
         # Parsed agent slices by (kind, document id, agent id): dropped when the slice is
         # handed out for change (`_doc`) or its documents are forgotten.
         self._parsed: dict[tuple[str, str, str], store.Parsed] = {}
+        # A changed slice's last parse, until it is parsed again (`store.parse_slice` reuses
+        # the entries that did not change).
+        self._stale: dict[tuple[str, str, str], store.Parsed] = {}
         self._figures: dict[str, dict[str, Any]] = {}
+        # Each team-month's rows as integers (month document id -> agent -> sums in
+        # SUM_FIELDS order), kept beside `_figures` and forgotten with it.
+        self._months: dict[str, dict[str, list[int]]] = {}
         self._day_parts: dict[AgentDay, _DayParts] = {}
+        # Each agent and local date's shifts, with the parsed slices they were merged from.
+        self._shifts_around: dict[
+            AgentDay, tuple[str, list[store.Parsed], tuple[metrics.Shift, ...]]
+        ] = {}
         self._dirty_figures: set[str] = set()
+        # Agent-days whose inputs changed since their figures were computed, and the stored
+        # marks that hold them until then (see `settle`).
+        self._pending: set[AgentDay] = set()
+        self._pending_marks: list[str] = []
+        self._pending_since = 0.0
         self.lock = asyncio.Lock()
         self.watch: RedFlagWatch | None = None
 
@@ -211,7 +237,9 @@ class DayBook:
         doc_id, agent_id = slot
         self._dirty[kind].add(doc_id)
         doc = (await self._docs(kind, [doc_id]))[doc_id]
-        self._parsed.pop((kind, doc_id, agent_id), None)
+        key = (kind, doc_id, agent_id)
+        if key in self._parsed:  # parsed again when next read, from what it was
+            self._stale[key] = self._parsed.pop(key)
         agents: dict[str, dict[str, Any]] = doc.setdefault("agents", {})
         return agents.setdefault(agent_id, {})
 
@@ -252,16 +280,12 @@ class DayBook:
             parsed = self._parsed.get(key) if keep else None
             if parsed is None:
                 part = docs[doc_id].get("agents", {}).get(agent_id, {})
-                parsed = store.parse_slice(agent_id, part)
+                before = self._stale.pop(key, None) if keep else None
+                parsed = store.parse_slice(agent_id, part, before)
                 if keep:
                     self._parsed[key] = parsed
             out.append(parsed)
         return out
-
-    async def _around(self, agent_id: str, instant: datetime) -> metrics.AgentInputs:
-        """The shifts around an instant: all that decides its roster date."""
-        local = instant.astimezone(metrics.ZoneInfo(self._directory.zone_of(agent_id))).date()
-        return await self.inputs_for(agent_id, [local], kinds=(SCHEDULE,))
 
     # --- inputs ----------------------------------------------------------------------------
     async def add_status_changes(
@@ -306,8 +330,18 @@ class DayBook:
         return touched
 
     async def _case_days(self, agent_id: str, resolved: datetime) -> set[AgentDay]:
-        inputs = await self._around(agent_id, resolved)
-        return {(agent_id, d) for d in metrics.roster_dates_between(inputs, resolved, resolved)}
+        """The roster date of the instant a case was resolved (one per case: the shifts
+        around each local date are merged once and kept while their slices are unchanged)."""
+        zone = self._directory.zone_of(agent_id)
+        local = resolved.astimezone(ZoneInfo(zone)).date()
+        parts = await self._parsed_slices(SCHEDULE, _day_slots(agent_id, local, zone), keep=True)
+        known = self._shifts_around.get((agent_id, local))
+        if known is None or not _same(known[0], zone, known[1], parts):
+            if len(self._shifts_around) >= MAX_CACHED_DOCS:
+                self._shifts_around.clear()
+            known = (zone, parts, store.inputs_from_parsed(zone, parts).shifts)
+            self._shifts_around[(agent_id, local)] = known
+        return {(agent_id, metrics.roster_date_at(known[2], resolved, zone))}
 
     async def record_schedule_for_day(
         self, agent_id: str, roster_date: date, shifts: list[metrics.Shift]
@@ -400,30 +434,61 @@ class DayBook:
             team = self._directory.team_of(agent_id)
             by_team.setdefault(team, []).append((agent_id, day, sums))
         ids = sorted({store.team_day_id(t, d) for t, rows in by_team.items() for _, d, _ in rows})
-        missing = [i for i in ids if i not in self._figures]
-        found = await self._repo.get_many(self._repo.team_days, missing)
-        for doc_id in missing:
-            stored = found.get(doc_id)
-            self._figures.setdefault(
-                doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
-            )
-        changed: dict[tuple[str, str], set[str]] = {}
+        await self._figure_docs(ids)
+        # Month rows are derived from the day documents as they are before this batch, then
+        # moved by exactly what each changed day row adds or takes away.
+        for team, month in sorted(
+            {(t, f"{d:%Y-%m}") for t, rows in by_team.items() for _, d, _ in rows}
+        ):
+            await self._month_rows(team, month)
         for team, rows in by_team.items():
             for agent_id, day, sums in rows:
-                doc_id = store.team_day_id(team, day)
-                doc = self._figures[doc_id]
+                doc = self._figures[store.team_day_id(team, day)]
                 doc.update(team_id=team, date=day.isoformat())
                 agents = doc.setdefault("agents", {})
                 packed = store.pack_sums(sums) if any(sums.values()) else None
-                if agents.get(agent_id) != packed:
-                    if packed is None:
-                        agents.pop(agent_id, None)
-                    else:
-                        agents[agent_id] = packed
-                    self._dirty_figures.add(doc_id)
-                    changed.setdefault((team, f"{day:%Y-%m}"), set()).add(agent_id)
-        for (team, month), agent_ids in sorted(changed.items()):
-            await self.roll_up(team, month, agent_ids)
+                old = agents.get(agent_id)
+                if old == packed:
+                    continue
+                if packed is None:
+                    agents.pop(agent_id, None)
+                else:
+                    agents[agent_id] = packed
+                self._dirty_figures.add(doc["_id"])
+                self._move_month_row(team, f"{day:%Y-%m}", agent_id, old, packed)
+
+    async def _month_rows(self, team_id: str, month: str) -> dict[str, list[int]]:
+        """The team-month's rows as integers, derived from its day documents when first asked
+        for in this process (and then written whole, so a month document left behind by a
+        crash between the two writes of a batch is made right again)."""
+        month_id = store.team_month_id(team_id, month)
+        rows = self._months.get(month_id)
+        if rows is None:
+            day_ids = [store.team_day_id(team_id, d) for d in store.month_days(month)]
+            rows = store.sum_rows(
+                d.get("agents", {}) for d in (await self._figure_docs(day_ids)).values()
+            )
+            self._months[month_id] = rows
+            doc = (await self._figure_docs([month_id]))[month_id]
+            doc.update(team_id=team_id, month=month, agents=store.pack_rows(rows))
+            self._dirty_figures.add(month_id)
+        return rows
+
+    def _move_month_row(
+        self, team_id: str, month: str, agent_id: str, old: str | None, new: str | None
+    ) -> None:
+        """One agent's month row after one of its day rows went from `old` to `new` (exact:
+        integer sums)."""
+        month_id = store.team_month_id(team_id, month)
+        row = store.move_row(self._months[month_id].get(agent_id), old, new)
+        agents = self._figures[month_id].setdefault("agents", {})
+        if row is None:
+            self._months[month_id].pop(agent_id, None)
+            agents.pop(agent_id, None)
+        else:
+            self._months[month_id][agent_id] = row
+            agents[agent_id] = store.pack_row(row)
+        self._dirty_figures.add(month_id)
 
     async def _day_sums(self, agent_id: str, day: date) -> metrics.Sums:
         """`metrics.day_sums` of the agent-day, reusing a part whose inputs are unchanged.
@@ -456,31 +521,11 @@ class DayBook:
         )
         return metrics.combined_sums(time_part, work_part)
 
-    async def roll_up(self, team_id: str, month: str, agent_ids: set[str] | None = None) -> None:
-        """Sets the agents' rows (all: None) of the team's month document to the sums of
-        their rows in the month's team-day documents, so a whole-month query is one read.
-        Derived from the day documents (never incremented), like them rebuilt by a replay."""
-        days = store.month_days(month)
-        day_docs = await self._figure_docs([store.team_day_id(team_id, d) for d in days])
-        month_id = store.team_month_id(team_id, month)
-        doc = (await self._figure_docs([month_id]))[month_id]
-        doc.update(team_id=team_id, month=month)
-        rows = doc.setdefault("agents", {})
-        wanted = (
-            agent_ids
-            if agent_ids is not None
-            else {a for d in day_docs.values() for a in d.get("agents", {})}
-        )
-        for agent_id in wanted:
-            packed = [
-                d["agents"][agent_id] for d in day_docs.values() if agent_id in d.get("agents", {})
-            ]
-            total = store.add_packed(packed)
-            if total is None:
-                rows.pop(agent_id, None)
-            else:
-                rows[agent_id] = total
-        self._dirty_figures.add(month_id)
+    async def roll_up(self, team_id: str, month: str) -> None:
+        """Derives the team's month document anew from its day documents (after the day
+        documents were written around the book, as the benchmark's synthetic days are)."""
+        self._months.pop(store.team_month_id(team_id, month), None)
+        await self._month_rows(team_id, month)
 
     async def _figure_docs(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Figure documents by id, from the book's cache or read once into it."""
@@ -493,22 +538,78 @@ class DayBook:
             )
         return {i: self._figures[i] for i in ids}
 
-    async def settle(self, touched: set[AgentDay]) -> None:
-        """Recomputes the touched agent-days, writes them, then checks them for new red flags.
+    async def settle(self, touched: set[AgentDay], *, now: bool = False) -> None:
+        """After a batch's inputs: marks the agent-days it touched as pending, then recomputes
+        every pending day now if asked (`now`: the consumer is caught up) or if the oldest
+        pending mark is `DEFER_S` old; otherwise writes only the inputs.
+
+        A consumer catching up on a backlog thus recomputes each agent-day once per few
+        seconds instead of once per batch (the events of a floor interleave in time, so each
+        batch touches most of its agents). The marks are stored before the inputs, and only
+        removed once the figures of their days are written, so a crash at any point leaves
+        the days marked and `recover` recomputes them (a redelivered batch finds its inputs
+        already stored and touches nothing).
+        """
+        if touched:
+            self._pending_marks.append(await self._repo.mark_pending(sorted(touched)))
+            if not self._pending:
+                self._pending_since = time.monotonic()
+            self._pending |= touched
+        due = self._pending and time.monotonic() - self._pending_since >= DEFER_S
+        if now or due or len(self._pending) > MAX_PENDING_DAYS:
+            await self._settle_pending()
+        else:
+            await self._write_inputs()
+
+    async def _settle_pending(self) -> None:
+        """Recomputes the pending agent-days, writes them, then checks them for new red flags.
 
         The changed inputs are written while the figures are recomputed: FerretDB works on the
-        other core meanwhile. Nothing is acked before both writes end, and a redelivered batch
-        recomputes the same figures, so the order of the two writes does not matter.
+        other core meanwhile.
         """
-        inputs_written = asyncio.ensure_future(self._write_inputs())
-        await asyncio.sleep(0)  # lets the writes start before the CPU-bound recompute
+        touched, marks = self._pending, self._pending_marks
+        self._pending, self._pending_marks = set(), []
         try:
-            await self.recompute(touched)
-        finally:
-            await inputs_written
-        await self.flush()
+            inputs_written = asyncio.ensure_future(self._write_inputs())
+            await asyncio.sleep(0)  # lets the writes start before the CPU-bound recompute
+            try:
+                await self.recompute(touched)
+            finally:
+                await inputs_written
+            await self.flush()
+            await self._repo.clear_pending(marks)
+        except BaseException:
+            self._pending |= touched  # still marked: tried again with the next batch
+            self._pending_marks += marks
+            raise
         if self.watch is not None:
             await self.watch.check(touched)
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Holds the book for one batch. On failure the book forgets what it holds, which may
+        not be what was stored, and reads it again (a redelivered event whose input write
+        failed is then fresh again); the pending days stay pending."""
+        async with self.lock:
+            try:
+                yield
+            except BaseException:
+                self.forget()
+                raise
+
+    async def recover(self) -> None:
+        """At start: recomputes the agent-days a stopped process left marked pending."""
+        marks, days = await self._repo.pending()
+        async with self.batch():
+            self._pending |= days
+            self._pending_marks += marks
+            await self._settle_pending()
+
+    async def caught_up(self) -> None:
+        """The consumer has no backlog: every pending day is recomputed before its ack."""
+        async with self.batch():
+            if self._pending:
+                await self._settle_pending()
 
     async def sums_of(self, team_id: str, agent_id: str, days: list[date]) -> metrics.Sums:
         """An agent's summed figures over `days`, from the figures this book keeps."""
@@ -559,15 +660,19 @@ class DayBook:
             self._cache[k].clear()
             self._dirty[k].clear()
         self._parsed = {key: p for key, p in self._parsed.items() if kind and key[0] != kind}
+        self._stale = {key: p for key, p in self._stale.items() if kind and key[0] != kind}
         self._day_parts.clear()
+        self._shifts_around.clear()
         if kind is None:
             self._figures.clear()
+            self._months.clear()
             self._dirty_figures.clear()
 
     async def reset(self, kind: str) -> None:
         """Before a rebuild of one input kind: its documents go; figures follow the replay."""
         self.forget(kind)
         self._figures.clear()
+        self._months.clear()
         self._dirty_figures.clear()
         await mongo.drop_collection(self._colls[kind])
 
@@ -639,8 +744,11 @@ class _DayBookProjection:
         self._book = book
 
     async def reset(self) -> None:
-        async with self._book.lock:
+        async with self._book.batch():
             await self._book.reset(self.kind)
+
+    async def caught_up(self) -> None:
+        await self._book.caught_up()
 
 
 class StatusProjection(_DayBookProjection):
@@ -662,7 +770,7 @@ class StatusProjection(_DayBookProjection):
                     envelope.aggregate_version, event.since, event.status.value, event.reason_code
                 )
             )
-        async with self._book.lock:
+        async with self._book.batch():
             touched: set[AgentDay] = set()
             for agent_id, changes in per_agent.items():
                 touched |= await self._book.add_status_changes(agent_id, changes)
@@ -679,7 +787,7 @@ class ScheduleProjection(_DayBookProjection):
     kind = SCHEDULE
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
-        async with self._book.lock:
+        async with self._book.batch():
             touched: set[AgentDay] = set()
             for envelope in envelopes:
                 if short_type(envelope.event_type) != "ScheduleChanged":
@@ -748,7 +856,7 @@ class CaseProjection(_DayBookProjection):
     kind = CASES
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
-        async with self._book.lock:
+        async with self._book.batch():
             touched: set[AgentDay] = set()
             for envelope in envelopes:
                 if short_type(envelope.event_type) == "CaseRecorded":
@@ -773,7 +881,7 @@ class TrainingProjection(_DayBookProjection):
         self._certifications = certifications
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
-        async with self._book.lock:
+        async with self._book.batch():
             touched: set[AgentDay] = set()
             for envelope in envelopes:
                 if short_type(envelope.event_type) != "CompletionRecorded":

@@ -376,7 +376,7 @@ def _results(current: d.Session, version: int, results: list[tuple[str, d.Comple
 
 
 def _learner_event(
-    learner: d.Learner | None, version: int, cls: type[Message], session_id: str
+    learner: d.Learner | None, version: int, cls: Callable[..., Message], session_id: str
 ) -> Message | None:
     if learner is None:
         return None

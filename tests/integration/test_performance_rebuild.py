@@ -107,9 +107,11 @@ async def _figures(repo: store.Repository) -> dict[str, Any]:
 
 async def _feed(book: views.DayBook, batches: list[list[EventEnvelope]]) -> None:
     status, cases = views.StatusProjection(book), views.CaseProjection(book)
-    for batch in batches:
+    for batch in batches:  # small batches: each leaves the consumer caught up
         await status.apply([e for e in batch if e.producer == "availability"])
+        await status.caught_up()
         await cases.apply([e for e in batch if e.producer == "performance"])
+        await cases.caught_up()
 
 
 async def test_shuffled_repeated_input_gives_the_figures_of_the_ordered_input(
@@ -228,3 +230,27 @@ async def test_reused_day_parts_equal_the_full_rule_after_interleaved_batches(
             assert packed == store.pack_sums(metrics.day_sums(inputs, day)), (agent_id, day)
             checked += 1
     assert checked >= 4  # both agents, the 23rd and the 24th
+
+
+async def test_days_left_pending_by_a_stopped_process_are_recomputed_at_start(
+    mongo_url: str,
+) -> None:
+    """A consumer catching up stores inputs and marks the days pending (figures come later);
+    the process stops before computing them: a new process computes them at start, and they
+    equal the figures of a consumer that computed them at once."""
+    events = [e for a in ("p1", "p2") for e in (*_status_events(a), *_case_events(a))]
+    at_once, at_once_repo = await _book(mongo_url)
+    await _feed(at_once, [events])
+
+    stopped, repo = await _book(mongo_url)
+    status, cases = views.StatusProjection(stopped), views.CaseProjection(stopped)
+    await status.apply([e for e in events if e.producer == "availability"])
+    await cases.apply([e for e in events if e.producer == "performance"])  # no caught_up
+    assert await _figures(repo) == {}
+    marks, days = await repo.pending()
+    assert len(marks) == 2 and ("p1", ROSTER) in days
+
+    restarted = views.DayBook(repo, stopped._directory)
+    await restarted.recover()
+    assert await _figures(repo) == await _figures(at_once_repo) != {}
+    assert await repo.pending() == ([], set())

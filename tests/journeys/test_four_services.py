@@ -268,6 +268,7 @@ async def test_a_night_shift_week_across_the_four_services(perf_system: System) 
     statuses = views.StatusProjection(system.performance.book)
     for agent in AGENTS:
         await statuses.apply(_status_events(agent))
+    await statuses.caught_up()
     await _roster(system)
     await _training(system)
     recorded = await perf.RecordCases(_cases())

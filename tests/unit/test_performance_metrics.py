@@ -6,8 +6,10 @@ The agent works from Pune (Asia/Kolkata, UTC+05:30) on the US night shift of ros
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -19,17 +21,21 @@ from services.performance.metrics import (
     AgentInputs,
     CaseOutcome,
     Leave,
+    Piece,
     Shift,
     StatusChange,
     TrainingCompletion,
+    _Timeline,
     cases_of_day,
     counted,
     day_sums,
     days_touched,
     derive,
+    local_midnight,
     pieces,
     roster_dates_between,
     status_reach,
+    window,
 )
 
 PUNE = "Asia/Kolkata"
@@ -268,3 +274,114 @@ def test_a_late_status_change_reaches_only_the_days_it_decides() -> None:
     assert roster_dates_between(inputs, start, end) == {D23}
     # Without the shift, the same stretch is on the Pune calendar's 24th.
     assert roster_dates_between(replace(inputs, shifts=()), start, end) == {D24}
+
+
+def whole_window_pieces(inputs: AgentInputs, day: date) -> list[Piece]:
+    """The day rule's reference: every cut of the whole window walked (what `pieces` did
+    before it walked only the day's span)."""
+    timeline = _Timeline(inputs)
+    w_start, w_end = window(day, inputs.zone)
+    cuts = {w_start, w_end}
+    for offset in (-1, 0, 1, 2):
+        cuts.add(local_midnight(day + timedelta(days=offset), inputs.zone))
+    for change in timeline.changes:
+        cuts.update((change.at, change.at + STATUS_CARRY))
+    for shift in inputs.shifts:
+        cuts.update((shift.start, shift.end))
+        for activity in shift.activities:
+            cuts.update((activity.start, activity.end))
+    for leave in inputs.leave:
+        cuts.update((leave.start, leave.end))
+    ordered = sorted(c for c in cuts if w_start <= c <= w_end)
+    result: list[Piece] = []
+    zone = ZoneInfo(inputs.zone)
+    for start, end in itertools.pairwise(ordered):
+        covering = timeline.shift_at(start)
+        roster = covering.roster_date if covering is not None else start.astimezone(zone).date()
+        if roster != day:
+            continue
+        piece = Piece(
+            start,
+            end,
+            timeline.status_at(start),
+            covering.activity_at(start) if covering is not None else None,
+            timeline.on_leave(start),
+        )
+        same = result and (result[-1].status, result[-1].activity, result[-1].on_leave) == (
+            piece.status,
+            piece.activity,
+            piece.on_leave,
+        )
+        if same and result[-1].end == start:
+            result[-1] = Piece(result[-1].start, end, piece.status, piece.activity, piece.on_leave)
+        else:
+            result.append(piece)
+    return result
+
+
+def _shift_on(roster: date, start: datetime, hours: int, breaks: list[int]) -> Shift:
+    end = start + timedelta(hours=hours)
+    activities = tuple(
+        Activity(
+            "BREAK", start + timedelta(minutes=m), start + timedelta(minutes=m + 15), True, False
+        )
+        for m in sorted(set(breaks))
+        if start + timedelta(minutes=m + 15) <= end
+    )
+    return Shift(f"s-{roster}-{start:%H%M}", roster, start, end, activities)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    zone=st.sampled_from(["America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC"]),
+    first=st.dates(min_value=date(2026, 3, 5), max_value=date(2026, 3, 9)),  # US DST on 03-08
+    shift_starts=st.lists(
+        st.tuples(st.integers(0, 4), st.integers(-11 * 60, 23 * 60), st.integers(1, 12)),
+        max_size=4,
+    ),
+    breaks=st.lists(st.integers(0, 600), max_size=3),
+    steps=st.lists(
+        st.tuples(
+            st.integers(1, 900), st.sampled_from(["AVAILABLE", "ON_CONTACT", "BREAK", "OFFLINE"])
+        ),
+        max_size=20,
+    ),
+    leave=st.one_of(st.none(), st.tuples(st.integers(0, 96), st.integers(1, 48))),
+)
+def test_pieces_equal_the_whole_window_cut(
+    *,
+    zone: str,
+    first: date,
+    shift_starts: list[tuple[int, int, int]],
+    breaks: list[int],
+    steps: list[tuple[int, str]],
+    leave: tuple[int, int] | None,
+) -> None:
+    base = local_midnight(first, zone)
+    shifts = tuple(
+        sorted(
+            (
+                _shift_on(
+                    first + timedelta(days=d),
+                    local_midnight(first + timedelta(days=d), zone) + timedelta(minutes=m),
+                    hours,
+                    breaks,
+                )
+                for d, m, hours in shift_starts
+            ),
+            key=lambda s: s.start,
+        )
+    )
+    moment, timeline = base - timedelta(hours=30), []
+    for minutes, status in steps:
+        moment += timedelta(minutes=minutes)
+        timeline.append((moment, status))
+    leaves = (
+        (Leave("l", base + timedelta(hours=leave[0]), base + timedelta(hours=sum(leave))),)
+        if leave
+        else ()
+    )
+    inputs = AgentInputs(zone=zone, changes=changes(*timeline), shifts=shifts, leave=leaves)
+    for offset in range(-1, 6):
+        day = first + timedelta(days=offset)
+        assert pieces(inputs, day) == whole_window_pieces(inputs, day)

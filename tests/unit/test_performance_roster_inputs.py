@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from services.performance import store, views
 from services.performance.metrics import SUM_FIELDS
 from services.scheduling import roster
@@ -61,5 +64,41 @@ def test_a_period_is_whole_months_and_single_days() -> None:
     assert (months, days) == (["2026-11"], [date(2026, 10, 31)])
     months, days = store.period_parts(date(2026, 2, 2), date(2026, 3, 1))
     assert months == [] and len(days) == 28
-    assert store.add_packed(["1,2,0", "3,0,0"]) == "4,2,0" + ",0" * (len(SUM_FIELDS) - 3)
-    assert store.add_packed([]) is None and store.add_packed(["0,0"]) is None
+
+
+def test_month_rows_sum_the_day_rows_and_leave_out_zero_totals() -> None:
+    zeros = ",0" * (len(SUM_FIELDS) - 3)
+    rows = store.sum_rows([{"a": "1,2,0", "b": "0,0"}, {"a": "3,0,0"}])
+    assert store.pack_rows(rows) == {"a": "4,2,0" + zeros}
+    assert store.move_row(rows["a"], "3,0,0", "5,1") == store.row_of("6,3,0")
+    assert store.move_row(rows["a"], "4,2", None) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 4), st.sampled_from(["a", "b"]), st.lists(st.integers(0, 9), max_size=4)
+        ),
+        max_size=30,
+    )
+)
+def test_moving_month_rows_equals_summing_the_days_again(
+    changes: list[tuple[int, str, list[int]]],
+) -> None:
+    """Day rows changed one at a time: the moved totals always equal a fresh sum."""
+    days: list[dict[str, str]] = [{} for _ in range(5)]
+    totals: dict[str, list[int]] = {}
+    for day, agent, values in changes:
+        new = ",".join(map(str, values)) if any(values) else None
+        old = days[day].get(agent)
+        if new is None:
+            days[day].pop(agent, None)
+        else:
+            days[day][agent] = new
+        moved = store.move_row(totals.get(agent), old, new)
+        if moved is None:
+            totals.pop(agent, None)
+        else:
+            totals[agent] = moved
+        assert totals == store.sum_rows(days)
