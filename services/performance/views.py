@@ -301,14 +301,20 @@ class DayBook:
         if not fresh:
             return set()
         zone = metrics.ZoneInfo(self._directory.zone_of(agent_id))
-        days = {c.at.astimezone(zone).date() + timedelta(days=k) for c in fresh for k in (0, 1)}
+        earliest = min(c.at for c in fresh)
+        latest = max(fresh, key=lambda c: (c.at, c.version))
+        first = earliest.astimezone(zone).date()
+        last = latest.at.astimezone(zone).date() + timedelta(days=1)
         # A change's reach needs the later changes; its roster dates, the shifts.
-        inputs = await self.inputs_for(agent_id, sorted(days), kinds=(STATUS, SCHEDULE))
-        touched: set[AgentDay] = set()
-        for change in fresh:
-            start, end = metrics.status_reach(inputs, change)
-            touched |= {(agent_id, d) for d in metrics.roster_dates_between(inputs, start, end)}
-        return touched
+        inputs = await self.inputs_for(
+            agent_id, list(metrics.dates(first, last)), kinds=(STATUS, SCHEDULE)
+        )
+        # Each change decides the time from it to the next change (or the carry's end), so
+        # together they decide at most the time from the earliest to the latest one's reach
+        # end: its roster dates are recomputed (a superset when the changes are far apart,
+        # which costs only time: a recompute is the rule over everything stored).
+        _, end = metrics.status_reach(inputs, latest)
+        return {(agent_id, d) for d in metrics.roster_dates_between(inputs, earliest, end)}
 
     async def add_case(self, event: domain.CaseRecorded) -> set[AgentDay]:
         record = event.case

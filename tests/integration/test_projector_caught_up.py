@@ -14,6 +14,7 @@ from tests.conftest import Nats
 from wfm_runtime.events import new_envelope, subject
 from wfm_runtime.messaging import Bus
 from wfm_runtime.projector import ProjectorRunner
+from wfm_runtime.testing import eventually
 
 pytestmark = pytest.mark.integration
 NAMESPACE = "tcaught"
@@ -71,6 +72,33 @@ async def test_caught_up_follows_each_batch_that_emptied_the_backlog(nats: Nats)
         await runner.wait_caught_up(timeout=10)
         await asyncio.sleep(0.1)
         assert projection.calls[-2:] == [1, "caught up"]
+    finally:
+        await runner.close()
+        await bus.close()
+
+
+async def test_large_batches_are_gathered_whole_and_acked(nats: Nats) -> None:
+    """A backlog is taken in whole batches (the puller's requests), each message acked once."""
+    bus = Bus(nats.url, "feeder", ["feeder"], f"{NAMESPACE}all")
+    await bus.start(wait=5)
+    projection = Deferring()
+    projection.name = "acked-all"
+    runner = ProjectorRunner(bus, projection, batch=1_000)
+    try:
+        for n in range(2_500):
+            event = _event(n)
+            await bus.nc.publish(subject(event, f"{NAMESPACE}all"), event.SerializeToString())
+        await bus.nc.flush()
+        stream = runner.stream
+        await eventually(
+            lambda: bus.js.stream_info(stream), lambda info: info.state.messages == 2_500
+        )
+        runner.start()
+        await runner.wait_caught_up(timeout=20)  # nothing pending, nothing awaiting an ack
+        sizes = [c for c in projection.calls if isinstance(c, int)]
+        assert sum(sizes) == 2_500 and max(sizes) == 1_000
+        info = await bus.js.consumer_info(runner.stream, runner.durable)
+        assert info.num_redelivered == 0 and info.num_ack_pending == 0
     finally:
         await runner.close()
         await bus.close()
