@@ -47,7 +47,7 @@ from wfm_runtime import localservers, mongo
 from wfm_runtime.events import new_envelope, stream_name, subject
 from wfm_runtime.messaging import Bus
 from wfm_runtime.projector import ProjectorRunner
-from wfm_runtime.service import ServiceRuntime
+from wfm_runtime.service import ServiceRuntime, tune_gc
 from wfm_runtime.testing import channel, isolated_settings
 
 TEAM = "bench"
@@ -527,6 +527,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args()
+    tune_gc()  # as `run_main` does for the service's process
     text = asyncio.run(run(args.agents, args.feed_agents, args.days, args.queries))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -39,6 +39,7 @@ from services.availability import main as availability_main
 from services.scheduling import main as scheduling_main
 from wfm_runtime import config
 from wfm_runtime import logging as wlog
+from wfm_runtime.service import tune_gc
 
 # Looked up by name: the runtime's test helpers gained authentication; both versions work.
 testing: Any = importlib.import_module("wfm_runtime.testing")
@@ -336,4 +337,5 @@ async def serve(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    tune_gc()  # as `run_main` does for a service process
     asyncio.run(serve(sys.argv[1:]))

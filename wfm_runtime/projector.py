@@ -98,8 +98,9 @@ class ProjectorRunner:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_ack_pending=50_000,
-            # A batch is acked when applied: give a large one time (20 s for 10,000).
-            ack_wait=max(10, self._batch // 500),
+            # A batch is acked when applied: give a large one time (50 s for 10,000, which
+            # may wait for the other projections of its book and compute deferred figures).
+            ack_wait=max(10, self._batch // 200),
             filter_subject=self.filter_subject,
         )
         js = self._bus.js

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Protocol
@@ -157,6 +158,20 @@ class Started(Protocol):
     runtime: ServiceRuntime
 
 
+# CPython starts a young collection every 700 net allocations by default. A service makes
+# millions of short-lived objects a second (decoded events, parsed inputs), which reference
+# counting frees, so those collections find almost nothing, while the older ones walk the
+# projectors' caches. Measured on the performance projector: 6.4 s of a 73 s run in 5,370
+# collections by default, 1.0 s in 52 with these thresholds (docs/bench/performance.md).
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Fewer collections, and none over what start-up built (modules, config, protos)."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.freeze()
+
+
 def run_main(service: str, start: Callable[[Settings], Awaitable[Started]]) -> None:
     """The `python -m services.<name>.main` entry point: configure, start, serve until SIGTERM."""
 
@@ -164,6 +179,7 @@ def run_main(service: str, start: Callable[[Settings], Awaitable[Started]]) -> N
         settings = config.load(service)
         wlog.configure(settings.log_level, service)
         started = await start(settings)
+        tune_gc()
         await started.runtime.serve_forever()
 
     asyncio.run(main())

@@ -27,11 +27,17 @@ def status_to_proto(status: domain.Status) -> int:
     return int(pb.AgentStatus.Value(f"AGENT_STATUS_{status.value}"))
 
 
+# Proto enum number -> status (UNSPECIFIED and unknown numbers are absent): a table, since
+# every event decoded on a projector's or the performance service's path asks twice.
+_STATUS_BY_NUMBER: dict[int, domain.Status] = {
+    int(number): domain.Status(name.removeprefix("AGENT_STATUS_"))
+    for name, number in pb.AgentStatus.items()
+    if name != "AGENT_STATUS_UNSPECIFIED"
+}
+
+
 def status_from_proto(value: int) -> domain.Status | None:
-    if value not in pb.AgentStatus.values():
-        return None
-    name = pb.AgentStatus.Name(value).removeprefix("AGENT_STATUS_")  # type: ignore[arg-type]
-    return None if name == "UNSPECIFIED" else domain.Status(name)
+    return _STATUS_BY_NUMBER.get(value)
 
 
 def encode(event: domain.StatusChanged) -> events_pb2.StatusChanged:

@@ -34,10 +34,16 @@ MAX_DURATION_S = 10 * 366 * 86400
 
 
 # --- cases: proto <-> domain ---------------------------------------------------------------
+_CHANNEL_BY_NUMBER: dict[int, str] = {
+    int(number): name.removeprefix("CHANNEL_")
+    for name, number in pb.Channel.items()
+    if number != pb.CHANNEL_UNSPECIFIED
+}
+
+
 def channel_name(value: int) -> str:
-    if value not in pb.Channel.values() or value == pb.CHANNEL_UNSPECIFIED:
-        return ""
-    return pb.Channel.Name(value).removeprefix("CHANNEL_")  # type: ignore[arg-type]
+    """The channel's name ("" for UNSPECIFIED or an unknown number)."""
+    return _CHANNEL_BY_NUMBER.get(value, "")
 
 
 def _duration_ms(v: Violations, message: Any, name: str, prefix: str) -> int | None:
@@ -126,8 +132,8 @@ def case_to_proto(record: domain.CaseRecord) -> pb.Case:
     return message
 
 
-def case_from_proto(message: pb.Case) -> domain.CaseRecord:
-    """A stored (already validated) case back to the record."""
+def case_from_proto(message: pb.Case, version: int | None = None) -> domain.CaseRecord:
+    """A stored (already validated) case back to the record (at `version` if given)."""
 
     def ms(name: str) -> int:
         value: Duration = getattr(message, name)
@@ -147,7 +153,7 @@ def case_from_proto(message: pb.Case) -> domain.CaseRecord:
         sla_met=message.sla_met,
         csat=message.csat_score if message.HasField("csat_score") else None,
         pulse=message.pulse_score if message.HasField("pulse_score") else None,
-        version=message.version,
+        version=message.version if version is None else version,
     )
 
 
@@ -163,9 +169,8 @@ def encode_case(event: domain.CaseRecorded, version: int) -> events_pb2.CaseReco
 
 def decode_case(envelope: EventEnvelope) -> domain.CaseRecorded:
     message = unpack(envelope, events_pb2.CaseRecorded)
-    record = case_from_proto(message.case)
     return domain.CaseRecorded(
-        case=replace(record, version=envelope.aggregate_version),
+        case=case_from_proto(message.case, envelope.aggregate_version),
         previous_agent=message.previous_agent,
         previous_resolved=(
             from_timestamp(message.previous_resolve_time)

@@ -48,7 +48,7 @@ MAX_CACHED_DOCS = 200_000
 CATCH_UP_BATCH = 10_000
 # While a consumer catches up, figures are recomputed at most this often (or when this many
 # agent-days wait), not after every batch: the lag of the figures while catching up.
-DEFER_S = 10.0
+DEFER_S = 20.0
 MAX_PENDING_DAYS = 100_000
 MAX_LEAVE_DAYS = 400
 INDEX_DATE = date(1, 1, 1)  # the slot of each agent's roster index (no day reads it)
@@ -115,7 +115,8 @@ class Directory:
 
 class Certifications:
     """In-memory copy of the `certifications` view (agent -> competency -> expiry ms), kept by
-    the training projection; the red-flag check reads it after every batch without I/O."""
+    the training projection; the red-flag check reads it, without I/O, each time figures are
+    computed."""
 
     def __init__(self, repo: store.Repository) -> None:
         self._repo = repo
@@ -684,9 +685,10 @@ class DayBook:
 
 
 class RedFlagWatch:
-    """After each batch: a RedFlagRaised event for every threshold an agent's month-to-date
-    figures break for the first time that month (once per agent, month and metric: the event
-    store's unique insert is the check, so a rebuild or a second replica raises nothing twice).
+    """Each time figures are computed: a RedFlagRaised event for every threshold an agent's
+    month-to-date figures break for the first time that month (once per agent, month and
+    metric: the event store's unique insert is the check, so a rebuild or a second replica
+    raises nothing twice).
     """
 
     def __init__(
