@@ -253,9 +253,13 @@ def pieces(inputs: AgentInputs, day: date) -> list[Piece]:
     its ends are cuts themselves, so the pieces are those of a cut of the whole window (the
     property test `test_pieces_equal_the_whole_window_cut` holds the two side by side).
     """
+    return pieces_between(inputs, day, *day_span(inputs, day))
+
+
+def pieces_between(inputs: AgentInputs, day: date, first: datetime, last: datetime) -> list[Piece]:
+    """The day's pieces among the cuts from `first` to `last` (both cuts themselves)."""
     timeline = _Timeline(inputs)
-    span_start, span_end = day_span(inputs, day)
-    cuts = {span_start, span_end}
+    cuts = {first, last}
     for offset in (-1, 0, 1, 2):
         cuts.add(local_midnight(day + timedelta(days=offset), inputs.zone))
     for change in timeline.changes:
@@ -266,7 +270,7 @@ def pieces(inputs: AgentInputs, day: date) -> list[Piece]:
             cuts.update((activity.start, activity.end))
     for leave in inputs.leave:
         cuts.update((leave.start, leave.end))
-    ordered = sorted(c for c in cuts if span_start <= c <= span_end)
+    ordered = sorted(c for c in cuts if first <= c <= last)
     result: list[Piece] = []
     zone = ZoneInfo(inputs.zone)
     for start, end in itertools.pairwise(ordered):

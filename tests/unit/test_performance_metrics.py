@@ -6,10 +6,8 @@ The agent works from Pune (Asia/Kolkata, UTC+05:30) on the US night shift of ros
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +23,6 @@ from services.performance.metrics import (
     Shift,
     StatusChange,
     TrainingCompletion,
-    _Timeline,
     cases_of_day,
     counted,
     day_sums,
@@ -33,6 +30,7 @@ from services.performance.metrics import (
     derive,
     local_midnight,
     pieces,
+    pieces_between,
     roster_dates_between,
     status_reach,
     window,
@@ -279,44 +277,7 @@ def test_a_late_status_change_reaches_only_the_days_it_decides() -> None:
 def whole_window_pieces(inputs: AgentInputs, day: date) -> list[Piece]:
     """The day rule's reference: every cut of the whole window walked (what `pieces` did
     before it walked only the day's span)."""
-    timeline = _Timeline(inputs)
-    w_start, w_end = window(day, inputs.zone)
-    cuts = {w_start, w_end}
-    for offset in (-1, 0, 1, 2):
-        cuts.add(local_midnight(day + timedelta(days=offset), inputs.zone))
-    for change in timeline.changes:
-        cuts.update((change.at, change.at + STATUS_CARRY))
-    for shift in inputs.shifts:
-        cuts.update((shift.start, shift.end))
-        for activity in shift.activities:
-            cuts.update((activity.start, activity.end))
-    for leave in inputs.leave:
-        cuts.update((leave.start, leave.end))
-    ordered = sorted(c for c in cuts if w_start <= c <= w_end)
-    result: list[Piece] = []
-    zone = ZoneInfo(inputs.zone)
-    for start, end in itertools.pairwise(ordered):
-        covering = timeline.shift_at(start)
-        roster = covering.roster_date if covering is not None else start.astimezone(zone).date()
-        if roster != day:
-            continue
-        piece = Piece(
-            start,
-            end,
-            timeline.status_at(start),
-            covering.activity_at(start) if covering is not None else None,
-            timeline.on_leave(start),
-        )
-        same = result and (result[-1].status, result[-1].activity, result[-1].on_leave) == (
-            piece.status,
-            piece.activity,
-            piece.on_leave,
-        )
-        if same and result[-1].end == start:
-            result[-1] = Piece(result[-1].start, end, piece.status, piece.activity, piece.on_leave)
-        else:
-            result.append(piece)
-    return result
+    return pieces_between(inputs, day, *window(day, inputs.zone))
 
 
 def _shift_on(roster: date, start: datetime, hours: int, breaks: list[int]) -> Shift:
