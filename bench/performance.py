@@ -479,7 +479,11 @@ def report(
         f"| rebuild figures equal to incremental | {'yes' if same else 'NO'} | | |",
         "",
         f"Scorecard queries over gRPC (plaintext, no auth), {agents}-agent team, 30-day month "
-        "(the days not fed hold synthetic figures of the same shape):",
+        + (
+            "(every day fed above):"
+            if days >= 30  # every day of November
+            else "(the days not fed hold synthetic figures of the same shape):"
+        ),
         "",
         "| query | p50 ms | p99 ms | p50 / baseline p50 | p99 / baseline p99 |",
         "|---|---|---|---|---|",
@@ -511,6 +515,13 @@ def report(
         "(property-tested equal to the cut of the whole window); a changed input slice "
         "re-parses only its new entries; the month roll-up moves each agent's row by the "
         "exact integer change of its day row instead of re-adding the month.",
+        "- **Transport.** The runners send their own pull requests and gather the messages "
+        "in a subscription callback (nats-py's `fetch` made two tasks per message), and acks "
+        "stay one per message (AckAll would also ack deliveries from before a restart that "
+        "were never applied).",
+        "- **GC.** The service process raises CPython's collection thresholds "
+        "(`wfm_runtime.service.tune_gc`): on a 6-night run, GC time fell from 6.4 s in 5,370 "
+        "collections to 1.0 s in 52.",
         "- Queries: a month roll-up document per team, so a whole-month ListScorecards reads "
         "one document (about 100 KB for 1,000 agents) instead of 30.",
         "- Not measured here: the same run on MongoDB 7 (`MONGO_URL`).",
