@@ -53,7 +53,7 @@ async def start(settings: Settings, port: int | None = None) -> PerformanceServi
     watch = RedFlagWatch(repo, directory, book, runtime.commands, certifications)
     book.watch = watch
     await book.recover()  # figures a stopped process left pending
-    runtime.add_projection(DirectoryProjection(repo, directory))
+    runtime.add_projection(DirectoryProjection(repo, directory, book))
     runtime.add_projection(StatusProjection(book), batch=CATCH_UP_BATCH)
     runtime.add_projection(CaseProjection(book), batch=CATCH_UP_BATCH)
     runtime.add_projection(ScheduleProjection(book))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import uuid
 import zlib
 from collections.abc import Iterable
@@ -639,6 +640,12 @@ class Repository:
                 await coll.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
         await asyncio.gather(*(one(d) for d in docs))
+
+    async def team_day_ids(self, team_id: str) -> list[str]:
+        """The ids of the team's day documents (one scan; a team change is rare)."""
+        pattern = f"^{re.escape(team_id or '-')}\\|\\d{{4}}-\\d{{2}}-\\d{{2}}$"
+        docs = await self.team_days.find({"_id": {"$regex": pattern}}, {"_id": 1}).to_list(None)
+        return sorted(str(d["_id"]) for d in docs)
 
     async def mark_pending(self, days: list[tuple[str, date]]) -> str:
         """Stores a mark of agent-days whose figures are to be recomputed (one insert)."""

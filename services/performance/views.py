@@ -604,6 +604,36 @@ class DayBook:
                 self.forget()
                 raise
 
+    async def move_agent(self, entry: AgentEntry) -> None:
+        """The agent now belongs to `entry.team_id`: its days leave its old team's documents
+        and are computed under the new one.
+
+        Figures follow an agent's current team, as a rebuild (which knows only the current
+        team) computes them. The days are marked pending before anything moves, so a process
+        that stops midway computes them again at start under the team it knows then, and the
+        redelivered directory event moves them again.
+        """
+        async with self.batch():
+            old_team = self._directory.team_of(entry.agent_id)
+            days = []
+            for doc_id in await self._repo.team_day_ids(old_team):
+                doc = (await self._figure_docs([doc_id]))[doc_id]
+                if entry.agent_id in doc.get("agents", {}):
+                    days.append(date.fromisoformat(doc_id.rsplit("|", 1)[1]))
+            if days:
+                marked = sorted((entry.agent_id, d) for d in days)
+                self._pending_marks.append(await self._repo.mark_pending(marked))
+                for day in days:
+                    await self._month_rows(old_team, f"{day:%Y-%m}")
+            self._directory.agents[entry.agent_id] = entry
+            for day in days:
+                doc = self._figures[store.team_day_id(old_team, day)]
+                old = doc["agents"].pop(entry.agent_id)
+                self._dirty_figures.add(doc["_id"])
+                self._move_month_row(old_team, f"{day:%Y-%m}", entry.agent_id, old, None)
+            self._pending |= {(entry.agent_id, d) for d in days}
+            await self._settle_pending()
+
     async def recover(self) -> None:
         """At start: recomputes the agent-days a stopped process left marked pending."""
         marks, days = await self._repo.pending()
@@ -1025,9 +1055,12 @@ class DirectoryProjection:
     source = "scheduling"
     subjects = ">"
 
-    def __init__(self, repo: store.Repository, directory: Directory) -> None:
+    def __init__(
+        self, repo: store.Repository, directory: Directory, book: DayBook | None = None
+    ) -> None:
         self._repo = repo
         self._directory = directory
+        self._book = book
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
         for envelope in envelopes:
@@ -1054,6 +1087,9 @@ class DirectoryProjection:
                 )
                 known = self._directory.agents.get(entry.agent_id)
                 if known is None or known.version < version:
+                    if known and known.team_id != entry.team_id and self._book is not None:
+                        # Before the directory is stored: a redelivery moves them again.
+                        await self._book.move_agent(entry)
                     await mongo.set_fields(
                         self._repo.agents,
                         entry.agent_id,

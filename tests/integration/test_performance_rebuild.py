@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from wfm.events.v1.envelope_pb2 import EventEnvelope
+from wfm.scheduling.v1 import directory_service_pb2
+from wfm.scheduling.v1 import events_pb2 as scheduling_events
 
 from services.availability import domain as availability
 from services.availability import store as availability_store
@@ -254,3 +256,47 @@ async def test_days_left_pending_by_a_stopped_process_are_recomputed_at_start(
     await restarted.recover()
     assert await _figures(repo) == await _figures(at_once_repo) != {}
     assert await repo.pending() == ([], set())
+
+
+def _moved(agent_id: str, team: str, version: int) -> EventEnvelope:
+    agent = directory_service_pb2.Agent(
+        name=f"agents/{agent_id}", team=f"teams/{team}", time_zone=PUNE
+    )
+    return new_envelope(
+        producer="scheduling",
+        aggregate_type="agent",
+        aggregate_id=agent_id,
+        version=version,
+        payload=scheduling_events.AgentUpdated(agent=agent, changed_fields=["team"]),
+        occurred_at=at(25, 9),
+    )
+
+
+async def test_an_agent_who_changes_team_takes_its_days_along(mongo_url: str) -> None:
+    """Figures follow the agent's current team: its days leave the old team's day and month
+    documents for the new team's, and a rebuild that knows only the new team agrees."""
+    events = [e for a in ("p1", "p2") for e in (*_status_events(a), *_case_events(a))]
+    book, repo = await _book(mongo_url)
+    await _feed(book, [events])
+    before = await _figures(repo)
+    p1_days = {k.rsplit("|", 1)[1]: v["p1"] for k, v in before.items() if "p1" in v}
+    assert len(p1_days) >= 2  # the 23rd and the 24th
+    month = domain.Period(date(2026, 11, 1), date(2026, 11, 30))
+    p1_month = (await views.team_period_sums(repo, "night", month))["p1"]
+
+    directory = views.DirectoryProjection(repo, book._directory, book)
+    await directory.apply([_moved("p1", "day", 2)])
+    await directory.apply([_moved("p1", "day", 2)])  # a redelivery changes nothing
+
+    after = await _figures(repo)
+    assert all("p1" not in rows for k, rows in after.items() if k.startswith("night|"))
+    assert {k.rsplit("|", 1)[1]: v["p1"] for k, v in after.items() if "p1" in v} == p1_days
+    assert all(after[k]["p2"] == v["p2"] for k, v in before.items() if "p2" in v)
+    assert (await views.team_period_sums(repo, "day", month))["p1"] == p1_month
+    assert "p1" not in await views.team_period_sums(repo, "night", month)
+    assert await repo.pending() == ([], set())
+
+    rebuilt, rebuilt_repo = await _book(mongo_url)
+    rebuilt._directory.agents["p1"] = views.AgentEntry("p1", "day", PUNE, 2)
+    await _feed(rebuilt, [events])
+    assert await _figures(rebuilt_repo) == after
