@@ -25,9 +25,7 @@ from wfm_runtime.messaging import Bus, NotConnected
 
 log = wlog.get("projector")
 
-# After the first message of a batch, how long to wait for more when the server did not say
-# how many are waiting (bounds the added lag); and for those it said are waiting.
-DRAIN_WAIT_S = 0.02
+# After the first message of a batch, how long to wait for the others the server said wait.
 FILL_WAIT_S = 2.0
 CLOSE_WAIT_S = 5.0
 # Up to this many events per apply: enough to share a batch's writes; a projection whose
@@ -168,8 +166,7 @@ class ProjectorRunner:
             await listener(envelopes)
 
     def _emptied_backlog(self, msgs: list[Any]) -> bool:
-        waiting = _waiting_after(msgs[-1])
-        return len(msgs) < self._batch if waiting is None else waiting == 0
+        return _waiting_after(msgs[-1]) == 0
 
     async def _caught_up(self) -> None:
         """Tells a projection that defers work while it catches up (an optional `caught_up`
@@ -190,12 +187,9 @@ class ProjectorRunner:
         msgs = await self._sub.fetch(1, wait=1.0)
         if not msgs:
             return []
-        waiting = _waiting_after(msgs[-1])
-        wanted = self._batch - 1 if waiting is None else min(self._batch - 1, waiting)
+        wanted = min(self._batch - 1, _waiting_after(msgs[-1]))
         if wanted > 0:
-            msgs += await self._sub.fetch(
-                wanted, wait=DRAIN_WAIT_S if waiting is None else FILL_WAIT_S
-            )
+            msgs += await self._sub.fetch(wanted, wait=FILL_WAIT_S)
         return msgs
 
     async def pending(self) -> int:
@@ -225,12 +219,13 @@ class ProjectorRunner:
         log.info("projection_rebuilding", projection=self.projection.name)
 
 
-def _waiting_after(msg: Any) -> int | None:
-    """How many more messages the consumer held when this one was delivered (None: unknown)."""
+def _waiting_after(msg: Any) -> int:
+    """How many more messages the consumer held when this one was delivered (every delivery
+    of a pull consumer says so in its ack subject; 0 if one ever did not)."""
     try:
         return int(msg.metadata.num_pending)
-    except Exception:  # not a JetStream delivery: its reply subject carries no metadata
-        return None
+    except Exception:
+        return 0
 
 
 class Puller:
@@ -278,7 +273,7 @@ class Puller:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._done), wait + 1.0)
         # Everything delivered so far, in order: a message delivered and left out here would
-        # be acked with a later one (AckAll) without being applied.
+        # only come again after ack_wait.
         msgs, self._msgs = self._msgs, []
         return msgs
 

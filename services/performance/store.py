@@ -483,10 +483,6 @@ def inputs_from_parsed(zone: str, parts: list[Parsed]) -> metrics.AgentInputs:
     )
 
 
-def inputs_from_docs(agent_id: str, zone: str, docs: list[dict[str, Any]]) -> metrics.AgentInputs:
-    return inputs_from_parsed(zone, [parse_slice(agent_id, d) for d in docs])
-
-
 def _case_outcome(agent_id: str, case_id: str, e: dict[str, Any]) -> metrics.CaseOutcome | None:
     """None for a tombstone (the case moved to another agent or date)."""
     if e.get("moved"):

@@ -41,10 +41,9 @@ from wfm_runtime.timefmt import as_utc, from_timestamp, utc_now
 STATUS, CASES, SCHEDULE = "status_inputs", "case_inputs", "schedule_inputs"
 TRAINING = "training_inputs"
 MAX_CACHED_DOCS = 200_000
-# Status and case events per projector batch when a consumer catches up (live, batches are
-# what arrived within a few ms). A batch recomputes each agent-day it touches once, and the
-# events of a 1,000-agent floor interleave in time: at 500 per batch every batch touched
-# about 400 agent-days for 500 events; at 10,000, about 2,000 days for 10,000 events.
+# Status and case events per projector batch when a consumer catches up (live, a batch is
+# what the stream holds: usually one event). Batches share their input writes, and the
+# figures are computed once per `DEFER_S` window, not per batch (see `DayBook.settle`).
 CATCH_UP_BATCH = 10_000
 # While a consumer catches up, figures are recomputed at most this often (or when this many
 # agent-days wait), not after every batch: the lag of the figures while catching up.
@@ -545,10 +544,10 @@ class DayBook:
             )
         return {i: self._figures[i] for i in ids}
 
-    async def settle(self, touched: set[AgentDay], *, now: bool = False) -> None:
+    async def settle(self, touched: set[AgentDay]) -> None:
         """After a batch's inputs: marks the agent-days it touched as pending, then recomputes
-        every pending day now if asked (`now`: the consumer is caught up) or if the oldest
-        pending mark is `DEFER_S` old; otherwise writes only the inputs.
+        every pending day if the oldest pending mark is `DEFER_S` old (or too many wait);
+        otherwise writes only the inputs (`caught_up` computes the rest).
 
         A consumer catching up on a backlog thus recomputes each agent-day once per few
         seconds instead of once per batch (the events of a floor interleave in time, so each
@@ -563,7 +562,7 @@ class DayBook:
                 self._pending_since = time.monotonic()
             self._pending |= touched
         due = self._pending and time.monotonic() - self._pending_since >= DEFER_S
-        if now or due or len(self._pending) > MAX_PENDING_DAYS:
+        if due or len(self._pending) > MAX_PENDING_DAYS:
             await self._settle_pending()
         else:
             await self._write_inputs()
@@ -615,11 +614,12 @@ class DayBook:
         """
         async with self.batch():
             old_team = self._directory.team_of(entry.agent_id)
-            days = []
-            for doc_id in await self._repo.team_day_ids(old_team):
-                doc = (await self._figure_docs([doc_id]))[doc_id]
-                if entry.agent_id in doc.get("agents", {}):
-                    days.append(date.fromisoformat(doc_id.rsplit("|", 1)[1]))
+            docs = await self._figure_docs(await self._repo.team_day_ids(old_team))
+            days = [
+                date.fromisoformat(doc_id.rsplit("|", 1)[1])
+                for doc_id, doc in docs.items()
+                if entry.agent_id in doc.get("agents", {})
+            ]
             if days:
                 marked = sorted((entry.agent_id, d) for d in days)
                 self._pending_marks.append(await self._repo.mark_pending(marked))
@@ -637,10 +637,9 @@ class DayBook:
     async def recover(self) -> None:
         """At start: recomputes the agent-days a stopped process left marked pending."""
         marks, days = await self._repo.pending()
-        async with self.batch():
-            self._pending |= days
-            self._pending_marks += marks
-            await self._settle_pending()
+        self._pending |= days
+        self._pending_marks += marks
+        await self.caught_up()
 
     async def caught_up(self) -> None:
         """The consumer has no backlog: every pending day is recomputed before its ack."""
@@ -650,15 +649,9 @@ class DayBook:
 
     async def sums_of(self, team_id: str, agent_id: str, days: list[date]) -> metrics.Sums:
         """An agent's summed figures over `days`, from the figures this book keeps."""
-        ids = [store.team_day_id(team_id, d) for d in days]
-        missing = [i for i in ids if i not in self._figures]
-        found = await self._repo.get_many(self._repo.team_days, missing) if missing else {}
+        docs = await self._figure_docs([store.team_day_id(team_id, d) for d in days])
         total = metrics.empty_sums()
-        for doc_id in ids:
-            stored = found.get(doc_id)
-            doc = self._figures.setdefault(
-                doc_id, store.unpack_doc(stored) if stored else {"_id": doc_id, "agents": {}}
-            )
+        for doc in docs.values():
             packed = doc.get("agents", {}).get(agent_id)
             if packed:
                 metrics.add_sums(total, store.unpack_sums(packed))
