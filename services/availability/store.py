@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bson.binary import Binary
 from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import events_pb2
 from wfm.events.v1.envelope_pb2 import EventEnvelope
@@ -14,7 +16,7 @@ from services.availability import domain
 from wfm_runtime import mongo
 from wfm_runtime.commands import Behaviour
 from wfm_runtime.events import unpack
-from wfm_runtime.timefmt import as_utc, from_timestamp, to_timestamp
+from wfm_runtime.timefmt import from_timestamp, to_timestamp
 
 AGGREGATE = "agent_availability"
 
@@ -83,10 +85,10 @@ class AvailabilityStore:
 
     async def load(self, agent_id: str) -> tuple[domain.AgentAvailability, int]:
         doc = await mongo.get(self._board, board_bucket(agent_id))
-        entry = (doc or {}).get("agents", {}).get(agent_id)
-        if entry is None:
+        row = bucket_rows(doc).get(agent_id)
+        if row is None:
             return domain.AgentAvailability(agent_id), 0
-        state = board_entry_to_state(agent_id, entry)
+        state = board_row_to_state(agent_id, row)
         return state, state.version
 
     def behaviour(self) -> Behaviour[domain.AgentAvailability]:
@@ -103,26 +105,43 @@ class AvailabilityStore:
 # collection; on MongoDB fewer, larger writes are cheaper too).
 BOARD_BUCKETS = 2
 
+# A bucket's agents are one JSON value (as bytes), not nested fields: FerretDB converts every
+# field of a document it scans or writes, and with 100 agents as 400 fields the board's updates
+# took half of FerretDB's CPU under SetStatus load (docs/benchmarks.md). A row is
+# [status, reason code, since as Unix milliseconds or null, version].
+BucketRow = list[Any]
+ROW_VERSION = 3
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
 
 def board_bucket(agent_id: str) -> str:
     return f"bucket-{zlib.crc32(agent_id.encode()) % BOARD_BUCKETS:02d}"
 
 
-def board_entry_to_state(agent_id: str, entry: dict[str, Any]) -> domain.AgentAvailability:
-    since = entry.get("since")
+def encode_bucket(rows: dict[str, BucketRow]) -> dict[str, Any]:
+    """The fields of a bucket document holding these agents' rows."""
+    return {"rows": Binary(json.dumps(rows, separators=(",", ":")).encode())}
+
+
+def bucket_rows(doc: dict[str, Any] | None) -> dict[str, BucketRow]:
+    if not doc or "rows" not in doc:
+        return {}
+    rows: dict[str, BucketRow] = json.loads(bytes(doc["rows"]))
+    return rows
+
+
+def board_row(event: domain.StatusChanged, version: int) -> BucketRow:
+    since = (event.since - EPOCH) // MILLISECOND if event.since is not None else None
+    return [event.status.value, event.reason_code, since, version]
+
+
+def board_row_to_state(agent_id: str, row: BucketRow) -> domain.AgentAvailability:
+    status, reason_code, since_ms, version = row
     return domain.AgentAvailability(
         agent_id=agent_id,
-        status=domain.Status(str(entry["status"])),
-        reason_code=str(entry.get("reason_code", "")),
-        since=as_utc(since) if isinstance(since, datetime) else None,
-        version=int(entry.get("version", 0)),
+        status=domain.Status(str(status)),
+        reason_code=str(reason_code),
+        since=EPOCH + since_ms * MILLISECOND if since_ms is not None else None,
+        version=int(version),
     )
-
-
-def board_entry(event: domain.StatusChanged, version: int) -> dict[str, Any]:
-    return {
-        "status": event.status.value,
-        "reason_code": event.reason_code,
-        "since": event.since,
-        "version": version,
-    }

@@ -20,10 +20,14 @@ from wfm.scheduling.v1 import events_pb2 as scheduling_events
 from services.availability import domain
 from services.availability.store import (
     AGGREGATE,
+    ROW_VERSION,
+    BucketRow,
     board_bucket,
-    board_entry,
-    board_entry_to_state,
+    board_row,
+    board_row_to_state,
+    bucket_rows,
     decode,
+    encode_bucket,
 )
 from wfm_runtime import mongo
 from wfm_runtime.events import short_type, unpack
@@ -97,8 +101,8 @@ class AvailabilityViews:
             docs = [found] if found else []
         else:
             docs = await mongo.find_all(self.board, {"_id": {"$in": buckets}})
-        entries = {a: e for d in docs for a, e in d.get("agents", {}).items()}
-        return {a: board_entry_to_state(a, entries[a]) for a in agent_ids if a in entries}
+        rows = {a: r for d in docs for a, r in bucket_rows(d).items()}
+        return {a: board_row_to_state(a, rows[a]) for a in agent_ids if a in rows}
 
     async def transitions_of(self, agent_id: str, before: datetime) -> list[domain.Transition]:
         docs = await mongo.find_all(
@@ -160,7 +164,7 @@ class BoardProjection:
     def __init__(self, views: AvailabilityViews) -> None:
         self._views = views
         # This projector is the board's only writer, so its copy of the buckets is current.
-        self._buckets: dict[str, dict[str, dict[str, Any]]] = {}
+        self._buckets: dict[str, dict[str, BucketRow]] = {}
         self._writes = asyncio.Semaphore(WRITE_CONCURRENCY)
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
@@ -169,25 +173,22 @@ class BoardProjection:
         changed: set[str] = set()
         for envelope in _last_per_aggregate(changes).values():
             bucket = await self._bucket(board_bucket(envelope.aggregate_id))
-            known = bucket.get(envelope.aggregate_id, {}).get("version", 0)
-            if envelope.aggregate_version <= known:
+            known = bucket.get(envelope.aggregate_id)
+            if known is not None and envelope.aggregate_version <= known[ROW_VERSION]:
                 continue  # an older or repeated event: the board already has newer
-            bucket[envelope.aggregate_id] = board_entry(
-                decode(envelope), envelope.aggregate_version
-            )
+            bucket[envelope.aggregate_id] = board_row(decode(envelope), envelope.aggregate_version)
             changed.add(board_bucket(envelope.aggregate_id))
         await asyncio.gather(*(self._write(bucket_id) for bucket_id in changed))
 
-    async def _bucket(self, bucket_id: str) -> dict[str, dict[str, Any]]:
+    async def _bucket(self, bucket_id: str) -> dict[str, BucketRow]:
         if bucket_id not in self._buckets:
-            doc = await mongo.get(self._views.board, bucket_id)
-            self._buckets[bucket_id] = dict((doc or {}).get("agents", {}))
+            self._buckets[bucket_id] = bucket_rows(await mongo.get(self._views.board, bucket_id))
         return self._buckets[bucket_id]
 
     async def _write(self, bucket_id: str) -> None:
         async with self._writes:
             await mongo.set_fields(
-                self._views.board, bucket_id, {"agents": self._buckets[bucket_id]}
+                self._views.board, bucket_id, encode_bucket(self._buckets[bucket_id])
             )
 
     async def reset(self) -> None:

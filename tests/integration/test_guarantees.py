@@ -21,7 +21,12 @@ from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
 
 from services.availability import domain
 from services.availability import main as availability_main
-from services.availability.store import board_bucket
+from services.availability.store import (
+    ROW_VERSION,
+    board_bucket,
+    board_row_to_state,
+    bucket_rows,
+)
 from tests.conftest import Nats, System
 from wfm_runtime import localservers
 from wfm_runtime.service import control_subject
@@ -339,11 +344,11 @@ async def test_projector_killed_mid_batch_loses_nothing(system: System, service_
         views = client[f"{system.prefix}availability_views"]
         bucket = await eventually(
             lambda: views["board"].find_one({"_id": board_bucket(agent)}),
-            lambda d: d is not None and d["agents"][agent]["version"] == 150,
+            lambda d: bucket_rows(d).get(agent, [None] * 4)[ROW_VERSION] == 150,
             timeout=40,
         )
         # the 150th status: STATUSES[149 % 4]
-        assert bucket is not None and bucket["agents"][agent]["status"] == "ON_CONTACT"
+        assert board_row_to_state(agent, bucket_rows(bucket)[agent]).status.value == "ON_CONTACT"
         # An event the killed process committed but had not published yet reaches the stream
         # from the new process's outbox sweep, possibly after later versions: wait for it too.
         docs = await eventually(
