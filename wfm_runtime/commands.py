@@ -10,12 +10,10 @@ event on its own: that is how a retried request returns its first result.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
@@ -30,8 +28,6 @@ from wfm_runtime.timefmt import utc_now
 
 S = TypeVar("S")
 
-# A claimed key with no event yet is "in progress" for this long, then a retry may take it over.
-CLAIM_LEASE = timedelta(seconds=15)
 MAX_CATCH_UP = 1000
 
 
@@ -122,58 +118,28 @@ class CommandRunner:
         self, behaviour: Behaviour[S], command: Command, decide: Callable[[S, int], Message | None]
     ) -> Outcome[S]:
         state, version = await self._current(behaviour, command)
-        claim = Claim(
-            command.idempotency_key,
-            command.fingerprint,
-            command.aggregate_id,
-            version + 1,
-            utc_now(),
-        )
-        existing = await self._store.claim(behaviour.aggregate_type, claim)
-        claimed_version = claim.target_version
-        if existing is not None:
-            replay = await self._replay(behaviour, command, existing)
-            if replay is not None:
-                return replay
-            claimed_version = existing.target_version
-        try:
-            outcome = await self._decide_and_commit(behaviour, command, decide, state, version)
-        except DomainError:
-            # Nothing was committed. (On store or network errors the claim is kept: the insert
-            # may have landed, and a retry after the lease checks before running again.)
-            await self._release_quietly(behaviour, command)
-            raise
-        if outcome.event is None:
-            # Nothing recorded, but the key is spent: replaying it later must not apply it then.
-            await self._store.settle_noop_claim(
-                behaviour.aggregate_type, command.idempotency_key, outcome.version
-            )
-        elif outcome.version != claimed_version:
-            await self._store.repoint_claim(
-                behaviour.aggregate_type, command.idempotency_key, outcome.version
-            )
-        return outcome
-
-    async def _decide_and_commit(
-        self,
-        behaviour: Behaviour[S],
-        command: Command,
-        decide: Callable[[S, int], Message | None],
-        state: S,
-        version: int,
-    ) -> Outcome[S]:
         for _ in range(MAX_CATCH_UP):
-            _check_expected(command, version)
-            payload = decide(state, version)
+            try:
+                _check_expected(command, version)
+                payload = decide(state, version)
+            except DomainError:
+                # A refused request writes nothing. But a retry of one that went through before
+                # is refused by the state it made itself: it gets its first result instead.
+                claim = await self._claim_of(behaviour, command)
+                if claim is not None:
+                    return await self._replay(behaviour, command, claim)
+                raise
             if payload is None:
                 # "No change" is only true of the latest version: make sure nobody moved on.
                 fresh_state, fresh_version = await self._catch_up(
                     behaviour, command.aggregate_id, state, version
                 )
-                if fresh_version == version:
+                if fresh_version != version:
+                    state, version = fresh_state, fresh_version
+                    continue
+                if await self._record_noop(behaviour, command, version):
                     return Outcome(state, version, None)
-                state, version = fresh_state, fresh_version
-                continue
+                return await self._replay(behaviour, command)
             envelope = new_envelope(
                 producer=self._producer,
                 aggregate_type=behaviour.aggregate_type,
@@ -184,7 +150,7 @@ class CommandRunner:
                 idempotency_key=command.idempotency_key,
                 request_id=command.request_id,
             )
-            if await self._store.append(envelope):
+            if await self._store.append(envelope, command.fingerprint):
                 new_state = behaviour.evolve(state, envelope)
                 self._cache[(behaviour.aggregate_type, command.aggregate_id)] = (
                     new_state,
@@ -192,9 +158,25 @@ class CommandRunner:
                 )
                 self._relay.committed(envelope)
                 return Outcome(new_state, version + 1, envelope)
+            # The version was taken, or the key was spent before (unique index on the key).
+            taken = await self._store.get(
+                behaviour.aggregate_type, command.aggregate_id, version + 1
+            )
+            if taken is None or taken.idempotency_key == command.idempotency_key:
+                return await self._replay(behaviour, command)
             # Another writer took this version: read what it wrote and decide again.
             state, version = await self._catch_up(behaviour, command.aggregate_id, state, version)
         raise Aborted(f"{behaviour.aggregate_type} {command.aggregate_id} is changing too fast")
+
+    async def _record_noop(self, behaviour: Behaviour[S], command: Command, version: int) -> bool:
+        """Spends the key of a request that changed nothing, so a late retry cannot apply it."""
+        return await self._store.record_noop(
+            behaviour.aggregate_type,
+            command.idempotency_key,
+            command.fingerprint,
+            command.aggregate_id,
+            version,
+        )
 
     async def _current(self, behaviour: Behaviour[S], command: Command) -> tuple[S, int]:
         cached = self._cache.get((behaviour.aggregate_type, command.aggregate_id))
@@ -217,40 +199,31 @@ class CommandRunner:
                 return state, version
             state, version = behaviour.evolve(state, envelope), version + 1
 
+    async def _claim_of(self, behaviour: Behaviour[S], command: Command) -> Claim | None:
+        return await self._store.claim_of(behaviour.aggregate_type, command.idempotency_key)
+
     async def _replay(
-        self, behaviour: Behaviour[S], command: Command, claim: Claim
-    ) -> Outcome[S] | None:
-        """The key was used before: return its first result, or None to run it after all."""
+        self, behaviour: Behaviour[S], command: Command, claim: Claim | None = None
+    ) -> Outcome[S]:
+        """The key was spent before: answer with the first request's result."""
+        if claim is None:
+            claim = await self._claim_of(behaviour, command)
+        if claim is None:  # only a store that lost documents gets here
+            raise Aborted("the idempotency key's first request cannot be read; retry later")
         if claim.fingerprint != command.fingerprint or claim.aggregate_id != command.aggregate_id:
             raise InvalidArgument(
                 [FieldViolation("idempotency_key", "was already used for a different request")]
             )
-        if claim.noop:
-            return await self._replay_noop(behaviour, command.aggregate_id, claim.target_version)
-        envelope = await self._store.get(
-            behaviour.aggregate_type, command.aggregate_id, claim.target_version
-        )
-        if envelope is not None and envelope.idempotency_key == command.idempotency_key:
-            state = behaviour.evolve(behaviour.initial(command.aggregate_id), envelope)
-            return Outcome(state, claim.target_version, envelope, replayed=True)
-        if utc_now() - claim.claimed_at < CLAIM_LEASE:
-            raise Aborted("a request with this idempotency key is still in progress; retry later")
-        # The first attempt died before committing: this retry runs it and takes the claim over.
-        return None
-
-    async def _replay_noop(
-        self, behaviour: Behaviour[S], aggregate_id: str, version: int
-    ) -> Outcome[S]:
-        """A request that changed nothing answers again with the state it saw then."""
-        state = behaviour.initial(aggregate_id)
-        envelope = await self._store.get(behaviour.aggregate_type, aggregate_id, version)
-        if envelope is not None:
-            state = behaviour.evolve(state, envelope)
-        return Outcome(state, version, None, replayed=True)
-
-    async def _release_quietly(self, behaviour: Behaviour[S], command: Command) -> None:
-        with contextlib.suppress(Exception):
-            await self._store.release_claim(behaviour.aggregate_type, command.idempotency_key)
+        if claim.envelope is not None:
+            # Events carry the entity's full new state: the event alone gives the result.
+            state = behaviour.evolve(behaviour.initial(command.aggregate_id), claim.envelope)
+            return Outcome(state, claim.version, claim.envelope, replayed=True)
+        # It changed nothing: answer again with the state it saw then.
+        state = behaviour.initial(command.aggregate_id)
+        seen = await self._store.get(behaviour.aggregate_type, command.aggregate_id, claim.version)
+        if seen is not None:
+            state = behaviour.evolve(state, seen)
+        return Outcome(state, claim.version, None, replayed=True)
 
 
 def _check_expected(command: Command, version: int) -> None:

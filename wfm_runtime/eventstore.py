@@ -1,10 +1,12 @@
 """The event store: the commit point of every change, written to the MongoDB/FerretDB subset.
 
-Three collections in the service's own database:
+Two collections in the service's own database:
 - `events`: append-only, `_id` = `<aggregate type>/<aggregate id>/<version>`. The insert is the
   commit point: the unique `_id` makes two writers of the same version fail atomically on
-  MongoDB 7 and on FerretDB v1 alike (conditional updates are not atomic on FerretDB).
-- `idempotency`: one claim per idempotency key, inserted before the event (unique `_id`).
+  MongoDB 7 and on FerretDB v1 alike (conditional updates are not atomic on FerretDB). Each
+  event also holds its request's idempotency key (`idempotency`, unique index), so the same
+  insert spends the key: a retried request cannot commit twice. A request that changed nothing
+  spends its key with a `noop/<key>` document in the same collection, under the same index.
 - `outbox`: a marker per event, inserted before the event and deleted once JetStream has it,
   so the relay can always find what still needs publishing without scanning `events`.
 """
@@ -34,15 +36,12 @@ def claim_key(aggregate_type: str, idempotency_key: str) -> str:
 
 @dataclass(frozen=True)
 class Claim:
-    """An idempotency record: which request fingerprint owns a key and where its event goes."""
+    """What an idempotency key was first spent on: an event, or a request that changed nothing."""
 
-    key: str
     fingerprint: str
     aggregate_id: str
-    target_version: int
-    claimed_at: datetime
-    # The request changed nothing: target_version is the version it saw, with no event of its own.
-    noop: bool = False
+    version: int
+    envelope: EventEnvelope | None  # None: the request changed nothing; it saw `version`
 
 
 @dataclass(frozen=True)
@@ -56,64 +55,56 @@ class PendingEvent:
 class EventStore:
     def __init__(self, db: mongo.Database) -> None:
         self._events = db["events"]
-        self._claims = db["idempotency"]
         self._outbox = db["outbox"]
         # Concurrent commands share round trips (group commit); each insert keeps its own key.
         self._insert_event = mongo.InsertBatcher(self._events).insert
-        self._insert_claim = mongo.InsertBatcher(self._claims).insert
         self._insert_marker = mongo.InsertBatcher(self._outbox).insert
 
     async def setup(self) -> None:
+        # Every document sets `idempotency` (rule 5 of docs/ferretdb.md): the index is unique.
+        await mongo.ensure_indexes(self._events, (["idempotency"], True))
         # Serves per-aggregate reads on MongoDB; FerretDB's SQLite backend only uses `_id`.
         await mongo.ensure_indexes(self._events, (["aggregate_id", "version"], False))
 
     # --- idempotency -------------------------------------------------------------------
-    async def claim(self, aggregate_type: str, claim: Claim) -> Claim | None:
-        """Inserts the claim; returns the existing one if the key was used before."""
-        doc = {
-            "_id": claim_key(aggregate_type, claim.key),
-            "fingerprint": claim.fingerprint,
-            "aggregate_id": claim.aggregate_id,
-            "target_version": claim.target_version,
-            "claimed_at": claim.claimed_at,
-        }
-        if await self._insert_claim(doc):
+    async def claim_of(self, aggregate_type: str, idempotency_key: str) -> Claim | None:
+        """What the key was spent on, if it was (an event or a no-change record)."""
+        key = claim_key(aggregate_type, idempotency_key)
+        doc = await mongo.find_first(self._events, {"idempotency": key})
+        if doc is None:
             return None
-        existing = await mongo.get(self._claims, claim_key(aggregate_type, claim.key))
-        if existing is None:  # released between our insert and read: treat as taken, retry later
-            return claim
-        return Claim(
-            key=claim.key,
-            fingerprint=existing["fingerprint"],
-            aggregate_id=existing["aggregate_id"],
-            target_version=int(existing["target_version"]),
-            claimed_at=as_utc(existing["claimed_at"]),
-            noop=bool(existing.get("noop", False)),
-        )
+        if doc.get("noop"):
+            aggregate_id, version = doc["noop_aggregate_id"], int(doc["noop_version"])
+            return Claim(doc["fingerprint"], aggregate_id, version, None)
+        return Claim(doc["fingerprint"], doc["aggregate_id"], int(doc["version"]), _envelope(doc))
 
-    async def repoint_claim(self, aggregate_type: str, key: str, target_version: int) -> None:
-        await mongo.set_fields(
-            self._claims,
-            claim_key(aggregate_type, key),
-            {"target_version": target_version, "claimed_at": utc_now()},
-            upsert=False,
+    async def record_noop(
+        self,
+        aggregate_type: str,
+        idempotency_key: str,
+        fingerprint: str,
+        aggregate_id: str,
+        version: int,
+    ) -> bool:
+        """Spends the key of a request that changed nothing; False if it was spent before."""
+        key = claim_key(aggregate_type, idempotency_key)
+        # No `aggregate_id`/`version` fields: per-aggregate reads of events never see it.
+        return await self._insert_event(
+            {
+                "_id": f"noop/{key}",
+                "idempotency": key,
+                "fingerprint": fingerprint,
+                "noop": True,
+                "noop_aggregate_id": aggregate_id,
+                "noop_version": version,
+                "recorded_at": utc_now(),
+            }
         )
-
-    async def settle_noop_claim(self, aggregate_type: str, key: str, version: int) -> None:
-        """Keeps the key of a request that changed nothing, so a late retry cannot apply it."""
-        await mongo.set_fields(
-            self._claims,
-            claim_key(aggregate_type, key),
-            {"target_version": version, "noop": True, "claimed_at": utc_now()},
-            upsert=False,
-        )
-
-    async def release_claim(self, aggregate_type: str, key: str) -> None:
-        await mongo.delete(self._claims, claim_key(aggregate_type, key))
 
     # --- events ------------------------------------------------------------------------
-    async def append(self, envelope: EventEnvelope) -> bool:
-        """Commits one event; False if its version is taken (a concurrent writer won)."""
+    async def append(self, envelope: EventEnvelope, fingerprint: str = "") -> bool:
+        """Commits one event and spends its idempotency key; False if its version was taken
+        (a concurrent writer won) or its key was spent before (see `claim_of`)."""
         key = event_key(envelope.aggregate_type, envelope.aggregate_id, envelope.aggregate_version)
         data = Binary(envelope.SerializeToString())
         occurred_at = envelope.occurred_at.ToDatetime()
@@ -133,6 +124,11 @@ class EventStore:
             "version": envelope.aggregate_version,
             "event_type": envelope.event_type,
             "occurred_at": occurred_at,
+            # A request without a key (none today) spends a key of its own: the event id.
+            "idempotency": claim_key(
+                envelope.aggregate_type, envelope.idempotency_key or f"event/{envelope.event_id}"
+            ),
+            "fingerprint": fingerprint,
             "envelope": data,
         }
         if await self._insert_event(event):

@@ -63,6 +63,12 @@ async def get(coll: Collection, doc_id: str) -> dict[str, Any] | None:
     return result
 
 
+async def find_first(coll: Collection, query: dict[str, Any]) -> dict[str, Any] | None:
+    """The first document matching a filter (on FerretDB a scan that stops at the match)."""
+    result: dict[str, Any] | None = await coll.find_one(query)
+    return result
+
+
 async def find_all(
     coll: Collection,
     query: dict[str, Any],

@@ -399,10 +399,8 @@ def problems_with(case: Bad, seen: Seen | None) -> list[str]:
 async def counts(system: System) -> dict[str, int]:
     collections = {
         "availability events": system.availability.runtime.db["events"],
-        "availability idempotency": system.availability.runtime.db["idempotency"],
         "availability transitions": system.availability.views.transitions,
         "scheduling events": system.scheduling.runtime.db["events"],
-        "scheduling idempotency": system.scheduling.runtime.db["idempotency"],
     }
     return {name: int(await coll.count_documents({})) for name, coll in collections.items()}
 

@@ -150,28 +150,54 @@ async def test_event_store_append_has_one_winner_per_version_and_no_loser_marker
     assert all([await store.is_committed(p) for p in pending])
 
 
-async def test_event_store_claim_returns_the_first_claim(db: mongo.Database) -> None:
+def _keyed_envelope(aggregate_id: str, version: int, key: str) -> EventEnvelope:
+    envelope = _status_envelope(aggregate_id, version, f"{aggregate_id}-{version}")
+    envelope.idempotency_key = key
+    return envelope
+
+
+async def test_an_idempotency_key_is_spent_once_and_its_claim_is_the_first_use(
+    db: mongo.Database,
+) -> None:
     store = EventStore(db)
-    first = Claim("k1", "fingerprint-a", "agent-1", 1, utc_now())
-    assert await store.claim("agent-availability", first) is None
-    again = await store.claim(
-        "agent-availability", Claim("k1", "fingerprint-b", "agent-9", 7, utc_now())
-    )
-    assert again is not None
-    assert (again.key, again.fingerprint, again.aggregate_id, again.target_version) == (
-        "k1",
-        "fingerprint-a",
-        "agent-1",
-        1,
-    )
-    assert again.claimed_at == first.claimed_at
-    assert again.claimed_at.utcoffset() == timedelta(0)
-    # Concurrent claims of a fresh key: exactly one gets None, the rest see the winner.
-    claims = [Claim("k2", f"fp-{i}", "agent-2", 1, utc_now()) for i in range(10)]
-    results = await asyncio.gather(*(store.claim("agent-availability", c) for c in claims))
-    assert results.count(None) == 1
-    winner = claims[results.index(None)]
-    assert {r.fingerprint for r in results if r is not None} == {winner.fingerprint}
+    await store.setup()
+    first = _keyed_envelope("agent-1", 1, "k1")
+    assert await store.append(first, "fingerprint-a")
+    # The same key for a later version, or for a no-change record, is refused.
+    assert not await store.append(_keyed_envelope("agent-1", 2, "k1"), "fingerprint-b")
+    assert not await store.record_noop("agent-availability", "k1", "fingerprint-b", "agent-1", 1)
+    assert await store.get("agent-availability", "agent-1", 2) is None
+    claim = await store.claim_of("agent-availability", "k1")
+    assert claim is not None and claim.envelope is not None
+    assert (claim.fingerprint, claim.aggregate_id, claim.version) == ("fingerprint-a", "agent-1", 1)
+    assert claim.envelope.event_id == first.event_id
+    # Keys belong to an aggregate type: another type may use the same one.
+    other = _keyed_envelope("agent-1", 1, "k1")
+    other.aggregate_type = "agent-schedule"
+    assert await store.append(other, "fingerprint-c")
+    # Concurrent first uses of a fresh key, on different aggregates: exactly one wins.
+    contenders = [_keyed_envelope(f"agent-{i}", 1, "k2") for i in range(2, 12)]
+    results = await asyncio.gather(*(store.append(e, f"fp-{i}") for i, e in enumerate(contenders)))
+    assert results.count(True) == 1
+    winner = results.index(True)
+    claim = await store.claim_of("agent-availability", "k2")
+    assert claim is not None and claim.envelope is not None
+    assert claim.envelope.event_id == contenders[winner].event_id
+    assert claim.fingerprint == f"fp-{winner}"
+    assert await store.claim_of("agent-availability", "never-used") is None
+
+
+async def test_a_no_change_record_spends_the_key_without_an_event(db: mongo.Database) -> None:
+    store = EventStore(db)
+    await store.setup()
+    assert await store.record_noop("agent-availability", "k3", "fp", "agent-1", 4)
+    assert not await store.record_noop("agent-availability", "k3", "fp", "agent-1", 4)
+    assert not await store.append(_keyed_envelope("agent-1", 5, "k3"), "fp")
+    assert await store.get("agent-availability", "agent-1", 5) is None
+    claim = await store.claim_of("agent-availability", "k3")
+    assert claim == Claim("fp", "agent-1", 4, None)
+    # It is no event: a per-aggregate read of events does not see it.
+    assert await db["events"].count_documents({"aggregate_id": "agent-1"}) == 0
 
 
 # --- what is NOT atomic on FerretDB ----------------------------------------------------------
