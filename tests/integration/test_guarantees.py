@@ -111,6 +111,29 @@ async def test_stale_expected_version_is_aborted(system: System) -> None:
     assert await stored_events(system, agent) == 1
 
 
+async def test_a_retry_refused_by_the_state_it_made_gets_its_first_result(
+    system: System,
+) -> None:
+    """The retry's expected version is stale because of its own first attempt: still a replay."""
+    agent = await ready_agent(system)
+    first = await system.avail.SetStatus(
+        set_status(agent, pb.AGENT_STATUS_AVAILABLE, "k-1", expected=0)
+    )
+    retry = await system.avail.SetStatus(
+        set_status(agent, pb.AGENT_STATUS_AVAILABLE, "k-1", expected=0)
+    )
+    assert retry == first and retry.version == 1
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # a new key with that version: refused
+        await system.avail.SetStatus(set_status(agent, pb.AGENT_STATUS_BREAK, "k-2", expected=0))
+    assert refused.value.code() == grpc.StatusCode.ABORTED
+    # The refusal wrote nothing, so its key is still free for the change it asked for.
+    again = await system.avail.SetStatus(
+        set_status(agent, pb.AGENT_STATUS_BREAK, "k-2", expected=1)
+    )
+    assert again.version == 2
+    assert await stored_events(system, agent) == 2
+
+
 async def test_concurrent_writers_in_two_processes_never_both_win(system: System) -> None:
     """Two service instances on one store race for the same version: the unique insert decides."""
     agent = await ready_agent(system)
