@@ -107,16 +107,12 @@ FUNCTIONS = [
     ("AuditLog.flush (batched insert)", "wfm_runtime/audit.py", "flush"),
     ("AvailabilityApi.SetStatus", "services/availability/api.py", "SetStatus"),
     ("CommandRunner._execute_locked", "wfm_runtime/commands.py", "_execute_locked"),
-    ("EventStore.claim (idempotency insert)", "wfm_runtime/eventstore.py", "claim"),
-    ("EventStore.append (outbox + event inserts)", "wfm_runtime/eventstore.py", "append"),
+    ("EventStore.append (outbox marker + event inserts)", "wfm_runtime/eventstore.py", "append"),
     ("new_envelope (uuid4, Any.Pack)", "wfm_runtime/events.py", "new_envelope"),
-    (
-        "Relay._publish_now (fast-path JetStream publish)",
-        "wfm_runtime/relay.py",
-        "_publish_now",
-    ),
+    ("Relay._send_loop (fast-path JetStream publishes)", "wfm_runtime/relay.py", "_send_loop"),
+    ("PipelinedPublisher._on_ack (JetStream acks)", "wfm_runtime/messaging.py", "_on_ack"),
     ("ProjectorRunner._step (fetch, apply, ack)", "wfm_runtime/projector.py", "_step"),
-    ("BoardProjection._update_board", "services/availability/views.py", "_update_board"),
+    ("BoardProjection.apply", "services/availability/views.py", "apply"),
 ]
 
 

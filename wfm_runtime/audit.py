@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,9 @@ class AuditLog:
         self._coll = coll
         self._service = service
         self._pending: list[dict[str, Any]] = []
+        # Ids: time, then this process's random prefix and a serial (no urandom per record).
+        self._id_prefix = uuid.uuid4().hex[:8]
+        self._serial = itertools.count()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -60,7 +64,7 @@ class AuditLog:
         )
         self._pending.append(
             {
-                "_id": f"{record.at.isoformat()}/{uuid.uuid4().hex[:8]}",
+                "_id": f"{record.at.isoformat()}/{self._id_prefix}{next(self._serial):010d}",
                 "at": record.at,
                 "subject": record.subject,
                 "roles": list(record.roles),

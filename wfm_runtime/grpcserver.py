@@ -183,7 +183,8 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler
 
-    def _begin(self, method: str, context: grpc.aio.ServicerContext) -> float:
+    def _begin(self, method: str, context: grpc.aio.ServicerContext) -> dict[str, Any]:
+        """Binds the request's id and log context; returns its metadata."""
         metadata = dict(context.invocation_metadata() or ())
         rid = str(metadata.get("x-request-id") or uuid.uuid4())
         REQUEST_ID.set(rid)
@@ -192,13 +193,12 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
         structlog.contextvars.bind_contextvars(
             service=self._domain, request_id=rid, method=method, peer=context.peer()
         )
-        return time.perf_counter()
+        return metadata
 
-    async def _admit(self, method: str, context: grpc.aio.ServicerContext, request: Any) -> None:
+    async def _admit(self, method: str, metadata: dict[str, Any], request: Any) -> None:
         """Authentication, authorization and rate limits: the one place they are enforced."""
         if self._guard is None:
             return
-        metadata = dict(context.invocation_metadata() or ())
         principal = self._guard.authenticate(metadata)
         PRINCIPAL.set(principal)  # known from here on, so a refusal is audited with its caller
         structlog.contextvars.bind_contextvars(subject=principal.subject)
@@ -242,15 +242,18 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
         capped: bool,
     ) -> Any:
         """One answer to one call (unary or client-streaming): admit, run, map errors, audit."""
-        start = self._begin(method, context)
+        start = time.perf_counter()
+        metadata = self._begin(method, context)
         outcome = "OK"
         try:
-            await self._admit(method, context, request)
+            await self._admit(method, metadata, request)
             if capped:
-                # Honour the client's deadline, and cap calls that came without one.
+                # Honour the client's deadline, and cap calls that came without one. (A timeout
+                # scope, not wait_for: that would run the call in a task of its own.)
                 remaining = context.time_remaining()
                 budget = self._max_s if remaining is None else min(remaining, self._max_s)
-                response = await asyncio.wait_for(call(), budget)
+                async with asyncio.timeout(budget):
+                    response = await call()
             else:
                 response = await call()
         except (grpc.aio.AbortError, asyncio.CancelledError):
@@ -268,9 +271,9 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap_stream(self, method: str, behaviour: Any) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            self._begin(method, context)
+            metadata = self._begin(method, context)
             try:
-                await self._admit(method, context, request)
+                await self._admit(method, metadata, request)
                 async for item in behaviour(request, context):
                     yield item
             except (grpc.aio.AbortError, asyncio.CancelledError):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
+from collections.abc import Callable
 from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
@@ -147,3 +151,74 @@ class Bus:
                 await asyncio.wait_for(self._nc.drain(), 2.0)
             with contextlib.suppress(Exception):
                 await self._nc.close()
+
+
+class PipelinedPublisher:
+    """JetStream publishes sent back to back, their acks gathered by one subscription.
+
+    nats-py's `js.publish` is a request: a new inbox entry, a future and a timer per message,
+    awaited one by one. Here each message names its own reply subject under one wildcard
+    subscription, so a burst of commits costs one buffered write each, and one callback per
+    ack tells the owner which message was stored (`on_result(token, True)`), refused or not
+    answered within `timeout_s` (`on_result(token, False)`, from `expire`).
+    """
+
+    def __init__(
+        self, bus: Bus, on_result: Callable[[str, bool], None], timeout_s: float = 2.0
+    ) -> None:
+        self._bus = bus
+        self._on_result = on_result
+        self._timeout = timeout_s
+        self._serial = itertools.count()
+        self._waiting: dict[str, tuple[str, float]] = {}  # reply token -> (owner token, deadline)
+        self._prefix = ""
+        self._sub: Any = None
+
+    async def send(self, messages: list[tuple[str, bytes, str, str]]) -> list[str]:
+        """Publishes (subject, data, msg id, owner token) in order; returns the owner tokens
+        that could not be sent (NATS down): nothing will be said of them."""
+        try:
+            if not self._bus.connected:
+                raise NotConnected("NATS is not connected")
+            nc = self._bus.nc
+            if self._sub is None:
+                self._prefix = nc.new_inbox()
+                self._sub = await nc.subscribe(f"{self._prefix}.*", cb=self._on_ack)
+        except Exception:
+            return [token for *_, token in messages]
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        for index, (subject, data, msg_id, token) in enumerate(messages):
+            reply = str(next(self._serial))
+            self._waiting[reply] = (token, deadline)
+            try:
+                await nc.publish(
+                    subject, data, reply=f"{self._prefix}.{reply}", headers={"Nats-Msg-Id": msg_id}
+                )
+            except Exception:
+                self._waiting.pop(reply, None)
+                return [token for *_, token in messages[index:]]
+        return []
+
+    async def _on_ack(self, msg: Msg) -> None:
+        entry = self._waiting.pop(msg.subject.rsplit(".", 1)[-1], None)
+        if entry is not None:
+            self._on_result(entry[0], _stored(msg))
+
+    def expire(self) -> None:
+        """Gives up on messages whose ack is overdue (the owner publishes them again)."""
+        now = asyncio.get_running_loop().time()
+        overdue = [reply for reply, (_, deadline) in self._waiting.items() if deadline <= now]
+        for reply in overdue:
+            token, _ = self._waiting.pop(reply)
+            self._on_result(token, False)
+
+
+def _stored(msg: Msg) -> bool:
+    """True for a JetStream PubAck; a "no responders" status or an error reply is a refusal."""
+    if msg.headers and msg.headers.get("Status"):
+        return False
+    try:
+        ack = json.loads(msg.data)
+    except ValueError:
+        return False
+    return isinstance(ack, dict) and "error" not in ack and "seq" in ack

@@ -1,7 +1,9 @@
 """Moves committed events from the store to JetStream, at least once, with dedupe ids.
 
 Fast path: right after the commit, the event is published in the background (the RPC does not
-wait). If that fails (NATS down, process killed), the outbox marker stays, and the sweep
+wait): events committed together are sent back to back and their acks gathered by one
+subscription (`PipelinedPublisher`). If that fails (NATS down, no ack, process killed), the
+outbox marker stays, and the sweep
 publishes it later: markers this process committed are published at once; markers left by a
 process that died are first checked against `events` (a marker whose event was never stored
 is an abandoned attempt and is dropped). JetStream drops duplicates by `Nats-Msg-Id` and the
@@ -19,7 +21,7 @@ from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm_runtime import logging as wlog
 from wfm_runtime.events import subject
 from wfm_runtime.eventstore import EventStore, PendingEvent
-from wfm_runtime.messaging import Bus
+from wfm_runtime.messaging import Bus, PipelinedPublisher
 from wfm_runtime.timefmt import utc_now
 
 log = wlog.get("relay")
@@ -28,7 +30,6 @@ log = wlog.get("relay")
 FAST_PATH_GRACE = timedelta(seconds=2)
 # An uncommitted marker older than this belongs to an attempt that can no longer commit.
 ABANDONED_AFTER = timedelta(seconds=60)
-MAX_IN_FLIGHT = 256
 # How often published markers are deleted (in one batch) and failed publishes retried.
 ROUND_INTERVAL_S = 0.2
 
@@ -48,29 +49,59 @@ class Relay:
         self._committed: set[str] = set()  # event ids this process stored, not yet published
         self._failed: dict[str, EventEnvelope] = {}  # this process's events to publish again
         self._done: list[str] = []  # published: outbox markers to delete in the next batch
-        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._outgoing: list[EventEnvelope] = []  # committed, for the fast path's next send
+        self._sending: dict[str, EventEnvelope] = {}  # sent by the fast path, ack awaited
+        self._publisher = PipelinedPublisher(bus, self._fast_path_result)
+        self._send_wake = asyncio.Event()
+        self._fast_path_idle = asyncio.Event()  # nothing waits to be sent or for its ack
+        self._fast_path_idle.set()
+        self._sender: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._last_full_sweep = float("-inf")
 
     def start(self) -> None:
+        self._sender = asyncio.create_task(self._send_loop(), name="relay-send")
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="relay-sweep")
 
     def committed(self, envelope: EventEnvelope) -> None:
         """Called right after a commit: publish in the background, never failing the RPC."""
         self._committed.add(envelope.event_id)
-        task = asyncio.create_task(self._publish_now(envelope))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._outgoing.append(envelope)
+        self._fast_path_idle.clear()
+        self._send_wake.set()
 
-    async def _publish_now(self, envelope: EventEnvelope) -> None:
-        async with self._in_flight:
-            if await self._publish(envelope):
-                self._mark_done(envelope.event_id)
-            else:
-                self._failed[envelope.event_id] = envelope
-                self._wake.set()
+    async def _send_loop(self) -> None:
+        while True:
+            await self._send_wake.wait()
+            self._send_wake.clear()
+            batch, self._outgoing = self._outgoing, []
+            for envelope in batch:
+                self._sending[envelope.event_id] = envelope
+            messages = [
+                (
+                    subject(e, self._bus.namespace),
+                    e.SerializeToString(),
+                    e.event_id,
+                    e.event_id,
+                )
+                for e in batch
+            ]
+            for event_id in await self._publisher.send(messages):
+                self._fast_path_result(event_id, False)
+
+    def _fast_path_result(self, event_id: str, stored: bool) -> None:
+        envelope = self._sending.pop(event_id, None)
+        if not self._sending and not self._outgoing:
+            self._fast_path_idle.set()
+        if envelope is None:
+            return
+        if stored:
+            self._mark_done(event_id)
+        elif event_id in self._committed:
+            log.warning("publish_deferred", event_id=event_id)
+            self._failed[event_id] = envelope
+            self._wake.set()
 
     def _mark_done(self, event_id: str) -> None:
         self._committed.discard(event_id)
@@ -102,6 +133,7 @@ class Relay:
     async def _round(self) -> None:
         """Deletes published markers in one batch, retries this process's failed publishes,
         and now and then sweeps the whole outbox for markers left by processes that died."""
+        self._publisher.expire()
         await self._flush_done()
         if not self._bus.connected:
             return
@@ -159,11 +191,13 @@ class Relay:
         return False
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=2.0)
+        # Let acks of what the fast path sent arrive, so their markers go now, not at a sweep.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._fast_path_idle.wait(), 2.0)
+        for task in (self._sender, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         with contextlib.suppress(Exception):
             await self._flush_done()

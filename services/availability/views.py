@@ -169,14 +169,19 @@ class BoardProjection:
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
         changes = [e for e in envelopes if short_type(e.event_type) == "StatusChanged"]
-        await mongo.insert_new(self._views.transitions, [_transition_doc(e) for e in changes])
+        decoded = {e.event_id: decode(e) for e in changes}
+        await mongo.insert_new(
+            self._views.transitions, [_transition_doc(e, decoded[e.event_id]) for e in changes]
+        )
         changed: set[str] = set()
         for envelope in _last_per_aggregate(changes).values():
             bucket = await self._bucket(board_bucket(envelope.aggregate_id))
             known = bucket.get(envelope.aggregate_id)
             if known is not None and envelope.aggregate_version <= known[ROW_VERSION]:
                 continue  # an older or repeated event: the board already has newer
-            bucket[envelope.aggregate_id] = board_row(decode(envelope), envelope.aggregate_version)
+            bucket[envelope.aggregate_id] = board_row(
+                decoded[envelope.event_id], envelope.aggregate_version
+            )
             changed.add(board_bucket(envelope.aggregate_id))
         await asyncio.gather(*(self._write(bucket_id) for bucket_id in changed))
 
@@ -270,8 +275,7 @@ def _last_per_aggregate_and_type(envelopes: list[EventEnvelope]) -> list[EventEn
     return list(latest.values())
 
 
-def _transition_doc(envelope: EventEnvelope) -> dict[str, Any]:
-    event = decode(envelope)
+def _transition_doc(envelope: EventEnvelope, event: domain.StatusChanged) -> dict[str, Any]:
     return {
         "_id": f"{envelope.aggregate_id}/{envelope.aggregate_version:012d}",
         "agent_id": envelope.aggregate_id,
