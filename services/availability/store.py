@@ -26,7 +26,7 @@ def status_changed_subjects(namespace: str) -> str:
 
 
 def status_to_proto(status: domain.Status) -> int:
-    return int(pb.AgentStatus.Value(f"AGENT_STATUS_{status.value}"))
+    return _NUMBER_BY_STATUS[status]
 
 
 # Proto enum number -> status (UNSPECIFIED and unknown numbers are absent): a table, since
@@ -36,6 +36,9 @@ _STATUS_BY_NUMBER: dict[int, domain.Status] = {
     for name, number in pb.AgentStatus.items()
     if name != "AGENT_STATUS_UNSPECIFIED"
 }
+
+
+_NUMBER_BY_STATUS = {status: number for number, status in _STATUS_BY_NUMBER.items()}
 
 
 def status_from_proto(value: int) -> domain.Status | None:

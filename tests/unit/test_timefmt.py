@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -151,3 +152,22 @@ def test_utc_now_is_aware_and_millisecond_precise() -> None:
     assert now.tzinfo is UTC
     assert now.microsecond % 1000 == 0
     assert before - timedelta(milliseconds=1) <= now <= datetime.now(UTC)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)),
+    st.sampled_from([UTC, IST, NEW_YORK, None]),
+)
+def test_timestamps_match_protobufs_own_conversion_both_ways(
+    wall: datetime, zone: ZoneInfo | None
+) -> None:
+    """Our arithmetic conversion is protobuf's FromDatetime/ToDatetime, before 1970 too."""
+    value = wall.replace(tzinfo=zone) if zone is not None else wall  # naive means UTC
+    try:
+        reference = Timestamp()
+        reference.FromDatetime(as_utc(value))
+    except (OverflowError, ValueError):
+        return  # a local wall clock at the ends of the range that UTC cannot hold
+    assert to_timestamp(value) == reference
+    assert from_timestamp(reference) == reference.ToDatetime(tzinfo=UTC) == as_utc(value)
