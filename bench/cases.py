@@ -263,7 +263,7 @@ class SystemRun:
         auth = f", plus {token} B of `authorization` metadata" if token else " (no token)"
         result.notes.insert(
             0,
-            f"{request} B request, {reply} B reply{auth}; the outbox and projections caught up "
+            f"{request} B request, {reply} B reply{auth}; the relay and projections caught up "
             f"{settled['settle_s']} s after the run",
         )
         return result

@@ -107,7 +107,7 @@ FUNCTIONS = [
     ("AuditLog.flush (batched insert)", "wfm_runtime/audit.py", "flush"),
     ("AvailabilityApi.SetStatus", "services/availability/api.py", "SetStatus"),
     ("CommandRunner._execute_locked", "wfm_runtime/commands.py", "_execute_locked"),
-    ("EventStore.append (outbox marker + event inserts)", "wfm_runtime/eventstore.py", "append"),
+    ("EventStore.append (event insert)", "wfm_runtime/eventstore.py", "append"),
     ("new_envelope (uuid4, Any.Pack)", "wfm_runtime/events.py", "new_envelope"),
     ("Relay._send_loop (fast-path JetStream publishes)", "wfm_runtime/relay.py", "_send_loop"),
     ("PipelinedPublisher._on_ack (JetStream acks)", "wfm_runtime/messaging.py", "_on_ack"),

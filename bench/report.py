@@ -454,7 +454,7 @@ def _profile_text(b: BackendResult, p: ProfileSummary, plan: Plan) -> str:
     intro = (
         f"cProfile of the service process over {p.calls} SetStatus calls ({plan.workers} "
         f"workers, {b.backend} backend; {b.profile_rate:.0f} calls/s while profiled) and the "
-        "background work they caused (relay, projections), until the outbox and projections "
+        "background work they caused (relay, projections), until the relay and projections "
         "had caught up. Figures are per SetStatus. cProfile uses the wall clock: a C call that "
         "releases the GIL is charged with the wait to get it back, which is why socket calls "
         "and `os.urandom` look slow. On the event-loop thread, a coroutine's cumulative time "
@@ -464,12 +464,11 @@ def _profile_text(b: BackendResult, p: ProfileSummary, plan: Plan) -> str:
         f"motor runs every pymongo call in a worker thread: {p.thread_seconds:.1f} s of "
         f"thread wall time over the window vs {p.loop_seconds:.1f} s on the event loop, i.e. "
         f"{p.thread_seconds / max(1e-9, p.loop_seconds):.1f} store calls in flight on "
-        "average. On the request path a SetStatus writes two documents (the outbox marker, then "
-        "the event, which also spends the idempotency key), each in insert_many batches shared "
-        "with concurrent calls; the other calls are background "
-        "work it causes: the relay "
-        "deleting published outbox markers, the board projection's writes (an update of the "
-        "agent's board document, and a bulk insert of transitions per batch)."
+        "average. On the request path a SetStatus writes one document (the event, which also "
+        "spends the idempotency key), in insert_many batches shared with concurrent calls; the "
+        "other calls are background work it causes: the relay writing its horizon every "
+        "0.2 s, the board projection's writes (an update of the agent's board bucket, and a "
+        "bulk insert of transitions per batch) and the audit records' batched insert."
     )
     return "\n\n".join(
         [

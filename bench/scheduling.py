@@ -336,9 +336,9 @@ def _report(
         f"/ p99 {raw_reads.ms(0.99):.1f} ms | GetAgentRoster p50 is "
         f"{reads.ms(0.5) / max(raw_reads.ms(0.5), 1e-6):.1f}x |",
         "",
-        "Each agent's change writes an outbox marker and the event, which spends the "
-        "idempotency key (two inserts, grouped across concurrent commands), plus the "
-        "projector's view upsert; the baseline writes only the event documents.",
+        "Each agent's change writes its event, which spends the idempotency key (one insert, "
+        "grouped across concurrent commands), plus the projector's view upsert; the baseline "
+        "writes only the event documents.",
         "",
         "GetCoverage reads the `coverage` view (one small document per team and UTC date: "
         "productive seconds per 15-minute bucket). Before that view (round 1: computed at read "

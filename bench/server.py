@@ -5,7 +5,7 @@ CPU: `python -m bench.server echo` or
 When ready it prints one JSON line (ports, pid, agent ids with their tokens). Then it obeys one
 command per line on stdin and answers each with one JSON line on stdout:
 
-- `settle`: waits until the outbox is empty and every projector has caught up.
+- `settle`: waits until JetStream has every committed event and every projector has caught up.
 - `lag-start` / `lag-stop PATH`: records when the board projection has applied each
   (agent, version), as time.monotonic() (CLOCK_MONOTONIC is one clock for every process), and
   writes [[agent_id, version, t], ...] to PATH.
@@ -162,10 +162,7 @@ class System:
         assert self.availability is not None
         runtime = self.availability.runtime
         deadline = time.monotonic() + timeout
-        while await runtime.store.pending(limit=1):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the outbox did not drain")
-            await asyncio.sleep(0.1)
+        await runtime.relay.wait_settled(timeout)
         for runner in runtime.projectors:
             await runner.wait_caught_up(timeout=max(1.0, deadline - time.monotonic()))
 

@@ -399,7 +399,7 @@ the same run: compare with them, not across runs. Latencies are per call.
 - Writes (enrollments + completions, batched as HR and trainers work): **{rate:.0f}/s**
   (target >= 300/s); {rate / raw_write.rate:.2f}x the bare committed inserts.
 - One agent per call: **{single.rate:.0f}/s**, {single.rate / raw_write.rate:.2f}x the bare
-  inserts (each call: two events, two outbox markers, projections).
+  inserts (each call: two events, projections).
 - Transcript read: p50 **{read.pct(0.5):.1f} ms**, p99 **{read.pct(0.99):.1f} ms** (target
   p99 < 50 ms); a bare find_one of a {transcript_bytes}-byte document: p50
   {raw_read.pct(0.5):.1f} ms, p99 {raw_read.pct(0.99):.1f} ms
@@ -425,8 +425,8 @@ c79a43f, after = branch issue-4b; compare the ratios to each run's own baseline:
 - Completion records are memoized in both directions, and a roster's waitlist positions are
   computed once per session instead of once per enrollment.
 - What remains per single-agent call is two aggregate steps one after the other (the learner
-  decides overlap and prerequisites, then the session decides the seat), each an outbox
-  marker and an event insert in `wfm_runtime`: four sequential writes. With
+  decides overlap and prerequisites, then the session decides the seat), each an
+  event insert in `wfm_runtime`: two sequential writes. With
   {CONCURRENCY} calls in flight the rate is bounded by that chain's latency (and by one session
   step at a time per session), not by FerretDB's write rate; 300/s for single-agent calls
   needs fewer sequential writes per step (a runtime change) or coalescing concurrent

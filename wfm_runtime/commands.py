@@ -150,7 +150,13 @@ class CommandRunner:
                 idempotency_key=command.idempotency_key,
                 request_id=command.request_id,
             )
-            if await self._store.append(envelope, command.fingerprint):
+            await self._relay.open(envelope)
+            try:
+                appended = await self._store.append(envelope, command.fingerprint)
+            except BaseException:
+                self._relay.maybe_committed(envelope)
+                raise
+            if appended:
                 new_state = behaviour.evolve(state, envelope)
                 self._cache[(behaviour.aggregate_type, command.aggregate_id)] = (
                     new_state,
@@ -158,6 +164,7 @@ class CommandRunner:
                 )
                 self._relay.committed(envelope)
                 return Outcome(new_state, version + 1, envelope)
+            self._relay.not_committed(envelope)
             # The version was taken, or the key was spent before (unique index on the key).
             taken = await self._store.get(
                 behaviour.aggregate_type, command.aggregate_id, version + 1

@@ -48,7 +48,7 @@ class Settings:
 
     @property
     def database(self) -> str:
-        """Database that holds the service's own writes (events, idempotency, outbox)."""
+        """Database that holds the service's own writes (events, relay horizons)."""
         return f"{self.database_prefix}{self.service}"
 
     @property

@@ -1,20 +1,20 @@
 """The event store: the commit point of every change, written to the MongoDB/FerretDB subset.
 
-Two collections in the service's own database:
+Collections in the service's own database:
 - `events`: append-only, `_id` = `<aggregate type>/<aggregate id>/<version>`. The insert is the
   commit point: the unique `_id` makes two writers of the same version fail atomically on
   MongoDB 7 and on FerretDB v1 alike (conditional updates are not atomic on FerretDB). Each
   event also holds its request's idempotency key (`idempotency`, unique index), so the same
   insert spends the key: a retried request cannot commit twice. A request that changed nothing
   spends its key with a `noop/<key>` document in the same collection, under the same index.
-- `outbox`: a marker per event, inserted before the event and deleted once JetStream has it,
-  so the relay can always find what still needs publishing without scanning `events`.
+- `relays`: one document per running relay, its publish horizon (see `wfm_runtime.relay`), and
+  `relay_recoveries`: one unique insert per dead relay's horizon that was republished.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson.binary import Binary
@@ -44,27 +44,21 @@ class Claim:
     envelope: EventEnvelope | None  # None: the request changed nothing; it saw `version`
 
 
-@dataclass(frozen=True)
-class PendingEvent:
-    marker_id: str
-    event_key: str
-    envelope: EventEnvelope
-    created_at: datetime
-
-
 class EventStore:
     def __init__(self, db: mongo.Database) -> None:
         self._events = db["events"]
-        self._outbox = db["outbox"]
+        self._relays = db["relays"]
+        self._recoveries = db["relay_recoveries"]
         # Concurrent commands share round trips (group commit); each insert keeps its own key.
         self._insert_event = mongo.InsertBatcher(self._events).insert
-        self._insert_marker = mongo.InsertBatcher(self._outbox).insert
 
     async def setup(self) -> None:
         # Every document sets `idempotency` (rule 5 of docs/ferretdb.md): the index is unique.
         await mongo.ensure_indexes(self._events, (["idempotency"], True))
-        # Serves per-aggregate reads on MongoDB; FerretDB's SQLite backend only uses `_id`.
+        # Serve per-aggregate reads and a dead relay's recovery on MongoDB; FerretDB's SQLite
+        # backend only uses `_id`.
         await mongo.ensure_indexes(self._events, (["aggregate_id", "version"], False))
+        await mongo.ensure_indexes(self._events, (["occurred_at"], False))
 
     # --- idempotency -------------------------------------------------------------------
     async def claim_of(self, aggregate_type: str, idempotency_key: str) -> Claim | None:
@@ -106,35 +100,21 @@ class EventStore:
         """Commits one event and spends its idempotency key; False if its version was taken
         (a concurrent writer won) or its key was spent before (see `claim_of`)."""
         key = event_key(envelope.aggregate_type, envelope.aggregate_id, envelope.aggregate_version)
-        data = Binary(envelope.SerializeToString())
-        occurred_at = envelope.occurred_at.ToDatetime()
-        # The marker's id is the event id (unique per attempt), so attempts never collide.
-        marker = {
-            "_id": envelope.event_id,
-            "event_key": key,
-            "envelope": data,
-            "created_at": utc_now(),
-        }
-        if not await self._insert_marker(marker):
-            raise RuntimeError(f"event id {envelope.event_id} used twice")
         event = {
             "_id": key,
             "aggregate_type": envelope.aggregate_type,
             "aggregate_id": envelope.aggregate_id,
             "version": envelope.aggregate_version,
             "event_type": envelope.event_type,
-            "occurred_at": occurred_at,
+            "occurred_at": envelope.occurred_at.ToDatetime(tzinfo=UTC),
             # A request without a key (none today) spends a key of its own: the event id.
             "idempotency": claim_key(
                 envelope.aggregate_type, envelope.idempotency_key or f"event/{envelope.event_id}"
             ),
             "fingerprint": fingerprint,
-            "envelope": data,
+            "envelope": Binary(envelope.SerializeToString()),
         }
-        if await self._insert_event(event):
-            return True
-        await mongo.delete(self._outbox, envelope.event_id)
-        return False
+        return await self._insert_event(event)
 
     async def get(
         self, aggregate_type: str, aggregate_id: str, version: int
@@ -142,24 +122,54 @@ class EventStore:
         doc = await mongo.get(self._events, event_key(aggregate_type, aggregate_id, version))
         return _envelope(doc) if doc else None
 
-    async def is_committed(self, pending: PendingEvent) -> bool:
-        """True if the marker's event is the one stored at its version (not a lost attempt)."""
-        doc = await mongo.get(self._events, pending.event_key)
-        return doc is not None and _envelope(doc).event_id == pending.envelope.event_id
+    async def is_stored(self, envelope: EventEnvelope) -> bool:
+        """True if this very event (not another attempt at its version) is committed."""
+        stored = await self.get(
+            envelope.aggregate_type, envelope.aggregate_id, envelope.aggregate_version
+        )
+        return stored is not None and stored.event_id == envelope.event_id
 
-    # --- outbox ------------------------------------------------------------------------
-    async def pending(self, limit: int = 1000) -> list[PendingEvent]:
-        docs = await mongo.find_all(self._outbox, {}, sort=[("_id", 1)], limit=limit)
+    async def events_since(self, since: datetime) -> list[EventEnvelope]:
+        """Every event that occurred at or after `since`, in version order per aggregate."""
+        docs = await mongo.find_all(self._events, {"occurred_at": {"$gte": since}})
+        docs.sort(key=lambda d: (d["aggregate_type"], d["aggregate_id"], d["version"]))
+        return [_envelope(d) for d in docs]
+
+    # --- relays ------------------------------------------------------------------------
+    async def save_relay(self, relay_id: str, horizon: datetime, heartbeat: datetime) -> None:
+        await mongo.set_fields(self._relays, relay_id, {"horizon": horizon, "heartbeat": heartbeat})
+
+    async def relays(self) -> list[RelayRecord]:
+        docs = await mongo.find_all(self._relays, {})
         return [
-            PendingEvent(d["_id"], d["event_key"], _envelope(d), as_utc(d["created_at"]))
-            for d in docs
+            RelayRecord(str(d["_id"]), as_utc(d["horizon"]), as_utc(d["heartbeat"])) for d in docs
         ]
 
-    async def published(self, marker_id: str) -> None:
-        await mongo.delete(self._outbox, marker_id)
+    async def forget_relay(self, relay_id: str) -> None:
+        await mongo.delete(self._relays, relay_id)
 
-    async def published_many(self, marker_ids: list[str]) -> None:
-        await mongo.delete_ids(self._outbox, marker_ids)
+    async def is_recovered(self, record: RelayRecord) -> bool:
+        return await mongo.get(self._recoveries, record.recovery_key) is not None
+
+    async def mark_recovered(self, record: RelayRecord, by: str) -> None:
+        await mongo.insert_new(
+            self._recoveries, [{"_id": record.recovery_key, "by": by, "at": utc_now()}]
+        )
+
+
+@dataclass(frozen=True)
+class RelayRecord:
+    """A relay's promise: every event its process committed before `horizon` is published."""
+
+    relay_id: str
+    horizon: datetime
+    heartbeat: datetime
+
+    @property
+    def recovery_key(self) -> str:
+        # The heartbeat is part of it: a relay that was only paused and wrote again is a new
+        # record, recovered again if it then dies.
+        return f"{self.relay_id}/{self.heartbeat.isoformat()}"
 
 
 def _envelope(doc: dict[str, Any]) -> EventEnvelope:

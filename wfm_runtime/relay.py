@@ -2,36 +2,47 @@
 
 Fast path: right after the commit, the event is published in the background (the RPC does not
 wait): events committed together are sent back to back and their acks gathered by one
-subscription (`PipelinedPublisher`). If that fails (NATS down, no ack, process killed), the
-outbox marker stays, and the sweep
-publishes it later: markers this process committed are published at once; markers left by a
-process that died are first checked against `events` (a marker whose event was never stored
-is an abandoned attempt and is dropped). JetStream drops duplicates by `Nats-Msg-Id` and the
-projectors are idempotent, so publishing twice is harmless.
+subscription (`PipelinedPublisher`). What fails (NATS down, no ack) is kept and published
+again every round (0.2 s), in version order per aggregate.
+
+Nothing but the event is written per change. A crash is covered by the relay's horizon instead:
+each relay keeps one document in `relays` saying "every event this process committed that
+occurred before `horizon` has been acknowledged by JetStream", with a heartbeat, both written
+every round. Before a command commits, its event is registered here (`open`), so the horizon
+stays at or before it until JetStream has it. When a relay's heartbeat stops (its process was
+killed), any other relay (another replica, or the restarted service) republishes every event
+stored since that horizon, in version order per aggregate, then records the recovery with a
+unique insert. JetStream drops duplicates by `Nats-Msg-Id` and the projectors ignore versions
+they have, so publishing more than was lost is harmless.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from datetime import timedelta
 
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 
 from wfm_runtime import logging as wlog
 from wfm_runtime.events import subject
-from wfm_runtime.eventstore import EventStore, PendingEvent
+from wfm_runtime.eventstore import EventStore, RelayRecord
 from wfm_runtime.messaging import Bus, PipelinedPublisher
 from wfm_runtime.timefmt import utc_now
 
 log = wlog.get("relay")
 
-# A marker younger than this may still be on its fast path; the sweep leaves it alone.
-FAST_PATH_GRACE = timedelta(seconds=2)
-# An uncommitted marker older than this belongs to an attempt that can no longer commit.
-ABANDONED_AFTER = timedelta(seconds=60)
-# How often published markers are deleted (in one batch) and failed publishes retried.
+# How often failed publishes are retried and the horizon and heartbeat are written.
 ROUND_INTERVAL_S = 0.2
+# The horizon is written this much earlier than the oldest open event: it covers a wall clock
+# that steps back, and an event whose time was taken just before it was registered.
+CLOCK_MARGIN = timedelta(seconds=30)
+# A relay whose heartbeat is older than this is dead: its horizon is recovered by the others.
+DEAD_AFTER = timedelta(seconds=10)
+# An event whose insert raised is checked in the store after this long (the insert may still
+# land late): published if it is there, dropped if not.
+UNCERTAIN_GRACE = timedelta(seconds=60)
 
 
 class Relay:
@@ -40,37 +51,84 @@ class Relay:
         store: EventStore,
         bus: Bus,
         sweep_interval_s: float = ROUND_INTERVAL_S,
-        full_sweep_interval_s: float = 5.0,
+        recovery_interval_s: float = 5.0,
+        dead_after: timedelta = DEAD_AFTER,
     ) -> None:
         self._store = store
         self._bus = bus
+        self.relay_id = uuid.uuid4().hex
         self._interval = sweep_interval_s
-        self._full_interval = full_sweep_interval_s
-        self._committed: set[str] = set()  # event ids this process stored, not yet published
-        self._failed: dict[str, EventEnvelope] = {}  # this process's events to publish again
-        self._done: list[str] = []  # published: outbox markers to delete in the next batch
+        self._recovery_interval = recovery_interval_s
+        self._dead_after = dead_after
+        # Registered, not yet acknowledged by JetStream: these hold the horizon back.
+        self._open: dict[str, EventEnvelope] = {}
+        self._uncertain: dict[str, EventEnvelope] = {}  # the insert raised: committed or not?
+        self._failed: dict[str, EventEnvelope] = {}  # committed, to publish again
         self._outgoing: list[EventEnvelope] = []  # committed, for the fast path's next send
         self._sending: dict[str, EventEnvelope] = {}  # sent by the fast path, ack awaited
         self._publisher = PipelinedPublisher(bus, self._fast_path_result)
         self._send_wake = asyncio.Event()
-        self._fast_path_idle = asyncio.Event()  # nothing waits to be sent or for its ack
-        self._fast_path_idle.set()
+        self._settled = asyncio.Event()  # nothing open
+        self._settled.set()
+        self._wake = asyncio.Event()
+        self._saved_at = float("-inf")  # loop time of the last horizon write that succeeded
+        self._saving = asyncio.Lock()
+        self._last_recovery = float("-inf")
         self._sender: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._last_full_sweep = float("-inf")
+
+    async def register(self) -> None:
+        """Writes this relay's first horizon; commands may commit only after it."""
+        await self._save_horizon()
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name="relay-send")
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="relay-sweep")
 
+    # --- the command runner's side ------------------------------------------------------
+    async def open(self, envelope: EventEnvelope) -> None:
+        """Called before the event's insert: from here the horizon cannot pass it."""
+        self._open[envelope.event_id] = envelope
+        self._settled.clear()
+        if not self._stale():
+            return
+        # Our heartbeat may look dead to the others (a long pause, a store outage): write it
+        # before committing, so a crash right after the commit is still recovered.
+        try:
+            if self._saving.locked():  # another command is writing it: that write will do
+                async with self._saving:
+                    pass
+            if self._stale():
+                await self._save_horizon()
+        except BaseException:
+            self._close(envelope.event_id)
+            raise
+
+    def _stale(self) -> bool:
+        return self._loop_time() - self._saved_at > self._dead_after.total_seconds() / 2
+
     def committed(self, envelope: EventEnvelope) -> None:
         """Called right after a commit: publish in the background, never failing the RPC."""
-        self._committed.add(envelope.event_id)
         self._outgoing.append(envelope)
-        self._fast_path_idle.clear()
         self._send_wake.set()
 
+    def not_committed(self, envelope: EventEnvelope) -> None:
+        """The insert lost (version or key taken): nothing to publish."""
+        self._close(envelope.event_id)
+
+    def maybe_committed(self, envelope: EventEnvelope) -> None:
+        """The insert raised: it may have landed. Checked in the store after a grace period."""
+        self._uncertain[envelope.event_id] = envelope
+
+    @property
+    def settled(self) -> bool:
+        """Everything this process committed is in JetStream."""
+        return not self._open
+
+    async def wait_settled(self, timeout: float) -> None:
+        await asyncio.wait_for(self._settled.wait(), timeout)
+
+    # --- fast path ----------------------------------------------------------------------
     async def _send_loop(self) -> None:
         while True:
             await self._send_wake.wait()
@@ -79,12 +137,7 @@ class Relay:
             for envelope in batch:
                 self._sending[envelope.event_id] = envelope
             messages = [
-                (
-                    subject(e, self._bus.namespace),
-                    e.SerializeToString(),
-                    e.event_id,
-                    e.event_id,
-                )
+                (subject(e, self._bus.namespace), e.SerializeToString(), e.event_id, e.event_id)
                 for e in batch
             ]
             for event_id in await self._publisher.send(messages):
@@ -92,21 +145,20 @@ class Relay:
 
     def _fast_path_result(self, event_id: str, stored: bool) -> None:
         envelope = self._sending.pop(event_id, None)
-        if not self._sending and not self._outgoing:
-            self._fast_path_idle.set()
         if envelope is None:
             return
         if stored:
-            self._mark_done(event_id)
-        elif event_id in self._committed:
+            self._close(event_id)
+        elif event_id in self._open:
             log.warning("publish_deferred", event_id=event_id)
             self._failed[event_id] = envelope
             self._wake.set()
 
-    def _mark_done(self, event_id: str) -> None:
-        self._committed.discard(event_id)
+    def _close(self, event_id: str) -> None:
+        self._open.pop(event_id, None)
         self._failed.pop(event_id, None)
-        self._done.append(event_id)
+        if not self._open:
+            self._settled.set()
 
     async def _publish(self, envelope: EventEnvelope) -> bool:
         try:
@@ -120,6 +172,7 @@ class Relay:
             return False
         return True
 
+    # --- every round --------------------------------------------------------------------
     async def _sweep_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -131,26 +184,18 @@ class Relay:
                 log.warning("relay_round_failed", error=str(exc))
 
     async def _round(self) -> None:
-        """Deletes published markers in one batch, retries this process's failed publishes,
-        and now and then sweeps the whole outbox for markers left by processes that died."""
+        """Retries failed publishes, settles uncertain inserts, writes the horizon, and now and
+        then recovers the horizons of relays that died."""
         self._publisher.expire()
-        await self._flush_done()
-        if not self._bus.connected:
-            return
-        await self._retry_failed()
-        loop_time = asyncio.get_running_loop().time()
-        if loop_time - self._last_full_sweep >= self._full_interval:
-            await self.sweep()
-            self._last_full_sweep = loop_time
-
-    async def _flush_done(self) -> None:
-        done, self._done = self._done, []
-        if done:
-            try:
-                await self._store.published_many(done)
-            except Exception:
-                self._done = done + self._done
-                raise
+        if self._bus.connected:
+            await self._retry_failed()
+        await self._settle_uncertain()
+        await self._save_horizon()
+        if self._bus.connected and (
+            self._loop_time() - self._last_recovery >= self._recovery_interval
+        ):
+            await self.recover_dead_relays()
+            self._last_recovery = self._loop_time()
 
     async def _retry_failed(self) -> None:
         retry = sorted(
@@ -160,44 +205,64 @@ class Relay:
         for envelope in retry:
             if not await self._publish(envelope):
                 return  # NATS went away again; keep the order, try next round
-            self._mark_done(envelope.event_id)
-        await self._flush_done()
+            self._close(envelope.event_id)
 
-    async def sweep(self, grace: timedelta = FAST_PATH_GRACE) -> int:
-        """Publishes every pending marker old enough; returns how many were published."""
+    async def _settle_uncertain(self) -> None:
+        now = utc_now()
+        for event_id, envelope in list(self._uncertain.items()):
+            if await self._store.is_stored(envelope):
+                del self._uncertain[event_id]
+                self._failed[event_id] = envelope  # committed after all: publish it
+            elif now - envelope.occurred_at.ToDatetime(tzinfo=now.tzinfo) > UNCERTAIN_GRACE:
+                del self._uncertain[event_id]
+                self._close(event_id)  # it never landed
+
+    async def _save_horizon(self) -> None:
+        async with self._saving:
+            now = utc_now()
+            oldest = min(
+                (e.occurred_at.ToDatetime(tzinfo=now.tzinfo) for e in self._open.values()),
+                default=now,
+            )
+            began = self._loop_time()
+            await self._store.save_relay(self.relay_id, min(oldest, now) - CLOCK_MARGIN, now)
+            self._saved_at = began
+
+    async def recover_dead_relays(self) -> int:
+        """Republishes what relays whose heartbeat stopped may not have published; returns
+        how many events were published."""
         published = 0
         now = utc_now()
-        for pending in await self._store.pending():
-            if now - pending.created_at < grace or pending.marker_id in self._done:
+        for record in await self._store.relays():
+            if record.relay_id == self.relay_id or now - record.heartbeat < self._dead_after:
                 continue
-            if not await self._is_committed(pending):
+            if await self._store.is_recovered(record):
                 continue
-            if not await self._publish(pending.envelope):
-                break  # NATS went away; keep the order, try again next round
-            self._mark_done(pending.marker_id)
-            published += 1
-        await self._flush_done()
-        if published:
-            log.info("relay_swept", published=published)
+            published += await self._recover(record)
         return published
 
-    async def _is_committed(self, pending: PendingEvent) -> bool:
-        if pending.marker_id in self._committed:
-            return True
-        if await self._store.is_committed(pending):
-            return True
-        if utc_now() - pending.created_at > ABANDONED_AFTER:
-            await self._store.published(pending.marker_id)  # abandoned attempt: drop its marker
-        return False
+    async def _recover(self, record: RelayRecord) -> int:
+        events = await self._store.events_since(record.horizon)
+        for envelope in events:
+            if not await self._publish(envelope):
+                return 0  # NATS went away: the recovery is not recorded, the next round redoes it
+        await self._store.mark_recovered(record, by=self.relay_id)
+        log.info("relay_recovered", dead_relay=record.relay_id, republished=len(events))
+        return len(events)
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
 
     async def close(self) -> None:
-        # Let acks of what the fast path sent arrive, so their markers go now, not at a sweep.
+        # Let the fast path's acks arrive, so a clean stop leaves nothing to recover.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._fast_path_idle.wait(), 2.0)
+            await asyncio.wait_for(self._settled.wait(), 2.0)
         for task in (self._sender, self._sweeper):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._open:
+            return  # unpublished events: the horizon stays, another relay will recover it
         with contextlib.suppress(Exception):
-            await self._flush_done()
+            await self._store.forget_relay(self.relay_id)

@@ -46,7 +46,7 @@ class ServiceRuntime:
         self.store = EventStore(self.db)
         self.bus = Bus(settings.nats_url, settings.service, [settings.service], settings.namespace)
         self.relay = Relay(
-            self.store, self.bus, full_sweep_interval_s=settings.relay_sweep_interval_s
+            self.store, self.bus, recovery_interval_s=settings.relay_sweep_interval_s
         )
         self.commands = CommandRunner(settings.service, self.store, self.relay)
         self.projectors: list[ProjectorRunner] = []
@@ -73,6 +73,7 @@ class ServiceRuntime:
         while True:
             try:
                 await self.store.setup()
+                await self.relay.register()
                 return
             except mongo.UNREACHABLE as exc:
                 log.warning("store_unreachable_at_start", error=str(exc))

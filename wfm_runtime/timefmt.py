@@ -34,6 +34,9 @@ def to_timestamp(value: datetime) -> Timestamp:
 
 
 def from_timestamp(ts: Timestamp) -> datetime:
+    """The instant; ValueError or OverflowError when `ts` is not a valid Timestamp."""
+    if not 0 <= ts.nanos < 1_000_000_000:
+        raise ValueError(f"Timestamp nanos out of range: {ts.nanos}")
     return EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
 
 

@@ -127,9 +127,7 @@ def _status_envelope(aggregate_id: str, version: int, reason: str) -> EventEnvel
     )
 
 
-async def test_event_store_append_has_one_winner_per_version_and_no_loser_marker(
-    db: mongo.Database,
-) -> None:
+async def test_event_store_append_has_one_winner_per_version(db: mongo.Database) -> None:
     store = EventStore(db)
     await store.setup()
     for version in range(1, 6):
@@ -140,14 +138,27 @@ async def test_event_store_append_has_one_winner_per_version_and_no_loser_marker
         stored = await store.get("agent-availability", "agent-1", version)
         assert stored is not None
         assert stored.event_id == winner.event_id
-        # Only the winner's outbox marker is left; losers deleted theirs.
-        markers = await db["outbox"].find({}).to_list(None)
-        assert {m["_id"] for m in markers} >= {winner.event_id}
-        assert not {m["_id"] for m in markers} & {e.event_id for e in contenders if e is not winner}
+        assert await store.is_stored(winner)
+        assert not any([await store.is_stored(e) for e in contenders if e is not winner])
     assert await db["events"].count_documents({}) == 5
-    assert await db["outbox"].count_documents({}) == 5
-    pending = await store.pending()
-    assert all([await store.is_committed(p) for p in pending])
+
+
+async def test_events_since_gives_every_later_event_in_version_order_per_aggregate(
+    db: mongo.Database,
+) -> None:
+    store = EventStore(db)
+    await store.setup()
+    start = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    for n in range(6):  # b's versions are stored newest first, at the same instants as a's
+        for agent, version in (("agent-a", n + 1), ("agent-b", 6 - n)):
+            envelope = _status_envelope(agent, version, f"{agent}-{version}")
+            envelope.occurred_at.FromDatetime(start + timedelta(minutes=n))
+            assert await store.append(envelope)
+    since = await store.events_since(start + timedelta(minutes=2))
+    assert [(e.aggregate_id, e.aggregate_version) for e in since] == [
+        *(("agent-a", v) for v in range(3, 7)),
+        *(("agent-b", v) for v in range(1, 5)),
+    ]
 
 
 def _keyed_envelope(aggregate_id: str, version: int, key: str) -> EventEnvelope:

@@ -171,3 +171,19 @@ def test_timestamps_match_protobufs_own_conversion_both_ways(
         return  # a local wall clock at the ends of the range that UTC cannot hold
     assert to_timestamp(value) == reference
     assert from_timestamp(reference) == reference.ToDatetime(tzinfo=UTC) == as_utc(value)
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        Timestamp(seconds=0, nanos=-1),
+        Timestamp(seconds=0, nanos=1_000_000_000),
+        Timestamp(seconds=-62_135_596_801),  # 0000-12-31T23:59:59
+        Timestamp(seconds=253_402_300_800),  # 10000-01-01
+    ],
+)
+def test_invalid_timestamps_are_refused_as_protobuf_refuses_them(ts: Timestamp) -> None:
+    with pytest.raises((ValueError, OverflowError)):
+        ts.ToDatetime(tzinfo=UTC)
+    with pytest.raises((ValueError, OverflowError)):
+        from_timestamp(ts)

@@ -1,0 +1,142 @@
+"""The relay's horizon: what a killed process committed but never published is recovered."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from google.protobuf.wrappers_pb2 import StringValue
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+
+from tests.conftest import Nats
+from wfm_runtime import mongo
+from wfm_runtime.events import new_envelope
+from wfm_runtime.eventstore import EventStore
+from wfm_runtime.messaging import Bus
+from wfm_runtime.relay import CLOCK_MARGIN, Relay
+from wfm_runtime.timefmt import utc_now
+
+pytestmark = pytest.mark.integration
+NAMESPACE = "thorizon"
+STREAM = "THORIZON_RELAYTEST"
+
+
+@pytest.fixture
+async def db(mongo_url: str) -> AsyncIterator[mongo.Database]:
+    client = mongo.connect(mongo_url, "relay-test")
+    name = f"relay_{uuid.uuid4().hex[:12]}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        client.close()
+
+
+@pytest.fixture
+async def bus(nats: Nats) -> AsyncIterator[Bus]:
+    bus = Bus(nats.url, "relaytest", ["relaytest"], NAMESPACE)
+    await bus.start(wait=5)
+    yield bus
+    await bus.close()
+
+
+def _event(thing: str, version: int) -> EventEnvelope:
+    return new_envelope(
+        producer="relaytest",
+        aggregate_type="thing",
+        aggregate_id=thing,
+        version=version,
+        payload=StringValue(value=f"{thing}-{version}"),
+        occurred_at=utc_now(),
+        idempotency_key=f"{thing}-{version}",
+    )
+
+
+async def _stream_count(bus: Bus) -> int:
+    return int((await bus.js.stream_info(STREAM)).state.messages)
+
+
+async def test_the_horizon_stays_before_every_open_event_and_moves_on_once_published(
+    db: mongo.Database, bus: Bus
+) -> None:
+    store = EventStore(db)
+    await store.setup()
+    relay = Relay(store, bus, sweep_interval_s=0.05)
+    await relay.register()
+    event = _event("t1", 1)
+    await relay.open(event)
+    assert await store.append(event)
+    await relay._save_horizon()  # as a round would
+    (record,) = await store.relays()
+    occurred = event.occurred_at.ToDatetime().replace(tzinfo=record.horizon.tzinfo)
+    assert record.horizon <= occurred - CLOCK_MARGIN
+    assert not relay.settled
+    relay.start()
+    relay.committed(event)
+    await relay.wait_settled(timeout=10)
+    await relay._save_horizon()
+    (record,) = await store.relays()
+    assert record.horizon > occurred - CLOCK_MARGIN  # nothing holds it back any more
+    assert await _stream_count(bus) == 1
+    await relay.close()
+    assert await store.relays() == []  # a clean stop with nothing open leaves no record
+
+
+async def test_a_dead_relays_events_are_republished_once_in_version_order(
+    db: mongo.Database, bus: Bus
+) -> None:
+    store = EventStore(db)
+    await store.setup()
+    dead = Relay(store, bus, dead_after=timedelta(seconds=1))
+    await dead.register()
+    # The dead process committed three events and was killed before publishing any of them.
+    events = [_event("t1", 2), _event("t1", 1), _event("t2", 1)]
+    for event in events:
+        await dead.open(event)
+        assert await store.append(event)
+    live = Relay(store, bus, dead_after=timedelta(seconds=1))
+    await live.register()
+    assert await live.recover_dead_relays() == 0  # its heartbeat is fresh: not dead yet
+    assert await _stream_count(bus) == 0
+    await asyncio.sleep(1.2)
+    await live._save_horizon()  # the live relay's own heartbeat
+    assert await live.recover_dead_relays() == 3
+    published = []
+    for seq in (1, 2, 3):
+        envelope = EventEnvelope()
+        envelope.ParseFromString((await bus.js.get_msg(STREAM, seq)).data or b"")
+        published.append((envelope.aggregate_id, envelope.aggregate_version))
+    assert published == [("t1", 1), ("t1", 2), ("t2", 1)]
+    # Recorded: another round, or another relay, does not publish it again.
+    assert await live.recover_dead_relays() == 0
+    again = Relay(store, bus, dead_after=timedelta(seconds=1))
+    await again.register()
+    assert await again.recover_dead_relays() == 0
+    assert await _stream_count(bus) == 3
+
+
+async def test_a_paused_relay_that_writes_again_is_recovered_again_if_it_then_dies(
+    db: mongo.Database, bus: Bus
+) -> None:
+    store = EventStore(db)
+    await store.setup()
+    paused = Relay(store, bus, dead_after=timedelta(seconds=1))
+    live = Relay(store, bus, dead_after=timedelta(seconds=1))
+    await paused.register()
+    await live.register()
+    await asyncio.sleep(1.2)
+    await live._save_horizon()
+    assert await live.recover_dead_relays() == 0  # nothing stored since its horizon
+    # It wakes up: its heartbeat is stale, so it writes one before committing anything.
+    event = _event("t9", 1)
+    await paused.open(event)
+    (record,) = [r for r in await store.relays() if r.relay_id == paused.relay_id]
+    assert utc_now() - record.heartbeat < timedelta(seconds=1)
+    assert await store.append(event)
+    await asyncio.sleep(1.2)  # and dies before publishing
+    await live._save_horizon()
+    assert await live.recover_dead_relays() == 1
+    assert await _stream_count(bus) == 1
