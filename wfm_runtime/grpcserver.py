@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import structlog
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -42,7 +41,7 @@ def request_id() -> str:
 
 def bind(**fields: Any) -> None:
     """Adds fields (e.g. agent_id) to every log line of the current request."""
-    structlog.contextvars.bind_contextvars(**fields)
+    wlog.bind(**fields)
 
 
 # --- error mapping (AIP-193) ---------------------------------------------------------------
@@ -189,10 +188,7 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
         rid = str(metadata.get("x-request-id") or uuid.uuid4())
         REQUEST_ID.set(rid)
         PRINCIPAL.set(None)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            service=self._domain, request_id=rid, method=method, peer=context.peer()
-        )
+        wlog.start_request(service=self._domain, request_id=rid, method=method, peer=context.peer())
         return metadata
 
     async def _admit(self, method: str, metadata: dict[str, Any], request: Any) -> None:
@@ -201,7 +197,7 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
             return
         principal = self._guard.authenticate(metadata)
         PRINCIPAL.set(principal)  # known from here on, so a refusal is audited with its caller
-        structlog.contextvars.bind_contextvars(subject=principal.subject)
+        wlog.bind(subject=principal.subject)
         await self._guard.authorize(principal, method, request)
 
     def _audit_call(self, method: str, request: Any, outcome: str) -> None:
