@@ -135,6 +135,10 @@ async def run_backend(stack: Stack, plan: Plan, log_dir: Path, profile: bool) ->
             result.profile_rate = stats.rate
     finally:
         await system.stop()
+    say(f"[{stack.backend}] raw insert_one again")
+    after = await cases.insert_case(plan, stack.backend, stack.mongo_url, stack.groups)
+    after.case = "raw insert_one, after SetStatus"
+    result.insert_after = after
     if profile:  # once, on the default backend: the same SetStatus load with auth switched off
         result.setstatus_without_auth = await without_auth(stack, plan, log_dir)
     return result
