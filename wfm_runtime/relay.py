@@ -43,6 +43,8 @@ DEAD_AFTER = timedelta(seconds=10)
 # An event whose insert raised is checked in the store after this long (the insert may still
 # land late): published if it is there, dropped if not.
 UNCERTAIN_GRACE = timedelta(seconds=60)
+# Publishes retried per round at most (one by one, in order), so the round comes back soon.
+MAX_RETRIES_PER_ROUND = 2000
 
 
 class Relay:
@@ -184,13 +186,17 @@ class Relay:
                 log.warning("relay_round_failed", error=str(exc))
 
     async def _round(self) -> None:
-        """Retries failed publishes, settles uncertain inserts, writes the horizon, and now and
-        then recovers the horizons of relays that died."""
+        """Writes the horizon and heartbeat, retries failed publishes, settles uncertain
+        inserts, and now and then recovers the horizons of relays that died."""
         self._publisher.expire()
+        try:
+            # First, so that a long retry below never lets the heartbeat look dead.
+            await self._save_horizon()
+        except Exception as exc:
+            log.warning("relay_horizon_not_saved", error=str(exc))
         if self._bus.connected:
             await self._retry_failed()
         await self._settle_uncertain()
-        await self._save_horizon()
         if self._bus.connected and (
             self._loop_time() - self._last_recovery >= self._recovery_interval
         ):
@@ -202,7 +208,7 @@ class Relay:
             self._failed.values(),
             key=lambda e: (e.aggregate_type, e.aggregate_id, e.aggregate_version),
         )
-        for envelope in retry:
+        for envelope in retry[:MAX_RETRIES_PER_ROUND]:
             if not await self._publish(envelope):
                 return  # NATS went away again; keep the order, try next round
             self._close(envelope.event_id)
