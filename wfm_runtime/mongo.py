@@ -9,7 +9,7 @@ import asyncio
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.errors import (
     AutoReconnect,
     BulkWriteError,
@@ -88,6 +88,17 @@ async def set_fields(
     coll: Collection, doc_id: str, fields: dict[str, Any], upsert: bool = True
 ) -> None:
     await coll.update_one({"_id": doc_id}, {"$set": fields}, upsert=upsert)
+
+
+async def set_fields_many(coll: Collection, fields_by_id: dict[str, dict[str, Any]]) -> None:
+    """`set_fields` (upsert) of several documents in one round trip (one `bulk_write` of
+    updates only: rule 9 of docs/ferretdb.md)."""
+    if not fields_by_id:
+        return
+    await coll.bulk_write(
+        [UpdateOne({"_id": i}, {"$set": f}, upsert=True) for i, f in fields_by_id.items()],
+        ordered=False,
+    )
 
 
 async def delete(coll: Collection, doc_id: str) -> None:

@@ -9,7 +9,6 @@ Views (in the service's views database):
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,8 +31,6 @@ from services.availability.store import (
 from wfm_runtime import mongo
 from wfm_runtime.events import short_type, unpack
 from wfm_runtime.timefmt import as_utc
-
-WRITE_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -165,7 +162,6 @@ class BoardProjection:
         self._views = views
         # This projector is the board's only writer, so its copy of the buckets is current.
         self._buckets: dict[str, dict[str, BucketRow]] = {}
-        self._writes = asyncio.Semaphore(WRITE_CONCURRENCY)
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
         changes = [e for e in envelopes if short_type(e.event_type) == "StatusChanged"]
@@ -183,18 +179,15 @@ class BoardProjection:
                 decoded[envelope.event_id], envelope.aggregate_version
             )
             changed.add(board_bucket(envelope.aggregate_id))
-        await asyncio.gather(*(self._write(bucket_id) for bucket_id in changed))
+        # Every changed bucket in one round trip.
+        await mongo.set_fields_many(
+            self._views.board, {b: encode_bucket(self._buckets[b]) for b in sorted(changed)}
+        )
 
     async def _bucket(self, bucket_id: str) -> dict[str, BucketRow]:
         if bucket_id not in self._buckets:
             self._buckets[bucket_id] = bucket_rows(await mongo.get(self._views.board, bucket_id))
         return self._buckets[bucket_id]
-
-    async def _write(self, bucket_id: str) -> None:
-        async with self._writes:
-            await mongo.set_fields(
-                self._views.board, bucket_id, encode_bucket(self._buckets[bucket_id])
-            )
 
     async def reset(self) -> None:
         self._buckets.clear()

@@ -539,3 +539,15 @@ async def test_ordered_insert_many_stops_at_the_duplicate(db: mongo.Database) ->
         await coll.insert_many([{"_id": 1}, {"_id": 2}, {"_id": 3}], ordered=True)
     assert failure.value.details["nInserted"] == 1
     assert sorted(await coll.distinct("_id")) == [1, 2]
+
+
+async def test_set_fields_many_upserts_and_updates_in_one_call(db: mongo.Database) -> None:
+    coll = db["buckets"]
+    await mongo.set_fields_many(coll, {"b0": {"rows": b"one", "n": 1}, "b1": {"rows": b"two"}})
+    await mongo.set_fields_many(coll, {"b1": {"rows": b"three"}, "b2": {"n": 2}})
+    docs = {d["_id"]: d for d in await coll.find({}).to_list(None)}
+    assert sorted(docs) == ["b0", "b1", "b2"]
+    assert (docs["b0"]["rows"], docs["b0"]["n"]) == (b"one", 1)
+    assert docs["b1"]["rows"] == b"three"  # updated in place, nothing else touched
+    assert docs["b2"] == {"_id": "b2", "n": 2}
+    await mongo.set_fields_many(coll, {})  # nothing to write: no call
