@@ -55,15 +55,27 @@ def _event(thing: str, version: int) -> EventEnvelope:
     )
 
 
+@pytest.fixture
+async def store(db: mongo.Database) -> EventStore:
+    store = EventStore(db)
+    await store.setup()
+    return store
+
+
+async def _registered(store: EventStore, bus: Bus) -> Relay:
+    """A relay that counts as dead one second after its last heartbeat."""
+    relay = Relay(store, bus, dead_after=timedelta(seconds=1))
+    await relay.register()
+    return relay
+
+
 async def _stream_count(bus: Bus) -> int:
     return int((await bus.js.stream_info(STREAM)).state.messages)
 
 
 async def test_the_horizon_stays_before_every_open_event_and_moves_on_once_published(
-    db: mongo.Database, bus: Bus
+    store: EventStore, bus: Bus
 ) -> None:
-    store = EventStore(db)
-    await store.setup()
     relay = Relay(store, bus, sweep_interval_s=0.05)
     await relay.register()
     event = _event("t1", 1)
@@ -86,19 +98,15 @@ async def test_the_horizon_stays_before_every_open_event_and_moves_on_once_publi
 
 
 async def test_a_dead_relays_events_are_republished_once_in_version_order(
-    db: mongo.Database, bus: Bus
+    store: EventStore, bus: Bus
 ) -> None:
-    store = EventStore(db)
-    await store.setup()
-    dead = Relay(store, bus, dead_after=timedelta(seconds=1))
-    await dead.register()
+    dead = await _registered(store, bus)
     # The dead process committed three events and was killed before publishing any of them.
     events = [_event("t1", 2), _event("t1", 1), _event("t2", 1)]
     for event in events:
         await dead.open(event)
         assert await store.append(event)
-    live = Relay(store, bus, dead_after=timedelta(seconds=1))
-    await live.register()
+    live = await _registered(store, bus)
     assert await live.recover_dead_relays() == 0  # its heartbeat is fresh: not dead yet
     assert await _stream_count(bus) == 0
     await asyncio.sleep(1.2)
@@ -112,21 +120,16 @@ async def test_a_dead_relays_events_are_republished_once_in_version_order(
     assert published == [("t1", 1), ("t1", 2), ("t2", 1)]
     # Recorded: another round, or another relay, does not publish it again.
     assert await live.recover_dead_relays() == 0
-    again = Relay(store, bus, dead_after=timedelta(seconds=1))
-    await again.register()
+    again = await _registered(store, bus)
     assert await again.recover_dead_relays() == 0
     assert await _stream_count(bus) == 3
 
 
 async def test_a_paused_relay_that_writes_again_is_recovered_again_if_it_then_dies(
-    db: mongo.Database, bus: Bus
+    store: EventStore, bus: Bus
 ) -> None:
-    store = EventStore(db)
-    await store.setup()
-    paused = Relay(store, bus, dead_after=timedelta(seconds=1))
-    live = Relay(store, bus, dead_after=timedelta(seconds=1))
-    await paused.register()
-    await live.register()
+    paused = await _registered(store, bus)
+    live = await _registered(store, bus)
     await asyncio.sleep(1.2)
     await live._save_horizon()
     assert await live.recover_dead_relays() == 0  # nothing stored since its horizon
