@@ -489,8 +489,8 @@ def _profile_text(b: BackendResult, p: ProfileSummary, plan: Plan) -> str:
         "average. On the request path a SetStatus writes one document (the event, which also "
         "spends the idempotency key), in insert_many batches shared with concurrent calls; the "
         "other calls are background work it causes: the relay writing its horizon every "
-        "0.2 s, the board projection's writes (an update of the agent's board bucket, and a "
-        "bulk insert of transitions per batch) and the audit records' batched insert."
+        "0.2 s, the board projection's writes (one bulk_write of the changed board buckets and "
+        "one bulk insert of transitions per batch) and the audit records' batched insert."
     )
     return "\n\n".join(
         [
