@@ -14,14 +14,14 @@ Collections in the service's own database:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson.binary import Binary
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 
 from wfm_runtime import mongo
-from wfm_runtime.timefmt import as_utc, utc_now
+from wfm_runtime.timefmt import as_utc, from_timestamp, utc_now
 
 VERSION_DIGITS = 12
 
@@ -106,7 +106,7 @@ class EventStore:
             "aggregate_id": envelope.aggregate_id,
             "version": envelope.aggregate_version,
             "event_type": envelope.event_type,
-            "occurred_at": envelope.occurred_at.ToDatetime(tzinfo=UTC),
+            "occurred_at": from_timestamp(envelope.occurred_at),
             # A request without a key (none today) spends a key of its own: the event id.
             "idempotency": claim_key(
                 envelope.aggregate_type, envelope.idempotency_key or f"event/{envelope.event_id}"

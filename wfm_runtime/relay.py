@@ -29,7 +29,7 @@ from wfm_runtime import logging as wlog
 from wfm_runtime.events import subject
 from wfm_runtime.eventstore import EventStore, RelayRecord
 from wfm_runtime.messaging import Bus, PipelinedPublisher
-from wfm_runtime.timefmt import utc_now
+from wfm_runtime.timefmt import from_timestamp, utc_now
 
 log = wlog.get("relay")
 
@@ -219,7 +219,7 @@ class Relay:
             if await self._store.is_stored(envelope):
                 del self._uncertain[event_id]
                 self._failed[event_id] = envelope  # committed after all: publish it
-            elif now - envelope.occurred_at.ToDatetime(tzinfo=now.tzinfo) > UNCERTAIN_GRACE:
+            elif now - from_timestamp(envelope.occurred_at) > UNCERTAIN_GRACE:
                 del self._uncertain[event_id]
                 self._close(event_id)  # it never landed
 
@@ -227,7 +227,7 @@ class Relay:
         async with self._saving:
             now = utc_now()
             oldest = min(
-                (e.occurred_at.ToDatetime(tzinfo=now.tzinfo) for e in self._open.values()),
+                (from_timestamp(e.occurred_at) for e in self._open.values()),
                 default=now,
             )
             began = self._loop_time()

@@ -21,6 +21,16 @@ def as_utc(value: datetime) -> datetime:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
+def epoch_ms(instant: datetime) -> int:
+    """Whole milliseconds since the Unix epoch (how packed view documents keep instants)."""
+    return (as_utc(instant) - EPOCH) // MILLISECOND
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    return EPOCH + int(ms) * MILLISECOND
 
 
 # By arithmetic on timedelta rather than protobuf's FromDatetime/ToDatetime (calendar

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson.binary import Binary
@@ -16,7 +15,7 @@ from services.availability import domain
 from wfm_runtime import mongo
 from wfm_runtime.commands import Behaviour
 from wfm_runtime.events import unpack
-from wfm_runtime.timefmt import from_timestamp, to_timestamp
+from wfm_runtime.timefmt import epoch_ms, from_epoch_ms, from_timestamp, to_timestamp
 
 AGGREGATE = "agent_availability"
 
@@ -114,8 +113,6 @@ BOARD_BUCKETS = 2
 # [status, reason code, since as Unix milliseconds or null, version].
 BucketRow = list[Any]
 ROW_VERSION = 3
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MILLISECOND = timedelta(milliseconds=1)
 
 
 def board_bucket(agent_id: str) -> str:
@@ -135,7 +132,7 @@ def bucket_rows(doc: dict[str, Any] | None) -> dict[str, BucketRow]:
 
 
 def board_row(event: domain.StatusChanged, version: int) -> BucketRow:
-    since = (event.since - EPOCH) // MILLISECOND if event.since is not None else None
+    since = epoch_ms(event.since) if event.since is not None else None
     return [event.status.value, event.reason_code, since, version]
 
 
@@ -145,6 +142,6 @@ def board_row_to_state(agent_id: str, row: BucketRow) -> domain.AgentAvailabilit
         agent_id=agent_id,
         status=domain.Status(str(status)),
         reason_code=str(reason_code),
-        since=EPOCH + since_ms * MILLISECOND if since_ms is not None else None,
+        since=from_epoch_ms(since_ms) if since_ms is not None else None,
         version=int(version),
     )

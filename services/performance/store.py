@@ -10,7 +10,7 @@ import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from google.protobuf.duration_pb2 import Duration
@@ -23,14 +23,20 @@ from wfm_runtime import mongo
 from wfm_runtime.commands import Behaviour
 from wfm_runtime.errors import Violations
 from wfm_runtime.events import unpack
-from wfm_runtime.timefmt import as_utc, checked_timestamp, from_timestamp, to_timestamp
+from wfm_runtime.timefmt import (
+    as_utc,
+    checked_timestamp,
+    epoch_ms,
+    from_epoch_ms,
+    from_timestamp,
+    to_timestamp,
+)
 
 CASE = "case"
 THRESHOLDS = "team_thresholds"
 RED_FLAG = "red_flag"
 READ_CONCURRENCY = 16
 WRITE_CONCURRENCY = 8
-MS = timedelta(milliseconds=1)
 MAX_DURATION_S = 10 * 366 * 86400
 
 
@@ -277,22 +283,6 @@ def thresholds_from_doc(team_id: str, doc: dict[str, Any] | None) -> domain.Thre
 # View documents are stored as `{_id, data}` with the content as one JSON string (instants as
 # epoch milliseconds): FerretDB v1.24 spends its time per field, and a packed document reads
 # and writes many times faster.
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _ms(instant: datetime) -> int:
-    return int((as_utc(instant) - EPOCH) / MS)
-
-
-def ms_of(instant: datetime) -> int:
-    """Milliseconds since the epoch (how the views store instants)."""
-    return _ms(instant)
-
-
-def _instant_of(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=int(ms))
-
-
 def pack_doc(doc: dict[str, Any]) -> dict[str, Any]:
     content = {k: v for k, v in doc.items() if k != "_id"}
     return {"_id": doc["_id"], "data": json.dumps(content, separators=(",", ":"))}
@@ -331,15 +321,15 @@ def buckets_for_day(agent_id: str, day: date, zone: str) -> list[Slot]:
 
 
 def change_entry(change: metrics.StatusChange) -> dict[str, Any]:
-    return {"at": _ms(change.at), "status": change.status, "reason": change.reason_code}
+    return {"at": epoch_ms(change.at), "status": change.status, "reason": change.reason_code}
 
 
 def case_entry(record: domain.CaseRecord) -> dict[str, Any]:
     return {
         "v": record.version,
         "channel": record.channel,
-        "opened": _ms(record.opened),
-        "resolved": _ms(record.resolved),
+        "opened": epoch_ms(record.opened),
+        "resolved": epoch_ms(record.resolved),
         "talk_ms": record.talk_ms,
         "hold_ms": record.hold_ms,
         "acw_ms": record.after_contact_ms,
@@ -356,8 +346,8 @@ def case_record_from_entry(agent_id: str, case_id: str, e: dict[str, Any]) -> do
         case_id=case_id,
         agent_id=agent_id,
         channel=e["channel"],
-        opened=_instant_of(e["opened"]),
-        resolved=_instant_of(e["resolved"]),
+        opened=from_epoch_ms(e["opened"]),
+        resolved=from_epoch_ms(e["resolved"]),
         talk_ms=int(e["talk_ms"]),
         hold_ms=int(e["hold_ms"]),
         after_contact_ms=int(e["acw_ms"]),
@@ -373,13 +363,13 @@ def case_record_from_entry(agent_id: str, case_id: str, e: dict[str, Any]) -> do
 def shift_entry(shift: metrics.Shift) -> dict[str, Any]:
     return {
         "roster_date": shift.roster_date.isoformat(),
-        "start": _ms(shift.start),
-        "end": _ms(shift.end),
+        "start": epoch_ms(shift.start),
+        "end": epoch_ms(shift.end),
         "activities": [
             {
                 "kind": a.kind,
-                "start": _ms(a.start),
-                "end": _ms(a.end),
+                "start": epoch_ms(a.start),
+                "end": epoch_ms(a.end),
                 "paid": a.paid,
                 "productive": a.productive,
             }
@@ -389,7 +379,7 @@ def shift_entry(shift: metrics.Shift) -> dict[str, Any]:
 
 
 def leave_entry(leave: metrics.Leave) -> dict[str, Any]:
-    return {"start": _ms(leave.start), "end": _ms(leave.end)}
+    return {"start": epoch_ms(leave.start), "end": epoch_ms(leave.end)}
 
 
 def training_entry(training: metrics.TrainingCompletion) -> dict[str, Any]:
@@ -446,12 +436,12 @@ def parse_slice(agent_id: str, doc: dict[str, Any], before: Parsed | None = None
 
 def _status_change(version: str, e: dict[str, Any]) -> metrics.StatusChange:
     return metrics.StatusChange(
-        int(version), _instant_of(e["at"]), e["status"], e.get("reason", "")
+        int(version), from_epoch_ms(e["at"]), e["status"], e.get("reason", "")
     )
 
 
 def _leave(leave_id: str, e: dict[str, Any]) -> metrics.Leave:
-    return metrics.Leave(leave_id, _instant_of(e["start"]), _instant_of(e["end"]))
+    return metrics.Leave(leave_id, from_epoch_ms(e["start"]), from_epoch_ms(e["end"]))
 
 
 def _training(training_id: str, e: dict[str, Any]) -> metrics.TrainingCompletion:
@@ -494,13 +484,13 @@ def _shift(shift_id: str, e: dict[str, Any]) -> metrics.Shift:
     return metrics.Shift(
         shift_id,
         date.fromisoformat(e["roster_date"]),
-        _instant_of(e["start"]),
-        _instant_of(e["end"]),
+        from_epoch_ms(e["start"]),
+        from_epoch_ms(e["end"]),
         tuple(
             metrics.Activity(
                 a["kind"],
-                _instant_of(a["start"]),
-                _instant_of(a["end"]),
+                from_epoch_ms(a["start"]),
+                from_epoch_ms(a["end"]),
                 a["paid"],
                 a["productive"],
             )

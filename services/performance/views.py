@@ -36,7 +36,7 @@ from services.scheduling.roster_store import schedule_from_proto
 from wfm_runtime import mongo
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
 from wfm_runtime.events import short_type, unpack
-from wfm_runtime.timefmt import as_utc, from_timestamp, utc_now
+from wfm_runtime.timefmt import as_utc, epoch_ms, from_timestamp, utc_now
 
 STATUS, CASES, SCHEDULE = "status_inputs", "case_inputs", "schedule_inputs"
 TRAINING = "training_inputs"
@@ -127,7 +127,7 @@ class Certifications:
 
     def expired(self, agent_ids: list[str], by: datetime) -> dict[str, list[str]]:
         """Each agent's certifications that expired at or before `by`."""
-        limit = store.ms_of(by)
+        limit = epoch_ms(by)
         out: dict[str, list[str]] = {}
         for agent_id in agent_ids:
             gone = sorted(
@@ -942,7 +942,7 @@ class TrainingProjection(_DayBookProjection):
             done = from_timestamp(c.completion_time)
             if key not in latest or latest[key][0] <= done:
                 latest[key] = (done, from_timestamp(c.certification_expire_time))
-        expiries = {k: store.ms_of(expires) for k, (_, expires) in latest.items()}
+        expiries = {k: epoch_ms(expires) for k, (_, expires) in latest.items()}
         await mongo.set_fields(
             self._repo.certifications, agent_id, {"version": version, "expiries": expiries}
         )
@@ -991,7 +991,7 @@ async def expired_certifications(
 ) -> dict[str, list[str]]:
     """Each agent's certifications (competency or course) that expired at or before `by`."""
     docs = await repo.get_many(repo.certifications, agent_ids)
-    limit = store.ms_of(by)
+    limit = epoch_ms(by)
     out: dict[str, list[str]] = {}
     for agent_id, doc in docs.items():
         gone = sorted(k for k, ms in doc.get("expiries", {}).items() if int(ms) <= limit)

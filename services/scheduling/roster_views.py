@@ -34,6 +34,7 @@ from services.scheduling.roster_store import (
 )
 from wfm_runtime import mongo
 from wfm_runtime.events import unpack
+from wfm_runtime.timefmt import from_timestamp
 
 WRITE_CONCURRENCY = 8
 
@@ -283,7 +284,7 @@ def _history_doc(envelope: EventEnvelope) -> dict[str, Any]:
         "kind": int(event.kind),
         "shift_ids": list(event.shift_ids),
         "leave_ids": list(event.leave_ids),
-        "at": envelope.occurred_at.ToDatetime(),
+        "at": from_timestamp(envelope.occurred_at),
         **state_doc(envelope),
     }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson.binary import Binary
@@ -24,13 +24,12 @@ from wfm_runtime import mongo
 from wfm_runtime.commands import Behaviour
 from wfm_runtime.events import short_type
 from wfm_runtime.eventstore import EventStore
-from wfm_runtime.timefmt import checked_timestamp, localized, to_timestamp
+from wfm_runtime.timefmt import EPOCH, checked_timestamp, localized, to_timestamp
 
 COURSE = "course"
 SESSION = "session"
 LEARNER = "learner"
-# Stands in for a time a stored message lacks (never written by this service).
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# EPOCH stands in for a time a stored message lacks (never written by this service).
 
 
 # --- enums ---------------------------------------------------------------------------------

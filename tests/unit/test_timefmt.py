@@ -10,7 +10,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wfm_runtime.timefmt import as_utc, from_timestamp, localized, to_timestamp, utc_now
+from wfm_runtime.timefmt import (
+    as_utc,
+    epoch_ms,
+    from_epoch_ms,
+    from_timestamp,
+    localized,
+    to_timestamp,
+    utc_now,
+)
 
 ZONES = ["Asia/Kolkata", "America/New_York", "Europe/London", "UTC", "Australia/Sydney"]
 IST = ZoneInfo("Asia/Kolkata")
@@ -187,3 +195,13 @@ def test_invalid_timestamps_are_refused_as_protobuf_refuses_them(ts: Timestamp) 
         ts.ToDatetime(tzinfo=UTC)
     with pytest.raises((ValueError, OverflowError)):
         from_timestamp(ts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(instants)
+def test_epoch_milliseconds_floor_the_instant_and_come_back(instant: datetime) -> None:
+    ms = epoch_ms(instant)
+    back = from_epoch_ms(ms)
+    assert back <= instant < back + timedelta(milliseconds=1)
+    assert back.utcoffset() == timedelta(0)
+    assert epoch_ms(back) == ms
