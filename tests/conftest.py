@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,3 +266,49 @@ async def perf_system(system: System) -> AsyncIterator[System]:
     """The system with the performance service too (stopped with the system)."""
     await start_performance(system)
     yield system
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SpawnService = Callable[..., "subprocess.Popen[bytes]"]
+
+
+@pytest.fixture
+def service_process(mongo_url: str, nats: Nats, minter: TokenMinter) -> Iterator[SpawnService]:
+    """Runs availability as its own OS process (in its own process group, with any API workers
+    it starts), so a test can SIGKILL it: `spawn(prefix, port, extra_env=None)`."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(
+        prefix: str, port: int, extra_env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "MONGO_URL": mongo_url,
+            "NATS_URL": nats.url,
+            "WFM_DB_PREFIX": prefix,
+            "AVAILABILITY_PORT": str(port),
+            "WFM_RELAY_SWEEP_S": "0.5",
+            "LOG_LEVEL": "warning",
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
+            "WFM_DEV_MODE": "1",
+            "WFM_DEV_PLAINTEXT": "1",
+            "WFM_RATE_LIMIT_PER_S": "0",
+            "WFM_JWT_PUBLIC_KEY_FILES": str(minter.public_key_file),
+            "WFM_NAMESPACE": prefix.rstrip("_"),
+            **(extra_env or {}),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.availability.main"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+        procs.append(proc)
+        localservers.wait_for_port(port, proc, timeout=30)
+        return proc
+
+    yield spawn
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

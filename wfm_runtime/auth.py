@@ -58,6 +58,16 @@ class Principal:
 ASYMMETRIC = ["RS256", "ES256"]
 
 
+AUTH_ENV = (
+    "WFM_JWT_HS256_SECRET",
+    "WFM_JWT_PUBLIC_KEY_FILES",
+    "WFM_JWT_JWKS_FILE",
+    "WFM_JWT_ISSUER",
+    "WFM_JWT_AUDIENCE",
+    "WFM_JWT_LEEWAY_S",
+)
+
+
 @dataclass(frozen=True)
 class AuthConfig:
     issuer: str
@@ -66,6 +76,8 @@ class AuthConfig:
     public_keys: tuple[Any, ...] = ()
     jwks: Mapping[str, Any] = field(default_factory=dict)  # kid -> key
     hs256_secret: str = ""
+    # The variables it was read from, so a worker process can read the same configuration.
+    source_env: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthConfig:
@@ -86,6 +98,7 @@ class AuthConfig:
             public_keys=keys,
             jwks=jwks,
             hs256_secret=secret,
+            source_env={k: env[k] for k in AUTH_ENV if k in env},
         )
         if not (keys or jwks or secret):
             raise ValueError(

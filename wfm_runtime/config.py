@@ -18,6 +18,10 @@ def _float(name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
+PRIMARY = "primary"
+API_WORKER = "api"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a service needs to start; every field has an environment variable."""
@@ -45,6 +49,10 @@ class Settings:
     rate_limit_burst: float = 100.0
     # Root of NATS subjects, streams and consumers; a system sharing a NATS server needs its own.
     namespace: str = "wfm"
+    # Processes serving the RPCs on one port (docs/workers.md): the primary (it also runs the
+    # projectors) starts `workers - 1` API-only processes with role "api".
+    workers: int = 1
+    role: str = PRIMARY
 
     @property
     def database(self) -> str:
@@ -59,6 +67,40 @@ class Settings:
     @property
     def grpc_address(self) -> str:
         return f"{self.grpc_host}:{self.grpc_port}"
+
+    @property
+    def is_api_worker(self) -> bool:
+        return self.role == API_WORKER
+
+    def to_env(self) -> dict[str, str]:
+        """The environment `load(self.service)` reads back as these settings (an API worker's)."""
+        upper = self.service.upper()
+        env = {
+            "MONGO_URL": self.mongo_url,
+            "NATS_URL": self.nats_url,
+            "GRPC_HOST": self.grpc_host,
+            f"{upper}_PORT": str(self.grpc_port),
+            "WFM_DB_PREFIX": self.database_prefix,
+            "LOG_LEVEL": self.log_level,
+            "GRPC_MAX_MESSAGE_BYTES": str(self.max_message_bytes),
+            "WFM_WRITE_TIMEOUT_S": repr(self.write_timeout_s),
+            "WFM_RELAY_SWEEP_S": repr(self.relay_sweep_interval_s),
+            "WFM_SHUTDOWN_GRACE_S": repr(self.shutdown_grace_s),
+            "WFM_DEV_MODE": "1" if self.dev_mode else "0",
+            "WFM_DEV_PLAINTEXT": "1" if self.plaintext else "0",
+            "WFM_AUTH": "on" if self.auth_enabled else "off",
+            "WFM_TLS_CERT_FILE": self.tls_cert_file,
+            "WFM_TLS_KEY_FILE": self.tls_key_file,
+            "WFM_TLS_CLIENT_CA_FILE": self.tls_client_ca_file,
+            "WFM_RATE_LIMIT_PER_S": repr(self.rate_limit_per_s),
+            "WFM_RATE_LIMIT_BURST": repr(self.rate_limit_burst),
+            "WFM_NAMESPACE": self.namespace,
+            f"{upper}_WORKERS": str(self.workers),
+            "WFM_ROLE": self.role,
+        }
+        if self.auth is not None:
+            env.update(self.auth.source_env)
+        return env
 
 
 DEFAULT_PORTS = {
@@ -92,6 +134,8 @@ def load(service: str) -> Settings:
         rate_limit_per_s=_float("WFM_RATE_LIMIT_PER_S", 20.0),
         rate_limit_burst=_float("WFM_RATE_LIMIT_BURST", 100.0),
         namespace=os.environ.get("WFM_NAMESPACE", "wfm"),
+        workers=max(1, _int(f"{upper}_WORKERS", 1)),
+        role=os.environ.get("WFM_ROLE", PRIMARY),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import signal
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -348,7 +349,9 @@ class GrpcApp:
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
                 ("grpc.keepalive_time_ms", 30_000),
-                ("grpc.so_reuseport", 0),
+                # Shared only by a service's own processes (docs/workers.md); otherwise a second
+                # server on the same port must fail, not silently take half the connections.
+                ("grpc.so_reuseport", 1 if shares_port(settings) else 0),
             ],
         )
         self.health = health.aio.HealthServicer()
@@ -360,7 +363,10 @@ class GrpcApp:
         self.port = 0
 
     async def start(self, port: int | None = None) -> int:
-        address = f"{self.settings.grpc_host}:{self.settings.grpc_port if port is None else port}"
+        port = self.settings.grpc_port if port is None else port
+        if shares_port(self.settings) and not self.settings.is_api_worker:
+            _check_port_free(self.settings.grpc_host, port)
+        address = f"{self.settings.grpc_host}:{port}"
         self.port = self._bind(address)
         await self.server.start()
         for name in [*self.service_names, ""]:
@@ -392,6 +398,22 @@ class GrpcApp:
         for name in [*self.service_names, ""]:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(self.settings.shutdown_grace_s)
+
+
+def shares_port(settings: Settings) -> bool:
+    return settings.workers > 1 or settings.is_api_worker
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """With SO_REUSEPORT a busy port would be shared, not refused: the primary checks first."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC: TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(f"gRPC port {host}:{port} is in use: {exc.strerror}") from exc
 
 
 async def wait_for_termination_signal() -> None:

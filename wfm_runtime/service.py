@@ -12,7 +12,7 @@ from typing import Protocol
 import grpc
 from wfm.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
 
-from wfm_runtime import config, mongo
+from wfm_runtime import config, mongo, workers
 from wfm_runtime import logging as wlog
 from wfm_runtime.audit import AuditApi, AuditLog
 from wfm_runtime.auth import Role, TokenVerifier
@@ -67,7 +67,8 @@ class ServiceRuntime:
         self.audit.start()
         for runner in self.projectors:
             runner.start()
-        self._control_task = asyncio.create_task(self._serve_control())
+        if not self.settings.is_api_worker:  # the primary owns the views and their rebuild
+            self._control_task = asyncio.create_task(self._serve_control())
 
     async def _setup_store_until_ok(self) -> None:
         while True:
@@ -173,14 +174,49 @@ def tune_gc() -> None:
     gc.freeze()
 
 
-def run_main(service: str, start: Callable[[Settings], Awaitable[Started]]) -> None:
-    """The `python -m services.<name>.main` entry point: configure, start, serve until SIGTERM."""
+def run_main(
+    service: str,
+    start: Callable[[Settings], Awaitable[Started]],
+    *,
+    api_workers: bool = False,
+) -> None:
+    """The `python -m services.<name>.main` entry point: configure, start, serve until SIGTERM.
+
+    `api_workers`: the service can serve from several processes (`<SERVICE>_WORKERS`), its
+    `start` starting no projector when `settings.is_api_worker`."""
 
     async def main() -> None:
         settings = config.load(service)
         wlog.configure(settings.log_level, service)
+        if settings.workers > 1 and not api_workers:
+            raise ValueError(f"{service} serves from one process: set {service.upper()}_WORKERS=1")
         started = await start(settings)
         tune_gc()
-        await started.runtime.serve_forever()
+        runtime = started.runtime
+        if settings.is_api_worker:
+            workers.announce_ready()
+            watch = asyncio.create_task(workers.stop_with_parent())
+            await runtime.serve_forever()
+            watch.cancel()
+            return
+        pool = None
+        try:
+            pool = await _start_workers(settings, runtime)
+            await wait_for_termination_signal()
+            log.info("shutting_down")
+        finally:
+            stopping = [runtime.close()]
+            if pool is not None:
+                stopping.append(pool.stop(settings.shutdown_grace_s))
+            await asyncio.gather(*stopping)
 
     asyncio.run(main())
+
+
+async def _start_workers(settings: Settings, runtime: ServiceRuntime) -> workers.ApiWorkers | None:
+    if settings.workers <= 1 or runtime.app is None:
+        return None
+    module = f"services.{settings.service}.main"
+    pool = workers.ApiWorkers(module, settings, runtime.app.port)
+    await pool.start()
+    return pool

@@ -142,12 +142,20 @@ class _BearerClientStream(_BearerMetadata, grpc.aio.StreamUnaryClientInterceptor
         return await continuation(self._details(details), request_iterator)
 
 
-def channel(address: str, token: str = "") -> grpc.aio.Channel:
-    """A plaintext channel (development flag on the server) that sends `token` on every call."""
+def channel(address: str, token: str = "", own_connection: bool = False) -> grpc.aio.Channel:
+    """A plaintext channel (development flag on the server) that sends `token` on every call.
+
+    `own_connection`: a TCP connection of its own, not shared with this process's other channels
+    to the same address (as a separate client's would be)."""
     interceptors: list[Any] | None = (
         [_BearerUnary(token), _BearerStream(token), _BearerClientStream(token)] if token else None
     )
-    return grpc.aio.insecure_channel(address, interceptors=interceptors)
+    options = [(OWN_CONNECTION_OPTION, 1)] if own_connection else None
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+
+
+# gRPC shares one connection among a process's channels to one address unless this is set.
+OWN_CONNECTION_OPTION = "grpc.use_local_subchannel_pool"
 
 
 def unpack_details(status: Any) -> list[Any]:

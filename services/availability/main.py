@@ -15,6 +15,7 @@ from services.availability.views import (
     AvailabilityViews,
     BoardProjection,
     Directory,
+    DirectoryFollower,
     DirectoryProjection,
 )
 from wfm_runtime.config import Settings
@@ -29,8 +30,11 @@ class AvailabilityService:
     views: AvailabilityViews
     directory: Directory
     port: int = 0
+    follower: DirectoryFollower | None = None  # API workers only
 
     async def stop(self) -> None:
+        if self.follower is not None:
+            await self.follower.close()
         await self.runtime.close()
 
 
@@ -40,9 +44,15 @@ async def start(settings: Settings, port: int | None = None) -> AvailabilityServ
     directory = Directory(views)
     await views.setup()
     await directory.refresh()
-    runtime.add_projection(BoardProjection(views))
-    runtime.add_projection(DirectoryProjection(views, directory))
+    follower = None
+    if settings.is_api_worker:  # the primary's projectors write the views (wfm_runtime.workers)
+        follower = DirectoryFollower(runtime.bus, directory)
+    else:
+        runtime.add_projection(BoardProjection(views))
+        runtime.add_projection(DirectoryProjection(views, directory))
     await runtime.open()
+    if follower is not None:
+        follower.start()
     api = AvailabilityApi(
         runtime.commands, AvailabilityStore(views.board), views, directory, runtime.bus
     )
@@ -56,8 +66,8 @@ async def start(settings: Settings, port: int | None = None) -> AvailabilityServ
         return agent.team_id if agent else None
 
     bound = await runtime.start_grpc(register, port, policy=POLICY, team_of_agent=team_of_agent)
-    return AvailabilityService(runtime, views, directory, bound)
+    return AvailabilityService(runtime, views, directory, bound, follower)
 
 
 if __name__ == "__main__":
-    run_main(SERVICE, start)
+    run_main(SERVICE, start, api_workers=True)

@@ -9,10 +9,13 @@ Views (in the service's views database):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2 as scheduling_events
 
@@ -28,9 +31,16 @@ from services.availability.store import (
     decode,
     encode_bucket,
 )
+from wfm_runtime import logging as wlog
 from wfm_runtime import mongo
 from wfm_runtime.events import short_type, unpack
+from wfm_runtime.messaging import Bus
 from wfm_runtime.timefmt import as_utc
+
+log = wlog.get("availability.views")
+
+# How often an API worker reads the directory view again (it learns changes from events first).
+REFRESH_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -125,8 +135,11 @@ class Directory:
         self.teams: dict[str, TeamEntry] = {}
 
     async def refresh(self) -> None:
-        self.agents = {a.agent_id: a for a in await self._views.all_agents()}
-        self.teams = {t.team_id: t for t in await self._views.all_teams()}
+        """Reads the view again; an entry this copy learned newer from an event stays."""
+        for agent in await self._views.all_agents():
+            self.learn(agent=agent)
+        for team in await self._views.all_teams():
+            self.learn(team=team)
 
     async def agent(self, agent_id: str) -> AgentEntry | None:
         entry = self.agents.get(agent_id)
@@ -145,10 +158,66 @@ class Directory:
         return self.teams.get(agent.team_id)
 
     def learn(self, agent: AgentEntry | None = None, team: TeamEntry | None = None) -> None:
+        """Keeps the newer of what it knew and this entry."""
         if agent is not None:
-            self.agents[agent.agent_id] = agent
+            known_agent = self.agents.get(agent.agent_id)
+            if known_agent is None or known_agent.version < agent.version:
+                self.agents[agent.agent_id] = agent
         if team is not None:
-            self.teams[team.team_id] = team
+            known_team = self.teams.get(team.team_id)
+            if known_team is None or known_team.version < team.version:
+                self.teams[team.team_id] = team
+
+
+class DirectoryFollower:
+    """An API worker's directory (wfm_runtime.workers): learns scheduling's events as NATS
+    delivers them, with no durable consumer (the primary's projector is the view's one writer),
+    and reads the view again every `refresh_s`, for what it missed while disconnected."""
+
+    def __init__(self, bus: Bus, directory: Directory, refresh_s: float = REFRESH_S) -> None:
+        self._bus = bus
+        self._directory = directory
+        self._refresh_s = refresh_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="directory-follower")
+
+    async def _follow(self) -> None:
+        while not self._bus.connected:
+            with contextlib.suppress(TimeoutError):
+                await self._bus.wait_ready(timeout=60)
+        subscription = await self._bus.nc.subscribe(
+            f"{self._bus.namespace}.scheduling.>", cb=self._on_message
+        )
+        try:
+            while True:
+                await asyncio.sleep(self._refresh_s)
+                try:
+                    await self._directory.refresh()
+                except Exception as exc:  # the store is away: the next round reads it again
+                    log.warning("directory_refresh_failed", error=str(exc))
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _on_message(self, msg: Any) -> None:
+        try:
+            envelope = EventEnvelope.FromString(msg.data)
+            entry = directory_entry(envelope)
+        except DecodeError:
+            log.warning("directory_event_unreadable", subject=msg.subject)
+            return
+        if isinstance(entry, AgentEntry):
+            self._directory.learn(agent=entry)
+        elif isinstance(entry, TeamEntry):
+            self._directory.learn(team=entry)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 class BoardProjection:
@@ -209,42 +278,16 @@ class DirectoryProjection:
 
     async def apply(self, envelopes: list[EventEnvelope]) -> None:
         for envelope in _last_per_aggregate_and_type(envelopes):
-            kind = short_type(envelope.event_type)
-            if kind in ("TeamCreated", "TeamUpdated"):
-                team_cls = (
-                    scheduling_events.TeamCreated
-                    if kind == "TeamCreated"
-                    else scheduling_events.TeamUpdated
-                )
-                team = unpack(envelope, team_cls).team  # type: ignore[attr-defined]
-                entry = TeamEntry(
-                    team.name.removeprefix("teams/"),
-                    team.client_time_zone,
-                    team.display_name,
-                    envelope.aggregate_version,
-                )
+            entry = directory_entry(envelope)
+            if isinstance(entry, TeamEntry):
                 if await self._newer(self._views.teams, entry.team_id, entry.version):
                     await mongo.set_fields(self._views.teams, entry.team_id, _team_doc(entry))
                     self._directory.learn(team=entry)
-            elif kind in ("AgentRegistered", "AgentUpdated"):
-                cls = (
-                    scheduling_events.AgentRegistered
-                    if kind == "AgentRegistered"
-                    else scheduling_events.AgentUpdated
-                )
-                agent = unpack(envelope, cls).agent  # type: ignore[attr-defined]
-                a_entry = AgentEntry(
-                    agent.name.removeprefix("agents/"),
-                    agent.team.removeprefix("teams/"),
-                    agent.time_zone,
-                    agent.display_name,
-                    envelope.aggregate_version,
-                )
-                if await self._newer(self._views.agents, a_entry.agent_id, a_entry.version):
-                    await mongo.set_fields(
-                        self._views.agents, a_entry.agent_id, _agent_doc(a_entry)
-                    )
-                    self._directory.learn(agent=a_entry)
+            elif isinstance(entry, AgentEntry) and await self._newer(
+                self._views.agents, entry.agent_id, entry.version
+            ):
+                await mongo.set_fields(self._views.agents, entry.agent_id, _agent_doc(entry))
+                self._directory.learn(agent=entry)
 
     async def _newer(self, coll: mongo.Collection, doc_id: str, version: int) -> bool:
         doc = await mongo.get(coll, doc_id)
@@ -256,6 +299,39 @@ class DirectoryProjection:
         await self._views.setup()
         self._directory.agents.clear()
         self._directory.teams.clear()
+
+
+def directory_entry(envelope: EventEnvelope) -> AgentEntry | TeamEntry | None:
+    """What a scheduling event says about an agent or a team (None: nothing for this view)."""
+    kind = short_type(envelope.event_type)
+    if kind in ("TeamCreated", "TeamUpdated"):
+        team_cls = (
+            scheduling_events.TeamCreated
+            if kind == "TeamCreated"
+            else scheduling_events.TeamUpdated
+        )
+        team = unpack(envelope, team_cls).team  # type: ignore[attr-defined]
+        return TeamEntry(
+            team.name.removeprefix("teams/"),
+            team.client_time_zone,
+            team.display_name,
+            envelope.aggregate_version,
+        )
+    if kind in ("AgentRegistered", "AgentUpdated"):
+        agent_cls = (
+            scheduling_events.AgentRegistered
+            if kind == "AgentRegistered"
+            else scheduling_events.AgentUpdated
+        )
+        agent = unpack(envelope, agent_cls).agent  # type: ignore[attr-defined]
+        return AgentEntry(
+            agent.name.removeprefix("agents/"),
+            agent.team.removeprefix("teams/"),
+            agent.time_zone,
+            agent.display_name,
+            envelope.aggregate_version,
+        )
+    return None
 
 
 def _last_per_aggregate_and_type(envelopes: list[EventEnvelope]) -> list[EventEnvelope]:

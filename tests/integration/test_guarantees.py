@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -27,15 +22,14 @@ from services.availability.store import (
     board_row_to_state,
     bucket_rows,
 )
-from tests.conftest import Nats, System
+from tests.conftest import SpawnService, System
 from wfm_runtime import localservers
 from wfm_runtime.service import control_subject
-from wfm_runtime.testing import TokenMinter, eventually, isolated_settings
 from wfm_runtime.testing import channel as bearer_channel
+from wfm_runtime.testing import eventually, isolated_settings
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 STATUSES = [
     pb.AGENT_STATUS_AVAILABLE,
     pb.AGENT_STATUS_ON_CONTACT,
@@ -242,42 +236,9 @@ async def snapshot(views: object) -> dict[str, list[dict[str, object]]]:
     return result
 
 
-@pytest.fixture
-def service_process(mongo_url: str, nats: Nats, minter: TokenMinter) -> Iterator[object]:
-    """Runs availability as its own OS process, so a test can SIGKILL it."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(prefix: str, port: int) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "MONGO_URL": mongo_url,
-            "NATS_URL": nats.url,
-            "WFM_DB_PREFIX": prefix,
-            "AVAILABILITY_PORT": str(port),
-            "WFM_RELAY_SWEEP_S": "0.5",
-            "LOG_LEVEL": "warning",
-            "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
-            "WFM_DEV_MODE": "1",
-            "WFM_DEV_PLAINTEXT": "1",
-            "WFM_RATE_LIMIT_PER_S": "0",
-            "WFM_JWT_PUBLIC_KEY_FILES": str(minter.public_key_file),
-            "WFM_NAMESPACE": prefix.rstrip("_"),
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.availability.main"], cwd=ROOT, env=env
-        )
-        procs.append(proc)
-        localservers.wait_for_port(port, proc, timeout=30)
-        return proc
-
-    yield spawn
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-async def test_write_survives_sigkill_before_publish(system: System, service_process) -> None:
+async def test_write_survives_sigkill_before_publish(
+    system: System, service_process: SpawnService
+) -> None:
     """NATS is down, so the event can only be in the store; the process dies; nothing is lost."""
     agent = await ready_agent(system)
     port = localservers.free_port()
@@ -349,7 +310,9 @@ async def _bus_down(system: System) -> bool:
     return not system.availability.runtime.bus.connected
 
 
-async def test_projector_killed_mid_batch_loses_nothing(system: System, service_process) -> None:
+async def test_projector_killed_mid_batch_loses_nothing(
+    system: System, service_process: SpawnService
+) -> None:
     """SIGKILL the only projector while it works through a burst; a new process finishes it."""
     agent = await ready_agent(system)
     await system.availability.runtime.close()  # leave the subprocess as the only projector
