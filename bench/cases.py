@@ -32,6 +32,7 @@ from bench.procs import (
 )
 from bench.server import ECHO_METHOD, bearer
 from wfm_runtime import mongo
+from wfm_runtime.testing import OWN_CONNECTION_OPTION
 
 # Every status in turn: an agent's next status always differs from its last one, so every
 # SetStatus records an event (a repeated status would be a no-op, a different code path).
@@ -59,6 +60,12 @@ class Plan:
     lag_rate: float = 200.0
     lag_seconds: float = 12.0
     profile_calls: int = 400
+    # Availability's processes in the deployed shape (AVAILABILITY_WORKERS): SetStatus is also
+    # measured on one process, and profiled there.
+    processes: int = 2
+    # Client connections of every gRPC case: one per closed-loop worker, as separate clients
+    # would have (a service's API workers share its port connection by connection).
+    connections: int = 32
 
 
 @dataclass
@@ -109,6 +116,20 @@ async def _measured(
     return CaseResult(case, backend, stats, meter.stop())
 
 
+def open_channels(address: str, count: int) -> list[grpc.aio.Channel]:
+    """`count` channels, each on a TCP connection of its own, as `count` clients would have
+    (gRPC otherwise shares one connection among a process's channels to one address)."""
+    return [
+        grpc.aio.insecure_channel(address, options=[(OWN_CONNECTION_OPTION, 1)])
+        for _ in range(count)
+    ]
+
+
+async def close_channels(channels: list[grpc.aio.Channel]) -> None:
+    for channel in channels:
+        await channel.close()
+
+
 def own_pid() -> list[int]:
     return [os.getpid()]
 
@@ -123,16 +144,17 @@ async def echo_case(plan: Plan, log_dir: Path) -> CaseResult:
     ready = await server.start()
     groups = {"client": own_pid, "server": pid_of(server.pid)}
     payload = b"x" * plan.size
+    channels = open_channels(f"127.0.0.1:{ready['port']}", plan.connections)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{ready['port']}") as channel:
-            echo = channel.unary_unary(ECHO_METHOD)
+        echoes = [c.unary_unary(ECHO_METHOD) for c in channels]
 
-            async def call(worker: int, n: int) -> None:
-                reply = await echo(payload, timeout=RPC_TIMEOUT_S)
-                assert len(reply) == len(payload)
+        async def call(worker: int, n: int) -> None:
+            reply = await echoes[worker % len(echoes)](payload, timeout=RPC_TIMEOUT_S)
+            assert len(reply) == len(payload)
 
-            return await measure("grpc echo", "-", call, plan, groups)
+        return await measure("grpc echo", "-", call, plan, groups)
     finally:
+        await close_channels(channels)
         await server.stop()
 
 
@@ -177,10 +199,13 @@ class SetStatusDriver:
     """Issues SetStatus calls: unique keys, each agent's statuses rotating through CYCLE."""
 
     def __init__(
-        self, stub: pb_grpc.AvailabilityServiceStub, tokens: dict[str, str], tag: str
+        self, stubs: list[pb_grpc.AvailabilityServiceStub], tokens: dict[str, str], tag: str
     ) -> None:
-        self.stub = stub
         self.agents = sorted(tokens)
+        # Agent i always calls over connection i mod len(stubs), as an agent's own client would.
+        self.stub_of = {a: stubs[i % len(stubs)] for i, a in enumerate(self.agents)}
+        self.stub = stubs[0]
+        self.last_version: dict[str, int] = {}  # the last version each agent was told of
         self.metadata = {agent: bearer(token) for agent, token in tokens.items()}
         self.tag = tag
         self.counts = dict.fromkeys(self.agents, 0)
@@ -196,9 +221,10 @@ class SetStatusDriver:
             status=CYCLE[self.counts[agent] % len(CYCLE)],
             idempotency_key=f"{self.tag}-{next(self.keys)}",
         )
-        reply = await self.stub.SetStatus(
+        reply = await self.stub_of[agent].SetStatus(
             request, timeout=RPC_TIMEOUT_S, metadata=self.metadata[agent]
         )
+        self.last_version[agent] = max(reply.version, self.last_version.get(agent, 0))
         if not self.sizes:
             token = sum(len(k) + len(v) for k, v in self.metadata[agent])
             self.sizes = (request.ByteSize(), reply.ByteSize(), token)
@@ -221,14 +247,17 @@ class SetStatusDriver:
 
 @dataclass
 class SystemRun:
-    """One system subprocess (scheduling + availability) on one backend's store."""
+    """One system subprocess (scheduling + availability, and availability's API workers when
+    `processes` > 1) on one backend's store."""
 
     backend: str
     server: ServerProcess
     groups: dict[str, PidSource]
-    channel: grpc.aio.Channel
+    channels: list[grpc.aio.Channel]
     driver: SetStatusDriver
     auth: bool
+    admin: tuple[tuple[str, str], ...]
+    processes: int = 1
 
     @classmethod
     async def start(
@@ -240,36 +269,78 @@ class SystemRun:
         groups: dict[str, PidSource],
         log_dir: Path,
         env: dict[str, str] | None = None,
+        processes: int = 1,
     ) -> SystemRun:
         args = ["system", *urls, str(plan.agents), str(log_dir)]
-        server = ServerProcess(args, log_dir / f"system-{backend}.log", env)
+        env = {**(env or {}), "WFM_BENCH_WORKERS": str(processes)}
+        server = ServerProcess(args, log_dir / f"system-{backend}-{processes}p.log", env)
         ready = await server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{ready['availability_port']}")
-        driver = SetStatusDriver(
-            pb_grpc.AvailabilityServiceStub(channel), dict(ready["agents"]), f"b-{backend}"
+        channels = open_channels(f"127.0.0.1:{ready['availability_port']}", plan.connections)
+        stubs = [pb_grpc.AvailabilityServiceStub(c) for c in channels]
+        driver = SetStatusDriver(stubs, dict(ready["agents"]), f"b-{backend}-{processes}p")
+        services = [server.pid, *ready["worker_pids"]]
+        groups = {"client": own_pid, "services": lambda: services, **groups}
+        return cls(
+            backend,
+            server,
+            groups,
+            channels,
+            driver,
+            bool(ready.get("auth")),
+            bearer(ready["admin"]),
+            processes,
         )
-        groups = {"client": own_pid, "services": pid_of(server.pid), **groups}
-        return cls(backend, server, groups, channel, driver, bool(ready.get("auth")))
 
     async def stop(self) -> None:
-        await self.channel.close()
+        await close_channels(self.channels)
         await self.server.stop()
 
     async def throughput(self, plan: Plan) -> CaseResult:
         call = self.driver.closed_call(plan.workers)
-        result = await measure("SetStatus", self.backend, call, plan, self.groups)
-        settled = await self.server.command("settle")
+        case = "SetStatus" if self.processes == 1 else f"SetStatus, {self.processes} processes"
+        result = await measure(case, self.backend, call, plan, self.groups)
+        settle_s = await self.settle()
         request, reply, token = self.driver.sizes
         auth = f", plus {token} B of `authorization` metadata" if token else " (no token)"
         result.notes.insert(
             0,
             f"{request} B request, {reply} B reply{auth}; the relay and projections caught up "
-            f"{settled['settle_s']} s after the run",
+            f"{settle_s:.2f} s after the run",
         )
         return result
 
-    async def lag(self, plan: Plan, rate: float, log_dir: Path) -> LagResult:
+    async def settle(self, timeout: float = 60.0) -> float:
+        """Seconds until the board shows every version the clients were told of: the primary's
+        relay and projectors caught up, and every process's events are in the view."""
+        began = time.perf_counter()
         await self.server.command("settle")
+        deadline = time.monotonic() + timeout
+        while behind := await self._board_behind():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the board is behind the acknowledged versions of {behind} agents"
+                )
+            await asyncio.sleep(0.02)
+        return time.perf_counter() - began
+
+    async def _board_behind(self) -> int:
+        seen: dict[str, int] = {}
+        token = ""
+        while True:
+            page = await self.driver.stub.ListAvailability(
+                pb.ListAvailabilityRequest(page_size=1000, page_token=token),
+                timeout=RPC_TIMEOUT_S,
+                metadata=self.admin,
+            )
+            seen.update((a.agent_id, a.version) for a in page.availabilities)
+            token = page.next_page_token
+            if not token:
+                break
+        last = self.driver.last_version
+        return sum(seen.get(agent, 0) < version for agent, version in last.items())
+
+    async def lag(self, plan: Plan, rate: float, log_dir: Path) -> LagResult:
+        await self.settle()
         await self.server.command("lag-start")
         self.driver.acks.clear()
         self.driver.record = True
@@ -279,7 +350,7 @@ class SystemRun:
         stats, skipped = await open_loop("lag", self.driver.open_call, rate, total)
         cpu = meter.stop()
         self.driver.record = False
-        await self.server.command("settle")
+        await self.settle()
         path = log_dir / f"lag-{self.backend}-{rate:.0f}.json"
         await self.server.command("lag-stop", str(path))
         result = LagResult(self.backend, rate, stats, skipped, cpu=cpu)
@@ -309,11 +380,11 @@ class SystemRun:
         )
 
     async def profile(self, plan: Plan, path: Path) -> Stats:
-        await self.server.command("settle")
+        await self.settle()
         await self.server.command("profile-start")
         call = self.driver.closed_call(plan.workers)
         stats = await closed_loop("profile", call, plan.workers, plan.profile_calls, 60.0)
-        await self.server.command("settle")  # the window includes the background work it caused
+        await self.settle()  # the window includes the background work it caused
         await self.server.command("profile-stop", str(path))
         return stats
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -42,7 +43,7 @@ from bench.report import BackendResult, Report, render, summary
 from wfm_runtime import localservers
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN_LIMIT_S = 345.0
+RUN_LIMIT_S = 420.0
 
 
 @dataclass
@@ -112,36 +113,65 @@ def postgres_stack(data_dir: Path) -> Iterator[Stack]:
 async def run_backend(stack: Stack, plan: Plan, log_dir: Path, profile: bool) -> BackendResult:
     say(f"[{stack.backend}] raw insert_one")
     insert = await cases.insert_case(plan, stack.backend, stack.mongo_url, stack.groups)
-    say(f"[{stack.backend}] starting scheduling + availability, registering {plan.agents} agents")
-    system = await cases.SystemRun.start(
+    setstatus: dict[int, cases.CaseResult] = {}  # by availability's process count
+    lags: list[cases.LagResult] = []
+    extra: dict[str, Any] = {}
+    # One process first (and its profile), then the deployed shape: `plan.processes` processes.
+    for processes in sorted({1, plan.processes}):
+        system = await start_system(stack, plan, log_dir, processes)
+        try:
+            say(f"[{stack.backend}] SetStatus throughput, {processes} process(es)")
+            setstatus[processes] = await system.throughput(plan)
+            extra["auth"] = system.auth
+            if processes == plan.processes:
+                lags = await measure_lags(system, plan, setstatus[processes].stats.rate, log_dir)
+            if profile and processes == 1:
+                say(f"[{stack.backend}] profiling {plan.profile_calls} SetStatus calls")
+                base = log_dir / f"profile-{stack.backend}"
+                stats = await system.profile(plan, base)
+                extra["profile"] = hotspots.summarise(base, stats.ok)
+                extra["profile_rate"] = stats.rate
+        finally:
+            await system.stop()
+    say(f"[{stack.backend}] raw insert_one again")
+    after = await cases.insert_case(plan, stack.backend, stack.mongo_url, stack.groups)
+    after.case = "raw insert_one, after SetStatus"
+    if profile:  # once, on the default backend: the same SetStatus load with auth switched off
+        extra["setstatus_without_auth"] = await without_auth(stack, plan, log_dir)
+    return BackendResult(
+        stack.backend,
+        insert,
+        setstatus[plan.processes],
+        setstatus_one_process=setstatus[1] if plan.processes > 1 else None,
+        lags=lags,
+        insert_after=after,
+        **extra,
+    )
+
+
+async def start_system(stack: Stack, plan: Plan, log_dir: Path, processes: int) -> cases.SystemRun:
+    say(
+        f"[{stack.backend}] starting scheduling + availability ({processes} process(es)), "
+        f"registering {plan.agents} agents"
+    )
+    return await cases.SystemRun.start(
         stack.backend,
         urls=(stack.mongo_url, stack.nats_url),
         plan=plan,
         groups=stack.groups,
         log_dir=log_dir,
+        processes=processes,
     )
-    try:
-        say(f"[{stack.backend}] SetStatus throughput")
-        result = BackendResult(stack.backend, insert, await system.throughput(plan))
-        result.auth = system.auth
-        for rate in lag_rates(plan, result.setstatus.stats.rate):
-            say(f"[{stack.backend}] view lag at {rate:.0f} changes/s")
-            result.lags.append(await lag_quietly(system, plan, rate, log_dir))
-        if profile:
-            say(f"[{stack.backend}] profiling {plan.profile_calls} SetStatus calls")
-            base = log_dir / f"profile-{stack.backend}"
-            stats = await system.profile(plan, base)
-            result.profile = hotspots.summarise(base, stats.ok)
-            result.profile_rate = stats.rate
-    finally:
-        await system.stop()
-    say(f"[{stack.backend}] raw insert_one again")
-    after = await cases.insert_case(plan, stack.backend, stack.mongo_url, stack.groups)
-    after.case = "raw insert_one, after SetStatus"
-    result.insert_after = after
-    if profile:  # once, on the default backend: the same SetStatus load with auth switched off
-        result.setstatus_without_auth = await without_auth(stack, plan, log_dir)
-    return result
+
+
+async def measure_lags(
+    system: cases.SystemRun, plan: Plan, sustained: float, log_dir: Path
+) -> list[cases.LagResult]:
+    results = []
+    for rate in lag_rates(plan, sustained):
+        say(f"[{system.backend}] view lag at {rate:.0f} changes/s")
+        results.append(await lag_quietly(system, plan, rate, log_dir))
+    return results
 
 
 async def without_auth(stack: Stack, plan: Plan, log_dir: Path) -> cases.CaseResult:
@@ -274,10 +304,19 @@ def parse(argv: list[str] | None) -> tuple[Plan, Path, bool]:
     parser.add_argument("--workers", type=int, default=Plan.workers)
     parser.add_argument("--duration", type=float, default=Plan.duration)
     parser.add_argument("--lag-seconds", type=float, default=Plan.lag_seconds)
+    parser.add_argument(
+        "--processes", type=int, default=Plan.processes, help="availability's processes"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args(argv)
-    plan = Plan(workers=args.workers, duration=args.duration, lag_seconds=args.lag_seconds)
+    plan = Plan(
+        workers=args.workers,
+        connections=args.workers,
+        duration=args.duration,
+        lag_seconds=args.lag_seconds,
+        processes=args.processes,
+    )
     return plan, args.out, not args.no_postgres
 
 

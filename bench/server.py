@@ -26,6 +26,7 @@ import pstats
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from services.scheduling import main as scheduling_main
 from wfm_runtime import config
 from wfm_runtime import logging as wlog
 from wfm_runtime.service import tune_gc
+from wfm_runtime.workers import ApiWorkers
 
 # Looked up by name: the runtime's test helpers gained authentication; both versions work.
 testing: Any = importlib.import_module("wfm_runtime.testing")
@@ -114,21 +116,32 @@ class System:
         self.tokens = Tokens(key_dir)
         self.scheduling: scheduling_main.SchedulingService | None = None
         self.availability: availability_main.AvailabilityService | None = None
+        # Availability's processes (wfm_runtime.workers): this one plus workers - 1 API workers.
+        self.workers = int(os.environ.get("WFM_BENCH_WORKERS", "1"))
+        self.api_workers: ApiWorkers | None = None
 
     async def start(self) -> dict[str, Any]:
         urls = (self.mongo_url, self.nats_url)
         self.scheduling = await scheduling_main.start(
             self.tokens.settings("scheduling", *urls, self.prefix), port=0
         )
-        self.availability = await availability_main.start(
-            self.tokens.settings("availability", *urls, self.prefix), port=0
+        availability_settings = replace(
+            self.tokens.settings("availability", *urls, self.prefix), workers=self.workers
         )
+        self.availability = await availability_main.start(availability_settings, port=0)
+        if self.workers > 1:
+            self.api_workers = ApiWorkers(
+                "services.availability.main", availability_settings, self.availability.port
+            )
+            await self.api_workers.start()
         began = time.perf_counter()
         await self._register()
         return {
             "availability_port": self.availability.port,
             "scheduling_port": self.scheduling.port,
+            "worker_pids": self.api_workers.pids if self.api_workers else [],
             "agents": {a: self.tokens.token(a, "agent") for a in self.agents},
+            "admin": self.tokens.token("bench-admin", "admin"),
             "auth": self.tokens.minter is not None,
             "register_s": round(time.perf_counter() - began, 2),
         }
@@ -167,6 +180,8 @@ class System:
             await runner.wait_caught_up(timeout=max(1.0, deadline - time.monotonic()))
 
     async def stop(self) -> None:
+        if self.api_workers is not None:
+            await self.api_workers.stop(grace_s=1.0)
         for service in (self.availability, self.scheduling):
             if service is not None:
                 await service.stop()

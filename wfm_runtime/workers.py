@@ -53,10 +53,14 @@ class ApiWorkers:
 
     async def start(self, timeout: float = 60.0) -> None:
         """Starts every worker and returns once each one serves the port."""
-        for index in range(self._count):
-            await self._spawn(index)
-        async with asyncio.timeout(timeout):
-            await asyncio.gather(*(self._ready(index) for index in range(self._count)))
+        try:
+            for index in range(self._count):
+                await self._spawn(index)
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*(self._ready(index) for index in range(self._count)))
+        except BaseException:
+            await self.stop(grace_s=0.0)
+            raise
         self._watchers = [
             asyncio.create_task(self._watch(index), name=f"api-worker-{index}")
             for index in range(self._count)
@@ -89,7 +93,10 @@ class ApiWorkers:
             await asyncio.sleep(RESTART_DELAY_S)
             if self._stopping:
                 return
-            await self._spawn(index)
+            try:
+                await self._spawn(index)
+            except OSError as exc:  # no process could be started: try again after the delay
+                log.error("api_worker_not_started", worker=index, error=str(exc))
 
     async def stop(self, grace_s: float) -> None:
         """SIGTERM to every worker (each drains its RPCs), SIGKILL after the grace period."""
