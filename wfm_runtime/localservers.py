@@ -26,10 +26,21 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCAL_BIN = ROOT / ".local" / "bin"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on now, and never one this process was given before:
+    the kernel hands a just-closed port out again, so two servers set up one after the other
+    and started later would otherwise get the same one (the second then fails to bind, while
+    its start-up check connects to the first)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _binary(env_var: str, name: str) -> str:
