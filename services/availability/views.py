@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2 as scheduling_events
 
@@ -301,37 +301,34 @@ class DirectoryProjection:
         self._directory.teams.clear()
 
 
+# Scheduling's directory events: event name -> (message, the field holding the team or agent).
+_DIRECTORY_EVENTS: dict[str, tuple[type[Message], str]] = {
+    "TeamCreated": (scheduling_events.TeamCreated, "team"),
+    "TeamUpdated": (scheduling_events.TeamUpdated, "team"),
+    "AgentRegistered": (scheduling_events.AgentRegistered, "agent"),
+    "AgentUpdated": (scheduling_events.AgentUpdated, "agent"),
+}
+
+
 def directory_entry(envelope: EventEnvelope) -> AgentEntry | TeamEntry | None:
     """What a scheduling event says about an agent or a team (None: nothing for this view)."""
-    kind = short_type(envelope.event_type)
-    if kind in ("TeamCreated", "TeamUpdated"):
-        team_cls = (
-            scheduling_events.TeamCreated
-            if kind == "TeamCreated"
-            else scheduling_events.TeamUpdated
-        )
-        team = unpack(envelope, team_cls).team  # type: ignore[attr-defined]
+    known = _DIRECTORY_EVENTS.get(short_type(envelope.event_type))
+    if known is None:
+        return None
+    message_class, field = known
+    item = getattr(unpack(envelope, message_class), field)
+    version = envelope.aggregate_version
+    if field == "team":
         return TeamEntry(
-            team.name.removeprefix("teams/"),
-            team.client_time_zone,
-            team.display_name,
-            envelope.aggregate_version,
+            item.name.removeprefix("teams/"), item.client_time_zone, item.display_name, version
         )
-    if kind in ("AgentRegistered", "AgentUpdated"):
-        agent_cls = (
-            scheduling_events.AgentRegistered
-            if kind == "AgentRegistered"
-            else scheduling_events.AgentUpdated
-        )
-        agent = unpack(envelope, agent_cls).agent  # type: ignore[attr-defined]
-        return AgentEntry(
-            agent.name.removeprefix("agents/"),
-            agent.team.removeprefix("teams/"),
-            agent.time_zone,
-            agent.display_name,
-            envelope.aggregate_version,
-        )
-    return None
+    return AgentEntry(
+        item.name.removeprefix("agents/"),
+        item.team.removeprefix("teams/"),
+        item.time_zone,
+        item.display_name,
+        version,
+    )
 
 
 def _last_per_aggregate_and_type(envelopes: list[EventEnvelope]) -> list[EventEnvelope]:
