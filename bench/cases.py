@@ -20,7 +20,7 @@ import grpc
 from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
 
-from bench.load import Call, Stats, closed_loop, open_loop
+from bench.load import Call, Stats, closed_loop, merged, open_loop
 from bench.procs import (
     DISTURBED_CORES,
     OTHER,
@@ -59,6 +59,10 @@ class Plan:
     agents: int = 200
     lag_rate: float = 200.0
     lag_seconds: float = 12.0
+    # Each throughput case of a store runs in this many rounds of duration / rounds seconds,
+    # interleaved (raw insert, SetStatus on 1 process, on `processes`, then again): the shared
+    # machine's speed drifts over minutes, and each ratio then compares neighbouring seconds.
+    rounds: int = 3
     profile_calls: int = 400
     # Availability's processes in the deployed shape (AVAILABILITY_WORKERS): SetStatus is also
     # measured on one process, and profiled there.
@@ -75,6 +79,20 @@ class CaseResult:
     stats: Stats
     cpu: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    round_rates: list[float] = field(default_factory=list)  # ops/s of each round, when merged
+
+
+def merge_cases(results: list[CaseResult]) -> CaseResult:
+    """Rounds of one case as one result: calls added up, CPU averaged over their time."""
+    first = results[0]
+    stats = merged([r.stats for r in results])
+    groups = dict.fromkeys(k for r in results for k in r.cpu)
+    cpu = {
+        k: sum(r.cpu.get(k, 0.0) * r.stats.elapsed for r in results) / max(1e-9, stats.elapsed)
+        for k in groups
+    }
+    notes = list(dict.fromkeys(n for r in results for n in r.notes))
+    return CaseResult(first.case, first.backend, stats, cpu, notes)
 
 
 @dataclass
@@ -88,6 +106,7 @@ class LagResult:
     before_ok: int = 0  # applied before the client had the OK (lag counted as 0)
     board_check: str = ""
     cpu: dict[str, float] = field(default_factory=dict)
+    processes: int = 1  # availability's processes
 
 
 async def measure(
@@ -353,7 +372,7 @@ class SystemRun:
         await self.settle()
         path = log_dir / f"lag-{self.backend}-{rate:.0f}.json"
         await self.server.command("lag-stop", str(path))
-        result = LagResult(self.backend, rate, stats, skipped, cpu=cpu)
+        result = LagResult(self.backend, rate, stats, skipped, cpu=cpu, processes=self.processes)
         _fill_lags(result, self.driver.acks, json.loads(path.read_text()))
         result.board_check = await self._board_check()
         return result

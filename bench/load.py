@@ -28,6 +28,7 @@ class Stats:
     started: float = 0.0
     errors: int = 0
     first_error: str = ""
+    parts: list[Stats] = field(default_factory=list)  # the runs a merged Stats was made of
 
     @property
     def ok(self) -> int:
@@ -41,7 +42,9 @@ class Stats:
         return quantile(self.latencies, q) * 1000.0
 
     def per_second(self) -> list[int]:
-        """Successful calls in each whole second of the run."""
+        """Successful calls in each whole second of the run (of each run, when merged)."""
+        if self.parts:
+            return [count for part in self.parts for count in part.per_second()]
         buckets = [0] * int(self.elapsed)
         for end in self.ends:
             index = int(end - self.started)
@@ -58,6 +61,20 @@ class Stats:
         self.errors += 1
         if not self.first_error:
             self.first_error = f"{type(exc).__name__}: {exc}"[:300]
+
+
+def merged(runs: list[Stats]) -> Stats:
+    """Several runs of one case as one: their calls, errors and time added up."""
+    first = runs[0]
+    return Stats(
+        first.name,
+        first.workers,
+        elapsed=sum(r.elapsed for r in runs),
+        latencies=[latency for r in runs for latency in r.latencies],
+        errors=sum(r.errors for r in runs),
+        first_error=next((r.first_error for r in runs if r.first_error), ""),
+        parts=list(runs),
+    )
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -111,42 +111,68 @@ def postgres_stack(data_dir: Path) -> Iterator[Stack]:
 
 # --- one backend ---------------------------------------------------------------------------------
 async def run_backend(stack: Stack, plan: Plan, log_dir: Path, profile: bool) -> BackendResult:
-    say(f"[{stack.backend}] raw insert_one")
-    insert = await cases.insert_case(plan, stack.backend, stack.mongo_url, stack.groups)
-    setstatus: dict[int, cases.CaseResult] = {}  # by availability's process count
-    lags: list[cases.LagResult] = []
+    shapes = sorted({1, plan.processes})  # availability's process counts measured
+    systems: dict[int, cases.SystemRun] = {}
     extra: dict[str, Any] = {}
-    # One process first (and its profile), then the deployed shape: `plan.processes` processes.
-    for processes in sorted({1, plan.processes}):
-        system = await start_system(stack, plan, log_dir, processes)
-        try:
-            say(f"[{stack.backend}] SetStatus throughput, {processes} process(es)")
-            setstatus[processes] = await system.throughput(plan)
-            extra["auth"] = system.auth
-            if processes == plan.processes:
-                lags = await measure_lags(system, plan, setstatus[processes].stats.rate, log_dir)
-            if profile and processes == 1:
-                say(f"[{stack.backend}] profiling {plan.profile_calls} SetStatus calls")
-                base = log_dir / f"profile-{stack.backend}"
-                stats = await system.profile(plan, base)
-                extra["profile"] = hotspots.summarise(base, stats.ok)
-                extra["profile_rate"] = stats.rate
-        finally:
+    try:
+        for processes in shapes:
+            systems[processes] = await start_system(stack, plan, log_dir, processes)
+        inserts, setstatus = await interleaved_rounds(stack, plan, systems)
+        extra["auth"] = systems[1].auth
+        if profile:
+            say(f"[{stack.backend}] profiling {plan.profile_calls} SetStatus calls on one process")
+            base = log_dir / f"profile-{stack.backend}"
+            stats = await systems[1].profile(plan, base)
+            extra["profile"] = hotspots.summarise(base, stats.ok)
+            extra["profile_rate"] = stats.rate
+        # The view lag of each shape, the deployed one last and alone on the machine.
+        lags: dict[int, list[cases.LagResult]] = {}
+        for processes in sorted(systems, key=lambda p: p == plan.processes):
+            system = systems.pop(processes)
+            try:
+                sustained = setstatus[processes].stats.rate
+                lags[processes] = await measure_lags(system, plan, sustained, log_dir)
+            finally:
+                await system.stop()
+    finally:
+        for system in systems.values():
             await system.stop()
-    say(f"[{stack.backend}] raw insert_one again")
-    after = await cases.insert_case(plan, stack.backend, stack.mongo_url, stack.groups)
-    after.case = "raw insert_one, after SetStatus"
     if profile:  # once, on the default backend: the same SetStatus load with auth switched off
         extra["setstatus_without_auth"] = await without_auth(stack, plan, log_dir)
     return BackendResult(
         stack.backend,
-        insert,
+        inserts,
         setstatus[plan.processes],
         setstatus_one_process=setstatus[1] if plan.processes > 1 else None,
-        lags=lags,
-        insert_after=after,
+        lags=lags[plan.processes],
+        lags_one_process=lags[1] if plan.processes > 1 else [],
         **extra,
     )
+
+
+async def interleaved_rounds(
+    stack: Stack, plan: Plan, systems: dict[int, cases.SystemRun]
+) -> tuple[cases.CaseResult, dict[int, cases.CaseResult]]:
+    """Raw insert, then SetStatus on each shape, `plan.rounds` times over; each case's rounds
+    merged. The systems not measured at a moment sit idle (their CPU counts as `other`)."""
+    one_round = replace(
+        plan, duration=plan.duration / plan.rounds, total=max(1, plan.total // plan.rounds)
+    )
+    inserts: list[cases.CaseResult] = []
+    runs: dict[int, list[cases.CaseResult]] = {p: [] for p in systems}
+    for number in range(1, plan.rounds + 1):
+        say(f"[{stack.backend}] round {number}/{plan.rounds}: raw insert_one, then SetStatus")
+        inserts.append(
+            await cases.insert_case(one_round, stack.backend, stack.mongo_url, stack.groups)
+        )
+        for processes, system in systems.items():
+            runs[processes].append(await system.throughput(one_round))
+    merged = {p: cases.merge_cases(r) for p, r in runs.items()}
+    for p, result in merged.items():
+        result.round_rates = [r.stats.rate for r in runs[p]]
+    insert = cases.merge_cases(inserts)
+    insert.round_rates = [r.stats.rate for r in inserts]
+    return insert, merged
 
 
 async def start_system(stack: Stack, plan: Plan, log_dir: Path, processes: int) -> cases.SystemRun:
@@ -169,7 +195,7 @@ async def measure_lags(
 ) -> list[cases.LagResult]:
     results = []
     for rate in lag_rates(plan, sustained):
-        say(f"[{system.backend}] view lag at {rate:.0f} changes/s")
+        say(f"[{system.backend}] view lag at {rate:.0f} changes/s, {system.processes} process(es)")
         results.append(await lag_quietly(system, plan, rate, log_dir))
     return results
 
