@@ -578,10 +578,9 @@ def summary_section(report: Report) -> str:
         lines += [f"  - {_lag_sentence(lag, s.rate)}" for lag in b.lags]
         if b.setstatus_one_process is not None:
             single_rate = b.setstatus_one_process.stats.rate
-            lines += [
-                f"  - On one process: {_lag_sentence(lag, single_rate)}"
-                for lag in b.lags_one_process
-            ]
+            for lag in b.lags_one_process:
+                sentence = _lag_sentence(lag, single_rate)
+                lines.append(f"  - On one process, {sentence[0].lower()}{sentence[1:]}")
     for b in report.backends:
         if b.profile is not None:
             per = sum(float(row[2]) for row in b.profile.store_ops.rows)
