@@ -1,6 +1,7 @@
 """Availability served by a primary and an API worker on one port (AVAILABILITY_WORKERS=2), as
-real OS processes: both serve, the worker follows the directory, a dead worker is replaced,
-and stopping or killing the primary leaves no worker behind."""
+real OS processes: both serve, the worker follows the directory, a dead worker is replaced and
+loses none of the writes it acknowledged, and stopping or killing the primary leaves no worker
+behind."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
 from wfm.scheduling.v1 import directory_service_pb2 as dpb
 
+from services.availability.store import ROW_VERSION, bucket_rows
 from tests.conftest import SpawnService, System
 from tests.integration.test_guarantees import set_status
 from wfm_runtime import localservers
@@ -193,3 +195,58 @@ async def test_a_worker_stops_when_its_primary_is_killed(
                 pb.GetAvailabilityRequest(name="agents/x/availability"), timeout=2
             )
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def board_versions(system: System, agents: list[str]) -> dict[str, int]:
+    """Each agent's version on the board view, read straight from the store."""
+    client: motor_asyncio.AsyncIOMotorClient = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
+    try:
+        board = client[f"{system.prefix}availability_views"]["board"]
+        docs = await board.find({}).to_list(None)
+        rows = {a: r for doc in docs for a, r in bucket_rows(doc).items()}
+    finally:
+        client.close()
+    return {a: int(rows[a][ROW_VERSION]) if a in rows else 0 for a in agents}
+
+
+async def recoveries(system: System) -> int:
+    client: motor_asyncio.AsyncIOMotorClient = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
+    try:
+        done = client[f"{system.prefix}availability"]["relay_recoveries"]
+        return int(await done.count_documents({}))
+    finally:
+        client.close()
+
+
+async def test_writes_a_killed_worker_acknowledged_reach_the_view(
+    system: System, service_process: SpawnService
+) -> None:
+    """NATS is down, so the events are only in the store; the worker that took some of them is
+    SIGKILLed; the primary recovers its relay's horizon and every write reaches the board."""
+    agents = [f"k{i:02d}" for i in range(CONNECTIONS)]
+    await system.add_team("day")
+    for agent in agents:
+        await system.add_agent(agent, "day")
+    for agent in agents:
+        await system.known_to_availability(agent)
+    await system.availability.stop()
+    primary, port = start_pair(system, service_process)
+    worker = await one_worker(primary, port)
+    token = system.minter.token("admin", "admin")
+    channels = [channel(f"127.0.0.1:{port}", token, own_connection=True) for _ in agents]
+    try:
+        system.nats.stop()
+        for agent, ch in zip(agents, channels, strict=True):
+            stub = pb_grpc.AvailabilityServiceStub(ch)
+            reply = await stub.SetStatus(set_status(agent, pb.AGENT_STATUS_MEETING, f"m-{agent}"))
+            assert reply.version == 1
+        os.kill(worker, signal.SIGKILL)
+        assert await gone(worker)
+    finally:
+        for open_channel in channels:
+            await open_channel.close()
+    system.nats.start()
+    expected = dict.fromkeys(agents, 1)
+    seen = await eventually(lambda: board_versions(system, agents), lambda v: v == expected, 60)
+    assert seen == expected
+    assert await recoveries(system) >= 1  # the dead worker's relay, recovered by the primary
