@@ -250,3 +250,43 @@ async def test_writes_a_killed_worker_acknowledged_reach_the_view(
     seen = await eventually(lambda: board_versions(system, agents), lambda v: v == expected, 60)
     assert seen == expected
     assert await recoveries(system) >= 1  # the dead worker's relay, recovered by the primary
+
+
+async def test_a_retry_on_another_process_returns_the_first_result(
+    system: System, service_process: SpawnService
+) -> None:
+    """A request, then a later change, then the first request retried over 16 connections,
+    so over both processes: every retry answers with the first result and applies nothing."""
+    await system.add_team("day")
+    await system.add_agent("r1", "day")
+    await system.known_to_availability("r1")
+    await system.availability.stop()
+    primary, port = start_pair(system, service_process)
+    await one_worker(primary, port)
+    token = system.minter.token("admin", "admin")
+    address = f"127.0.0.1:{port}"
+    channels = [channel(address, token, own_connection=True) for _ in range(CONNECTIONS)]
+    stubs = [pb_grpc.AvailabilityServiceStub(c) for c in channels]
+    lunch = set_status("r1", pb.AGENT_STATUS_LUNCH, "lunch-once")
+    try:
+        first = await stubs[0].SetStatus(lunch)
+        later = await stubs[1].SetStatus(set_status("r1", pb.AGENT_STATUS_BREAK, "break-after"))
+        retries = [await stub.SetStatus(lunch) for stub in stubs]
+        await eventually(lambda: audit_processes(system), lambda p: len(p) == 2)
+    finally:
+        for open_channel in channels:
+            await open_channel.close()
+    assert (first.version, later.version) == (1, 2)
+    assert all(r == first for r in retries)
+    on_board = await eventually(lambda: board_versions(system, ["r1"]), lambda v: v["r1"] > 1)
+    assert on_board == {"r1": 2}
+    assert await stored_events(system, "r1") == 2
+
+
+async def stored_events(system: System, agent: str) -> int:
+    client: motor_asyncio.AsyncIOMotorClient = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
+    try:
+        events = client[f"{system.prefix}availability"]["events"]
+        return int(await events.count_documents({"aggregate_id": agent}))
+    finally:
+        client.close()
