@@ -79,7 +79,11 @@ class CaseResult:
     stats: Stats
     cpu: dict[str, float]
     notes: list[str] = field(default_factory=list)
-    round_rates: list[float] = field(default_factory=list)  # ops/s of each round, when merged
+
+    @property
+    def round_rates(self) -> list[float]:
+        """Ops/s of each round, when the result merges rounds."""
+        return [part.rate for part in self.stats.parts]
 
 
 def merge_cases(results: list[CaseResult]) -> CaseResult:

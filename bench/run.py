@@ -167,12 +167,7 @@ async def interleaved_rounds(
         )
         for processes, system in systems.items():
             runs[processes].append(await system.throughput(one_round))
-    merged = {p: cases.merge_cases(r) for p, r in runs.items()}
-    for p, result in merged.items():
-        result.round_rates = [r.stats.rate for r in runs[p]]
-    insert = cases.merge_cases(inserts)
-    insert.round_rates = [r.stats.rate for r in inserts]
-    return insert, merged
+    return cases.merge_cases(inserts), {p: cases.merge_cases(r) for p, r in runs.items()}
 
 
 async def start_system(stack: Stack, plan: Plan, log_dir: Path, processes: int) -> cases.SystemRun:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import grpc
 from cryptography.hazmat.primitives import serialization
@@ -52,17 +53,38 @@ def isolated_settings(
     )
 
 
+@overload
 async def eventually(
     probe: Callable[[], Awaitable[T]],
-    until: Callable[[T], bool] = bool,
+    until: Callable[[T], bool] = ...,
+    timeout: float = ...,
+    interval: float = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T],
+    until: Callable[[T], bool] = ...,
+    timeout: float = ...,
+    interval: float = ...,
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any],
+    until: Callable[[Any], bool] = bool,
     timeout: float = 15.0,
     interval: float = 0.05,
-) -> T:
-    """Polls `probe` until `until(result)` holds; the last result is returned or reported."""
+) -> Any:
+    """Polls `probe` (a coroutine function or a plain one) until `until(result)` holds; the
+    last result is returned or reported."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        result = await probe()
+        result = probe()
+        if inspect.isawaitable(result):
+            result = await result
         if until(result):
             return result
         if loop.time() > deadline:

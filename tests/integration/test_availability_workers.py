@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -64,25 +65,13 @@ def listeners(port: int) -> int:
 
 async def one_worker(primary: subprocess.Popen[bytes], port: int) -> int:
     """The primary's one worker, once it listens on the port too."""
-    pids = await eventually(lambda: workers_of(primary), lambda p: len(p) == 1)
-    await eventually(lambda: listening(port), lambda n: n == 2, timeout=30)
+    pids = await eventually(lambda: children_of(primary.pid), lambda p: len(p) == 1)
+    await eventually(lambda: listeners(port), lambda n: n == 2, timeout=30)
     return pids[0]
 
 
-async def workers_of(primary: subprocess.Popen[bytes]) -> list[int]:
-    return children_of(primary.pid)
-
-
-async def listening(port: int) -> int:
-    return listeners(port)
-
-
-async def is_alive(pid: int) -> bool:
-    return alive(pid)
-
-
 async def gone(pid: int, timeout: float = 20.0) -> bool:
-    await eventually(lambda: is_alive(pid), lambda a: not a, timeout=timeout)
+    await eventually(lambda: alive(pid), lambda a: not a, timeout=timeout)
     return True
 
 
@@ -94,13 +83,22 @@ def start_pair(
     return primary, port
 
 
-async def audit_processes(system: System) -> set[str]:
-    """Which processes wrote the audit records: each record id ends in its process's prefix."""
+async def store_docs(
+    system: System, database: str, collection: str, query: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Documents of the system's `<prefix><database>` database, read with a client of the
+    test's own (the in-process services are stopped in these tests)."""
     client: motor_asyncio.AsyncIOMotorClient = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
     try:
-        docs = await client[f"{system.prefix}availability_views"]["audit"].find({}).to_list(None)
+        coll = client[f"{system.prefix}{database}"][collection]
+        return list(await coll.find(query or {}).to_list(None))
     finally:
         client.close()
+
+
+async def audit_processes(system: System) -> set[str]:
+    """Which processes wrote the audit records: each record id ends in its process's prefix."""
+    docs = await store_docs(system, "availability_views", "audit")
     return {str(d["_id"]).rsplit("/", 1)[1][:8] for d in docs if "SetStatus" in d.get("method", "")}
 
 
@@ -168,7 +166,9 @@ async def test_a_dead_worker_is_replaced_and_the_primary_takes_its_workers_down(
     primary, port = start_pair(system, service_process)
     first = await one_worker(primary, port)
     os.kill(first, signal.SIGKILL)
-    second = await eventually(lambda: workers_of(primary), lambda p: len(p) == 1 and p[0] != first)
+    second = await eventually(
+        lambda: children_of(primary.pid), lambda p: len(p) == 1 and p[0] != first
+    )
     token = system.minter.token("admin", "admin")
     async with channel(f"127.0.0.1:{port}", token, own_connection=True) as ch:
         reply = await pb_grpc.AvailabilityServiceStub(ch).SetStatus(
@@ -198,24 +198,14 @@ async def test_a_worker_stops_when_its_primary_is_killed(
 
 
 async def board_versions(system: System, agents: list[str]) -> dict[str, int]:
-    """Each agent's version on the board view, read straight from the store."""
-    client: motor_asyncio.AsyncIOMotorClient = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
-    try:
-        board = client[f"{system.prefix}availability_views"]["board"]
-        docs = await board.find({}).to_list(None)
-        rows = {a: r for doc in docs for a, r in bucket_rows(doc).items()}
-    finally:
-        client.close()
+    """Each agent's version on the board view."""
+    docs = await store_docs(system, "availability_views", "board")
+    rows = {a: r for doc in docs for a, r in bucket_rows(doc).items()}
     return {a: int(rows[a][ROW_VERSION]) if a in rows else 0 for a in agents}
 
 
 async def recoveries(system: System) -> int:
-    client: motor_asyncio.AsyncIOMotorClient = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
-    try:
-        done = client[f"{system.prefix}availability"]["relay_recoveries"]
-        return int(await done.count_documents({}))
-    finally:
-        client.close()
+    return len(await store_docs(system, "availability", "relay_recoveries"))
 
 
 async def test_writes_a_killed_worker_acknowledged_reach_the_view(
@@ -284,9 +274,4 @@ async def test_a_retry_on_another_process_returns_the_first_result(
 
 
 async def stored_events(system: System, agent: str) -> int:
-    client: motor_asyncio.AsyncIOMotorClient = motor_asyncio.AsyncIOMotorClient(system.mongo_url)
-    try:
-        events = client[f"{system.prefix}availability"]["events"]
-        return int(await events.count_documents({"aggregate_id": agent}))
-    finally:
-        client.close()
+    return len(await store_docs(system, "availability", "events", {"aggregate_id": agent}))
