@@ -79,6 +79,8 @@ class CaseResult:
     stats: Stats
     cpu: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    # Seconds from the end of each round until the relay and projections had caught up.
+    caught_up_s: list[float] = field(default_factory=list)
 
     @property
     def round_rates(self) -> list[float]:
@@ -96,7 +98,8 @@ def merge_cases(results: list[CaseResult]) -> CaseResult:
         for k in groups
     }
     notes = list(dict.fromkeys(n for r in results for n in r.notes))
-    return CaseResult(first.case, first.backend, stats, cpu, notes)
+    caught_up = [s for r in results for s in r.caught_up_s]
+    return CaseResult(first.case, first.backend, stats, cpu, notes, caught_up)
 
 
 @dataclass
@@ -322,14 +325,10 @@ class SystemRun:
         call = self.driver.closed_call(plan.workers)
         case = "SetStatus" if self.processes == 1 else f"SetStatus, {self.processes} processes"
         result = await measure(case, self.backend, call, plan, self.groups)
-        settle_s = await self.settle()
+        result.caught_up_s.append(await self.settle())
         request, reply, token = self.driver.sizes
         auth = f", plus {token} B of `authorization` metadata" if token else " (no token)"
-        result.notes.insert(
-            0,
-            f"{request} B request, {reply} B reply{auth}; the relay and projections caught up "
-            f"{settle_s:.2f} s after the run",
-        )
+        result.notes.insert(0, f"{request} B request, {reply} B reply{auth}")
         return result
 
     async def settle(self, timeout: float = 60.0) -> float:

@@ -117,7 +117,7 @@ async def run_backend(stack: Stack, plan: Plan, log_dir: Path, profile: bool) ->
     try:
         for processes in shapes:
             systems[processes] = await start_system(stack, plan, log_dir, processes)
-        inserts, setstatus = await interleaved_rounds(stack, plan, systems)
+        echo, inserts, setstatus = await interleaved_rounds(stack, plan, systems, log_dir)
         extra["auth"] = systems[1].auth
         if profile:
             say(f"[{stack.backend}] profiling {plan.profile_calls} SetStatus calls on one process")
@@ -141,6 +141,7 @@ async def run_backend(stack: Stack, plan: Plan, log_dir: Path, profile: bool) ->
         extra["setstatus_without_auth"] = await without_auth(stack, plan, log_dir)
     return BackendResult(
         stack.backend,
+        echo,
         inserts,
         setstatus[plan.processes],
         setstatus_one_process=setstatus[1] if plan.processes > 1 else None,
@@ -151,23 +152,30 @@ async def run_backend(stack: Stack, plan: Plan, log_dir: Path, profile: bool) ->
 
 
 async def interleaved_rounds(
-    stack: Stack, plan: Plan, systems: dict[int, cases.SystemRun]
-) -> tuple[cases.CaseResult, dict[int, cases.CaseResult]]:
-    """Raw insert, then SetStatus on each shape, `plan.rounds` times over; each case's rounds
-    merged. The systems not measured at a moment sit idle (their CPU counts as `other`)."""
+    stack: Stack, plan: Plan, systems: dict[int, cases.SystemRun], log_dir: Path
+) -> tuple[cases.CaseResult, cases.CaseResult, dict[int, cases.CaseResult]]:
+    """The echo, the raw insert, then SetStatus on each shape, `plan.rounds` times over; each
+    case's rounds merged. Both baselines take turns with SetStatus so that the machine's drift
+    in speed stays out of both ratios. The systems not measured at a moment sit idle (their
+    CPU counts as `other`)."""
     one_round = replace(
         plan, duration=plan.duration / plan.rounds, total=max(1, plan.total // plan.rounds)
     )
+    echoes: list[cases.CaseResult] = []
     inserts: list[cases.CaseResult] = []
     runs: dict[int, list[cases.CaseResult]] = {p: [] for p in systems}
     for number in range(1, plan.rounds + 1):
-        say(f"[{stack.backend}] round {number}/{plan.rounds}: raw insert_one, then SetStatus")
+        say(f"[{stack.backend}] round {number}/{plan.rounds}: echo, raw insert_one, SetStatus")
+        echoes.append(await cases.echo_case(one_round, log_dir))
         inserts.append(
             await cases.insert_case(one_round, stack.backend, stack.mongo_url, stack.groups)
         )
         for processes, system in systems.items():
             runs[processes].append(await system.throughput(one_round))
-    return cases.merge_cases(inserts), {p: cases.merge_cases(r) for p, r in runs.items()}
+    echo = cases.merge_cases(echoes)
+    echo.backend = f"none; {stack.backend} rounds"  # the echo uses no store
+    merged_runs = {p: cases.merge_cases(r) for p, r in runs.items()}
+    return echo, cases.merge_cases(inserts), merged_runs
 
 
 async def start_system(stack: Stack, plan: Plan, log_dir: Path, processes: int) -> cases.SystemRun:
@@ -291,8 +299,7 @@ async def idle_check(seconds: float = 1.0) -> str:
 async def run_all(plan: Plan, log_dir: Path, with_postgres: bool) -> Report:
     began = time.perf_counter()
     busy = await idle_check()
-    say("grpc echo baseline")
-    report = Report({}, plan, await cases.echo_case(plan, log_dir))
+    report = Report({}, plan)
     if busy:
         report.notes.append(busy)
         say(f"warning: {busy}")
