@@ -698,6 +698,9 @@ class RosterApi(pb_grpc.RosterServiceServicer):
 
     async def _team_schedules(self, team_id: str) -> list[Schedule]:
         """The team's schedules from the view, each replaced by this process's newer commit."""
+        # Which commits are pending is asked before the view is read: asked after, a schedule
+        # the projection wrote in between would be in neither (read too early, no longer pending).
+        pending = self._pending_schedules()
         schedules: dict[str, Schedule] = {}
         for viewed in await self._views.team_schedules(team_id):
             cached = self._commands.cached(SCHEDULE, viewed.agent_id)
@@ -705,7 +708,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             schedules[viewed.agent_id] = (
                 cached if newer and isinstance(cached, Schedule) else viewed
             )
-        for cached in self._pending_schedules():  # e.g. an agent's first shifts for the team
+        for cached in pending:  # e.g. an agent's first shifts for the team
             if cached.agent_id not in schedules and any(
                 s.team_id == team_id for s in cached.shifts
             ):

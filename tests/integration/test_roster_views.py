@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
 import pytest
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 
+from services.scheduling.roster_store import SCHEDULE
 from tests import roster_helpers as h
 from tests.conftest import System
 from tests.integration.test_roster_api import _setup, _spec
@@ -78,6 +80,52 @@ async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
     await system.scheduling.runtime.rebuild_views()
     assert await _coverage_docs(system) == docs
     assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
+
+
+async def test_team_roster_keeps_schedules_projected_while_it_reads_the_view(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The projection may write new schedules after the roster read the view and before it
+    asks which of its own commits are still unprojected: each must come from one or the other.
+    The projection is held until the view has been read, then let through to the end."""
+    roster = await _setup(system, "asha", "ravi")
+    await h.add_night_pattern(roster)
+    runner = next(
+        r for r in system.scheduling.runtime.projectors if r.projection.name == "scheduling-roster"
+    )
+    views = system.scheduling.roster_views
+    view_read = asyncio.Event()
+    apply, read = runner.projection.apply, views.team_schedules
+
+    async def apply_after_the_read(envelopes: Any) -> None:
+        await view_read.wait()
+        await apply(envelopes)
+
+    async def read_then_let_the_projection_finish(team_id: str) -> Any:
+        found = await read(team_id)
+        view_read.set()
+        await eventually(lambda: all(views.projected.get((SCHEDULE, a)) for a in ("asha", "ravi")))
+        return found
+
+    monkeypatch.setattr(runner.projection, "apply", apply_after_the_read)
+    monkeypatch.setattr(views, "team_schedules", read_then_let_the_projection_finish)
+    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
+        rpb.BulkAssignShiftsRequest(
+            shift_pattern="shiftPatterns/us-day",
+            agents=["agents/asha", "agents/ravi"],
+            start_date="2027-03-01",
+            end_date="2027-03-07",
+            idempotency_key="b",
+        )
+    )
+    week = await roster.GetTeamRoster(  # type: ignore[attr-defined]
+        rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01")
+    )
+    assert view_read.is_set()  # the interleaving under test happened
+    assert [(w.agent, len(w.shifts)) for w in week.agents] == [
+        ("agents/asha", 5),
+        ("agents/ravi", 5),
+    ]
 
 
 async def test_team_roster_pages_over_agents_in_name_order(system: System) -> None:
