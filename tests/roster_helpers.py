@@ -109,6 +109,19 @@ async def add_night_pattern(roster: Any, weekdays: tuple[int, ...] = (1, 2, 3, 4
     )
 
 
+async def assign_us_day_week(roster: Any, *agents: str) -> None:
+    """The us-day pattern (add_night_pattern) for the agents over the week of 2027-03-01."""
+    await roster.BulkAssignShifts(
+        rpb.BulkAssignShiftsRequest(
+            shift_pattern="shiftPatterns/us-day",
+            agents=[f"agents/{a}" for a in agents],
+            start_date="2027-03-01",
+            end_date="2027-03-07",
+            idempotency_key="b",
+        )
+    )
+
+
 async def refusal(call: Any) -> tuple[grpc.StatusCode, list[Any], str]:
     """The code, the google.rpc details and the message of a call that must fail."""
     try:

@@ -338,15 +338,7 @@ async def test_views_rebuild_to_the_same_state_and_availability_keeps_working(
 ) -> None:
     roster = await _setup(system, "asha", "ravi")
     await h.add_night_pattern(roster)
-    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
-        rpb.BulkAssignShiftsRequest(
-            shift_pattern="shiftPatterns/us-day",
-            agents=["agents/asha", "agents/ravi"],
-            start_date="2027-03-01",
-            end_date="2027-03-07",
-            idempotency_key="b",
-        )
-    )
+    await h.assign_us_day_week(roster, "asha", "ravi")
     views = system.scheduling.roster_views
 
     async def rosters() -> dict[str, int]:

@@ -36,15 +36,7 @@ async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
 ) -> None:
     roster = await _setup(system, "asha", "ravi")
     await h.add_night_pattern(roster)
-    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
-        rpb.BulkAssignShiftsRequest(
-            shift_pattern="shiftPatterns/us-day",
-            agents=["agents/asha", "agents/ravi"],
-            start_date="2027-03-01",
-            end_date="2027-03-07",
-            idempotency_key="b",
-        )
-    )
+    await h.assign_us_day_week(roster, "asha", "ravi")
     await roster.UpdateShift(  # type: ignore[attr-defined]
         rpb.UpdateShiftRequest(
             name="agents/asha/shifts/us-day-20270303",
@@ -109,15 +101,7 @@ async def test_team_roster_keeps_schedules_projected_while_it_reads_the_view(
 
     monkeypatch.setattr(runner.projection, "apply", apply_after_the_read)
     monkeypatch.setattr(views, "team_schedules", read_then_let_the_projection_finish)
-    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
-        rpb.BulkAssignShiftsRequest(
-            shift_pattern="shiftPatterns/us-day",
-            agents=["agents/asha", "agents/ravi"],
-            start_date="2027-03-01",
-            end_date="2027-03-07",
-            idempotency_key="b",
-        )
-    )
+    await h.assign_us_day_week(roster, "asha", "ravi")
     week = await roster.GetTeamRoster(  # type: ignore[attr-defined]
         rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01")
     )
@@ -131,15 +115,7 @@ async def test_team_roster_keeps_schedules_projected_while_it_reads_the_view(
 async def test_team_roster_pages_over_agents_in_name_order(system: System) -> None:
     roster = await _setup(system, "asha", "meera", "ravi", "zoya")
     await h.add_night_pattern(roster)
-    await roster.BulkAssignShifts(  # type: ignore[attr-defined]
-        rpb.BulkAssignShiftsRequest(
-            shift_pattern="shiftPatterns/us-day",
-            agents=["agents/ravi", "agents/asha", "agents/zoya"],  # meera has no shifts
-            start_date="2027-03-01",
-            end_date="2027-03-07",
-            idempotency_key="b",
-        )
-    )
+    await h.assign_us_day_week(roster, "ravi", "asha", "zoya")  # meera has no shifts
     ask = rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01", page_size=2)
     first = await roster.GetTeamRoster(ask)  # type: ignore[attr-defined]
     assert [w.agent for w in first.agents] == ["agents/asha", "agents/ravi"]
