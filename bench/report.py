@@ -14,6 +14,8 @@ TARGET_VS_INSERT = 0.40
 TARGET_VS_ECHO = 0.25
 TARGET_LAG_P99_MS = 100.0
 CLIENT = "client"
+# The store's processes: FerretDB and, on that backend, PostgreSQL.
+STORE_GROUPS = ("ferretdb", "postgres")
 
 
 @dataclass
@@ -227,6 +229,17 @@ def method_section(report: Report) -> str:
   board (the same clock for both processes). Lag = applied - acknowledged; an event applied
   before the client saw the OK counts as 0. Afterwards GetAvailability of some agents is
   checked against their last acknowledged version.
+- SetStatus/echo "with the store taken out": the issue asks for 25% of the echo where the
+  store is not the bottleneck. Here it is: every call commits through FerretDB, whose raw
+  insert loop alone is near or under 25% of the echo, and FerretDB takes its share of the same
+  two cores. No store on this machine is fast enough to take out of the way, so the bench
+  computes the rate the same cores would carry if the store's work ran elsewhere. Both cases
+  are CPU-bound (see "where each case's time went"), so each rate is the busy cores over the
+  CPU per call. The ratio compares the echo's CPU per call (load generator and echo server)
+  with SetStatus's minus the store's (load generator, services and nats-server). The load
+  generator is counted on both sides because it shares the cores in both measured runs, as
+  in the "as measured" ratio. The servers-only ratio next to it leaves the load generator
+  out of both, as if the clients ran on other machines.
 - Profile: cProfile in the service process over {p.profile_calls} SetStatus calls at the same
   concurrency and the background work they cause (relay, projections), on the event-loop
   thread and, separately, in motor's worker threads where pymongo runs every store call."""
@@ -317,8 +330,24 @@ def one_process(backend: BackendResult) -> CaseResult:
     return backend.setstatus_one_process or backend.setstatus
 
 
+def cpu_ms_without_store(result: CaseResult) -> float:
+    """CPU per call of every metered process but the store's: the load generator, the servers
+    and NATS."""
+    return sum(cpu_ms_per_op(result, g) for g in result.cpu if g not in (*STORE_GROUPS, OTHER))
+
+
 def store_free_ratio(backend: BackendResult) -> float:
-    """SetStatus/echo if only the service process's own CPU per call limited both."""
+    """SetStatus/echo on the same cores with the store's work done elsewhere. Both cases are
+    CPU-bound, so each rate is the cores over its CPU per call. The load generator is counted
+    on both sides, as it is in the measured ratio: it shares the cores in both runs."""
+    setstatus = cpu_ms_without_store(backend.setstatus)
+    echo = cpu_ms_without_store(backend.echo)
+    return echo / setstatus if setstatus else 0.0
+
+
+def servers_only_ratio(backend: BackendResult) -> float:
+    """The same with the load generator left out as well: echo server / services CPU per call
+    (as if the clients ran on other machines)."""
     setstatus = cpu_ms_per_op(backend.setstatus, "services")
     echo = cpu_ms_per_op(backend.echo, "server")
     return echo / setstatus if setstatus else 0.0
@@ -370,10 +399,16 @@ def targets_section(report: Report) -> str:
             )
         )
         label = (
-            f"SetStatus / echo with the store taken out ({b.backend}): echo server CPU per call "
-            "/ services CPU per SetStatus"
+            f"{b.setstatus.case} / echo with the store taken out ({b.backend}): CPU per echo "
+            "(client + server) / CPU per SetStatus without the store's (client + services + "
+            "NATS)"
         )
         rows.append(target_row(label, free, TARGET_VS_ECHO))
+        label = (
+            f"the same, servers only ({b.backend}): echo server CPU per call / services CPU "
+            "per SetStatus"
+        )
+        rows.append([label, pct(servers_only_ratio(b)), "(reported)", "-"])
         if b.setstatus_without_auth is not None:
             bare = b.setstatus_without_auth.stats.rate
             rows.append(
@@ -591,6 +626,14 @@ def summary_section(report: Report) -> str:
             f"bare gRPC echo ({echo:.0f}/s in the same rounds). The services spent "
             f"{cpu_ms_per_op(b.setstatus, 'services'):.1f} ms of CPU per SetStatus, the echo "
             f"server {cpu_ms_per_op(b.echo, 'server'):.2f} ms per echo."
+        )
+        lines.append(
+            f"  - The raw insert_one loop alone reaches "
+            f"{pct(b.insert_rate() / max(1e-9, echo))} of the echo. With the store's CPU taken "
+            f"out, SetStatus would run at {pct(store_free_ratio(b))} of the echo on the same "
+            f"cores ({cpu_ms_without_store(b.setstatus):.2f} ms of CPU per SetStatus for the "
+            f"load generator, services and NATS, {cpu_ms_without_store(b.echo):.2f} ms per "
+            "echo for the load generator and echo server)."
         )
         if b.setstatus_one_process is not None:
             one = b.setstatus_one_process
