@@ -108,6 +108,9 @@ async def test_primary_and_worker_both_serve_and_the_worker_follows_the_director
     await system.add_team("day")
     await system.add_team("night")
     await system.add_agent("w1", "day")
+    # In the directory view before the in-process availability stops: the subprocesses
+    # look a new agent up there on first use (their projector may not have run yet).
+    await system.known_to_availability("w1")
     await system.availability.stop()  # the subprocesses are this test's only availability
     primary, port = start_pair(system, service_process)
     await one_worker(primary, port)
@@ -162,6 +165,7 @@ async def test_a_dead_worker_is_replaced_and_the_primary_takes_its_workers_down(
 ) -> None:
     await system.add_team("day")
     await system.add_agent("w2", "day")
+    await system.known_to_availability("w2")
     await system.availability.stop()
     primary, port = start_pair(system, service_process)
     first = await one_worker(primary, port)
