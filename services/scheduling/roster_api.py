@@ -73,8 +73,10 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         self._sites = store.site_behaviour()
         self._patterns = store.pattern_behaviour()
         self._requirements = store.requirement_behaviour()
-        # Schedules this process committed that the coverage view may not show yet.
+        # Schedules and coverage requirements this process committed that the views may not
+        # show yet: reads overlay them, so a scheduler sees their own change at once.
         self._unprojected: set[str] = set()
+        self._unprojected_requirements: set[str] = set()
 
     # --- sites ---------------------------------------------------------------------------
     async def CreateSite(self, request: pb.CreateSiteRequest, context: Ctx) -> pb.Site:
@@ -574,11 +576,12 @@ class RosterApi(pb_grpc.RosterServiceServicer):
                 requirement=roster_store.requirement_to_proto(wanted)
             )
 
+        requirement_id = roster_store.requirement_id(team_id, key)
         outcome = await self._commands.execute(
-            self._requirements,
-            command_for(COVERAGE, roster_store.requirement_id(team_id, key), request),
-            decide,
+            self._requirements, command_for(COVERAGE, requirement_id, request), decide
         )
+        if outcome.event is not None:
+            self._unprojected_requirements.add(requirement_id)
         return roster_store.requirement_to_proto(outcome.state)
 
     async def GetCoverage(
@@ -593,7 +596,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         if team is None:
             raise NotFound("team", request.team)
         zone = team.client_time_zone
-        requirements = await self._views.requirements(team_id)
+        requirements = await self._team_requirements(team_id)
         slots: list[tuple[datetime, datetime, int]] = []
         needs: list[int] = []
         step = 30
@@ -632,15 +635,36 @@ class RosterApi(pb_grpc.RosterServiceServicer):
 
     def _pending_schedules(self) -> list[Schedule]:
         """Schedules this process committed that its projection has not written yet."""
+        return [s for s in self._pending(SCHEDULE, self._unprojected) if isinstance(s, Schedule)]
+
+    def _pending(self, kind: str, unprojected: set[str]) -> list[object]:
+        """The states of `kind` this process committed that its projection has not written yet;
+        the ids it has written since leave `unprojected`."""
         pending = []
-        for agent_id in sorted(self._unprojected):
-            cached = self._commands.cached(SCHEDULE, agent_id)
-            projected = self._views.projected.get((SCHEDULE, agent_id), 0)
-            if isinstance(cached, Schedule) and cached.version > projected:
+        for aggregate_id in sorted(unprojected):
+            cached = self._commands.cached(kind, aggregate_id)
+            projected = self._views.projected.get((kind, aggregate_id), 0)
+            if cached is not None and getattr(cached, "version", 0) > projected:
                 pending.append(cached)
             else:
-                self._unprojected.discard(agent_id)
+                unprojected.discard(aggregate_id)
         return pending
+
+    async def _team_requirements(self, team_id: str) -> dict[str, roster.Requirement]:
+        """The team's coverage requirements by key (date or weekday) from the view, each
+        replaced by this process's newer commit."""
+        # Asked before the view is read, as in _team_schedules.
+        pending = [
+            r
+            for r in self._pending(COVERAGE, self._unprojected_requirements)
+            if isinstance(r, roster.Requirement) and r.team_id == team_id
+        ]
+        requirements = await self._views.requirements(team_id)
+        for mine in pending:
+            viewed = requirements.get(mine.key)
+            if viewed is None or viewed.version < mine.version:
+                requirements[mine.key] = mine
+        return requirements
 
     async def _spans(
         self, team_id: str, slots: list[tuple[datetime, datetime, int]]

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 
-from services.scheduling.roster_store import SCHEDULE
+from services.scheduling.roster_store import COVERAGE, SCHEDULE
 from tests import roster_helpers as h
 from tests.conftest import System
 from tests.integration.test_roster_api import _setup, _spec
@@ -110,6 +110,48 @@ async def test_team_roster_keeps_schedules_projected_while_it_reads_the_view(
         ("agents/asha", 5),
         ("agents/ravi", 5),
     ]
+
+
+async def test_coverage_shows_a_requirement_the_projection_has_not_written_yet(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler who sets a requirement and reads coverage at once sees it: the process
+    overlays its own unprojected commits, as it does for schedules. The roster projection is
+    held for the whole read, so the view cannot have the requirement yet."""
+    roster = await _setup(system)
+    runner = next(
+        r for r in system.scheduling.runtime.projectors if r.projection.name == "scheduling-roster"
+    )
+    released = asyncio.Event()
+    apply = runner.projection.apply
+
+    async def apply_when_released(envelopes: Any) -> None:
+        await released.wait()
+        await apply(envelopes)
+
+    monkeypatch.setattr(runner.projection, "apply", apply_when_released)
+    need = [3 if 16 <= i < 20 else 0 for i in range(48)]
+    await roster.SetCoverageRequirement(  # type: ignore[attr-defined]
+        rpb.SetCoverageRequirementRequest(
+            team=f"teams/{h.TEAM}",
+            weekday="wed",
+            interval_minutes=30,
+            required=need,
+            idempotency_key="wed-1",
+        )
+    )
+    wednesday = rpb.GetCoverageRequest(
+        team=f"teams/{h.TEAM}", start_date="2027-03-03", end_date="2027-03-03"
+    )
+    held = await roster.GetCoverage(wednesday)  # type: ignore[attr-defined]
+    assert not await mongo.find_all(system.scheduling.roster_views.store.requirements, {})
+    assert [c.required for c in held.intervals] == need
+
+    released.set()
+    views = system.scheduling.roster_views
+    await eventually(lambda: views.projected.get((COVERAGE, f"{h.TEAM}@wed"), 0) == 1)
+    projected = await roster.GetCoverage(wednesday)  # type: ignore[attr-defined]
+    assert [c.required for c in projected.intervals] == need
 
 
 async def test_team_roster_pages_over_agents_in_name_order(system: System) -> None:
