@@ -39,7 +39,8 @@ def test_round_trip_of_any_key_and_filter(last_key: str, filter_key: str) -> Non
     assert pagination.decode(pagination.encode(last_key, filter_key), filter_key) == last_key
 
 
-@given(st.text(), st.text(), st.text())
+# Keys as above: a longer one can make a token past MAX_TOKEN_LENGTH, refused for its length.
+@given(st.text(max_size=60), st.text(), st.text())
 def test_token_for_another_filter_is_refused(last_key: str, issued: str, used: str) -> None:
     token = pagination.encode(last_key, issued)
     if issued == used:
