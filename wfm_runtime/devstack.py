@@ -214,7 +214,8 @@ async def _until_signal_or_exit(procs: dict[str, subprocess.Popen[bytes]]) -> No
             print(f"service(s) exited: {', '.join(dead)}; see their logs", file=sys.stderr)
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 1.0)
+            async with asyncio.timeout(1.0):
+                await stop.wait()
 
 
 def _stop_services(procs: dict[str, subprocess.Popen[bytes]]) -> None:

@@ -270,8 +270,10 @@ class Puller:
             await self._nc.publish(self._subject, json.dumps(request).encode(), reply=reply)
             # The server ends an unfilled request at its expiry (a 408); the margin covers a
             # lost request (a reconnect).
+            # asyncio.timeout, not wait_for, which on Python 3.11 can drop a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._done), wait + 1.0)
+                async with asyncio.timeout(wait + 1.0):
+                    await asyncio.shield(self._done)
         # Everything delivered so far, in order: a message delivered and left out here would
         # only come again after ack_wait.
         msgs, self._msgs = self._msgs, []

@@ -45,6 +45,8 @@ DEAD_AFTER = timedelta(seconds=10)
 UNCERTAIN_GRACE = timedelta(seconds=60)
 # Publishes retried per round at most (one by one, in order), so the round comes back soon.
 MAX_RETRIES_PER_ROUND = 2000
+# How long close() waits for each of its tasks to stop once cancelled.
+CLOSE_WAIT_S = 5.0
 
 
 class Relay:
@@ -177,8 +179,11 @@ class Relay:
     # --- every round --------------------------------------------------------------------
     async def _sweep_loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation
+            # that comes just after the wake-up, and the loop would outlive close().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._round()
@@ -266,8 +271,11 @@ class Relay:
         for task in (self._sender, self._sweeper):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # Waited for, not awaited: `await` would cancel it again if close() itself were
+                # cancelled, and suppressing CancelledError would swallow that cancellation.
+                _, running = await asyncio.wait({task}, timeout=CLOSE_WAIT_S)
+                if running:
+                    log.warning("relay_task_not_stopped", task=task.get_name())
         if self._open:
             return  # unpublished events: the horizon stays, another relay will recover it
         with contextlib.suppress(Exception):

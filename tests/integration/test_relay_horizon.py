@@ -143,3 +143,24 @@ async def test_a_paused_relay_that_writes_again_is_recovered_again_if_it_then_di
     await live._save_horizon()
     assert await live.recover_dead_relays() == 1
     assert await _stream_count(bus) == 1
+
+
+async def test_close_ends_when_the_sweep_is_cancelled_just_as_it_wakes(
+    store: EventStore, bus: Bus
+) -> None:
+    """On Python 3.11, `asyncio.wait_for` drops a cancellation that arrives after the inner
+    wait is done but before the caller resumes: the sweep ran on and `close()` awaited it
+    forever (a test teardown stalled that way). The wake-up comes at each step of a close in
+    turn, so one of them lands just before close cancels the sweep; every close must end."""
+    for steps in range(10):
+        relay = Relay(store, bus, sweep_interval_s=60.0)
+        await relay.register()
+        relay.start()
+        await asyncio.sleep(0.05)  # the sweep is waiting for a wake-up or its interval
+        closing = asyncio.create_task(relay.close())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        relay._wake.set()  # what a deferred publish does; no public way to time it this finely
+        # Less than close()'s own bound on each task: the sweep has to end, not be given up on.
+        done, _ = await asyncio.wait({closing}, timeout=3)
+        assert done, f"close() still waits for the sweep, woken {steps} steps into it"
