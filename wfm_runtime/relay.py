@@ -80,6 +80,9 @@ class Relay:
         self._last_recovery = float("-inf")
         self._sender: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # Set by close(): the loops also stop on it, in case a library they await swallows
+        # or converts the cancellation (a store error is logged and the loop goes on).
+        self._closing = False
 
     async def register(self) -> None:
         """Writes this relay's first horizon; commands may commit only after it."""
@@ -134,7 +137,7 @@ class Relay:
 
     # --- fast path ----------------------------------------------------------------------
     async def _send_loop(self) -> None:
-        while True:
+        while not self._closing:
             await self._send_wake.wait()
             self._send_wake.clear()
             batch, self._outgoing = self._outgoing, []
@@ -178,7 +181,7 @@ class Relay:
 
     # --- every round --------------------------------------------------------------------
     async def _sweep_loop(self) -> None:
-        while True:
+        while not self._closing:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation
             # that comes just after the wake-up, and the loop would outlive close().
             with contextlib.suppress(TimeoutError):
@@ -268,6 +271,7 @@ class Relay:
         # Let the fast path's acks arrive, so a clean stop leaves nothing to recover.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._settled.wait(), 2.0)
+        self._closing = True
         for task in (self._sender, self._sweeper):
             if task is not None:
                 task.cancel()

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from google.protobuf.wrappers_pb2 import StringValue
@@ -164,3 +165,30 @@ async def test_close_ends_when_the_sweep_is_cancelled_just_as_it_wakes(
         # Less than close()'s own bound on each task: the sweep has to end, not be given up on.
         done, _ = await asyncio.wait({closing}, timeout=3)
         assert done, f"close() still waits for the sweep, woken {steps} steps into it"
+
+
+async def test_close_ends_when_a_store_call_turns_the_cancellation_into_an_error(
+    store: EventStore, bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver cancelled in the middle of a call may raise its own error instead of
+    CancelledError (seen with PyMongo's async client). The round logs the error and goes on,
+    so the sweep must also stop on close()'s flag, not only on the cancellation."""
+    relay = Relay(store, bus, sweep_interval_s=0.01)
+    await relay.register()
+    in_call = asyncio.Event()
+    save = store.save_relay
+
+    async def save_that_fails_when_cancelled(*args: Any) -> None:
+        in_call.set()
+        try:
+            await asyncio.sleep(0.5)  # a slow write
+        except asyncio.CancelledError:
+            raise RuntimeError("connection closed while the call was cancelled") from None
+        await save(*args)
+
+    monkeypatch.setattr(store, "save_relay", save_that_fails_when_cancelled)
+    relay.start()
+    await in_call.wait()  # the sweep's round is inside the store call
+    closing = asyncio.create_task(relay.close())
+    done, _ = await asyncio.wait({closing}, timeout=3)
+    assert done, "close() still waits for the sweep"
