@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -37,6 +37,14 @@ from wfm_runtime.validation import (
     check_time_zone,
     parse_name,
 )
+
+
+class _Versioned(Protocol):  # a schedule or a requirement: any state with a version
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=_Versioned)
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 Kind = events_pb2.ScheduleChangeKind
@@ -635,16 +643,16 @@ class RosterApi(pb_grpc.RosterServiceServicer):
 
     def _pending_schedules(self) -> list[Schedule]:
         """Schedules this process committed that its projection has not written yet."""
-        return [s for s in self._pending(SCHEDULE, self._unprojected) if isinstance(s, Schedule)]
+        return self._pending(SCHEDULE, self._unprojected, Schedule)
 
-    def _pending(self, kind: str, unprojected: set[str]) -> list[object]:
+    def _pending(self, kind: str, unprojected: set[str], state: type[V]) -> list[V]:
         """The states of `kind` this process committed that its projection has not written yet;
         the ids it has written since leave `unprojected`."""
         pending = []
         for aggregate_id in sorted(unprojected):
             cached = self._commands.cached(kind, aggregate_id)
             projected = self._views.projected.get((kind, aggregate_id), 0)
-            if cached is not None and getattr(cached, "version", 0) > projected:
+            if isinstance(cached, state) and cached.version > projected:
                 pending.append(cached)
             else:
                 unprojected.discard(aggregate_id)
@@ -656,8 +664,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         # Asked before the view is read, as in _team_schedules.
         pending = [
             r
-            for r in self._pending(COVERAGE, self._unprojected_requirements)
-            if isinstance(r, roster.Requirement) and r.team_id == team_id
+            for r in self._pending(COVERAGE, self._unprojected_requirements, roster.Requirement)
+            if r.team_id == team_id
         ]
         requirements = await self._views.requirements(team_id)
         for mine in pending:

@@ -74,6 +74,22 @@ async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
     assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
 
 
+def _hold_roster_projection(system: System, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Holds the roster projection's batches until the returned event is set."""
+    runner = next(
+        r for r in system.scheduling.runtime.projectors if r.projection.name == "scheduling-roster"
+    )
+    release = asyncio.Event()
+    apply = runner.projection.apply
+
+    async def apply_when_released(envelopes: Any) -> None:
+        await release.wait()
+        await apply(envelopes)
+
+    monkeypatch.setattr(runner.projection, "apply", apply_when_released)
+    return release
+
+
 async def test_team_roster_keeps_schedules_projected_while_it_reads_the_view(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,16 +98,9 @@ async def test_team_roster_keeps_schedules_projected_while_it_reads_the_view(
     The projection is held until the view has been read, then let through to the end."""
     roster = await _setup(system, "asha", "ravi")
     await h.add_night_pattern(roster)
-    runner = next(
-        r for r in system.scheduling.runtime.projectors if r.projection.name == "scheduling-roster"
-    )
     views = system.scheduling.roster_views
-    view_read = asyncio.Event()
-    apply, read = runner.projection.apply, views.team_schedules
-
-    async def apply_after_the_read(envelopes: Any) -> None:
-        await view_read.wait()
-        await apply(envelopes)
+    view_read = _hold_roster_projection(system, monkeypatch)
+    read = views.team_schedules
 
     async def read_then_let_the_projection_finish(team_id: str) -> Any:
         found = await read(team_id)
@@ -99,7 +108,6 @@ async def test_team_roster_keeps_schedules_projected_while_it_reads_the_view(
         await eventually(lambda: all(views.projected.get((SCHEDULE, a)) for a in ("asha", "ravi")))
         return found
 
-    monkeypatch.setattr(runner.projection, "apply", apply_after_the_read)
     monkeypatch.setattr(views, "team_schedules", read_then_let_the_projection_finish)
     await h.assign_us_day_week(roster, "asha", "ravi")
     week = await roster.GetTeamRoster(  # type: ignore[attr-defined]
@@ -119,17 +127,7 @@ async def test_coverage_shows_a_requirement_the_projection_has_not_written_yet(
     overlays its own unprojected commits, as it does for schedules. The roster projection is
     held for the whole read, so the view cannot have the requirement yet."""
     roster = await _setup(system)
-    runner = next(
-        r for r in system.scheduling.runtime.projectors if r.projection.name == "scheduling-roster"
-    )
-    released = asyncio.Event()
-    apply = runner.projection.apply
-
-    async def apply_when_released(envelopes: Any) -> None:
-        await released.wait()
-        await apply(envelopes)
-
-    monkeypatch.setattr(runner.projection, "apply", apply_when_released)
+    released = _hold_roster_projection(system, monkeypatch)
     need = [3 if 16 <= i < 20 else 0 for i in range(48)]
     await roster.SetCoverageRequirement(  # type: ignore[attr-defined]
         rpb.SetCoverageRequirementRequest(
