@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import grpc
@@ -109,15 +110,19 @@ async def add_night_pattern(roster: Any, weekdays: tuple[int, ...] = (1, 2, 3, 4
     )
 
 
-async def assign_us_day_week(roster: Any, *agents: str) -> None:
-    """The us-day pattern (add_night_pattern) for the agents over the week of 2027-03-01."""
-    await roster.BulkAssignShifts(
+async def assign_us_day_week(
+    roster: Any, *agents: str, week_start: str = "2027-03-01", key: str = "b"
+) -> Any:
+    """The us-day pattern (add_night_pattern) for the agents over the week from `week_start`
+    (a Monday); returns the BulkAssignShifts response."""
+    end = date.fromisoformat(week_start) + timedelta(days=6)
+    return await roster.BulkAssignShifts(
         rpb.BulkAssignShiftsRequest(
             shift_pattern="shiftPatterns/us-day",
             agents=[f"agents/{a}" for a in agents],
-            start_date="2027-03-01",
-            end_date="2027-03-07",
-            idempotency_key="b",
+            start_date=week_start,
+            end_date=end.isoformat(),
+            idempotency_key=key,
         )
     )
 

@@ -110,15 +110,7 @@ async def _roster(system: System) -> None:
     roster = h.roster_stub(system)
     await h.add_site(roster, {})
     await h.add_night_pattern(roster)
-    bulk = await roster.BulkAssignShifts(
-        rpb.BulkAssignShiftsRequest(
-            shift_pattern="shiftPatterns/us-day",
-            agents=[f"agents/{a}" for a in AGENTS],
-            start_date="2026-11-09",
-            end_date="2026-11-15",
-            idempotency_key="bulk",
-        )
-    )
+    bulk = await h.assign_us_day_week(roster, *AGENTS, week_start="2026-11-09", key="bulk")
     assert bulk.assigned_shifts == 15
     await roster.PublishWeek(
         rpb.PublishWeekRequest(team=f"teams/{h.TEAM}", week_start="2026-11-09", idempotency_key="p")
