@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import grpc
@@ -132,7 +133,7 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         period = _period(v, request)
         v.raise_if_any()
         agent = await self._known_agent(agent_id)
-        sums = await views.agent_period_sums(self._repo, agent.team_id, agent_id, period)
+        sums = await views.agent_period_sums(self._repo, agent.team_id, agent_id, period, utc_now())
         return _scorecard(agent_id, agent.team_id, period, sums)
 
     async def ListScorecards(
@@ -181,7 +182,7 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         )
 
     async def _team_totals(self, team_id: str, period: domain.Period) -> dict[str, metrics.Sums]:
-        totals = await views.team_period_sums(self._repo, team_id, period)
+        totals = await views.team_period_sums(self._repo, team_id, period, utc_now())
         for agent_id in self._directory.members(team_id):
             totals.setdefault(agent_id, metrics.empty_sums())
         return totals
@@ -271,10 +272,13 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         agent = await self._known_agent(agent_id)
         response = pb.ExplainMetricResponse(metric=metric)
         sums = metrics.empty_sums()
+        now = utc_now()
         for day in metrics.dates(period.start, period.end):
             inputs = await self._book.inputs_for(agent_id, [day], keep=False)
-            metrics.add_sums(sums, metrics.day_sums(inputs, day))
-            await self._explain_day(response, metric, agent_id, inputs, day)
+            time_part, tail = metrics.time_part(inputs, day)
+            day_sums = metrics.combined_sums(time_part, metrics.work_sums(inputs, day))
+            metrics.add_sums(sums, metrics.so_far(day_sums, tail, now))
+            await self._explain_day(response, metric, agent_id, inputs, day, now=now)
         value = metrics.derive(sums)[metric]
         if value is not None:
             response.value = value
@@ -288,9 +292,15 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         agent_id: str,
         inputs: metrics.AgentInputs,
         day: Any,
+        *,
+        now: datetime,
     ) -> None:
         if metric in metrics.STATUS_METRICS:
-            for piece in metrics.pieces(inputs, day):
+            day_pieces = metrics.pieces(inputs, day)
+            # The schedule's own hours count whole; everything else only up to now.
+            for piece in (
+                day_pieces if metric == "scheduled_hours" else metrics.trimmed(day_pieces, now)
+            ):
                 response.segments.append(
                     pb.ExplainedSegment(
                         roster_date=day.isoformat(),

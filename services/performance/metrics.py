@@ -316,10 +316,14 @@ def _same_kind(a: Piece, b: Piece) -> bool:
 
 def adheres(status: str, activity: Activity) -> bool:
     """Whether being in `status` is doing the scheduled `activity`."""
-    if activity.productive:
+    return _adheres(status, activity.productive, activity.kind)
+
+
+def _adheres(status: str, productive: bool, kind: str) -> bool:
+    if productive:
         return status in PRODUCTIVE_STATUSES
-    if activity.kind in {"BREAK", "LUNCH", "MEETING", "TRAINING", OFFLINE}:
-        return status == activity.kind
+    if kind in {"BREAK", "LUNCH", "MEETING", "TRAINING", OFFLINE}:
+        return status == kind
     return status != OFFLINE and status not in PRODUCTIVE_STATUSES
 
 
@@ -331,12 +335,16 @@ def day_sums(inputs: AgentInputs, day: date) -> Sums:
 
 def time_sums(inputs: AgentInputs, day: date) -> Sums:
     """The sums of time (statuses against shifts and leave): read only changes, shifts, leave."""
+    return time_part(inputs, day)[0]
+
+
+def time_part(inputs: AgentInputs, day: date) -> tuple[Sums, Tail]:
+    """`time_sums` and the day's tail: what of them lies after the last status change."""
     sums = empty_sums()
     day_pieces = pieces(inputs, day)
-    _status_sums(sums, day_pieces)
-    _schedule_sums(sums, day_pieces)
-    _punctuality(sums, inputs, day)
-    return sums
+    _piece_sums(sums, day_pieces)
+    no_show_ends = _punctuality(sums, inputs, day)
+    return sums, day_tail(inputs, day_pieces, no_show_ends)
 
 
 def work_sums(inputs: AgentInputs, day: date) -> Sums:
@@ -354,52 +362,68 @@ def combined_sums(time_part: Sums, work_part: Sums) -> Sums:
     return sums
 
 
-def _status_sums(sums: Sums, day_pieces: Iterable[Piece]) -> None:
-    for piece in day_pieces:
-        status = piece.status
-        if status == OFFLINE:
-            continue
-        ms = piece.ms
-        sums["logged_in_ms"] += ms
+def piece_fields(piece: Piece) -> tuple[str, ...]:
+    """The time sums a piece adds its length to (docs/metrics.md, one row per metric)."""
+    activity = piece.activity
+    return _fields_of(
+        piece.status,
+        piece.on_leave,
+        None if activity is None else (activity.paid, activity.productive, activity.kind),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _fields_of(
+    status: str, on_leave: bool, activity: tuple[bool, bool, str] | None
+) -> tuple[str, ...]:
+    fields: list[str] = []
+    if status != OFFLINE:
+        fields.append("logged_in_ms")
         if status in PRODUCTIVE_STATUSES:
-            sums["productive_ms"] += ms
-        if status == "AVAILABLE":
-            sums["available_ms"] += ms
-        elif status == "ON_CONTACT":
-            sums["on_contact_ms"] += ms
-        elif status == "AFTER_CONTACT_WORK":
-            sums["after_contact_ms"] += ms
+            fields.append("productive_ms")
+        fields += {
+            "AVAILABLE": ["available_ms"],
+            "ON_CONTACT": ["on_contact_ms"],
+            "AFTER_CONTACT_WORK": ["after_contact_ms"],
+        }.get(status, [])
+    if activity is not None:
+        paid, productive, kind = activity
+        if paid:
+            fields.append("scheduled_ms")
+        if not on_leave:  # approved leave replaces the schedule: neither absence nor adherence
+            fields.append("adherence_base_ms")
+            if _adheres(status, productive, kind):
+                fields.append("adherent_ms")
+            if productive:
+                fields.append("scheduled_productive_ms")
+                if status == OFFLINE:
+                    fields.append("absence_ms")
+    return tuple(fields)
 
 
-def _schedule_sums(sums: Sums, day_pieces: Iterable[Piece]) -> None:
+def _piece_sums(sums: Sums, day_pieces: Iterable[Piece]) -> None:
     for piece in day_pieces:
-        activity = piece.activity
-        if activity is None:
-            continue
-        ms = piece.ms
-        if activity.paid:
-            sums["scheduled_ms"] += ms
-        if piece.on_leave:
-            continue  # approved leave replaces the schedule: neither absence nor adherence
-        sums["adherence_base_ms"] += ms
-        if adheres(piece.status, activity):
-            sums["adherent_ms"] += ms
-        if activity.productive:
-            sums["scheduled_productive_ms"] += ms
-            if piece.status == OFFLINE:
-                sums["absence_ms"] += ms
+        fields = piece_fields(piece)
+        if fields:
+            ms = piece.ms
+            for name in fields:
+                sums[name] += ms
 
 
-def _punctuality(sums: Sums, inputs: AgentInputs, day: date) -> None:
+def _punctuality(sums: Sums, inputs: AgentInputs, day: date) -> list[datetime]:
+    """Counts late log-ins and no-shows; returns the ends of the no-show shifts."""
     timeline = _Timeline(inputs)
+    no_show_ends = []
     for shift in inputs.shifts:
         if shift.roster_date != day or timeline.on_leave(shift.start):
             continue
         first_login = first_login_in(timeline, shift)
         if first_login is None:
             sums["no_shows"] += 1
+            no_show_ends.append(shift.end)
         elif first_login > shift.start:
             sums["late_logins"] += 1
+    return no_show_ends
 
 
 def first_login_in(timeline: _Timeline, shift: Shift) -> datetime | None:
@@ -446,6 +470,83 @@ def _case_sums(sums: Sums, cases: Iterable[CaseOutcome]) -> None:
         if case.pulse is not None:
             sums["pulse_sum"] += case.pulse
             sums["pulse_count"] += 1
+
+
+# --- figures so far ------------------------------------------------------------------------
+# A day's sums take an agent's last status as holding on (up to STATUS_CARRY): that is how the
+# projector can file a day before it is over, and why they are exact once it is. Read while
+# the day is still going, its time after now must not count: the day's tail is what of its
+# sums lies after the last status change (the only time that assumption decides, and never
+# before now), so a read takes back the tail's part after now (`so_far`).
+PLAN_FIELDS = frozenset({"scheduled_ms"})  # the schedule itself: its whole day counts
+
+
+class TailPiece(NamedTuple):
+    start: datetime
+    end: datetime
+    fields: tuple[str, ...]  # the sums its time went to (`piece_fields`)
+
+
+@dataclass(frozen=True)
+class Tail:
+    pieces: tuple[TailPiece, ...] = ()
+    no_show_ends: tuple[datetime, ...] = ()  # the no-show shifts' ends: not one before then
+
+    def __bool__(self) -> bool:
+        return bool(self.pieces or self.no_show_ends)
+
+
+def day_tail(
+    inputs: AgentInputs, day_pieces: Iterable[Piece], no_show_ends: Iterable[datetime]
+) -> Tail:
+    """The part of a day's time sums after its agent's last known status change (the whole
+    day when there is none), and its no-shows whose shift ends after that change."""
+    last = max((change.at for change in inputs.changes), default=None)
+    kept = tuple(
+        TailPiece(piece.start if last is None else max(piece.start, last), piece.end, fields)
+        for piece in day_pieces
+        if (last is None or piece.end > last) and (fields := piece_fields(piece))
+    )
+    ends = tuple(end for end in no_show_ends if last is None or end > last)
+    return Tail(kept, ends)
+
+
+def first_open_day(now: datetime) -> date:
+    """The earliest roster date whose time may go on past `now`, in any zone: a date's time
+    ends within `AFTER_MIDNIGHT` of its next local midnight, at latest 12 h after UTC's."""
+    return (now - timedelta(days=1, hours=12) - AFTER_MIDNIGHT).date()
+
+
+def so_far(sums: Mapping[str, int], tail: Tail, now: datetime) -> Sums:
+    """One day's sums as of `now`: its tail's time after now taken back (but for the
+    schedule's own hours), a no-show counted only once its shift is over, and the day
+    active only once something of it has happened."""
+    result = {name: int(sums.get(name, 0)) for name in SUM_FIELDS}
+    scheduled_so_far = result["scheduled_ms"]
+    for piece in tail.pieces:
+        if piece.end <= now:
+            continue
+        ms = (piece.end - max(piece.start, now)) // _ONE_MS
+        for name in piece.fields:
+            if name in PLAN_FIELDS:
+                scheduled_so_far -= ms
+            else:
+                result[name] -= ms
+    result["no_shows"] -= sum(1 for end in tail.no_show_ends if end > now)
+    if result["active_days"]:
+        result["active_days"] = int(
+            bool(scheduled_so_far or result["logged_in_ms"] or result["cases"])
+        )
+    return result
+
+
+def trimmed(day_pieces: Iterable[Piece], now: datetime) -> list[Piece]:
+    """The pieces of a day up to `now` (what `ExplainMetric` shows of a day still going)."""
+    return [
+        piece if piece.end <= now else piece._replace(end=now)
+        for piece in day_pieces
+        if piece.start < now
+    ]
 
 
 # --- figures -----------------------------------------------------------------------------

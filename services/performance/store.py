@@ -583,6 +583,43 @@ def unpack_sums(text: str) -> metrics.Sums:
     return {name: values[i] if i < len(values) else 0 for i, name in enumerate(metrics.SUM_FIELDS)}
 
 
+# A day's tail (`metrics.Tail`) as text in its team-day document, `tails.<agent>`: pieces
+# `start,end,fields` (epoch ms; fields a bit mask over SUM_FIELDS) joined by `;`, then `|` and
+# the no-show ends. Only day documents hold tails: a read adjusts the days still going.
+_FIELD_BIT = {name: 1 << i for i, name in enumerate(metrics.SUM_FIELDS)}
+
+
+def pack_tail(tail: metrics.Tail) -> str:
+    pieces = ";".join(
+        f"{epoch_ms(p.start)},{epoch_ms(p.end)},{sum(_FIELD_BIT[f] for f in p.fields)}"
+        for p in tail.pieces
+    )
+    return pieces + "|" + ";".join(str(epoch_ms(end)) for end in tail.no_show_ends)
+
+
+def unpack_tail(text: str) -> metrics.Tail:
+    pieces_text, _, ends_text = text.partition("|")
+    pieces = []
+    for item in filter(None, pieces_text.split(";")):
+        start, end, mask = (int(x) for x in item.split(","))
+        fields = _fields_of_mask(mask)
+        pieces.append(metrics.TailPiece(from_epoch_ms(start), from_epoch_ms(end), fields))
+    ends = tuple(from_epoch_ms(int(x)) for x in filter(None, ends_text.split(";")))
+    return metrics.Tail(tuple(pieces), ends)
+
+
+@functools.lru_cache(maxsize=256)
+def _fields_of_mask(mask: int) -> tuple[str, ...]:
+    return tuple(name for name, bit in _FIELD_BIT.items() if mask & bit)
+
+
+def so_far_row(packed: str, tail_text: str | None, now: datetime) -> str:
+    """A stored day row as of `now` (the row itself when it has no tail)."""
+    if not tail_text:
+        return packed
+    return pack_sums(metrics.so_far(unpack_sums(packed), unpack_tail(tail_text), now))
+
+
 class Repository:
     """Every driver call of the performance views goes through here or `wfm_runtime.mongo`."""
 

@@ -152,6 +152,7 @@ class _DayParts:
     zone: str
     time_slices: list[store.Parsed]
     time_sums: metrics.Sums
+    tail: metrics.Tail
     work_slices: list[store.Parsed]
     work_sums: metrics.Sums
 
@@ -164,6 +165,19 @@ def _same(old_zone: str, zone: str, old: list[store.Parsed], new: list[store.Par
         and len(old) == len(new)
         and all(a is b for a, b in zip(old, new, strict=True))
     )
+
+
+def _set_tail(doc: dict[str, Any], agent_id: str, packed: str | None) -> bool:
+    """Sets or removes an agent's tail in a team-day document; whether that changed it."""
+    tails: dict[str, str] = doc.get("tails", {})
+    if tails.get(agent_id) == packed:
+        return False
+    if packed is None:
+        del tails[agent_id]
+    else:
+        doc["tails"] = tails
+        tails[agent_id] = packed
+    return True
 
 
 class DayBook:
@@ -435,8 +449,9 @@ class DayBook:
     # --- figures ---------------------------------------------------------------------------
     async def recompute(self, touched: set[AgentDay]) -> None:
         by_team: dict[str, list[tuple[str, date, metrics.Sums]]] = {}
+        tails: dict[AgentDay, metrics.Tail] = {}
         for agent_id, day in sorted(touched):
-            sums = await self._day_sums(agent_id, day)
+            sums, tails[agent_id, day] = await self._day_sums(agent_id, day)
             team = self._directory.team_of(agent_id)
             by_team.setdefault(team, []).append((agent_id, day, sums))
         ids = sorted({store.team_day_id(t, d) for t, rows in by_team.items() for _, d, _ in rows})
@@ -453,6 +468,9 @@ class DayBook:
                 doc.update(team_id=team, date=day.isoformat())
                 agents = doc.setdefault("agents", {})
                 packed = store.pack_sums(sums) if any(sums.values()) else None
+                tail = tails[agent_id, day]
+                if _set_tail(doc, agent_id, store.pack_tail(tail) if packed and tail else None):
+                    self._dirty_figures.add(doc["_id"])
                 old = agents.get(agent_id)
                 if old == packed:
                     continue
@@ -496,8 +514,9 @@ class DayBook:
             agents[agent_id] = store.pack_row(row)
         self._dirty_figures.add(month_id)
 
-    async def _day_sums(self, agent_id: str, day: date) -> metrics.Sums:
-        """`metrics.day_sums` of the agent-day, reusing a part whose inputs are unchanged.
+    async def _day_sums(self, agent_id: str, day: date) -> tuple[metrics.Sums, metrics.Tail]:
+        """`metrics.day_sums` of the agent-day and its tail, reusing a part whose inputs are
+        unchanged.
 
         A status batch leaves the cases as they were and a case batch the statuses, so the
         part each did not touch is taken from the last recompute (same parsed slices, held
@@ -510,10 +529,10 @@ class DayBook:
         work_slices = [*parts[CASES], *parts[SCHEDULE], *parts[TRAINING]]
         known = self._day_parts.get((agent_id, day))
         # Each part's inputs hold only the kinds it reads (a kind fills its own fields).
-        time_part = (
-            known.time_sums
+        time_part, tail = (
+            (known.time_sums, known.tail)
             if known and _same(known.zone, zone, known.time_slices, time_slices)
-            else metrics.time_sums(store.inputs_from_parsed(zone, time_slices), day)
+            else metrics.time_part(store.inputs_from_parsed(zone, time_slices), day)
         )
         work_part = (
             known.work_sums
@@ -523,9 +542,9 @@ class DayBook:
         if len(self._day_parts) >= MAX_CACHED_DOCS:
             self._day_parts.clear()
         self._day_parts[(agent_id, day)] = _DayParts(
-            zone, time_slices, time_part, work_slices, work_part
+            zone, time_slices, time_part, tail, work_slices, work_part
         )
-        return metrics.combined_sums(time_part, work_part)
+        return metrics.combined_sums(time_part, work_part), tail
 
     async def roll_up(self, team_id: str, month: str) -> None:
         """Derives the team's month document anew from its day documents (after the day
@@ -629,6 +648,7 @@ class DayBook:
             for day in days:
                 doc = self._figures[store.team_day_id(old_team, day)]
                 old = doc["agents"].pop(entry.agent_id)
+                _set_tail(doc, entry.agent_id, None)
                 self._dirty_figures.add(doc["_id"])
                 self._move_month_row(old_team, f"{day:%Y-%m}", entry.agent_id, old, None)
             self._pending |= {(entry.agent_id, d) for d in days}
@@ -647,14 +667,18 @@ class DayBook:
             if self._pending:
                 await self._settle_pending()
 
-    async def sums_of(self, team_id: str, agent_id: str, days: list[date]) -> metrics.Sums:
-        """An agent's summed figures over `days`, from the figures this book keeps."""
+    async def sums_of(
+        self, team_id: str, agent_id: str, days: list[date], now: datetime
+    ) -> metrics.Sums:
+        """An agent's summed figures over `days` as of `now`, from the figures this book
+        keeps."""
         docs = await self._figure_docs([store.team_day_id(team_id, d) for d in days])
         total = metrics.empty_sums()
         for doc in docs.values():
             packed = doc.get("agents", {}).get(agent_id)
             if packed:
-                metrics.add_sums(total, store.unpack_sums(packed))
+                tail = doc.get("tails", {}).get(agent_id)
+                metrics.add_sums(total, store.unpack_sums(store.so_far_row(packed, tail, now)))
         return total
 
     def _write_inputs(self) -> Awaitable[Any]:
@@ -745,7 +769,8 @@ class RedFlagWatch:
             ]
             flags: list[domain.RedFlag] = []
             for agent_id in sorted(agents) if thresholds.limits() else []:
-                figures = metrics.derive(await self._book.sums_of(team_id, agent_id, days))
+                sums = await self._book.sums_of(team_id, agent_id, days, utc_now())
+                figures = metrics.derive(sums)
                 flags += domain.red_flags(agent_id, figures, thresholds)
             flags += certification_flags(
                 self._certifications.expired(sorted(agents), period_end(days[-1]))
@@ -1102,35 +1127,73 @@ class DirectoryProjection:
 
 # --- queries -------------------------------------------------------------------------------
 async def team_period_sums(
-    repo: store.Repository, team_id: str, period: domain.Period
+    repo: store.Repository, team_id: str, period: domain.Period, now: datetime
 ) -> dict[str, metrics.Sums]:
-    """Each agent's summed sums over the period's roster dates: a whole calendar month inside
-    the period from its roll-up document, the other days from the team-day documents."""
+    """Each agent's summed sums over the period's roster dates as of `now`: a whole calendar
+    month inside the period from its roll-up document, the other days from the team-day
+    documents, then the days still going taken back to now (`metrics.so_far`)."""
     docs = await repo.get_many(repo.team_days, _figure_ids(team_id, period))
     # Lists added element-wise: a 1,000-agent team month is 31,000 rows of 26 numbers.
-    width = len(metrics.SUM_FIELDS)
     totals: dict[str, list[int]] = {}
     for doc in map(store.unpack_doc, docs.values()):
         for agent_id, packed in doc.get("agents", {}).items():
-            values = [int(x) for x in packed.split(",")]
-            values += [0] * (width - len(values))
-            total = totals.get(agent_id)
-            totals[agent_id] = (
-                values if total is None else [a + b for a, b in zip(total, values, strict=True)]
-            )
+            _add_row(totals, agent_id, store.row_of(packed))
+    for doc in await _days_going(repo, team_id, period, now, docs):
+        for agent_id, tail in doc.get("tails", {}).items():
+            delta = _so_far_delta(doc["agents"].get(agent_id), tail, now)
+            if delta is not None:
+                _add_row(totals, agent_id, delta)
     return {a: dict(zip(metrics.SUM_FIELDS, v, strict=True)) for a, v in totals.items()}
 
 
 async def agent_period_sums(
-    repo: store.Repository, team_id: str, agent_id: str, period: domain.Period
+    repo: store.Repository, team_id: str, agent_id: str, period: domain.Period, now: datetime
 ) -> metrics.Sums:
     docs = await repo.get_many(repo.team_days, _figure_ids(team_id, period))
-    total = metrics.empty_sums()
+    totals: dict[str, list[int]] = {}
     for doc in map(store.unpack_doc, docs.values()):
         packed = doc.get("agents", {}).get(agent_id)
         if packed:
-            metrics.add_sums(total, store.unpack_sums(packed))
-    return total
+            _add_row(totals, agent_id, store.row_of(packed))
+    for doc in await _days_going(repo, team_id, period, now, docs):
+        tail = doc.get("tails", {}).get(agent_id)
+        delta = _so_far_delta(doc["agents"].get(agent_id), tail, now) if tail else None
+        if delta is not None:
+            _add_row(totals, agent_id, delta)
+    row = totals.get(agent_id) or store.row_of(None)
+    return dict(zip(metrics.SUM_FIELDS, row, strict=True))
+
+
+def _add_row(totals: dict[str, list[int]], agent_id: str, row: list[int]) -> None:
+    total = totals.get(agent_id)
+    totals[agent_id] = row if total is None else [a + b for a, b in zip(total, row, strict=True)]
+
+
+async def _days_going(
+    repo: store.Repository,
+    team_id: str,
+    period: domain.Period,
+    now: datetime,
+    read: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The period's team-day documents of the dates that may still be going at `now` (their
+    tails matter), reusing those already read."""
+    first = max(period.start, metrics.first_open_day(now))
+    ids = [store.team_day_id(team_id, d) for d in metrics.dates(first, period.end)]
+    missing = [i for i in ids if i not in read]
+    found = {**read, **(await repo.get_many(repo.team_days, missing) if missing else {})}
+    return [store.unpack_doc(found[i]) for i in ids if i in found]
+
+
+def _so_far_delta(packed: str | None, tail: str, now: datetime) -> list[int] | None:
+    """What a day row changes by when taken back to `now` (None: nothing)."""
+    if not packed:
+        return None
+    row = store.row_of(packed)
+    delta = [
+        b - a for a, b in zip(row, store.row_of(store.so_far_row(packed, tail, now)), strict=True)
+    ]
+    return delta if any(delta) else None
 
 
 def _figure_ids(team_id: str, period: domain.Period) -> list[str]:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from wfm.availability.v1 import availability_service_pb2 as apb
 from wfm.performance.v1 import performance_service_pb2 as pb
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 from wfm.training.v1 import training_service_pb2 as tpb
@@ -14,7 +15,7 @@ from tests import roster_helpers as h
 from tests.conftest import System
 from tests.integration.test_performance_api import _case
 from wfm_runtime.testing import eventually
-from wfm_runtime.timefmt import to_timestamp
+from wfm_runtime.timefmt import to_timestamp, utc_now
 
 pytestmark = pytest.mark.integration
 
@@ -59,43 +60,43 @@ async def test_published_shifts_count_and_a_moved_or_cancelled_one_recomputes_it
     roster = await _roster_team(system, "asha")
     await roster.AssignShift(
         rpb.AssignShiftRequest(
-            agent="agents/asha", shift_id="s1", shift=_spec("2027-03-08"), idempotency_key="a1"
+            agent="agents/asha", shift_id="s1", shift=_spec("2026-02-09"), idempotency_key="a1"
         )
     )
     await roster.PublishWeek(
         rpb.PublishWeekRequest(
-            team=f"teams/{h.TEAM}", week_start="2027-03-08", idempotency_key="p1"
+            team=f"teams/{h.TEAM}", week_start="2026-02-09", idempotency_key="p1"
         )
     )
     # 540 minutes less the unpaid 30-minute lunch; never logged in: a no-show, all absent.
     day8 = await eventually(
-        lambda: _day(system, "asha", "2027-03-08"), lambda m: m.scheduled_hours == 8.5
+        lambda: _day(system, "asha", "2026-02-09"), lambda m: m.scheduled_hours == 8.5
     )
     assert (day8.absenteeism_percent, day8.no_shows, day8.adherence_percent) == (100, 1, 0)
 
     # A draft shift is not scheduled time.
     await roster.AssignShift(
         rpb.AssignShiftRequest(
-            agent="agents/asha", shift_id="s2", shift=_spec("2027-03-15"), idempotency_key="a2"
+            agent="agents/asha", shift_id="s2", shift=_spec("2026-02-16"), idempotency_key="a2"
         )
     )
     await roster.UpdateShift(
         rpb.UpdateShiftRequest(
             name="agents/asha/shifts/s1",
-            shift=_spec("2027-03-09", "09:00", 480),
+            shift=_spec("2026-02-10", "09:00", 480),
             idempotency_key="m1",
         )
     )
-    await eventually(lambda: _day(system, "asha", "2027-03-09"), lambda m: m.scheduled_hours == 7.5)
-    left = await _day(system, "asha", "2027-03-08")
+    await eventually(lambda: _day(system, "asha", "2026-02-10"), lambda m: m.scheduled_hours == 7.5)
+    left = await _day(system, "asha", "2026-02-09")
     assert not left.HasField("absenteeism_percent") and left.scheduled_hours == 0
-    assert (await _day(system, "asha", "2027-03-15")).scheduled_hours == 0
+    assert (await _day(system, "asha", "2026-02-16")).scheduled_hours == 0
 
     await roster.CancelShift(
         rpb.CancelShiftRequest(name="agents/asha/shifts/s1", reason="swap", idempotency_key="c1")
     )
     cancelled = await eventually(
-        lambda: _day(system, "asha", "2027-03-09"), lambda m: m.scheduled_hours == 0
+        lambda: _day(system, "asha", "2026-02-10"), lambda m: m.scheduled_hours == 0
     )
     assert cancelled.no_shows == 0
 
@@ -105,30 +106,30 @@ async def test_approved_leave_is_not_absence(perf_system: System) -> None:
     roster = await _roster_team(system, "ravi")
     await roster.AssignShift(
         rpb.AssignShiftRequest(
-            agent="agents/ravi", shift_id="s1", shift=_spec("2027-03-11"), idempotency_key="a1"
+            agent="agents/ravi", shift_id="s1", shift=_spec("2026-02-12"), idempotency_key="a1"
         )
     )
     await roster.PublishWeek(
         rpb.PublishWeekRequest(
-            team=f"teams/{h.TEAM}", week_start="2027-03-08", idempotency_key="p1"
+            team=f"teams/{h.TEAM}", week_start="2026-02-09", idempotency_key="p1"
         )
     )
     await eventually(
-        lambda: _day(system, "ravi", "2027-03-11"), lambda m: m.absenteeism_percent == 100
+        lambda: _day(system, "ravi", "2026-02-12"), lambda m: m.absenteeism_percent == 100
     )
     asked = await roster.RequestLeave(
         rpb.RequestLeaveRequest(
             agent="agents/ravi",
             leave_request_id="l1",
             leave_request=rpb.LeaveRequest(
-                kind=rpb.LEAVE_KIND_SICK, start_date="2027-03-11", end_date="2027-03-11"
+                kind=rpb.LEAVE_KIND_SICK, start_date="2026-02-12", end_date="2026-02-12"
             ),
             idempotency_key="l1",
         )
     )
     await roster.ApproveLeave(rpb.ApproveLeaveRequest(name=asked.name, idempotency_key="ok"))
     on_leave = await eventually(
-        lambda: _day(system, "ravi", "2027-03-11"),
+        lambda: _day(system, "ravi", "2026-02-12"),
         lambda m: not m.HasField("absenteeism_percent"),
     )
     # Scheduling cancels the shift the leave covers: not scheduled, not a no-show, not absent.
@@ -232,3 +233,74 @@ async def test_training_completions_count_and_an_expired_certification_is_flagge
     )
     assert raised is not None and raised.event_type == "wfm.performance.v1.RedFlagRaised"
     assert await events.get("red_flag", "ravi--2026-02--certification_expired", 1) is None
+
+
+async def _publish_shift_at(roster: Any, agent: str, start: datetime, key: str) -> str:
+    """A 9-hour shift (no activities) starting at `start` on a UTC client clock, published;
+    returns its roster date."""
+    day = start.date()
+    await roster.AssignShift(
+        rpb.AssignShiftRequest(
+            agent=f"agents/{agent}",
+            shift_id=key,
+            shift=rpb.ShiftSpec(
+                roster_date=day.isoformat(),
+                start_local_time=f"{start:%H:%M}",
+                length_minutes=540,
+                anchor=rpb.ANCHOR_CLIENT,
+            ),
+            idempotency_key=f"assign-{key}",
+        )
+    )
+    monday = day - timedelta(days=day.weekday())
+    await roster.PublishWeek(
+        rpb.PublishWeekRequest(
+            team="teams/today", week_start=monday.isoformat(), idempotency_key=f"publish-{key}"
+        )
+    )
+    return day.isoformat()
+
+
+async def test_a_day_still_going_counts_only_up_to_now(perf_system: System) -> None:
+    """Asha's shift began an hour ago and she has just logged in: an hour late, not a
+    no-show, and minutes (not the rest of the shift) logged in. Ravi's shift starts in two
+    hours: planned, but nobody is absent from it yet."""
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None and system.performance is not None
+    await system.add_team("today", zone="UTC")
+    roster = h.roster_stub(system)
+    await h.add_site(roster, {})
+    for agent in ("asha", "ravi"):
+        await system.add_agent(agent, "today")
+        await eventually(lambda a=agent: system.performance.directory.agent(a))  # type: ignore[misc]
+    now = utc_now().replace(second=0, microsecond=0)
+    asha_day = await _publish_shift_at(roster, "asha", now - timedelta(hours=1), "asha")
+    ravi_day = await _publish_shift_at(roster, "ravi", now + timedelta(hours=2), "ravi")
+    await system.known_to_availability("asha")
+    await system.avail.SetStatus(
+        apb.SetStatusRequest(
+            name="agents/asha/availability",
+            status=apb.AGENT_STATUS_AVAILABLE,
+            idempotency_key="in",
+        )
+    )
+
+    asha = await eventually(lambda: _day(system, "asha", asha_day), lambda m: m.late_logins == 1)
+    assert asha.no_shows == 0 and asha.scheduled_hours == 9
+    assert 0 < asha.logged_in_hours < 0.25  # filed whole, it would be about 8 hours
+    assert 75 < asha.absenteeism_percent < 100  # the hour before she came, of the time so far
+    explained = await perf.ExplainMetric(
+        pb.ExplainMetricRequest(
+            name="agents/asha/scorecard",
+            period=pb.Period(start_date=asha_day, end_date=asha_day),
+            metric="logged_in_hours",
+        )
+    )
+    assert explained.segments and all(
+        s.end_time.ToDatetime(UTC) <= utc_now() for s in explained.segments
+    )
+    assert explained.value <= asha.logged_in_hours + 0.01
+
+    ravi = await eventually(lambda: _day(system, "ravi", ravi_day), lambda m: m.scheduled_hours > 0)
+    assert ravi.scheduled_hours == 9 and ravi.no_shows == 0
+    assert not ravi.HasField("absenteeism_percent") and not ravi.HasField("adherence_percent")

@@ -20,6 +20,7 @@ from tests.integration.test_performance_api import _case, _record, _team, _today
 from wfm_runtime import mongo
 from wfm_runtime.events import new_envelope
 from wfm_runtime.testing import eventually
+from wfm_runtime.timefmt import utc_now
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +108,12 @@ async def _figures(repo: store.Repository) -> dict[str, Any]:
     return {d["_id"]: dict(d["agents"]) for d in docs if d.get("agents") and "date" in d}
 
 
+async def _tails(repo: store.Repository) -> dict[str, Any]:
+    """Each day document's tails (what of a day lies after its last status change)."""
+    docs = map(store.unpack_doc, await mongo.find_all(repo.team_days, {}))
+    return {d["_id"]: d["tails"] for d in docs if d.get("tails")}
+
+
 async def _feed(book: views.DayBook, batches: list[list[EventEnvelope]]) -> None:
     status, cases = views.StatusProjection(book), views.CaseProjection(book)
     for batch in batches:  # small batches: each leaves the consumer caught up
@@ -131,6 +138,7 @@ async def test_shuffled_repeated_input_gives_the_figures_of_the_ordered_input(
 
     expected = await _figures(ordered_repo)
     assert expected == await _figures(shuffled_repo)
+    assert await _tails(ordered_repo) == await _tails(shuffled_repo)
     # And the stored figures are the pure rule over every input stored for the day.
     inputs = await ordered.inputs_for("p1", [ROSTER])
     assert expected[f"night|{ROSTER}"]["p1"] == store.pack_sums(metrics.day_sums(inputs, ROSTER))
@@ -193,9 +201,11 @@ async def test_a_full_rebuild_from_the_streams_gives_the_same_figures(
         lambda: _figures(repo),
         lambda f: sum(store.unpack_sums(p)["cases"] for d in f.values() for p in d.values()) == 6,
     )
+    incremental_tails = await _tails(repo)
     await system.performance.runtime.rebuild_views()
     rebuilt = await eventually(lambda: _figures(repo), lambda f: f == incremental)
     assert rebuilt == incremental
+    assert await _tails(repo) == incremental_tails
 
 
 async def test_the_month_roll_up_equals_the_sum_of_its_days(mongo_url: str) -> None:
@@ -205,12 +215,12 @@ async def test_the_month_roll_up_equals_the_sum_of_its_days(mongo_url: str) -> N
     # A whole-month period reads the roll-up; 1-29 November reads day documents.
     month = domain.Period(date(2026, 11, 1), date(2026, 11, 30))
     days = domain.Period(date(2026, 11, 1), date(2026, 11, 29))
-    from_roll_up = await views.team_period_sums(repo, "night", month)
-    from_days = await views.team_period_sums(repo, "night", days)
+    from_roll_up = await views.team_period_sums(repo, "night", month, utc_now())
+    from_days = await views.team_period_sums(repo, "night", days, utc_now())
     assert set(from_roll_up) == {"p1", "p2"}
     assert from_roll_up == from_days
     assert from_roll_up["p1"]["cases"] == 3
-    assert await views.agent_period_sums(repo, "night", "p1", month) == from_days["p1"]
+    assert await views.agent_period_sums(repo, "night", "p1", month, utc_now()) == from_days["p1"]
 
 
 async def test_reused_day_parts_equal_the_full_rule_after_interleaved_batches(
@@ -282,7 +292,7 @@ async def test_an_agent_who_changes_team_takes_its_days_along(mongo_url: str) ->
     p1_days = {k.rsplit("|", 1)[1]: v["p1"] for k, v in before.items() if "p1" in v}
     assert len(p1_days) >= 2  # the 23rd and the 24th
     month = domain.Period(date(2026, 11, 1), date(2026, 11, 30))
-    p1_month = (await views.team_period_sums(repo, "night", month))["p1"]
+    p1_month = (await views.team_period_sums(repo, "night", month, utc_now()))["p1"]
 
     directory = views.DirectoryProjection(repo, book._directory, book)
     await directory.apply([_moved("p1", "day", 2)])
@@ -292,8 +302,8 @@ async def test_an_agent_who_changes_team_takes_its_days_along(mongo_url: str) ->
     assert all("p1" not in rows for k, rows in after.items() if k.startswith("night|"))
     assert {k.rsplit("|", 1)[1]: v["p1"] for k, v in after.items() if "p1" in v} == p1_days
     assert all(after[k]["p2"] == v["p2"] for k, v in before.items() if "p2" in v)
-    assert (await views.team_period_sums(repo, "day", month))["p1"] == p1_month
-    assert "p1" not in await views.team_period_sums(repo, "night", month)
+    assert (await views.team_period_sums(repo, "day", month, utc_now()))["p1"] == p1_month
+    assert "p1" not in await views.team_period_sums(repo, "night", month, utc_now())
     assert await repo.pending() == ([], set())
 
     rebuilt, rebuilt_repo = await _book(mongo_url)

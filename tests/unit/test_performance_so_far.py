@@ -1,0 +1,201 @@
+"""A day still going counts only up to now (docs/metrics.md, "Figures so far").
+
+The projector files a whole day as if the agent's last status held on; `so_far` takes the
+day's tail (what lies after the last status change) back past now. Same night shift as
+`test_performance_metrics`: roster date 2026-11-23, 13:00-22:00 UTC (18:30-03:30 IST).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.performance import store
+from services.performance.metrics import (
+    SUM_FIELDS,
+    AgentInputs,
+    Leave,
+    Sums,
+    Tail,
+    _piece_sums,
+    combined_sums,
+    day_sums,
+    derive,
+    empty_sums,
+    first_login_in,
+    first_open_day,
+    local_midnight,
+    pieces,
+    time_part,
+    trimmed,
+    window,
+    work_sums,
+)
+from services.performance.metrics import _Timeline as Timeline
+from tests.unit.test_performance_metrics import (
+    D23,
+    PUNE,
+    WORKED_NIGHT,
+    _shift_on,
+    at,
+    changes,
+    night_shift,
+)
+
+HOUR_MS, MINUTE_MS = 3_600_000, 60_000
+
+
+def figures_at(inputs: AgentInputs, day: date, now: datetime) -> Sums:
+    """What a read at `now` gets: the stored whole-day sums and tail, through their text."""
+    time_sums, tail = time_part(inputs, day)
+    stored = store.pack_sums(combined_sums(time_sums, work_sums(inputs, day)))
+    return store.unpack_sums(store.so_far_row(stored, store.pack_tail(tail), now))
+
+
+def test_mid_shift_a_late_login_counts_only_the_time_so_far() -> None:
+    inputs = AgentInputs(
+        zone=PUNE, changes=changes((at(23, 13, 10), "AVAILABLE")), shifts=(night_shift(23, D23),)
+    )
+    whole = day_sums(inputs, D23)
+    assert whole["logged_in_ms"] == (22 * 60 - (13 * 60 + 10)) * MINUTE_MS  # carried to 22:00
+    now = at(23, 15)
+    sums = figures_at(inputs, D23, now)
+    assert sums["logged_in_ms"] == sums["available_ms"] == 110 * MINUTE_MS  # 13:10-15:00
+    assert sums["absence_ms"] == 10 * MINUTE_MS
+    assert sums["scheduled_productive_ms"] == sums["adherence_base_ms"] == 2 * HOUR_MS
+    assert sums["adherent_ms"] == 110 * MINUTE_MS
+    assert (sums["late_logins"], sums["no_shows"], sums["active_days"]) == (1, 0, 1)
+    assert sums["scheduled_ms"] == whole["scheduled_ms"] == 510 * MINUTE_MS  # the plan, whole
+    figures = derive(sums)
+    assert figures["absenteeism_percent"] == round(10 / 120 * 100, 4)
+    assert figures["conformance_percent"] == round(110 / 120 * 100, 4)
+
+
+def test_a_shift_not_yet_logged_into_is_absent_so_far_but_no_no_show_until_it_ends() -> None:
+    inputs = AgentInputs(zone=PUNE, shifts=(night_shift(23, D23),))
+    assert day_sums(inputs, D23)["no_shows"] == 1  # filed as if nobody ever comes
+    early = figures_at(inputs, D23, at(23, 14))
+    assert (early["no_shows"], early["absence_ms"], early["logged_in_ms"]) == (0, HOUR_MS, 0)
+    assert derive(early)["absenteeism_percent"] == 100.0
+    assert figures_at(inputs, D23, at(23, 22))["no_shows"] == 1  # the shift is over
+
+
+def test_before_the_shift_starts_nothing_is_absent_and_the_day_is_not_active() -> None:
+    inputs = AgentInputs(zone=PUNE, shifts=(night_shift(23, D23),))
+    sums = figures_at(inputs, D23, at(23, 9))
+    assert (sums["absence_ms"], sums["no_shows"], sums["active_days"]) == (0, 0, 0)
+    figures = derive(sums)
+    assert figures["absenteeism_percent"] is None and figures["adherence_percent"] is None
+    assert figures["scheduled_hours"] == 8.5
+
+
+def test_a_day_that_is_over_is_its_whole_stored_figures() -> None:
+    inputs = AgentInputs(zone=PUNE, changes=WORKED_NIGHT, shifts=(night_shift(23, D23),))
+    assert figures_at(inputs, D23, at(24, 18)) == day_sums(inputs, D23)
+    # After the last status change every read is the stored row: no tail is kept once the
+    # day's last change is its end (22:00 OFFLINE, and nothing scheduled after it).
+    assert not time_part(inputs, D23)[1]
+
+
+def test_an_empty_tail_keeps_the_row_as_stored() -> None:
+    row = store.pack_sums({**empty_sums(), "cases": 3, "active_days": 1})
+    assert store.so_far_row(row, None, at(23, 0)) == row
+    assert store.unpack_tail(store.pack_tail(Tail())) == Tail()
+
+
+def test_the_earliest_open_day_bounds_every_zone() -> None:
+    now = at(25, 3)
+    first = first_open_day(now)
+    for zone in ("Etc/GMT+12", "Pacific/Kiritimati", "America/New_York", PUNE, "UTC"):
+        assert window(first - timedelta(days=1), zone)[1] <= now  # over everywhere
+    assert window(first + timedelta(days=1), "Etc/GMT+12")[1] > now  # at most a day early
+
+
+def as_of(inputs: AgentInputs, day: date, now: datetime) -> Sums:
+    """The definition, straight: the day's pieces cut at now, the whole plan, and shifts
+    judged by what happened before now (a no-show once over, a late log-in once logged in)."""
+    sums = empty_sums()
+    day_pieces = pieces(inputs, day)
+    _piece_sums(sums, trimmed(day_pieces, now))
+    sums["scheduled_ms"] = day_sums(inputs, day)["scheduled_ms"]
+    timeline = Timeline(inputs)
+    for shift in inputs.shifts:
+        if shift.roster_date != day or timeline.on_leave(shift.start):
+            continue
+        login = first_login_in(timeline, shift)
+        if login is None or login > now:
+            sums["no_shows"] += int(shift.end <= now)
+        elif login > shift.start:
+            sums["late_logins"] += 1
+    scheduled_so_far = empty_sums()
+    _piece_sums(scheduled_so_far, [p for p in trimmed(day_pieces, now) if p.activity])
+    work = work_sums(inputs, day)
+    for name in SUM_FIELDS:
+        sums[name] += work[name]
+    sums["active_days"] = int(
+        bool(scheduled_so_far["scheduled_ms"] or sums["logged_in_ms"] or sums["cases"])
+    )
+    return sums
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=st.sampled_from(["America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC"]),
+    first=st.dates(min_value=date(2026, 3, 5), max_value=date(2026, 3, 9)),  # US DST on 03-08
+    shift_starts=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(-11 * 60, 23 * 60), st.integers(1, 12)),
+        max_size=3,
+    ),
+    breaks=st.lists(st.integers(0, 600), max_size=3),
+    steps=st.lists(
+        st.tuples(
+            st.integers(1, 900), st.sampled_from(["AVAILABLE", "ON_CONTACT", "BREAK", "OFFLINE"])
+        ),
+        max_size=12,
+    ),
+    leave=st.one_of(st.none(), st.tuples(st.integers(0, 72), st.integers(1, 48))),
+    later=st.integers(0, 4 * 24 * 60),
+)
+def test_so_far_is_the_day_cut_at_now(
+    *,
+    zone: str,
+    first: date,
+    shift_starts: list[tuple[int, int, int]],
+    breaks: list[int],
+    steps: list[tuple[int, str]],
+    leave: tuple[int, int] | None,
+    later: int,
+) -> None:
+    """For any shifts, leave and status changes, and any now after the last change (the
+    service stamps changes when they happen): the stored day read at now is the definition."""
+    base = local_midnight(first, zone)
+    shifts = tuple(
+        sorted(
+            (
+                _shift_on(
+                    first + timedelta(days=d),
+                    local_midnight(first + timedelta(days=d), zone) + timedelta(minutes=m),
+                    hours,
+                    breaks,
+                )
+                for d, m, hours in shift_starts
+            ),
+            key=lambda s: s.start,
+        )
+    )
+    moment, timeline = base - timedelta(hours=12), []
+    for minutes, status in steps:
+        moment += timedelta(minutes=minutes)
+        timeline.append((moment, status))
+    leaves = (
+        (Leave("l", base + timedelta(hours=leave[0]), base + timedelta(hours=sum(leave))),)
+        if leave
+        else ()
+    )
+    inputs = AgentInputs(zone=zone, changes=changes(*timeline), shifts=shifts, leave=leaves)
+    now = (timeline[-1][0] if timeline else base - timedelta(hours=12)) + timedelta(minutes=later)
+    for offset in range(-1, 3):
+        day = first + timedelta(days=offset)
+        assert figures_at(inputs, day, now) == as_of(inputs, day, now), day
