@@ -277,7 +277,7 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
             inputs = await self._book.inputs_for(agent_id, [day], keep=False)
             time_part, tail = metrics.time_part(inputs, day)
             day_sums = metrics.combined_sums(time_part, metrics.work_sums(inputs, day))
-            metrics.add_sums(sums, metrics.so_far(day_sums, tail, now))
+            metrics.add_sums(sums, metrics.so_far_sums(day_sums, tail, now))
             await self._explain_day(response, metric, agent_id, inputs, day, now=now)
         value = metrics.derive(sums)[metric]
         if value is not None:

@@ -477,23 +477,36 @@ def _case_sums(sums: Sums, cases: Iterable[CaseOutcome]) -> None:
 # projector can file a day before it is over, and why they are exact once it is. Read while
 # the day is still going, its time after now must not count: the day's tail is what of its
 # sums lies after the last status change (the only time that assumption decides, and never
-# before now), so a read takes back the tail's part after now (`so_far`).
-PLAN_FIELDS = frozenset({"scheduled_ms"})  # the schedule itself: its whole day counts
+# before now), so a read takes back the tail's part after now (`so_far`). Instants here are
+# epoch milliseconds: a team read adjusts a thousand agent-days at once.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INDEX = {name: i for i, name in enumerate(SUM_FIELDS)}
+_SCHEDULED, _NO_SHOWS, _ACTIVE = _INDEX["scheduled_ms"], _INDEX["no_shows"], _INDEX["active_days"]
+_LOGGED_IN, _CASES = _INDEX["logged_in_ms"], _INDEX["cases"]
+
+
+def epoch_ms(instant: datetime) -> int:
+    return (instant - _EPOCH) // _ONE_MS
 
 
 class TailPiece(NamedTuple):
-    start: datetime
-    end: datetime
-    fields: tuple[str, ...]  # the sums its time went to (`piece_fields`)
+    start_ms: int
+    end_ms: int
+    fields: tuple[int, ...]  # the sums its time went to (`piece_fields`), as SUM_FIELDS indices
 
 
 @dataclass(frozen=True)
 class Tail:
     pieces: tuple[TailPiece, ...] = ()
-    no_show_ends: tuple[datetime, ...] = ()  # the no-show shifts' ends: not one before then
+    no_show_ends_ms: tuple[int, ...] = ()  # the no-show shifts' ends: not one before then
 
     def __bool__(self) -> bool:
-        return bool(self.pieces or self.no_show_ends)
+        return bool(self.pieces or self.no_show_ends_ms)
+
+    @property
+    def end_ms(self) -> int:
+        """When nothing of the day is assumed any more (0 for an empty tail)."""
+        return max([p.end_ms for p in self.pieces] + list(self.no_show_ends_ms), default=0)
 
 
 def day_tail(
@@ -501,43 +514,50 @@ def day_tail(
 ) -> Tail:
     """The part of a day's time sums after its agent's last known status change (the whole
     day when there is none), and its no-shows whose shift ends after that change."""
-    last = max((change.at for change in inputs.changes), default=None)
+    last = max((change.at for change in inputs.changes), default=_EPOCH)
     kept = tuple(
-        TailPiece(piece.start if last is None else max(piece.start, last), piece.end, fields)
+        TailPiece(
+            epoch_ms(max(piece.start, last)),
+            epoch_ms(piece.end),
+            tuple(_INDEX[name] for name in fields),
+        )
         for piece in day_pieces
-        if (last is None or piece.end > last) and (fields := piece_fields(piece))
+        if piece.end > last and (fields := piece_fields(piece))
     )
-    ends = tuple(end for end in no_show_ends if last is None or end > last)
+    ends = tuple(epoch_ms(end) for end in no_show_ends if end > last)
     return Tail(kept, ends)
+
+
+def so_far(row: list[int], tail: Tail, now_ms: int) -> list[int]:
+    """One day's sums (in SUM_FIELDS order) as of `now_ms`: its tail's time after now taken
+    back, but for scheduled hours (the plan counts whole); a no-show counted only once its
+    shift is over; the day active only once something of it has happened."""
+    result = list(row)
+    scheduled_so_far = result[_SCHEDULED]
+    for start_ms, end_ms, fields in tail.pieces:
+        if end_ms <= now_ms:
+            continue
+        ms = end_ms - max(start_ms, now_ms)
+        for index in fields:
+            if index == _SCHEDULED:
+                scheduled_so_far -= ms
+            else:
+                result[index] -= ms
+    result[_NO_SHOWS] -= sum(1 for end_ms in tail.no_show_ends_ms if end_ms > now_ms)
+    if result[_ACTIVE]:
+        result[_ACTIVE] = int(bool(scheduled_so_far or result[_LOGGED_IN] or result[_CASES]))
+    return result
+
+
+def so_far_sums(sums: Mapping[str, int], tail: Tail, now: datetime) -> Sums:
+    row = so_far([int(sums.get(name, 0)) for name in SUM_FIELDS], tail, epoch_ms(now))
+    return dict(zip(SUM_FIELDS, row, strict=True))
 
 
 def first_open_day(now: datetime) -> date:
     """The earliest roster date whose time may go on past `now`, in any zone: a date's time
     ends within `AFTER_MIDNIGHT` of its next local midnight, at latest 12 h after UTC's."""
     return (now - timedelta(days=1, hours=12) - AFTER_MIDNIGHT).date()
-
-
-def so_far(sums: Mapping[str, int], tail: Tail, now: datetime) -> Sums:
-    """One day's sums as of `now`: its tail's time after now taken back (but for the
-    schedule's own hours), a no-show counted only once its shift is over, and the day
-    active only once something of it has happened."""
-    result = {name: int(sums.get(name, 0)) for name in SUM_FIELDS}
-    scheduled_so_far = result["scheduled_ms"]
-    for piece in tail.pieces:
-        if piece.end <= now:
-            continue
-        ms = (piece.end - max(piece.start, now)) // _ONE_MS
-        for name in piece.fields:
-            if name in PLAN_FIELDS:
-                scheduled_so_far -= ms
-            else:
-                result[name] -= ms
-    result["no_shows"] -= sum(1 for end in tail.no_show_ends if end > now)
-    if result["active_days"]:
-        result["active_days"] = int(
-            bool(scheduled_so_far or result["logged_in_ms"] or result["cases"])
-        )
-    return result
 
 
 def trimmed(day_pieces: Iterable[Piece], now: datetime) -> list[Piece]:

@@ -541,8 +541,16 @@ def period_parts(start: date, end: date) -> tuple[list[str], list[date]]:
 def row_of(packed: str | None) -> list[int]:
     """Packed sums as integers in SUM_FIELDS order (zeros when absent or shorter)."""
     width = len(metrics.SUM_FIELDS)
-    values = [int(x) for x in packed.split(",")] if packed else []
+    values = list(map(int, packed.split(","))) if packed else []
     return values + [0] * (width - len(values))
+
+
+def rows_of(packed: list[str]) -> list[list[int]]:
+    """Many packed rows as integer rows (one JSON parse: a team period reads tens of
+    thousands), padded like `row_of`."""
+    width = len(metrics.SUM_FIELDS)
+    rows: list[list[int]] = json.loads("[[" + "],[".join(packed) + "]]") if packed else []
+    return [row if len(row) == width else row + [0] * (width - len(row)) for row in rows]
 
 
 def pack_row(row: list[int]) -> str:
@@ -583,41 +591,43 @@ def unpack_sums(text: str) -> metrics.Sums:
     return {name: values[i] if i < len(values) else 0 for i, name in enumerate(metrics.SUM_FIELDS)}
 
 
-# A day's tail (`metrics.Tail`) as text in its team-day document, `tails.<agent>`: pieces
-# `start,end,fields` (epoch ms; fields a bit mask over SUM_FIELDS) joined by `;`, then `|` and
-# the no-show ends. Only day documents hold tails: a read adjusts the days still going.
-_FIELD_BIT = {name: 1 << i for i, name in enumerate(metrics.SUM_FIELDS)}
-
-
+# A day's tail (`metrics.Tail`) as text in its team-day document, `tails.<agent>`: the tail's
+# end, `|`, its pieces `start,end,fields` (epoch ms; fields a bit mask over SUM_FIELDS) joined
+# by `;`, `|`, the no-show ends. A read skips a tail that ended before now on its first number.
 def pack_tail(tail: metrics.Tail) -> str:
     pieces = ";".join(
-        f"{epoch_ms(p.start)},{epoch_ms(p.end)},{sum(_FIELD_BIT[f] for f in p.fields)}"
-        for p in tail.pieces
+        f"{p.start_ms},{p.end_ms},{sum(1 << i for i in p.fields)}" for p in tail.pieces
     )
-    return pieces + "|" + ";".join(str(epoch_ms(end)) for end in tail.no_show_ends)
+    ends = ";".join(map(str, tail.no_show_ends_ms))
+    return f"{tail.end_ms}|{pieces}|{ends}"
 
 
 def unpack_tail(text: str) -> metrics.Tail:
-    pieces_text, _, ends_text = text.partition("|")
+    _, pieces_text, ends_text = text.split("|")
     pieces = []
     for item in filter(None, pieces_text.split(";")):
-        start, end, mask = (int(x) for x in item.split(","))
-        fields = _fields_of_mask(mask)
-        pieces.append(metrics.TailPiece(from_epoch_ms(start), from_epoch_ms(end), fields))
-    ends = tuple(from_epoch_ms(int(x)) for x in filter(None, ends_text.split(";")))
+        start, end, mask = item.split(",")
+        pieces.append(metrics.TailPiece(int(start), int(end), _indices_of_mask(int(mask))))
+    ends = tuple(int(x) for x in filter(None, ends_text.split(";")))
     return metrics.Tail(tuple(pieces), ends)
 
 
 @functools.lru_cache(maxsize=256)
-def _fields_of_mask(mask: int) -> tuple[str, ...]:
-    return tuple(name for name, bit in _FIELD_BIT.items() if mask & bit)
+def _indices_of_mask(mask: int) -> tuple[int, ...]:
+    return tuple(i for i in range(len(metrics.SUM_FIELDS)) if mask >> i & 1)
 
 
-def so_far_row(packed: str, tail_text: str | None, now: datetime) -> str:
-    """A stored day row as of `now` (the row itself when it has no tail)."""
-    if not tail_text:
-        return packed
-    return pack_sums(metrics.so_far(unpack_sums(packed), unpack_tail(tail_text), now))
+def tail_over(tail_text: str, now_ms: int) -> bool:
+    """Whether nothing of a stored tail lies after `now_ms` (read from its first number)."""
+    return not tail_text or int(tail_text.partition("|")[0]) <= now_ms
+
+
+def so_far_row(packed: str, tail_text: str | None, now_ms: int) -> list[int]:
+    """A stored day row as of `now_ms` (the row itself when nothing of it is after now)."""
+    row = row_of(packed)
+    if tail_text is None or tail_over(tail_text, now_ms):
+        return row
+    return metrics.so_far(row, unpack_tail(tail_text), now_ms)
 
 
 class Repository:

@@ -673,13 +673,14 @@ class DayBook:
         """An agent's summed figures over `days` as of `now`, from the figures this book
         keeps."""
         docs = await self._figure_docs([store.team_day_id(team_id, d) for d in days])
-        total = metrics.empty_sums()
+        now_ms = metrics.epoch_ms(now)
+        total = store.row_of(None)
         for doc in docs.values():
             packed = doc.get("agents", {}).get(agent_id)
             if packed:
-                tail = doc.get("tails", {}).get(agent_id)
-                metrics.add_sums(total, store.unpack_sums(store.so_far_row(packed, tail, now)))
-        return total
+                row = store.so_far_row(packed, doc.get("tails", {}).get(agent_id), now_ms)
+                total = [a + b for a, b in zip(total, row, strict=True)]
+        return dict(zip(metrics.SUM_FIELDS, total, strict=True))
 
     def _write_inputs(self) -> Awaitable[Any]:
         """Writes the changed input documents (packed now, so later changes wait for the next
@@ -1132,67 +1133,69 @@ async def team_period_sums(
     """Each agent's summed sums over the period's roster dates as of `now`: a whole calendar
     month inside the period from its roll-up document, the other days from the team-day
     documents, then the days still going taken back to now (`metrics.so_far`)."""
-    docs = await repo.get_many(repo.team_days, _figure_ids(team_id, period))
-    # Lists added element-wise: a 1,000-agent team month is 31,000 rows of 26 numbers.
-    totals: dict[str, list[int]] = {}
-    for doc in map(store.unpack_doc, docs.values()):
+    figures, going = await _period_docs(repo, team_id, period, now)
+    # A 1,000-agent team's 31 days are 31,000 rows of 26 numbers: gathered per agent, parsed
+    # at once, then added column by column.
+    packed_rows: dict[str, list[str]] = {}
+    for doc in figures:
         for agent_id, packed in doc.get("agents", {}).items():
-            _add_row(totals, agent_id, store.row_of(packed))
-    for doc in await _days_going(repo, team_id, period, now, docs):
+            packed_rows.setdefault(agent_id, []).append(packed)
+    rows = {agent_id: store.rows_of(packed) for agent_id, packed in packed_rows.items()}
+    now_ms = metrics.epoch_ms(now)
+    for doc in going:
         for agent_id, tail in doc.get("tails", {}).items():
-            delta = _so_far_delta(doc["agents"].get(agent_id), tail, now)
+            delta = _so_far_delta(doc["agents"].get(agent_id), tail, now_ms)
             if delta is not None:
-                _add_row(totals, agent_id, delta)
-    return {a: dict(zip(metrics.SUM_FIELDS, v, strict=True)) for a, v in totals.items()}
+                rows.setdefault(agent_id, []).append(delta)
+    return {a: _column_sums(r) for a, r in rows.items()}
 
 
 async def agent_period_sums(
     repo: store.Repository, team_id: str, agent_id: str, period: domain.Period, now: datetime
 ) -> metrics.Sums:
-    docs = await repo.get_many(repo.team_days, _figure_ids(team_id, period))
-    totals: dict[str, list[int]] = {}
-    for doc in map(store.unpack_doc, docs.values()):
+    figures, going = await _period_docs(repo, team_id, period, now)
+    rows = [store.row_of(None)]
+    for doc in figures:
         packed = doc.get("agents", {}).get(agent_id)
         if packed:
-            _add_row(totals, agent_id, store.row_of(packed))
-    for doc in await _days_going(repo, team_id, period, now, docs):
-        tail = doc.get("tails", {}).get(agent_id)
-        delta = _so_far_delta(doc["agents"].get(agent_id), tail, now) if tail else None
+            rows.append(store.row_of(packed))
+    now_ms = metrics.epoch_ms(now)
+    for doc in going:
+        delta = _so_far_delta(
+            doc["agents"].get(agent_id), doc.get("tails", {}).get(agent_id), now_ms
+        )
         if delta is not None:
-            _add_row(totals, agent_id, delta)
-    row = totals.get(agent_id) or store.row_of(None)
-    return dict(zip(metrics.SUM_FIELDS, row, strict=True))
+            rows.append(delta)
+    return _column_sums(rows)
 
 
-def _add_row(totals: dict[str, list[int]], agent_id: str, row: list[int]) -> None:
-    total = totals.get(agent_id)
-    totals[agent_id] = row if total is None else [a + b for a, b in zip(total, row, strict=True)]
+def _column_sums(rows: list[list[int]]) -> metrics.Sums:
+    return dict(zip(metrics.SUM_FIELDS, map(sum, zip(*rows, strict=True)), strict=True))
 
 
-async def _days_going(
-    repo: store.Repository,
-    team_id: str,
-    period: domain.Period,
-    now: datetime,
-    read: dict[str, dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """The period's team-day documents of the dates that may still be going at `now` (their
-    tails matter), reusing those already read."""
-    first = max(period.start, metrics.first_open_day(now))
-    ids = [store.team_day_id(team_id, d) for d in metrics.dates(first, period.end)]
-    missing = [i for i in ids if i not in read]
-    found = {**read, **(await repo.get_many(repo.team_days, missing) if missing else {})}
-    return [store.unpack_doc(found[i]) for i in ids if i in found]
+async def _period_docs(
+    repo: store.Repository, team_id: str, period: domain.Period, now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The figure documents that make up the period, and the team-day documents of its dates
+    that may still be going at `now` (whose tails matter), read at once."""
+    figure_ids = _figure_ids(team_id, period)
+    first_going = max(period.start, metrics.first_open_day(now))
+    going_ids = [store.team_day_id(team_id, d) for d in metrics.dates(first_going, period.end)]
+    stored = await repo.get_many(repo.team_days, list(dict.fromkeys(figure_ids + going_ids)))
+    docs = {doc_id: store.unpack_doc(doc) for doc_id, doc in stored.items()}
+    return (
+        [docs[i] for i in figure_ids if i in docs],
+        [docs[i] for i in going_ids if i in docs],
+    )
 
 
-def _so_far_delta(packed: str | None, tail: str, now: datetime) -> list[int] | None:
-    """What a day row changes by when taken back to `now` (None: nothing)."""
-    if not packed:
+def _so_far_delta(packed: str | None, tail: str | None, now_ms: int) -> list[int] | None:
+    """What a day row changes by when taken back to `now_ms` (None: nothing)."""
+    if not packed or tail is None or store.tail_over(tail, now_ms):
         return None
     row = store.row_of(packed)
-    delta = [
-        b - a for a, b in zip(row, store.row_of(store.so_far_row(packed, tail, now)), strict=True)
-    ]
+    adjusted = store.so_far_row(packed, tail, now_ms)
+    delta = [b - a for a, b in zip(row, adjusted, strict=True)]
     return delta if any(delta) else None
 
 

@@ -292,32 +292,28 @@ def _shift_on(roster: date, start: datetime, hours: int, breaks: list[int]) -> S
     return Shift(f"s-{roster}-{start:%H%M}", roster, start, end, activities)
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    zone=st.sampled_from(["America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC"]),
-    first=st.dates(min_value=date(2026, 3, 5), max_value=date(2026, 3, 9)),  # US DST on 03-08
-    shift_starts=st.lists(
-        st.tuples(st.integers(0, 4), st.integers(-11 * 60, 23 * 60), st.integers(1, 12)),
-        max_size=4,
-    ),
-    breaks=st.lists(st.integers(0, 600), max_size=3),
-    steps=st.lists(
-        st.tuples(
-            st.integers(1, 900), st.sampled_from(["AVAILABLE", "ON_CONTACT", "BREAK", "OFFLINE"])
-        ),
-        max_size=20,
-    ),
-    leave=st.one_of(st.none(), st.tuples(st.integers(0, 96), st.integers(1, 48))),
-)
-def test_pieces_equal_the_whole_window_cut(
-    *,
-    zone: str,
-    first: date,
-    shift_starts: list[tuple[int, int, int]],
-    breaks: list[int],
-    steps: list[tuple[int, str]],
-    leave: tuple[int, int] | None,
-) -> None:
+@st.composite
+def agent_days(
+    draw: st.DrawFn, *, steps_from: timedelta, shift_days: int = 4, max_steps: int = 20
+) -> tuple[AgentInputs, date]:
+    """An agent's inputs around a drawn first date (either side of US DST, 2026-03-08):
+    shifts (day offset, minutes from that local midnight, hours) with 15-minute breaks,
+    status changes (minutes after the last, from the first local midnight + `steps_from`)
+    and leave (hours from that midnight, hours)."""
+    zone = draw(st.sampled_from(["America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC"]))
+    first = draw(st.dates(min_value=date(2026, 3, 5), max_value=date(2026, 3, 9)))
+    shift_starts = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, shift_days), st.integers(-11 * 60, 23 * 60), st.integers(1, 12)
+            ),
+            max_size=4,
+        )
+    )
+    breaks = draw(st.lists(st.integers(0, 600), max_size=3))
+    statuses = st.sampled_from(["AVAILABLE", "ON_CONTACT", "BREAK", "OFFLINE"])
+    steps = draw(st.lists(st.tuples(st.integers(1, 900), statuses), max_size=max_steps))
+    leave = draw(st.one_of(st.none(), st.tuples(st.integers(0, 96), st.integers(1, 48))))
     base = local_midnight(first, zone)
     shifts = tuple(
         sorted(
@@ -333,7 +329,7 @@ def test_pieces_equal_the_whole_window_cut(
             key=lambda s: s.start,
         )
     )
-    moment, timeline = base - timedelta(hours=30), []
+    moment, timeline = base + steps_from, []
     for minutes, status in steps:
         moment += timedelta(minutes=minutes)
         timeline.append((moment, status))
@@ -343,6 +339,13 @@ def test_pieces_equal_the_whole_window_cut(
         else ()
     )
     inputs = AgentInputs(zone=zone, changes=changes(*timeline), shifts=shifts, leave=leaves)
+    return inputs, first
+
+
+@settings(max_examples=150, deadline=None)
+@given(drawn=agent_days(steps_from=timedelta(hours=-30)))
+def test_pieces_equal_the_whole_window_cut(drawn: tuple[AgentInputs, date]) -> None:
+    inputs, first = drawn
     for offset in range(-1, 6):
         day = first + timedelta(days=offset)
         assert pieces(inputs, day) == whole_window_pieces(inputs, day)

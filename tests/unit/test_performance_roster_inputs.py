@@ -74,6 +74,12 @@ def test_month_rows_sum_the_day_rows_and_leave_out_zero_totals() -> None:
     assert store.move_row(rows["a"], "4,2", None) is None
 
 
+def test_many_packed_rows_parse_like_one_each_shorter_ones_padded() -> None:
+    packed = ["1,2,3", ",".join(["7"] * len(SUM_FIELDS)), "0"]
+    assert store.rows_of(packed) == [store.row_of(p) for p in packed]
+    assert store.rows_of([]) == []
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(

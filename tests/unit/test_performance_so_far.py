@@ -16,7 +16,6 @@ from services.performance import store
 from services.performance.metrics import (
     SUM_FIELDS,
     AgentInputs,
-    Leave,
     Sums,
     Tail,
     _piece_sums,
@@ -24,6 +23,7 @@ from services.performance.metrics import (
     day_sums,
     derive,
     empty_sums,
+    epoch_ms,
     first_login_in,
     first_open_day,
     local_midnight,
@@ -38,7 +38,7 @@ from tests.unit.test_performance_metrics import (
     D23,
     PUNE,
     WORKED_NIGHT,
-    _shift_on,
+    agent_days,
     at,
     changes,
     night_shift,
@@ -51,7 +51,8 @@ def figures_at(inputs: AgentInputs, day: date, now: datetime) -> Sums:
     """What a read at `now` gets: the stored whole-day sums and tail, through their text."""
     time_sums, tail = time_part(inputs, day)
     stored = store.pack_sums(combined_sums(time_sums, work_sums(inputs, day)))
-    return store.unpack_sums(store.so_far_row(stored, store.pack_tail(tail), now))
+    row = store.so_far_row(stored, store.pack_tail(tail), epoch_ms(now))
+    return dict(zip(SUM_FIELDS, row, strict=True))
 
 
 def test_mid_shift_a_late_login_counts_only_the_time_so_far() -> None:
@@ -101,7 +102,7 @@ def test_a_day_that_is_over_is_its_whole_stored_figures() -> None:
 
 def test_an_empty_tail_keeps_the_row_as_stored() -> None:
     row = store.pack_sums({**empty_sums(), "cases": 3, "active_days": 1})
-    assert store.so_far_row(row, None, at(23, 0)) == row
+    assert store.so_far_row(row, None, epoch_ms(at(23, 0))) == store.row_of(row)
     assert store.unpack_tail(store.pack_tail(Tail())) == Tail()
 
 
@@ -142,60 +143,15 @@ def as_of(inputs: AgentInputs, day: date, now: datetime) -> Sums:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    zone=st.sampled_from(["America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC"]),
-    first=st.dates(min_value=date(2026, 3, 5), max_value=date(2026, 3, 9)),  # US DST on 03-08
-    shift_starts=st.lists(
-        st.tuples(st.integers(0, 2), st.integers(-11 * 60, 23 * 60), st.integers(1, 12)),
-        max_size=3,
-    ),
-    breaks=st.lists(st.integers(0, 600), max_size=3),
-    steps=st.lists(
-        st.tuples(
-            st.integers(1, 900), st.sampled_from(["AVAILABLE", "ON_CONTACT", "BREAK", "OFFLINE"])
-        ),
-        max_size=12,
-    ),
-    leave=st.one_of(st.none(), st.tuples(st.integers(0, 72), st.integers(1, 48))),
+    drawn=agent_days(steps_from=timedelta(hours=-12), shift_days=2, max_steps=12),
     later=st.integers(0, 4 * 24 * 60),
 )
-def test_so_far_is_the_day_cut_at_now(
-    *,
-    zone: str,
-    first: date,
-    shift_starts: list[tuple[int, int, int]],
-    breaks: list[int],
-    steps: list[tuple[int, str]],
-    leave: tuple[int, int] | None,
-    later: int,
-) -> None:
+def test_so_far_is_the_day_cut_at_now(drawn: tuple[AgentInputs, date], later: int) -> None:
     """For any shifts, leave and status changes, and any now after the last change (the
     service stamps changes when they happen): the stored day read at now is the definition."""
-    base = local_midnight(first, zone)
-    shifts = tuple(
-        sorted(
-            (
-                _shift_on(
-                    first + timedelta(days=d),
-                    local_midnight(first + timedelta(days=d), zone) + timedelta(minutes=m),
-                    hours,
-                    breaks,
-                )
-                for d, m, hours in shift_starts
-            ),
-            key=lambda s: s.start,
-        )
-    )
-    moment, timeline = base - timedelta(hours=12), []
-    for minutes, status in steps:
-        moment += timedelta(minutes=minutes)
-        timeline.append((moment, status))
-    leaves = (
-        (Leave("l", base + timedelta(hours=leave[0]), base + timedelta(hours=sum(leave))),)
-        if leave
-        else ()
-    )
-    inputs = AgentInputs(zone=zone, changes=changes(*timeline), shifts=shifts, leave=leaves)
-    now = (timeline[-1][0] if timeline else base - timedelta(hours=12)) + timedelta(minutes=later)
+    inputs, first = drawn
+    last = inputs.changes[-1].at if inputs.changes else local_midnight(first, inputs.zone)
+    now = last + timedelta(minutes=later)
     for offset in range(-1, 3):
         day = first + timedelta(days=offset)
         assert figures_at(inputs, day, now) == as_of(inputs, day, now), day
