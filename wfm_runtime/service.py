@@ -53,12 +53,19 @@ class ServiceRuntime:
         self.app: GrpcApp | None = None
         self.audit = AuditLog(self.views_db["audit"], settings.service)
         self._control_task: asyncio.Task[None] | None = None
+        self._background: dict[str, Callable[[], Awaitable[None]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
     def add_projection(self, projection: Projection, batch: int = DEFAULT_BATCH) -> ProjectorRunner:
         runner = ProjectorRunner(self.bus, projection, batch)
         self.projectors.append(runner)
         return runner
+
+    def add_background(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """A loop the primary process runs from `open` until `close` (a timer a projection
+        needs, e.g. checks that time alone makes due)."""
+        self._background[name] = loop
 
     async def open(self, nats_wait_s: float = 5.0) -> None:
         await self._setup_store_until_ok()
@@ -69,6 +76,8 @@ class ServiceRuntime:
             runner.start()
         if not self.settings.is_api_worker:  # the primary owns the views and their rebuild
             self._control_task = asyncio.create_task(self._serve_control())
+            for name, loop in self._background.items():
+                self._tasks.append(asyncio.create_task(_run(loop), name=name))
 
     async def _setup_store_until_ok(self) -> None:
         while True:
@@ -141,16 +150,20 @@ class ServiceRuntime:
         self._closed = True
         if self.app is not None:
             await self.app.stop()
-        if self._control_task is not None:
-            self._control_task.cancel()
+        for task in [t for t in (self._control_task, *self._tasks) if t is not None]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._control_task
+                await task
         for runner in self.projectors:
             await runner.close()
         await self.relay.close()
         await self.audit.close()
         await self.bus.close()
         self.client.close()
+
+
+async def _run(loop: Callable[[], Awaitable[None]]) -> None:
+    await loop()
 
 
 __all__ = ["ServiceRuntime", "grpc"]

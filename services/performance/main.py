@@ -36,6 +36,7 @@ class PerformanceService:
     repo: Repository
     directory: Directory
     book: DayBook
+    watch: RedFlagWatch
     port: int = 0
 
     async def stop(self) -> None:
@@ -59,6 +60,7 @@ async def start(settings: Settings, port: int | None = None) -> PerformanceServi
     runtime.add_projection(ScheduleProjection(book))
     runtime.add_projection(TrainingProjection(book, repo, certifications))
     runtime.add_projection(ThresholdsProjection(repo, directory, watch))
+    runtime.add_background("red-flag-sweep", watch.sweep_forever)
     await runtime.open()
     api = PerformanceApi(runtime.commands, repo, directory, book)
 
@@ -71,7 +73,7 @@ async def start(settings: Settings, port: int | None = None) -> PerformanceServi
         return agent.team_id if agent else None
 
     bound = await runtime.start_grpc(register, port, policy=POLICY, team_of_agent=team_of_agent)
-    return PerformanceService(runtime, repo, directory, book, bound)
+    return PerformanceService(runtime, repo, directory, book, watch, bound)
 
 
 if __name__ == "__main__":

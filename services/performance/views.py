@@ -33,6 +33,7 @@ from services.performance import domain, metrics, store
 from services.scheduling import roster
 from services.scheduling.roster_store import SCHEDULE as SCHEDULE_AGGREGATE
 from services.scheduling.roster_store import schedule_from_proto
+from wfm_runtime import logging as wlog
 from wfm_runtime import mongo
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
 from wfm_runtime.events import short_type, unpack
@@ -48,11 +49,15 @@ CATCH_UP_BATCH = 10_000
 # While a consumer catches up, figures are recomputed at most this often (or when this many
 # agent-days wait), not after every batch: the lag of the figures while catching up.
 DEFER_S = 20.0
+# How often the red-flag watch checks again the agents with a day still going (figures so far
+# change with time alone): a threshold broken by time is told within this.
+SWEEP_S = 60.0
 MAX_PENDING_DAYS = 100_000
 MAX_LEAVE_DAYS = 400
 INDEX_DATE = date(1, 1, 1)  # the slot of each agent's roster index (no day reads it)
 
 AgentDay = tuple[str, date]
+log = wlog.get("performance.views")
 
 
 @dataclass(frozen=True)
@@ -682,6 +687,22 @@ class DayBook:
                 total = [a + b for a, b in zip(total, row, strict=True)]
         return dict(zip(metrics.SUM_FIELDS, total, strict=True))
 
+    async def days_going_since(self, since_ms: int, now: datetime) -> set[AgentDay]:
+        """The agent-days up to tomorrow whose filed figures assume time after `since_ms`
+        (their tails end after it): those whose figures so far changed since then."""
+        teams = sorted({entry.team_id for entry in self._directory.agents.values()})
+        days = list(metrics.dates(metrics.first_open_day(now), now.date() + timedelta(days=1)))
+        ids = [store.team_day_id(team, day) for team in teams for day in days]
+        going: set[AgentDay] = set()
+        for doc_id, doc in (await self._figure_docs(ids)).items():
+            day = date.fromisoformat(doc_id.rsplit("|", 1)[1])
+            going.update(
+                (agent_id, day)
+                for agent_id, tail in doc.get("tails", {}).items()
+                if not store.tail_over(tail, since_ms)
+            )
+        return going
+
     def _write_inputs(self) -> Awaitable[Any]:
         """Writes the changed input documents (packed now, so later changes wait for the next
         write) and marks them clean."""
@@ -737,6 +758,10 @@ class RedFlagWatch:
     month-to-date figures break for the first time that month (once per agent, month and
     metric: the event store's unique insert is the check, so a rebuild or a second replica
     raises nothing twice).
+
+    Figures so far also change with time alone: an absence grows while nobody logs in, and a
+    shift without a log-in becomes a no-show when it ends. So every `SWEEP_S` the watch checks
+    again the agents with a day still going (`sweep`), as no input may come to do it.
     """
 
     def __init__(
@@ -754,8 +779,28 @@ class RedFlagWatch:
         self._certifications = certifications or Certifications(repo)
         self._behaviour = store.red_flag_behaviour()
         self._raised: set[str] = set()
+        self._swept_ms = 0
 
-    async def check(self, touched: set[AgentDay]) -> None:
+    async def sweep(self, now: datetime) -> int:
+        """Checks the agents whose filed figures assumed time since the last sweep (their
+        tails end after it), as of `now`; returns how many agent-days it looked at."""
+        async with self._book.batch():
+            touched = await self._book.days_going_since(self._swept_ms, now)
+            await self.check(touched, now)
+        self._swept_ms = metrics.epoch_ms(now)
+        return len(touched)
+
+    async def sweep_forever(self, interval_s: float = SWEEP_S) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.sweep(utc_now())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is away: the next sweep tries again
+                log.warning("red_flag_sweep_failed", error=repr(exc))
+
+    async def check(self, touched: set[AgentDay], now: datetime | None = None) -> None:
         months: dict[tuple[str, date], set[str]] = {}
         for agent_id, day in touched:
             team_id = self._directory.team_of(agent_id)
@@ -770,7 +815,7 @@ class RedFlagWatch:
             ]
             flags: list[domain.RedFlag] = []
             for agent_id in sorted(agents) if thresholds.limits() else []:
-                sums = await self._book.sums_of(team_id, agent_id, days, utc_now())
+                sums = await self._book.sums_of(team_id, agent_id, days, now or utc_now())
                 figures = metrics.derive(sums)
                 flags += domain.red_flags(agent_id, figures, thresholds)
             flags += certification_flags(

@@ -304,3 +304,44 @@ async def test_a_day_still_going_counts_only_up_to_now(perf_system: System) -> N
     ravi = await eventually(lambda: _day(system, "ravi", ravi_day), lambda m: m.scheduled_hours > 0)
     assert ravi.scheduled_hours == 9 and ravi.no_shows == 0
     assert not ravi.HasField("absenteeism_percent") and not ravi.HasField("adherence_percent")
+
+
+async def test_time_alone_raises_a_red_flag_at_the_next_sweep(perf_system: System) -> None:
+    """Omar's shift is tomorrow: publishing it flags nobody, as nothing of it has happened.
+    An hour into it, with no input at all, the watch's sweep finds him absent and raises the
+    absenteeism flag (once)."""
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None and system.performance is not None
+    await system.add_team("today", zone="UTC")
+    roster = h.roster_stub(system)
+    await h.add_site(roster, {})
+    await system.add_agent("omar", "today")
+    await eventually(lambda: system.performance.directory.agent("omar"))  # type: ignore[union-attr]
+    await perf.SetRedFlagThresholds(
+        pb.SetRedFlagThresholdsRequest(
+            thresholds=pb.RedFlagThresholds(
+                name="teams/today/redFlagThresholds", max_absenteeism_percent=5
+            ),
+            idempotency_key="th",
+        )
+    )
+    await eventually(
+        lambda: perf.GetRedFlagThresholds(
+            pb.GetRedFlagThresholdsRequest(name="teams/today/redFlagThresholds")
+        ),
+        lambda t: t.version == 1,
+    )
+    start = (utc_now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    day = await _publish_shift_at(roster, "omar", start, "omar")
+    await eventually(lambda: _day(system, "omar", day), lambda m: m.scheduled_hours == 9)
+    events, watch = system.performance.runtime.store, system.performance.watch
+    flag = f"omar--{start:%Y-%m}--absenteeism_percent"
+    assert await events.get("red_flag", flag, 1) is None
+
+    assert await watch.sweep(start - timedelta(hours=1)) >= 1  # looked at, nothing due yet
+    assert await events.get("red_flag", flag, 1) is None
+    await watch.sweep(start + timedelta(hours=1))
+    raised = await events.get("red_flag", flag, 1)
+    assert raised is not None and raised.event_type == "wfm.performance.v1.RedFlagRaised"
+    await watch.sweep(start + timedelta(hours=2))
+    assert await events.get("red_flag", flag, 2) is None

@@ -1,4 +1,5 @@
-"""A projector stops promptly, even while the stream it reads does not exist yet."""
+"""A projector stops promptly, even while the stream it reads does not exist yet; so do the
+runtime's background loops."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from wfm.events.v1.envelope_pb2 import EventEnvelope
 from tests.conftest import Nats
 from wfm_runtime.messaging import Bus
 from wfm_runtime.projector import ProjectorRunner
+from wfm_runtime.service import ServiceRuntime
+from wfm_runtime.testing import eventually, isolated_settings
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +44,25 @@ async def test_close_returns_while_the_stream_is_missing(nats: Nats) -> None:
         assert task is not None and task.done()
     finally:
         await bus.close()
+
+
+async def test_a_background_loop_runs_from_open_until_close(mongo_url: str, nats: Nats) -> None:
+    """`ServiceRuntime.add_background`: the primary runs the loop after `open`; `close` stops
+    it before the connections go."""
+    runtime = ServiceRuntime(isolated_settings("performance", mongo_url, nats.url, prefix="tbg"))
+    ticks: list[float] = []
+
+    async def loop() -> None:
+        while True:
+            ticks.append(asyncio.get_running_loop().time())
+            await asyncio.sleep(0.05)
+
+    runtime.add_background("ticker", loop)
+    await runtime.open()
+    try:
+        await eventually(lambda: len(ticks), lambda n: n >= 3)
+    finally:
+        await asyncio.wait_for(runtime.close(), timeout=10)
+    stopped_at = len(ticks)
+    await asyncio.sleep(0.2)
+    assert len(ticks) == stopped_at  # not ticking after close
