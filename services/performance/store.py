@@ -619,15 +619,21 @@ def _indices_of_mask(mask: int) -> tuple[int, ...]:
 
 def tail_over(tail_text: str, now_ms: int) -> bool:
     """Whether nothing of a stored tail lies after `now_ms` (read from its first number)."""
-    return not tail_text or int(tail_text.partition("|")[0]) <= now_ms
+    end = tail_text.partition("|")[0]
+    return not end.isdigit() or int(end) <= now_ms
 
 
 def so_far_row(packed: str, tail_text: str | None, now_ms: int) -> list[int]:
-    """A stored day row as of `now_ms` (the row itself when nothing of it is after now)."""
+    """A stored day row as of `now_ms` (the row itself when nothing of it is after now, or
+    when its tail does not read: written otherwise, it is set right by a rebuild)."""
     row = row_of(packed)
     if tail_text is None or tail_over(tail_text, now_ms):
         return row
-    return metrics.so_far(row, unpack_tail(tail_text), now_ms)
+    try:
+        tail = unpack_tail(tail_text)
+    except ValueError:
+        return row
+    return metrics.so_far(row, tail, now_ms)
 
 
 class Repository:

@@ -106,6 +106,13 @@ def test_an_empty_tail_keeps_the_row_as_stored() -> None:
     assert store.unpack_tail(store.pack_tail(Tail())) == Tail()
 
 
+def test_a_tail_that_does_not_read_leaves_the_row_as_filed() -> None:
+    row = store.pack_sums({**empty_sums(), "logged_in_ms": 5, "active_days": 1})
+    now = epoch_ms(at(23, 0))
+    for text in ("", "x|1,2,3|", f"{now + 1}|1,2|", f"{now + 1}|{now},{now + 1},2|x"):
+        assert store.so_far_row(row, text, now) == store.row_of(row), text
+
+
 def test_the_earliest_open_day_bounds_every_zone() -> None:
     now = at(25, 3)
     first = first_open_day(now)
