@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -300,6 +300,16 @@ async def test_a_day_still_going_counts_only_up_to_now(perf_system: System) -> N
         s.end_time.ToDatetime(UTC) <= utc_now() for s in explained.segments
     )
     assert explained.value <= asha.logged_in_hours + 0.01
+    # A whole calendar month reads the month's roll-up, and still takes the day back to now.
+    first = date.fromisoformat(asha_day).replace(day=1)
+    last = (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+    month = await perf.GetScorecard(
+        pb.GetScorecardRequest(
+            name="agents/asha/scorecard",
+            period=pb.Period(start_date=first.isoformat(), end_date=last.isoformat()),
+        )
+    )
+    assert 0 < month.metrics.logged_in_hours < 0.25 and month.metrics.no_shows == 0
 
     ravi = await eventually(lambda: _day(system, "ravi", ravi_day), lambda m: m.scheduled_hours > 0)
     assert ravi.scheduled_hours == 9 and ravi.no_shows == 0
