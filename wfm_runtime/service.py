@@ -122,6 +122,10 @@ class ServiceRuntime:
             await runner.rebuild()
         for runner in self.projectors:
             await runner.wait_caught_up(timeout=120)
+        for runner in self.projectors:  # an optional hook: every view has caught up
+            rebuilt = getattr(runner.projection, "rebuilt", None)
+            if rebuilt is not None:
+                await rebuilt()
 
     async def _serve_control(self) -> None:
         await self.bus.wait_ready(timeout=3600)

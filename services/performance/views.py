@@ -780,10 +780,36 @@ class RedFlagWatch:
         self._behaviour = store.red_flag_behaviour()
         self._raised: set[str] = set()
         self._swept_ms = 0
+        # Input kinds whose consumer is behind (a backlog, a rebuild): figures of partly
+        # replayed inputs are no ground for a flag (a schedule replayed before the statuses of
+        # its day reads as absence), so checks wait in `_unchecked` until none is behind.
+        self._held: set[str] = set()
+        self._unchecked: set[AgentDay] = set()
+
+    @property
+    def held(self) -> frozenset[str]:
+        """The input kinds whose consumer is behind (checks wait while any is)."""
+        return frozenset(self._held)
+
+    def hold(self, kind: str) -> None:
+        self._held.add(kind)
+
+    async def release(self, kind: str | None = None) -> None:
+        """`kind`'s consumer caught up (None: a rebuild of every view is done); once no
+        consumer is behind, the checks that waited run."""
+        if kind is None:
+            self._held.clear()
+        else:
+            self._held.discard(kind)
+        if not self._held and self._unchecked:
+            touched, self._unchecked = self._unchecked, set()
+            await self.check(touched)
 
     async def sweep(self, now: datetime) -> int:
         """Checks the agents whose filed figures assumed time since the last sweep (their
         tails end after it), as of `now`; returns how many agent-days it looked at."""
+        if self._held:
+            return 0  # the checks that wait cover these days too, once released
         async with self._book.batch():
             touched = await self._book.days_going_since(self._swept_ms, now)
             await self.check(touched, now)
@@ -801,6 +827,9 @@ class RedFlagWatch:
                 log.warning("red_flag_sweep_failed", error=repr(exc))
 
     async def check(self, touched: set[AgentDay], now: datetime | None = None) -> None:
+        if self._held:
+            self._unchecked |= touched
+            return
         months: dict[tuple[str, date], set[str]] = {}
         for agent_id, day in touched:
             team_id = self._directory.team_of(agent_id)
@@ -840,17 +869,40 @@ class RedFlagWatch:
 
 # --- projections ---------------------------------------------------------------------------
 class _DayBookProjection:
+    """Feeds one input kind into the day book. While its consumer is behind (from a batch
+    that leaves a backlog, or a reset, until a batch empties it or the rebuild is done), the
+    red-flag watch holds its checks."""
+
     kind = ""
 
     def __init__(self, book: DayBook) -> None:
         self._book = book
 
+    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+        if self._book.watch is not None:
+            self._book.watch.hold(self.kind)
+        await self._apply(envelopes)
+
+    async def _apply(self, envelopes: list[EventEnvelope]) -> None:
+        raise NotImplementedError
+
     async def reset(self) -> None:
+        if self._book.watch is not None:
+            self._book.watch.hold(self.kind)
         async with self._book.batch():
             await self._book.reset(self.kind)
 
     async def caught_up(self) -> None:
         await self._book.caught_up()
+        if self._book.watch is not None:
+            async with self._book.batch():
+                await self._book.watch.release(self.kind)
+
+    async def rebuilt(self) -> None:
+        """Every view of the service was rebuilt and has caught up."""
+        if self._book.watch is not None:
+            async with self._book.batch():
+                await self._book.watch.release()
 
 
 class StatusProjection(_DayBookProjection):
@@ -861,7 +913,7 @@ class StatusProjection(_DayBookProjection):
     subjects = "agent_availability.>"
     kind = STATUS
 
-    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+    async def _apply(self, envelopes: list[EventEnvelope]) -> None:
         per_agent: dict[str, list[metrics.StatusChange]] = {}
         for envelope in envelopes:
             if short_type(envelope.event_type) != "StatusChanged":
@@ -888,7 +940,7 @@ class ScheduleProjection(_DayBookProjection):
     subjects = f"{SCHEDULE_AGGREGATE}.>"
     kind = SCHEDULE
 
-    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+    async def _apply(self, envelopes: list[EventEnvelope]) -> None:
         async with self._book.batch():
             touched: set[AgentDay] = set()
             for envelope in envelopes:
@@ -957,7 +1009,7 @@ class CaseProjection(_DayBookProjection):
     subjects = f"{store.CASE}.>"
     kind = CASES
 
-    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+    async def _apply(self, envelopes: list[EventEnvelope]) -> None:
         async with self._book.batch():
             touched: set[AgentDay] = set()
             for envelope in envelopes:
@@ -982,7 +1034,7 @@ class TrainingProjection(_DayBookProjection):
         self._repo = repo
         self._certifications = certifications
 
-    async def apply(self, envelopes: list[EventEnvelope]) -> None:
+    async def _apply(self, envelopes: list[EventEnvelope]) -> None:
         async with self._book.batch():
             touched: set[AgentDay] = set()
             for envelope in envelopes:

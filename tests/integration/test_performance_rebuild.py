@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from wfm.events.v1.envelope_pb2 import EventEnvelope
+from wfm.performance.v1 import performance_service_pb2 as pb
 from wfm.scheduling.v1 import directory_service_pb2
 from wfm.scheduling.v1 import events_pb2 as scheduling_events
 
@@ -206,6 +207,8 @@ async def test_a_full_rebuild_from_the_streams_gives_the_same_figures(
     rebuilt = await eventually(lambda: _figures(repo), lambda f: f == incremental)
     assert rebuilt == incremental
     assert await _tails(repo) == incremental_tails
+    # The status stream is empty here: no batch says it caught up, the rebuild's end does.
+    assert system.performance.watch.held == frozenset()
 
 
 async def test_the_month_roll_up_equals_the_sum_of_its_days(mongo_url: str) -> None:
@@ -310,3 +313,46 @@ async def test_an_agent_who_changes_team_takes_its_days_along(mongo_url: str) ->
     rebuilt._directory.agents["p1"] = views.AgentEntry("p1", "day", PUNE, 2)
     await _feed(rebuilt, [events])
     assert await _figures(rebuilt_repo) == after
+
+
+async def test_no_red_flag_from_inputs_replayed_in_part(perf_system: System) -> None:
+    """A rebuild replays each input kind on its own: the night's shift can be back before its
+    statuses, and then p1 reads as absent. No flag may come of that; once the statuses are
+    back, the check runs on the whole night, and only p2, who never logged in, is flagged."""
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None and system.performance is not None
+    await _team(system, "night", ["p1", "p2"])
+    await perf.SetRedFlagThresholds(
+        pb.SetRedFlagThresholdsRequest(
+            thresholds=pb.RedFlagThresholds(
+                name="teams/night/redFlagThresholds", max_absenteeism_percent=5
+            ),
+            idempotency_key="th",
+        )
+    )
+    await eventually(
+        lambda: perf.GetRedFlagThresholds(
+            pb.GetRedFlagThresholdsRequest(name="teams/night/redFlagThresholds")
+        ),
+        lambda t: t.version == 1,
+    )
+    book, events = system.performance.book, system.performance.runtime.store
+    status, schedule = views.StatusProjection(book), views.ScheduleProjection(book)
+    await status.reset()  # as a rebuild does: the statuses are gone until replayed
+
+    night = metrics.Shift("s1", ROSTER, at(23, 13), at(23, 22))
+    async with book.batch():
+        touched = set()
+        for agent_id in ("p1", "p2"):
+            touched |= await book.record_schedule_for_day(agent_id, ROSTER, [night])
+        await book.settle(touched)
+    await schedule.caught_up()  # the schedule is back; p1 is absent in the figures
+    flag = "{}--2026-11--absenteeism_percent"
+    assert await events.get("red_flag", flag.format("p1"), 1) is None
+    assert await events.get("red_flag", flag.format("p2"), 1) is None
+
+    await status.apply(_status_events("p1"))
+    await status.caught_up()  # every kind is back: the waiting check runs
+    assert await events.get("red_flag", flag.format("p1"), 1) is None  # 10 of 540 min late
+    raised = await events.get("red_flag", flag.format("p2"), 1)
+    assert raised is not None and raised.event_type == "wfm.performance.v1.RedFlagRaised"
