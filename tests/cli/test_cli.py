@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -173,7 +174,9 @@ async def test_board_once_and_history(wfm: Cli, system: System) -> None:
     board = await wfm("board", "--team", "pune-night", "--once", token=leader)
     assert board.exit_code == 0, board.stderr
     assert "board: teams/pune-night" in board.stdout
-    assert "on-contact" in board.stdout and " IST " in board.stdout and " EST " in board.stdout
+    # The client's clock is New York's: EST or EDT, as of the day the test runs.
+    assert "on-contact" in board.stdout and " IST " in board.stdout
+    assert re.search(" E[SD]T ", board.stdout)
     assert "2 agents: 1 on-contact, 1 offline; productive now 1/2" in board.stdout
     shape = (await wfm("board", "--team", "pune-night", "--once", "--json", token=leader)).json()
     assert [a["agent_id"] for a in shape["availabilities"]] == ["a-1", "a-2"]
@@ -190,7 +193,7 @@ async def test_board_once_and_history(wfm: Cli, system: System) -> None:
     history = await wfm("history", token=wfm.token("a-1", "agent"))
     assert history.exit_code == 0, history.stderr
     assert "history of a-1" in history.stdout and "ongoing" in history.stdout
-    assert history.stdout.count(" IST ") == 2 and history.stdout.count(" EST ") == 2
+    assert history.stdout.count(" IST ") == 2 and len(re.findall(" E[SD]T ", history.stdout)) == 2
     assert "productive " in history.stdout
     data = (await wfm("history", "--agent", "a-1", "--hours", "1", "--json")).json()
     assert set(data) == {"segments", "totals", "productive_duration", "covered_duration"}
@@ -233,7 +236,7 @@ async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
     assert seeded["cases"] > 30 and seeded["completions"] == 6
     shifts = [s for day in result["roster"]["days"] for s in day["shifts"]]
     assert len(shifts) == 10 and {s["state"] for s in shifts} == {"SHIFT_STATE_PUBLISHED"}
-    assert shifts[0]["start_client_local"]["local_time"].endswith("T08:00:00-05:00")
+    assert re.search(r"T08:00:00-0[45]:00$", shifts[0]["start_client_local"]["local_time"])
     assert result["transcript"]["completions"] and result["scorecard"]["metrics"]["cases_resolved"]
     assert any(i["gap"] > 0 for i in result["coverage"]["intervals"])  # lunch leaves gaps
     assert result["seeded"]["teams"] == 2 and result["seeded"]["agents"] == 6

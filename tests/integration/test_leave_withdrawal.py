@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import grpc
 import pytest
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
@@ -9,8 +11,17 @@ from wfm.scheduling.v1 import roster_service_pb2 as rpb
 from tests import roster_helpers as h
 from tests.conftest import System
 from tests.integration.test_roster_api import _setup, _spec
+from wfm_runtime.timefmt import utc_now
 
 pytestmark = pytest.mark.integration
+
+
+def _monday_ahead() -> date:
+    """A Monday two months or more from today whose Tuesday is in the same year: leave an
+    agent may still withdraw, whenever the suite runs (a fixed date would start one day)."""
+    day = utc_now().date() + timedelta(days=60)
+    day += timedelta(days=7 - day.weekday())
+    return day if (day + timedelta(days=1)).year == day.year else day + timedelta(days=7)
 
 
 def _days(agent: str, leave_id: str, first: str, last: str) -> rpb.RequestLeaveRequest:
@@ -24,15 +35,17 @@ def _days(agent: str, leave_id: str, first: str, last: str) -> rpb.RequestLeaveR
 
 async def test_agents_withdraw_own_future_leave_and_schedulers_any(system: System) -> None:
     scheduler = await _setup(system, "asha", "ravi")
+    monday = _monday_ahead()
+    first, second = monday.isoformat(), (monday + timedelta(days=1)).isoformat()
     await scheduler.AssignShift(  # type: ignore[attr-defined]
         rpb.AssignShiftRequest(
-            agent="agents/asha", shift_id="s1", shift=_spec("2027-03-08"), idempotency_key="k1"
+            agent="agents/asha", shift_id="s1", shift=_spec(first), idempotency_key="k1"
         )
     )
     asha = h.roster_stub(system, "asha", "agent")
-    balance = rpb.GetLeaveBalanceRequest(agent="agents/asha", year=2027)
+    balance = rpb.GetLeaveBalanceRequest(agent="agents/asha", year=monday.year)
     before = await asha.GetLeaveBalance(balance)
-    await asha.RequestLeave(_days("asha", "l1", "2027-03-08", "2027-03-09"))
+    await asha.RequestLeave(_days("asha", "l1", first, second))
     approved = await scheduler.ApproveLeave(  # type: ignore[attr-defined]
         rpb.ApproveLeaveRequest(
             name="agents/asha/leaveRequests/l1", reason="enjoy", idempotency_key="a1"
@@ -56,9 +69,7 @@ async def test_agents_withdraw_own_future_leave_and_schedulers_any(system: Syste
     assert await asha.CancelLeave(withdraw) == withdrawn  # a retry answers the same
     # The shift the approval cancelled stays cancelled.
     roster = await scheduler.GetAgentRoster(  # type: ignore[attr-defined]
-        rpb.GetAgentRosterRequest(
-            agent="agents/asha", start_date="2027-03-08", end_date="2027-03-08"
-        )
+        rpb.GetAgentRosterRequest(agent="agents/asha", start_date=first, end_date=first)
     )
     assert [s.state for d in roster.days for s in d.shifts] == [rpb.SHIFT_STATE_CANCELLED]
     code, details, _ = await h.refusal(
