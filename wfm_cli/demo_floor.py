@@ -85,6 +85,17 @@ def week_start(today: date | None = None) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def roster_start() -> date:
+    """Tomorrow (UTC): the demo's roster runs from there, so no shift starts before the floor
+    exists (a shift nobody could have logged into would read as a no-show)."""
+    return datetime.now(UTC).date() + timedelta(days=1)
+
+
+def next_weekday(day: date) -> date:
+    """`day`, or the Monday after it when it falls on a weekend (the Pune team works Mon-Fri)."""
+    return day + timedelta(days=7 - day.weekday() if day.weekday() >= 5 else 0)
+
+
 def class_day() -> date:
     """The Monday of last week: the demo's classes have met, whatever the time of the run."""
     return week_start() - timedelta(days=7)
@@ -137,8 +148,9 @@ def pattern_for(team: TeamSeed, index: int, count: int) -> str:
 
 
 async def seed_roster(seeder: Seeder) -> None:
-    """Two weeks of shifts from each agent's pattern, then both weeks published."""
-    first = week_start()
+    """Two weeks of shifts from each agent's pattern, from tomorrow, then their weeks
+    published."""
+    first = roster_start()
     last = first + timedelta(days=ROSTER_DAYS - 1)
     with seeder.progress() as progress:
         for team in (PUNE, UK):
@@ -161,13 +173,15 @@ async def seed_roster(seeder: Seeder) -> None:
                     if item.shifts:
                         seeder.seeded["shifts"] = seeder.seeded.get("shifts", 0) + len(item.shifts)
                 progress.advance(task, len(agents))
-            for week in (first, first + timedelta(days=7)):
+            week = week_start(first)
+            while week <= last:
                 await seeder.wfm.roster.publish_week(
                     team=f"teams/{team.team_id}",
                     week_start=week.isoformat(),
                     idempotency_key=f"demo-publish-{team.team_id}-{week}",
                 )
                 seeder.count("weeks published")
+                week += timedelta(days=7)
 
 
 async def seed_coverage(seeder: Seeder) -> None:

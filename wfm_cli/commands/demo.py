@@ -22,7 +22,7 @@ from wfm_cli.context import (
     to_dict,
 )
 from wfm_cli.demo import TEAMS, Seeder, agent_ids, run_seed
-from wfm_cli.demo_floor import week_start
+from wfm_cli.demo_floor import next_weekday, roster_start
 from wfm_cli.timeline import coverage_chart, roster_timeline
 from wfm_sdk import AsyncWfm, ClientConfig
 from wfm_sdk.aio import AvailabilityClient
@@ -114,7 +114,7 @@ async def show_floor(wfm: AsyncWfm, agent: str, out: Any) -> dict[str, Any]:
     """A roster, coverage, a transcript and a scorecard, from the services the client knows."""
     shown: dict[str, Any] = {}
     addresses = wfm.config.addresses
-    first = week_start()
+    first = roster_start()
     if "scheduling" in addresses:
         roster = await _eventually(
             lambda: wfm.roster.get_agent_roster(
@@ -135,10 +135,9 @@ async def show_floor(wfm: AsyncWfm, agent: str, out: Any) -> dict[str, Any]:
                 last=(first + timedelta(days=13)).isoformat(),
             )
         )
+        working_day = next_weekday(first).isoformat()  # the Pune night team's
         coverage = await wfm.roster.get_coverage(
-            team=f"teams/{TEAMS[0].team_id}",
-            start_date=first.isoformat(),
-            end_date=first.isoformat(),
+            team=f"teams/{TEAMS[0].team_id}", start_date=working_day, end_date=working_day
         )
         out.print(coverage_chart(coverage))
         shown.update(roster=to_dict(roster), coverage=to_dict(coverage))
