@@ -137,6 +137,9 @@ async def test_coverage_chart_marks_the_understaffed_intervals(wfm: Cli, system:
 
     shown = await eventually(chart, lambda out: "intervals understaffed" in out and "■" in out)
     assert "2027-03-01 08:00 EST" in shown and "│" in shown
+    quiet = await wfm("coverage", h.TEAM, "--date", "2027-02-28")  # the Sunday before
+    assert quiet.exit_code == 0, quiet.stderr
+    assert f"{h.TEAM}: nobody required or scheduled on 2027-02-28 (client time)" in quiet.stdout
     as_json = (await wfm("coverage", h.TEAM, "--date", WEEK, "--json")).json()
     assert as_json["interval_minutes"] == 30
     assert {"start_time", "required", "scheduled", "gap"} <= set(as_json["intervals"][16])

@@ -693,6 +693,11 @@ def coverage(
     if json_out:
         print_json(to_dict(found))
         return
+    if not any(i.required or i.scheduled for i in found.intervals):
+        last = first + timedelta(days=days - 1)
+        span = f"on {first}" if days == 1 else f"from {first} to {last}"
+        typer.echo(f"{team}: nobody required or scheduled {span} (client time)")
+        return
     console().print(coverage_chart(found))
     short = [i for i in found.intervals if i.gap > 0]
     typer.echo(f"{len(short)} of {len(found.intervals)} intervals understaffed")
