@@ -68,6 +68,22 @@ def _today_period() -> tuple[pb.Period, datetime]:
     return period, resolved
 
 
+async def _limits(perf: Any, team: str, **limits: Any) -> None:
+    """The team's red-flag thresholds, set and in the view (the watch reads them there)."""
+    await perf.SetRedFlagThresholds(
+        pb.SetRedFlagThresholdsRequest(
+            thresholds=pb.RedFlagThresholds(name=f"teams/{team}/redFlagThresholds", **limits),
+            idempotency_key=f"limits-{team}",
+        )
+    )
+    await eventually(
+        lambda: perf.GetRedFlagThresholds(
+            pb.GetRedFlagThresholdsRequest(name=f"teams/{team}/redFlagThresholds")
+        ),
+        lambda t: t.version >= 1,
+    )
+
+
 async def _team(system: System, team: str, agents: list[str]) -> None:
     assert system.performance is not None
     await system.add_team(team)

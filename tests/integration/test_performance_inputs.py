@@ -13,7 +13,7 @@ from wfm.training.v1 import training_service_pb2 as tpb
 
 from tests import roster_helpers as h
 from tests.conftest import System
-from tests.integration.test_performance_api import _case
+from tests.integration.test_performance_api import _case, _limits
 from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp, utc_now
 
@@ -327,20 +327,7 @@ async def test_time_alone_raises_a_red_flag_at_the_next_sweep(perf_system: Syste
     await h.add_site(roster, {})
     await system.add_agent("omar", "today")
     await eventually(lambda: system.performance.directory.agent("omar"))  # type: ignore[union-attr]
-    await perf.SetRedFlagThresholds(
-        pb.SetRedFlagThresholdsRequest(
-            thresholds=pb.RedFlagThresholds(
-                name="teams/today/redFlagThresholds", max_absenteeism_percent=5
-            ),
-            idempotency_key="th",
-        )
-    )
-    await eventually(
-        lambda: perf.GetRedFlagThresholds(
-            pb.GetRedFlagThresholdsRequest(name="teams/today/redFlagThresholds")
-        ),
-        lambda t: t.version == 1,
-    )
+    await _limits(perf, "today", max_absenteeism_percent=5)
     start = (utc_now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     day = await _publish_shift_at(roster, "omar", start, "omar")
     await eventually(lambda: _day(system, "omar", day), lambda m: m.scheduled_hours == 9)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from wfm.events.v1.envelope_pb2 import EventEnvelope
-from wfm.performance.v1 import performance_service_pb2 as pb
 from wfm.scheduling.v1 import directory_service_pb2
 from wfm.scheduling.v1 import events_pb2 as scheduling_events
 
@@ -17,7 +16,7 @@ from services.availability import domain as availability
 from services.availability import store as availability_store
 from services.performance import domain, metrics, store, views
 from tests.conftest import System
-from tests.integration.test_performance_api import _case, _record, _team, _today_period
+from tests.integration.test_performance_api import _case, _limits, _record, _team, _today_period
 from wfm_runtime import mongo
 from wfm_runtime.events import new_envelope
 from wfm_runtime.testing import eventually
@@ -322,20 +321,7 @@ async def test_no_red_flag_from_inputs_replayed_in_part(perf_system: System) -> 
     system, perf = perf_system, perf_system.perf
     assert perf is not None and system.performance is not None
     await _team(system, "night", ["p1", "p2"])
-    await perf.SetRedFlagThresholds(
-        pb.SetRedFlagThresholdsRequest(
-            thresholds=pb.RedFlagThresholds(
-                name="teams/night/redFlagThresholds", max_absenteeism_percent=5
-            ),
-            idempotency_key="th",
-        )
-    )
-    await eventually(
-        lambda: perf.GetRedFlagThresholds(
-            pb.GetRedFlagThresholdsRequest(name="teams/night/redFlagThresholds")
-        ),
-        lambda t: t.version == 1,
-    )
+    await _limits(perf, "night", max_absenteeism_percent=5)
     book, events = system.performance.book, system.performance.runtime.store
     status, schedule = views.StatusProjection(book), views.ScheduleProjection(book)
     await status.reset()  # as a rebuild does: the statuses are gone until replayed
