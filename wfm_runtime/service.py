@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import gc
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import Any, Protocol
 
 import grpc
 from wfm.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
@@ -53,7 +53,7 @@ class ServiceRuntime:
         self.app: GrpcApp | None = None
         self.audit = AuditLog(self.views_db["audit"], settings.service)
         self._control_task: asyncio.Task[None] | None = None
-        self._background: dict[str, Callable[[], Awaitable[None]]] = {}
+        self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
@@ -62,7 +62,7 @@ class ServiceRuntime:
         self.projectors.append(runner)
         return runner
 
-    def add_background(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    def add_background(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A loop the primary process runs from `open` until `close` (a timer a projection
         needs, e.g. checks that time alone makes due)."""
         self._background[name] = loop
@@ -77,7 +77,7 @@ class ServiceRuntime:
         if not self.settings.is_api_worker:  # the primary owns the views and their rebuild
             self._control_task = asyncio.create_task(self._serve_control())
             for name, loop in self._background.items():
-                self._tasks.append(asyncio.create_task(_run(loop), name=name))
+                self._tasks.append(asyncio.create_task(loop(), name=name))
 
     async def _setup_store_until_ok(self) -> None:
         while True:
@@ -164,10 +164,6 @@ class ServiceRuntime:
         await self.audit.close()
         await self.bus.close()
         self.client.close()
-
-
-async def _run(loop: Callable[[], Awaitable[None]]) -> None:
-    await loop()
 
 
 __all__ = ["ServiceRuntime", "grpc"]

@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from wfm_runtime.timefmt import EPOCH, epoch_ms
+
 # A status that has not changed for this long counts as offline after it: a forgotten
 # log-out does not earn a day of logged-in time.
 STATUS_CARRY = timedelta(hours=24)
@@ -479,14 +481,9 @@ def _case_sums(sums: Sums, cases: Iterable[CaseOutcome]) -> None:
 # sums lies after the last status change (the only time that assumption decides, and never
 # before now), so a read takes back the tail's part after now (`so_far`). Instants here are
 # epoch milliseconds: a team read adjusts a thousand agent-days at once.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INDEX = {name: i for i, name in enumerate(SUM_FIELDS)}
 _SCHEDULED, _NO_SHOWS, _ACTIVE = _INDEX["scheduled_ms"], _INDEX["no_shows"], _INDEX["active_days"]
 _LOGGED_IN, _CASES = _INDEX["logged_in_ms"], _INDEX["cases"]
-
-
-def epoch_ms(instant: datetime) -> int:
-    return (instant - _EPOCH) // _ONE_MS
 
 
 class TailPiece(NamedTuple):
@@ -514,7 +511,7 @@ def day_tail(
 ) -> Tail:
     """The part of a day's time sums after its agent's last known status change (the whole
     day when there is none), and its no-shows whose shift ends after that change."""
-    last = max((change.at for change in inputs.changes), default=_EPOCH)
+    last = max((change.at for change in inputs.changes), default=EPOCH)
     kept = tuple(
         TailPiece(
             epoch_ms(max(piece.start, last)),

@@ -623,10 +623,9 @@ def tail_over(tail_text: str, now_ms: int) -> bool:
     return not end.isdigit() or int(end) <= now_ms
 
 
-def so_far_row(packed: str, tail_text: str | None, now_ms: int) -> list[int]:
+def so_far_row(row: list[int], tail_text: str | None, now_ms: int) -> list[int]:
     """A stored day row as of `now_ms` (the row itself when nothing of it is after now, or
     when its tail does not read: written otherwise, it is set right by a rebuild)."""
-    row = row_of(packed)
     if tail_text is None or tail_over(tail_text, now_ms):
         return row
     try:

@@ -678,12 +678,13 @@ class DayBook:
         """An agent's summed figures over `days` as of `now`, from the figures this book
         keeps."""
         docs = await self._figure_docs([store.team_day_id(team_id, d) for d in days])
-        now_ms = metrics.epoch_ms(now)
+        now_ms = epoch_ms(now)
         total = store.row_of(None)
         for doc in docs.values():
             packed = doc.get("agents", {}).get(agent_id)
             if packed:
-                row = store.so_far_row(packed, doc.get("tails", {}).get(agent_id), now_ms)
+                tail = doc.get("tails", {}).get(agent_id)
+                row = store.so_far_row(store.row_of(packed), tail, now_ms)
                 total = [a + b for a, b in zip(total, row, strict=True)]
         return dict(zip(metrics.SUM_FIELDS, total, strict=True))
 
@@ -813,7 +814,7 @@ class RedFlagWatch:
         async with self._book.batch():
             touched = await self._book.days_going_since(self._swept_ms, now)
             await self.check(touched, now)
-        self._swept_ms = metrics.epoch_ms(now)
+        self._swept_ms = epoch_ms(now)
         return len(touched)
 
     async def sweep_forever(self, interval_s: float = SWEEP_S) -> None:
@@ -1238,7 +1239,7 @@ async def team_period_sums(
         for agent_id, packed in doc.get("agents", {}).items():
             packed_rows.setdefault(agent_id, []).append(packed)
     rows = {agent_id: store.rows_of(packed) for agent_id, packed in packed_rows.items()}
-    now_ms = metrics.epoch_ms(now)
+    now_ms = epoch_ms(now)
     for doc in going:
         for agent_id, tail in doc.get("tails", {}).items():
             delta = _so_far_delta(doc["agents"].get(agent_id), tail, now_ms)
@@ -1256,7 +1257,7 @@ async def agent_period_sums(
         packed = doc.get("agents", {}).get(agent_id)
         if packed:
             rows.append(store.row_of(packed))
-    now_ms = metrics.epoch_ms(now)
+    now_ms = epoch_ms(now)
     for doc in going:
         delta = _so_far_delta(
             doc["agents"].get(agent_id), doc.get("tails", {}).get(agent_id), now_ms
@@ -1291,7 +1292,7 @@ def _so_far_delta(packed: str | None, tail: str | None, now_ms: int) -> list[int
     if not packed or tail is None or store.tail_over(tail, now_ms):
         return None
     row = store.row_of(packed)
-    adjusted = store.so_far_row(packed, tail, now_ms)
+    adjusted = store.so_far_row(row, tail, now_ms)
     delta = [b - a for a, b in zip(row, adjusted, strict=True)]
     return delta if any(delta) else None
 

@@ -23,7 +23,6 @@ from services.performance.metrics import (
     day_sums,
     derive,
     empty_sums,
-    epoch_ms,
     first_login_in,
     first_open_day,
     local_midnight,
@@ -43,6 +42,7 @@ from tests.unit.test_performance_metrics import (
     changes,
     night_shift,
 )
+from wfm_runtime.timefmt import epoch_ms
 
 HOUR_MS, MINUTE_MS = 3_600_000, 60_000
 
@@ -51,7 +51,7 @@ def figures_at(inputs: AgentInputs, day: date, now: datetime) -> Sums:
     """What a read at `now` gets: the stored whole-day sums and tail, through their text."""
     time_sums, tail = time_part(inputs, day)
     stored = store.pack_sums(combined_sums(time_sums, work_sums(inputs, day)))
-    row = store.so_far_row(stored, store.pack_tail(tail), epoch_ms(now))
+    row = store.so_far_row(store.row_of(stored), store.pack_tail(tail), epoch_ms(now))
     return dict(zip(SUM_FIELDS, row, strict=True))
 
 
@@ -102,7 +102,7 @@ def test_a_day_that_is_over_is_its_whole_stored_figures() -> None:
 
 def test_an_empty_tail_keeps_the_row_as_stored() -> None:
     row = store.pack_sums({**empty_sums(), "cases": 3, "active_days": 1})
-    assert store.so_far_row(row, None, epoch_ms(at(23, 0))) == store.row_of(row)
+    assert store.so_far_row(store.row_of(row), None, epoch_ms(at(23, 0))) == store.row_of(row)
     assert store.unpack_tail(store.pack_tail(Tail())) == Tail()
 
 
@@ -110,7 +110,7 @@ def test_a_tail_that_does_not_read_leaves_the_row_as_filed() -> None:
     row = store.pack_sums({**empty_sums(), "logged_in_ms": 5, "active_days": 1})
     now = epoch_ms(at(23, 0))
     for text in ("", "x|1,2,3|", f"{now + 1}|1,2|", f"{now + 1}|{now},{now + 1},2|x"):
-        assert store.so_far_row(row, text, now) == store.row_of(row), text
+        assert store.so_far_row(store.row_of(row), text, now) == store.row_of(row), text
 
 
 def test_the_earliest_open_day_bounds_every_zone() -> None:
