@@ -87,6 +87,11 @@ async def test_cases_from_a_file_make_scorecards_flags_and_rerunning_changes_not
         "--json", token=leader,
     )  # fmt: skip
     assert [c["agent"] for c in ranked.json()["scorecards"]] == ["agents/a2", "agents/a1"]
+    team = ranked.json()["team_summary"]  # pooled: 2 of the 3 cases met the SLA
+    assert team["agent_count"] == 2 and team["metrics"]["cases_resolved"] == 3
+    assert team["metrics"]["sla_compliance_percent"] == pytest.approx(200 / 3)
+    board = (await wfm("scorecards", "--team", "night", *period, token=leader)).stdout
+    assert "team (2 agents)" in board and "66.7%" in board
 
     async def flagged() -> str:
         return (await wfm("flags", "--team", "night", *period, token=leader)).stdout

@@ -143,22 +143,27 @@ def scorecards(
     end: ToOption = "",
     json_out: JsonOption = False,
 ) -> None:
-    """Every agent of a team, side by side, sorted by a metric.
+    """Every agent of a team, side by side, sorted by a metric, then the team as a whole.
+
+    The last row is the team's own figures (GetTeamSummary): every agent's numerators and
+    denominators pooled, not an average of the rows above.
 
     Example: wfm scorecards --team pune-night --sort adherence_percent --desc
     """
     if sort != "agent" and sort not in METRICS:
         raise typer.BadParameter(f"--sort: agent or one of {', '.join(METRICS)}")
+    period = _period(start, end)
     with client(ctx) as wfm:
         found = wfm.performance.all_pages(
             "list_scorecards",
             "scorecards",
             team=names.team_name(team),
-            period=_period(start, end),
+            period=period,
             order_by=f"{sort} desc" if desc else sort,
         )
+        summary = wfm.performance.get_team_summary(team=names.team_name(team), period=period)
     if json_out:
-        print_json({"scorecards": [to_dict(c) for c in found]})
+        print_json({"scorecards": [to_dict(c) for c in found], "team_summary": to_dict(summary)})
         return
     columns = BOARD_METRICS if sort in ("agent", *BOARD_METRICS) else [sort, *BOARD_METRICS]
     table = Table()
@@ -169,6 +174,12 @@ def scorecards(
         table.add_row(
             card.agent.removeprefix("agents/"), *(_figure(card.metrics, f) for f in columns)
         )
+    table.add_section()
+    table.add_row(
+        f"team ({summary.agent_count} agents)",
+        *(_figure(summary.metrics, f) for f in columns),
+        style="bold",
+    )
     console().print(table)
 
 
