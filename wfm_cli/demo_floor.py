@@ -209,6 +209,7 @@ async def seed_training(seeder: Seeder) -> None:
     (started, as a class that has met), half of each team enrolled, and results for most of them."""
     training = seeder.wfm.training
     for course, (title, category, minutes, technical, competency) in COURSES.items():
+        compliance = category == training_pb.COURSE_CATEGORY_COMPLIANCE
         with contextlib.suppress(AlreadyExists):
             await training.create_course(
                 course_id=course,
@@ -219,7 +220,9 @@ async def seed_training(seeder: Seeder) -> None:
                     technical=technical,
                     competency=competency,
                     competency_level=training_pb.COMPETENCY_LEVEL_FOUNDATION if competency else 0,  # type: ignore[arg-type]
-                    validity_days=365 if category == training_pb.COURSE_CATEGORY_COMPLIANCE else 0,
+                    validity_days=365 if compliance else 0,
+                    # So `wfm due` has work to show: the half of each team not in its class.
+                    required_for_clients=[t.client for t in (PUNE, UK)] if compliance else [],
                 ),
                 idempotency_key=f"demo-course-{course}",
             )

@@ -251,6 +251,22 @@ async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
     assert all(a["version"] != "0" for rows in result["boards"].values() for a in rows)
     assert result["history"]["agent"] == "p-1001" and result["history"]["segments"]
 
+    async def due() -> set[tuple[str, str, str]]:
+        found = set()
+        for team in ("pune-night", "uk-wfh"):
+            run = await wfm("due", "--team", team, "--json")
+            assert run.exit_code == 0, run.stderr
+            found |= {(d["agent"], d["course"], d["reason"]) for d in run.json()["due"]}
+        return found
+
+    # The compliance course is required for both clients; the second agent of each team was
+    # not in its class.
+    required = {
+        (f"agents/{agent}", "courses/gdpr-2026", "DUE_REASON_REQUIRED")
+        for agent in ("p-1002", "u-2002")
+    }
+    await eventually(due, lambda found: required <= found)
+
     second = (await wfm("demo", "--agents-per-team", "3", "--json")).json()
     assert second["seeded"] == seeded  # the same floor, nothing added
     versions = {a["agent_id"]: a["version"] for rows in result["boards"].values() for a in rows}
