@@ -391,27 +391,26 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         monday = req.check_monday(v, request.week_start, "week_start")
         page_size = check_page_size(v, request.page_size)
         v.raise_if_any()
+        assert monday is not None
         filter_key = f"teamRoster|{team_id}|{request.week_start}"
         after = pagination.decode(request.page_token, filter_key)
         team = await self._directory.latest_team(team_id)
         if team is None:
             raise NotFound("team", request.team)
-        agents = {
+        members = {
             a.agent_id: a for a in await self._directory_views.list_agents(team_id, "", 100_000)
         }
+        schedules = {s.agent_id: s for s in await self._team_schedules(team_id)}
         weeks: list[pb.AgentWeek] = []
-        for schedule in await self._team_schedules(team_id):
-            if schedule.agent_id <= after:
+        # Every member, with or without shifts (a scheduler looks for who is not yet
+        # scheduled), and anyone else with shifts for the team that week (e.g. moved away since).
+        for agent_id in sorted(members.keys() | schedules.keys()):
+            if agent_id <= after:
                 continue
-            shifts = [
-                s
-                for s in schedule.shifts
-                if s.team_id == team_id and rt.week_start(s.roster_date) == monday
-            ]
-            agent = agents.get(schedule.agent_id) if shifts else None
-            if shifts and agent is None:
-                agent = await self._directory.latest_agent(schedule.agent_id)
-            if not shifts or agent is None:
+            week = await self._agent_week(
+                agent_id, members.get(agent_id), schedules.get(agent_id), team, monday
+            )
+            if week is None:
                 continue
             if len(weeks) == page_size:
                 last = weeks[-1].agent.removeprefix("agents/")
@@ -421,20 +420,37 @@ class RosterApi(pb_grpc.RosterServiceServicer):
                     agents=weeks,
                     next_page_token=pagination.encode(last, filter_key),
                 )
-            weeks.append(
-                pb.AgentWeek(
-                    agent=f"agents/{schedule.agent_id}",
-                    shifts=[
-                        roster_store.shift_to_proto(
-                            schedule.agent_id, s, agent.time_zone, team.client_time_zone
-                        )
-                        for s in sorted(shifts, key=lambda s: s.start)
-                    ],
-                    paid_minutes=sum(s.paid_minutes for s in shifts if s.active),
-                    weekly_minutes=agent.weekly_minutes,
-                )
-            )
+            weeks.append(week)
         return pb.TeamRoster(team=request.team, week_start=request.week_start, agents=weeks)
+
+    async def _agent_week(
+        self,
+        agent_id: str,
+        member: domain.Agent | None,
+        schedule: Schedule | None,
+        team: domain.Team,
+        monday: date,
+    ) -> pb.AgentWeek | None:
+        """One agent's shifts for the team in the week; None for a former member without any."""
+        shifts = [
+            s
+            for s in (schedule.shifts if schedule else [])
+            if s.team_id == team.team_id and rt.week_start(s.roster_date) == monday
+        ]
+        agent = member
+        if agent is None and shifts:
+            agent = await self._directory.latest_agent(agent_id)
+        if agent is None:
+            return None
+        return pb.AgentWeek(
+            agent=f"agents/{agent_id}",
+            shifts=[
+                roster_store.shift_to_proto(agent_id, s, agent.time_zone, team.client_time_zone)
+                for s in sorted(shifts, key=lambda s: s.start)
+            ],
+            paid_minutes=sum(s.paid_minutes for s in shifts if s.active),
+            weekly_minutes=agent.weekly_minutes,
+        )
 
     # --- leave ---------------------------------------------------------------------------
     async def RequestLeave(self, request: pb.RequestLeaveRequest, context: Ctx) -> pb.LeaveRequest:

@@ -155,14 +155,17 @@ async def test_coverage_shows_a_requirement_the_projection_has_not_written_yet(
 async def test_team_roster_pages_over_agents_in_name_order(system: System) -> None:
     roster = await _setup(system, "asha", "meera", "ravi", "zoya")
     await h.add_night_pattern(roster)
-    await h.assign_us_day_week(roster, "ravi", "asha", "zoya")  # meera has no shifts
+    await h.assign_us_day_week(roster, "ravi", "asha", "zoya")
+    # meera has no shifts: she is listed all the same, so the scheduler sees her unscheduled.
     ask = rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01", page_size=2)
     first = await roster.GetTeamRoster(ask)  # type: ignore[attr-defined]
-    assert [w.agent for w in first.agents] == ["agents/asha", "agents/ravi"]
-    assert [len(w.shifts) for w in first.agents] == [5, 5] and first.next_page_token
+    assert [w.agent for w in first.agents] == ["agents/asha", "agents/meera"]
+    assert [len(w.shifts) for w in first.agents] == [5, 0] and first.next_page_token
+    assert [(w.paid_minutes, w.weekly_minutes > 0) for w in first.agents][1] == (0, True)
     ask.page_token = first.next_page_token
     second = await roster.GetTeamRoster(ask)  # type: ignore[attr-defined]
-    assert [w.agent for w in second.agents] == ["agents/zoya"] and not second.next_page_token
+    assert [w.agent for w in second.agents] == ["agents/ravi", "agents/zoya"]
+    assert [len(w.shifts) for w in second.agents] == [5, 5] and not second.next_page_token
     whole = await roster.GetTeamRoster(  # type: ignore[attr-defined]
         rpb.GetTeamRosterRequest(team=f"teams/{h.TEAM}", week_start="2027-03-01")
     )
