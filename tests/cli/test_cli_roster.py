@@ -3,6 +3,8 @@ scheduling service."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 
@@ -109,6 +111,16 @@ async def test_leave_request_approve_and_balance(wfm: Cli, system: System) -> No
         return run.stdout
 
     assert "29 days allowed, 2 taken" in await eventually(balance, lambda o: "2 taken" in o)
+    unnamed = await wfm("leave", "request", "--from", "2027-03-12", "--json", token=me)
+    assert unnamed.exit_code == 0, unnamed.stderr  # the id is made up: the day and a suffix
+    made_up = unnamed.json()["name"]
+    assert re.fullmatch(r"agents/p-2/leaveRequests/l-2027-03-12-[0-9a-f]{6}", made_up)
+    retried = [
+        await wfm("leave", "request", "--from", "2027-03-15", "--idempotency-key", "k-15",
+                  "--json", token=me)
+        for _ in range(2)
+    ]  # fmt: skip
+    assert retried[0].json()["name"] == retried[1].json()["name"] != made_up
     wrong = await wfm("leave", "request", "--from", "2027-03-10", "--kind", "holiday", token=me)
     assert wrong.exit_code == exitcodes.USAGE and "annual, sick, unpaid, other" in wrong.stderr
     nobody = await wfm("leave", "balance", token="")

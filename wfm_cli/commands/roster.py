@@ -230,7 +230,7 @@ def assign(
     with client(ctx) as wfm:
         change = wfm.roster.assign_shift(
             agent=names.agent_name(agent),
-            shift_id=shift_id or f"s-{spec.roster_date}-{uuid.uuid4().hex[:6]}",
+            shift_id=shift_id or _new_id("s", spec.roster_date, idempotency_key),
             shift=spec,
             dry_run=dry_run,
             idempotency_key=idempotency_key,
@@ -522,7 +522,7 @@ def request_leave(
     with client(ctx) as wfm:
         found = wfm.roster.request_leave(
             agent=names.agent_name(_me(ctx, agent)),
-            leave_request_id=leave_id,
+            leave_request_id=leave_id or _new_id("l", first, idempotency_key),
             leave_request=roster_pb.LeaveRequest(
                 kind=LEAVE_KINDS[kind],  # type: ignore[arg-type]
                 start_date=first,
@@ -532,6 +532,13 @@ def request_leave(
             idempotency_key=idempotency_key,
         )
     _show_leave([found], json_out, single=True)
+
+
+def _new_id(prefix: str, day: str, idempotency_key: str) -> str:
+    """`l-2026-12-24-3f9a1c`: the kind, the day, then a suffix from the idempotency key when one
+    is given (a retry names the same shift or request), else a random one."""
+    suffix = uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key) if idempotency_key else uuid.uuid4()
+    return f"{prefix}-{day}-{suffix.hex[:6]}"
 
 
 @leave_app.command("list")
