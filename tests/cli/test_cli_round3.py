@@ -196,7 +196,7 @@ async def test_thresholds_set_and_get_and_a_figure_explained(
     found = await eventually(explained, lambda e: len(e.get("cases", [])) == 2)  # type: ignore[arg-type]
     assert found["value"] == 50.0
     table = await wfm("explain", "a1", "sla_compliance_percent", *period, token=leader)
-    assert "a1 sla compliance percent: 50" in table.stdout
+    assert "a1 sla compliance percent: 50.0%" in table.stdout  # as on the scorecard
     assert "missed" in table.stdout and "met" in table.stdout
     unknown = await wfm("explain", "a1", "speed", token=leader)
     assert unknown.exit_code == exitcodes.USAGE and "adherence_percent" in unknown.stderr

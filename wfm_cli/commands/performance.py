@@ -84,7 +84,11 @@ ToOption = Annotated[str, typer.Option("--to", help="Last date (default: today).
 def _figure(metrics: performance_pb.Metrics, field: str) -> str:
     if not metrics.HasField(field):  # type: ignore[arg-type]
         return "-"  # no denominator in the period
-    value = float(getattr(metrics, field))
+    return _shown(field, float(getattr(metrics, field)))
+
+
+def _shown(field: str, value: float) -> str:
+    """A figure in its unit: minutes for durations, a percent sign, else one decimal."""
     if field.endswith("_seconds"):
         return f"{value / 60:.1f} min"
     if field.endswith("_percent"):
@@ -319,7 +323,7 @@ def explain(
     if json_out:
         print_json(to_dict(found))
         return
-    value = f"{found.value:g}" if found.HasField("value") else "- (nothing to count)"
+    value = _shown(metric, found.value) if found.HasField("value") else "- (nothing to count)"
     typer.echo(f"{agent} {metric.replace('_', ' ')}: {value}")
     for table in _explained(found):
         console().print(table)
