@@ -27,7 +27,7 @@ from wfm_runtime.errors import (
     Violations,
 )
 from wfm_runtime.grpcserver import bind, request_id
-from wfm_runtime.timefmt import to_timestamp, utc_now
+from wfm_runtime.timefmt import localized, to_timestamp, utc_now
 from wfm_runtime.validation import check_page_size, parse_name
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -273,12 +273,14 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         response = pb.ExplainMetricResponse(metric=metric)
         sums = metrics.empty_sums()
         now = utc_now()
+        client_zone = await self._directory.client_zone_of(agent.team_id)
+        zones = (self._directory.zone_of(agent_id), client_zone)
         for day in metrics.dates(period.start, period.end):
             inputs = await self._book.inputs_for(agent_id, [day], keep=False)
             time_part, tail = metrics.time_part(inputs, day)
             day_sums = metrics.combined_sums(time_part, metrics.work_sums(inputs, day))
             metrics.add_sums(sums, metrics.so_far_sums(day_sums, tail, now))
-            await self._explain_day(response, metric, agent_id, inputs, day, now=now)
+            await self._explain_day(response, metric, agent_id, inputs, day, now=now, zones=zones)
         value = metrics.derive(sums)[metric]
         if value is not None:
             response.value = value
@@ -294,7 +296,10 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         day: Any,
         *,
         now: datetime,
+        zones: tuple[str, str],
     ) -> None:
+        """The day's part of the explanation; `zones` are the agent's and the client's."""
+        zone, client_zone = zones
         if metric in metrics.STATUS_METRICS:
             day_pieces = metrics.pieces(inputs, day)
             # The schedule's own hours count whole; everything else only up to now.
@@ -310,6 +315,10 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
                         scheduled_activity=piece.activity.kind if piece.activity else "",
                         on_approved_leave=piece.on_leave,
                         counted=metrics.counted(metric, piece),
+                        start_agent_local=localized(piece.start, zone),
+                        end_agent_local=localized(piece.end, zone),
+                        start_client_local=localized(piece.start, client_zone),
+                        end_client_local=localized(piece.end, client_zone),
                     )
                 )
         elif metric in metrics.TRAINING_METRICS:

@@ -75,6 +75,7 @@ class Directory:
         self._repo = repo
         self.agents: dict[str, AgentEntry] = {}
         self.teams: dict[str, int] = {}
+        self.client_zones: dict[str, str] = {}  # team -> its client's zone (never changes)
 
     async def refresh(self) -> None:
         docs = await mongo.find_all(self._repo.agents, {})
@@ -84,9 +85,9 @@ class Directory:
             )
             for d in docs
         }
-        self.teams = {
-            str(d["_id"]): int(d["version"]) for d in await mongo.find_all(self._repo.teams, {})
-        }
+        teams = await mongo.find_all(self._repo.teams, {})
+        self.teams = {str(d["_id"]): int(d["version"]) for d in teams}
+        self.client_zones = {str(d["_id"]): str(d.get("client_time_zone", "")) for d in teams}
 
     async def agent(self, agent_id: str) -> AgentEntry | None:
         entry = self.agents.get(agent_id)
@@ -102,6 +103,12 @@ class Directory:
         entry = self.agents.get(agent_id)
         return entry.time_zone if entry and entry.time_zone else "UTC"
 
+    async def client_zone_of(self, team_id: str) -> str:
+        """The zone of the client the team serves ("" when unknown, e.g. data projected before
+        it was kept: `make rebuild-views` fills it)."""
+        await self.has_team(team_id)
+        return self.client_zones.get(team_id, "")
+
     def team_of(self, agent_id: str) -> str:
         entry = self.agents.get(agent_id)
         return entry.team_id if entry else ""
@@ -114,6 +121,7 @@ class Directory:
             doc = await mongo.get(self._repo.teams, team_id)
             if doc is not None:
                 self.teams[team_id] = int(doc["version"])
+                self.client_zones[team_id] = str(doc.get("client_time_zone", ""))
         return team_id in self.teams
 
 
@@ -1184,11 +1192,13 @@ class DirectoryProjection:
             kind = short_type(envelope.event_type)
             version = envelope.aggregate_version
             if kind == "TeamCreated":
-                team_id = unpack(envelope, scheduling_events.TeamCreated).team.name
-                team_id = team_id.removeprefix("teams/")
+                team = unpack(envelope, scheduling_events.TeamCreated).team
+                team_id = team.name.removeprefix("teams/")
                 if self._directory.teams.get(team_id, 0) < version:
-                    await mongo.set_fields(self._repo.teams, team_id, {"version": version})
+                    fields = {"version": version, "client_time_zone": team.client_time_zone}
+                    await mongo.set_fields(self._repo.teams, team_id, fields)
                     self._directory.teams[team_id] = version
+                    self._directory.client_zones[team_id] = team.client_time_zone
             elif kind in ("AgentRegistered", "AgentUpdated"):
                 cls = (
                     scheduling_events.AgentRegistered
@@ -1222,6 +1232,7 @@ class DirectoryProjection:
         await self._repo.drop_directory()
         self._directory.agents.clear()
         self._directory.teams.clear()
+        self._directory.client_zones.clear()
 
 
 # --- queries -------------------------------------------------------------------------------

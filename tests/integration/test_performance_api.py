@@ -205,6 +205,20 @@ async def test_status_changes_become_logged_in_time_and_occupancy(perf_system: S
     assert "AVAILABLE" in statuses and "ON_CONTACT" in statuses
     assert [s.status for s in result.segments if s.counted] == ["ON_CONTACT"]
     assert result.value == card.metrics.occupancy_percent
+    # Each stretch also on the agent's clock (Pune) and the client's (the team's, New York).
+    contact = next(s for s in result.segments if s.status == "ON_CONTACT")
+    start = contact.start_time.ToDatetime(UTC)
+    for shown, zone in (
+        (contact.start_agent_local, "Asia/Kolkata"),
+        (contact.start_client_local, "America/New_York"),
+    ):
+        assert shown.time_zone == zone
+        assert datetime.fromisoformat(shown.local_time) == start.replace(microsecond=0)
+        assert datetime.fromisoformat(shown.local_time).utcoffset() == start.astimezone(
+            ZoneInfo(zone)
+        ).utcoffset()
+    assert contact.end_agent_local.abbreviation == "IST"
+    assert contact.end_client_local.abbreviation in ("EST", "EDT")
 
 
 async def test_team_lists_sort_page_and_raise_red_flags(perf_system: System) -> None:

@@ -31,6 +31,7 @@ from wfm_cli.context import (
     token_subject,
 )
 from wfm_cli.groups import DefaultGroup
+from wfm_cli.render import local_time
 from wfm_sdk import names
 
 cases_app = typer.Typer(help="Case outcomes (admins, integrations).", no_args_is_help=True)
@@ -333,13 +334,16 @@ def _explained(found: performance_pb.ExplainMetricResponse) -> list[Table]:
     tables = []
     if found.segments:
         table = Table(title="status stretches")
-        for column in ("date", "from", "to", "status", "scheduled", "leave", "counted"):
+        for column in ("date", "from (agent)", "to (agent)", "client", "status", "scheduled",
+                       "leave", "counted"):  # fmt: skip
             table.add_column(column, no_wrap=True)
         for seg in found.segments:
+            client_span = f"{local_time(seg.start_client_local)}-{local_time(seg.end_client_local)}"
             table.add_row(
                 seg.roster_date,
-                _utc(seg.start_time),
-                _utc(seg.end_time),
+                local_time(seg.start_agent_local, with_date=True),
+                local_time(seg.end_agent_local, with_date=True),
+                client_span if seg.start_client_local.local_time else "-",
                 seg.status,
                 seg.scheduled_activity or "-",
                 "yes" if seg.on_approved_leave else "",
