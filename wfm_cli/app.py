@@ -18,11 +18,12 @@ from wfm_cli.commands import (
     directory,
     performance,
     roster,
+    sites,
     training,
 )
 from wfm_cli.context import Options
 
-COMMAND_MODULES = [availability, directory, roster, training, performance, audit, dev, demo]
+COMMAND_MODULES = [availability, directory, sites, roster, training, performance, audit, dev, demo]
 
 app = typer.Typer(
     name="wfm",

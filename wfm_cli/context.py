@@ -79,6 +79,16 @@ def client(ctx: typer.Context) -> Iterator[Wfm]:
         wfm.close()
 
 
+@contextmanager
+def bad_input(option: str) -> Iterator[None]:
+    """A parser's ValueError as a command-line error naming the option (exit 2): the input
+    never reached the service (handle_errors would report a bare ValueError as exit 3)."""
+    try:
+        yield
+    except ValueError as error:
+        raise typer.BadParameter(f"{option}: {error}") from None
+
+
 def token_claims(token: str) -> dict[str, Any]:
     """The claims of a JWT, read but not verified (the server verifies them); {} if unreadable."""
     try:

@@ -11,7 +11,7 @@ the typed exceptions of `wfm_sdk.errors`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -153,16 +153,54 @@ class DirectoryClient:
         display_name: str,
         client_time_zone: str,
         client: str = "",
+        operating_hours: Sequence[directory_pb.OperatingWindow] = (),
+        min_rest_minutes: int = 0,
         idempotency_key: str | None = None,
     ) -> directory_pb.Team:
+        """No `operating_hours`: shifts are not limited to them; `min_rest_minutes` 0: the
+        service's default rest (11 h)."""
         request = directory_pb.CreateTeamRequest(
             team_id=team_id,
             team=directory_pb.Team(
-                display_name=display_name, client_time_zone=client_time_zone, client=client
+                display_name=display_name,
+                client_time_zone=client_time_zone,
+                client=client,
+                operating_hours=operating_hours,
+                min_rest_minutes=min_rest_minutes,
             ),
             idempotency_key=idempotency_key or new_idempotency_key(),
         )
         reply: directory_pb.Team = await self._call.unary("CreateTeam", request)
+        return reply
+
+    async def update_team(
+        self,
+        team: str,
+        *,
+        display_name: str | None = None,
+        client: str | None = None,
+        operating_hours: Sequence[directory_pb.OperatingWindow] | None = None,
+        min_rest_minutes: int | None = None,
+        expected_version: int = 0,
+        idempotency_key: str | None = None,
+    ) -> directory_pb.Team:
+        """Changes only the fields given (`operating_hours=[]` clears them: no limit);
+        `expected_version` 0 means "whatever it is now"."""
+        given: dict[str, Any] = {
+            "display_name": display_name,
+            "client": client,
+            "operating_hours": operating_hours,
+            "min_rest_minutes": min_rest_minutes,
+        }
+        fields = {name: value for name, value in given.items() if value is not None}
+        if not fields:
+            raise ValueError("nothing to change: give at least one field")
+        request = directory_pb.UpdateTeamRequest(
+            team=directory_pb.Team(name=names.team_name(team), version=expected_version, **fields),
+            update_mask=FieldMask(paths=list(fields)),
+            idempotency_key=idempotency_key or new_idempotency_key(),
+        )
+        reply: directory_pb.Team = await self._call.unary("UpdateTeam", request)
         return reply
 
     async def get_team(self, team: str) -> directory_pb.Team:

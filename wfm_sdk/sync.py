@@ -114,6 +114,7 @@ class Directory(_Blocking[DirectoryClient]):
     get_team = blocking(DirectoryClient.get_team)
     list_teams = blocking(DirectoryClient.list_teams)
     all_teams = blocking(DirectoryClient.all_teams)
+    update_team = blocking(DirectoryClient.update_team)
     create_agent = blocking(DirectoryClient.create_agent)
     update_agent = blocking(DirectoryClient.update_agent)
     get_agent = blocking(DirectoryClient.get_agent)

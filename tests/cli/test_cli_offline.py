@@ -105,9 +105,13 @@ ROUND_THREE = [
     ["leave", "cancel"], ["shifts", "update"], ["coverage", "set"], ["flags", "thresholds", "get"],
     ["flags", "thresholds", "set"], ["explain"],
 ]  # fmt: skip
+SETUP = [
+    ["sites", "create"], ["sites", "get"], ["sites", "holidays"], ["patterns", "create"],
+    ["patterns", "get"], ["teams", "update"],
+]  # fmt: skip
 
 
-@pytest.mark.parametrize("command", ROUND_TWO + ROUND_THREE, ids=" ".join)
+@pytest.mark.parametrize("command", ROUND_TWO + ROUND_THREE + SETUP, ids=" ".join)
 def test_every_command_has_help_with_an_example_and_json(command: list[str]) -> None:
     shown = CliRunner().invoke(app, [*command, "--help"], env=CLEAN_ENV)
     assert shown.exit_code == 0, shown.output

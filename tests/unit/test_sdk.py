@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from wfm.availability.v1 import availability_service_pb2 as availability_pb
+from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 
 from wfm_sdk import (
     ClientConfig,
@@ -145,6 +146,22 @@ async def test_rule_violations_and_resources_are_decoded() -> None:
     assert not_found.value.resource == ("agent", "agents/zz")
     with pytest.raises(PermissionDenied):
         await directory.get_agent("zz")
+
+
+async def test_update_team_masks_only_the_fields_given_and_an_empty_list_clears() -> None:
+    stub = FakeStub(directory_pb.Team(), directory_pb.Team())
+    directory = DirectoryClient(Caller(lambda: stub, FAST))
+    window = directory_pb.OperatingWindow(iso_weekday=1, open_local_time="08:00", length_minutes=60)
+    await directory.update_team("night", operating_hours=[window], expected_version=4)
+    await directory.update_team("teams/night", operating_hours=[], min_rest_minutes=0)
+    (method, first, _), (_, second, _) = stub.calls
+    assert method == "UpdateTeam" and first.team.name == second.team.name == "teams/night"
+    assert list(first.update_mask.paths) == ["operating_hours"] and first.team.version == 4
+    assert list(first.team.operating_hours) == [window]
+    assert list(second.update_mask.paths) == ["operating_hours", "min_rest_minutes"]
+    assert not second.team.operating_hours and second.team.version == 0
+    with pytest.raises(ValueError, match="nothing to change"):
+        await directory.update_team("night")
 
 
 async def test_rate_limits_wait_at_least_the_servers_retry_delay() -> None:

@@ -1,4 +1,5 @@
-"""The workforce directory: `wfm teams create|list|get`, `wfm agents create|update|list|get`."""
+"""The workforce directory: `wfm teams create|update|list|get`,
+`wfm agents create|update|list|get`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import typer
 from rich.table import Table
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 
-from wfm_cli.context import JsonOption, client, console, handle_errors, print_json, to_dict
+from wfm_cli.context import (
+    JsonOption,
+    bad_input,
+    client,
+    console,
+    handle_errors,
+    print_json,
+    to_dict,
+)
+from wfm_cli.schedule_syntax import opening_words, parse_operating_hours
 from wfm_sdk import names
 
 teams_app = typer.Typer(help="Teams: a group of agents serving one client.", no_args_is_help=True)
@@ -17,6 +27,7 @@ agents_app = typer.Typer(help="Agents in the directory.", no_args_is_help=True)
 KeyOption = Annotated[
     str, typer.Option(help="Reuse a key to retry the same change safely (default: new).")
 ]
+NameOption = Annotated[str | None, typer.Option("--name", help="Display name.")]
 PageSize = Annotated[int, typer.Option(help="At most this many (0: the server's default).")]
 PageToken = Annotated[str, typer.Option(help="Continue from a previous page.")]
 AllPages = Annotated[bool, typer.Option("--all", help="Every page, not just one.")]
@@ -37,6 +48,26 @@ def _minutes(hours: float | None) -> int | None:
 
 
 # --- teams ---------------------------------------------------------------------------------
+OpenOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--open",
+        help="Operating hours on the client's clock (repeatable): DAYS like mon-fri, mon,wed,sat "
+        "or thu-mon; an end before the start runs past midnight ('mon-fri 18:30-03:30'), "
+        "24:00 ends the day. Days not given are closed.",
+        metavar="'DAYS HH:MM-HH:MM'",
+    ),
+]
+RestOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Minimum rest between two shifts of an agent, hours (0: the default, 11).",
+        min=0,
+        max=24,
+    ),
+]
+
+
 @teams_app.command("create")
 @handle_errors
 def create_team(
@@ -48,20 +79,80 @@ def create_team(
         str, typer.Option(help="IANA zone of the client, e.g. America/New_York.")
     ],
     client_name: Annotated[str, typer.Option("--client", help="Client served.")] = "",
+    opening: OpenOption = None,
+    min_rest_hours: RestOption = None,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
-    """Create a team.
+    """Create a team. Without --open its shifts are not limited to operating hours.
 
     Example: wfm teams create pune-night --name "Pune US night" --client-zone America/New_York
-    --client acme-telecom
+    --client acme-telecom --open "mon-fri 08:00-17:00" --min-rest-hours 12
     """
+    with bad_input("--open"):
+        windows = parse_operating_hours(opening or [])
     with client(ctx) as wfm:
         team = wfm.directory.create_team(
             team_id,
             display_name=name,
             client_time_zone=client_zone,
             client=client_name,
+            operating_hours=windows,
+            min_rest_minutes=_minutes(min_rest_hours) or 0,
+            idempotency_key=idempotency_key or None,
+        )
+    _show_teams([team], json_out, single=True)
+
+
+@teams_app.command("update")
+@handle_errors
+def update_team(
+    ctx: typer.Context,
+    *,
+    team_id: Annotated[str, typer.Argument(help="Team id.")],
+    name: NameOption = None,
+    client_name: Annotated[str | None, typer.Option("--client", help="Client served.")] = None,
+    opening: OpenOption = None,
+    no_hours: Annotated[
+        bool,
+        typer.Option("--no-hours", help="Clear the operating hours: shifts are not limited."),
+    ] = False,
+    min_rest_hours: RestOption = None,
+    expected_version: Annotated[
+        int,
+        typer.Option(
+            "--version",
+            "--expected-version",
+            help="Refuse (exit 6) unless the team is at this version (0: any).",
+        ),
+    ] = 0,
+    idempotency_key: KeyOption = "",
+    json_out: JsonOption = False,
+) -> None:
+    """Change a team's name, client, operating hours or minimum rest (only those given; --open
+    replaces the whole week). Shifts already assigned are not checked again.
+
+    Examples: wfm teams update uk-wfh --open "mon-sun 08:00-23:00" --version 3
+
+    wfm teams update pune-night --open "mon-fri 18:30-03:30" --min-rest-hours 12
+
+    wfm teams update pune-night --no-hours
+    """
+    if opening and no_hours:
+        raise typer.BadParameter("give --open or --no-hours, not both")
+    with bad_input("--open"):
+        windows = parse_operating_hours(opening) if opening else None
+    given = (name, client_name, windows, min_rest_hours)
+    if not no_hours and all(value is None for value in given):
+        raise typer.BadParameter("nothing to change: give at least one of the field options")
+    with client(ctx) as wfm:
+        team = wfm.directory.update_team(
+            team_id,
+            display_name=name,
+            client=client_name,
+            operating_hours=[] if no_hours else windows,
+            min_rest_minutes=_minutes(min_rest_hours),
+            expected_version=expected_version,
             idempotency_key=idempotency_key or None,
         )
     _show_teams([team], json_out, single=True)
@@ -109,7 +200,8 @@ def _show_teams(teams: list[directory_pb.Team], json_out: bool, single: bool = F
         print_json(to_dict(teams[0]) if single else {"teams": [to_dict(t) for t in teams]})
         return
     table = Table()
-    for column in ("team", "name", "client", "client zone", "version"):
+    columns = ("team", "name", "client", "client zone", "open (client clock)", "min rest")
+    for column in (*columns, "version"):
         table.add_column(column, no_wrap=True)
     for team in teams:
         table.add_row(
@@ -117,6 +209,8 @@ def _show_teams(teams: list[directory_pb.Team], json_out: bool, single: bool = F
             team.display_name,
             team.client,
             team.client_time_zone,
+            "\n".join(opening_words(team.operating_hours)) or "any time",
+            f"{team.min_rest_minutes / 60:g}h" if team.min_rest_minutes else "11h (default)",
             str(team.version),
         )
     console().print(table)
@@ -128,7 +222,6 @@ def _more(token: str) -> None:
 
 
 # --- agents --------------------------------------------------------------------------------
-NameOption = Annotated[str | None, typer.Option("--name", help="Display name.")]
 TeamOption = Annotated[str | None, typer.Option("--team", "-t", help="Team id.")]
 SiteOption = Annotated[str | None, typer.Option(help="Site, e.g. pune, uk-wfh.")]
 ZoneOption = Annotated[

@@ -28,6 +28,7 @@ from wfm_cli.context import (
 )
 from wfm_cli.groups import DefaultGroup
 from wfm_cli.render import local_time
+from wfm_cli.schedule_syntax import WEEKDAYS
 from wfm_cli.timeline import coverage_chart, roster_timeline
 from wfm_sdk import names
 
@@ -56,7 +57,6 @@ DryRun = Annotated[bool, typer.Option(help="Check the rules, change nothing.")]
 BULK_BATCH = 25  # agents per BulkAssignShifts call: the progress bar moves in these steps
 LEAVE_KINDS = {"annual": 1, "sick": 2, "unpaid": 3, "other": 4}
 LEAVE_STATES = {"requested": 1, "approved": 2, "denied": 3, "cancelled": 4}
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _date(value: str, field: str) -> str:
