@@ -476,7 +476,8 @@ def update_session(
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
-    """Move or resize a scheduled session: only the fields given change.
+    """Move or resize a scheduled session: only the fields given change. --start and --hours
+    are reckoned from the session as read: give --version to refuse (exit 6) if it changed.
 
     Example: wfm sessions update fibre-dec-01 --start 2026-12-02T10:00 --capacity 16
     """
@@ -496,11 +497,10 @@ def update_session(
     name = _session_name(session)
     with client(ctx) as wfm:
         if moves:
-            current = wfm.training.get_session(name=name)
-            fields |= _new_times(current, start, zone, hours)
-            # The new times are reckoned from the session as read: if it changes before the
-            # update arrives, the service refuses (ABORTED) rather than apply stale arithmetic.
-            version = current.version if version is None else version
+            # The new times are reckoned from the session as read. Its version is not sent
+            # unless given: a retry with the same --idempotency-key must send the same request
+            # to be answered with the first result, and after the move the version differs.
+            fields |= _new_times(wfm.training.get_session(name=name), start, zone, hours)
         found = wfm.training.update_session(
             session=training_pb.Session(name=name, version=version or 0, **fields),
             update_mask=FieldMask(paths=list(fields)),
@@ -892,7 +892,7 @@ def _utc_day(value: str, option: str) -> datetime:
 
 def summary_table(found: training_pb.TeamTrainingSummary) -> Table:
     table = Table()
-    columns = ("team", "agents", "training h", "technical h", "completions", "technical")
+    columns = ("team", "agents", "training h", "technical h", "completions", "technical passed")
     for column in (*columns, "passed", "failed", "pass rate"):
         table.add_column(column, no_wrap=True)
     judged = found.passed + found.failed
