@@ -106,8 +106,11 @@ E = EnrollmentState
 # The enrollment state machine: every allowed move (anything else is FAILED_PRECONDITION).
 TRANSITIONS: dict[EnrollmentState, frozenset[EnrollmentState]] = {
     E.WAITLISTED: frozenset({E.ENROLLED, E.WITHDRAWN}),
+    # NO_SHOW needs the session started, when nobody is ENROLLED any more: asked before, the
+    # answer is SESSION_NOT_STARTED, which says more than TRANSITION would.
     E.ENROLLED: frozenset({E.IN_PROGRESS, E.WITHDRAWN, E.NO_SHOW}),
-    E.IN_PROGRESS: frozenset({E.COMPLETED, E.FAILED, E.WITHDRAWN}),
+    # StartSession checks every enrolled agent in; the trainer then marks who did not come.
+    E.IN_PROGRESS: frozenset({E.COMPLETED, E.FAILED, E.WITHDRAWN, E.NO_SHOW}),
     E.COMPLETED: frozenset(),
     E.FAILED: frozenset(),
     E.WITHDRAWN: frozenset(),

@@ -158,26 +158,18 @@ async def _started_class(wfm: Cli, system: System) -> str:
     return hr
 
 
-# The service lets MarkNoShow move only an ENROLLED agent, and only once the session has
-# started; but StartSession checks every enrolled agent in (IN_PROGRESS), so no enrollment
-# can be marked a no-show today. The CLI sends it and reports the service's refusal.
-NO_SHOW_GAP = "service: StartSession makes every enrolled agent IN_PROGRESS; NO_SHOW needs ENROLLED"
-
-
-async def test_no_show_reports_the_services_refusal(wfm: Cli, system: System) -> None:
-    hr = await _started_class(wfm, system)
-    refused = await wfm("no-show", "soft-s1", "t-2", token=hr)
-    assert refused.exit_code == exitcodes.FAILED_PRECONDITION, refused.stderr
-    assert "IN_PROGRESS to NO_SHOW" in refused.stderr
-
-
-@pytest.mark.xfail(strict=True, reason=NO_SHOW_GAP)
 async def test_a_checked_in_class_member_who_did_not_come_is_a_no_show(
     wfm: Cli, system: System
 ) -> None:
     hr = await _started_class(wfm, system)
     absent = await _ok(wfm, "no-show", "soft-s1", "t-2", token=hr)
     assert absent["state"] == "ENROLLMENT_STATE_NO_SHOW"
+    again = await wfm("no-show", "soft-s1", "t-2", token=hr)  # final: no second time
+    assert again.exit_code == exitcodes.FAILED_PRECONDITION and "TRANSITION" in again.stderr
+    late = await wfm("complete", "soft-s1", "t-2", "--score", "90", token=hr)
+    assert late.exit_code == exitcodes.FAILED_PRECONDITION, late.stderr
+    session = await _ok(wfm, "sessions", "get", "soft-s1", token=hr)
+    assert _states(session) == {"t-1": "IN_PROGRESS", "t-2": "NO_SHOW"}
 
 
 async def test_sessions_move_resize_cancel_and_withdraw(wfm: Cli, system: System) -> None:

@@ -212,10 +212,17 @@ class TestStateMachine:
             d.decide_transition(session, "a", target, NOW)
         assert kinds(err.value) == ["TRANSITION"]
 
-    def test_no_show_needs_the_session_started(self) -> None:
-        with pytest.raises(FailedPrecondition) as err:
+    def test_no_show_is_marked_after_check_in(self) -> None:
+        with pytest.raises(FailedPrecondition) as err:  # before the start: nobody is late yet
             d.decide_transition(enroll(SESSION, "a"), "a", E.NO_SHOW, NOW)
         assert kinds(err.value) == ["SESSION_NOT_STARTED"]
+        session = d.decide_start_session(enroll(SESSION, "a", "b"), NOW)
+        session, promoted = d.decide_transition(session, "b", E.NO_SHOW, NOW)
+        assert states(session) == {"a": E.IN_PROGRESS, "b": E.NO_SHOW} and not promoted
+        assert session.seats_taken == 2  # the seat was held: nobody else could have had it
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_transition(session, "b", E.COMPLETED, NOW, d.Completion(NOW, 1, 90, True))
+        assert kinds(err.value) == ["TRANSITION"]
 
     def test_unknown_agent(self) -> None:
         with pytest.raises(FailedPrecondition) as err:
