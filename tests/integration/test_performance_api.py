@@ -214,9 +214,10 @@ async def test_status_changes_become_logged_in_time_and_occupancy(perf_system: S
     ):
         assert shown.time_zone == zone
         assert datetime.fromisoformat(shown.local_time) == start.replace(microsecond=0)
-        assert datetime.fromisoformat(shown.local_time).utcoffset() == start.astimezone(
-            ZoneInfo(zone)
-        ).utcoffset()
+        assert (
+            datetime.fromisoformat(shown.local_time).utcoffset()
+            == start.astimezone(ZoneInfo(zone)).utcoffset()
+        )
     assert contact.end_agent_local.abbreviation == "IST"
     assert contact.end_client_local.abbreviation in ("EST", "EDT")
 
