@@ -45,7 +45,7 @@ def given(values: list[str] | None) -> list[str] | None:
 
 
 def read_completions(text: str, source: str) -> list[training_pb.CompletionEntry]:
-    """A class's results, one `agent,score,passed,hours` line each (an optional first line of
+    """A class's results, one `agent,score,passed[,hours]` line each (an optional first line of
     column names and blank lines allowed). Every bad line is reported at once, with its
     number, so nothing is sent until the whole file is right."""
     entries: list[training_pb.CompletionEntry] = []
@@ -87,10 +87,11 @@ def _rows(text: str) -> list[tuple[int, list[str]]]:
 
 
 def completion_entry(cells: list[str]) -> training_pb.CompletionEntry:
-    """One line: agent, score 0-100, passed or failed, hours attended."""
-    if len(cells) != 4:
-        raise ValueError(f"4 columns agent,score,passed,hours expected, got {len(cells)}")
-    agent, score, passed, hours = cells
+    """One line: agent, score 0-100, passed or failed, and hours attended (left out or empty:
+    the course's hours, which the service fills in)."""
+    if len(cells) not in (3, 4):
+        raise ValueError(f"columns agent,score,passed[,hours] expected, got {len(cells)}")
+    agent, score, passed, hours = [*cells, ""][:4]
     if not agent:
         raise ValueError("the agent is missing")
     return training_pb.CompletionEntry(
@@ -120,8 +121,9 @@ def _passed(text: str) -> bool:
 
 
 def _minutes(hours: str) -> int:
-    """Attended minutes, which the transcript counts as training time (the service does not
-    fill in the course's hours, so the column is required)."""
+    """Attended minutes, which the transcript counts as training time; 0 when not given."""
+    if not hours:
+        return 0
     try:
         value = float(hours)
     except ValueError:

@@ -264,6 +264,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         session_id, agent_id = self._enrollment_name(request, v)
         session = await self._session(session_id, f"sessions/{session_id}")
         course = await self._course(session.course_id, f"courses/{session.course_id}")
+        completion = d.attended_by_default(completion, course)
         agent = await self._directory.agent(agent_id)
         session = await self._flows.transition(
             _request(request),
@@ -291,6 +292,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         v.raise_if_any()
         session = await self._session(session_id, request.session)
         course = await self._course(session.course_id, f"courses/{session.course_id}")
+        results = [(a, d.attended_by_default(c, course)) for a, c in results]
         session = await self._flows.record_results(_request(request), session_id, results)
         records = {}
         for agent_id, completion in results:

@@ -729,6 +729,14 @@ def decide_release(
     )
 
 
+def attended_by_default(completion: Completion, course: Course) -> Completion:
+    """A result given without attended minutes counts the course's credit minutes: training
+    hours are the sum of attended minutes, and 0 would drop the class from them."""
+    if completion.attended_minutes:
+        return completion
+    return replace(completion, attended_minutes=course.credit_minutes)
+
+
 def completion_record(
     *,
     course: Course,

@@ -168,8 +168,10 @@ async def test_a_checked_in_class_member_who_did_not_come_is_a_no_show(
     assert again.exit_code == exitcodes.FAILED_PRECONDITION and "TRANSITION" in again.stderr
     late = await wfm("complete", "soft-s1", "t-2", "--score", "90", token=hr)
     assert late.exit_code == exitcodes.FAILED_PRECONDITION, late.stderr
+    came = await _ok(wfm, "complete", "soft-s1", "t-1", "--score", "80", token=hr)
+    assert came["completion"]["attended_minutes"] == 60  # no --hours: the course's 1 hour
     session = await _ok(wfm, "sessions", "get", "soft-s1", token=hr)
-    assert _states(session) == {"t-1": "IN_PROGRESS", "t-2": "NO_SHOW"}
+    assert _states(session) == {"t-1": "COMPLETED", "t-2": "NO_SHOW"}
 
 
 async def test_sessions_move_resize_cancel_and_withdraw(wfm: Cli, system: System) -> None:

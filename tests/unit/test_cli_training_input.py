@@ -49,7 +49,7 @@ def test_every_bad_line_is_listed_with_its_number() -> None:
             "a-1,88,passed,4",
             "a-2,101,passed,4",  # score out of range
             "a-3,70,maybe,4",  # not a pass or a fail
-            "a-4,70,yes",  # a column short
+            "a-4,70",  # two columns short
             "a-1,60,no,4",  # the same agent twice
             ",60,no,4",  # no agent
             "a-5,60,no,-1",  # negative hours
@@ -63,7 +63,7 @@ def test_every_bad_line_is_listed_with_its_number() -> None:
     for expected in (
         "line 2: score: a whole number 0-100, got 101",
         "line 3: passed: passed or failed",
-        "line 4: 4 columns agent,score,passed,hours expected, got 3",
+        "line 4: columns agent,score,passed[,hours] expected, got 2",
         "line 5: agents/a-1 is already on line 1",
         "line 6: the agent is missing",
         "line 7: hours:",
@@ -71,6 +71,12 @@ def test_every_bad_line_is_listed_with_its_number() -> None:
     ):
         assert expected in message
     assert "line 1:" not in message
+
+
+def test_hours_left_out_or_empty_are_the_courses() -> None:
+    short, empty = read_completions("a-1,88,passed\na-2,50,failed,\n", "results.csv")
+    assert short.completion.attended_minutes == 0 == empty.completion.attended_minutes
+    assert (short.completion.score, empty.completion.passed) == (88, False)
 
 
 def test_an_empty_file_or_too_many_results_are_refused() -> None:

@@ -552,3 +552,10 @@ class TestManagingWhatExists:
         with pytest.raises(FailedPrecondition) as err:
             d.require_same_time(moved, SESSION)
         assert kinds(err.value) == ["SESSION_MOVED"]
+
+
+def test_a_result_without_attended_minutes_counts_the_courses_credit() -> None:
+    given = d.attended_by_default(d.Completion(NOW, 0, 70, True), COURSE)
+    assert given.attended_minutes == COURSE.credit_minutes > 0
+    kept = d.attended_by_default(d.Completion(NOW, 45, 70, True), COURSE)
+    assert kept.attended_minutes == 45

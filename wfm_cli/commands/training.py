@@ -621,7 +621,9 @@ def complete(
     agent: Annotated[str, typer.Argument(help="Agent id.")],
     score: Annotated[int, typer.Option(help="Score 0-100.", min=0, max=100)],
     passed: Annotated[bool, typer.Option("--passed/--failed", help="The outcome.")] = True,
-    hours: Annotated[float, typer.Option(help="Hours attended (default: the course's).")] = 0,
+    hours: Annotated[
+        float, typer.Option(help="Hours attended (default: the course's credit hours).", min=0)
+    ] = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -713,7 +715,8 @@ def complete_all(
     file: Annotated[
         Path,
         typer.Option(
-            help="CSV lines agent,score,passed,hours (column names optional).",
+            help="CSV lines agent,score,passed[,hours] (column names optional; no hours: the "
+            "course's).",
             exists=True,
             dir_okay=False,
         ),
