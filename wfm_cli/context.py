@@ -103,6 +103,12 @@ def token_subject(token: str) -> str:
     return str(token_claims(token).get("sub", ""))
 
 
+def token_team(token: str) -> str:
+    """The one team a token names (a team leader's), else ""."""
+    teams = list(token_claims(token).get("teams") or ())
+    return str(teams[0]) if len(teams) == 1 else ""
+
+
 def console() -> Console:
     """Tables for people; wide when the output is not a terminal, so lines are not cut."""
     return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)

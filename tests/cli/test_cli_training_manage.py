@@ -87,6 +87,11 @@ async def test_a_course_required_for_the_teams_client_is_due_until_passed(
     ]
     shown = await wfm("due", "--team", "night", token=hr)
     assert "acme-101" in shown.stdout and "required" in shown.stdout
+    leader = wfm.token("tl-1", "team_leader", teams=("night",))
+    own = await wfm("due", token=leader)  # a team leader's own team by default
+    assert own.exit_code == 0 and own.stdout == shown.stdout, own.stderr
+    nobody = await wfm("due", token=hr)
+    assert nobody.exit_code == exitcodes.USAGE and "give --team or --client" in nobody.stderr
 
     await _session(wfm, hr, "acme-s1", "acme-101", "--start", "2027-01-04T10:00", "--hours", "2")
     await _ok(wfm, "enroll", "acme-s1", "t-1", token=hr)

@@ -25,6 +25,7 @@ from wfm_cli.context import (
     print_json,
     to_dict,
     token_subject,
+    token_team,
 )
 from wfm_cli.render import local_time
 from wfm_cli.training_input import LEVELS, given, read_completions, requirement
@@ -824,10 +825,15 @@ def due(
     within_days: Annotated[int, typer.Option(help="Expiring within this many days.", min=0)] = 30,
     json_out: JsonOption = False,
 ) -> None:
-    """Training due: required courses not taken, certifications expiring or expired.
+    """Training due: required courses not taken, certifications expiring or expired. Without
+    --team or --client: the team your token names (a team leader's own).
 
     Example: wfm due --team pune-night --within-days 60
     """
+    if not team and not client_name:
+        team = token_team(options(ctx).config().token)
+        if not team:
+            raise typer.BadParameter("give --team or --client (your token names no one team)")
     with client(ctx) as wfm:
         found = wfm.training.all_pages(
             "list_due",
