@@ -156,6 +156,9 @@ async def test_a_team_roster_comes_in_pages_and_as_a_table(wfm: Cli, system: Sys
     table = await wfm("roster", "--team", h.TEAM, "--week", WEEK, token=scheduler)
     assert "3 agents, 9 shifts" in table.stdout and "p-3" in table.stdout
     assert "08:00 EST" in table.stdout and "draft" in table.stdout
+    later = await wfm("roster", "--team", h.TEAM, "--week", "2027-03-08", token=scheduler)
+    assert "3 agents, 0 shifts; 3 not scheduled" in later.stdout  # members listed all the same
+    assert later.stdout.count("not scheduled") == 4
 
 
 async def test_thresholds_set_and_get_and_a_figure_explained(

@@ -160,10 +160,15 @@ def _team_roster(
                 f"{_hm(s.start_client_local)}-{_hm(s.end_client_local)} "
                 f"{roster_pb.ShiftState.Name(s.state).removeprefix('SHIFT_STATE_').lower()}"
                 for s in item.shifts
-            ),
+            )
+            or "[yellow]not scheduled[/]",
         )
     console().print(table)
-    typer.echo(f"{len(weeks)} agents, {sum(len(w.shifts) for w in weeks)} shifts")
+    unscheduled = sum(1 for w in weeks if not w.shifts)
+    typer.echo(
+        f"{len(weeks)} agents, {sum(len(w.shifts) for w in weeks)} shifts"
+        + (f"; {unscheduled} not scheduled" if unscheduled else "")
+    )
 
 
 def _team_pages(wfm: Any, *, team: str, week: str, page_size: int) -> list[roster_pb.AgentWeek]:
