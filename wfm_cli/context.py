@@ -26,6 +26,18 @@ T = TypeVar("T")
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (stable shapes, for scripts) instead of tables.")
 ]
+KeyOption = Annotated[
+    str, typer.Option(help="Reuse a key to retry the same change safely (default: new).")
+]
+# `--version` as on the resources; `--expected-version` as `wfm agents update` spells it.
+ExpectedVersionOption = Annotated[
+    int,
+    typer.Option(
+        "--version",
+        "--expected-version",
+        help="Refuse (exit 6) unless it is still at this version (0: any).",
+    ),
+]
 
 
 @dataclass

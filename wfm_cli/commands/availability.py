@@ -17,6 +17,7 @@ from wfm_cli import render
 from wfm_cli.board import Board, follow
 from wfm_cli.context import (
     JsonOption,
+    KeyOption,
     client,
     console,
     handle_errors,
@@ -100,9 +101,7 @@ def set_status(
     expected_version: Annotated[
         int | None, typer.Option(help="Refuse (exit 6) unless the status is at this version.")
     ] = None,
-    idempotency_key: Annotated[
-        str, typer.Option(help="Reuse a key to retry the same change safely (default: new).")
-    ] = "",
+    idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
     """Set a status: your own (from your token), or --agent's.

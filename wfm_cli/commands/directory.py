@@ -10,7 +10,9 @@ from rich.table import Table
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 
 from wfm_cli.context import (
+    ExpectedVersionOption,
     JsonOption,
+    KeyOption,
     bad_input,
     client,
     console,
@@ -24,9 +26,6 @@ from wfm_sdk import names
 teams_app = typer.Typer(help="Teams: a group of agents serving one client.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agents in the directory.", no_args_is_help=True)
 
-KeyOption = Annotated[
-    str, typer.Option(help="Reuse a key to retry the same change safely (default: new).")
-]
 NameOption = Annotated[str | None, typer.Option("--name", help="Display name.")]
 PageSize = Annotated[int, typer.Option(help="At most this many (0: the server's default).")]
 PageToken = Annotated[str, typer.Option(help="Continue from a previous page.")]
@@ -118,14 +117,7 @@ def update_team(
         typer.Option("--no-hours", help="Clear the operating hours: shifts are not limited."),
     ] = False,
     min_rest_hours: RestOption = None,
-    expected_version: Annotated[
-        int,
-        typer.Option(
-            "--version",
-            "--expected-version",
-            help="Refuse (exit 6) unless the team is at this version (0: any).",
-        ),
-    ] = 0,
+    expected_version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:

@@ -19,9 +19,9 @@ from rich.table import Table
 from wfm.performance.v1 import performance_service_pb2 as performance_pb
 
 from wfm_cli import exitcodes
-from wfm_cli.commands.roster import KeyOption
 from wfm_cli.context import (
     JsonOption,
+    KeyOption,
     client,
     console,
     handle_errors,

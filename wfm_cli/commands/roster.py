@@ -18,6 +18,7 @@ from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
 from wfm_cli import exitcodes
 from wfm_cli.context import (
     JsonOption,
+    KeyOption,
     client,
     console,
     handle_errors,
@@ -44,9 +45,6 @@ coverage_app = typer.Typer(
     no_args_is_help=True,
 )
 
-KeyOption = Annotated[
-    str, typer.Option(help="Reuse a key to retry the same change safely (default: new).")
-]
 Override = Annotated[
     list[str] | None,
     typer.Option(

@@ -11,9 +11,10 @@ import typer
 from rich.table import Table
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
 
-from wfm_cli.commands.roster import KeyOption
 from wfm_cli.context import (
+    ExpectedVersionOption,
     JsonOption,
+    KeyOption,
     bad_input,
     client,
     console,
@@ -116,14 +117,7 @@ def set_holidays(
             "An empty file clears the year.",
         ),
     ] = None,
-    version: Annotated[
-        int,
-        typer.Option(
-            "--version",
-            "--expected-version",
-            help="Refuse (exit 6) unless the site is at this version (0: any).",
-        ),
-    ] = 0,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:

@@ -18,6 +18,7 @@ from wfm.training.v1 import training_service_pb2 as training_pb
 
 from wfm_cli.context import (
     JsonOption,
+    KeyOption,
     client,
     console,
     handle_errors,
@@ -37,9 +38,6 @@ courses_app = typer.Typer(help="Courses: what is taught and what it grants.", no
 sessions_app = typer.Typer(help="Sessions: scheduled runs of a course.", no_args_is_help=True)
 training_app = typer.Typer(help="Training figures of a team.", no_args_is_help=True)
 
-KeyOption = Annotated[
-    str, typer.Option(help="Reuse a key to retry the same change safely (default: new).")
-]
 VersionOption = Annotated[
     int | None,
     typer.Option(help="Refuse (exit 6) unless it is still at this version (default: any).", min=0),
