@@ -80,9 +80,14 @@ async def test_bad_input_is_named_and_changes_nothing(wfm: Cli, system: System) 
     hr = wfm.token("hr-1", "hr")
     zone = await wfm(
         "sessions", "create", "s", "--course", "x", "--start", "2026-12-01T10:00",
-        "--zone", "Mars/Olympus", token=hr,
+        "--zone", "Mars/Olympus", "--trainer", "Ravi", token=hr,
     )  # fmt: skip
     assert zone.exit_code == exitcodes.USAGE and "an IANA zone" in zone.stderr
+    nobody = await wfm(
+        "sessions", "create", "s", "--course", "x", "--start", "2026-12-01T10:00",
+        "--zone", "Asia/Kolkata", token=hr,
+    )  # fmt: skip
+    assert nobody.exit_code == exitcodes.USAGE and "--trainer" in nobody.stderr
     category = await wfm("courses", "create", "c1", "--title", "T", "--category", "x", token=hr)
     assert category.exit_code == exitcodes.USAGE and "product, client-specific" in category.stderr
     bad_id = await wfm("courses", "create", "Bad Id", "--title", "T", "--json", token=hr)

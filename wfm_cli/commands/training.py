@@ -348,7 +348,7 @@ def create_session(
     start: Annotated[str, typer.Option(help="Local start YYYY-MM-DDTHH:MM in --zone.")],
     zone: Annotated[str, typer.Option(help="IANA zone the session is held in.")],
     hours: Annotated[float, typer.Option(help="Length in hours.", min=0.25, max=24 * 14)] = 4,
-    trainer: Annotated[str, typer.Option(help="Trainer.")] = "",
+    trainer: Annotated[str, typer.Option(help="Trainer (the service needs one).")],
     capacity: Annotated[int, typer.Option(help="Seats.", min=1)] = 12,
     delivery: Annotated[str, typer.Option(help=", ".join(DELIVERIES) + ".")] = "classroom",
     idempotency_key: KeyOption = "",
