@@ -149,7 +149,7 @@ async def test_status_set_get_list(wfm: Cli, system: System) -> None:
     stale = await wfm("status", "set", "lunch", "--expected-version", "0", token=me)
     assert stale.exit_code == exitcodes.CONFLICT
 
-    bad = await wfm("status", "set", "break", "--reason", "lower case", token=me)
+    bad = await wfm("status", "set", "break", "--reason", "coffee!", token=me)
     assert bad.exit_code == exitcodes.INVALID_ARGUMENT and "  reason_code: " in bad.stderr
     unknown = await wfm("status", "set", "napping", token=me)
     assert unknown.exit_code == exitcodes.USAGE and "unknown status 'napping'" in unknown.stderr
@@ -160,6 +160,8 @@ async def test_status_set_get_list(wfm: Cli, system: System) -> None:
     assert anonymous.exit_code == exitcodes.UNAUTHENTICATED
     assert "hint: give a token" in anonymous.stderr
     assert (await wfm("status", "get", "--json", token=me)).json()["version"] == "1"
+    huddle = await wfm("status", "set", "meeting", "--reason", "team huddle", "--json", token=me)
+    assert huddle.json()["reason_code"] == "TEAM_HUDDLE", huddle.stderr  # as a code is kept
 
 
 async def test_board_once_and_history(wfm: Cli, system: System) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -55,6 +56,12 @@ def _agent_or_me(ctx: typer.Context, agent: str) -> str:
     return subject
 
 
+def reason_code(words: str) -> str:
+    """What an agent types (`team huddle`, `system-down`) as the code the service keeps
+    (`TEAM_HUDDLE`, `SYSTEM_DOWN`); anything else is left for the service to judge."""
+    return re.sub(r"[\s-]+", "_", words.strip()).upper()
+
+
 def _team_or_mine(ctx: typer.Context, team: str) -> str:
     """The team named, else a team leader's one team (from the token): a team leader may see
     only their own teams, and `wfm board` alone should show theirs. Others see every team."""
@@ -96,7 +103,12 @@ def set_status(
     status: StatusArgument,
     agent: AgentOption = "",
     reason: Annotated[
-        str, typer.Option("--reason", "-r", help="Reason code, e.g. SCHEDULED_BREAK.")
+        str,
+        typer.Option(
+            "--reason",
+            "-r",
+            help="Reason code, e.g. SCHEDULED_BREAK ('team huddle' is sent as TEAM_HUDDLE).",
+        ),
     ] = "",
     expected_version: Annotated[
         int | None, typer.Option(help="Refuse (exit 6) unless the status is at this version.")
@@ -117,7 +129,7 @@ def set_status(
         result = wfm.availability.set_status(
             who,
             status,
-            reason_code=reason,
+            reason_code=reason_code(reason),
             idempotency_key=idempotency_key or None,
             expected_version=expected_version,
         )
