@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
@@ -61,7 +62,9 @@ def roster_timeline(
     shift's times on the agent's and on the client's clock. Shifts of earlier days still draw
     on the bars (a night shift runs into the next day)."""
     zone = _zone(zone_name)
-    everything = [shift for day in roster.days for shift in day.shifts]
+    # A cancelled shift is no work: it stays listed (with why) but draws nothing on the bars.
+    everything = [shift for day in roster.days for shift in day.shifts if _live(shift)]
+    on_leave = _leave_days(roster)
     table = Table(title=f"{roster.agent.removeprefix('agents/')} (bar: 00-24 {zone_name})")
     table.add_column("date", no_wrap=True)
     table.add_column(
@@ -76,16 +79,44 @@ def roster_timeline(
     end = datetime.fromisoformat(last or (dates[-1] if dates else start.date().isoformat()))
     date = start
     while date <= end:
-        shifts = by_date.get(date.date().isoformat(), [])
+        day = date.date().isoformat()
+        shifts = by_date.get(day, [])
         table.add_row(
             date.strftime("%a %d %b"),
             day_bar(date, everything, zone),
-            "\n".join(_span(s.start_agent_local, s.end_agent_local) for s in shifts) or "off",
+            "\n".join(_agent_span(s) for s in shifts) or on_leave.get(day, "off"),
             "\n".join(_span(s.start_client_local, s.end_client_local) for s in shifts),
-            "\n".join(f"{s.paid_minutes / 60:.1f}h" for s in shifts),
+            "\n".join(f"{s.paid_minutes / 60:.1f}h" if _live(s) else "-" for s in shifts),
         )
         date += timedelta(days=1)
     return table
+
+
+def _live(shift: roster_pb.Shift) -> bool:
+    return shift.state != roster_pb.SHIFT_STATE_CANCELLED
+
+
+def _agent_span(shift: roster_pb.Shift) -> str:
+    span = _span(shift.start_agent_local, shift.end_agent_local)
+    if _live(shift):
+        return span
+    why = f": {escape(shift.cancel_reason)}" if shift.cancel_reason else ""
+    return f"[strike]{span}[/] cancelled{why}"
+
+
+def _leave_days(roster: roster_pb.AgentRoster) -> dict[str, str]:
+    """Date -> `leave (annual)` for every day of approved or requested leave shown."""
+    days: dict[str, str] = {}
+    for leave in roster.leave_requests:
+        if leave.state not in (roster_pb.LEAVE_STATE_APPROVED, roster_pb.LEAVE_STATE_REQUESTED):
+            continue
+        kind = roster_pb.LeaveKind.Name(leave.kind).removeprefix("LEAVE_KIND_").lower()
+        asked = "" if leave.state == roster_pb.LEAVE_STATE_APPROVED else ", asked"
+        day = datetime.fromisoformat(leave.start_date)
+        while day <= datetime.fromisoformat(leave.end_date):
+            days[day.date().isoformat()] = f"leave ({kind}{asked})"
+            day += timedelta(days=1)
+    return days
 
 
 def _span(start: object, end: object) -> str:

@@ -82,6 +82,40 @@ def test_every_date_of_the_range_is_a_row_and_days_without_shifts_say_off() -> N
     assert text.count("off") == 2
 
 
+def test_a_shift_cancelled_for_leave_is_listed_but_not_drawn_and_leave_days_are_named() -> None:
+    cancelled = night_shift("2026-12-09")
+    cancelled.state = rpb.SHIFT_STATE_CANCELLED
+    cancelled.cancel_reason = "approved leave [annual]"
+    roster = rpb.AgentRoster(
+        agent="agents/p-1",
+        days=[
+            rpb.RosterDay(roster_date="2026-12-08", shifts=[night_shift("2026-12-08")]),
+            rpb.RosterDay(roster_date="2026-12-09", shifts=[cancelled]),
+        ],
+        leave_requests=[
+            rpb.LeaveRequest(
+                kind=rpb.LEAVE_KIND_ANNUAL, start_date="2026-12-09", end_date="2026-12-09",
+                state=rpb.LEAVE_STATE_APPROVED,
+            ),
+            rpb.LeaveRequest(
+                kind=rpb.LEAVE_KIND_SICK, start_date="2026-12-11", end_date="2026-12-11",
+                state=rpb.LEAVE_STATE_REQUESTED,
+            ),
+        ],
+    )  # fmt: skip
+    table = roster_timeline(
+        roster, "Asia/Kolkata", "America/New_York", first="2026-12-08", last="2026-12-11"
+    )
+    console = Console(width=200, record=True)
+    console.print(table)
+    rows = {line[2:12]: line for line in console.export_text().splitlines() if "Dec" in line}
+    assert "cancelled: approved leave [annual]" in rows["Wed 09 Dec"]  # reason shown as typed
+    assert WORK * 7 in rows["Wed 09 Dec"]  # only the night before runs into the morning
+    assert WORK not in rows["Thu 10 Dec"]  # the cancelled night does not
+    assert "leave (sick, asked)" in rows["Fri 11 Dec"]
+    assert rows["Wed 09 Dec"].rstrip(" │").endswith("-")  # no paid hours
+
+
 def test_the_coverage_chart_shows_the_gap_and_skips_closed_intervals() -> None:
     start = datetime(2026, 11, 24, 13, tzinfo=UTC)
     intervals = [

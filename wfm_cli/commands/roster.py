@@ -128,9 +128,11 @@ def roster(
     console().print(
         roster_timeline(found, zone, client_zone, first=first.isoformat(), last=last.isoformat())
     )
+    live = [s for s in shifts if s.state != roster_pb.SHIFT_STATE_CANCELLED]
+    cancelled = f" ({len(shifts) - len(live)} cancelled)" if len(live) < len(shifts) else ""
     console().print(
-        f"{len(shifts)} shifts, {sum(s.paid_minutes for s in shifts) / 60:.1f} paid hours; "
-        f"█ work  ▒ break/lunch  · off"
+        f"{len(live)} shifts{cancelled}, {sum(s.paid_minutes for s in live) / 60:.1f} paid "
+        f"hours; █ work  ▒ break/lunch  · off"
     )
 
 
