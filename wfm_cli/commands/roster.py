@@ -576,7 +576,8 @@ def _show_leave(found: list[roster_pb.LeaveRequest], json_out: bool, single: boo
         print_json(to_dict(found[0]) if single else {"leave_requests": [to_dict(r) for r in found]})
         return
     table = Table()
-    for column in ("leave request", "kind", "from", "to", "days", "state", "note"):
+    # Days off the annual allowance: sick, unpaid and other leave take none.
+    for column in ("leave request", "kind", "from", "to", "allowance days", "state", "note"):
         table.add_column(column, no_wrap=column != "note")
     for item in found:
         state = roster_pb.LeaveState.Name(item.state).removeprefix("LEAVE_STATE_").lower()
