@@ -355,7 +355,7 @@ STUBS: dict[str, Any] = {
     "training": training_grpc.TrainingServiceStub,
     "performance": performance_grpc.PerformanceServiceStub,
 }
-AUDITED_SERVICES = ("scheduling", "availability")
+AUDITED_SERVICES = ("scheduling", "availability", "training", "performance")
 
 
 def open_channel(config: ClientConfig, address: str) -> grpc.aio.Channel:

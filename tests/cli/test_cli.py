@@ -214,13 +214,15 @@ async def test_board_once_and_history(wfm: Cli, system: System) -> None:
 async def test_audit_list(wfm: Cli, system: System) -> None:
     await _floor(wfm, system, ["a-1"])
     await wfm("status", "set", "break", token=wfm.token("a-1", "agent"))
+    await wfm("courses", "create", "c-1", "--title", "Course one", token=wfm.token("hr-1", "hr"))
     run = await eventually(  # audit records are written just after the answer
-        lambda: wfm("audit", "list", "--json"), lambda r: len(r.json()["records"]) == 3
+        lambda: wfm("audit", "list", "--json"), lambda r: len(r.json()["records"]) == 4
     )
     records = run.json()
     assert set(records) == {"records", "next_page_tokens"}
     methods = [r["method"].rsplit("/", 1)[-1] for r in records["records"]]
-    assert methods == ["SetStatus", "CreateAgent", "CreateTeam"]  # newest first, both services
+    assert methods == ["CreateCourse", "SetStatus", "CreateAgent", "CreateTeam"]  # newest first
+    assert [r["service"] for r in records["records"]][:2] == ["training", "availability"]
     about = await wfm("audit", "list", "--target", "agents/a-1", "--service", "availability")
     assert "SetStatus" in about.stdout and "CreateAgent" not in about.stdout
     refused = await wfm("audit", "list", token=wfm.token("a-1", "agent"))

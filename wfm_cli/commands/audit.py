@@ -50,12 +50,17 @@ def list_records(
 
       wfm audit list --service scheduling --subject admin-1 --json
     """
-    services = list(AUDITED_SERVICES) if service == "all" else [service]
-    if page_token and len(services) > 1:
+    if page_token and service == "all":
         raise typer.BadParameter("--page-token needs one --service")
     records: list[audit_pb.AuditRecord] = []
     tokens: dict[str, str] = {}
     with client(ctx) as wfm:
+        # "all": every service this client has an address for (one named must have one).
+        services = (
+            [name for name in AUDITED_SERVICES if name in wfm.config.addresses]
+            if service == "all"
+            else [service]
+        )
         for name in services:
             page = wfm.audit(name).list_audit_records(
                 subject=subject,
