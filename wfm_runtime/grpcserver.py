@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -214,7 +215,7 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
                 subject=principal.subject if principal else "",
                 roles=tuple(sorted(r.value for r in principal.roles)) if principal else (),
                 method=method,
-                targets=_target_names(target),
+                targets=_target_names(target, request),
                 outcome=outcome,
                 request_id=request_id(),
                 service=self._domain,
@@ -315,13 +316,50 @@ def _safe_target(extract: Any, request: Any) -> Target:
     return target
 
 
-def _target_names(target: Target) -> tuple[str, ...]:
+def _target_names(target: Target, request: Any) -> tuple[str, ...]:
     names = []  # bounded: refused requests may name anything
     if target.agent_id:
         names.append(_clip(f"agents/{target.agent_id}", 100))
     if target.team_id:
         names.append(_clip(f"teams/{target.team_id}", 100))
+    resource = _resource_name(request)
+    # An agent's or a team's own resources are found by the agent or team already named.
+    if resource and not resource.startswith(("agents/", "teams/")):
+        names.append(_clip(resource, 100))
     return tuple(names)
+
+
+# Create requests name the new resource by an id field: its collection, by field.
+_CREATED_IN = {
+    "course_id": "courses",
+    "session_id": "sessions",
+    "site_id": "sites",
+    "shift_pattern_id": "shiftPatterns",
+    "case_id": "cases",
+}
+_NAME_FIELDS = ("name", "session", "site", "course")
+
+
+def _resource_name(request: Any) -> str:
+    """What a change is about beyond an agent or team (a session, a course, a site...), so the
+    audit trail can be searched by it: the request's resource name, the id of what it creates,
+    or the name inside the resource it carries (AIP-134 updates)."""
+    descriptor = getattr(request, "DESCRIPTOR", None)
+    if descriptor is None:
+        return ""
+    fields = descriptor.fields_by_name
+    for field in _NAME_FIELDS:
+        if field in fields and isinstance(getattr(request, field), str) and getattr(request, field):
+            return str(getattr(request, field))
+    for field, collection in _CREATED_IN.items():
+        if field in fields and getattr(request, field):
+            return f"{collection}/{getattr(request, field)}"
+    for field in fields.values():
+        inner = getattr(request, field.name) if field.message_type is not None else None
+        name = getattr(inner, "name", "") if isinstance(inner, Message) else ""
+        if isinstance(name, str) and name:
+            return name
+    return ""
 
 
 # --- server --------------------------------------------------------------------------------

@@ -223,6 +223,10 @@ async def test_audit_list(wfm: Cli, system: System) -> None:
     methods = [r["method"].rsplit("/", 1)[-1] for r in records["records"]]
     assert methods == ["CreateCourse", "SetStatus", "CreateAgent", "CreateTeam"]  # newest first
     assert [r["service"] for r in records["records"]][:2] == ["training", "availability"]
+    course = await wfm("audit", "list", "--target", "courses/c-1", "--json")
+    assert [(r["method"].rsplit("/", 1)[-1], r["targets"]) for r in course.json()["records"]] == [
+        ("CreateCourse", ["courses/c-1"])
+    ]
     about = await wfm("audit", "list", "--target", "agents/a-1", "--service", "availability")
     assert "SetStatus" in about.stdout and "CreateAgent" not in about.stdout
     refused = await wfm("audit", "list", token=wfm.token("a-1", "agent"))

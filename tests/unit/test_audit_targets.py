@@ -1,0 +1,42 @@
+"""What an audit record names as the targets of a change: the agent or team the policy found,
+and the resource the request is about (a session, a course, a site...)."""
+
+from __future__ import annotations
+
+from wfm.availability.v1 import availability_service_pb2 as apb
+from wfm.scheduling.v1 import roster_service_pb2 as rpb
+from wfm.training.v1 import training_service_pb2 as tpb
+
+from wfm_runtime.authz import Target
+from wfm_runtime.grpcserver import _target_names
+
+
+def test_a_training_change_names_its_session_or_course() -> None:
+    nobody = Target()
+    cases = [
+        (tpb.CreateSessionRequest(session_id="fib-1"), ("sessions/fib-1",)),
+        (tpb.StartSessionRequest(name="sessions/fib-1"), ("sessions/fib-1",)),
+        (tpb.EnrollAgentsRequest(session="sessions/fib-1"), ("sessions/fib-1",)),
+        (tpb.UpdateCourseRequest(course=tpb.Course(name="courses/c-1")), ("courses/c-1",)),
+        (rpb.CreateSiteRequest(site_id="pune"), ("sites/pune",)),
+        (rpb.SetPublicHolidaysRequest(site="sites/pune"), ("sites/pune",)),
+    ]
+    for request, expected in cases:
+        assert _target_names(nobody, request) == expected, request
+
+
+def test_the_agent_comes_first_and_its_own_resources_are_not_repeated() -> None:
+    completion = tpb.RecordCompletionRequest(name="sessions/fib-1/enrollments/a-1")
+    assert _target_names(Target(agent_id="a-1"), completion) == (
+        "agents/a-1",
+        "sessions/fib-1/enrollments/a-1",
+    )
+    status = apb.SetStatusRequest(name="agents/a-1/availability")
+    assert _target_names(Target(agent_id="a-1"), status) == ("agents/a-1",)
+    shift = rpb.CancelShiftRequest(name="agents/a-1/shifts/s-1")
+    assert _target_names(Target(agent_id="a-1"), shift) == ("agents/a-1",)
+
+
+def test_a_huge_name_is_clipped() -> None:
+    (name,) = _target_names(Target(), tpb.StartSessionRequest(name="sessions/" + "x" * 10_000))
+    assert name.startswith("sessions/x") and len(name) <= 100
