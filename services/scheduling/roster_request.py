@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
@@ -93,7 +94,20 @@ def check_activities(
         )
         if kind is not None:
             out.append(Activity(kind, item.offset_minutes, item.length_minutes, item.paid))
+    _check_apart(v, items, field_path)
     return tuple(out)
+
+
+def _check_apart(v: Violations, items: list[pb.Activity], field_path: str) -> None:
+    """No two activities at once: a lunch inside a break would take its minutes off twice."""
+    order = sorted(range(len(items)), key=lambda n: items[n].offset_minutes)
+    for before, after in itertools.pairwise(order):
+        end = items[before].offset_minutes + items[before].length_minutes
+        v.check(
+            items[after].offset_minutes >= end,
+            f"{field_path}[{after}]",
+            f"overlaps {field_path}[{before}] (which runs to minute {end} of the shift)",
+        )
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,10 @@ async def test_bad_input_is_named_and_changes_nothing(wfm: Cli, system: System) 
     code, why = await refused("patterns", "create", "p1", "--name", "x", "--start", "08:00",
                               "--hours", "8", "--lunch", "7h30:1h")  # fmt: skip
     assert code == exitcodes.INVALID_ARGUMENT and "shift_pattern.activities[0]" in why
+    code, why = await refused("patterns", "create", "p1", "--name", "x", "--start", "08:00",
+                              "--hours", "8", "--break", "2h:15", "--lunch", "2h10:30")  # fmt: skip
+    assert code == exitcodes.INVALID_ARGUMENT, why  # lunch would start inside the break
+    assert "shift_pattern.activities[1]: overlaps shift_pattern.activities[0]" in why
     assert (await wfm("patterns", "get", "p1")).exit_code == exitcodes.NOT_FOUND
 
     code, why = await refused("sites", "create", "Bad Site", "--name", "x", "--zone", "Mars/Base")
