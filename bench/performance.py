@@ -341,7 +341,7 @@ async def run(agent_count: int, feed_agents: int, days: int, queries: int) -> st
 
         port = await runtime.start_grpc(register, 0, policy=POLICY, team_of_agent=_no_team)
         agents = agent_ids(agent_count)
-        directory.teams[TEAM] = 1
+        directory.teams[TEAM] = views.TeamEntry(1, "UTC")
         for agent_id in agents:
             directory.agents[agent_id] = views.AgentEntry(agent_id, TEAM, ZONE, 1)
         fed = agents[:feed_agents]

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -99,6 +100,14 @@ def bad_input(option: str) -> Iterator[None]:
         yield
     except ValueError as error:
         raise typer.BadParameter(f"{option}: {error}") from None
+
+
+def read_file(path: Path, option: str) -> str:
+    """A file named on the command line, as text; unreadable: a usage error naming the option."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"{option}: cannot read {path}: {exc}") from None
 
 
 def token_claims(token: str) -> dict[str, Any]:

@@ -61,6 +61,16 @@ log = wlog.get("performance.views")
 
 
 @dataclass(frozen=True)
+class TeamEntry:
+    version: int
+    client_time_zone: str  # never changes after TeamCreated; "" in data projected before kept
+
+
+def _team_entry(doc: dict[str, Any]) -> TeamEntry:
+    return TeamEntry(int(doc["version"]), str(doc.get("client_time_zone", "")))
+
+
+@dataclass(frozen=True)
 class AgentEntry:
     agent_id: str
     team_id: str
@@ -74,8 +84,7 @@ class Directory:
     def __init__(self, repo: store.Repository) -> None:
         self._repo = repo
         self.agents: dict[str, AgentEntry] = {}
-        self.teams: dict[str, int] = {}
-        self.client_zones: dict[str, str] = {}  # team -> its client's zone (never changes)
+        self.teams: dict[str, TeamEntry] = {}
 
     async def refresh(self) -> None:
         docs = await mongo.find_all(self._repo.agents, {})
@@ -86,8 +95,7 @@ class Directory:
             for d in docs
         }
         teams = await mongo.find_all(self._repo.teams, {})
-        self.teams = {str(d["_id"]): int(d["version"]) for d in teams}
-        self.client_zones = {str(d["_id"]): str(d.get("client_time_zone", "")) for d in teams}
+        self.teams = {str(d["_id"]): _team_entry(d) for d in teams}
 
     async def agent(self, agent_id: str) -> AgentEntry | None:
         entry = self.agents.get(agent_id)
@@ -107,7 +115,8 @@ class Directory:
         """The zone of the client the team serves ("" when unknown, e.g. data projected before
         it was kept: `make rebuild-views` fills it)."""
         await self.has_team(team_id)
-        return self.client_zones.get(team_id, "")
+        entry = self.teams.get(team_id)
+        return entry.client_time_zone if entry else ""
 
     def team_of(self, agent_id: str) -> str:
         entry = self.agents.get(agent_id)
@@ -120,8 +129,7 @@ class Directory:
         if team_id not in self.teams:
             doc = await mongo.get(self._repo.teams, team_id)
             if doc is not None:
-                self.teams[team_id] = int(doc["version"])
-                self.client_zones[team_id] = str(doc.get("client_time_zone", ""))
+                self.teams[team_id] = _team_entry(doc)
         return team_id in self.teams
 
 
@@ -1194,11 +1202,11 @@ class DirectoryProjection:
             if kind == "TeamCreated":
                 team = unpack(envelope, scheduling_events.TeamCreated).team
                 team_id = team.name.removeprefix("teams/")
-                if self._directory.teams.get(team_id, 0) < version:
+                known_team = self._directory.teams.get(team_id)
+                if known_team is None or known_team.version < version:
                     fields = {"version": version, "client_time_zone": team.client_time_zone}
                     await mongo.set_fields(self._repo.teams, team_id, fields)
-                    self._directory.teams[team_id] = version
-                    self._directory.client_zones[team_id] = team.client_time_zone
+                    self._directory.teams[team_id] = TeamEntry(version, team.client_time_zone)
             elif kind in ("AgentRegistered", "AgentUpdated"):
                 cls = (
                     scheduling_events.AgentRegistered
@@ -1232,7 +1240,6 @@ class DirectoryProjection:
         await self._repo.drop_directory()
         self._directory.agents.clear()
         self._directory.teams.clear()
-        self._directory.client_zones.clear()
 
 
 # --- queries -------------------------------------------------------------------------------

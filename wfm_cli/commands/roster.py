@@ -19,17 +19,19 @@ from wfm_cli import exitcodes
 from wfm_cli.context import (
     JsonOption,
     KeyOption,
+    bad_input,
     client,
     console,
     handle_errors,
     options,
     print_json,
+    read_file,
     to_dict,
     token_subject,
 )
 from wfm_cli.groups import DefaultGroup
 from wfm_cli.render import local_time
-from wfm_cli.schedule_syntax import WEEKDAYS
+from wfm_cli.schedule_syntax import WEEKDAYS, parse_clock
 from wfm_cli.timeline import coverage_chart, roster_timeline
 from wfm_sdk import names
 
@@ -785,37 +787,23 @@ def set_coverage(
     )
 
 
-def _minute(value: str, option: str) -> int:
-    try:
-        hours, minutes = (int(part) for part in value.split(":"))
-    except ValueError:
-        raise typer.BadParameter(f"{option}: HH:MM, got {value!r}") from None
-    if not (0 <= hours <= 24 and 0 <= minutes < 60 and hours * 60 + minutes <= 1440):
-        raise typer.BadParameter(f"{option}: HH:MM between 00:00 and 24:00, got {value!r}")
-    return hours * 60 + minutes
-
-
 def flat_requirement(value: int, *, start: str, end: str, interval: int) -> list[int]:
     """`value` for the intervals starting in [start, end) of the day, 0 elsewhere; an end at or
     before the start runs past midnight (a night team: 18:00-03:00)."""
     if interval <= 0 or 1440 % interval:
         raise typer.BadParameter("--interval: 15 or 30")
-    first, last = _minute(start, "--from"), _minute(end, "--to")
+    with bad_input("--from"):
+        first = parse_clock(start, end_of_day=True)
+    with bad_input("--to"):
+        last = parse_clock(end, end_of_day=True)
     starts = range(0, 1440, interval)
     if first < last:
         return [value if first <= m < last else 0 for m in starts]
     return [value if m >= first or m < last else 0 for m in starts]
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise typer.BadParameter(f"cannot read {path}: {exc}") from None
-
-
 def _numbers(path: Path) -> list[int]:
-    text = _read(path).strip()
+    text = read_file(path, "--file").strip()
     try:
         parsed = json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
         return [int(item) for item in parsed]
@@ -827,7 +815,7 @@ def _numbers(path: Path) -> list[int]:
 
 def _forecast(path: Path) -> roster_pb.Forecast:
     try:
-        return json_format.Parse(_read(path), roster_pb.Forecast())
+        return json_format.Parse(read_file(path, "--forecast"), roster_pb.Forecast())
     except json_format.ParseError as exc:
         raise typer.BadParameter(f"{path}: not a forecast ({exc})") from None
 

@@ -20,6 +20,7 @@ from wfm_cli.context import (
     console,
     handle_errors,
     print_json,
+    read_file,
     to_dict,
 )
 from wfm_cli.schedule_syntax import (
@@ -131,7 +132,7 @@ def set_holidays(
     """
     if bool(holiday) == bool(from_file):
         raise typer.BadParameter("give --holiday (repeatable) or --file, one of them")
-    entries = holiday_lines(_read(from_file)) if from_file else list(holiday or [])
+    entries = holiday_lines(read_file(from_file, "--file")) if from_file else list(holiday or [])
     with bad_input("--file" if from_file else "--holiday"):
         holidays = holidays_of_year(entries, year)
     with client(ctx) as wfm:
@@ -143,13 +144,6 @@ def set_holidays(
             idempotency_key=idempotency_key,
         )
     _show_site(found, json_out, year=year)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise typer.BadParameter(f"--file: cannot read {path}: {exc}") from None
 
 
 def _show_site(site: roster_pb.Site, json_out: bool, year: int = 0) -> None:

@@ -24,6 +24,7 @@ from wfm_cli.context import (
     handle_errors,
     options,
     print_json,
+    read_file,
     to_dict,
     token_subject,
     token_team,
@@ -730,7 +731,7 @@ def complete_all(
     Example: wfm complete-all fibre-dec-01 --file results.csv, with lines such as
     a-1001,88,passed,4
     """
-    entries = read_completions(file.read_text(encoding="utf-8"), str(file))
+    entries = read_completions(read_file(file, "--file"), str(file))
     with client(ctx) as wfm:
         reply = wfm.training.record_completions(
             session=_session_name(session),
