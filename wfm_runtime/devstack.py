@@ -113,11 +113,41 @@ def _spawn(
     )
 
 
-async def _wait_healthy(port: int, creds: DevCredentials, timeout: float = 30.0) -> None:
+async def _start_service(
+    service: str, servers: LocalServers, creds: DevCredentials, log_dir: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Starts a service on its usual port, or on a free one when that port was taken between
+    the probe and the service's bind (another `make run` starting at the same moment)."""
+    port = _port_for(service)
+    proc = _spawn(service, port, servers, creds, log_dir)
+    try:
+        wait_for_port(port, proc, timeout=60)
+        await _wait_healthy(port, creds, proc)
+    except RuntimeError:  # wait_for_port's "exited", or ServiceExited
+        if proc.poll() is None or port != DEFAULT_PORTS[service]:
+            raise
+        print(f"{service}: port {port} was taken meanwhile; using a free port", flush=True)
+        port = free_port()
+        proc = _spawn(service, port, servers, creds, log_dir)
+        wait_for_port(port, proc, timeout=60)
+        await _wait_healthy(port, creds, proc)
+    return proc, port
+
+
+class ServiceExited(RuntimeError):
+    """The service process ended while we waited for it to serve."""
+
+
+async def _wait_healthy(
+    port: int, creds: DevCredentials, proc: subprocess.Popen[bytes], timeout: float = 30.0
+) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     async with grpc.aio.secure_channel(f"127.0.0.1:{port}", creds.channel_credentials()) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
+            # Whoever answers on the port, it is not our service once that has exited.
+            if proc.poll() is not None:
+                raise ServiceExited(f"{proc.args!r} exited with {proc.returncode}")
             with contextlib.suppress(grpc.aio.AioRpcError):
                 reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -175,11 +205,9 @@ async def run() -> None:
     servers = LocalServers(data_dir, nats_users=nats_users(data_dir, CONSUMES)).start()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        ports = {name: _port_for(name) for name in SERVICES}
+        ports: dict[str, int] = {}
         for name in SERVICES:
-            procs[name] = _spawn(name, ports[name], servers, creds, data_dir)
-            wait_for_port(ports[name], procs[name], timeout=60)
-            await _wait_healthy(ports[name], creds)
+            procs[name], ports[name] = await _start_service(name, servers, creds, data_dir)
         state = {
             "nats_url": servers.nats_url_for(CONTROL_USER),  # the control user, for rebuild-views
             "mongo_url": servers.mongo_url,
