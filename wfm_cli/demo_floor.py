@@ -328,6 +328,25 @@ async def seed_cases(seeder: Seeder) -> None:
     seeder.seeded["cases"] = reply.recorded_count
 
 
+async def seed_flag_limits(seeder: Seeder) -> None:
+    """Each team's red-flag limits, so `wfm flags show` has something to say: what a floor's
+    team leaders typically hold agents to (occupancy is left out: the demo's short burst of
+    statuses says little about it)."""
+    for team in (PUNE, UK):
+        thresholds = performance_pb.RedFlagThresholds(
+            name=f"teams/{team.team_id}/redFlagThresholds",
+            max_absenteeism_percent=8.0,
+            min_adherence_percent=85.0,
+            min_sla_compliance_percent=80.0,
+            max_late_logins=3.0,
+            min_csat_average=3.8,
+        )
+        await seeder.wfm.performance.set_red_flag_thresholds(
+            thresholds=thresholds, idempotency_key=f"demo-flags-{team.team_id}"
+        )
+        seeder.count("red-flag limits")
+
+
 FLOOR_STEPS = [
     ("scheduling", "sites with public holidays", seed_sites),
     ("scheduling", "shift patterns", seed_patterns),
@@ -335,4 +354,5 @@ FLOOR_STEPS = [
     ("scheduling", "coverage requirements", seed_coverage),
     ("training", "courses, sessions, enrollments and completions", seed_training),
     ("performance", "a day of cases", seed_cases),
+    ("performance", "red-flag limits", seed_flag_limits),
 ]

@@ -245,6 +245,9 @@ async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
     assert seeded["weeks published"] in {4, 6}
     assert (seeded["courses"], seeded["sessions"]) == (3, 6)
     assert seeded["cases"] > 30 and seeded["completions"] == 6
+    assert seeded["red-flag limits"] == 2
+    limits = (await wfm("flags", "thresholds", "get", "uk-wfh", "--json")).json()
+    assert limits["min_sla_compliance_percent"] == 80.0 and limits["version"] == "1"
     shifts = [s for day in result["roster"]["days"] for s in day["shifts"]]
     assert len(shifts) == 10 and {s["state"] for s in shifts} == {"SHIFT_STATE_PUBLISHED"}
     today = datetime.now(UTC).date().isoformat()

@@ -98,6 +98,7 @@ async def test_cases_from_a_file_make_scorecards_flags_and_rerunning_changes_not
 
     shown = await eventually(flagged, lambda out: "1 red flags" in out)
     assert "a1" in shown and "sla compliance percent" in shown
+    assert "50.0%" in shown and "min 95.0%" in shown  # as the scorecard shows a figure
 
     again = await wfm("cases", "record", str(path), "--json")
     assert again.exit_code == 0, again.stderr

@@ -215,8 +215,8 @@ def flags(
         table.add_row(
             flag.agent.removeprefix("agents/"),
             flag.metric.replace("_", " "),
-            f"[red]{flag.value:g}[/]",
-            f"{flag.bound} {flag.threshold:g}",
+            f"[red]{_shown(flag.metric, flag.value)}[/]",
+            f"{flag.bound} {_shown(flag.metric, flag.threshold)}",
         )
     console().print(table)
     typer.echo(f"{len(found.red_flags)} red flags")
@@ -235,7 +235,8 @@ def _show_thresholds(found: performance_pb.RedFlagThresholds, json_out: bool) ->
     table.add_column("limit", no_wrap=True)
     for field in THRESHOLDS:
         is_set = found.HasField(field)  # type: ignore[arg-type]
-        shown = f"{getattr(found, field):g}" if is_set else "- (not flagged)"
+        metric = field.removeprefix("max_").removeprefix("min_")
+        shown = _shown(metric, getattr(found, field)) if is_set else "- (not flagged)"
         table.add_row(field.replace("_", " "), shown)
     console().print(table)
 
