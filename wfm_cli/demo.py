@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import Progress
 
-from wfm_sdk import AlreadyExists, AsyncWfm, NotFound
+from wfm_sdk import AlreadyExists, AsyncWfm, InvalidArgument, NotFound
 from wfm_sdk.aio import AvailabilityClient
 
 T = TypeVar("T")
@@ -233,7 +234,19 @@ async def run_seed(seeder: Seeder, steps: list[SeedStep] | None = None) -> None:
             seeder.console.print(f"skipping {title}: no {service} service", highlight=False)
             continue
         seeder.console.print(f"seeding {title} ...", highlight=False)
-        await step(seeder)
+        try:
+            await step(seeder)
+        except InvalidArgument as error:
+            if any(v.field == "idempotency_key" for v in error.field_violations):
+                print(STALE_FLOOR, file=sys.stderr)
+            raise
+
+
+# A demo key answered "used for a different request": the floor was seeded by another version.
+STALE_FLOOR = (
+    "this system holds a demo floor seeded by another version of wfm (same keys, other "
+    "requests); seed an empty system: stop `make run`, remove .local/run/default, start it again"
+)
 
 
 # The roster, training and performance steps (their module needs the definitions above).

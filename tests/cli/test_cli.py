@@ -290,6 +290,17 @@ async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
     ]
 
 
+async def test_demo_over_another_versions_floor_says_what_to_do(wfm: Cli, system: System) -> None:
+    """The demo's fixed keys answered for other requests (a floor an older wfm seeded)."""
+    older = await wfm(
+        "teams", "create", "pune-night", *TEAM, "--idempotency-key", "demo-team-pune-night"
+    )
+    assert older.exit_code == 0, older.stderr
+    run = await wfm("demo", "--agents-per-team", "1")
+    assert run.exit_code == exitcodes.INVALID_ARGUMENT
+    assert "another version of wfm" in run.stderr and "remove .local/run/default" in run.stderr
+
+
 def _installed_wfm() -> Path:
     script = Path(sys.executable).parent / "wfm"
     if not script.exists():
