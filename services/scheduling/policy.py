@@ -84,6 +84,10 @@ def _agent_child(request: Any) -> Target:
     return Target(agent_id=parts[1])
 
 
+def _team_or_agent(request: Any) -> Target:
+    return agent_from_name(request.agent) if request.agent else team_from_name(request.team)
+
+
 POLICY.update(
     {
         # Sites and shift patterns: planned by schedulers; anyone signed in may read them.
@@ -111,8 +115,15 @@ POLICY.update(
         ROSTER + "CancelLeave": Rule(
             (Grant(Role.AGENT, Scope.SELF), *_PLANNERS), _agent_child, mutating=True
         ),
+        # Agents list their own requests; team leaders their team's (or one member's).
         ROSTER + "ListLeaveRequests": Rule(
-            (Grant(Role.TEAM_LEADER, Scope.TEAM), Grant(Role.HR), *_PLANNERS), _team
+            (
+                Grant(Role.AGENT, Scope.SELF),
+                Grant(Role.TEAM_LEADER, Scope.TEAM),
+                Grant(Role.HR),
+                *_PLANNERS,
+            ),
+            _team_or_agent,
         ),
         ROSTER + "GetLeaveBalance": Rule(_ROSTER_READERS, _agent_field),
         ROSTER + "SetCoverageRequirement": Rule(_PLANNERS, _team, mutating=True),

@@ -533,15 +533,14 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         self, request: pb.ListLeaveRequestsRequest, context: Ctx
     ) -> pb.ListLeaveRequestsResponse:
         v = Violations()
-        team_id = parse_name(v, request.team, "team", "teams")
+        team_id, agent_id = _team_or_agent(v, request)
         page_size = check_page_size(v, request.page_size)
         state = _LEAVE_STATES.get(request.state)
         v.check(request.state == 0 or state is not None, "state", "must be a known LEAVE_STATE_*")
         v.raise_if_any()
-        filter_key = f"leave|{team_id}|{request.state}"
+        filter_key = f"leave|{team_id}|{agent_id}|{request.state}"
         after = pagination.decode(request.page_token, filter_key)
-        members = await self._directory_views.list_agents(team_id, "", 100_000)
-        zones = {a.agent_id: a.time_zone for a in members}
+        zones = await self._agent_zones(team_id, agent_id)
         found = [
             (f"agents/{s.agent_id}/leaveRequests/{item.leave_id}", s.agent_id, item)
             for s in await self._views.schedules_of(sorted(zones))
@@ -706,6 +705,13 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         ]
 
     # --- helpers -------------------------------------------------------------------------
+    async def _agent_zones(self, team_id: str, agent_id: str) -> dict[str, str]:
+        """Each agent's home zone: the team's current members, or the one agent named."""
+        if agent_id:
+            return {agent_id: (await self._facts(agent_id)).ctx.agent_zone}
+        members = await self._directory_views.list_agents(team_id, "", 100_000)
+        return {a.agent_id: a.time_zone for a in members}
+
     async def _facts(self, agent_id: str) -> AgentFacts:
         agent = await self._directory.latest_agent(agent_id)
         if agent is None:
@@ -883,3 +889,16 @@ def _interval_proto(cell: roster.Interval, zone: str) -> pb.CoverageInterval:
         scheduled=cell.staffed,
         gap=cell.gap,
     )
+
+
+def _team_or_agent(v: Violations, request: pb.ListLeaveRequestsRequest) -> tuple[str, str]:
+    """(team id, agent id) of a leave listing: exactly one of the two is given."""
+    if request.team and request.agent:
+        v.add("agent", "give team or agent, not both")
+        return "", ""
+    if request.agent:
+        return "", parse_name(v, request.agent, "agent", "agents")
+    if not request.team:
+        v.add("team", "give team (a team's requests) or agent (one agent's)")
+        return "", ""
+    return parse_name(v, request.team, "team", "teams"), ""

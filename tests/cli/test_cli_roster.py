@@ -121,6 +121,20 @@ async def test_leave_request_approve_and_balance(wfm: Cli, system: System) -> No
         for _ in range(2)
     ]  # fmt: skip
     assert retried[0].json()["name"] == retried[1].json()["name"] != made_up
+    mine = await wfm("leave", "list", "--json", token=me)  # an agent's own, with no option
+    assert mine.exit_code == 0, mine.stderr
+    assert [(r["name"], r["state"]) for r in mine.json()["leave_requests"]] == [
+        ("agents/p-2/leaveRequests/" + x, s)
+        for x, s in sorted(
+            [
+                ("trip", "LEAVE_STATE_APPROVED"),
+                (made_up.rsplit("/", 1)[1], "LEAVE_STATE_REQUESTED"),
+                (retried[0].json()["name"].rsplit("/", 1)[1], "LEAVE_STATE_REQUESTED"),
+            ]
+        )
+    ]
+    others = await wfm("leave", "list", "--agent", "p-1", token=me)
+    assert others.exit_code == exitcodes.PERMISSION_DENIED
     wrong = await wfm("leave", "request", "--from", "2027-03-10", "--kind", "holiday", token=me)
     assert wrong.exit_code == exitcodes.USAGE and "annual, sick, unpaid, other" in wrong.stderr
     nobody = await wfm("leave", "balance", token="")

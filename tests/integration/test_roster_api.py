@@ -497,3 +497,30 @@ async def test_leave_requests_of_a_team_page_by_name_and_filter_by_state(system:
         )
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+    own = h.roster_stub(system, "ravi", "agent")  # an agent lists their own requests
+    ravis = await own.ListLeaveRequests(rpb.ListLeaveRequestsRequest(agent="agents/ravi"))
+    assert [(r.name, r.state) for r in ravis.leave_requests] == [
+        ("agents/ravi/leaveRequests/l1", rpb.LEAVE_STATE_DENIED),
+        ("agents/ravi/leaveRequests/l2", rpb.LEAVE_STATE_REQUESTED),
+    ]
+    for refused, expected in [
+        (own.ListLeaveRequests(rpb.ListLeaveRequestsRequest(agent="agents/asha")), "PERMISSION"),
+        (own.ListLeaveRequests(rpb.ListLeaveRequestsRequest(team=f"teams/{h.TEAM}")), "PERMISSION"),
+        (roster.ListLeaveRequests(rpb.ListLeaveRequestsRequest()), "team"),  # type: ignore[attr-defined]
+        (
+            roster.ListLeaveRequests(  # type: ignore[attr-defined]
+                rpb.ListLeaveRequestsRequest(team=f"teams/{h.TEAM}", agent="agents/ravi")
+            ),
+            "agent",
+        ),
+        (roster.ListLeaveRequests(rpb.ListLeaveRequestsRequest(agent="agents/ghost")), "NOT_FOUND"),  # type: ignore[attr-defined]
+    ]:
+        code, details, _ = await h.refusal(refused)
+        if expected == "PERMISSION":
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+        elif expected == "NOT_FOUND":
+            assert code == grpc.StatusCode.NOT_FOUND
+        else:
+            fields = [v.field for d in details for v in getattr(d, "field_violations", [])]
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and fields == [expected]

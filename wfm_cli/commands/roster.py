@@ -28,6 +28,7 @@ from wfm_cli.context import (
     read_file,
     to_dict,
     token_subject,
+    token_team,
 )
 from wfm_cli.groups import DefaultGroup
 from wfm_cli.render import local_time
@@ -553,22 +554,27 @@ def _new_id(prefix: str, day: str, idempotency_key: str) -> str:
 def list_leave(
     ctx: typer.Context,
     *,
-    team: Annotated[str, typer.Option(help="Team id.")],
+    team: Annotated[str, typer.Option(help="A team's requests.")] = "",
+    agent: Annotated[str, typer.Option(help="One agent's requests.")] = "",
     state: Annotated[str, typer.Option(help="requested, approved or denied.")] = "",
     json_out: JsonOption = False,
 ) -> None:
-    """Leave requests you may see (state: requested, approved, denied or cancelled).
+    """Leave requests (state: requested, approved, denied or cancelled). Without --team or
+    --agent: the team your token names (a team leader's), else your own.
 
     Example: wfm leave list --team pune-night --state requested
     """
     if state and state not in LEAVE_STATES:
         raise typer.BadParameter(f"--state: one of {', '.join(LEAVE_STATES)}")
+    if team and agent:
+        raise typer.BadParameter("give --team or --agent, not both")
+    if not team and not agent:
+        team = token_team(options(ctx).config().token)
+        agent = "" if team else _me(ctx, "")
+    whose = {"team": names.team_name(team)} if team else {"agent": names.agent_name(agent)}
     with client(ctx) as wfm:
         found = wfm.roster.all_pages(
-            "list_leave_requests",
-            "leave_requests",
-            team=names.team_name(team),
-            state=LEAVE_STATES.get(state, 0),
+            "list_leave_requests", "leave_requests", state=LEAVE_STATES.get(state, 0), **whose
         )
     _show_leave(found, json_out)
 
