@@ -198,6 +198,13 @@ async def test_board_once_and_history(wfm: Cli, system: System) -> None:
     assert "history of a-1" in history.stdout and "ongoing" in history.stdout
     assert history.stdout.count(" IST ") == 2 and len(re.findall(" E[SD]T ", history.stdout)) == 2
     assert "productive " in history.stdout
+    named = await wfm("history", "a-1", "--json")  # the agent first, as in `wfm roster a-1`
+    assert [x["status"] for x in named.json()["segments"]] == [
+        x["status"] for x in (await wfm("history", "--agent", "a-1", "--json")).json()["segments"]
+    ]
+    assert (await wfm("status", "get", "a-1", "--json")).json()["agent_id"] == "a-1"
+    both = await wfm("status", "get", "a-1", "--agent", "a-2")
+    assert both.exit_code == exitcodes.USAGE and "two agents given" in both.stderr
     data = (await wfm("history", "--agent", "a-1", "--hours", "1", "--json")).json()
     assert set(data) == {"segments", "totals", "productive_duration", "covered_duration"}
     assert [s["status"] for s in data["segments"]] == [

@@ -46,6 +46,13 @@ def _complete_status(incomplete: str) -> list[str]:
     return [s for s in names.STATUSES if s.startswith(incomplete)]
 
 
+def _one_agent(named: str, option: str) -> str:
+    """The agent given first or with --agent (the same one if both)."""
+    if named and option and named != option:
+        raise typer.BadParameter(f"two agents given: {named} and --agent {option}")
+    return named or option
+
+
 def _agent_or_me(ctx: typer.Context, agent: str) -> str:
     """The agent named, else the subject of the caller's token (an agent's own status)."""
     if agent:
@@ -76,6 +83,13 @@ def _team_or_mine(ctx: typer.Context, team: str) -> str:
 
 AgentOption = Annotated[
     str, typer.Option("--agent", "-a", help="Agent id (default: you, from your token).")
+]
+# `wfm history a-1001` as `wfm roster a-1001`: the agent may also come first, unnamed.
+AgentArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Agent id, as --agent (default: you).", metavar="AGENT", show_default=False
+    ),
 ]
 TeamOption = Annotated[
     str,
@@ -153,12 +167,17 @@ def _print_one(row: availability_pb.Availability) -> None:
 
 @status_app.command("get")
 @handle_errors
-def get_status(ctx: typer.Context, agent: AgentOption = "", json_out: JsonOption = False) -> None:
+def get_status(
+    ctx: typer.Context,
+    named: AgentArgument = "",
+    agent: AgentOption = "",
+    json_out: JsonOption = False,
+) -> None:
     """Show one agent's current status (yours by default).
 
-    Example: wfm status get --agent a-1001
+    Example: wfm status get a-1001
     """
-    who = _agent_or_me(ctx, agent)
+    who = _agent_or_me(ctx, _one_agent(named, agent))
     with client(ctx) as wfm:
         result = wfm.availability.get_availability(who)
     if json_out:
@@ -289,6 +308,7 @@ def _live_board(
 
 def history(
     ctx: typer.Context,
+    named: AgentArgument = "",
     *,
     agent: AgentOption = "",
     hours: Annotated[
@@ -308,9 +328,9 @@ def history(
 
       wfm history                       # your last 12 hours
 
-      wfm history --agent a-1001 --start 2026-11-23T00:00 --end 2026-11-24T00:00
+      wfm history a-1001 --start 2026-11-23T00:00 --end 2026-11-24T00:00
     """
-    who = _agent_or_me(ctx, agent)
+    who = _agent_or_me(ctx, _one_agent(named, agent))
     now = datetime.now(UTC)
     # Without --end the range runs a minute past now, so the current status shows as ongoing.
     until = _utc(end) if end else now + timedelta(minutes=1)
