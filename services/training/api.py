@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import grpc
@@ -16,7 +16,7 @@ from wfm.training.v1 import training_service_pb2_grpc as pb_grpc
 from services.training import domain as d
 from services.training import store
 from services.training.flows import Flows, Request
-from services.training.views import Directory, TrainingViews
+from services.training.views import CalendarWindow, Directory, TrainingViews
 from wfm_runtime import pagination
 from wfm_runtime.auth import Role
 from wfm_runtime.commands import CommandRunner, command_for, fingerprint
@@ -148,6 +148,27 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         session_id = parse_name(v, request.name, "name", "sessions")
         v.raise_if_any()
         return store.session_to_proto(await self._session(session_id, request.name))
+
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: Ctx
+    ) -> pb.ListSessionsResponse:
+        v = Violations()
+        page_size = check_page_size(v, request.page_size)
+        window = CalendarWindow(
+            earliest=optional_instant(v, request, "earliest_start_time"),
+            latest=optional_instant(v, request, "latest_start_time"),
+            course_id=_optional_name(v, request.course, "course", "courses"),
+            state=request.state,
+        )
+        _check_calendar_window(v, window)
+        v.raise_if_any()
+        filter_key = f"sessions|{window}"
+        after = pagination.decode(request.page_token, filter_key)
+        found = await self._views.list_sessions(window, after, page_size + 1)
+        return pb.ListSessionsResponse(
+            sessions=[store.session_to_proto(session) for session, _ in found[:page_size]],
+            next_page_token=_next([key for _, key in found], page_size, filter_key),
+        )
 
     async def UpdateSession(self, request: pb.UpdateSessionRequest, context: Ctx) -> pb.Session:
         v = Violations()
@@ -552,6 +573,22 @@ def _parse_enrollment(v: Violations, name: str) -> tuple[str, str]:
 
 def _optional_name(v: Violations, name: str, field_path: str, collection: str) -> str:
     return parse_name(v, name, field_path, collection) if name else ""
+
+
+# A calendar window longer than this is refused: a year and a bit covers any planning view.
+MAX_CALENDAR_DAYS = 400
+
+
+def _check_calendar_window(v: Violations, window: CalendarWindow) -> None:
+    v.check(window.state in pb.SessionState.values(), "state", "is not a known SESSION_STATE_*")
+    if window.earliest is None or window.latest is None:
+        return
+    if v.check(window.earliest < window.latest, "latest_start_time", "must be after earliest"):
+        v.check(
+            window.latest - window.earliest <= timedelta(days=MAX_CALENDAR_DAYS),
+            "latest_start_time",
+            f"must be at most {MAX_CALENDAR_DAYS} days after earliest_start_time",
+        )
 
 
 def _optional_state(v: Violations, value: int) -> str:

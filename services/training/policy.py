@@ -54,6 +54,8 @@ POLICY = {
     SERVICE + "UpdateSession": Rule(_MANAGERS, mutating=True),
     SERVICE + "CancelSession": Rule(_MANAGERS, mutating=True),
     SERVICE + "GetSession": Rule(_EVERYONE),
+    # The training calendar: agents find sessions to enroll in where a course allows it.
+    SERVICE + "ListSessions": Rule(_EVERYONE),
     # Agents enroll themselves where the course allows it (checked by the service).
     SERVICE + "EnrollAgents": Rule(
         (Grant(Role.AGENT, Scope.SELF), *_MANAGERS), _enrolled_agents, mutating=True

@@ -3,6 +3,8 @@
 Views (in the service's views database), all derived from events and rebuildable:
 - `courses`, `sessions` (with the roster: the session roster view), `learners` (bookings and
   completions: the transcript view): each aggregate's latest state as its serialized proto.
+- ListSessions (the training calendar) reads `sessions` by `calendar_key` (start, then id)
+  with `course_id` and `state` beside it.
 - ListEnrollments reads `sessions` too (by `_id`, `course_id` or `agent_ids`, every agent on
   the roster) and flattens the rosters: a separate document per enrollment would make every
   projector batch scan it on FerretDB (see TrainingProjection).
@@ -14,6 +16,7 @@ read time (FerretDB aggregates only with $sum/$count, and the inputs are small p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from wfm.events.v1.envelope_pb2 import EventEnvelope
@@ -56,6 +59,7 @@ class TrainingViews:
         # several indexes that already exist is sent again (a restart or a second replica).
         await mongo.ensure_indexes(self.sessions, (["course_id"], False))
         await mongo.ensure_indexes(self.sessions, (["agent_ids"], False))
+        await mongo.ensure_indexes(self.sessions, (["calendar_key"], False))
         await mongo.ensure_indexes(self.agents, (["team_id"], False))
 
     async def all_courses(self) -> list[d.Course]:
@@ -91,6 +95,32 @@ class TrainingViews:
             if e.name > after and (not agent or e.agent == agent) and state in (None, e.state)
         ]
         return sorted(found, key=lambda e: e.name)[:limit]
+
+    async def list_sessions(
+        self, window: CalendarWindow, after: str, limit: int
+    ) -> list[tuple[d.Session, str]]:
+        """Sessions in calendar order (start, then id) past the key `after`, each with its key:
+        one indexed range of `calendar_key`, the other filters on the documents' own fields."""
+        key_range: dict[str, str] = {}
+        if window.earliest is not None:
+            key_range["$gte"] = calendar_key(window.earliest, "")
+        if after:
+            key_range["$gt"] = after
+        if window.latest is not None:
+            key_range["$lt"] = calendar_key(window.latest, "")
+        query: dict[str, Any] = {"calendar_key": key_range} if key_range else {}
+        if window.course_id:
+            query["course_id"] = window.course_id
+        if window.state:
+            query["state"] = window.state
+        docs = await mongo.find_all(self.sessions, query, sort=[("calendar_key", 1)], limit=limit)
+        return [
+            (
+                store.session_from_proto(store.decode_doc(doc, pb.Session), str(doc["_id"])),
+                str(doc["calendar_key"]),
+            )
+            for doc in docs
+        ]
 
     async def learners_of(self, agent_ids: list[str]) -> dict[str, d.Learner]:
         if not agent_ids:
@@ -216,6 +246,8 @@ class TrainingProjection:
                     version,
                     course_id=message.course.removeprefix("courses/"),
                     agent_ids=[e.agent.removeprefix("agents/") for e in message.roster],
+                    calendar_key=calendar_key(message.start_time.ToDatetime(UTC), entity_id),
+                    state=message.state,
                 )
             else:
                 writes[f"{kind}s"][entity_id] = store.state_doc(message, version)
@@ -312,6 +344,23 @@ class DirectoryProjection:
 async def _newer(coll: mongo.Collection, doc_id: str, version: int) -> bool:
     doc = await mongo.get(coll, doc_id)
     return doc is None or int(doc.get("version", 0)) < version
+
+
+@dataclass(frozen=True)
+class CalendarWindow:
+    """Which sessions a calendar lists: start in [earliest, latest), a course, a state."""
+
+    earliest: datetime | None = None
+    latest: datetime | None = None
+    course_id: str = ""
+    state: int = 0  # pb.SessionState; 0: any
+
+
+def calendar_key(start: datetime, session_id: str) -> str:
+    """Sorts sessions by start then id as plain strings (fixed-width epoch seconds; sessions
+    start after 1970), so one indexed string range serves the order, the window and the page
+    token alike."""
+    return f"{int(start.timestamp()):012d}|{session_id}"
 
 
 def _after(after: str) -> dict[str, Any]:

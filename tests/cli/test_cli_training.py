@@ -46,6 +46,12 @@ async def test_course_session_enroll_complete_and_transcript(wfm: Cli, system: S
     assert made.exit_code == 0, made.stderr
     assert "sessions/fib-s1: fibre-101, 2026-12-01 10:00 IST-14:00 IST" in made.stdout
 
+    async def calendar() -> str:  # listed before anyone is enrolled
+        return (await wfm("sessions", "list", "--from", "2026-11-30", token=hr)).stdout
+
+    listed = await eventually(calendar, lambda out: "fib-s1" in out)
+    assert "2026-12-01 10:00 IST" in listed and "0/2" in listed and "scheduled" in listed
+
     enrolled = await wfm("enroll", "fib-s1", *AGENTS, "--json", token=hr)
     assert enrolled.exit_code == 0, enrolled.stderr
     states = {e["agent"]: e["state"] for e in enrolled.json()["enrollments"]}
@@ -68,7 +74,9 @@ async def test_course_session_enroll_complete_and_transcript(wfm: Cli, system: S
     assert "competency: fibre (foundation)" in shown
 
     async def sessions() -> list[str]:
-        run = await wfm("sessions", "list", "--course", "fibre-101", "--json", token=hr)
+        run = await wfm(
+            "sessions", "list", "--course", "fibre-101", "--from", "2026-11-30", "--json", token=hr
+        )
         return [s["name"] for s in run.json()["sessions"]]
 
     await eventually(sessions, lambda names: names == ["sessions/fib-s1"])

@@ -396,36 +396,54 @@ def get_session(
 def list_sessions(
     ctx: typer.Context,
     *,
-    course: Annotated[str, typer.Option(help="Course code.")],
+    course: Annotated[str, typer.Option(help="Only this course's sessions.")] = "",
+    start: Annotated[
+        str, typer.Option("--from", help="First day YYYY-MM-DD, UTC (default: today).")
+    ] = "",
+    end: Annotated[str, typer.Option("--to", help="Last day (default: --from + 30 days).")] = "",
+    state: Annotated[str, typer.Option(help="scheduled, started or cancelled.")] = "",
     json_out: JsonOption = False,
 ) -> None:
-    """The sessions of a course that have enrollments (the API lists enrollments, not sessions).
+    """The training calendar: sessions starting in a window of days, in start order, with
+    seats taken and the waitlist.
 
-    Example: wfm sessions list --course fibre-101
+    Example: wfm sessions list --course fibre-101 --from 2026-12-01 --to 2026-12-31
     """
+    first = (
+        _utc_day(start, "--from") if start else _utc_day(datetime.now(UTC).date().isoformat(), "")
+    )
+    last = _utc_day(end, "--to") if end else first + timedelta(days=30)
+    if state and state.upper() not in {"SCHEDULED", "STARTED", "CANCELLED"}:
+        raise typer.BadParameter("--state: scheduled, started or cancelled")
     with client(ctx) as wfm:
-        enrollments = wfm.training.all_pages(
-            "list_enrollments", "enrollments", course=_course_name(course)
+        found = wfm.training.all_pages(
+            "list_sessions",
+            "sessions",
+            course=_course_name(course) if course else "",
+            earliest_start_time=_stamp(first),
+            latest_start_time=_stamp(last + timedelta(days=1)),
+            state=training_pb.SessionState.Value(f"SESSION_STATE_{state.upper()}") if state else 0,
         )
-        found = [
-            wfm.training.get_session(name=name) for name in sorted({e.session for e in enrollments})
-        ]
     if json_out:
         print_json({"sessions": [to_dict(s) for s in found]})
         return
     table = Table()
-    for column in ("session", "start (local)", "trainer", "seats", "waitlist", "state"):
+    columns = ("session", "course", "start (session time)", "trainer", "delivery", "seats")
+    for column in (*columns, "waitlist", "state"):
         table.add_column(column, no_wrap=True)
     for item in found:
         table.add_row(
             item.name.removeprefix("sessions/"),
+            item.course.removeprefix("courses/"),
             local_time(item.start_local, with_date=True),
             item.trainer,
+            _words(training_pb.Delivery, item.delivery, "DELIVERY_"),
             f"{item.seats_taken}/{item.capacity}",
             str(item.waitlist_length),
             _words(training_pb.SessionState, item.state, "SESSION_STATE_"),
         )
     console().print(table)
+    typer.echo(f"{len(found)} sessions from {first:%Y-%m-%d} to {last:%Y-%m-%d} (UTC days)")
 
 
 @sessions_app.command("start")
