@@ -30,6 +30,10 @@ JsonOption = Annotated[
 KeyOption = Annotated[
     str, typer.Option(help="Reuse a key to retry the same change safely (default: new).")
 ]
+# Paging of the `list` commands: one page (`--page-size`, `--page-token`) or `--all`.
+PageSizeOption = Annotated[int, typer.Option(help="At most this many (0: the server's default).")]
+PageTokenOption = Annotated[str, typer.Option(help="Continue from a previous page.")]
+AllPagesOption = Annotated[bool, typer.Option("--all", help="Every page, not just one.")]
 # `--version` as on the resources; `--expected-version` as `wfm agents update` spells it.
 ExpectedVersionOption = Annotated[
     int,
@@ -133,6 +137,12 @@ def token_team(token: str) -> str:
 def console() -> Console:
     """Tables for people; wide when the output is not a terminal, so lines are not cut."""
     return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
+
+
+def print_more(token: str) -> None:
+    """After a page of a table: how to ask for the next one, if there is one."""
+    if token:
+        console().print(f"more: --page-token {token}", highlight=False)
 
 
 def to_dict(message: Message) -> dict[str, Any]:

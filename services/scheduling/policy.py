@@ -93,9 +93,11 @@ POLICY.update(
         # Sites and shift patterns: planned by schedulers; anyone signed in may read them.
         ROSTER + "CreateSite": Rule(_PLANNERS, mutating=True),
         ROSTER + "GetSite": Rule(_EVERYONE),
+        ROSTER + "ListSites": Rule(_EVERYONE),
         ROSTER + "SetPublicHolidays": Rule(_PLANNERS, mutating=True),
         ROSTER + "CreateShiftPattern": Rule(_PLANNERS, mutating=True),
         ROSTER + "GetShiftPattern": Rule(_EVERYONE),
+        ROSTER + "ListShiftPatterns": Rule(_EVERYONE),
         # Shifts are managed by schedulers and admins.
         ROSTER + "AssignShift": Rule(_PLANNERS, _agent_field, mutating=True),
         ROSTER + "BulkAssignShifts": Rule(_PLANNERS, mutating=True),

@@ -39,7 +39,7 @@ from wfm_runtime.validation import (
 )
 
 
-class _Versioned(Protocol):  # a schedule or a requirement: any state with a version
+class _Versioned(Protocol):  # a schedule, site, pattern or requirement: a state with a version
     @property
     def version(self) -> int: ...
 
@@ -85,6 +85,9 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         # show yet: reads overlay them, so a scheduler sees their own change at once.
         self._unprojected: set[str] = set()
         self._unprojected_requirements: set[str] = set()
+        # The same for sites and patterns, which List reads as Get does (see _listed).
+        self._unprojected_sites: set[str] = set()
+        self._unprojected_patterns: set[str] = set()
 
     # --- sites ---------------------------------------------------------------------------
     async def CreateSite(self, request: pb.CreateSiteRequest, context: Ctx) -> pb.Site:
@@ -107,6 +110,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
                 site=roster_store.site_to_proto(roster.create_site(current, site))
             ),
         )
+        if outcome.event is not None:
+            self._unprojected_sites.add(site.site_id)
         return roster_store.site_to_proto(outcome.state)
 
     async def GetSite(self, request: pb.GetSiteRequest, context: Ctx) -> pb.Site:
@@ -117,6 +122,25 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         if not site.version:
             raise NotFound("site", request.name)
         return roster_store.site_to_proto(site)
+
+    async def ListSites(self, request: pb.ListSitesRequest, context: Ctx) -> pb.ListSitesResponse:
+        v = Violations()
+        page_size = check_page_size(v, request.page_size)
+        v.raise_if_any()
+        filter_key = "sites"
+        after = pagination.decode(request.page_token, filter_key)
+        pending = self._pending(SITE, self._unprojected_sites, roster.Site)
+        sites = _listed(
+            pending,
+            await self._views.sites(after, page_size + 1 + len(pending)),
+            after,
+            page_size + 1,
+            key=lambda s: s.site_id,
+        )
+        return pb.ListSitesResponse(
+            sites=[roster_store.site_to_proto(s) for s in sites[:page_size]],
+            next_page_token=_next_token(sites, page_size, filter_key, lambda s: s.site_id),
+        )
 
     async def SetPublicHolidays(
         self, request: pb.SetPublicHolidaysRequest, context: Ctx
@@ -149,6 +173,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             return events_pb2.SiteChanged(site=roster_store.site_to_proto(site)) if site else None
 
         outcome = await self._commands.execute(self._sites, command, decide)
+        if outcome.event is not None:
+            self._unprojected_sites.add(site_id)
         return roster_store.site_to_proto(outcome.state)
 
     # --- patterns ------------------------------------------------------------------------
@@ -166,6 +192,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
                 shift_pattern=roster_store.pattern_to_proto(roster.create_pattern(current, pattern))
             ),
         )
+        if outcome.event is not None:
+            self._unprojected_patterns.add(pattern.pattern_id)
         return roster_store.pattern_to_proto(outcome.state)
 
     async def GetShiftPattern(
@@ -175,6 +203,36 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         pattern_id = parse_name(v, request.name, "name", "shiftPatterns")
         v.raise_if_any()
         return roster_store.pattern_to_proto(await self._pattern(pattern_id, request.name))
+
+    async def ListShiftPatterns(
+        self, request: pb.ListShiftPatternsRequest, context: Ctx
+    ) -> pb.ListShiftPatternsResponse:
+        v = Violations()
+        page_size = check_page_size(v, request.page_size)
+        anchor = roster_store.anchor(request.anchor)
+        v.check(
+            request.anchor == 0 or anchor is not None,
+            "anchor",
+            "must be ANCHOR_AGENT, ANCHOR_CLIENT or unspecified (every pattern)",
+        )
+        v.raise_if_any()
+        filter_key = f"shiftPatterns|{request.anchor}"
+        after = pagination.decode(request.page_token, filter_key)
+
+        def keep(p: roster.Pattern) -> bool:
+            return anchor is None or p.anchor is anchor
+
+        pending = self._pending(PATTERN, self._unprojected_patterns, roster.Pattern)
+        viewed = await self._views.patterns(
+            after, page_size + 1 + len(pending), keep if anchor else None
+        )
+        patterns = _listed(
+            pending, viewed, after, page_size + 1, key=lambda p: p.pattern_id, keep=keep
+        )
+        return pb.ListShiftPatternsResponse(
+            shift_patterns=[roster_store.pattern_to_proto(p) for p in patterns[:page_size]],
+            next_page_token=_next_token(patterns, page_size, filter_key, lambda p: p.pattern_id),
+        )
 
     # --- shifts --------------------------------------------------------------------------
     async def AssignShift(self, request: pb.AssignShiftRequest, context: Ctx) -> pb.ShiftChange:
@@ -832,6 +890,35 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         return roster_store.shift_to_proto(
             facts.agent.agent_id, shift, facts.ctx.agent_zone, facts.ctx.client_zone
         )
+
+
+def _listed(
+    pending: list[V],
+    viewed: list[V],
+    after: str,
+    limit: int,
+    *,
+    key: Callable[[V], str],
+    keep: Callable[[V], bool] = lambda _state: True,
+) -> list[V]:
+    """The first `limit` states after `after` in id order that `keep` accepts, as Get reads them:
+    the view's, each replaced by this process's newer commit, and this process's commits the
+    view does not show yet. `viewed` must be the view's first `limit + len(pending)` accepted
+    ones (a pending state may take the place of a viewed one), read after `pending` was taken
+    (see _team_schedules)."""
+    latest = {key(s): s for s in viewed}
+    for mine in pending:
+        seen = latest.get(key(mine))
+        if key(mine) > after and (seen is None or seen.version < mine.version):
+            latest[key(mine)] = mine
+    return [latest[k] for k in sorted(latest) if keep(latest[k])][:limit]
+
+
+def _next_token(items: list[V], page_size: int, filter_key: str, key: Callable[[V], str]) -> str:
+    """A token for the page after `items[:page_size]` when `items` holds one more."""
+    if len(items) <= page_size:
+        return ""
+    return pagination.encode(key(items[page_size - 1]), filter_key)
 
 
 def _windows(team: domain.Team | None) -> tuple[OperatingWindow, ...]:

@@ -8,28 +8,32 @@
   15-minute UTC bucket with the schedule version they come from (see coverage.py), recomputed
   from the agent's latest state whenever its schedule changes (never incremented).
 - `coverage`: the same team-days summed over agents (96 numbers each): what `GetCoverage` reads.
-- `sites`, `shift_patterns`, `coverage_requirements`: the latest state of each.
+- `sites`, `shift_patterns`, `coverage_requirements`: the latest state of each; sites and
+  patterns are listed from them in id (= name) order.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import Binary
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2
 
 from services.scheduling import coverage, roster, roster_store
-from services.scheduling.roster import Requirement, Schedule
+from services.scheduling.roster import Pattern, Requirement, Schedule, Site
 from services.scheduling.roster_store import (
     COVERAGE,
     PATTERN,
     SCHEDULE,
     SITE,
     envelope_of,
+    evolve_pattern,
     evolve_schedule,
+    evolve_site,
     state_doc,
 )
 from wfm_runtime import mongo
@@ -37,6 +41,11 @@ from wfm_runtime.events import unpack
 from wfm_runtime.timefmt import from_timestamp
 
 WRITE_CONCURRENCY = 8
+# Documents read per query when a listing filters after decoding (the filter is not a field of
+# the view documents, so the query cannot apply it).
+SCAN_BATCH = 200
+
+T = TypeVar("T")
 
 
 class RosterViews:
@@ -102,6 +111,25 @@ class RosterViews:
                 seen.add(shift.shift_id)
         return found
 
+    async def sites(self, after: str, limit: int) -> list[Site]:
+        """Up to `limit` sites with ids after `after`, in id order."""
+        return await _scan(
+            self.store.sites, after, limit, lambda d: evolve_site(Site(d["_id"]), envelope_of(d))
+        )
+
+    async def patterns(
+        self, after: str, limit: int, keep: Callable[[Pattern], bool] | None = None
+    ) -> list[Pattern]:
+        """Up to `limit` shift patterns with ids after `after` (and that `keep` accepts), in id
+        order."""
+        return await _scan(
+            self.store.patterns,
+            after,
+            limit,
+            lambda d: evolve_pattern(Pattern(d["_id"]), envelope_of(d)),
+            keep,
+        )
+
     async def requirements(self, team_id: str) -> dict[str, Requirement]:
         docs = await mongo.find_all(self.store.requirements, {"team_id": team_id})
         found = {}
@@ -109,6 +137,29 @@ class RosterViews:
             initial = Requirement(team_id, str(doc["key"]))
             found[initial.key] = roster_store.evolve_requirement(initial, envelope_of(doc))
         return found
+
+
+async def _scan(
+    coll: mongo.Collection,
+    after: str,
+    limit: int,
+    decode: Callable[[dict[str, Any]], T],
+    keep: Callable[[T], bool] | None = None,
+) -> list[T]:
+    """The first `limit` states of a latest-state view with ids after `after`, in id order; with
+    `keep`, only those it accepts, read batch by batch until `limit` are found or none are left."""
+    if limit <= 0:
+        return []
+    batch = limit if keep is None else max(limit, SCAN_BATCH)
+    found: list[T] = []
+    while True:
+        query = {"_id": {"$gt": after}} if after else {}
+        docs = await mongo.find_all(coll, query, sort=[("_id", 1)], limit=batch)
+        states = [decode(d) for d in docs]
+        found += states if keep is None else [s for s in states if keep(s)]
+        if len(found) >= limit or len(docs) < batch:
+            return found[:limit]
+        after = str(docs[-1]["_id"])
 
 
 class RosterProjection:

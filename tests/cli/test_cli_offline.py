@@ -106,8 +106,8 @@ ROUND_THREE = [
     ["flags", "thresholds", "set"], ["explain"],
 ]  # fmt: skip
 SETUP = [
-    ["sites", "create"], ["sites", "get"], ["sites", "holidays"], ["patterns", "create"],
-    ["patterns", "get"], ["teams", "update"],
+    ["sites", "create"], ["sites", "get"], ["sites", "list"], ["sites", "holidays"],
+    ["patterns", "create"], ["patterns", "get"], ["patterns", "list"], ["teams", "update"],
 ]  # fmt: skip
 
 

@@ -225,3 +225,110 @@ async def test_bad_input_is_named_and_changes_nothing(wfm: Cli, system: System) 
     assert code == exitcodes.USAGE and "--holiday (repeatable) or --file" in why
     site = (await wfm("sites", "get", "pune", "--json")).json()
     assert site["version"] == "1" and site["public_holidays"] == []
+
+
+def _rows(table: str) -> dict[str, list[str]]:
+    """The rows of a printed table (the header first) by their first cell: every cell, stripped;
+    a cell's second line is left out."""
+    rows = {}
+    for line in table.splitlines():
+        bar = line[:1]
+        if bar in ("│", "┃"):
+            cells = [c.strip() for c in line.strip(bar).split(bar)]
+            if cells[0]:
+                rows[cells[0]] = cells
+    return rows
+
+
+def _more(stdout: str) -> str:
+    """The token of the `more: --page-token T` line."""
+    [line] = [x for x in stdout.splitlines() if x.startswith("more: --page-token ")]
+    return line.removeprefix("more: --page-token ")
+
+
+async def test_sites_are_listed_by_id_a_page_at_a_time_or_all(wfm: Cli) -> None:
+    agent = wfm.token("p-1", "agent")
+    empty = await wfm("sites", "list", token=agent)
+    assert (empty.exit_code, empty.stdout) == (0, "no sites\n")
+    me = _scheduler(wfm)
+    for site, name, zone in (("pune", "Pune", "Asia/Kolkata"), ("leeds", "Leeds", "Europe/London"),
+                             ("manila", "Manila", "Asia/Manila")):  # fmt: skip
+        made = await wfm("sites", "create", site, "--name", name, "--zone", zone, token=me)
+        assert made.exit_code == 0, made.stderr
+    for year, days in (("2027", ["2027-01-26=Republic Day", "2027-03-04=Holi"]),
+                       ("2028", ["2028-01-26=Republic Day"])):  # fmt: skip
+        holidays = [x for day in days for x in ("--holiday", day)]
+        done = await wfm("sites", "holidays", "pune", "--year", year, *holidays, token=me)
+        assert done.exit_code == 0, done.stderr
+
+    # Listed at once (the service shows its own changes), to anyone signed in.
+    shown = await wfm("sites", "list", token=agent)
+    assert shown.exit_code == 0, shown.stderr
+    rows = _rows(shown.stdout)
+    assert list(rows) == ["site", "leeds", "manila", "pune"]
+    assert rows["site"] == ["site", "name", "zone", "public holidays", "version"]
+    assert rows["pune"] == ["pune", "Pune", "Asia/Kolkata", "2027: 2, 2028: 1", "3"]
+    assert rows["leeds"] == ["leeds", "Leeds", "Europe/London", "none", "1"]
+    assert "more:" not in shown.stdout
+
+    first = await wfm("sites", "list", "--page-size", "2")
+    assert list(_rows(first.stdout))[1:] == ["leeds", "manila"]
+    rest = await wfm("sites", "list", "--page-size", "2", "--page-token", _more(first.stdout),
+                     "--json")  # fmt: skip
+    assert rest.exit_code == 0, rest.stderr
+    assert [s["name"] for s in rest.json()["sites"]] == ["sites/pune"]
+    assert rest.json()["next_page_token"] == ""
+    every = (await wfm("sites", "list", "--all", "--page-size", "1", "--json")).json()
+    assert [(s["name"], s["version"]) for s in every["sites"]] == [
+        ("sites/leeds", "1"), ("sites/manila", "1"), ("sites/pune", "3")
+    ]  # fmt: skip
+    assert every["sites"][2]["public_holidays"][1] == {"date": "2027-03-04", "display_name": "Holi"}
+
+    bad = await wfm("sites", "list", "--page-token", "not-a-token!")
+    assert bad.exit_code == exitcodes.INVALID_ARGUMENT and bad.stdout == ""
+    assert "page_token" in bad.stderr
+
+
+async def test_patterns_are_listed_by_id_and_by_clock(wfm: Cli) -> None:
+    assert (await wfm("patterns", "list")).stdout == "no shift patterns\n"
+    me = _scheduler(wfm)
+    for args in (
+        ["ny-day", "--name", "New York day", "--start", "08:00", "--hours", "9", "--client-clock",
+         "--break", "2h:15", "--lunch", "4h:30"],
+        ["pune-evening", "--name", "Pune evening", "--start", "18:30", "--hours", "9",
+         "--agent-clock", "--days", "tue"],
+        ["uk-late", "--name", "UK late", "--start", "14:00", "--hours", "8", "--client-clock",
+         "--days", "sat,sun"],
+    ):  # fmt: skip
+        made = await wfm("patterns", "create", *args, token=me)
+        assert made.exit_code == 0, made.stderr
+
+    shown = await wfm("patterns", "list", token=wfm.token("tl-1", "team_leader", teams=("t1",)))
+    assert shown.exit_code == 0, shown.stderr
+    rows = _rows(shown.stdout)
+    assert list(rows) == ["pattern", "ny-day", "pune-evening", "uk-late"]
+    assert rows["ny-day"] == [
+        "ny-day", "New York day", "08:00-17:00 (9h)", "client", "mon-fri",
+        "break 10:00-10:15 paid (+2h00)", "1",
+    ]  # fmt: skip
+    assert "lunch 12:00-12:30 unpaid (+4h00)" in shown.stdout  # the second line of its cell
+    assert rows["pune-evening"][2:5] == ["18:30-03:30 (9h)", "agent", "tue"]
+
+    on_client = await wfm("patterns", "list", "--client-clock", "--all", "--page-size", "1",
+                          "--json")  # fmt: skip
+    assert [p["name"] for p in on_client.json()["shift_patterns"]] == [
+        "shiftPatterns/ny-day", "shiftPatterns/uk-late"
+    ]  # fmt: skip
+    assert on_client.json()["shift_patterns"][1]["iso_weekdays"] == [6, 7]
+    on_agent = await wfm("patterns", "list", "--agent-clock")
+    assert list(_rows(on_agent.stdout))[1:] == ["pune-evening"]
+
+    first = await wfm("patterns", "list", "--client-clock", "--page-size", "1")
+    assert list(_rows(first.stdout))[1:] == ["ny-day"]
+    token = _more(first.stdout)
+    nxt = await wfm("patterns", "list", "--client-clock", "--page-size", "1", "--page-token", token)
+    assert list(_rows(nxt.stdout))[1:] == ["uk-late"] and "more:" not in nxt.stdout
+    # A token goes on only with the filter it was issued for.
+    other = await wfm("patterns", "list", "--agent-clock", "--page-token", token)
+    assert other.exit_code == exitcodes.INVALID_ARGUMENT
+    assert "page_token" in other.stderr and "different filter" in other.stderr

@@ -129,6 +129,20 @@ async def test_roster_training_and_performance_clients(perf_system: System) -> N
             await wfm.roster.get_site(request, name="sites/pune")
         with pytest.raises(AttributeError):
             wfm.roster.no_such_rpc  # noqa: B018
+        await wfm.roster.create_site(
+            site_id="leeds", site={"display_name": "Leeds", "time_zone": "Europe/London"}
+        )
+        first = await wfm.roster.list_sites(page_size=1)
+        assert [s.name for s in first.sites] == ["sites/leeds"] and first.next_page_token
+        listed = await wfm.roster.all_pages("list_sites", "sites")
+        assert [(s.name, s.time_zone) for s in listed] == [
+            ("sites/leeds", "Europe/London"),
+            ("sites/pune", "Asia/Kolkata"),
+        ]
+        with pytest.raises(InvalidArgument) as refused:
+            await wfm.roster.list_shift_patterns(page_token=first.next_page_token)
+        assert [v.field for v in refused.value.field_violations] == ["page_token"]
+        assert (await wfm.roster.list_shift_patterns(anchor="ANCHOR_CLIENT")).shift_patterns == []
 
     def use_blocking_client() -> Any:  # in a thread: the services run on this loop
         with Wfm(admin) as blocking:

@@ -23,6 +23,8 @@ from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
 from wfm.scheduling.v1 import directory_service_pb2 as dpb
 from wfm.scheduling.v1 import directory_service_pb2_grpc as dpb_grpc
+from wfm.scheduling.v1 import roster_service_pb2 as rpb
+from wfm.scheduling.v1 import roster_service_pb2_grpc as rpb_grpc
 
 from services.availability import main as availability_main
 from tests.conftest import System
@@ -51,6 +53,7 @@ class Stubs:
         system.channels += [a, s]
         self.avail = pb_grpc.AvailabilityServiceStub(a)
         self.directory = dpb_grpc.DirectoryServiceStub(s)
+        self.roster = rpb_grpc.RosterServiceStub(s)
         self.audit = audit_grpc.AuditServiceStub(a)
 
 
@@ -201,6 +204,19 @@ CASES: list[tuple[str, Call, set[str]]] = [
         "ListAgents other team",
         lambda s, k: s.directory.ListAgents(dpb.ListAgentsRequest(team="teams/t2")),
         ALL - {"agent", "team_leader"},
+    ),
+    # Sites and shift patterns: anyone signed in may read and list them.
+    ("GetSite", lambda s, k: s.roster.GetSite(rpb.GetSiteRequest(name="sites/pune")), ALL),
+    ("ListSites", lambda s, k: s.roster.ListSites(rpb.ListSitesRequest()), ALL),
+    (
+        "GetShiftPattern",
+        lambda s, k: s.roster.GetShiftPattern(rpb.GetShiftPatternRequest(name="shiftPatterns/x")),
+        ALL,
+    ),
+    (
+        "ListShiftPatterns",
+        lambda s, k: s.roster.ListShiftPatterns(rpb.ListShiftPatternsRequest()),
+        ALL,
     ),
     (
         "ListAuditRecords",

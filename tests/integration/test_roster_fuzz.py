@@ -56,6 +56,7 @@ VALID: dict[str, Message] = {
         idempotency_key="f-site",
     ),
     "GetSite": rpb.GetSiteRequest(name="sites/pune"),
+    "ListSites": rpb.ListSitesRequest(page_size=1),
     "SetPublicHolidays": rpb.SetPublicHolidaysRequest(
         site="sites/pune",
         year=2028,
@@ -74,6 +75,7 @@ VALID: dict[str, Message] = {
         idempotency_key="f-pat",
     ),
     "GetShiftPattern": rpb.GetShiftPatternRequest(name="shiftPatterns/us-day"),
+    "ListShiftPatterns": rpb.ListShiftPatternsRequest(page_size=1, anchor=rpb.ANCHOR_CLIENT),
     "AssignShift": rpb.AssignShiftRequest(
         agent=AGENT, shift_id="f1", shift=_spec("2027-03-22"), idempotency_key="f-assign"
     ),

@@ -51,6 +51,13 @@ def test_every_policy_names_only_known_roles_and_marks_writes() -> None:
             assert rule.mutating == is_write, method
 
 
+def test_sites_and_patterns_are_listed_by_whoever_may_get_them() -> None:
+    roster = "/wfm.scheduling.v1.RosterService/"
+    for get, listing in (("GetSite", "ListSites"), ("GetShiftPattern", "ListShiftPatterns")):
+        assert SCHEDULING[roster + listing].grants == SCHEDULING[roster + get].grants
+        assert not SCHEDULING[roster + listing].mutating
+
+
 TRAINING_WRITES = {
     "CreateCourse",
     "CreateSession",

@@ -10,14 +10,18 @@ from rich.table import Table
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 
 from wfm_cli.context import (
+    AllPagesOption,
     ExpectedVersionOption,
     JsonOption,
     KeyOption,
+    PageSizeOption,
+    PageTokenOption,
     bad_input,
     client,
     console,
     handle_errors,
     print_json,
+    print_more,
     to_dict,
 )
 from wfm_cli.schedule_syntax import opening_words, parse_operating_hours
@@ -27,9 +31,6 @@ teams_app = typer.Typer(help="Teams: a group of agents serving one client.", no_
 agents_app = typer.Typer(help="Agents in the directory.", no_args_is_help=True)
 
 NameOption = Annotated[str | None, typer.Option("--name", help="Display name.")]
-PageSize = Annotated[int, typer.Option(help="At most this many (0: the server's default).")]
-PageToken = Annotated[str, typer.Option(help="Continue from a previous page.")]
-AllPages = Annotated[bool, typer.Option("--all", help="Every page, not just one.")]
 
 
 def _contract(value: str | None) -> str | None:
@@ -169,9 +170,9 @@ def get_team(
 def list_teams(
     ctx: typer.Context,
     *,
-    page_size: PageSize = 0,
-    page_token: PageToken = "",
-    all_pages: AllPages = False,
+    page_size: PageSizeOption = 0,
+    page_token: PageTokenOption = "",
+    all_pages: AllPagesOption = False,
     json_out: JsonOption = False,
 ) -> None:
     """List teams. Example: wfm teams list --all --json"""
@@ -184,7 +185,7 @@ def list_teams(
         print_json(to_dict(page))
         return
     _show_teams(list(page.teams), False)
-    _more(page.next_page_token)
+    print_more(page.next_page_token)
 
 
 def _show_teams(teams: list[directory_pb.Team], json_out: bool, single: bool = False) -> None:
@@ -206,11 +207,6 @@ def _show_teams(teams: list[directory_pb.Team], json_out: bool, single: bool = F
             str(team.version),
         )
     console().print(table)
-
-
-def _more(token: str) -> None:
-    if token:
-        console().print(f"more: --page-token {token}", highlight=False)
 
 
 # --- agents --------------------------------------------------------------------------------
@@ -335,9 +331,9 @@ def list_agents(
     ctx: typer.Context,
     *,
     team: Annotated[str, typer.Option("--team", "-t", help="Only this team.")] = "",
-    page_size: PageSize = 0,
-    page_token: PageToken = "",
-    all_pages: AllPages = False,
+    page_size: PageSizeOption = 0,
+    page_token: PageTokenOption = "",
+    all_pages: AllPagesOption = False,
     json_out: JsonOption = False,
 ) -> None:
     """List agents. Example: wfm agents list --team uk-wfh --all"""
@@ -350,7 +346,7 @@ def list_agents(
         print_json(to_dict(page))
         return
     _show_agents(list(page.agents), False)
-    _more(page.next_page_token)
+    print_more(page.next_page_token)
 
 
 def _show_agents(agents: list[directory_pb.Agent], json_out: bool, single: bool = False) -> None:

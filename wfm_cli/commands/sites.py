@@ -1,5 +1,5 @@
-"""What a scheduler sets up before rostering (RosterService): `wfm sites create|get|holidays`
-and `wfm patterns create|get`."""
+"""What a scheduler sets up before rostering (RosterService): `wfm sites
+create|get|list|holidays` and `wfm patterns create|get|list`."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ from rich.table import Table
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
 
 from wfm_cli.context import (
+    AllPagesOption,
     ExpectedVersionOption,
     JsonOption,
     KeyOption,
+    PageSizeOption,
+    PageTokenOption,
     bad_input,
     client,
     console,
     handle_errors,
     print_json,
+    print_more,
     read_file,
     to_dict,
 )
@@ -97,6 +101,51 @@ def get_site(
     with client(ctx) as wfm:
         found = wfm.roster.get_site(name=site_name(site))
     _show_site(_of_year(found, year), json_out, year=year)
+
+
+@sites_app.command("list")
+@handle_errors
+def list_sites(
+    ctx: typer.Context,
+    *,
+    page_size: PageSizeOption = 0,
+    page_token: PageTokenOption = "",
+    all_pages: AllPagesOption = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Sites by id: zone, public holidays per year, version. Example: wfm sites list --all"""
+    with client(ctx) as wfm:
+        if all_pages:
+            page = roster_pb.ListSitesResponse(sites=wfm.roster.all_pages("list_sites", "sites"))
+        else:
+            page = wfm.roster.list_sites(page_size=page_size, page_token=page_token)
+    if json_out:
+        print_json(to_dict(page))
+        return
+    if page.sites:
+        table = Table()
+        for column in ("site", "name", "zone", "public holidays", "version"):
+            table.add_column(column, no_wrap=True)
+        for site in page.sites:
+            table.add_row(
+                site.name.removeprefix("sites/"),
+                site.display_name,
+                site.time_zone,
+                _holidays_per_year(site),
+                str(site.version),
+            )
+        console().print(table)
+    else:
+        typer.echo("no sites")
+    print_more(page.next_page_token)
+
+
+def _holidays_per_year(site: roster_pb.Site) -> str:
+    """`2027: 2, 2028: 1` (how many holidays each year has), or `none`."""
+    years: dict[str, int] = {}
+    for holiday in site.public_holidays:
+        years[holiday.date[:4]] = years.get(holiday.date[:4], 0) + 1
+    return ", ".join(f"{year}: {n}" for year, n in sorted(years.items())) or "none"
 
 
 @sites_app.command("holidays")
@@ -266,24 +315,75 @@ def get_pattern(
     _show_pattern(found, json_out)
 
 
+@patterns_app.command("list")
+@handle_errors
+def list_patterns(
+    ctx: typer.Context,
+    *,
+    client_clock: Annotated[
+        bool | None,
+        typer.Option(
+            "--client-clock/--agent-clock",
+            help="Only patterns that start on the client's clock, or on the agent's (default: "
+            "both).",
+            show_default=False,
+        ),
+    ] = None,
+    page_size: PageSizeOption = 0,
+    page_token: PageTokenOption = "",
+    all_pages: AllPagesOption = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Shift patterns by id, with their activities on the clock.
+
+    Example: wfm patterns list --client-clock --all
+    """
+    anchor = {None: 0, True: roster_pb.ANCHOR_CLIENT, False: roster_pb.ANCHOR_AGENT}[client_clock]
+    with client(ctx) as wfm:
+        if all_pages:
+            page = roster_pb.ListShiftPatternsResponse(
+                shift_patterns=wfm.roster.all_pages(
+                    "list_shift_patterns", "shift_patterns", anchor=anchor
+                )
+            )
+        else:
+            page = wfm.roster.list_shift_patterns(
+                anchor=anchor, page_size=page_size, page_token=page_token
+            )
+    if json_out:
+        print_json(to_dict(page))
+        return
+    if page.shift_patterns:
+        console().print(_pattern_table(list(page.shift_patterns)))
+    else:
+        clock = {None: "", True: " on the client's clock", False: " on the agent's clock"}
+        typer.echo(f"no shift patterns{clock[client_clock]}")
+    print_more(page.next_page_token)
+
+
 def _show_pattern(pattern: roster_pb.ShiftPattern, json_out: bool) -> None:
     if json_out:
         print_json(to_dict(pattern))
         return
+    console().print(_pattern_table([pattern]))
+
+
+def _pattern_table(patterns: list[roster_pb.ShiftPattern]) -> Table:
     table = Table()
     for column in ("pattern", "name", "shift", "clock", "days", "activities", "version"):
         table.add_column(column, no_wrap=True)
-    end = (parse_clock(pattern.start_local_time) + pattern.length_minutes) % DAY_MINUTES
-    table.add_row(
-        pattern.name.removeprefix("shiftPatterns/"),
-        pattern.display_name,
-        f"{pattern.start_local_time}-{clock_words(end)} ({pattern.length_minutes / 60:g}h)",
-        "client" if pattern.anchor == roster_pb.ANCHOR_CLIENT else "agent",
-        weekday_words(pattern.iso_weekdays),
-        "\n".join(activity_words(a, pattern.start_local_time) for a in pattern.activities),
-        str(pattern.version),
-    )
-    console().print(table)
+    for pattern in patterns:
+        end = (parse_clock(pattern.start_local_time) + pattern.length_minutes) % DAY_MINUTES
+        table.add_row(
+            pattern.name.removeprefix("shiftPatterns/"),
+            pattern.display_name,
+            f"{pattern.start_local_time}-{clock_words(end)} ({pattern.length_minutes / 60:g}h)",
+            "client" if pattern.anchor == roster_pb.ANCHOR_CLIENT else "agent",
+            weekday_words(pattern.iso_weekdays),
+            "\n".join(activity_words(a, pattern.start_local_time) for a in pattern.activities),
+            str(pattern.version),
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:
