@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -12,6 +13,7 @@ from grpc_status import rpc_status
 from wfm.training.v1 import training_service_pb2 as pb
 
 from tests.conftest import System
+from tests.training_helpers import starting_soon
 from wfm_runtime.service import control_subject
 from wfm_runtime.testing import eventually, unpack_details
 from wfm_runtime.timefmt import to_timestamp
@@ -19,6 +21,7 @@ from wfm_runtime.timefmt import to_timestamp
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 12, 1, 4, 30, tzinfo=UTC)  # 10:00 in Kolkata
+KOLKATA = ZoneInfo("Asia/Kolkata")
 
 
 def course(code: str = "fibre-101", **fields: Any) -> pb.CreateCourseRequest:
@@ -87,8 +90,11 @@ async def _staff(system: System, team: str, agents: list[str], client: str = "ac
 async def test_enroll_waitlist_withdraw_promote_and_complete(system: System) -> None:
     await _staff(system, "night", ["a1", "a2", "a3"])
     await system.train.CreateCourse(course())
-    created = await system.train.CreateSession(session("s1"))
-    assert created.start_local.local_time == "2026-12-01T10:00:00+05:30"
+    start = starting_soon()  # the class is checked in below: check-in is open now
+    local = start.astimezone(KOLKATA)  # the agents' zone too
+    created = await system.train.CreateSession(session("s1", start=start))
+    assert created.start_local.local_time == local.isoformat()
+    assert created.start_local.local_time.endswith(":00+05:30")
 
     reply = await system.train.EnrollAgents(enroll("s1", "a1", "a2", "a3"))
     states = {e.agent: (e.state, e.waitlist_position) for e in reply.enrollments}
@@ -129,14 +135,14 @@ async def test_enroll_waitlist_withdraw_promote_and_complete(system: System) -> 
         pb.GetTranscriptRequest(name="agents/a1/transcript")
     )
     assert [(p.period, p.training_minutes, p.technical_minutes) for p in transcript.periods] == [
-        ("2026-12", 230, 230)
+        (f"{local:%Y-%m}", 230, 230)
     ]
     assert transcript.totals.technical_trainings_completed == 1
     assert [(c.competency, c.level) for c in transcript.competencies] == [
         ("fibre", pb.COMPETENCY_LEVEL_FOUNDATION)
     ]
     assert transcript.completions[0].session_start_agent_local.local_time.startswith(
-        "2026-12-01T10:00"
+        f"{local:%Y-%m-%dT%H:%M}"
     )
 
     async def listed() -> list[tuple[str, int]]:
@@ -312,7 +318,7 @@ async def test_bad_input_changes_nothing(system: System) -> None:
 async def test_a_class_results_at_once(system: System) -> None:
     await _staff(system, "night", ["k1", "k2", "k3"])
     await system.train.CreateCourse(course())
-    await system.train.CreateSession(session("s1", capacity=3))
+    await system.train.CreateSession(session("s1", start=starting_soon(), capacity=3))
     await system.train.EnrollAgents(enroll("s1", "k1", "k2", "k3"))
     await system.train.StartSession(
         pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")
