@@ -48,7 +48,12 @@ CONCURRENCY = 64
 BATCH_CONCURRENCY = 8  # calls of TEAM_SIZE agents each in flight
 TEAM_SIZE = 20
 COURSES = 10
-FIRST_DAY = datetime(2027, 1, 4, 4, 0, tzinfo=UTC)
+# Course c's sessions run in slot c, back to back: an agent's ten sessions never clash, and all
+# of them can be checked in at once (StartSession is open from an hour before a session's start
+# until its end), from a few minutes before the catalogue is made until a quarter of an hour
+# after: the enrollments come between.
+SLOT = timedelta(minutes=5)
+FIRST_SLOT_AFTER = timedelta(minutes=10)
 
 
 @dataclass
@@ -126,6 +131,7 @@ async def directory(stub: dpb_grpc.DirectoryServiceStub, agents: int) -> list[st
 
 async def catalogue(stub: pb_grpc.TrainingServiceStub, teams: int) -> list[str]:
     sessions: list[str] = []
+    first = datetime.now(UTC).replace(microsecond=0) + FIRST_SLOT_AFTER
     creates: list[Callable[[], Awaitable[Any]]] = []
     for c in range(COURSES + 1):  # the last one takes the single-agent enrollments
         code = f"course-{c}"
@@ -147,7 +153,7 @@ async def catalogue(stub: pb_grpc.TrainingServiceStub, teams: int) -> list[str]:
                 ),
             )
         )
-        start = FIRST_DAY + timedelta(days=c)  # course c on day c: an agent's sessions never clash
+        start = first + c * SLOT
         for t in range(teams):
             sid = f"s-{c}-{t:02d}"
             creates.append(_create_session(stub, sid, code, start))
@@ -167,7 +173,7 @@ def _create_session(
             session=pb.Session(
                 course=f"courses/{code}",
                 start_time=to_timestamp(start),
-                end_time=to_timestamp(start + timedelta(hours=2)),
+                end_time=to_timestamp(start + SLOT),
                 time_zone="Asia/Kolkata",
                 trainer="trainer-1",
                 capacity=TEAM_SIZE,

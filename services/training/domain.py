@@ -12,7 +12,7 @@ Pure functions on frozen dataclasses, no I/O. Three aggregates:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +35,11 @@ MAX_CLIENTS = 50
 MAX_ENROLL_BATCH = 500
 MAX_SCORE = 100
 MAX_REASON = 500
+# Check-in (StartSession) opens this long before the scheduled start and closes at the
+# scheduled end. An hour lets a trainer open the room or the call and take the register as
+# people arrive, without letting a class be "held" days early; after the end, checking in
+# would invent attendance (and training hours) for a class nobody recorded as it met.
+CHECK_IN_LEAD = timedelta(minutes=60)
 
 # Update masks (AIP-134): request path -> dataclass attribute.
 COURSE_FIELDS = {
@@ -471,8 +476,11 @@ def decide_results(
 
 
 def decide_start_session(session: Session, now: datetime) -> Session:
-    """Check-in: the session starts and every enrolled agent is in progress."""
+    """Check-in: the session starts and every enrolled agent is in progress. Only while
+    check-in is open, `[start - CHECK_IN_LEAD, end)`; a cancelled or started session answers
+    that first, whatever the time."""
     _require_scheduled(session)
+    _require_check_in_open(session, now)
     roster = tuple(
         replace(e, state=E.IN_PROGRESS, update_time=now) if e.state is E.ENROLLED else e
         for e in session.roster
@@ -571,6 +579,48 @@ def _require_scheduled(session: Session) -> None:
             f"sessions/{session.session_id}",
             "the session has started: enrollments are closed",
         )
+
+
+def check_in_opens(session: Session) -> datetime:
+    """CHECK_IN_LEAD of elapsed time before the start (in UTC: arithmetic on a zoned datetime
+    would go by the wall clock, an hour off across a DST change)."""
+    assert session.start is not None
+    return session.start.astimezone(UTC) - CHECK_IN_LEAD
+
+
+def _require_check_in_open(session: Session, now: datetime) -> None:
+    assert session.start is not None and session.end is not None
+    subject = f"sessions/{session.session_id}"
+    opens = check_in_opens(session)
+    now = now.astimezone(UTC)
+    if now < opens:
+        lead = CHECK_IN_LEAD // timedelta(minutes=1)
+        raise _broken(
+            "CHECK_IN_NOT_OPEN",
+            subject,
+            f"check-in opens at {_when(opens, session.time_zone)}, {lead} minutes before the "
+            f"session starts at {_when(session.start, session.time_zone)}; "
+            f"it is {_when(now, '')} now",
+        )
+    if now >= session.end.astimezone(UTC):
+        raise _broken(
+            "SESSION_ENDED",
+            subject,
+            f"the session ended at {_when(session.end, session.time_zone)} and was never "
+            "started: check-in is closed, and results and no-shows can only be recorded on a "
+            "started session. If the class is still to be held, move the session to its new "
+            "time (UpdateSession) and start it then; if it will not be, cancel it",
+        )
+
+
+def _when(instant: datetime, zone: str) -> str:
+    """`2026-03-10T03:00:00Z (2026-03-10 08:30 IST, Asia/Kolkata)`: the UTC instant, and the
+    wall clock of the session's zone when it has one."""
+    utc = instant.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if not zone:
+        return utc
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{utc} ({local:%Y-%m-%d %H:%M} {local.tzname()}, {zone})"
 
 
 def _require_started(session: Session, subject: str) -> None:

@@ -196,11 +196,7 @@ class Flows:
         outcome: Outcome[d.Session] = await self._commands.execute(
             self._sessions,
             request.command(store.SESSION, session_id, checked=True),
-            lambda current, version: ev.SessionStarted(
-                session=store.session_to_proto(
-                    replace(d.decide_start_session(current, utc_now()), version=version + 1)
-                )
-            ),
+            _started,
         )
         return outcome.state
 
@@ -344,6 +340,14 @@ def _cancelled(current: d.Session, version: int, reason: str) -> Message:
         reason=reason,
         withdrawn_agents=withdrawn,
     )
+
+
+def _started(current: d.Session, version: int) -> Message:
+    # Check-in is judged by the session's times: a copy of a session not seen yet has none
+    # (the refusal is judged again on the session's events, see _Refreshing).
+    _require_exists(current)
+    session = d.decide_start_session(current, utc_now())
+    return ev.SessionStarted(session=store.session_to_proto(replace(session, version=version + 1)))
 
 
 def _changed(

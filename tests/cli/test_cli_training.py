@@ -3,10 +3,14 @@ the real training service."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from tests.cli.conftest import Cli
 from tests.conftest import System
+from tests.training_helpers import starting_soon
 from wfm_cli import exitcodes
 from wfm_runtime.testing import eventually
 
@@ -39,12 +43,15 @@ async def test_course_session_enroll_complete_and_transcript(wfm: Cli, system: S
 
     assert "fibre (foundation)" in await eventually(courses, lambda out: "fibre-101" in out)
 
+    start = starting_soon().astimezone(ZoneInfo("Asia/Kolkata"))  # checked in below
+    end = start + timedelta(hours=4)
     made = await wfm(
-        "sessions", "create", "fib-s1", "--course", "fibre-101", "--start", "2026-12-01T10:00",
-        "--zone", "Asia/Kolkata", "--capacity", "2", "--trainer", "Ravi", token=hr,
+        "sessions", "create", "fib-s1", "--course", "fibre-101", "--start",
+        f"{start:%Y-%m-%dT%H:%M}", "--zone", "Asia/Kolkata", "--capacity", "2", "--trainer",
+        "Ravi", token=hr,
     )  # fmt: skip
     assert made.exit_code == 0, made.stderr
-    assert "sessions/fib-s1: fibre-101, 2026-12-01 10:00 IST-14:00 IST" in made.stdout
+    assert f"sessions/fib-s1: fibre-101, {start:%Y-%m-%d %H:%M} IST-{end:%H:%M} IST" in made.stdout
 
     async def calendar() -> str:  # listed before anyone is enrolled
         return (await wfm("sessions", "list", "--from", "2026-11-30", token=hr)).stdout

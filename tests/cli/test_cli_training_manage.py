@@ -3,14 +3,17 @@ and `wfm training summary` as HR and trainers use them, against the real trainin
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.cli.conftest import CLEAN_ENV, Cli
 from tests.conftest import System
+from tests.training_helpers import starting_soon
 from wfm_cli import exitcodes
 from wfm_cli.app import app
 from wfm_runtime.testing import eventually
@@ -42,6 +45,12 @@ async def _session(wfm: Cli, hr: str, session: str, course: str, *options: str) 
         wfm, "sessions", "create", session, "--course", course, "--zone", "Asia/Kolkata",
         "--trainer", "Ravi", *options, token=hr,
     )  # fmt: skip
+
+
+def _soon() -> str:
+    """`--start` for a session checked in during the test: a few minutes from now, in
+    Asia/Kolkata (check-in is open from an hour before the start until the end)."""
+    return f"{starting_soon().astimezone(ZoneInfo('Asia/Kolkata')):%Y-%m-%dT%H:%M}"
 
 
 NEW_COMMANDS = [
@@ -93,7 +102,7 @@ async def test_a_course_required_for_the_teams_client_is_due_until_passed(
     nobody = await wfm("due", token=hr)
     assert nobody.exit_code == exitcodes.USAGE and "give --team or --client" in nobody.stderr
 
-    await _session(wfm, hr, "acme-s1", "acme-101", "--start", "2027-01-04T10:00", "--hours", "2")
+    await _session(wfm, hr, "acme-s1", "acme-101", "--start", _soon(), "--hours", "2")
     await _ok(wfm, "enroll", "acme-s1", "t-1", token=hr)
     await _ok(wfm, "sessions", "start", "acme-s1", token=hr)
     await _ok(wfm, "complete", "acme-s1", "t-1", "--score", "80", "--hours", "2", token=hr)
@@ -154,7 +163,7 @@ async def _started_class(wfm: Cli, system: System) -> str:
     await _staff(system, ["t-1", "t-2"])
     hr = wfm.token("hr-1", "hr")
     await _course(wfm, hr, "soft-101", "--category", "soft-skills")
-    await _session(wfm, hr, "soft-s1", "soft-101", "--start", "2027-01-04T10:00")
+    await _session(wfm, hr, "soft-s1", "soft-101", "--start", _soon())
     await _ok(wfm, "enroll", "soft-s1", "t-1", "t-2", token=hr)
     early = await wfm("no-show", "soft-s1", "t-2", token=hr)
     assert early.exit_code == exitcodes.FAILED_PRECONDITION, early.stderr
@@ -232,7 +241,9 @@ async def test_complete_all_records_a_class_or_nothing_and_the_summary_adds_it_u
     await _staff(system, agents)
     hr = wfm.token("hr-1", "hr")
     await _course(wfm, hr, "tech-101", "--hours", "4", "--technical")
-    await _session(wfm, hr, "tech-s1", "tech-101", "--start", "2027-01-04T10:00")
+    start = starting_soon()
+    local = start.astimezone(ZoneInfo("Asia/Kolkata"))
+    await _session(wfm, hr, "tech-s1", "tech-101", "--start", f"{local:%Y-%m-%dT%H:%M}")
     await _ok(wfm, "enroll", "tech-s1", *agents, token=hr)
     await _ok(wfm, "sessions", "start", "tech-s1", token=hr)
 
@@ -268,7 +279,6 @@ async def test_complete_all_records_a_class_or_nothing_and_the_summary_adds_it_u
     assert (figures["passed"], figures["failed"], figures["technical_completions"]) == (2, 1, 2)
     shown = await wfm("training", "summary", "--team", "night", token=hr)
     assert "11.5" in shown.stdout and "67%" in shown.stdout
-    later = await _ok(
-        wfm, "training", "summary", "--team", "night", "--from", "2027-02-01", token=hr
-    )
+    after = (start.astimezone(UTC) + timedelta(days=1)).date().isoformat()  # UTC days
+    later = await _ok(wfm, "training", "summary", "--team", "night", "--from", after, token=hr)
     assert later["completions"] == 0

@@ -14,6 +14,7 @@ from wfm.training.v1 import training_service_pb2 as tpb
 from tests import roster_helpers as h
 from tests.conftest import System
 from tests.integration.test_performance_api import _case, _limits
+from tests.training_helpers import training_clock_at
 from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp, utc_now
 
@@ -182,7 +183,12 @@ async def test_training_completions_count_and_an_expired_certification_is_flagge
     await hr.EnrollAgents(
         tpb.EnrollAgentsRequest(session="sessions/jan", agents=["agents/asha"], idempotency_key="e")
     )
-    await trainer.StartSession(tpb.StartSessionRequest(name="sessions/jan", idempotency_key="go"))
+    # The months are fixed ones in the past, and check-in is open only around the class's time:
+    # the trainer checks the class in at 09:25 IST that day.
+    with training_clock_at(start - timedelta(minutes=5)):
+        await trainer.StartSession(
+            tpb.StartSessionRequest(name="sessions/jan", idempotency_key="go")
+        )
     await trainer.RecordCompletion(
         tpb.RecordCompletionRequest(
             name="sessions/jan/enrollments/asha",

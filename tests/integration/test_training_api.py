@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from wfm.training.v1 import training_service_pb2 as pb
 
 from tests.conftest import System
+from tests.training_helpers import starting_soon
 from wfm_runtime.service import control_subject
 from wfm_runtime.testing import eventually, unpack_details
 from wfm_runtime.timefmt import to_timestamp
@@ -19,6 +22,7 @@ from wfm_runtime.timefmt import to_timestamp
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 12, 1, 4, 30, tzinfo=UTC)  # 10:00 in Kolkata
+KOLKATA = ZoneInfo("Asia/Kolkata")
 
 
 def course(code: str = "fibre-101", **fields: Any) -> pb.CreateCourseRequest:
@@ -76,6 +80,22 @@ def rules(err: grpc.aio.AioRpcError) -> list[str]:
     return found
 
 
+def violations(err: grpc.aio.AioRpcError) -> list[tuple[str, str, str]]:
+    """The PreconditionFailure's (type, subject, description) in the google.rpc details."""
+    status = rpc_status.from_call(err)
+    assert status is not None
+    return [
+        (v.type, v.subject, v.description)
+        for detail in unpack_details(status)
+        if isinstance(detail, error_details_pb2.PreconditionFailure)
+        for v in detail.violations
+    ]
+
+
+def _utc(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 async def _staff(system: System, team: str, agents: list[str], client: str = "acme") -> None:
     await system.add_team(team, client=client)
     for agent in agents:
@@ -87,8 +107,11 @@ async def _staff(system: System, team: str, agents: list[str], client: str = "ac
 async def test_enroll_waitlist_withdraw_promote_and_complete(system: System) -> None:
     await _staff(system, "night", ["a1", "a2", "a3"])
     await system.train.CreateCourse(course())
-    created = await system.train.CreateSession(session("s1"))
-    assert created.start_local.local_time == "2026-12-01T10:00:00+05:30"
+    start = starting_soon()  # the class is checked in below: check-in is open now
+    local = start.astimezone(KOLKATA)  # the agents' zone too
+    created = await system.train.CreateSession(session("s1", start=start))
+    assert created.start_local.local_time == local.isoformat()
+    assert created.start_local.local_time.endswith(":00+05:30")
 
     reply = await system.train.EnrollAgents(enroll("s1", "a1", "a2", "a3"))
     states = {e.agent: (e.state, e.waitlist_position) for e in reply.enrollments}
@@ -129,14 +152,14 @@ async def test_enroll_waitlist_withdraw_promote_and_complete(system: System) -> 
         pb.GetTranscriptRequest(name="agents/a1/transcript")
     )
     assert [(p.period, p.training_minutes, p.technical_minutes) for p in transcript.periods] == [
-        ("2026-12", 230, 230)
+        (f"{local:%Y-%m}", 230, 230)
     ]
     assert transcript.totals.technical_trainings_completed == 1
     assert [(c.competency, c.level) for c in transcript.competencies] == [
         ("fibre", pb.COMPETENCY_LEVEL_FOUNDATION)
     ]
     assert transcript.completions[0].session_start_agent_local.local_time.startswith(
-        "2026-12-01T10:00"
+        f"{local:%Y-%m-%dT%H:%M}"
     )
 
     async def listed() -> list[tuple[str, int]]:
@@ -179,6 +202,89 @@ def _complete(
         completion=pb.Completion(attended_minutes=minutes, score=score, passed=passed),
         idempotency_key=key,
     )
+
+
+async def test_check_in_is_refused_before_it_opens_and_after_the_end(system: System) -> None:
+    await _staff(system, "night", ["c1", "c2", "c3", "d1"])
+    await system.train.CreateCourse(course())
+    now = starting_soon(0)
+    later = now + timedelta(hours=3)  # check-in opens in two hours
+    over = now - timedelta(hours=6)  # four hours long: it ended two hours ago
+    await system.train.CreateSession(session("later", start=later))
+    await system.train.CreateSession(session("over", start=over))
+    await system.train.EnrollAgents(enroll("later", "c1", "c2", "c3"))  # c3 waitlisted
+    await system.train.EnrollAgents(enroll("over", "d1"))
+
+    opens = (later - timedelta(hours=1)).astimezone(KOLKATA)
+    ended = (over + timedelta(hours=4)).astimezone(KOLKATA)
+    for sid, rule, said in [
+        (
+            "later",
+            "CHECK_IN_NOT_OPEN",
+            f"check-in opens at {_utc(opens)} ({opens:%Y-%m-%d %H:%M} IST, Asia/Kolkata), "
+            "60 minutes before the session starts at",
+        ),
+        (
+            "over",
+            "SESSION_ENDED",
+            f"the session ended at {_utc(ended)} ({ended:%Y-%m-%d %H:%M} IST, Asia/Kolkata) "
+            "and was never started",
+        ),
+    ]:
+        before = await system.train.GetSession(pb.GetSessionRequest(name=f"sessions/{sid}"))
+        for _ in range(2):  # a retry (the same key) is refused the same way
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await system.train.StartSession(
+                    pb.StartSessionRequest(name=f"sessions/{sid}", idempotency_key=f"go-{sid}")
+                )
+            assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            ((kind, subject, description),) = violations(err.value)
+            assert (kind, subject) == (rule, f"sessions/{sid}")
+            assert description.startswith(said), description
+        after = await system.train.GetSession(pb.GetSessionRequest(name=f"sessions/{sid}"))
+        assert after == before  # nothing written: same version, same roster
+        assert after.state == pb.SESSION_STATE_SCHEDULED
+        for runner in system.training.runtime.projectors:  # the view says the same
+            await runner.wait_caught_up()
+        listed = await system.train.ListEnrollments(
+            pb.ListEnrollmentsRequest(session=f"sessions/{sid}")
+        )
+        assert [(e.agent, e.state) for e in listed.enrollments] == [
+            (e.agent, e.state) for e in before.roster
+        ]
+    rosters = {
+        sid: [
+            (e.agent, e.state)
+            for e in (
+                await system.train.GetSession(pb.GetSessionRequest(name=f"sessions/{sid}"))
+            ).roster
+        ]
+        for sid in ("later", "over")
+    }
+    enrolled, waiting = pb.ENROLLMENT_STATE_ENROLLED, pb.ENROLLMENT_STATE_WAITLISTED
+    assert rosters == {
+        "later": [("agents/c1", enrolled), ("agents/c2", enrolled), ("agents/c3", waiting)],
+        "over": [("agents/d1", enrolled)],
+    }
+
+
+async def test_a_replica_that_has_not_seen_the_session_checks_it_in(system: System) -> None:
+    # This process forgets its copy of the session and its view loses the document (as when
+    # another replica created it a moment ago): check-in, judged on the session's times, is
+    # decided on the session's events rather than on an empty copy.
+    await _staff(system, "night", ["f1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", start=starting_soon()))
+    await system.train.EnrollAgents(enroll("s1", "f1"))
+    for runner in system.training.runtime.projectors:
+        await runner.wait_caught_up()
+    system.training.runtime.commands.forget("session", "s1")
+    await system.training.views.sessions.delete_one({"_id": "s1"})
+    started = await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")
+    )
+    assert started.state == pb.SESSION_STATE_STARTED
+    assert [e.state for e in started.roster] == [pb.ENROLLMENT_STATE_IN_PROGRESS]
 
 
 async def test_cross_session_rules_list_every_broken_rule(system: System) -> None:
@@ -312,7 +418,7 @@ async def test_bad_input_changes_nothing(system: System) -> None:
 async def test_a_class_results_at_once(system: System) -> None:
     await _staff(system, "night", ["k1", "k2", "k3"])
     await system.train.CreateCourse(course())
-    await system.train.CreateSession(session("s1", capacity=3))
+    await system.train.CreateSession(session("s1", start=starting_soon(), capacity=3))
     await system.train.EnrollAgents(enroll("s1", "k1", "k2", "k3"))
     await system.train.StartSession(
         pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")

@@ -32,6 +32,7 @@ from services.performance import views
 from tests import roster_helpers as h
 from tests.conftest import System
 from tests.integration.test_performance_api import _case
+from tests.training_helpers import training_clock_at
 from wfm_runtime.events import new_envelope
 from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp
@@ -165,7 +166,12 @@ async def _training(system: System) -> None:
             session="sessions/sat", agents=["agents/meera"], idempotency_key="e"
         )
     )
-    await trainer.StartSession(tpb.StartSessionRequest(name="sessions/sat", idempotency_key="go"))
+    # The week is a fixed one in the past, and check-in is open only around the class's time:
+    # the trainer checks the class in at 09:25 IST that Saturday.
+    with training_clock_at(start - timedelta(minutes=5)):
+        await trainer.StartSession(
+            tpb.StartSessionRequest(name="sessions/sat", idempotency_key="go")
+        )
     await trainer.RecordCompletion(
         tpb.RecordCompletionRequest(
             name="sessions/sat/enrollments/meera",

@@ -2,22 +2,26 @@
 
 The team (agents in Asia/Kolkata) serves the client acme-telecom. A trainer creates the
 client's technical course (fibre support, Competent, recertified yearly, required for the
-client) and two sessions. HR enrolls the whole team in the first: it fills and waitlists. One
-agent withdraws and the first waitlisted agent gets the seat; the one still waiting moves to
-the second session with the agent who withdrew. The trainer starts both sessions and records
-completions (one fails). Transcripts, technical hours and competency levels come out right,
-and the team leader sees who is still due and the team's summary.
+client) and two sessions of it, the second in another room 45 minutes after the first (both
+start within minutes of the test: a session can only be checked in around its scheduled
+time). HR enrolls the whole team in the first: it fills and waitlists. One agent withdraws and
+the first waitlisted agent gets the seat; the one still waiting moves to the second session
+with the agent who withdrew. The trainer starts both sessions and records completions (one
+fails). Transcripts, technical hours and competency levels come out right, and the team leader
+sees who is still due and the team's summary.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from wfm.training.v1 import training_service_pb2 as pb
 
 from tests.conftest import System
+from tests.training_helpers import starting_soon
 from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp
 
@@ -25,9 +29,11 @@ pytestmark = pytest.mark.journey
 
 TEAM = "pune-acme"
 AGENTS = ["asha", "ravi", "meera", "kiran", "neha"]
-# 09:30-13:30 IST on 1 and 8 December: late at night on 30 Nov / 7 Dec in New York.
-FIRST = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
-SECOND = datetime(2026, 12, 8, 4, 0, tzinfo=UTC)
+# Two four-hour classes, the second starting 45 minutes after the first; check-in is open for
+# both from the start of the test (an hour before each start) until they end.
+FIRST = starting_soon()
+SECOND = FIRST + timedelta(minutes=45)
+KOLKATA = ZoneInfo("Asia/Kolkata")
 
 
 def _session(sid: str, start: datetime) -> pb.CreateSessionRequest:
@@ -38,7 +44,7 @@ def _session(sid: str, start: datetime) -> pb.CreateSessionRequest:
             start_time=to_timestamp(start),
             end_time=to_timestamp(start + timedelta(hours=4)),
             time_zone="Asia/Kolkata",
-            trainer="trainer-1",
+            trainer="trainer-1" if sid == "first" else "trainer-2",
             capacity=3,
             delivery=pb.DELIVERY_CLASSROOM,
         ),
@@ -51,7 +57,7 @@ def _done(sid: str, agent: str, minutes: int, score: int) -> pb.RecordCompletion
         name=f"sessions/{sid}/enrollments/{agent}",
         completion=pb.Completion(
             completion_time=to_timestamp(
-                (FIRST if sid == "dec-01" else SECOND) + timedelta(hours=4)
+                (FIRST if sid == "first" else SECOND) + timedelta(hours=4)
             ),
             attended_minutes=minutes,
             score=score,
@@ -89,8 +95,8 @@ async def test_training_team_runs_a_client_course(system: System) -> None:
         )
     )
     assert course.name == "courses/acme-fibre"
-    await trainer.CreateSession(_session("dec-01", FIRST))
-    await trainer.CreateSession(_session("dec-08", SECOND))
+    await trainer.CreateSession(_session("first", FIRST))
+    await trainer.CreateSession(_session("second", SECOND))
 
     # Before any training, every agent is due the client's required course.
     due = await leader.ListDue(pb.ListDueRequest(team=f"teams/{TEAM}", as_of_time=_ts(FIRST)))
@@ -101,7 +107,7 @@ async def test_training_team_runs_a_client_course(system: System) -> None:
     # HR enrolls the whole team: three seats, then the waitlist in order.
     enrolled = await hr.EnrollAgents(
         pb.EnrollAgentsRequest(
-            session="sessions/dec-01",
+            session="sessions/first",
             agents=[f"agents/{a}" for a in AGENTS],
             idempotency_key="enroll-team",
         )
@@ -118,10 +124,10 @@ async def test_training_team_runs_a_client_course(system: System) -> None:
     ravi = system.training_as("ravi", "agent")
     await ravi.WithdrawEnrollment(
         pb.WithdrawEnrollmentRequest(
-            name="sessions/dec-01/enrollments/ravi", idempotency_key="ravi-out"
+            name="sessions/first/enrollments/ravi", idempotency_key="ravi-out"
         )
     )
-    roster = (await hr.GetSession(pb.GetSessionRequest(name="sessions/dec-01"))).roster
+    roster = (await hr.GetSession(pb.GetSessionRequest(name="sessions/first"))).roster
     assert [(e.agent, e.state, e.waitlist_position) for e in roster] == [
         ("agents/asha", pb.ENROLLMENT_STATE_ENROLLED, 0),
         ("agents/ravi", pb.ENROLLMENT_STATE_WITHDRAWN, 0),
@@ -133,31 +139,31 @@ async def test_training_team_runs_a_client_course(system: System) -> None:
     # Neha leaves the waitlist for the second session; Ravi takes it too.
     await hr.WithdrawEnrollment(
         pb.WithdrawEnrollmentRequest(
-            name="sessions/dec-01/enrollments/neha", idempotency_key="neha-out"
+            name="sessions/first/enrollments/neha", idempotency_key="neha-out"
         )
     )
     second = await hr.EnrollAgents(
         pb.EnrollAgentsRequest(
-            session="sessions/dec-08",
+            session="sessions/second",
             agents=["agents/neha", "agents/ravi"],
-            idempotency_key="enroll-dec-08",
+            idempotency_key="enroll-second",
         )
     )
     assert {e.state for e in second.enrollments} == {pb.ENROLLMENT_STATE_ENROLLED}
 
     # Check-in, then completions: Meera fails; everyone else passes.
     await trainer.StartSession(
-        pb.StartSessionRequest(name="sessions/dec-01", idempotency_key="go1")
+        pb.StartSessionRequest(name="sessions/first", idempotency_key="go-first")
     )
     await trainer.StartSession(
-        pb.StartSessionRequest(name="sessions/dec-08", idempotency_key="go8")
+        pb.StartSessionRequest(name="sessions/second", idempotency_key="go-second")
     )
     for sid, agent, minutes, score in [
-        ("dec-01", "asha", 240, 92),
-        ("dec-01", "meera", 180, 55),
-        ("dec-01", "kiran", 240, 81),
-        ("dec-08", "neha", 240, 77),
-        ("dec-08", "ravi", 210, 70),
+        ("first", "asha", 240, 92),
+        ("first", "meera", 180, 55),
+        ("first", "kiran", 240, 81),
+        ("second", "neha", 240, 77),
+        ("second", "ravi", 210, 70),
     ]:
         await trainer.RecordCompletion(_done(sid, agent, minutes, score))
 
@@ -165,15 +171,16 @@ async def test_training_team_runs_a_client_course(system: System) -> None:
         pb.GetTranscriptRequest(name="agents/asha/transcript", as_of_time=_ts(FIRST))
     )
     assert [(c.course, c.session, c.passed, c.attended_minutes) for c in asha.completions] == [
-        ("courses/acme-fibre", "sessions/dec-01", True, 240)
+        ("courses/acme-fibre", "sessions/first", True, 240)
     ]
-    assert asha.completions[0].session_start_agent_local.local_time == "2026-12-01T09:30:00+05:30"
+    local = FIRST.astimezone(KOLKATA)
+    assert asha.completions[0].session_start_agent_local.local_time == local.isoformat()
     assert [(p.period, p.training_minutes, p.technical_minutes) for p in asha.periods] == [
-        ("2026-12", 240, 240)
+        (f"{local:%Y-%m}", 240, 240)
     ]
     assert asha.totals.technical_trainings_completed == 1
     assert [(c.competency, c.level, c.evidence_session) for c in asha.competencies] == [
-        ("fibre-support", pb.COMPETENCY_LEVEL_COMPETENT, "sessions/dec-01")
+        ("fibre-support", pb.COMPETENCY_LEVEL_COMPETENT, "sessions/first")
     ]
     (cert,) = asha.certifications
     assert cert.expire_time.ToDatetime(UTC) == FIRST + timedelta(hours=4, days=365)
@@ -191,7 +198,9 @@ async def test_training_team_runs_a_client_course(system: System) -> None:
         lambda r: len(r.due) == 1,
     )
     assert [(d.agent, d.reason) for d in now_due.due] == [("agents/meera", pb.DUE_REASON_REQUIRED)]
-    later = FIRST + timedelta(days=340)
+    # 30 days before the first class's certifications expire, to the instant: theirs are due
+    # for renewal, the second class's (passed 45 minutes later) not yet.
+    later = FIRST + timedelta(hours=4, days=365 - 30)
     renewals = await hr.ListDue(  # by client: every team serving it (HR, not a team leader)
         pb.ListDueRequest(client="acme-telecom", within_days=30, as_of_time=_ts(later))
     )
@@ -199,7 +208,7 @@ async def test_training_team_runs_a_client_course(system: System) -> None:
         ("agents/asha", pb.DUE_REASON_EXPIRING),
         ("agents/kiran", pb.DUE_REASON_EXPIRING),
         ("agents/meera", pb.DUE_REASON_REQUIRED),
-    }  # neha and ravi passed a week later: not yet within 30 days
+    }  # neha and ravi passed 45 minutes later: not yet within 30 days
 
     summary = await eventually(
         lambda: leader.GetTeamTrainingSummary(

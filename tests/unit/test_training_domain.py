@@ -43,6 +43,7 @@ SESSION = d.Session(
     capacity=2,
     version=1,
 )
+CHECK_IN = datetime(2026, 3, 10, 3, 55, tzinfo=UTC)  # the trainer checks the class in
 
 
 def kinds(err: FailedPrecondition) -> list[str]:
@@ -148,7 +149,7 @@ class TestSeatsAndWaitlist:
         assert kinds(err.value) == ["ALREADY_LEFT"]
 
     def test_no_enrollment_once_started(self) -> None:
-        started = d.decide_start_session(enroll(SESSION, "a"), NOW)
+        started = d.decide_start_session(enroll(SESSION, "a"), CHECK_IN)
         with pytest.raises(FailedPrecondition) as err:
             enroll(started, "b")
         assert kinds(err.value) == ["SESSION_STARTED"]
@@ -169,7 +170,7 @@ class TestSeatsAndWaitlist:
 
 class TestStateMachine:
     def test_full_path_enrolled_in_progress_completed(self) -> None:
-        session = d.decide_start_session(enroll(SESSION, "a", "b"), NOW)
+        session = d.decide_start_session(enroll(SESSION, "a", "b"), CHECK_IN)
         assert states(session) == {"a": E.IN_PROGRESS, "b": E.IN_PROGRESS}
         done = d.Completion(NOW, 240, 90, True)
         session, _ = d.decide_transition(session, "a", E.COMPLETED, NOW, done)
@@ -179,7 +180,7 @@ class TestStateMachine:
         assert states(session) == {"a": E.COMPLETED, "b": E.FAILED}
 
     def test_results_all_or_nothing_listing_every_broken_rule(self) -> None:
-        session = d.decide_start_session(enroll(SESSION, "a", "b"), NOW)
+        session = d.decide_start_session(enroll(SESSION, "a", "b"), CHECK_IN)
         ok = d.decide_results(
             session,
             [("a", d.Completion(NOW, 240, 90, True)), ("b", d.Completion(NOW, 240, 10, False))],
@@ -216,7 +217,7 @@ class TestStateMachine:
         with pytest.raises(FailedPrecondition) as err:  # before the start: nobody is late yet
             d.decide_transition(enroll(SESSION, "a"), "a", E.NO_SHOW, NOW)
         assert kinds(err.value) == ["SESSION_NOT_STARTED"]
-        session = d.decide_start_session(enroll(SESSION, "a", "b"), NOW)
+        session = d.decide_start_session(enroll(SESSION, "a", "b"), CHECK_IN)
         session, promoted = d.decide_transition(session, "b", E.NO_SHOW, NOW)
         assert states(session) == {"a": E.IN_PROGRESS, "b": E.NO_SHOW} and not promoted
         assert session.seats_taken == 2  # the seat was held: nobody else could have had it
@@ -517,7 +518,7 @@ class TestManagingWhatExists:
         for attempt in (
             lambda: d.decide_cancel_session(cancelled, "again", NOW),
             lambda: enroll(cancelled, "c"),
-            lambda: d.decide_start_session(cancelled, NOW),
+            lambda: d.decide_start_session(cancelled, CHECK_IN),
         ):
             with pytest.raises(FailedPrecondition) as err:
                 attempt()
@@ -559,3 +560,167 @@ def test_a_result_without_attended_minutes_counts_the_courses_credit() -> None:
     assert given.attended_minutes == COURSE.credit_minutes > 0
     kept = d.attended_by_default(d.Completion(NOW, 45, 70, True), COURSE)
     assert kept.attended_minutes == 45
+
+
+def _started_at(session: d.Session, now: datetime) -> d.Session | FailedPrecondition:
+    try:
+        return d.decide_start_session(session, now)
+    except FailedPrecondition as err:
+        return err
+
+
+class TestCheckInWindow:
+    """StartSession is open from CHECK_IN_LEAD (an hour) before the scheduled start until the
+    scheduled end: `[start - 1 h, end)`, in elapsed time, whatever the wall clock does."""
+
+    # SESSION: 2026-03-10 04:00-08:00 UTC, 09:30-13:30 in Kolkata; check-in opens 03:00 UTC.
+    @pytest.mark.parametrize(
+        ("now", "answer"),
+        [
+            (datetime(2026, 3, 1, 9, 0, tzinfo=UTC), "CHECK_IN_NOT_OPEN"),  # days early
+            (datetime(2026, 3, 10, 2, 59, 59, tzinfo=UTC), "CHECK_IN_NOT_OPEN"),
+            (datetime(2026, 3, 10, 3, 0, tzinfo=UTC), "STARTED"),  # exactly an hour before
+            (datetime(2026, 3, 10, 4, 0, tzinfo=UTC), "STARTED"),
+            (datetime(2026, 3, 10, 7, 59, 59, tzinfo=UTC), "STARTED"),  # late, but not over
+            (datetime(2026, 3, 10, 8, 0, tzinfo=UTC), "SESSION_ENDED"),  # exactly at the end
+            (datetime(2026, 3, 10, 8, 0, 1, tzinfo=UTC), "SESSION_ENDED"),
+            (datetime(2026, 3, 31, 9, 0, tzinfo=UTC), "SESSION_ENDED"),  # weeks later
+        ],
+    )
+    def test_the_window_boundaries(self, now: datetime, answer: str) -> None:
+        before = enroll(SESSION, "a", "b", "c")
+        got = _started_at(before, now)
+        if answer == "STARTED":
+            assert isinstance(got, d.Session) and got.state is d.SessionState.STARTED
+            assert states(got) == {"a": E.IN_PROGRESS, "b": E.IN_PROGRESS, "c": E.WAITLISTED}
+        else:
+            assert isinstance(got, FailedPrecondition)
+            assert kinds(got) == [answer]
+            assert got.violations[0].subject == "sessions/s1"
+
+    def test_too_early_says_when_check_in_opens_in_utc_and_on_the_sessions_clock(self) -> None:
+        err = _started_at(enroll(SESSION, "a"), NOW)
+        assert isinstance(err, FailedPrecondition)
+        (broken,) = err.violations
+        assert broken.description == (
+            "check-in opens at 2026-03-10T03:00:00Z (2026-03-10 08:30 IST, Asia/Kolkata), "
+            "60 minutes before the session starts at 2026-03-10T04:00:00Z "
+            "(2026-03-10 09:30 IST, Asia/Kolkata); it is 2026-03-01T09:00:00Z now"
+        )
+
+    def test_too_late_says_it_ended_and_what_to_do_instead(self) -> None:
+        err = _started_at(enroll(SESSION, "a"), datetime(2026, 3, 11, tzinfo=UTC))
+        assert isinstance(err, FailedPrecondition)
+        (broken,) = err.violations
+        assert broken.description.startswith(
+            "the session ended at 2026-03-10T08:00:00Z (2026-03-10 13:30 IST, Asia/Kolkata) "
+            "and was never started"
+        )
+        assert "UpdateSession" in broken.description and "cancel it" in broken.description
+
+    def test_a_session_without_a_zone_is_told_in_utc(self) -> None:
+        err = _started_at(replace(SESSION, time_zone=""), NOW)
+        assert isinstance(err, FailedPrecondition)
+        assert err.violations[0].description.startswith(
+            "check-in opens at 2026-03-10T03:00:00Z, 60 minutes before"
+        )
+
+    def test_an_early_check_in_across_midnight_and_a_dst_change(self) -> None:
+        # 00:30 IST on 11 March: check-in opens at 23:30 the evening before.
+        midnight = replace(
+            SESSION,
+            start=datetime(2026, 3, 11, 0, 30, tzinfo=ZoneInfo("Asia/Kolkata")),
+            end=datetime(2026, 3, 11, 2, 30, tzinfo=ZoneInfo("Asia/Kolkata")),
+        )
+        err = _started_at(midnight, NOW)
+        assert isinstance(err, FailedPrecondition)
+        assert "(2026-03-10 23:30 IST, Asia/Kolkata), 60 minutes" in err.violations[0].description
+        # London springs forward at 01:00 GMT on 29 March 2026: a class at 02:30 BST opens for
+        # check-in at 00:30 GMT, an hour of elapsed time but two on the wall clock.
+        london = ZoneInfo("Europe/London")
+        spring = replace(
+            SESSION,
+            start=datetime(2026, 3, 29, 2, 30, tzinfo=london),
+            end=datetime(2026, 3, 29, 4, 30, tzinfo=london),
+            time_zone="Europe/London",
+        )
+        assert d.check_in_opens(spring) == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+        err = _started_at(spring, NOW)
+        assert isinstance(err, FailedPrecondition)
+        assert "(2026-03-29 00:30 GMT, Europe/London)" in err.violations[0].description
+        assert isinstance(_started_at(spring, datetime(2026, 3, 29, 0, 30, tzinfo=UTC)), d.Session)
+        # ... and falls back at 02:00 BST on 25 October: a class at the second 01:30 (GMT)
+        # opens at the first one (BST).
+        autumn = replace(
+            spring,
+            start=datetime(2026, 10, 25, 1, 30, fold=1, tzinfo=london),
+            end=datetime(2026, 10, 25, 3, 30, tzinfo=london),
+        )
+        err = _started_at(autumn, NOW)
+        assert isinstance(err, FailedPrecondition)
+        assert "(2026-10-25 01:30 BST, Europe/London), 60 minutes" in err.violations[0].description
+        assert "(2026-10-25 01:30 GMT, Europe/London); it is" in err.violations[0].description
+
+    def test_a_cancelled_or_started_session_answers_as_before_whatever_the_time(self) -> None:
+        cancelled, _ = d.decide_cancel_session(enroll(SESSION, "a"), "room flooded", NOW)
+        started = d.decide_start_session(enroll(SESSION, "a"), CHECK_IN)
+        for now in (NOW, CHECK_IN, datetime(2026, 4, 1, tzinfo=UTC)):
+            for session, answer in ((cancelled, "SESSION_CANCELLED"), (started, "SESSION_STARTED")):
+                got = _started_at(session, now)
+                assert isinstance(got, FailedPrecondition) and kinds(got) == [answer]
+
+    def test_results_and_no_shows_need_only_the_check_in_not_the_clock(self) -> None:
+        # Recorded after the class (the usual case) or during it, once it has been started.
+        session = d.decide_start_session(enroll(SESSION, "a", "b"), CHECK_IN)
+        later = datetime(2026, 3, 12, tzinfo=UTC)
+        session, _ = d.decide_transition(session, "b", E.NO_SHOW, later)
+        session, _ = d.decide_transition(
+            session, "a", E.COMPLETED, later, d.Completion(later, 240, 90, True)
+        )
+        assert states(session) == {"a": E.COMPLETED, "b": E.NO_SHOW}
+
+    @given(
+        local_start=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31)),
+        fold=st.booleans(),
+        zone=st.sampled_from(["", *ZONES, "America/Santiago", "Asia/Kathmandu"]),
+        minutes=st.integers(1, d.MAX_SESSION_DAYS * 24 * 60),
+        offset_s=st.one_of(st.integers(-3 * 86_400, 3 * 86_400), st.sampled_from([-1, 0, 1])),
+        near=st.sampled_from(["opens", "ends"]),
+    )
+    def test_open_exactly_from_an_hour_before_the_start_until_the_end(
+        self,
+        *,
+        local_start: datetime,
+        fold: bool,
+        zone: str,
+        minutes: int,
+        offset_s: int,
+        near: str,
+    ) -> None:
+        # The start is a wall-clock time in the session's zone (midnights, DST gaps and
+        # repeated hours included); the window is reckoned in elapsed time.
+        start = local_start.replace(tzinfo=ZoneInfo(zone or "UTC"), fold=int(fold))
+        session = replace(
+            SESSION,
+            start=start.astimezone(UTC),
+            end=start.astimezone(UTC) + timedelta(minutes=minutes),
+            time_zone=zone,
+        )
+        assert session.start is not None and session.end is not None
+        opens = session.start - timedelta(hours=1)
+        now = (opens if near == "opens" else session.end) + timedelta(seconds=offset_s)
+        got = _started_at(enroll(session, "a"), now)
+        if opens <= now < session.end:
+            assert isinstance(got, d.Session)
+            assert got.state is d.SessionState.STARTED and states(got) == {"a": E.IN_PROGRESS}
+            return
+        assert isinstance(got, FailedPrecondition)
+        (broken,) = got.violations
+        when = opens if now < opens else session.end
+        assert broken.type == ("CHECK_IN_NOT_OPEN" if now < opens else "SESSION_ENDED")
+        utc = when.isoformat(timespec="seconds").replace("+00:00", "Z")
+        shown = utc
+        if zone:
+            local = when.astimezone(ZoneInfo(zone))
+            shown += f" ({local:%Y-%m-%d %H:%M} {local.tzname()}, {zone})"
+        assert shown in broken.description

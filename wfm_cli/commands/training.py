@@ -457,6 +457,9 @@ def start_session(
 ) -> None:
     """Check-in: the session starts and its enrolled agents are in progress.
 
+    Open from an hour before the session's start until its end: earlier or later exits 7
+    (CHECK_IN_NOT_OPEN, with the time it opens; SESSION_ENDED).
+
     Example: wfm sessions start fibre-dec-01
     """
     with client(ctx) as wfm:
