@@ -15,6 +15,7 @@ import random
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from wfm.performance.v1 import performance_service_pb2 as performance_pb
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
@@ -77,10 +78,6 @@ COURSES = {
     "calm-calls": ("De-escalating difficult calls", training_pb.COURSE_CATEGORY_SOFT_SKILLS,
                    120, False, ""),
 }  # fmt: skip
-# Taught live (a virtual class of the course's length); the others are self-paced e-learning,
-# open for a week.
-LIVE_CLASSES = frozenset({"calm-calls"})
-SELF_PACED = timedelta(days=7)
 
 
 def week_start(today: date | None = None) -> date:
@@ -99,14 +96,9 @@ def next_weekday(day: date) -> date:
     return day + timedelta(days=7 - day.weekday() if day.weekday() >= 5 else 0)
 
 
-def class_start(now: datetime | None = None) -> datetime:
-    """When the demo's classes began: 90 minutes before the current quarter hour. A session can
-    be checked in (StartSession) only from an hour before its start until its end, so the demo
-    holds its classes around the time it runs: the two-hour live class ends within half an
-    hour, and the self-paced windows stay open for a week."""
-    now = now or datetime.now(UTC)
-    quarter = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)
-    return quarter - timedelta(minutes=90)
+def class_day() -> date:
+    """The Monday of last week: the demo's classes have met, whatever the time of the run."""
+    return week_start() - timedelta(days=7)
 
 
 async def seed_sites(seeder: Seeder) -> None:
@@ -209,15 +201,12 @@ async def seed_coverage(seeder: Seeder) -> None:
 
 
 def session_id(course: str, team: TeamSeed) -> str:
-    return f"{course}-{team.team_id}-{week_start():%Y%m%d}"  # one per course, team and week
+    return f"{course}-{team.team_id}-{class_day():%Y%m%d}"  # one per course, team and week
 
 
 async def seed_training(seeder: Seeder) -> None:
-    """Three courses; a session of each for each team this week, begun a little before the
-    run (class_start): half of each team enrolled, checked in, and results for most of them.
-    The soft-skills course is a live virtual class; the technical and compliance courses are
-    self-paced e-learning, whose windows clash with nothing, so the same agents take all three
-    at once. The first run of a week decides its sessions' times; later runs keep them."""
+    """Three courses; a session of each for each team on Monday to Wednesday of last week
+    (started, as a class that has met), half of each team enrolled, and results for most of them."""
     training = seeder.wfm.training
     for course, (title, category, minutes, technical, competency) in COURSES.items():
         compliance = category == training_pb.COURSE_CATEGORY_COMPLIANCE
@@ -238,32 +227,30 @@ async def seed_training(seeder: Seeder) -> None:
                 idempotency_key=f"demo-course-{course}",
             )
         seeder.count("courses")
-    start = class_start()
     for team in (PUNE, UK):
-        for course in COURSES:
-            await _session(seeder, team, course, start=start)
+        for number, course in enumerate(COURSES):
+            await _session(seeder, team, course, day=class_day() + timedelta(days=number))
 
 
-async def _session(seeder: Seeder, team: TeamSeed, course: str, *, start: datetime) -> None:
+async def _session(seeder: Seeder, team: TeamSeed, course: str, *, day: date) -> None:
     training = seeder.wfm.training
+    zone = ZoneInfo(team.agent_time_zone)
+    start = datetime.combine(day, time(11, 0), zone)
     minutes = COURSES[course][2]
-    live = course in LIVE_CLASSES
     sid = session_id(course, team)
-    with contextlib.suppress(AlreadyExists):  # made by an earlier run this week, at its time
+    with contextlib.suppress(AlreadyExists):
         await training.create_session(
             session_id=sid,
             session=training_pb.Session(
                 course=f"courses/{course}",
                 start_time=_stamp(start),
-                end_time=_stamp(start + (timedelta(minutes=minutes) if live else SELF_PACED)),
+                end_time=_stamp(start + timedelta(minutes=minutes)),
                 time_zone=team.agent_time_zone,
                 trainer="Ravi Menon" if team is PUNE else "Hannah Clarke",
                 capacity=20,
-                delivery=(
-                    training_pb.DELIVERY_VIRTUAL if live else training_pb.DELIVERY_SELF_PACED
-                ),
+                delivery=training_pb.DELIVERY_VIRTUAL,
             ),
-            idempotency_key=f"demo-session-{sid}-{start:%Y%m%dT%H%M}",
+            idempotency_key=f"demo-session-{sid}",
         )
     seeder.count("sessions")
     agents = seeder.agents[team.team_id][::2]
@@ -273,10 +260,7 @@ async def _session(seeder: Seeder, team: TeamSeed, course: str, *, start: dateti
         idempotency_key=f"demo-enroll-{sid}-{len(agents)}",
     )
     seeder.seeded["enrollments"] = seeder.seeded.get("enrollments", 0) + len(agents)
-    # Check-in. An earlier run this week that stopped before it may have left a session whose
-    # check-in has closed (SESSION_ENDED): it stays unstarted, without results.
-    with contextlib.suppress(FailedPrecondition):
-        await training.start_session(name=f"sessions/{sid}", idempotency_key=f"demo-start-{sid}")
+    await training.start_session(name=f"sessions/{sid}", idempotency_key=f"demo-start-{sid}")
     for agent in agents[: max(1, len(agents) * 3 // 4)]:
         rng = random.Random(f"{sid}-{agent}")
         score = rng.randint(55, 98)

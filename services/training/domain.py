@@ -35,11 +35,14 @@ MAX_CLIENTS = 50
 MAX_ENROLL_BATCH = 500
 MAX_SCORE = 100
 MAX_REASON = 500
-# Check-in (StartSession) opens this long before the scheduled start and closes at the
-# scheduled end. An hour lets a trainer open the room or the call and take the register as
-# people arrive, without letting a class be "held" days early; after the end, checking in
-# would invent attendance (and training hours) for a class nobody recorded as it met.
+# Check-in (StartSession) opens this long before the scheduled start: an hour lets a trainer
+# open the room or the call and take the register as people arrive, without letting a class be
+# "held" days early.
 CHECK_IN_LEAD = timedelta(minutes=60)
+# ...and closes this long after the scheduled end: a class that met while nobody pressed start
+# still gets its register and results (trainers often record them the next day or after a
+# week of classes); a session weeks past its end and never started was not held as planned.
+CHECK_IN_AFTER_END = timedelta(days=14)
 
 # Update masks (AIP-134): request path -> dataclass attribute.
 COURSE_FIELDS = {
@@ -477,8 +480,8 @@ def decide_results(
 
 def decide_start_session(session: Session, now: datetime) -> Session:
     """Check-in: the session starts and every enrolled agent is in progress. Only while
-    check-in is open, `[start - CHECK_IN_LEAD, end)`; a cancelled or started session answers
-    that first, whatever the time."""
+    check-in is open, `[start - CHECK_IN_LEAD, end + CHECK_IN_AFTER_END)`; a cancelled or
+    started session answers that first, whatever the time."""
     _require_scheduled(session)
     _require_check_in_open(session, now)
     roster = tuple(
@@ -588,6 +591,12 @@ def check_in_opens(session: Session) -> datetime:
     return session.start.astimezone(UTC) - CHECK_IN_LEAD
 
 
+def check_in_closes(session: Session) -> datetime:
+    """CHECK_IN_AFTER_END of elapsed time after the scheduled end."""
+    assert session.end is not None
+    return session.end.astimezone(UTC) + CHECK_IN_AFTER_END
+
+
 def _require_check_in_open(session: Session, now: datetime) -> None:
     assert session.start is not None and session.end is not None
     subject = f"sessions/{session.session_id}"
@@ -602,14 +611,16 @@ def _require_check_in_open(session: Session, now: datetime) -> None:
             f"session starts at {_when(session.start, session.time_zone)}; "
             f"it is {_when(now, '')} now",
         )
-    if now >= session.end.astimezone(UTC):
+    if now >= check_in_closes(session):
+        days = CHECK_IN_AFTER_END // timedelta(days=1)
         raise _broken(
             "SESSION_ENDED",
             subject,
             f"the session ended at {_when(session.end, session.time_zone)} and was never "
-            "started: check-in is closed, and results and no-shows can only be recorded on a "
-            "started session. If the class is still to be held, move the session to its new "
-            "time (UpdateSession) and start it then; if it will not be, cancel it",
+            f"started: check-in closed {days} days after the end, and results and no-shows "
+            "can only be recorded on a started session. If the class is still to be held, "
+            "move the session to its new time (UpdateSession) and start it then; if it will "
+            "not be, cancel it",
         )
 
 

@@ -209,7 +209,7 @@ async def test_check_in_is_refused_before_it_opens_and_after_the_end(system: Sys
     await system.train.CreateCourse(course())
     now = starting_soon(0)
     later = now + timedelta(hours=3)  # check-in opens in two hours
-    over = now - timedelta(hours=6)  # four hours long: it ended two hours ago
+    over = now - timedelta(days=15)  # four hours long: it ended 14 days 20 hours ago
     await system.train.CreateSession(session("later", start=later))
     await system.train.CreateSession(session("over", start=over))
     await system.train.EnrollAgents(enroll("later", "c1", "c2", "c3"))  # c3 waitlisted
@@ -266,6 +266,28 @@ async def test_check_in_is_refused_before_it_opens_and_after_the_end(system: Sys
         "later": [("agents/c1", enrolled), ("agents/c2", enrolled), ("agents/c3", waiting)],
         "over": [("agents/d1", enrolled)],
     }
+
+
+async def test_a_class_that_met_is_checked_in_after_the_fact(system: System) -> None:
+    """Nobody pressed start while the class ran: its register and results still go in."""
+    await _staff(system, "night", ["g1", "g2"])
+    await system.train.CreateCourse(course())
+    yesterday = starting_soon(0) - timedelta(days=1)
+    await system.train.CreateSession(session("met", start=yesterday))
+    await system.train.EnrollAgents(enroll("met", "g1", "g2"))
+    started = await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/met", idempotency_key="late")
+    )
+    assert started.state == pb.SESSION_STATE_STARTED
+    assert [e.state for e in started.roster] == [pb.ENROLLMENT_STATE_IN_PROGRESS] * 2
+    done = await system.train.RecordCompletion(
+        pb.RecordCompletionRequest(
+            name="sessions/met/enrollments/g1",
+            completion=pb.Completion(attended_minutes=240, score=80, passed=True),
+            idempotency_key="g1",
+        )
+    )
+    assert done.state == pb.ENROLLMENT_STATE_COMPLETED
 
 
 async def test_a_replica_that_has_not_seen_the_session_checks_it_in(system: System) -> None:

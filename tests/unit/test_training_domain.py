@@ -570,8 +570,9 @@ def _started_at(session: d.Session, now: datetime) -> d.Session | FailedPrecondi
 
 
 class TestCheckInWindow:
-    """StartSession is open from CHECK_IN_LEAD (an hour) before the scheduled start until the
-    scheduled end: `[start - 1 h, end)`, in elapsed time, whatever the wall clock does."""
+    """StartSession is open from CHECK_IN_LEAD (an hour) before the scheduled start until
+    CHECK_IN_AFTER_END (14 days) after the scheduled end: `[start - 1 h, end + 14 d)`, in
+    elapsed time, whatever the wall clock does."""
 
     # SESSION: 2026-03-10 04:00-08:00 UTC, 09:30-13:30 in Kolkata; check-in opens 03:00 UTC.
     @pytest.mark.parametrize(
@@ -582,9 +583,10 @@ class TestCheckInWindow:
             (datetime(2026, 3, 10, 3, 0, tzinfo=UTC), "STARTED"),  # exactly an hour before
             (datetime(2026, 3, 10, 4, 0, tzinfo=UTC), "STARTED"),
             (datetime(2026, 3, 10, 7, 59, 59, tzinfo=UTC), "STARTED"),  # late, but not over
-            (datetime(2026, 3, 10, 8, 0, tzinfo=UTC), "SESSION_ENDED"),  # exactly at the end
-            (datetime(2026, 3, 10, 8, 0, 1, tzinfo=UTC), "SESSION_ENDED"),
-            (datetime(2026, 3, 31, 9, 0, tzinfo=UTC), "SESSION_ENDED"),  # weeks later
+            (datetime(2026, 3, 10, 8, 0, tzinfo=UTC), "STARTED"),  # at the end: after the fact
+            (datetime(2026, 3, 24, 7, 59, 59, tzinfo=UTC), "STARTED"),  # 14 days on, nearly
+            (datetime(2026, 3, 24, 8, 0, tzinfo=UTC), "SESSION_ENDED"),  # 14 days after the end
+            (datetime(2026, 3, 31, 9, 0, tzinfo=UTC), "SESSION_ENDED"),  # three weeks later
         ],
     )
     def test_the_window_boundaries(self, now: datetime, answer: str) -> None:
@@ -609,12 +611,12 @@ class TestCheckInWindow:
         )
 
     def test_too_late_says_it_ended_and_what_to_do_instead(self) -> None:
-        err = _started_at(enroll(SESSION, "a"), datetime(2026, 3, 11, tzinfo=UTC))
+        err = _started_at(enroll(SESSION, "a"), datetime(2026, 3, 25, tzinfo=UTC))
         assert isinstance(err, FailedPrecondition)
         (broken,) = err.violations
         assert broken.description.startswith(
             "the session ended at 2026-03-10T08:00:00Z (2026-03-10 13:30 IST, Asia/Kolkata) "
-            "and was never started"
+            "and was never started: check-in closed 14 days after the end"
         )
         assert "UpdateSession" in broken.description and "cancel it" in broken.description
 
@@ -685,9 +687,9 @@ class TestCheckInWindow:
         zone=st.sampled_from(["", *ZONES, "America/Santiago", "Asia/Kathmandu"]),
         minutes=st.integers(1, d.MAX_SESSION_DAYS * 24 * 60),
         offset_s=st.one_of(st.integers(-3 * 86_400, 3 * 86_400), st.sampled_from([-1, 0, 1])),
-        near=st.sampled_from(["opens", "ends"]),
+        near=st.sampled_from(["opens", "closes"]),
     )
-    def test_open_exactly_from_an_hour_before_the_start_until_the_end(
+    def test_open_exactly_from_an_hour_before_the_start_until_14_days_after_the_end(
         self,
         *,
         local_start: datetime,
@@ -708,9 +710,10 @@ class TestCheckInWindow:
         )
         assert session.start is not None and session.end is not None
         opens = session.start - timedelta(hours=1)
-        now = (opens if near == "opens" else session.end) + timedelta(seconds=offset_s)
+        closes = session.end + timedelta(days=14)
+        now = (opens if near == "opens" else closes) + timedelta(seconds=offset_s)
         got = _started_at(enroll(session, "a"), now)
-        if opens <= now < session.end:
+        if opens <= now < closes:
             assert isinstance(got, d.Session)
             assert got.state is d.SessionState.STARTED and states(got) == {"a": E.IN_PROGRESS}
             return

@@ -457,8 +457,9 @@ def start_session(
 ) -> None:
     """Check-in: the session starts and its enrolled agents are in progress.
 
-    Open from an hour before the session's start until its end: earlier or later exits 7
-    (CHECK_IN_NOT_OPEN, with the time it opens; SESSION_ENDED).
+    Open from an hour before the session's start until 14 days after its end (a class that
+    met is recorded after the fact): earlier or later exits 7 (CHECK_IN_NOT_OPEN, with the
+    time it opens; SESSION_ENDED).
 
     Example: wfm sessions start fibre-dec-01
     """
