@@ -230,6 +230,30 @@ async def seed_training(seeder: Seeder) -> None:
     for team in (PUNE, UK):
         for number, course in enumerate(COURSES):
             await _session(seeder, team, course, day=class_day() + timedelta(days=number))
+        await _open_session(seeder, team)
+
+
+async def _open_session(seeder: Seeder, team: TeamSeed) -> None:
+    """A compliance class on Wednesday next week with every seat free, for those `wfm due`
+    lists: the training calendar (`wfm sessions list`) has something ahead to enroll into."""
+    zone = ZoneInfo(team.agent_time_zone)
+    start = datetime.combine(week_start() + timedelta(days=9), time(11, 0), zone)
+    sid = f"gdpr-2026-{team.team_id}-{start:%Y%m%d}"
+    with contextlib.suppress(AlreadyExists):
+        await seeder.wfm.training.create_session(
+            session_id=sid,
+            session=training_pb.Session(
+                course="courses/gdpr-2026",
+                start_time=_stamp(start),
+                end_time=_stamp(start + timedelta(minutes=COURSES["gdpr-2026"][2])),
+                time_zone=team.agent_time_zone,
+                trainer="Ravi Menon" if team is PUNE else "Hannah Clarke",
+                capacity=20,
+                delivery=training_pb.DELIVERY_VIRTUAL,
+            ),
+            idempotency_key=f"demo-session-{sid}",
+        )
+    seeder.count("open sessions")
 
 
 async def _session(seeder: Seeder, team: TeamSeed, course: str, *, day: date) -> None:

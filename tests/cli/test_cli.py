@@ -250,7 +250,9 @@ async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
     assert (seeded["sites"], seeded["shift patterns"], seeded["shifts"]) == (2, 8, 56)
     # From tomorrow: 2 weeks published a team when that is a Monday, else 3.
     assert seeded["weeks published"] in {4, 6}
-    assert (seeded["courses"], seeded["sessions"]) == (3, 6)
+    assert (seeded["courses"], seeded["sessions"], seeded["open sessions"]) == (3, 6, 2)
+    ahead = (await wfm("sessions", "list", "--course", "gdpr-2026", "--json")).json()["sessions"]
+    assert [(s["seats_taken"], s["state"]) for s in ahead] == [(0, "SESSION_STATE_SCHEDULED")] * 2
     assert seeded["cases"] > 30 and seeded["completions"] == 6
     assert seeded["red-flag limits"] == 2
     limits = (await wfm("flags", "thresholds", "get", "uk-wfh", "--json")).json()
