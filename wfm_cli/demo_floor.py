@@ -206,7 +206,9 @@ def session_id(course: str, team: TeamSeed) -> str:
 
 async def seed_training(seeder: Seeder) -> None:
     """Three courses; a session of each for each team on Monday to Wednesday of last week
-    (started, as a class that has met), half of each team enrolled, and results for most of them."""
+    (started, as a class that has met), half of each team enrolled, results for most of them
+    and the rest no-shows: nobody is left in progress, so a run in a later week can book the
+    same agents on that week's classes (an agent in progress on a course holds its booking)."""
     training = seeder.wfm.training
     for course, (title, category, minutes, technical, competency) in COURSES.items():
         compliance = category == training_pb.COURSE_CATEGORY_COMPLIANCE
@@ -285,7 +287,13 @@ async def _session(seeder: Seeder, team: TeamSeed, course: str, *, day: date) ->
     )
     seeder.seeded["enrollments"] = seeder.seeded.get("enrollments", 0) + len(agents)
     await training.start_session(name=f"sessions/{sid}", idempotency_key=f"demo-start-{sid}")
-    for agent in agents[: max(1, len(agents) * 3 // 4)]:
+    attended = max(1, len(agents) * 3 // 4)
+    for agent in agents[attended:]:  # a class's register has a few absentees
+        await training.mark_no_show(
+            name=f"sessions/{sid}/enrollments/{agent}", idempotency_key=f"demo-noshow-{sid}-{agent}"
+        )
+        seeder.count("no-shows")
+    for agent in agents[:attended]:
         rng = random.Random(f"{sid}-{agent}")
         score = rng.randint(55, 98)
         with contextlib.suppress(FailedPrecondition):  # recorded by an earlier run

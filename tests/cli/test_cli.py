@@ -7,14 +7,14 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import CLEAN_ENV, Cli
 from tests.conftest import System
-from wfm_cli import exitcodes
+from wfm_cli import demo_floor, exitcodes
 from wfm_runtime.testing import eventually
 
 pytestmark = pytest.mark.integration
@@ -240,7 +240,9 @@ async def test_audit_list(wfm: Cli, system: System) -> None:
     assert refused.exit_code == exitcodes.PERMISSION_DENIED
 
 
-async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
+async def test_demo_seeds_once(
+    wfm: Cli, perf_system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = await wfm("demo", "--agents-per-team", "3", "--json")
     assert first.exit_code == 0, first.stderr
     result = first.json()
@@ -254,7 +256,7 @@ async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
     ahead = (await wfm("sessions", "list", "--course", "gdpr-2026", "--json")).json()["sessions"]
     assert [(s["seats_taken"], s["state"]) for s in ahead] == [(0, "SESSION_STATE_SCHEDULED")] * 2
     assert seeded["cases"] > 30 and seeded["completions"] == 6
-    assert seeded["red-flag limits"] == 2
+    assert seeded["red-flag limits"] == 2 and seeded["no-shows"] == 6
     limits = (await wfm("flags", "thresholds", "get", "uk-wfh", "--json")).json()
     assert limits["min_sla_compliance_percent"] == 80.0 and limits["version"] == "1"
     shifts = [s for day in result["roster"]["days"] for s in day["shifts"]]
@@ -297,6 +299,16 @@ async def test_demo_seeds_once(wfm: Cli, perf_system: System) -> None:
         "1",
         "1",
     ]
+
+    # A week later the same floor gets that week's classes: nobody is left in progress on last
+    # week's (each has a result or is a no-show), so the same agents can be booked again.
+    next_week = demo_floor.week_start() + timedelta(days=7)
+    monkeypatch.setattr(demo_floor, "week_start", lambda today=None: next_week)
+    later = await wfm("demo", "--agents-per-team", "3", "--json")
+    assert later.exit_code == 0, later.stderr
+    assert (later.json()["seeded"]["sessions"], later.json()["seeded"]["no-shows"]) == (6, 6)
+    ahead = await wfm("sessions", "list", "--from", f"{next_week}", "--json")
+    assert len(ahead.json()["sessions"]) == 4  # both runs' open compliance classes
 
 
 async def test_demo_over_another_versions_floor_says_what_to_do(wfm: Cli, system: System) -> None:
