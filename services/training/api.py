@@ -760,6 +760,17 @@ def _transcript_to_proto(t: d.Transcript, zone: str, team_id: str) -> pb.Transcr
             for c in t.certifications
         ],
         due=[_due_to_proto(i, team_id) for i in t.due],
+        bookings=[
+            pb.BookedSession(
+                session=f"sessions/{b.session_id}",
+                course=f"courses/{b.course_id}",
+                start_time=to_timestamp(b.start),
+                end_time=to_timestamp(b.end),
+                start_agent_local=localized(b.start, zone),
+                self_paced=b.self_paced,
+            )
+            for b in t.bookings
+        ],
     )
     return message
 
@@ -801,6 +812,7 @@ def _due_to_proto(item: d.DueItem, team_id: str) -> pb.DueTraining:
         course=f"courses/{item.course_id}",
         reason=pb.DueReason.Value(f"DUE_REASON_{item.reason.value}"),
         team=f"teams/{team_id}" if team_id else "",
+        booked_session=f"sessions/{item.booked_session}" if item.booked_session else "",
     )
     if item.due is not None:
         message.due_time.CopyFrom(to_timestamp(item.due))

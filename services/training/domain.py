@@ -874,6 +874,7 @@ class DueItem:
     course_id: str
     reason: DueReason
     due: datetime | None  # expiry for EXPIRING/EXPIRED; None for never-taken required courses
+    booked_session: str = ""  # a session of the course the agent holds a place on already
 
 
 @dataclass(frozen=True)
@@ -894,6 +895,7 @@ class Transcript:
     levels: list[HeldLevel]
     certifications: list[Certification]
     due: list[DueItem] = field(default_factory=list)
+    bookings: list[Booking] = field(default_factory=list)  # places held, by start
 
 
 def competency_levels(learner: Learner) -> dict[str, HeldLevel]:
@@ -939,20 +941,25 @@ def due_items(
     as_of: datetime,
     within_days: int,
 ) -> list[DueItem]:
-    """Required courses never passed, and certifications expiring within N days or expired."""
+    """Required courses never passed, and certifications expiring within N days or expired;
+    each names the session of the course the agent is already booked on, if any (still due
+    until passed, but no seat to find)."""
     horizon = as_of + timedelta(days=within_days)
+    booked = {b.course_id: b.session_id for b in learner.bookings}
     items: list[DueItem] = []
     passed = {c.course_id for c in learner.completions if c.passed}
+
+    def item(course_id: str, reason: DueReason, due: datetime | None) -> DueItem:
+        return DueItem(learner.agent_id, course_id, reason, due, booked.get(course_id, ""))
+
     for course in sorted(required, key=lambda c: c.course_id):
         if course.course_id not in passed:
-            items.append(DueItem(learner.agent_id, course.course_id, DueReason.REQUIRED, None))
+            items.append(item(course.course_id, DueReason.REQUIRED, None))
     for cert in certifications(learner):
         if cert.expires <= as_of:
-            items.append(DueItem(learner.agent_id, cert.course_id, DueReason.EXPIRED, cert.expires))
+            items.append(item(cert.course_id, DueReason.EXPIRED, cert.expires))
         elif cert.expires <= horizon:
-            items.append(
-                DueItem(learner.agent_id, cert.course_id, DueReason.EXPIRING, cert.expires)
-            )
+            items.append(item(cert.course_id, DueReason.EXPIRING, cert.expires))
     return items
 
 
@@ -1000,6 +1007,7 @@ def transcript(
         levels=sorted(competency_levels(learner).values(), key=lambda h: h.competency),
         certifications=certifications(learner),
         due=due_items(learner, required, as_of=as_of, within_days=within_days),
+        bookings=sorted(learner.bookings, key=lambda b: (b.start, b.session_id)),
     )
 
 

@@ -268,6 +268,37 @@ async def test_check_in_is_refused_before_it_opens_and_after_the_end(system: Sys
     }
 
 
+async def test_due_names_the_session_booked_and_the_transcript_lists_bookings(
+    system: System,
+) -> None:
+    await _staff(system, "night", ["b1", "b2"])
+    await system.train.CreateCourse(course(required_for_clients=["acme"]))
+    start = starting_soon(60 * 24)  # tomorrow
+    await system.train.CreateSession(session("s1", start=start))
+    await system.train.EnrollAgents(enroll("s1", "b1"))
+
+    async def due() -> list[tuple[str, str]]:
+        found = await system.train.ListDue(pb.ListDueRequest(team="teams/night"))
+        return [(i.agent, i.booked_session) for i in found.due]
+
+    assert await eventually(
+        due, lambda found: found == [("agents/b1", "sessions/s1"), ("agents/b2", "")]
+    )
+    transcript = await system.train.GetTranscript(
+        pb.GetTranscriptRequest(name="agents/b1/transcript")
+    )
+    (booked,) = transcript.bookings
+    assert (booked.session, booked.course) == ("sessions/s1", "courses/fibre-101")
+    assert booked.start_time == to_timestamp(start) and not booked.self_paced
+    assert booked.start_agent_local.local_time == start.astimezone(KOLKATA).isoformat()
+    assert [i.booked_session for i in transcript.due] == ["sessions/s1"]
+    await system.train.WithdrawEnrollment(
+        pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/b1", idempotency_key="w")
+    )
+    after = await system.train.GetTranscript(pb.GetTranscriptRequest(name="agents/b1/transcript"))
+    assert list(after.bookings) == [] and [i.booked_session for i in after.due] == [""]
+
+
 async def test_a_class_that_met_is_checked_in_after_the_fact(system: System) -> None:
     """Nobody pressed start while the class ran: its register and results still go in."""
     await _staff(system, "night", ["g1", "g2"])

@@ -350,6 +350,17 @@ class TestRecertification:
             ("net-101", d.DueReason.REQUIRED, None)
         ]
 
+    def test_a_due_course_names_the_session_booked_on_it(self) -> None:
+        booked = d.Booking("s7", COURSE.course_id, NOW, NOW + timedelta(hours=2))
+        other = d.Booking("s8", "other-course", NOW, NOW + timedelta(hours=2))
+        learner = d.Learner("a", bookings=(other, booked))
+        due = d.due_items(learner, [COURSE], as_of=NOW, within_days=30)
+        assert [(i.course_id, i.booked_session) for i in due] == [("net-101", "s7")]
+        unbooked = d.due_items(
+            d.Learner("a", bookings=(other,)), [COURSE], as_of=NOW, within_days=30
+        )
+        assert [i.booked_session for i in unbooked] == [""]
+
     def test_failed_attempt_grants_nothing(self) -> None:
         learner = d.Learner("a", completions=(record(COURSE, SESSION, NOW, passed=False),))
         assert d.certifications(learner) == []

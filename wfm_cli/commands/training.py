@@ -825,6 +825,13 @@ def _transcript_caption(found: training_pb.Transcript) -> str:
     for held in found.competencies:
         level = _words(training_pb.CompetencyLevel, held.level, "COMPETENCY_LEVEL_")
         lines.append(f"competency: {held.competency} ({level})")
+    for booked in found.bookings:
+        when = "self-paced" if booked.self_paced else "at"
+        lines.append(
+            f"booked: {booked.course.removeprefix('courses/')}, session "
+            f"{booked.session.removeprefix('sessions/')} {when} "
+            f"{local_time(booked.start_agent_local, with_date=True)}"
+        )
     for due in found.due:
         lines.append(f"due: {due.course.removeprefix('courses/')} ({_due_words(due)})")
     return "\n".join(lines)
@@ -833,7 +840,9 @@ def _transcript_caption(found: training_pb.Transcript) -> str:
 def _due_words(due: training_pb.DueTraining) -> str:
     reason = _words(training_pb.DueReason, due.reason, "DUE_REASON_")
     if due.HasField("due_time"):
-        return f"{reason}, by {due.due_time.ToDatetime(tzinfo=UTC):%Y-%m-%d}"
+        reason = f"{reason}, by {due.due_time.ToDatetime(tzinfo=UTC):%Y-%m-%d}"
+    if due.booked_session:
+        reason = f"{reason}; booked on {due.booked_session.removeprefix('sessions/')}"
     return reason
 
 
@@ -877,7 +886,8 @@ def due(
             _due_words(item),
         )
     console().print(table)
-    typer.echo(f"{len(found)} due")
+    unbooked = sum(1 for item in found if not item.booked_session)
+    typer.echo(f"{len(found)} due, {unbooked} not booked on a session")
 
 
 # --- training summary ----------------------------------------------------------------------
