@@ -34,13 +34,25 @@ KeyOption = Annotated[
 PageSizeOption = Annotated[int, typer.Option(help="At most this many (0: the server's default).")]
 PageTokenOption = Annotated[str, typer.Option(help="Continue from a previous page.")]
 AllPagesOption = Annotated[bool, typer.Option("--all", help="Every page, not just one.")]
-# `--version` as on the resources; `--expected-version` as `wfm agents update` spells it.
+# Optimistic concurrency on every change: `--version` as on the resources, `--expected-version`
+# as the requests spell it.
 ExpectedVersionOption = Annotated[
     int,
     typer.Option(
         "--version",
         "--expected-version",
         help="Refuse (exit 6) unless it is still at this version (0: any).",
+        min=0,
+    ),
+]
+# Where version 0 means "not set yet" (a status never set, limits never given): unset is any.
+OptionalVersionOption = Annotated[
+    int | None,
+    typer.Option(
+        "--version",
+        "--expected-version",
+        help="Refuse (exit 6) unless it is still at this version (0: not set yet; default: any).",
+        min=0,
     ),
 ]
 

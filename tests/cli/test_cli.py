@@ -72,6 +72,10 @@ async def test_teams_and_agents(wfm: Cli, system: System) -> None:
     stale = await wfm("agents", "update", "a-1", "--site", "x", "--expected-version", "1")
     assert stale.exit_code == exitcodes.CONFLICT
     assert "hint: someone changed it first" in stale.stderr
+    spelled = await wfm("agents", "update", "a-1", "--site", "x", "--version", "1")  # the same
+    assert spelled.exit_code == exitcodes.CONFLICT
+    negative = await wfm("agents", "update", "a-1", "--site", "x", "--version", "-1")
+    assert negative.exit_code == exitcodes.USAGE
     nothing = await wfm("agents", "update", "a-1")
     assert nothing.exit_code == exitcodes.USAGE and "nothing to change" in nothing.stderr
 

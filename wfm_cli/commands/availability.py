@@ -19,6 +19,7 @@ from wfm_cli.board import Board, follow
 from wfm_cli.context import (
     JsonOption,
     KeyOption,
+    OptionalVersionOption,
     client,
     console,
     handle_errors,
@@ -124,9 +125,7 @@ def set_status(
             help="Reason code, e.g. SCHEDULED_BREAK ('team huddle' is sent as TEAM_HUDDLE).",
         ),
     ] = "",
-    expected_version: Annotated[
-        int | None, typer.Option(help="Refuse (exit 6) unless the status is at this version.")
-    ] = None,
+    expected_version: OptionalVersionOption = None,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:

@@ -284,9 +284,7 @@ def update_agent(
     zone: ZoneOption = None,
     contract: ContractOption = None,
     weekly_hours: HoursOption = None,
-    expected_version: Annotated[
-        int, typer.Option(help="Refuse (exit 6) unless the agent is at this version.")
-    ] = 0,
+    expected_version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:

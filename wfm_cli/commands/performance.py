@@ -22,6 +22,7 @@ from wfm_cli import exitcodes
 from wfm_cli.context import (
     JsonOption,
     KeyOption,
+    OptionalVersionOption,
     client,
     console,
     handle_errors,
@@ -270,9 +271,7 @@ def set_thresholds(
             metavar="METRIC=VALUE",
         ),
     ] = None,
-    version: Annotated[
-        int | None, typer.Option(help="Expected version (default: any).", min=0)
-    ] = None,
+    version: OptionalVersionOption = None,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:

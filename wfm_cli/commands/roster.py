@@ -17,6 +17,7 @@ from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
 
 from wfm_cli import exitcodes
 from wfm_cli.context import (
+    ExpectedVersionOption,
     JsonOption,
     KeyOption,
     bad_input,
@@ -285,7 +286,7 @@ def update(
         bool, typer.Option("--client-clock", help="--start is on the client's clock.")
     ] = False,
     override: Override = None,
-    version: Annotated[int, typer.Option(help="Expected schedule version (0: any).")] = 0,
+    version: ExpectedVersionOption = 0,
     dry_run: DryRun = False,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
@@ -490,7 +491,7 @@ def cancel(
     *,
     shift: Annotated[str, typer.Argument(help="Shift name, agents/{agent}/shifts/{shift}.")],
     reason: Annotated[str, typer.Option(help="Why (shown to the agent).")] = "",
-    version: Annotated[int, typer.Option(help="Expected schedule version (0: any).")] = 0,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -631,7 +632,7 @@ def approve(
     ctx: typer.Context,
     *,
     leave: Annotated[str, typer.Argument(help="agents/{agent}/leaveRequests/{id}.")],
-    version: Annotated[int, typer.Option(help="Expected schedule version (0: any).")] = 0,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -650,7 +651,7 @@ def deny(
     *,
     leave: Annotated[str, typer.Argument(help="agents/{agent}/leaveRequests/{id}.")],
     reason: Annotated[str, typer.Option(help="Why (shown to the agent).")],
-    version: Annotated[int, typer.Option(help="Expected schedule version (0: any).")] = 0,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -672,7 +673,7 @@ def cancel_leave(
     leave: Annotated[str, typer.Argument(help="agents/{agent}/leaveRequests/{id}, or the id.")],
     reason: Annotated[str, typer.Option(help="Why (at most 500 characters).")] = "",
     agent: Annotated[str, typer.Option(help="Whose request, when only an id is given.")] = "",
-    version: Annotated[int, typer.Option(help="Expected schedule version (0: any).")] = 0,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:

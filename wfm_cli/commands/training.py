@@ -17,6 +17,7 @@ from rich.table import Table
 from wfm.training.v1 import training_service_pb2 as training_pb
 
 from wfm_cli.context import (
+    ExpectedVersionOption,
     JsonOption,
     KeyOption,
     client,
@@ -39,10 +40,6 @@ courses_app = typer.Typer(help="Courses: what is taught and what it grants.", no
 sessions_app = typer.Typer(help="Sessions: scheduled runs of a course.", no_args_is_help=True)
 training_app = typer.Typer(help="Training figures of a team.", no_args_is_help=True)
 
-VersionOption = Annotated[
-    int | None,
-    typer.Option(help="Refuse (exit 6) unless it is still at this version (default: any).", min=0),
-]
 PrerequisiteOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -205,7 +202,7 @@ def update_course(
         bool | None,
         typer.Option("--self-enrollment/--no-self-enrollment", help="Agents may enroll."),
     ] = None,
-    version: VersionOption = None,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -233,7 +230,7 @@ def update_course(
         raise typer.BadParameter("nothing to change: give at least one of the field options")
     with client(ctx) as wfm:
         found = wfm.training.update_course(
-            course=training_pb.Course(name=_course_name(course), version=version or 0, **fields),
+            course=training_pb.Course(name=_course_name(course), version=version, **fields),
             update_mask=FieldMask(paths=list(fields)),
             idempotency_key=idempotency_key,
         )
@@ -494,7 +491,7 @@ def update_session(
         int | None, typer.Option(help="Seats (more promote the waitlist).", min=1)
     ] = None,
     delivery: Annotated[str | None, typer.Option(help=", ".join(DELIVERIES) + ".")] = None,
-    version: VersionOption = None,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -524,7 +521,7 @@ def update_session(
             # to be answered with the first result, and after the move the version differs.
             fields |= _new_times(wfm.training.get_session(name=name), start, zone, hours)
         found = wfm.training.update_session(
-            session=training_pb.Session(name=name, version=version or 0, **fields),
+            session=training_pb.Session(name=name, version=version, **fields),
             update_mask=FieldMask(paths=list(fields)),
             idempotency_key=idempotency_key,
         )
@@ -553,7 +550,7 @@ def cancel_session(
     *,
     session: Annotated[str, typer.Argument(help="Session id.")],
     reason: Annotated[str, typer.Option(help="Why (1-500 characters), shown to everyone on it.")],
-    version: VersionOption = None,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -565,7 +562,7 @@ def cancel_session(
         found = wfm.training.cancel_session(
             name=_session_name(session),
             reason=reason,
-            session_version=version or 0,
+            session_version=version,
             idempotency_key=idempotency_key,
         )
     _show_session(found, json_out)
@@ -675,7 +672,7 @@ def withdraw(
     *,
     session: SessionArgument,
     agent: AgentArgument,
-    version: VersionOption = None,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -694,7 +691,7 @@ def no_show(
     *,
     session: SessionArgument,
     agent: AgentArgument,
-    version: VersionOption = None,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -713,7 +710,7 @@ def _end_enrollment(
     """Withdrawal and no-show take the same request: the enrollment, a version, a key."""
     with client(ctx) as wfm:
         found: training_pb.Enrollment = getattr(wfm.training, rpc)(
-            name=name, session_version=version or 0, idempotency_key=idempotency_key
+            name=name, session_version=version, idempotency_key=idempotency_key
         )
     return found
 
@@ -743,7 +740,7 @@ def complete_all(
             dir_okay=False,
         ),
     ],
-    version: VersionOption = None,
+    version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
@@ -758,7 +755,7 @@ def complete_all(
         reply = wfm.training.record_completions(
             session=_session_name(session),
             completions=entries,
-            session_version=version or 0,
+            session_version=version,
             idempotency_key=idempotency_key,
         )
     if json_out:
