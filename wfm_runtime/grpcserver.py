@@ -329,14 +329,6 @@ def _target_names(target: Target, request: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-# Create requests name the new resource by an id field: its collection, by field.
-_CREATED_IN = {
-    "course_id": "courses",
-    "session_id": "sessions",
-    "site_id": "sites",
-    "shift_pattern_id": "shiftPatterns",
-    "case_id": "cases",
-}
 _NAME_FIELDS = ("name", "session", "site", "course")
 
 
@@ -351,14 +343,33 @@ def _resource_name(request: Any) -> str:
     for field in _NAME_FIELDS:
         if field in fields and isinstance(getattr(request, field), str) and getattr(request, field):
             return str(getattr(request, field))
-    for field, collection in _CREATED_IN.items():
-        if field in fields and getattr(request, field):
-            return f"{collection}/{getattr(request, field)}"
+    created = _created_name(request, fields)
+    if created:
+        return created
     for field in fields.values():
         inner = getattr(request, field.name) if field.message_type is not None else None
         name = getattr(inner, "name", "") if isinstance(inner, Message) else ""
         if isinstance(name, str) and name:
             return name
+    return ""
+
+
+def _created_name(request: Any, fields: Any) -> str:
+    """The name a create request (AIP-133) gives the new resource: its `{resource}_id` field
+    next to the `{resource}` message, in the collection named by the resource in lowerCamelCase
+    plural (`shift_pattern_id` -> `shiftPatterns/{id}`), under the parent the request names
+    (`agent`: `agents/{a}/leaveRequests/{id}`)."""
+    for field in fields.values():
+        resource = field.name.removesuffix("_id")
+        sibling = fields.get(resource)
+        new_id = getattr(request, field.name)
+        if resource == field.name or sibling is None or sibling.message_type is None:
+            continue
+        if isinstance(new_id, str) and new_id:
+            head, *rest = resource.split("_")
+            name = f"{head}{''.join(word.title() for word in rest)}s/{new_id}"
+            parent = next((getattr(request, f) for f in ("parent", "agent") if f in fields), "")
+            return f"{parent}/{name}" if isinstance(parent, str) and parent else name
     return ""
 
 

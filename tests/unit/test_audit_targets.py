@@ -4,6 +4,7 @@ and the resource the request is about (a session, a course, a site...)."""
 from __future__ import annotations
 
 from wfm.availability.v1 import availability_service_pb2 as apb
+from wfm.performance.v1 import performance_service_pb2 as ppb
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 from wfm.training.v1 import training_service_pb2 as tpb
 
@@ -20,6 +21,10 @@ def test_a_training_change_names_its_session_or_course() -> None:
         (tpb.UpdateCourseRequest(course=tpb.Course(name="courses/c-1")), ("courses/c-1",)),
         (rpb.CreateSiteRequest(site_id="pune"), ("sites/pune",)),
         (rpb.SetPublicHolidaysRequest(site="sites/pune"), ("sites/pune",)),
+        # A create request's `{resource}_id`, in the resource's collection (AIP-133).
+        (rpb.CreateShiftPatternRequest(shift_pattern_id="night"), ("shiftPatterns/night",)),
+        (ppb.RecordCasesRequest(case_id="c-9"), ("cases/c-9",)),
+        (tpb.CreateCourseRequest(course_id="c-1"), ("courses/c-1",)),
     ]
     for request, expected in cases:
         assert _target_names(nobody, request) == expected, request
@@ -35,6 +40,11 @@ def test_the_agent_comes_first_and_its_own_resources_are_not_repeated() -> None:
     assert _target_names(Target(agent_id="a-1"), status) == ("agents/a-1",)
     shift = rpb.CancelShiftRequest(name="agents/a-1/shifts/s-1")
     assert _target_names(Target(agent_id="a-1"), shift) == ("agents/a-1",)
+    # Created under the agent (its `agent` field is the parent): the agent names it already.
+    leave = rpb.RequestLeaveRequest(agent="agents/a-1", leave_request_id="l-1")
+    assert _target_names(Target(agent_id="a-1"), leave) == ("agents/a-1",)
+    assigned = rpb.AssignShiftRequest(agent="agents/a-1", shift_id="s-2")
+    assert _target_names(Target(agent_id="a-1"), assigned) == ("agents/a-1",)
 
 
 def test_a_huge_name_is_clipped() -> None:
