@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -40,6 +41,15 @@ def local_time(value: localized_time_pb2.LocalizedTime, *, with_date: bool = Fal
         return value.local_time
     shown = when.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
     return f"{shown} {value.abbreviation}".strip()
+
+
+def enum_words(enum: Any, number: int, prefix: str, joiner: str = "-") -> str:
+    """An enum value as words: `SESSION_STATE_IN_PROGRESS` -> `in-progress` (the number when
+    this client does not know it)."""
+    try:
+        return str(enum.Name(number)).removeprefix(prefix).lower().replace("_", joiner)
+    except ValueError:
+        return str(number)
 
 
 def seconds(value: float) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeAlias
+from zoneinfo import ZoneInfo
 
 import grpc
 from google.rpc import code_pb2
@@ -287,6 +288,32 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         bind(team=agent.team_id)
         return response
 
+    async def GetTeamAdherence(
+        self, request: pb.GetTeamAdherenceRequest, context: Ctx
+    ) -> pb.TeamAdherence:
+        v = Violations()
+        team_id = parse_name(v, request.name, "name", "teams", "adherence")
+        v.raise_if_any()
+        await self._known_team(team_id)
+        now = utc_now()
+        members = self._directory.members(team_id)
+        # A night shift that started on the agent's yesterday may still be going.
+        days = {a: _local_days_around(now, self._directory.zone_of(a)) for a in members}
+        inputs = await self._book.inputs_of_agents(days, kinds=(views.STATUS, views.SCHEDULE))
+        client_zone = await self._directory.client_zone_of(team_id)
+        rows = [
+            _adherence_row(a, metrics.adherence_now(inputs[a], now), inputs[a].zone, client_zone)
+            for a in members
+        ]
+        return pb.TeamAdherence(
+            name=request.name,
+            as_of_time=to_timestamp(now),
+            agents=rows,
+            out_of_adherence_count=sum(
+                1 for r in rows if r.state == pb.ADHERENCE_STATE_OUT_OF_ADHERENCE
+            ),
+        )
+
     async def _explain_day(
         self,
         response: pb.ExplainMetricResponse,
@@ -436,3 +463,30 @@ def _sorted_by(rows: list[Row], metric: str, descending: bool) -> list[Row]:
     absent = [r for r in rows if r[1][metric] is None]
     present.sort(key=lambda r: float(r[1][metric] or 0.0), reverse=descending)
     return present + absent
+
+
+def _local_days_around(now: datetime, zone: str) -> list[date]:
+    today = now.astimezone(ZoneInfo(zone)).date()
+    return [today - timedelta(days=1), today]
+
+
+def _adherence_row(
+    agent_id: str, now: metrics.AdherenceNow, zone: str, client_zone: str
+) -> pb.AgentAdherence:
+    row = pb.AgentAdherence(
+        agent=f"agents/{agent_id}",
+        status=now.status,
+        state=pb.AdherenceState.Value(f"ADHERENCE_STATE_{now.state}"),
+        state_since=to_timestamp(now.state_since),
+        state_since_agent_local=localized(now.state_since, zone),
+        state_since_client_local=localized(now.state_since, client_zone),
+    )
+    if now.status_since is not None:
+        row.status_since.CopyFrom(to_timestamp(now.status_since))
+    if now.scheduled is not None:
+        row.scheduled_activity = now.scheduled.kind
+        row.scheduled_start_time.CopyFrom(to_timestamp(now.scheduled.start))
+        row.scheduled_end_time.CopyFrom(to_timestamp(now.scheduled.end))
+        row.scheduled_end_agent_local.CopyFrom(localized(now.scheduled.end, zone))
+        row.scheduled_end_client_local.CopyFrom(localized(now.scheduled.end, client_zone))
+    return row

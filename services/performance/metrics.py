@@ -329,6 +329,85 @@ def _adheres(status: str, productive: bool, kind: str) -> bool:
     return status != OFFLINE and status not in PRODUCTIVE_STATUSES
 
 
+# --- real-time adherence -----------------------------------------------------------------
+IN_ADHERENCE = "IN_ADHERENCE"
+OUT_OF_ADHERENCE = "OUT_OF_ADHERENCE"
+NOT_SCHEDULED = "NOT_SCHEDULED"  # no shift now: nothing to adhere to
+ON_LEAVE = "ON_LEAVE"
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """The stretch of a shift the schedule says the agent is in now (work runs between the
+    shift's other activities)."""
+
+    kind: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class AdherenceNow:
+    status: str
+    status_since: datetime | None  # None: no status within STATUS_CARRY (offline)
+    scheduled: Scheduled | None
+    state: str  # IN_ADHERENCE, OUT_OF_ADHERENCE, NOT_SCHEDULED or ON_LEAVE
+    state_since: datetime  # when the state began, the roster date's start at the earliest
+
+
+def adherence_now(inputs: AgentInputs, now: datetime) -> AdherenceNow:
+    """The agent's status now against the schedule now, as adherence counts it (`adheres`),
+    and since when that state has held: the run of the roster date's pieces up to now with the
+    same state."""
+    timeline = _Timeline(inputs)
+    status = timeline.status_at(now)
+    day = roster_date_at(inputs.shifts, now, inputs.zone)
+    first = min(day_span(inputs, day)[0], now)
+    cut = pieces_between(inputs, day, first, now + _ONE_MS)
+    upto = [piece for piece in cut if piece.start <= now]  # the last one holds now
+    upto = upto or [Piece(now, now, status, _activity_at(inputs, now), timeline.on_leave(now))]
+    state = _state(upto[-1])
+    since = upto[-1].start
+    for piece in reversed(upto[:-1]):
+        if _state(piece) != state or piece.end != since:
+            break
+        since = piece.start
+    return AdherenceNow(status, _status_since(timeline, now), _scheduled(inputs, now), state, since)
+
+
+def _state(piece: Piece) -> str:
+    if piece.on_leave:
+        return ON_LEAVE
+    if piece.activity is None:
+        return NOT_SCHEDULED
+    return IN_ADHERENCE if adheres(piece.status, piece.activity) else OUT_OF_ADHERENCE
+
+
+def _activity_at(inputs: AgentInputs, instant: datetime) -> Activity | None:
+    shift = _Timeline(inputs).shift_at(instant)
+    return shift.activity_at(instant) if shift is not None else None
+
+
+def _status_since(timeline: _Timeline, now: datetime) -> datetime | None:
+    index = bisect.bisect_right(timeline.times, now) - 1
+    if index < 0 or now - timeline.changes[index].at >= STATUS_CARRY:
+        return None
+    return timeline.changes[index].at
+
+
+def _scheduled(inputs: AgentInputs, now: datetime) -> Scheduled | None:
+    shift = _Timeline(inputs).shift_at(now)
+    activity = shift.activity_at(now) if shift is not None else None
+    if shift is None or activity is None:
+        return None
+    if activity.kind != WORK:
+        return Scheduled(activity.kind, activity.start, activity.end)
+    # Work: from the end of the activity before now to the start of the next one.
+    start = max([shift.start, *(a.end for a in shift.activities if a.end <= now)])
+    end = min([shift.end, *(a.start for a in shift.activities if a.start > now)])
+    return Scheduled(WORK, start, end)
+
+
 # --- one roster date ---------------------------------------------------------------------
 def day_sums(inputs: AgentInputs, day: date) -> Sums:
     """Every sum of one agent and roster date, from the inputs around it."""

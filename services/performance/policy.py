@@ -39,6 +39,10 @@ POLICY = {
     SERVICE + "GetScorecard": Rule(_SCORECARD_READERS, _agent),
     SERVICE + "ListScorecards": Rule(_TEAM_READERS, _team),
     SERVICE + "GetTeamSummary": Rule(_TEAM_READERS, _team),
+    # Real-time adherence: the floor's team leaders (own team), HR and admins, as scorecards.
+    SERVICE + "GetTeamAdherence": Rule(
+        _TEAM_READERS, lambda request: team_from_name(request.name.removesuffix("/adherence"))
+    ),
     # A team leader tunes their own team's thresholds; an admin anyone's.
     SERVICE + "SetRedFlagThresholds": Rule(
         (Grant(Role.TEAM_LEADER, Scope.TEAM), Grant(Role.ADMIN)),

@@ -293,12 +293,43 @@ class DayBook:
         kinds: tuple[str, ...] = (),
     ) -> metrics.AgentInputs:
         """The agent's stored inputs around `days` (of `kinds`; all by default)."""
+        if not keep:
+            kinds = kinds or tuple(self._colls)
+            return (await self.inputs_of_agents({agent_id: days}, kinds=kinds))[agent_id]
         zone = self._directory.zone_of(agent_id)
         slots = sorted({b for d in days for b in store.buckets_for_day(agent_id, d, zone)})
         parts: list[store.Parsed] = []
         for kind in kinds or tuple(self._colls):
             parts += await self._parsed_slices(kind, slots, keep=keep)
         return store.inputs_from_parsed(zone, parts)
+
+    async def inputs_of_agents(
+        self, days: dict[str, list[date]], *, kinds: tuple[str, ...]
+    ) -> dict[str, metrics.AgentInputs]:
+        """Several agents' stored inputs around their days (a query: nothing cached), each
+        input document read once for all of them."""
+        slots = {
+            agent_id: sorted(
+                {
+                    slot
+                    for day in agent_days
+                    for slot in store.buckets_for_day(agent_id, day, self.zone_of(agent_id))
+                }
+            )
+            for agent_id, agent_days in days.items()
+        }
+        parts: dict[str, list[store.Parsed]] = {agent_id: [] for agent_id in days}
+        for kind in kinds:
+            ids = sorted({doc_id for agent_slots in slots.values() for doc_id, _ in agent_slots})
+            docs = await self._docs(kind, ids, keep=False)
+            for agent_id, agent_slots in slots.items():
+                for doc_id, _ in agent_slots:
+                    part = docs.get(doc_id, {}).get("agents", {}).get(agent_id, {})
+                    parts[agent_id].append(store.parse_slice(agent_id, part, None))
+        return {
+            agent_id: store.inputs_from_parsed(self.zone_of(agent_id), agent_parts)
+            for agent_id, agent_parts in parts.items()
+        }
 
     async def _parsed_slices(
         self, kind: str, slots: list[store.Slot], *, keep: bool

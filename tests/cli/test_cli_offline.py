@@ -103,7 +103,7 @@ ROUND_TWO = [
 ]  # fmt: skip
 ROUND_THREE = [
     ["leave", "cancel"], ["shifts", "update"], ["coverage", "set"], ["flags", "thresholds", "get"],
-    ["flags", "thresholds", "set"], ["explain"],
+    ["flags", "thresholds", "set"], ["explain"], ["adherence"],
 ]  # fmt: skip
 SETUP = [
     ["sites", "create"], ["sites", "get"], ["sites", "list"], ["sites", "holidays"],

@@ -125,3 +125,37 @@ async def test_a_bad_file_is_refused_whole_with_line_numbers(
     assert other.exit_code == exitcodes.PERMISSION_DENIED, other.stderr
     sort = await wfm("scorecards", "--team", "night", "--sort", "speed", token=leader)
     assert sort.exit_code == exitcodes.USAGE and "adherence_percent" in sort.stderr
+
+
+async def test_adherence_now_for_the_team_leaders_own_team(wfm: Cli, perf_system: System) -> None:
+    from wfm.availability.v1 import availability_service_pb2 as apb
+
+    from tests.integration.test_performance_adherence import _shift_around_now
+
+    await _team(perf_system, [])
+    await perf_system.add_team("rta")
+    await perf_system.add_agent("r1", "rta")
+    await eventually(lambda: perf_system.performance.directory.agent("r1"))  # type: ignore[union-attr]
+    await perf_system.known_to_availability("r1")
+    await _shift_around_now(perf_system, "r1")
+    await perf_system.avail.SetStatus(
+        apb.SetStatusRequest(
+            name="agents/r1/availability", status=apb.AGENT_STATUS_LUNCH, idempotency_key="l"
+        )
+    )
+    leader = wfm.token("tl-1", "team_leader", teams=("rta",))
+
+    async def shown() -> str:
+        run = await wfm("adherence", token=leader)  # the token's own team
+        assert run.exit_code == 0, run.stderr
+        return run.stdout
+
+    out = await eventually(shown, lambda out: "lunch" in out)
+    assert "out of adherence" in out and "work" in out and "IST" in out
+    assert out.rstrip().endswith("1 of 1 out of adherence")
+    data = (await wfm("adherence", "--team", "rta", "--json", token=leader)).json()
+    assert [(a["agent"], a["state"]) for a in data["agents"]] == [
+        ("agents/r1", "ADHERENCE_STATE_OUT_OF_ADHERENCE")
+    ]
+    other = await wfm("adherence", "--team", "night", token=leader)
+    assert other.exit_code == exitcodes.PERMISSION_DENIED

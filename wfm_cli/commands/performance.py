@@ -30,9 +30,10 @@ from wfm_cli.context import (
     print_json,
     to_dict,
     token_subject,
+    token_team,
 )
 from wfm_cli.groups import DefaultGroup
-from wfm_cli.render import local_time
+from wfm_cli.render import enum_words, local_time, since
 from wfm_sdk import names
 
 cases_app = typer.Typer(help="Case outcomes (admins, integrations).", no_args_is_help=True)
@@ -515,7 +516,69 @@ def _print_recorded(reply: performance_pb.RecordCasesResponse) -> None:
     typer.echo(f"recorded {reply.recorded_count} cases, {reply.failed_count} refused")
 
 
+# Out of adherence first, the longest out at the top; then in, off shift, on leave.
+_ADHERENCE_ORDER = {
+    performance_pb.ADHERENCE_STATE_OUT_OF_ADHERENCE: 0,
+    performance_pb.ADHERENCE_STATE_IN_ADHERENCE: 1,
+    performance_pb.ADHERENCE_STATE_NOT_SCHEDULED: 2,
+    performance_pb.ADHERENCE_STATE_ON_LEAVE: 3,
+}
+
+
+@handle_errors
+def adherence(
+    ctx: typer.Context,
+    *,
+    team: Annotated[str, typer.Option(help="Team id (default: the one your token names).")] = "",
+    json_out: JsonOption = False,
+) -> None:
+    """Real-time adherence: each agent's status now against what the schedule says now, out
+    of adherence first (longest first), with both clocks.
+
+    Example: wfm adherence --team pune-night
+    """
+    team = team or token_team(options(ctx).config().token)
+    if not team:
+        raise typer.BadParameter("give --team (your token names no one team)")
+    with client(ctx) as wfm:
+        found = wfm.performance.get_team_adherence(name=f"{names.team_name(team)}/adherence")
+    if json_out:
+        print_json(to_dict(found))
+        return
+    now = found.as_of_time.ToDatetime(tzinfo=UTC)
+    rows = sorted(
+        found.agents,
+        key=lambda r: (_ADHERENCE_ORDER.get(r.state, 9), r.state_since.ToDatetime(), r.agent),
+    )
+    table = Table(title=f"adherence of {names.team_name(team)}", title_justify="left")
+    for column in ("agent", "status", "scheduled now", "until (agent / client)", "state", "for"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        state = enum_words(performance_pb.AdherenceState, row.state, "ADHERENCE_STATE_", " ")
+        if row.state == performance_pb.ADHERENCE_STATE_OUT_OF_ADHERENCE:
+            state = f"[red]{state}[/]"
+        until = (
+            f"{local_time(row.scheduled_end_agent_local)} / "
+            f"{local_time(row.scheduled_end_client_local)}"
+            if row.scheduled_activity
+            else ""
+        )
+        table.add_row(
+            row.agent.removeprefix("agents/"),
+            row.status.lower().replace("_", "-"),
+            row.scheduled_activity.lower() or "-",
+            until,
+            f"[red]{state}[/]"
+            if row.state == performance_pb.ADHERENCE_STATE_OUT_OF_ADHERENCE
+            else state,
+            since(row.state_since, now),
+        )
+    console().print(table)
+    typer.echo(f"{found.out_of_adherence_count} of {len(rows)} out of adherence")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("adherence")(adherence)
     app.command("scorecard")(scorecard)
     app.command("scorecards")(scorecards)
     flags_app.command("show")(flags)

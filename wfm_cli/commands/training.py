@@ -30,6 +30,7 @@ from wfm_cli.context import (
     token_subject,
     token_team,
 )
+from wfm_cli.render import enum_words as _words
 from wfm_cli.render import local_time
 from wfm_cli.training_input import LEVELS, given, read_completions, requirement
 from wfm_sdk import names
@@ -70,13 +71,6 @@ def _enum(words: str, choices: list[str], option: str) -> int:
     if words not in choices:
         raise typer.BadParameter(f"{option}: one of {', '.join(choices)}")
     return choices.index(words) + 1  # the enums list the choices in this order, from 1
-
-
-def _words(enum: Any, number: int, prefix: str) -> str:
-    try:
-        return str(enum.Name(number)).removeprefix(prefix).lower().replace("_", "-")
-    except ValueError:
-        return str(number)
 
 
 def _session_name(session: str) -> str:
