@@ -241,13 +241,21 @@ async def _open_session(seeder: Seeder, team: TeamSeed) -> None:
     zone = ZoneInfo(team.agent_time_zone)
     start = datetime.combine(week_start() + timedelta(days=9), time(11, 0), zone)
     sid = f"gdpr-2026-{team.team_id}-{start:%Y%m%d}"
+    await _create_class(seeder, team, "gdpr-2026", sid, start)
+    seeder.count("open sessions")
+
+
+async def _create_class(
+    seeder: Seeder, team: TeamSeed, course: str, sid: str, start: datetime
+) -> None:
+    """A 20-seat virtual class of the course on the team's clock (kept if it exists)."""
     with contextlib.suppress(AlreadyExists):
         await seeder.wfm.training.create_session(
             session_id=sid,
             session=training_pb.Session(
-                course="courses/gdpr-2026",
+                course=f"courses/{course}",
                 start_time=_stamp(start),
-                end_time=_stamp(start + timedelta(minutes=COURSES["gdpr-2026"][2])),
+                end_time=_stamp(start + timedelta(minutes=COURSES[course][2])),
                 time_zone=team.agent_time_zone,
                 trainer="Ravi Menon" if team is PUNE else "Hannah Clarke",
                 capacity=20,
@@ -255,7 +263,6 @@ async def _open_session(seeder: Seeder, team: TeamSeed) -> None:
             ),
             idempotency_key=f"demo-session-{sid}",
         )
-    seeder.count("open sessions")
 
 
 async def _session(seeder: Seeder, team: TeamSeed, course: str, *, day: date) -> None:
@@ -264,20 +271,7 @@ async def _session(seeder: Seeder, team: TeamSeed, course: str, *, day: date) ->
     start = datetime.combine(day, time(11, 0), zone)
     minutes = COURSES[course][2]
     sid = session_id(course, team)
-    with contextlib.suppress(AlreadyExists):
-        await training.create_session(
-            session_id=sid,
-            session=training_pb.Session(
-                course=f"courses/{course}",
-                start_time=_stamp(start),
-                end_time=_stamp(start + timedelta(minutes=minutes)),
-                time_zone=team.agent_time_zone,
-                trainer="Ravi Menon" if team is PUNE else "Hannah Clarke",
-                capacity=20,
-                delivery=training_pb.DELIVERY_VIRTUAL,
-            ),
-            idempotency_key=f"demo-session-{sid}",
-        )
+    await _create_class(seeder, team, course, sid, start)
     seeder.count("sessions")
     agents = seeder.agents[team.team_id][::2]
     await training.enroll_agents(
