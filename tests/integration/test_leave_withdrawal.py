@@ -85,7 +85,8 @@ async def test_agents_withdraw_own_future_leave_and_schedulers_any(system: Syste
     code, details, _ = await h.refusal(asha.CancelLeave(past))
     assert (code, h.rule_types(details)) == (grpc.StatusCode.FAILED_PRECONDITION, ["LEAVE_STARTED"])
     assert (await scheduler.CancelLeave(past)).state == rpb.LEAVE_STATE_CANCELLED  # type: ignore[attr-defined]
-    await asha.RequestLeave(_days("asha", "l3", "2027-04-05", "2027-04-05"))
+    later = (_monday_ahead() + timedelta(days=14)).isoformat()  # a date that stays ahead
+    await asha.RequestLeave(_days("asha", "l3", later, later))
     await scheduler.DenyLeave(  # type: ignore[attr-defined]
         rpb.DenyLeaveRequest(
             name="agents/asha/leaveRequests/l3", reason="peak", idempotency_key="d3"
