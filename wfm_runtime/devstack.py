@@ -119,19 +119,17 @@ async def _start_service(
     """Starts a service on its usual port, or on a free one when that port was taken between
     the probe and the service's bind (another `make run` starting at the same moment)."""
     port = _port_for(service)
-    proc = _spawn(service, port, servers, creds, log_dir)
-    try:
-        wait_for_port(port, proc, timeout=60)
-        await _wait_healthy(port, creds, proc)
-    except RuntimeError:  # wait_for_port's "exited", or ServiceExited
-        if proc.poll() is None or port != DEFAULT_PORTS[service]:
-            raise
+    while True:
+        proc = _spawn(service, port, servers, creds, log_dir)
+        try:
+            wait_for_port(port, proc, timeout=60)
+            await _wait_healthy(port, creds, proc)
+            return proc, port
+        except RuntimeError:  # wait_for_port's "exited", or ServiceExited
+            if proc.poll() is None or port != DEFAULT_PORTS[service]:
+                raise
         print(f"{service}: port {port} was taken meanwhile; using a free port", flush=True)
         port = free_port()
-        proc = _spawn(service, port, servers, creds, log_dir)
-        wait_for_port(port, proc, timeout=60)
-        await _wait_healthy(port, creds, proc)
-    return proc, port
 
 
 class ServiceExited(RuntimeError):

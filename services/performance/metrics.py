@@ -360,19 +360,19 @@ def adherence_now(inputs: AgentInputs, now: datetime) -> AdherenceNow:
     and since when that state has held: the run of the roster date's pieces up to now with the
     same state."""
     timeline = _Timeline(inputs)
-    status = timeline.status_at(now)
     day = roster_date_at(inputs.shifts, now, inputs.zone)
     first = min(day_span(inputs, day)[0], now)
+    # Never empty: the cut from `first` to just past now always has a piece holding now, last.
     cut = pieces_between(inputs, day, first, now + _ONE_MS)
-    upto = [piece for piece in cut if piece.start <= now]  # the last one holds now
-    upto = upto or [Piece(now, now, status, _activity_at(inputs, now), timeline.on_leave(now))]
+    upto = [piece for piece in cut if piece.start <= now]
     state = _state(upto[-1])
     since = upto[-1].start
     for piece in reversed(upto[:-1]):
         if _state(piece) != state or piece.end != since:
             break
         since = piece.start
-    return AdherenceNow(status, _status_since(timeline, now), _scheduled(inputs, now), state, since)
+    scheduled = _scheduled(timeline.shift_at(now), now)
+    return AdherenceNow(upto[-1].status, _status_since(timeline, now), scheduled, state, since)
 
 
 def _state(piece: Piece) -> str:
@@ -383,11 +383,6 @@ def _state(piece: Piece) -> str:
     return IN_ADHERENCE if adheres(piece.status, piece.activity) else OUT_OF_ADHERENCE
 
 
-def _activity_at(inputs: AgentInputs, instant: datetime) -> Activity | None:
-    shift = _Timeline(inputs).shift_at(instant)
-    return shift.activity_at(instant) if shift is not None else None
-
-
 def _status_since(timeline: _Timeline, now: datetime) -> datetime | None:
     index = bisect.bisect_right(timeline.times, now) - 1
     if index < 0 or now - timeline.changes[index].at >= STATUS_CARRY:
@@ -395,8 +390,7 @@ def _status_since(timeline: _Timeline, now: datetime) -> datetime | None:
     return timeline.changes[index].at
 
 
-def _scheduled(inputs: AgentInputs, now: datetime) -> Scheduled | None:
-    shift = _Timeline(inputs).shift_at(now)
+def _scheduled(shift: Shift | None, now: datetime) -> Scheduled | None:
     activity = shift.activity_at(now) if shift is not None else None
     if shift is None or activity is None:
         return None
