@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -312,3 +313,35 @@ def service_process(mongo_url: str, nats: Nats, minter: TokenMinter) -> Iterator
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-ahead-hours",
+        type=int,
+        default=0,
+        help="run with this process's clock moved ahead (make test-ahead): finds tests whose"
+        " fixed dates or weekdays stop holding as the calendar moves on",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    hours = config.getoption("--clock-ahead-hours")
+    if hours:
+        # time-machine moves the wall clock (datetime.now, time.time) of this process and
+        # leaves time.monotonic alone, so asyncio's timers and every deadline still run true.
+        import time_machine
+
+        ahead = datetime.now(UTC) + timedelta(hours=hours)
+        time_machine.travel(ahead, tick=True).start()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--clock-ahead-hours"):
+        return
+    skip = pytest.mark.skip(
+        reason="starts processes or TLS handshakes that keep the machine's own clock"
+    )
+    for item in items:
+        if item.get_closest_marker("own_clock"):
+            item.add_marker(skip)

@@ -14,8 +14,10 @@ import pytest
 
 from tests.cli.conftest import CLEAN_ENV, Cli
 from tests.conftest import System
+from tests.training_helpers import training_clock_at
 from wfm_cli import demo_floor, exitcodes
 from wfm_runtime.testing import eventually
+from wfm_runtime.timefmt import utc_now
 
 pytestmark = pytest.mark.integration
 
@@ -306,9 +308,12 @@ async def test_demo_seeds_once(
 
     # A week later the same floor gets that week's classes: nobody is left in progress on last
     # week's (each has a result or is a no-show), so the same agents can be booked again.
+    # The training service's clock moves on with it: this week's classes are last week's then,
+    # so their check-in is open whatever the weekday of the run (it opens an hour before each).
     next_week = demo_floor.week_start() + timedelta(days=7)
     monkeypatch.setattr(demo_floor, "week_start", lambda today=None: next_week)
-    later = await wfm("demo", "--agents-per-team", "3", "--json")
+    with training_clock_at(utc_now() + timedelta(days=7)):
+        later = await wfm("demo", "--agents-per-team", "3", "--json")
     assert later.exit_code == 0, later.stderr
     assert (later.json()["seeded"]["sessions"], later.json()["seeded"]["no-shows"]) == (6, 6)
     ahead = await wfm("sessions", "list", "--from", f"{next_week}", "--json")
@@ -333,6 +338,7 @@ def _installed_wfm() -> Path:
     return script
 
 
+@pytest.mark.own_clock
 async def test_installed_command_from_another_folder(system: System, tmp_path: Path) -> None:
     """The console script as a person runs it: outside the repository, configured only by the
     environment."""

@@ -76,6 +76,7 @@ async def devstack(mongo_url: str, nats: Nats, tmp_path: Path) -> AsyncIterator[
         structlog.configure(**saved)
 
 
+@pytest.mark.own_clock
 async def test_found_by_its_state_file_over_mutual_tls(devstack: DevStack) -> None:
     who = await devstack("--as", "admin-1", "--role", "admin", "whoami", "--json")
     assert who.json()["transport"] == "TLS with a client certificate (mutual TLS)"

@@ -102,6 +102,7 @@ async def audit_processes(system: System) -> set[str]:
     return {str(d["_id"]).rsplit("/", 1)[1][:8] for d in docs if "SetStatus" in d.get("method", "")}
 
 
+@pytest.mark.own_clock
 async def test_primary_and_worker_both_serve_and_the_worker_follows_the_directory(
     system: System, service_process: SpawnService
 ) -> None:
@@ -160,6 +161,7 @@ async def test_primary_and_worker_both_serve_and_the_worker_follows_the_director
             await open_channel.close()
 
 
+@pytest.mark.own_clock
 async def test_a_dead_worker_is_replaced_and_the_primary_takes_its_workers_down(
     system: System, service_process: SpawnService
 ) -> None:
@@ -212,6 +214,7 @@ async def recoveries(system: System) -> int:
     return len(await store_docs(system, "availability", "relay_recoveries"))
 
 
+@pytest.mark.own_clock
 async def test_writes_a_killed_worker_acknowledged_reach_the_view(
     system: System, service_process: SpawnService
 ) -> None:
@@ -246,6 +249,7 @@ async def test_writes_a_killed_worker_acknowledged_reach_the_view(
     assert await recoveries(system) >= 1  # the dead worker's relay, recovered by the primary
 
 
+@pytest.mark.own_clock
 async def test_a_retry_on_another_process_returns_the_first_result(
     system: System, service_process: SpawnService
 ) -> None:

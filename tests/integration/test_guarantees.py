@@ -236,6 +236,7 @@ async def snapshot(views: object) -> dict[str, list[dict[str, object]]]:
     return result
 
 
+@pytest.mark.own_clock
 async def test_write_survives_sigkill_before_publish(
     system: System, service_process: SpawnService
 ) -> None:
@@ -310,6 +311,7 @@ async def _bus_down(system: System) -> bool:
     return not system.availability.runtime.bus.connected
 
 
+@pytest.mark.own_clock
 async def test_projector_killed_mid_batch_loses_nothing(
     system: System, service_process: SpawnService
 ) -> None:

@@ -75,6 +75,7 @@ async def _container_health_check(port: int, client: DevCredentials, ca: Path | 
 
 
 # --- gRPC: TLS and mutual TLS --------------------------------------------------------------
+@pytest.mark.own_clock
 async def test_mutual_tls_admits_only_clients_with_a_certificate_from_the_ca(
     mongo_url: str, nats: Nats, minter: TokenMinter, creds: DevCredentials, tmp_path: Path
 ) -> None:
@@ -264,6 +265,7 @@ async def test_nats_refuses_unknown_users_and_wrong_passwords(locked_nats: Locke
 
 
 # --- the system on a locked-down NATS ------------------------------------------------------
+@pytest.mark.own_clock
 async def test_the_services_work_with_their_own_nats_users_and_mutual_tls(
     mongo_url: str, locked_nats: LockedNats, minter: TokenMinter, creds: DevCredentials
 ) -> None:
