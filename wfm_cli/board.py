@@ -1,4 +1,5 @@
-"""The live board's state, and following the Watch stream across service restarts."""
+"""Live screens: the board's state and following the Watch stream across service restarts,
+and `poll` for screens redrawn from a read every few seconds (`wfm adherence --watch`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
 
 import grpc
 from wfm.availability.v1 import availability_service_pb2 as availability_pb
@@ -16,6 +19,10 @@ WatchMessage = availability_pb.WatchAvailabilityResponse
 # A stream broken by these is reopened (a service restarting, a connection dropped); any other
 # error (an expired token, a refused team) ends the command with its exit code.
 RECONNECT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
+# A polled read failing with these is tried again at the next tick, the last answer kept on
+# screen; any other error ends the command with its exit code.
+RETRY_POLL = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+Answer = TypeVar("Answer")
 
 
 @dataclass
@@ -70,3 +77,32 @@ def follow(
         sleep(backoff)
         backoff = min(backoff * 2, max_backoff_s)
         stream = reopen()
+
+
+def poll(
+    first: Answer,
+    fetch: Callable[[], Answer],
+    show: Callable[[Answer, str], None],
+    *,
+    every_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Shows `first`, then a fresh answer every `every_s` seconds until Ctrl-C (the caller's
+    KeyboardInterrupt). While the service does not answer, the last answer stays on screen
+    with a note saying since when; the next tick tries again."""
+    last, note = first, ""
+    answered = now()
+    while True:
+        show(last, note)
+        sleep(every_s)
+        try:
+            last, note = fetch(), ""
+            answered = now()
+        except WfmError as error:
+            if error.code not in RETRY_POLL:
+                raise
+            note = (
+                f"no answer ({error.code.name.lower()}): showing {answered:%H:%M:%S} UTC,"
+                f" trying again every {every_s:g}s"
+            )

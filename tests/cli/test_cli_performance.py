@@ -3,6 +3,9 @@ against the real performance service."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,7 +15,8 @@ from wfm.performance.v1 import performance_service_pb2 as pb
 
 from tests.cli.conftest import Cli
 from tests.conftest import System
-from wfm_cli import exitcodes
+from wfm_cli import board, exitcodes
+from wfm_cli.commands import performance as performance_commands
 from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import utc_now
 
@@ -159,3 +163,63 @@ async def test_adherence_now_for_the_team_leaders_own_team(wfm: Cli, perf_system
     ]
     other = await wfm("adherence", "--team", "night", token=leader)
     assert other.exit_code == exitcodes.PERMISSION_DENIED
+
+
+async def test_adherence_watch_reads_again_each_tick_until_ctrl_c(
+    wfm: Cli, perf_system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`wfm adherence --watch`: the agent back from an unplanned lunch shows in adherence on
+    the next read; Ctrl-C ends the screen with exit 0."""
+    from wfm.availability.v1 import availability_service_pb2 as apb
+
+    from tests.integration.test_performance_adherence import _shift_around_now
+
+    await perf_system.add_team("rta")
+    await perf_system.add_agent("r1", "rta")
+    await eventually(lambda: perf_system.performance.directory.agent("r1"))  # type: ignore[union-attr]
+    await perf_system.known_to_availability("r1")
+    await _shift_around_now(perf_system, "r1")
+
+    async def set_status(status: apb.AgentStatus.ValueType, key: str) -> None:
+        await perf_system.avail.SetStatus(
+            apb.SetStatusRequest(name="agents/r1/availability", status=status, idempotency_key=key)
+        )
+
+    leader = perf_system.perf_as("tl-1", "team_leader", teams=("rta",))
+
+    async def read_state() -> int:
+        found = await leader.GetTeamAdherence(
+            pb.GetTeamAdherenceRequest(name="teams/rta/adherence")
+        )
+        return found.agents[0].state if found.agents else 0
+
+    await set_status(apb.AGENT_STATUS_LUNCH, "lunch")
+    await eventually(read_state, lambda state: state == pb.ADHERENCE_STATE_OUT_OF_ADHERENCE)
+
+    loop = asyncio.get_running_loop()
+    ticks: list[float] = []
+
+    def tick(seconds: float) -> None:  # runs on the command's thread, as time.sleep would
+        ticks.append(seconds)
+        if len(ticks) % 2 == 0:
+            raise KeyboardInterrupt
+        if len(ticks) == 1:
+            back = set_status(apb.AGENT_STATUS_AVAILABLE, "back")
+            asyncio.run_coroutine_threadsafe(back, loop).result(timeout=10)
+            in_adherence = eventually(read_state, lambda s: s == pb.ADHERENCE_STATE_IN_ADHERENCE)
+            asyncio.run_coroutine_threadsafe(in_adherence, loop).result(timeout=20)
+
+    monkeypatch.setattr(performance_commands, "poll", functools.partial(board.poll, sleep=tick))
+    token = wfm.token("tl-1", "team_leader", teams=("rta",))
+    lines = await wfm("adherence", "--watch", "--json", "--every", "3", token=token)
+    assert lines.exit_code == 0, lines.stderr
+    assert ticks == [3, 3]  # read, tick, read again, Ctrl-C at the next tick
+    reads = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert [r["agents"][0]["state"] for r in reads] == [
+        "ADHERENCE_STATE_OUT_OF_ADHERENCE",
+        "ADHERENCE_STATE_IN_ADHERENCE",
+    ]
+    screen = await wfm("adherence", "--watch", token=token)  # stopped at its first tick
+    assert screen.exit_code == 0, screen.stderr
+    assert ticks == [3, 3, 10, 10]  # every 10 s unless --every says otherwise
+    assert "in adherence" in screen.stdout and "0 of 1 out of adherence - read at" in screen.stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,11 +14,13 @@ from typing import Annotated, Any
 import grpc
 import typer
 from google.protobuf import json_format
+from rich.live import Live
 from rich.progress import Progress
 from rich.table import Table
 from wfm.performance.v1 import performance_service_pb2 as performance_pb
 
 from wfm_cli import exitcodes
+from wfm_cli.board import poll
 from wfm_cli.context import (
     JsonOption,
     KeyOption,
@@ -530,21 +532,90 @@ def adherence(
     ctx: typer.Context,
     *,
     team: Annotated[str, typer.Option(help="Team id (default: the one your token names).")] = "",
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Redraw with a fresh read until Ctrl-C.")
+    ] = False,
+    every: Annotated[
+        float, typer.Option(help="Seconds between reads with --watch.", min=2, max=300)
+    ] = 10.0,
     json_out: JsonOption = False,
 ) -> None:
     """Real-time adherence: each agent's status now against what the schedule says now, out
-    of adherence first (longest first), with both clocks.
+    of adherence first (longest first), with both clocks. With --watch the screen is read again
+    every --every seconds until Ctrl-C (while the service does not answer, the last read stays
+    with a note); --watch --json prints one JSON line per read.
 
-    Example: wfm adherence --team pune-night
+    Examples:
+
+      wfm adherence --team pune-night
+
+      wfm adherence --watch --every 5
     """
     team = team or token_team(options(ctx).config().token)
     if not team:
         raise typer.BadParameter("give --team (your token names no one team)")
+    name = f"{names.team_name(team)}/adherence"
     with client(ctx) as wfm:
-        found = wfm.performance.get_team_adherence(name=f"{names.team_name(team)}/adherence")
+
+        def fetch() -> performance_pb.TeamAdherence:
+            return wfm.performance.get_team_adherence(name=name)
+
+        found = fetch()  # a refusal ends here, with its exit code
+        if not watch:
+            _print_adherence(found, team, json_out)
+        else:
+            _watch_adherence(found, fetch, team, every, json_out)
+
+
+def _print_adherence(found: performance_pb.TeamAdherence, team: str, json_out: bool) -> None:
     if json_out:
         print_json(to_dict(found))
         return
+    out = console()
+    out.print(_adherence_table(found, team))
+    out.print(_adherence_summary(found), highlight=False)
+
+
+def _watch_adherence(
+    first: performance_pb.TeamAdherence,
+    fetch: Callable[[], performance_pb.TeamAdherence],
+    team: str,
+    every_s: float,
+    json_out: bool,
+) -> None:
+    """A screen redrawn on every read; with --json one line per read (a missed read is a note
+    on stderr), for a wallboard or a log."""
+    screen = Live(console=console(), refresh_per_second=1)
+
+    def draw(found: performance_pb.TeamAdherence, note: str) -> None:
+        read = found.as_of_time.ToDatetime(tzinfo=UTC)
+        table = _adherence_table(found, team)
+        table.caption = f"{_adherence_summary(found)} - read at {read:%H:%M:%S} UTC" + (
+            f" - {note}" if note else ""
+        )
+        screen.update(table, refresh=True)
+
+    def line(found: performance_pb.TeamAdherence, note: str) -> None:
+        if note:
+            typer.echo(note, err=True)
+        else:
+            typer.echo(json.dumps(to_dict(found)))
+
+    try:
+        if json_out:
+            poll(first, fetch, line, every_s=every_s)
+        else:
+            with screen:
+                poll(first, fetch, draw, every_s=every_s)
+    except KeyboardInterrupt:
+        return
+
+
+def _adherence_summary(found: performance_pb.TeamAdherence) -> str:
+    return f"{found.out_of_adherence_count} of {len(found.agents)} out of adherence"
+
+
+def _adherence_table(found: performance_pb.TeamAdherence, team: str) -> Table:
     now = found.as_of_time.ToDatetime(tzinfo=UTC)
     rows = sorted(
         found.agents,
@@ -568,13 +639,10 @@ def adherence(
             row.status.lower().replace("_", "-"),
             row.scheduled_activity.lower() or "-",
             until,
-            f"[red]{state}[/]"
-            if row.state == performance_pb.ADHERENCE_STATE_OUT_OF_ADHERENCE
-            else state,
+            state,
             since(row.state_since, now),
         )
-    console().print(table)
-    typer.echo(f"{found.out_of_adherence_count} of {len(rows)} out of adherence")
+    return table
 
 
 def register(app: typer.Typer) -> None:
