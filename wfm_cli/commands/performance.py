@@ -590,8 +590,10 @@ def _watch_adherence(
     def draw(found: performance_pb.TeamAdherence, note: str) -> None:
         read = found.as_of_time.ToDatetime(tzinfo=UTC)
         table = _adherence_table(found, team)
-        table.caption = f"{_adherence_summary(found)} - read at {read:%H:%M:%S} UTC" + (
-            f" - {note}" if note else ""
+        # In the title, not a caption: a team taller than the terminal is cut at the bottom.
+        table.title = (
+            f"{table.title} - {_adherence_summary(found)} - read at {read:%H:%M:%S} UTC"
+            + (f"\n{note}" if note else "")
         )
         screen.update(table, refresh=True)
 
