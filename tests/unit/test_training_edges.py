@@ -48,3 +48,13 @@ class TestCertifications:
         as_of = datetime(2027, 3, 1, tzinfo=UTC)
         assert d.due_items(learner, [COURSE], as_of=as_of, within_days=30) == []
         assert d.certifications(learner) == []
+
+    def test_validity_days_are_24_hour_days_from_the_completion_instant(self) -> None:
+        # Pinned as docs/training.md states it: a pass on 29 February valid 365 days expires
+        # on 28 February at the same UTC time; across a summer-time change the agent's wall
+        # clock shows the expiry an hour later than the pass, never on a shifted instant.
+        leap = passed(COURSE, "s1", datetime(2028, 2, 29, 17, tzinfo=UTC))
+        assert leap.expire_time == datetime(2029, 2, 28, 17, tzinfo=UTC)
+        london_winter = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)  # 23:30 GMT, BST from the 29th
+        short = passed(replace(COURSE, validity_days=1), "s2", london_winter)
+        assert short.expire_time == datetime(2026, 3, 29, 23, 30, tzinfo=UTC)
