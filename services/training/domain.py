@@ -913,15 +913,20 @@ def competency_levels(learner: Learner) -> dict[str, HeldLevel]:
 
 
 def certifications(learner: Learner) -> list[Certification]:
-    """Per course with a validity period: the latest passed completion decides the expiry."""
+    """Per course with a validity period: the latest passed completion decides the expiry.
+
+    A latest pass without an expiry (the course stopped expiring) certifies for good: an
+    older pass's expiry must not keep the course due, since no renewal could clear it."""
     by_course: dict[str, list[CompletionRecord]] = {}
     for c in sorted(learner.completions, key=lambda c: c.completion_time):
-        if c.passed and c.expire_time is not None:
+        if c.passed:
             by_course.setdefault(c.course_id, []).append(c)
     certs = []
-    for course_id, history in sorted(by_course.items()):
-        latest = history[-1]
-        assert latest.expire_time is not None
+    for course_id, passes in sorted(by_course.items()):
+        latest = passes[-1]
+        if latest.expire_time is None:
+            continue
+        history = [c for c in passes if c.expire_time is not None]
         certs.append(
             Certification(
                 course_id,
