@@ -946,12 +946,13 @@ def due_items(
     as_of: datetime,
     within_days: int,
 ) -> list[DueItem]:
-    """Required courses never passed, and certifications expiring within N days or expired;
-    each names the session of the course the agent is already booked on, if any (still due
-    until passed, but no seat to find)."""
+    """Required courses not passed by `as_of`, and certifications expiring within N days of it
+    or expired; each names the session of the course the agent is already booked on, if any
+    (still due until passed, but no seat to find)."""
     horizon = as_of + timedelta(days=within_days)
     booked = {b.course_id: b.session_id for b in learner.bookings}
     items: list[DueItem] = []
+    learner = record_as_of(learner, as_of)
     passed = {c.course_id for c in learner.completions if c.passed}
 
     def item(course_id: str, reason: DueReason, due: datetime | None) -> DueItem:
@@ -966,6 +967,13 @@ def due_items(
         elif cert.expires <= horizon:
             items.append(item(cert.course_id, DueReason.EXPIRING, cert.expires))
     return items
+
+
+def record_as_of(learner: Learner, instant: datetime) -> Learner:
+    """The learner's record at `instant`: completions dated later do not count yet, so what was
+    due as of a past instant stays the same however much is recorded since."""
+    completions = tuple(c for c in learner.completions if c.completion_time <= instant)
+    return replace(learner, completions=completions)
 
 
 def in_period(record: CompletionRecord, start: datetime | None, end: datetime | None) -> bool:

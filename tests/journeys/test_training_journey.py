@@ -33,6 +33,7 @@ AGENTS = ["asha", "ravi", "meera", "kiran", "neha"]
 # both from the start of the test (an hour before each start) until they end.
 FIRST = starting_soon()
 SECOND = FIRST + timedelta(minutes=45)
+AFTER_CLASSES = SECOND + timedelta(hours=4)  # both classes' results are dated by then
 KOLKATA = ZoneInfo("Asia/Kolkata")
 
 
@@ -168,7 +169,7 @@ async def test_training_team_runs_a_client_course(system: System) -> None:
         await trainer.RecordCompletion(_done(sid, agent, minutes, score))
 
     asha = await system.training_as("asha", "agent").GetTranscript(
-        pb.GetTranscriptRequest(name="agents/asha/transcript", as_of_time=_ts(FIRST))
+        pb.GetTranscriptRequest(name="agents/asha/transcript", as_of_time=_ts(AFTER_CLASSES))
     )
     assert [(c.course, c.session, c.passed, c.attended_minutes) for c in asha.completions] == [
         ("courses/acme-fibre", "sessions/first", True, 240)
@@ -194,7 +195,9 @@ async def test_training_team_runs_a_client_course(system: System) -> None:
     # Only Meera is still due the required course; a year on, the passes come up for renewal.
     # (the due list reads the projected views: it follows the writes within moments)
     now_due = await eventually(
-        lambda: leader.ListDue(pb.ListDueRequest(team=f"teams/{TEAM}", as_of_time=_ts(FIRST))),
+        lambda: leader.ListDue(
+            pb.ListDueRequest(team=f"teams/{TEAM}", as_of_time=_ts(AFTER_CLASSES))
+        ),
         lambda r: len(r.due) == 1,
     )
     assert [(d.agent, d.reason) for d in now_due.due] == [("agents/meera", pb.DUE_REASON_REQUIRED)]

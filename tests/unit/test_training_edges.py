@@ -49,6 +49,21 @@ class TestCertifications:
         assert d.due_items(learner, [COURSE], as_of=as_of, within_days=30) == []
         assert d.certifications(learner) == []
 
+    def test_what_was_due_as_of_an_instant_ignores_completions_dated_later(self) -> None:
+        # ListDue's as_of_time makes a due list reproducible: asked again after the agent
+        # passed (and renewed), the list as of a day before each still shows what was due then.
+        first = passed(COURSE, "s1", datetime(2026, 1, 5, 10, tzinfo=UTC))
+        renewed = passed(COURSE, "s2", datetime(2027, 1, 2, tzinfo=UTC))
+        learner = d.Learner("a", completions=(first, renewed))
+
+        def due(as_of: datetime) -> list[tuple[str, d.DueReason]]:
+            items = d.due_items(learner, [COURSE], as_of=as_of, within_days=30)
+            return [(i.course_id, i.reason) for i in items]
+
+        assert due(datetime(2026, 1, 4, tzinfo=UTC)) == [("pci-1", d.DueReason.REQUIRED)]
+        assert due(datetime(2026, 12, 20, tzinfo=UTC)) == [("pci-1", d.DueReason.EXPIRING)]
+        assert due(datetime(2027, 1, 3, tzinfo=UTC)) == []
+
     def test_validity_days_are_24_hour_days_from_the_completion_instant(self) -> None:
         # Pinned as docs/training.md states it: a pass on 29 February valid 365 days expires
         # on 28 February at the same UTC time; across a summer-time change the agent's wall
