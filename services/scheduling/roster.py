@@ -326,12 +326,9 @@ def _operating_hours(shift: Shift, ctx: Context, subject: str) -> list[RuleViola
     if not ctx.operating_hours:
         return []  # a team without operating hours set has no such constraint
     for window in (w for w in ctx.operating_hours if w.weekday == shift.roster_date.weekday()):
-        try:
-            opens, closes = rt.local_interval(
-                shift.roster_date, window.open_local, window.length_minutes, ctx.client_zone
-            )
-        except rt.NonexistentLocalTime:
-            opens, closes = rt.day_bounds(shift.roster_date, ctx.client_zone)
+        opens, closes = rt.opening_interval(
+            shift.roster_date, window.open_local, window.length_minutes, ctx.client_zone
+        )
         if opens <= shift.start and shift.end <= closes:
             return []
     return [
