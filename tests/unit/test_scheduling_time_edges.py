@@ -71,3 +71,27 @@ def test_a_window_opening_in_a_dst_gap_opens_when_the_clocks_jump() -> None:
     ctx = _client("America/New_York", OperatingWindow(sunday.weekday(), time(2, 30), 600))
     assert _broken(ShiftPlan(sunday, time(3, 0), 480, Anchor.CLIENT), ctx) == []
     assert _broken(ShiftPlan(sunday, time(1, 30), 240, Anchor.CLIENT), ctx) == ["OPERATING_HOURS"]
+
+
+def test_a_shift_after_midnight_lies_in_the_night_window_that_opened_the_evening_before() -> None:
+    # 18:30-03:30 IST every night: 00:00-03:30 on Tuesday is inside Monday's window. Only the
+    # roster date's own window used to be tried, so no shift could start after midnight.
+    night = tuple(OperatingWindow(d, time(18, 30), 540) for d in range(7))
+    ctx = _client("Asia/Kolkata", *night)
+    tuesday = date(2027, 3, 2)
+    assert _broken(ShiftPlan(tuesday, time(0, 0), 210, Anchor.CLIENT), ctx) == []
+    assert _broken(ShiftPlan(tuesday, time(0, 0), 240, Anchor.CLIENT), ctx) == ["OPERATING_HOURS"]
+
+
+def test_a_team_open_around_the_clock_takes_night_shifts_across_midnight() -> None:
+    # Windows 00:00 + 24 h every day meet at midnight: a 22:00-06:00 night is inside them, also
+    # on the night New York clocks go back (2026-11-01) and on the last night of a leap February.
+    always = tuple(OperatingWindow(d, time(0, 0), 1440) for d in range(7))
+    ctx = _client("America/New_York", *always)
+    for day in (date(2026, 10, 31), date(2028, 2, 29), date(2027, 12, 31)):
+        assert _broken(ShiftPlan(day, time(22, 0), 480, Anchor.CLIENT), ctx) == []
+    weekdays_only = _client("America/New_York", *always[:5])  # closed at the weekend
+    friday = date(2027, 3, 5)
+    assert _broken(ShiftPlan(friday, time(22, 0), 480, Anchor.CLIENT), weekdays_only) == [
+        "OPERATING_HOURS"
+    ]
