@@ -325,15 +325,10 @@ def _holiday(shift: Shift, ctx: Context, subject: str) -> list[RuleViolation]:
 def _operating_hours(shift: Shift, ctx: Context, subject: str) -> list[RuleViolation]:
     if not ctx.operating_hours:
         return []  # a team without operating hours set has no such constraint
-    for window in (w for w in ctx.operating_hours if w.weekday == shift.roster_date.weekday()):
-        try:
-            opens, closes = rt.local_interval(
-                shift.roster_date, window.open_local, window.length_minutes, ctx.client_zone
-            )
-        except rt.NonexistentLocalTime:
-            opens, closes = rt.day_bounds(shift.roster_date, ctx.client_zone)
-        if opens <= shift.start and shift.end <= closes:
-            return []
+    if any(
+        opens <= shift.start and shift.end <= closes for opens, closes in _open_spans(shift, ctx)
+    ):
+        return []
     return [
         RuleViolation(
             "OPERATING_HOURS",
@@ -342,6 +337,27 @@ def _operating_hours(shift: Shift, ctx: Context, subject: str) -> list[RuleViola
             f"({ctx.client_zone})",
         )
     ]
+
+
+def _open_spans(shift: Shift, ctx: Context) -> list[tuple[datetime, datetime]]:
+    """The team's open hours around the shift in UTC, windows that meet merged: a shift may
+    start in the previous day's window that runs past midnight, or run from one day's window
+    into the next (a team open around the clock)."""
+    first = rt.local_date(shift.start, ctx.client_zone) - timedelta(days=1)
+    days = [first + timedelta(days=n) for n in range(3)]  # shifts are at most 16 h long
+    spans = sorted(
+        rt.opening_interval(day, w.open_local, w.length_minutes, ctx.client_zone)
+        for day in days
+        for w in ctx.operating_hours
+        if w.weekday == day.weekday()
+    )
+    merged: list[tuple[datetime, datetime]] = []
+    for opens, closes in spans:
+        if merged and opens <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], closes))
+        else:
+            merged.append((opens, closes))
+    return merged
 
 
 def _utc(instant: datetime) -> str:

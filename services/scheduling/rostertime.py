@@ -53,6 +53,24 @@ def local_interval(
     return to_utc(local_start, zone_name), to_utc(local_end, zone_name, later=True)
 
 
+def opening_interval(
+    day: date, opens: time, length_minutes: int, zone_name: str
+) -> tuple[datetime, datetime]:
+    """UTC [open, close) of opening hours on `day`. Unlike a shift, hours are never refused: a
+    bound skipped by a spring-forward gap is reached when the clocks jump past it."""
+    local_open = datetime.combine(day, opens)
+    local_close = local_open + timedelta(minutes=length_minutes)
+    return _at_or_after(local_open, zone_name), _at_or_after(local_close, zone_name, later=True)
+
+
+def _at_or_after(local: datetime, zone_name: str, *, later: bool = False) -> datetime:
+    # 02:30 in a 02:00->03:00 gap has passed once the clock shows 03:00: the jump's instant.
+    zone = ZoneInfo(zone_name)
+    while not exists(local, zone):
+        local += timedelta(minutes=1)
+    return to_utc(local, zone_name, later=later)
+
+
 def day_bounds(day: date, zone_name: str) -> tuple[datetime, datetime]:
     """UTC [start, end) of a calendar day in a zone (23, 24 or 25 hours long)."""
     return _first_valid(day, zone_name), _first_valid(day + timedelta(days=1), zone_name)
