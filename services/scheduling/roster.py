@@ -20,8 +20,9 @@ from wfm_runtime.errors import AlreadyExists, FailedPrecondition, NotFound, Rule
 
 DEFAULT_MIN_REST_MINUTES = 11 * 60
 MAX_SHIFT_MINUTES = 16 * 60
-# The aggregate keeps shifts from this many days before the earliest date a change touches
-# (enough for weekly hours and rest); older shifts live on in the views only.
+# The aggregate keeps shifts from this many days before today, or before the earliest date a
+# change touches if that is earlier (enough for weekly hours and rest); older shifts live on in
+# the views only.
 KEEP_DAYS = 42
 MAX_SHIFTS = 400
 
@@ -180,6 +181,7 @@ class Context:
     site: str = ""
     annual_allowance_days: int = 0
     weekly_label: str = ""  # "full-time 40 h" etc. for messages
+    today: date | None = None  # the deciding day (UTC): nothing from it on is pruned
 
     def zone(self, anchor: Anchor) -> str:
         return self.agent_zone if anchor is Anchor.AGENT else self.client_zone
@@ -390,7 +392,8 @@ def assign(
         found += violations(current, shift, ctx)
         current = replace(current, shifts=(*current.shifts, shift))
     _check(found, dry_run)
-    return Change(_pruned(current, shifts), tuple(s.shift_id for s in shifts), (), tuple(found))
+    kept = _pruned(current, shifts, ctx.today)
+    return Change(kept, tuple(s.shift_id for s in shifts), (), tuple(found))
 
 
 def change_shift(
@@ -441,11 +444,14 @@ def _set_shifts(schedule: Schedule, ids: set[str], status: ShiftStatus, reason: 
     return Change(replace(schedule, shifts=shifts), tuple(sorted(ids)))
 
 
-def _pruned(schedule: Schedule, touched: list[Shift]) -> Schedule:
-    """Drops shifts far older than what the change touches: the event stays small."""
+def _pruned(schedule: Schedule, touched: list[Shift], today: date | None) -> Schedule:
+    """Drops shifts far older than both today and what the change touches: the event stays
+    small. Never by the change's date alone: planning months ahead would drop this week's
+    shifts, and the rules would stop seeing them."""
     if not touched:
         return schedule
-    horizon = min(s.roster_date for s in touched) - timedelta(days=KEEP_DAYS)
+    earliest = min(s.roster_date for s in touched)
+    horizon = min(earliest, today or earliest) - timedelta(days=KEEP_DAYS)
     kept = tuple(s for s in schedule.shifts if s.roster_date >= horizon)
     if len(kept) > MAX_SHIFTS:
         raise _precondition(

@@ -787,6 +787,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             holidays=site.holiday_dates if site else frozenset(),
             site=agent.site,
             annual_allowance_days=agent.annual_leave_days,
+            today=datetime.now(UTC).date(),
         )
         return AgentFacts(agent, ctx)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -183,41 +184,43 @@ async def test_team_roster_pages_over_agents_in_name_order(system: System) -> No
 
 
 async def test_agent_roster_serves_shifts_older_than_the_aggregate_window(system: System) -> None:
+    # The aggregate keeps 42 days before today (or before the change, if earlier): a Monday
+    # nine weeks back and its Tuesday leave it with the next change.
+    today = datetime.now(UTC).date()
+    k3 = today - timedelta(days=today.weekday())
+    k1, k2 = k3 - timedelta(days=63), k3 - timedelta(days=62)
     roster = await _setup(system, "asha")
-    for key, day in (("k1", "2027-01-04"), ("k2", "2027-01-05")):
+    for key, day in (("k1", k1), ("k2", k2)):
         await roster.AssignShift(  # type: ignore[attr-defined]
             rpb.AssignShiftRequest(
-                agent="agents/asha", shift_id=key, shift=_spec(day), idempotency_key=key
+                agent="agents/asha", shift_id=key, shift=_spec(f"{day}"), idempotency_key=key
             )
         )
     await roster.CancelShift(  # type: ignore[attr-defined]
         rpb.CancelShiftRequest(name="agents/asha/shifts/k2", reason="swap", idempotency_key="c")
     )
-    # A change 63 days later prunes January from the aggregate (it keeps 42 days back).
     await roster.AssignShift(  # type: ignore[attr-defined]
         rpb.AssignShiftRequest(
-            agent="agents/asha", shift_id="k3", shift=_spec("2027-03-08"), idempotency_key="k3"
+            agent="agents/asha", shift_id="k3", shift=_spec(f"{k3}"), idempotency_key="k3"
         )
     )
     held = await eventually(
         lambda: system.scheduling.roster_views.store.schedule("asha"), lambda s: s.version == 4
     )
-    assert [s.shift_id for s in held.shifts] == ["k3"]  # January left the aggregate
-    january = rpb.GetAgentRosterRequest(
-        agent="agents/asha", start_date="2027-01-01", end_date="2027-01-31"
-    )
+    assert [s.shift_id for s in held.shifts] == ["k3"]  # the old ones left the aggregate
+
+    def between(first: date, last: date) -> rpb.GetAgentRosterRequest:
+        return rpb.GetAgentRosterRequest(
+            agent="agents/asha", start_date=f"{first}", end_date=f"{last}"
+        )
 
     async def shown(request: rpb.GetAgentRosterRequest) -> list[tuple[str, int]]:
         got = await roster.GetAgentRoster(request)  # type: ignore[attr-defined]
         return [(s.name.rsplit("/", 1)[1], s.state) for d in got.days for s in d.shifts]
 
     expected = [("k1", rpb.SHIFT_STATE_DRAFT), ("k2", rpb.SHIFT_STATE_CANCELLED)]
-    assert await eventually(lambda: shown(january), lambda s: s == expected)
-    wide = rpb.GetAgentRosterRequest(
-        agent="agents/asha", start_date="2027-01-20", end_date="2027-03-10"
-    )
+    old_month = between(k1 - timedelta(days=3), k1 + timedelta(days=27))
+    assert await eventually(lambda: shown(old_month), lambda s: s == expected)
+    wide = between(k1 + timedelta(days=16), k3 + timedelta(days=2))
     assert await shown(wide) == [("k3", rpb.SHIFT_STATE_DRAFT)]
-    both = rpb.GetAgentRosterRequest(
-        agent="agents/asha", start_date="2027-01-05", end_date="2027-03-07"
-    )
-    assert await shown(both) == [("k2", rpb.SHIFT_STATE_CANCELLED)]
+    assert await shown(between(k2, k3 - timedelta(days=1))) == [("k2", rpb.SHIFT_STATE_CANCELLED)]

@@ -205,9 +205,20 @@ def test_publish_moves_only_the_teams_drafts_of_that_week() -> None:
 
 
 def test_old_shifts_leave_the_aggregate() -> None:
-    old = add(EMPTY, plan(date(2026, 1, 5)))
-    later = add(old, plan(date(2026, 6, 1)))
+    today = replace(PUNE, today=date(2026, 6, 1))
+    old = add(EMPTY, plan(date(2026, 1, 5)), ctx=today)
+    later = add(old, plan(date(2026, 6, 1)), ctx=today)
     assert [s.roster_date for s in later.shifts] == [date(2026, 6, 1)]
+
+
+def test_planning_months_ahead_keeps_this_weeks_shifts_in_the_rules() -> None:
+    # Pruned by the new shift's date alone, next week's night left the aggregate when May was
+    # planned, and a second shift on top of it was accepted.
+    today = replace(PUNE, today=date(2027, 2, 22))
+    near = add(EMPTY, plan(MON), ctx=today)
+    planned = add(near, plan(date(2027, 5, 3)), ctx=today)
+    assert [s.roster_date for s in planned.shifts] == [MON, date(2027, 5, 3)]
+    assert "OVERLAP" in broken(planned, plan(MON, time(20, 0), 4), ctx=today)
 
 
 def test_coverage_counts_productive_time_only() -> None:
