@@ -510,7 +510,9 @@ def first_login_in(timeline: _Timeline, shift: Shift) -> datetime | None:
     if timeline.status_at(shift.start) != OFFLINE:
         return shift.start
     for change in timeline.changes:
-        if shift.start < change.at < shift.end and change.status != OFFLINE:
+        # The status in effect from the change on: a log-in overridden at the same instant
+        # (a later version) logged no minute, so it is no log-in.
+        if shift.start < change.at < shift.end and timeline.status_at(change.at) != OFFLINE:
             return change.at
     return None
 

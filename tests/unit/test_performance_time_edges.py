@@ -23,6 +23,7 @@ from services.performance.metrics import (
     AgentInputs,
     Leave,
     Shift,
+    StatusChange,
     adherence_now,
     day_sums,
     days_touched,
@@ -31,7 +32,7 @@ from services.performance.metrics import (
     roster_dates_between,
     status_reach,
 )
-from tests.unit.test_performance_metrics import changes
+from tests.unit.test_performance_metrics import D23, at, changes, night_shift
 
 MINUTE = timedelta(minutes=1)
 MINUTE_MS = 60_000
@@ -292,3 +293,16 @@ def test_a_status_change_changes_only_the_roster_dates_of_its_reach(
     without = replace(inputs, changes=tuple(c for c in inputs.changes if c is not change))
     touched = roster_dates_between(inputs, *status_reach(inputs, change))
     assert _days_changed(inputs, without, first) <= touched
+
+
+def test_a_log_in_undone_at_the_same_instant_is_no_log_in() -> None:
+    """A no-show is a shift with no logged-in minute: a log-in that a later version replaces
+    at the same instant logged none (it is neither a late log-in nor time)."""
+    shift = night_shift(23, D23)
+    inputs = AgentInputs(
+        zone=PUNE,
+        shifts=(shift,),
+        changes=(StatusChange(1, at(23, 14), "AVAILABLE"), StatusChange(2, at(23, 14), OFFLINE)),
+    )
+    sums = day_sums(inputs, D23)
+    assert (sums["logged_in_ms"], sums["late_logins"], sums["no_shows"]) == (0, 0, 1)
