@@ -23,11 +23,15 @@ from wfm_runtime.timefmt import EPOCH, epoch_ms
 # A status that has not changed for this long counts as offline after it: a forgotten
 # log-out does not earn a day of logged-in time.
 STATUS_CARRY = timedelta(hours=24)
-# A roster date's time lies within [local midnight - 12 h, next local midnight + 18 h]
-# (shifts start within 12 h of their roster date and last at most 18 h past its end).
-BEFORE_MIDNIGHT = timedelta(hours=12)
-AFTER_MIDNIGHT = timedelta(hours=18)
-MAX_SHIFT = timedelta(hours=24)
+# A shift starts on its roster date on its anchor's clock: the agent's, or the client's,
+# whose midnight is up to ZONE_GAP (UTC+14 to UTC-12) from the agent's (a New York 23:00
+# start is 09:30 the next day in Pune); it lasts at most MAX_SHIFT (scheduling's
+# MAX_SHIFT_MINUTES). So a roster date's time lies within [local midnight - BEFORE_MIDNIGHT,
+# next local midnight + AFTER_MIDNIGHT] on the agent's clock.
+ZONE_GAP = timedelta(hours=26)
+MAX_SHIFT = timedelta(hours=16)
+BEFORE_MIDNIGHT = ZONE_GAP
+AFTER_MIDNIGHT = ZONE_GAP + MAX_SHIFT
 
 PRODUCTIVE_STATUSES = frozenset({"AVAILABLE", "ON_CONTACT", "AFTER_CONTACT_WORK"})
 OFFLINE = "OFFLINE"
@@ -506,7 +510,9 @@ def first_login_in(timeline: _Timeline, shift: Shift) -> datetime | None:
     if timeline.status_at(shift.start) != OFFLINE:
         return shift.start
     for change in timeline.changes:
-        if shift.start < change.at < shift.end and change.status != OFFLINE:
+        # The status in effect from the change on: a log-in overridden at the same instant
+        # (a later version) logged no minute, so it is no log-in.
+        if shift.start < change.at < shift.end and timeline.status_at(change.at) != OFFLINE:
             return change.at
     return None
 
