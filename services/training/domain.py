@@ -125,6 +125,8 @@ TRANSITIONS: dict[EnrollmentState, frozenset[EnrollmentState]] = {
     E.NO_SHOW: frozenset(),
 }
 ACTIVE = frozenset({E.WAITLISTED, E.ENROLLED, E.IN_PROGRESS})
+# The withdraw reason of agents still waitlisted when the session started.
+WAITLIST_CLOSED = "waitlist closed: the session started without a seat for the agent"
 # A seat is held from enrollment to the end; only a withdrawal (or never getting one) frees it.
 HOLDS_SEAT = frozenset({E.ENROLLED, E.IN_PROGRESS, E.COMPLETED, E.FAILED, E.NO_SHOW})
 
@@ -172,7 +174,7 @@ class Enrollment:
     enroll_time: datetime
     update_time: datetime
     completion: Completion | None = None
-    withdraw_reason: str = ""  # set when withdrawn by a cancellation
+    withdraw_reason: str = ""  # set when withdrawn by a cancellation, or at check-in
 
 
 @dataclass(frozen=True)
@@ -479,16 +481,28 @@ def decide_results(
 
 
 def decide_start_session(session: Session, now: datetime) -> Session:
-    """Check-in: the session starts and every enrolled agent is in progress. Only while
-    check-in is open, `[start - CHECK_IN_LEAD, end + CHECK_IN_AFTER_END)`; a cancelled or
-    started session answers that first, whatever the time."""
+    """Check-in: the session starts and every enrolled agent is in progress. The waitlist
+    closes: agents still waiting are withdrawn (WAITLIST_CLOSED), so their time is freed and
+    they may book another session of the course (a seat can no longer come free for them).
+    Only while check-in is open, `[start - CHECK_IN_LEAD, end + CHECK_IN_AFTER_END)`; a
+    cancelled or started session answers that first, whatever the time."""
     _require_scheduled(session)
     _require_check_in_open(session, now)
-    roster = tuple(
-        replace(e, state=E.IN_PROGRESS, update_time=now) if e.state is E.ENROLLED else e
-        for e in session.roster
-    )
+    roster = tuple(_checked_in(e, now) for e in session.roster)
     return replace(session, state=SessionState.STARTED, roster=roster)
+
+
+def _checked_in(entry: Enrollment, now: datetime) -> Enrollment:
+    if entry.state is E.ENROLLED:
+        return replace(entry, state=E.IN_PROGRESS, update_time=now)
+    if entry.state is E.WAITLISTED:
+        return replace(entry, state=E.WITHDRAWN, update_time=now, withdraw_reason=WAITLIST_CLOSED)
+    return entry
+
+
+def released_at_check_in(session: Session) -> list[str]:
+    """The agents whose waitlist place check-in closed (their bookings are to be released)."""
+    return [e.agent_id for e in session.roster if e.withdraw_reason == WAITLIST_CLOSED]
 
 
 def decide_update_session(

@@ -193,12 +193,17 @@ class Flows:
         return outcome.state
 
     async def start(self, request: Request, session_id: str) -> d.Session:
+        """Checks the session in, then frees the time of the waitlisted agents it withdrew
+        (again on a retry: each release is done once)."""
         outcome: Outcome[d.Session] = await self._commands.execute(
             self._sessions,
             request.command(store.SESSION, session_id, checked=True),
             _started,
         )
-        return outcome.state
+        session = outcome.state
+        released = d.released_at_check_in(session)
+        await asyncio.gather(*(self.release(request, a, session_id) for a in released))
+        return session
 
     async def update_session(
         self, request: Request, session_id: str, requested: d.Session, paths: list[str]
@@ -347,7 +352,10 @@ def _started(current: d.Session, version: int) -> Message:
     # (the refusal is judged again on the session's events, see _Refreshing).
     _require_exists(current)
     session = d.decide_start_session(current, utc_now())
-    return ev.SessionStarted(session=store.session_to_proto(replace(session, version=version + 1)))
+    return ev.SessionStarted(
+        session=store.session_to_proto(replace(session, version=version + 1)),
+        released_agents=d.released_at_check_in(session),
+    )
 
 
 def _changed(

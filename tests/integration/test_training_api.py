@@ -194,6 +194,33 @@ async def _snapshot(system: System) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+async def test_check_in_frees_the_waitlisted_to_book_another_session(system: System) -> None:
+    """A class of one seat starts with b1 still waiting: her place lapses with a reason, her
+    time is freed, and she books the next class of the course (before, DOUBLE_ENROLLMENT)."""
+    await _staff(system, "night", ["b0", "b1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("now", start=starting_soon(), capacity=1))
+    await system.train.CreateSession(session("next", start=starting_soon() + timedelta(days=7)))
+    await system.train.EnrollAgents(enroll("now", "b0", "b1"))
+
+    started = await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/now", idempotency_key="go")
+    )
+    waiting = {e.agent: (e.state, e.withdraw_reason) for e in started.roster}["agents/b1"]
+    assert waiting[0] == pb.ENROLLMENT_STATE_WITHDRAWN and "waitlist closed" in waiting[1]
+
+    async def bookings() -> list[str]:
+        transcript = await system.train.GetTranscript(
+            pb.GetTranscriptRequest(name="agents/b1/transcript")
+        )
+        return [b.session for b in transcript.bookings]
+
+    await eventually(bookings, lambda held: held == [])  # released
+    again = await system.train.EnrollAgents(enroll("next", "b1"))
+    assert [e.state for e in again.enrollments] == [pb.ENROLLMENT_STATE_ENROLLED]
+    assert await eventually(bookings, lambda held: held == ["sessions/next"])
+
+
 def _complete(
     agent: str, minutes: int, score: int, passed: bool, key: str
 ) -> pb.RecordCompletionRequest:

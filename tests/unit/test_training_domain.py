@@ -148,6 +148,22 @@ class TestSeatsAndWaitlist:
             enroll(session, "a")
         assert kinds(err.value) == ["ALREADY_LEFT"]
 
+    def test_check_in_closes_the_waitlist_and_releases_only_those_waiting(self) -> None:
+        # Capacity 2: a, b seated, c leaves the waitlist herself, d and e still wait.
+        full = enroll(SESSION, "a", "b", "c", "d", "e")
+        session, _ = d.decide_transition(full, "c", E.WITHDRAWN, NOW)
+        started = d.decide_start_session(session, CHECK_IN)
+        states = {e.agent_id: (e.state, e.withdraw_reason) for e in started.roster}
+        assert states == {
+            "a": (E.IN_PROGRESS, ""),
+            "b": (E.IN_PROGRESS, ""),
+            "c": (E.WITHDRAWN, ""),
+            "d": (E.WITHDRAWN, d.WAITLIST_CLOSED),
+            "e": (E.WITHDRAWN, d.WAITLIST_CLOSED),
+        }
+        assert d.released_at_check_in(started) == ["d", "e"]
+        assert started.seats_taken == 2 and not started.waitlist
+
     def test_no_enrollment_once_started(self) -> None:
         started = d.decide_start_session(enroll(SESSION, "a"), CHECK_IN)
         with pytest.raises(FailedPrecondition) as err:
@@ -605,7 +621,7 @@ class TestCheckInWindow:
         got = _started_at(before, now)
         if answer == "STARTED":
             assert isinstance(got, d.Session) and got.state is d.SessionState.STARTED
-            assert states(got) == {"a": E.IN_PROGRESS, "b": E.IN_PROGRESS, "c": E.WAITLISTED}
+            assert states(got) == {"a": E.IN_PROGRESS, "b": E.IN_PROGRESS, "c": E.WITHDRAWN}
         else:
             assert isinstance(got, FailedPrecondition)
             assert kinds(got) == [answer]
