@@ -403,7 +403,8 @@ def change_shift(
     old = schedule.shift(shift_id)
     if not old.active:
         raise _precondition("SHIFT_CANCELLED", shift_id, "a cancelled shift cannot be changed")
-    moved = replace(moved, shift_id=shift_id, status=old.status)
+    # A published shift stays published when moved: the agent's roster shows published ones.
+    moved = replace(moved, shift_id=shift_id, status=old.status, published=old.published)
     found = violations(schedule, moved, ctx)
     _check(found, dry_run)
     shifts = tuple(moved if s.shift_id == shift_id else s for s in schedule.shifts)
@@ -485,8 +486,40 @@ def request_leave(schedule: Schedule, leave: Leave, ctx: Context) -> Change:
         raise FailedPrecondition(
             [RuleViolation("LEAVE_EXISTS", f"leaveRequests/{leave.leave_id}", "id already used")]
         )
+    clash = [i.leave_id for i in schedule.leave if i.status in HOLDING and _meets(i, leave)]
+    if clash:
+        # The same days twice (e.g. a double submit) would take them twice from the allowance.
+        raise FailedPrecondition(
+            [
+                RuleViolation(
+                    "LEAVE_OVERLAP",
+                    f"leaveRequests/{leave.leave_id}",
+                    f"overlaps pending or approved leave {', '.join(clash)}",
+                )
+            ]
+        )
     leave = replace(leave, days=leave_days(leave, ctx), status=LeaveStatus.REQUESTED)
     return Change(replace(schedule, leave=(*schedule.leave, leave)), (), (leave.leave_id,))
+
+
+HOLDING = frozenset({LeaveStatus.REQUESTED, LeaveStatus.APPROVED})
+
+
+def _meets(a: Leave, b: Leave) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def leave_year(item: Leave, zone: str) -> int:
+    """The year whose allowance the leave draws on: that of its first day in the agent's
+    calendar. Hourly leave is stored as two instants (a decoded one carries UTC dates), so its
+    day is taken from its start again."""
+    return item.start_date.year if item.full_days else rt.local_date(item.start, zone).year
+
+
+def counted_days(item: Leave, ctx: Context) -> float:
+    """Whole days are counted against the site's current holidays (a year's holidays may be set
+    after the leave was requested); hours keep the share of a contract day they were asked at."""
+    return leave_days(item, ctx) if item.full_days else item.days
 
 
 @dataclass(frozen=True)
@@ -507,14 +540,14 @@ def balance(schedule: Schedule, year: int, ctx: Context) -> Balance:
     annual = [
         item
         for item in schedule.leave
-        if item.kind is LeaveKind.ANNUAL and item.start_date.year == year
+        if item.kind is LeaveKind.ANNUAL and leave_year(item, ctx.agent_zone) == year
     ]
     return Balance(
         year,
         ctx.annual_allowance_days,
         sum(1 for d in ctx.holidays if d.year == year),
-        round(sum(i.days for i in annual if i.status is LeaveStatus.APPROVED), 2),
-        round(sum(i.days for i in annual if i.status is LeaveStatus.REQUESTED), 2),
+        round(sum(counted_days(i, ctx) for i in annual if i.status is LeaveStatus.APPROVED), 2),
+        round(sum(counted_days(i, ctx) for i in annual if i.status is LeaveStatus.REQUESTED), 2),
     )
 
 
@@ -529,14 +562,15 @@ def approve_leave(schedule: Schedule, leave_id: str, ctx: Context, reason: str =
             leave_id,
             f"leave that was {item.status.value.lower()} cannot be approved",
         )
+    item = replace(item, days=counted_days(item, ctx))
     if item.kind is LeaveKind.ANNUAL:
-        left = balance(schedule, item.start_date.year, ctx).remaining_days
+        year = leave_year(item, ctx.agent_zone)
+        left = balance(schedule, year, ctx).remaining_days
         if item.days > left:
             raise _leave_rule(
                 "LEAVE_ALLOWANCE",
                 leave_id,
-                f"needs {item.days:g} days of annual leave but {left:g} remain in "
-                f"{item.start_date.year}",
+                f"needs {item.days:g} days of annual leave but {left:g} remain in {year}",
             )
     hit = {s.shift_id for s in schedule.shifts if s.active and on_leave(s, item)}
     cancelled = _set_shifts(schedule, hit, ShiftStatus.CANCELLED, f"leave {leave_id}").schedule
