@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.performance import domain, store, views
+from wfm_runtime.errors import Violations
 
 PUNE = "Asia/Kolkata"
 
@@ -52,3 +53,12 @@ def test_a_correction_to_another_roster_date_of_the_same_utc_date_recomputes_the
 
     touched = asyncio.run(run())
     assert touched == {("a1", date(2026, 11, 10)), ("a1", date(2026, 11, 11))}
+
+
+def test_a_case_resolved_before_any_readable_period_is_refused() -> None:
+    # Year 1 passed every check, then the projector could not compute its roster date (the
+    # day's window reaches before datetime.min) and failed on the event at each redelivery.
+    resolved = datetime(1, 1, 1, 12, tzinfo=UTC)
+    v = Violations()
+    domain.validate_case(_case(resolved, 0), now=datetime(2026, 11, 10, tzinfo=UTC), v=v)
+    assert [item.field for item in v.items] == ["case.resolve_time"]
