@@ -6,7 +6,7 @@ The metric rules themselves live in `metrics.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from services.performance.metrics import METRICS, CaseOutcome
 from wfm_runtime.errors import Violations
@@ -18,6 +18,9 @@ MAX_CASE_AGE = timedelta(days=366)  # a case open longer than a year is a data e
 MAX_HANDLE_PART = timedelta(hours=24)
 FUTURE_SKEW = timedelta(minutes=5)  # a case system's clock may run a little ahead
 MAX_PERCENT_OR_COUNT = 1_000_000.0
+# Periods start in 2000 (`_parse_date`), so no earlier case is ever read; one from year 1
+# would also break the projector, whose day windows reach back past datetime.min.
+EARLIEST_RESOLVED = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def validate_case(
         v.add(f"{prefix}.channel", f"must be one of {', '.join(CHANNELS)}")
     if record.resolved > now + FUTURE_SKEW:
         v.add(f"{prefix}.resolve_time", "must not be in the future")
+    elif record.resolved < EARLIEST_RESOLVED:
+        v.add(f"{prefix}.resolve_time", "must be in the year 2000 or later")
     if record.opened > record.resolved:
         v.add(f"{prefix}.open_time", "must not be after resolve_time")
     elif record.resolved - record.opened > MAX_CASE_AGE:

@@ -385,20 +385,25 @@ class DayBook:
     async def add_case(self, event: domain.CaseRecorded) -> set[AgentDay]:
         record = event.case
         touched: set[AgentDay] = set()
-        if event.previous_agent and event.previous_resolved is not None:
-            old_slot = store.bucket_id(event.previous_agent, event.previous_resolved)
+        previous = event.previous_resolved if event.previous_agent else None
+        if previous is not None:
+            old_slot = store.bucket_id(event.previous_agent, previous)
             if old_slot != store.bucket_id(record.agent_id, record.resolved):
                 doc = await self._doc(CASES, old_slot)
                 entry = doc.setdefault("cases", {}).get(record.case_id)
                 if entry is None or entry["v"] < record.version:
                     # A tombstone, so a late copy of the old version cannot come back.
                     doc["cases"][record.case_id] = {"v": record.version, "moved": True}
-                    touched |= await self._case_days(event.previous_agent, event.previous_resolved)
+                    touched |= await self._case_days(event.previous_agent, previous)
         doc = await self._doc(CASES, store.bucket_id(record.agent_id, record.resolved))
         entry = doc.setdefault("cases", {}).get(record.case_id)
         if entry is None or entry["v"] < record.version:
             doc["cases"][record.case_id] = store.case_entry(record)
             touched |= await self._case_days(record.agent_id, record.resolved)
+            if previous is not None:
+                # One input document holds a UTC date, which may span two roster dates
+                # (22:30 and 00:30 in Pune): the old one loses the case, so compute it again.
+                touched |= await self._case_days(event.previous_agent, previous)
         return touched
 
     async def _case_days(self, agent_id: str, resolved: datetime) -> set[AgentDay]:
