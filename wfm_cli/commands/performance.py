@@ -92,13 +92,23 @@ def _figure(metrics: performance_pb.Metrics, field: str) -> str:
     return _shown(field, float(getattr(metrics, field)))
 
 
-def _shown(field: str, value: float) -> str:
+def _shown(field: str, value: float, digits: int = 1) -> str:
     """A figure in its unit: minutes for durations, a percent sign, else one decimal."""
     if field.endswith("_seconds"):
-        return f"{value / 60:.1f} min"
+        return f"{value / 60:.{digits}f} min"
     if field.endswith("_percent"):
-        return f"{value:.1f}%"
-    return f"{round(value, 1):g}"
+        return f"{value:.{digits}f}%"
+    return f"{round(value, digits):g}"
+
+
+def flag_figure(field: str, value: float, limit: float) -> str:
+    """A flagged figure with as many decimals as it takes not to print it equal to the limit
+    it broke (84.96% against a minimum of 85 would read 85.0%, as if it had not)."""
+    for digits in range(1, 5):
+        shown = _shown(field, value, digits)
+        if shown != _shown(field, limit, digits):
+            return shown
+    return shown
 
 
 @handle_errors
@@ -219,7 +229,7 @@ def flags(
         table.add_row(
             flag.agent.removeprefix("agents/"),
             flag.metric.replace("_", " "),
-            f"[red]{_shown(flag.metric, flag.value)}[/]",
+            f"[red]{flag_figure(flag.metric, flag.value, flag.threshold)}[/]",
             f"{flag.bound} {_shown(flag.metric, flag.threshold)}",
         )
     console().print(table)
