@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from google.protobuf import field_mask_pb2
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 
+from services.availability.api import board_filter_key
+from services.availability.domain import Status
+from wfm_runtime import pagination
 from wfm_runtime.commands import command_for, fingerprint
+from wfm_runtime.errors import InvalidArgument
 
 
 # --- idempotency fingerprints --------------------------------------------------------------
@@ -35,3 +40,22 @@ def test_a_mask_naming_other_paths_is_another_request() -> None:
     assert command_for("agent", "E1", update_agent(["site"])).fingerprint != first.fingerprint
     other_value = command_for("agent", "E1", update_agent(["site", "weekly_minutes"], "uk"))
     assert other_value.fingerprint != first.fingerprint
+
+
+# --- page tokens ---------------------------------------------------------------------------
+def test_a_token_from_the_directory_list_is_refused_by_the_board() -> None:
+    # scheduling's ListAgents ties its tokens to f"agents|{team_id}"; team ids "None" and
+    # "agents" are both valid, so the two lists' filter keys must not meet.
+    agents_token = pagination.encode("E1001", "agents|None")
+    with pytest.raises(InvalidArgument) as raised:
+        pagination.decode(agents_token, board_filter_key("agents", None))
+    assert [v.field for v in raised.value.violations] == ["page_token"]
+
+
+@pytest.mark.parametrize("status", [None, *Status])
+def test_a_board_token_is_tied_to_its_team_and_status(status: Status | None) -> None:
+    token = pagination.encode("a-1", board_filter_key("night", status))
+    assert pagination.decode(token, board_filter_key("night", status)) == "a-1"
+    for team, other in [("day", status), ("night", Status.BREAK if status is None else None)]:
+        with pytest.raises(InvalidArgument):
+            pagination.decode(token, board_filter_key(team, other))
