@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from google.protobuf import field_mask_pb2
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
@@ -59,3 +62,18 @@ def test_a_board_token_is_tied_to_its_team_and_status(status: Status | None) -> 
     for team, other in [("day", status), ("night", Status.BREAK if status is None else None)]:
         with pytest.raises(InvalidArgument):
             pagination.decode(token, board_filter_key(team, other))
+
+
+def forged_token(body: str) -> str:
+    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+
+def test_a_token_whose_key_is_not_text_is_refused() -> None:
+    # JSON can escape a lone surrogate: such a key is no resource id, and a list that queries
+    # MongoDB with it failed in the BSON encoder (INTERNAL) instead of refusing the token.
+    body = json.dumps({"k": "\ud800", "f": pagination._filter_hash("agents|")})
+    assert "\\ud800" in body
+    token = forged_token(body)
+    with pytest.raises(InvalidArgument) as raised:
+        pagination.decode(token, "agents|")
+    assert [v.description for v in raised.value.violations] == ["is not a token from this API"]
