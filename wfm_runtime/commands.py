@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 
@@ -46,6 +47,26 @@ class Command:
     request_id: str = ""
 
 
+def request_fingerprint(request: Message, *extra: object) -> str:
+    """The fingerprint of everything a request message says (plus `extra`)."""
+    return fingerprint(_canonical_bytes(request), *extra)
+
+
+def _canonical_bytes(request: Message) -> bytes:
+    """The request's bytes with its update masks' paths sorted: a mask is a set of paths, so a
+    retry that lists them in another order is the same request. Sorted masks keep their bytes,
+    so fingerprints already stored with claims stay valid."""
+    masks = [field.name for field, value in request.ListFields() if isinstance(value, FieldMask)]
+    if not masks:
+        return request.SerializeToString(deterministic=True)
+    canonical = type(request)()
+    canonical.CopyFrom(request)
+    for name in masks:
+        paths = getattr(canonical, name).paths
+        paths[:] = sorted(paths)
+    return canonical.SerializeToString(deterministic=True)
+
+
 def command_for(
     aggregate_type: str,
     aggregate_id: str,
@@ -57,7 +78,7 @@ def command_for(
 ) -> Command:
     """The command a gRPC request (a message with `idempotency_key`) asks for: its key (unless
     `key` is given), a fingerprint of everything it says (plus `extra`), the request id."""
-    digest = fingerprint(request.SerializeToString(deterministic=True), *extra)
+    digest = request_fingerprint(request, *extra)
     idempotency_key = key if key is not None else str(request.idempotency_key)
     return Command(
         aggregate_type, aggregate_id, idempotency_key, digest, expected_version, request_id()
@@ -250,4 +271,5 @@ __all__ = [
     "Outcome",
     "command_for",
     "fingerprint",
+    "request_fingerprint",
 ]

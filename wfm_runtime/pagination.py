@@ -32,6 +32,8 @@ def decode(token: str, filter_key: str, field_path: str = "page_token") -> str:
         last_key, issued_for = body["k"], body["f"]
         if not isinstance(last_key, str):
             raise TypeError("bad key")
+        # JSON can escape a lone surrogate, which no store can encode: not a key we issued.
+        last_key.encode()
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidArgument([FieldViolation(field_path, "is not a token from this API")]) from exc
     if issued_for != _filter_hash(filter_key):

@@ -92,7 +92,7 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         team_id = parse_name(v, request.team, "team", "teams") if request.team else ""
         status = _status_filter(v, request.status)
         v.raise_if_any()
-        filter_key = f"{team_id}|{status}"
+        filter_key = board_filter_key(team_id, status)
         after = pagination.decode(request.page_token, filter_key)
         rows, last = await views.board_page(
             self._views,
@@ -243,6 +243,13 @@ def _duration(value: Any) -> Duration:
     duration = Duration()
     duration.FromTimedelta(value)
     return duration
+
+
+def board_filter_key(team_id: str, status: domain.Status | None) -> str:
+    """What a ListAvailability page token is tied to. Named after this list, so a token that
+    another list issued cannot pass for one of ours (without the prefix, ListAgents of team
+    `None` and ListAvailability of team `agents` both had the filter key "agents|None")."""
+    return f"availability|{team_id}|{status}"
 
 
 def _status_filter(v: Violations, value: int) -> domain.Status | None:
