@@ -147,7 +147,7 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         page_size = check_page_size(v, request.page_size)
         v.raise_if_any()
         await self._known_team(team_id)
-        filter_key = f"{team_id}|{period}|{metric}|{descending}"
+        filter_key = f"scorecards|{team_id}|{period}|{metric}|{descending}"
         offset = _offset(pagination.decode(request.page_token, filter_key))
         totals = await self._team_totals(team_id, period)
         rows = [(a, metrics.derive(s), s) for a, s in sorted(totals.items())]
@@ -428,7 +428,7 @@ def _period_proto(period: domain.Period) -> pb.Period:
 def _offset(key: str) -> int:
     if not key:
         return 0
-    if not key.isdigit():
+    if not (key.isascii() and key.isdigit()):  # "²".isdigit() holds, but int() refuses it
         raise InvalidArgument([_violation("page_token", "is not a token from this API")])
     return int(key)
 

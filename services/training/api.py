@@ -19,7 +19,7 @@ from services.training.flows import Flows, Request
 from services.training.views import CalendarWindow, Directory, TrainingViews
 from wfm_runtime import pagination
 from wfm_runtime.auth import Role
-from wfm_runtime.commands import CommandRunner, command_for, fingerprint
+from wfm_runtime.commands import CommandRunner, command_for, request_fingerprint
 from wfm_runtime.errors import FailedPrecondition, NotFound, RuleViolation, Violations
 from wfm_runtime.grpcserver import PRINCIPAL, request_id
 from wfm_runtime.timefmt import localized, to_timestamp, utc_now
@@ -192,7 +192,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
             await self._check_move(current, requested, paths)
         req = Request(
             request.idempotency_key,
-            fingerprint(request.SerializeToString(deterministic=True)),
+            request_fingerprint(request),
             request_id(),
             request.session.version or None,
         )
@@ -526,7 +526,7 @@ def _newest(cached: Any, viewed: Any) -> Any:
 def _request(request: Any) -> Request:
     return Request(
         request.idempotency_key,
-        fingerprint(request.SerializeToString(deterministic=True)),
+        request_fingerprint(request),
         request_id(),
         request.session_version or None,
     )

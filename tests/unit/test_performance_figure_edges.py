@@ -8,6 +8,8 @@ import collections
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from services.performance import domain, store, views
 from wfm_runtime.errors import Violations
 
@@ -62,3 +64,13 @@ def test_a_case_resolved_before_any_readable_period_is_refused() -> None:
     v = Violations()
     domain.validate_case(_case(resolved, 0), now=datetime(2026, 11, 10, tzinfo=UTC), v=v)
     assert [item.field for item in v.items] == ["case.resolve_time"]
+
+
+def test_a_page_token_whose_offset_is_a_unicode_digit_is_refused() -> None:
+    # Tokens are not signed: "²" passes str.isdigit() but not int(), which gave INTERNAL.
+    from services.performance.api import _offset
+    from wfm_runtime.errors import InvalidArgument
+
+    assert _offset("40") == 40
+    with pytest.raises(InvalidArgument):
+        _offset("²")
