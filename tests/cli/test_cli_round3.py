@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,12 @@ async def _floor(system: System) -> None:
 async def test_an_agent_withdraws_leave_but_not_a_denied_request(wfm: Cli, system: System) -> None:
     await _floor(system)
     me = wfm.token("p-2", "agent")
-    ahead = _monday_ahead().isoformat()  # leave an agent may still withdraw, whenever this runs
-    for leave in ("trip", "late"):
-        asked = await wfm("leave", "request", "--from", ahead, "--leave-id", leave, token=me)
+    monday = _monday_ahead()  # leave an agent may still withdraw, whenever this runs
+    # Two days: the same day twice is refused (LEAVE_OVERLAP).
+    for leave, day in (("trip", monday), ("late", monday + timedelta(days=1))):
+        asked = await wfm(
+            "leave", "request", "--from", day.isoformat(), "--leave-id", leave, token=me
+        )
         assert asked.exit_code == 0, asked.stderr
     withdrawn = await wfm(
         "leave", "cancel", "trip", "--reason", "plans changed", "--json", token=me
