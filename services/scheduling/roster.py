@@ -766,3 +766,37 @@ def pattern_dates(pattern: Pattern, first: date, last: date) -> list[date]:
 def requirement_for(requirements: dict[str, Requirement], day: date) -> Requirement | None:
     """A date's own requirement, else its weekday template."""
     return requirements.get(day.isoformat()) or requirements.get(WEEKDAYS[day.weekday()])
+
+
+@dataclass(frozen=True)
+class CoverageDay:
+    """One client-local day of a coverage report: its own interval length (15 or 30, from that
+    day's requirement; 30 when none), its slots and the requirement of each."""
+
+    day: date
+    interval_minutes: int
+    slots: list[tuple[datetime, datetime, int]]
+    needs: list[int]
+
+
+def coverage_days(
+    requirements: dict[str, Requirement], first: date, last: date, zone: str
+) -> list[CoverageDay]:
+    """The days `first`..`last` on the client's clock, each sliced by its own requirement: a
+    week can mix 15- and 30-minute days, so no one length describes every interval."""
+    out = []
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
+        need = requirement_for(requirements, day)
+        step = need.interval_minutes if need else 30
+        slots = intervals_of_day(day, zone, step)
+        out.append(
+            CoverageDay(day, step, slots, needs_of(slots, list(need.required) if need else []))
+        )
+    return out
+
+
+def common_interval(days: list[CoverageDay]) -> int:
+    """The one interval length of every day, or 0 when they differ (read each interval's)."""
+    lengths = {d.interval_minutes for d in days}
+    return lengths.pop() if len(lengths) == 1 else 0

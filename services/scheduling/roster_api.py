@@ -678,16 +678,10 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             raise NotFound("team", request.team)
         zone = team.client_time_zone
         requirements = await self._team_requirements(team_id)
-        slots: list[tuple[datetime, datetime, int]] = []
-        needs: list[int] = []
-        step = 30
-        for n in range((span[1] - span[0]).days + 1):
-            day = span[0] + timedelta(days=n)
-            need = roster.requirement_for(requirements, day)
-            step = need.interval_minutes if need else 30
-            day_slots = roster.intervals_of_day(day, zone, step)
-            slots += day_slots
-            needs += roster.needs_of(day_slots, list(need.required) if need else [])
+        days = roster.coverage_days(requirements, span[0], span[1], zone)
+        slots = [slot for d in days for slot in d.slots]
+        needs = [need for d in days for need in d.needs]
+        lengths = [d.interval_minutes for d in days for _ in d.slots]
         if coverage.aligned(slots):
             totals = await self._staffing(team_id, coverage.utc_dates(slots))
             cells = coverage.intervals(slots, needs, totals)
@@ -695,8 +689,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             cells = roster.coverage(slots, needs, await self._spans(team_id, slots))
         return pb.GetCoverageResponse(
             team=request.team,
-            interval_minutes=step,
-            intervals=[_interval_proto(c, zone) for c in cells],
+            interval_minutes=roster.common_interval(days),
+            intervals=[_interval_proto(c, zone, m) for c, m in zip(cells, lengths, strict=True)],
         )
 
     async def _staffing(self, team_id: str, days: list[date]) -> dict[date, list[int]]:
@@ -968,8 +962,9 @@ def _plans() -> bool:
     return principal.has(Role.SCHEDULER) or principal.has(Role.ADMIN)
 
 
-def _interval_proto(cell: roster.Interval, zone: str) -> pb.CoverageInterval:
+def _interval_proto(cell: roster.Interval, zone: str, length: int) -> pb.CoverageInterval:
     return pb.CoverageInterval(
+        interval_minutes=length,
         start_time=to_timestamp(cell.start),
         end_time=to_timestamp(cell.end),
         start_client_local=localized(cell.start, zone),
