@@ -51,3 +51,23 @@ def test_every_bad_case_line_is_listed_with_its_number(tmp_path: Path) -> None:
     assert "2 bad cases, nothing sent" in message
     assert "line 2: csat_score" in message
     assert "line 4: " in message  # the file's line, after the blank one
+
+
+def test_text_people_type_is_printed_as_typed_not_read_as_markup(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A leave note or a holiday name in square brackets was taken for rich markup: dropped
+    # from the table, and a `[/]` stopped the command with a MarkupError.
+    from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
+
+    from wfm_cli.commands.roster import _show_leave
+    from wfm_cli.commands.sites import _show_site
+
+    note = "back [monday] [/] sorry"
+    _show_leave([roster_pb.LeaveRequest(name="agents/a-1/leaveRequests/l", note=note)], False)
+    holiday = roster_pb.PublicHoliday(date="2026-11-09", display_name="Diwali [observed]")
+    site = roster_pb.Site(name="sites/pune", display_name="Pune [B]", public_holidays=[holiday])
+    _show_site(site, False)
+    shown = capsys.readouterr().out
+    assert note in shown
+    assert "Diwali [observed]" in shown and "Pune [B]" in shown
