@@ -71,3 +71,13 @@ def test_text_people_type_is_printed_as_typed_not_read_as_markup(
     shown = capsys.readouterr().out
     assert note in shown
     assert "Diwali [observed]" in shown and "Pune [B]" in shown
+
+
+def test_hours_too_large_to_send_are_a_bad_line_like_any_other() -> None:
+    # 1e308 hours stopped the check with an OverflowError, 99999999 with protobuf's bare
+    # "Value out of range": each is a line's mistake, listed with the others.
+    with pytest.raises(ValueError) as raised:
+        read_completions("a-1,80,yes,1e308\na-2,80,yes,99999999\na-3,80,maybe\n", "class.csv")
+    message = str(raised.value)
+    assert "3 problems, nothing sent" in message
+    assert "line 1: hours:" in message and "line 2: hours:" in message
