@@ -119,9 +119,11 @@ def bad_input(option: str) -> Iterator[None]:
 
 
 def read_file(path: Path, option: str) -> str:
-    """A file named on the command line, as text; unreadable: a usage error naming the option."""
+    """A file named on the command line, as text; unreadable: a usage error naming the option.
+    A UTF-8 byte order mark (Excel's "CSV UTF-8", Notepad) is dropped: it would stick to the
+    first column name or the first entry."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise typer.BadParameter(f"{option}: cannot read {path}: {exc}") from None
 

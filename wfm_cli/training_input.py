@@ -13,6 +13,7 @@ from wfm_sdk import names
 LEVELS = ["foundation", "competent", "expert", "master"]
 MAX_COMPLETIONS = 500  # RecordCompletions takes 1-500 entries
 MAX_SHOWN = 20  # bad lines listed; the rest are counted
+MAX_ATTENDED_MINUTES = 2**31 - 1  # Completion.attended_minutes is an int32
 PASSED = {"passed", "pass", "true", "yes", "y", "1"}
 FAILED = {"failed", "fail", "false", "no", "n", "0"}
 
@@ -128,7 +129,8 @@ def _minutes(hours: str) -> int:
         value = float(hours)
     except ValueError:
         raise ValueError(f"hours: the hours attended, e.g. 4 or 3.5, got {hours!r}") from None
-    if not 0 <= value < float("inf"):
+    # The minutes go in an int32: more would stop the whole check instead of naming the line.
+    if not 0 <= value * 60 <= MAX_ATTENDED_MINUTES:
         raise ValueError(f"hours: the hours attended, e.g. 4 or 3.5, got {hours!r}")
     return round(value * 60)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 
@@ -199,7 +200,7 @@ def _show_teams(teams: list[directory_pb.Team], json_out: bool, single: bool = F
     for team in teams:
         table.add_row(
             team.name.removeprefix("teams/"),
-            team.display_name,
+            escape(team.display_name),
             team.client,
             team.client_time_zone,
             "\n".join(opening_words(team.operating_hours)) or "any time",
@@ -357,7 +358,7 @@ def _show_agents(agents: list[directory_pb.Agent], json_out: bool, single: bool 
     for agent in agents:
         table.add_row(
             agent.name.removeprefix("agents/"),
-            agent.display_name,
+            escape(agent.display_name),
             agent.team.removeprefix("teams/"),
             agent.site,
             agent.time_zone,

@@ -30,6 +30,7 @@ from wfm_cli.context import (
     handle_errors,
     options,
     print_json,
+    read_file,
     to_dict,
     token_subject,
     token_team,
@@ -406,7 +407,7 @@ def _utc(value: Any) -> str:
 # --- wfm cases record ----------------------------------------------------------------------
 def read_cases(path: Path) -> list[performance_pb.RecordCasesRequest]:
     """Every case of a JSON Lines or CSV file; every bad line is reported at once."""
-    text = path.read_text(encoding="utf-8")
+    text = read_file(path, "FILE")
     rows = _csv_rows(text) if path.suffix.lower() == ".csv" else _json_rows(text)
     requests, problems = [], []
     for line, row in rows:
@@ -432,18 +433,33 @@ def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, row in enumerate(csv.DictReader(text.splitlines()), 2):
-        case: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
-        for column, field in CSV_SECONDS.items():
-            if column in case:
-                case[field] = f"{case.pop(column)}s"
-        for flag in ("first_contact_resolution", "sla_met"):
-            if flag in case:
-                case[flag] = case[flag].strip().lower() in ("1", "true", "yes", "y")
-        for score in ("csat_score", "pulse_score"):
-            if score in case:
+    """(the file's line number, the case's fields) of each row: the reader's count, as it
+    skips blank lines. A value the CLI converts itself and cannot is the row's error, so it is
+    listed with the others."""
+    reader = csv.DictReader(text.splitlines())
+    for row in reader:
+        try:
+            case = _csv_case(row)
+        except ValueError as exc:
+            case = {"_error": str(exc)}
+        yield reader.line_num, case
+
+
+def _csv_case(row: dict[str, Any]) -> dict[str, Any]:
+    case: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
+    for column, field in CSV_SECONDS.items():
+        if column in case:
+            case[field] = f"{case.pop(column)}s"
+    for flag in ("first_contact_resolution", "sla_met"):
+        if flag in case:
+            case[flag] = case[flag].strip().lower() in ("1", "true", "yes", "y")
+    for score in ("csat_score", "pulse_score"):
+        if score in case:
+            try:
                 case[score] = int(case[score])
-        yield number, case
+            except ValueError:
+                raise ValueError(f"{score}: a whole number, got {case[score]!r}") from None
+    return case
 
 
 def _request(row: dict[str, Any]) -> performance_pb.RecordCasesRequest:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from google.protobuf import json_format
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
@@ -597,7 +598,7 @@ def _show_leave(found: list[roster_pb.LeaveRequest], json_out: bool, single: boo
             item.end_date or _hm(item.end_agent_local),
             f"{item.allowance_days:g}",
             {"approved": "[green]approved[/]", "denied": "[red]denied[/]"}.get(state, state),
-            item.decision_reason or item.note,
+            escape(item.decision_reason or item.note),  # typed text, not markup
         )
     console().print(table)
 

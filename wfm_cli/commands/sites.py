@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
 
@@ -200,7 +201,7 @@ def _show_site(site: roster_pb.Site, json_out: bool, year: int = 0) -> None:
         print_json(to_dict(site))
         return
     console().print(
-        f"{site.name}: {site.display_name} ({site.time_zone}), version {site.version}",
+        f"{site.name}: {escape(site.display_name)} ({site.time_zone}), version {site.version}",
         highlight=False,
     )
     shown = _of_year(site, year).public_holidays
@@ -212,7 +213,7 @@ def _show_site(site: roster_pb.Site, json_out: bool, year: int = 0) -> None:
         table.add_column(column, no_wrap=True)
     for item in shown:
         day = WEEKDAYS[date.fromisoformat(item.date).weekday()]
-        table.add_row(item.date, day, item.display_name)
+        table.add_row(item.date, day, escape(item.display_name))  # typed text, not markup
     console().print(table)
 
 
@@ -376,7 +377,7 @@ def _pattern_table(patterns: list[roster_pb.ShiftPattern]) -> Table:
         end = (parse_clock(pattern.start_local_time) + pattern.length_minutes) % DAY_MINUTES
         table.add_row(
             pattern.name.removeprefix("shiftPatterns/"),
-            pattern.display_name,
+            escape(pattern.display_name),
             f"{pattern.start_local_time}-{clock_words(end)} ({pattern.length_minutes / 60:g}h)",
             "client" if pattern.anchor == roster_pb.ANCHOR_CLIENT else "agent",
             weekday_words(pattern.iso_weekdays),

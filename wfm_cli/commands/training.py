@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
+from rich.markup import escape
 from rich.table import Table
 from wfm.training.v1 import training_service_pb2 as training_pb
 
@@ -291,7 +292,7 @@ def _show_courses(found: list[training_pb.Course], json_out: bool, single: bool 
     for course in found:
         table.add_row(
             course.name.removeprefix("courses/"),
-            course.title,
+            escape(course.title),
             _words(training_pb.CourseCategory, course.category, "COURSE_CATEGORY_"),
             f"{course.credit_minutes / 60:g}",
             "yes" if course.technical else "",
@@ -427,7 +428,7 @@ def list_sessions(
             item.name.removeprefix("sessions/"),
             item.course.removeprefix("courses/"),
             local_time(item.start_local, with_date=True),
-            item.trainer,
+            escape(item.trainer),
             _words(training_pb.Delivery, item.delivery, "DELIVERY_"),
             f"{item.seats_taken}/{item.capacity}",
             str(item.waitlist_length),
@@ -798,7 +799,7 @@ def transcript_table(found: training_pb.Transcript) -> Table:
     for item in found.completions:
         table.add_row(
             item.course.removeprefix("courses/"),
-            item.course_title,
+            escape(item.course_title),
             local_time(item.session_start_agent_local, with_date=True),
             f"{item.attended_minutes / 60:g}",
             str(item.score),
