@@ -81,3 +81,16 @@ def test_hours_too_large_to_send_are_a_bad_line_like_any_other() -> None:
     message = str(raised.value)
     assert "3 problems, nothing sent" in message
     assert "line 1: hours:" in message and "line 2: hours:" in message
+
+
+def test_a_session_start_the_clocks_jump_over_is_a_usage_error() -> None:
+    from datetime import UTC, datetime
+
+    import typer
+
+    from wfm_cli.commands.training import _instant
+
+    with pytest.raises(typer.BadParameter, match="does not exist in America/New_York"):
+        _instant("2027-03-14T02:30", "America/New_York")  # 02:00 -> 03:00 that night
+    twice = _instant("2027-11-07T01:30", "America/New_York")  # the first 01:30 (EDT)
+    assert twice.astimezone(UTC) == datetime(2027, 11, 7, 5, 30, tzinfo=UTC)

@@ -318,11 +318,18 @@ def _instant(value: str, zone: str) -> datetime:
     if local.tzinfo is not None:
         return local
     try:
-        return local.replace(tzinfo=ZoneInfo(zone))
+        aware = local.replace(tzinfo=ZoneInfo(zone))
     except (ZoneInfoNotFoundError, ValueError):
         raise typer.BadParameter(
             f"--zone: an IANA zone such as Asia/Kolkata, got {zone!r}"
         ) from None
+    if aware.astimezone(UTC).astimezone(aware.tzinfo).replace(tzinfo=None) != local:
+        # A wall time the clocks jump over would silently move an hour: say so instead. (One
+        # that happens twice, when they go back, is the first of the two.)
+        raise typer.BadParameter(
+            f"--start: {local:%Y-%m-%d %H:%M} does not exist in {zone}: the clocks jump past it"
+        )
+    return aware
 
 
 def _stamp(when: datetime) -> Timestamp:
