@@ -200,7 +200,12 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
     teams = claims.get("teams", [])
     if not isinstance(teams, list):
         raise Unauthenticated("the `teams` claim must be a list")
-    return Principal(str(claims["sub"]), roles, frozenset(str(t) for t in teams))
+    subject = str(claims["sub"])
+    if not subject:
+        # An empty subject would equal the empty agent of a request that names no agent (a
+        # list without an agent filter), so "own" rows would mean everyone's.
+        raise Unauthenticated("the `sub` claim must name the employee")
+    return Principal(subject, roles, frozenset(str(t) for t in teams))
 
 
 def issue_token(
