@@ -157,3 +157,22 @@ async def test_agent_cannot_act_for_another_agent(system: System) -> None:
     avail, _ = system.as_caller("a1", "agent")
     status = apb.SetStatusRequest(name="agents/b2/availability", idempotency_key="k-s")
     await _denied(avail.SetStatus(status))
+
+
+async def test_performance_stays_within_the_callers_rows(perf_system: System) -> None:
+    from wfm.performance.v1 import performance_service_pb2 as ppb
+
+    system = perf_system
+    await _two_teams(system)
+    leader = system.perf_as("tl1", "team_leader", teams=("t1",))
+    await _denied(leader.GetScorecard(ppb.GetScorecardRequest(name="agents/b2/scorecard")))
+    explain = ppb.ExplainMetricRequest(name="agents/b2/scorecard", metric="aht")
+    await _denied(leader.ExplainMetric(explain))
+    await _denied(leader.ListScorecards(ppb.ListScorecardsRequest(team="teams/t2")))
+    await _denied(leader.ListScorecards(ppb.ListScorecardsRequest()))
+    await _denied(leader.GetTeamAdherence(ppb.GetTeamAdherenceRequest(name="teams/t2/adherence")))
+    await _denied(leader.ListRedFlags(ppb.ListRedFlagsRequest(team="teams/t2")))
+    agent = system.perf_as("a1", "agent")
+    await _denied(agent.GetScorecard(ppb.GetScorecardRequest(name="agents/b2/scorecard")))
+    await _denied(agent.ExplainMetric(explain))
+    await _denied(agent.ListScorecards(ppb.ListScorecardsRequest(team="teams/t1")))
