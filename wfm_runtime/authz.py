@@ -133,7 +133,13 @@ class Guard:
                 continue
             if grant.scope is Scope.ANY or target.unreadable:
                 return True
-            if grant.scope is Scope.SELF and target.agent_id == principal.subject:
+            # A request that names no agent is nobody's own (an empty subject is refused at the
+            # token check too: two empty strings must never read as "the caller's").
+            if (
+                grant.scope is Scope.SELF
+                and target.agent_id
+                and target.agent_id == principal.subject
+            ):
                 return True
             if grant.scope is Scope.TEAM and await self._in_my_teams(principal, target):
                 return True
