@@ -27,7 +27,7 @@ from wfm.training.v1 import events_pb2 as ev
 from services.training import domain as d
 from services.training import store
 from wfm_runtime.commands import Behaviour, Command, CommandRunner, Outcome
-from wfm_runtime.errors import DomainError, FailedPrecondition, RuleViolation
+from wfm_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, RuleViolation
 from wfm_runtime.timefmt import utc_now
 
 S = TypeVar("S")
@@ -91,6 +91,11 @@ class Flows:
                     booked_as=next(iter(contexts.values())).session,
                 ),
             )
+        except InvalidArgument:
+            # The key was spent by a different request (other agents, another RPC): the
+            # bookings made under it are that request's and stand; only this call's go.
+            await self._undo_all(request, bookings.fresh, session_id)
+            raise
         except DomainError:
             await self._undo_all(request, bookings.mine, session_id)
             raise
