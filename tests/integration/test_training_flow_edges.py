@@ -224,3 +224,25 @@ async def test_check_in_results_then_cancel_keep_every_view_in_agreement(
     )
     assert json.loads(reply.data)["ok"] is True
     assert await _snapshot(system) == before
+
+
+async def test_a_late_retry_of_a_done_batch_answers_its_first_result_and_keeps_bookings(
+    system: System,
+) -> None:
+    """HR's client retries a batch that went through, after one agent withdrew and booked the
+    next class of the course: the retry answers the first result (the agent's new booking
+    would refuse it as DOUBLE_ENROLLMENT), and the others keep the time booked."""
+    await _staff(system, "night", ["l1", "l2"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    await system.train.CreateSession(session("s2", start=START + timedelta(days=7)))
+    request = enroll("s1", "l1", "l2", key="hr-batch")
+    first = await system.train.EnrollAgents(request)
+    await system.train.WithdrawEnrollment(
+        pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/l1", idempotency_key="w")
+    )
+    await system.train.EnrollAgents(enroll("s2", "l1"))
+
+    assert await system.train.EnrollAgents(request) == first
+    assert await settled_bookings(system, "l2", ["sessions/s1"]) == ["sessions/s1"]
+    assert await settled_bookings(system, "l1", ["sessions/s2"]) == ["sessions/s2"]
