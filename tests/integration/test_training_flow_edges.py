@@ -246,3 +246,18 @@ async def test_a_late_retry_of_a_done_batch_answers_its_first_result_and_keeps_b
     assert await system.train.EnrollAgents(request) == first
     assert await settled_bookings(system, "l2", ["sessions/s1"]) == ["sessions/s1"]
     assert await settled_bookings(system, "l1", ["sessions/s2"]) == ["sessions/s2"]
+
+
+async def test_an_enrollment_into_a_started_class_leaves_no_booking(system: System) -> None:
+    await _staff(system, "night", ["t1", "t2"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("now", start=starting_soon()))
+    await system.train.EnrollAgents(enroll("now", "t1"))
+    await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/now", idempotency_key="go")
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.EnrollAgents(enroll("now", "t2"))
+    assert rules(err.value) == ["SESSION_STARTED"]
+    assert await settled_bookings(system, "t2", []) == []
+    assert await settled_bookings(system, "t1", ["sessions/now"]) == ["sessions/now"]
