@@ -27,7 +27,7 @@ from wfm.training.v1 import events_pb2 as ev
 from services.training import domain as d
 from services.training import store
 from wfm_runtime.commands import Behaviour, Command, CommandRunner, Outcome
-from wfm_runtime.errors import DomainError, FailedPrecondition, RuleViolation
+from wfm_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, RuleViolation
 from wfm_runtime.timefmt import utc_now
 
 S = TypeVar("S")
@@ -61,6 +61,7 @@ _MINE = "mine"
 class _Booked:
     fresh: list[str]  # booked by this call
     mine: list[str]  # booked by this request (this call or an earlier attempt)
+    refused: BaseException | None = None  # why a learner refused (every broken rule listed)
 
 
 class Flows:
@@ -78,7 +79,9 @@ class Flows:
         session_id: str,
         refuse_if_full: bool,
     ) -> d.Session:
-        bookings = await self._book_all(request, contexts, session_id)
+        bookings = await self._book_all(request, contexts)
+        if bookings.refused is not None:
+            return await self._answer_refused(request, bookings, session_id)
         try:
             outcome = await self._commands.execute(
                 self._sessions,
@@ -91,6 +94,11 @@ class Flows:
                     booked_as=next(iter(contexts.values())).session,
                 ),
             )
+        except InvalidArgument:
+            # The key was spent by a different request (other agents, another RPC): the
+            # bookings made under it are that request's and stand; only this call's go.
+            await self._undo_all(request, bookings.fresh, session_id)
+            raise
         except DomainError:
             await self._undo_all(request, bookings.mine, session_id)
             raise
@@ -101,27 +109,42 @@ class Flows:
         return outcome.state
 
     async def _book_all(
-        self, request: Request, contexts: dict[str, d.EnrollmentContext], session_id: str
+        self, request: Request, contexts: dict[str, d.EnrollmentContext]
     ) -> _Booked:
-        """Books every learner; on any refusal undoes the others and lists every broken rule."""
+        """Books every learner; a refusal lists every broken rule (the caller undoes)."""
         results = await asyncio.gather(
             *(self._book(request, agent, ctx) for agent, ctx in contexts.items()),
             return_exceptions=True,
         )
-        booked = _Booked(
+        return _Booked(
             fresh=[a for a, r in zip(contexts, results, strict=True) if r == _FRESH],
             mine=[a for a, r in zip(contexts, results, strict=True) if r in (_FRESH, _MINE)],
+            refused=_refusal([r for r in results if isinstance(r, BaseException)]),
         )
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            await self._undo_all(request, booked.mine, session_id)
-            other = [f for f in failures if not isinstance(f, FailedPrecondition)]
-            if other:
-                raise other[0]
-            raise FailedPrecondition(
-                [v for f in failures if isinstance(f, FailedPrecondition) for v in f.violations]
-            )
-        return booked
+
+    async def _answer_refused(
+        self, request: Request, booked: _Booked, session_id: str
+    ) -> d.Session:
+        """A learner refused. A late retry of a request that went through is refused by what
+        its agents did since (one withdrew and booked the next class of the course): it answers
+        the first result, and only this call's bookings go (the others are still on the
+        session). Otherwise every booking of this request is undone and the refusal stands."""
+        assert booked.refused is not None
+        if isinstance(booked.refused, DomainError):
+            try:
+                outcome = await self._commands.first_result(
+                    self._sessions, request.command(store.SESSION, session_id), booked.refused
+                )
+            except InvalidArgument:  # the key is a different request's: its bookings stand
+                await self._undo_all(request, booked.fresh, session_id)
+                raise
+            except DomainError:
+                pass  # not done before: the refusal stands
+            else:
+                await self._undo_all(request, booked.fresh, session_id)
+                return outcome.state
+        await self._undo_all(request, booked.mine, session_id)
+        raise booked.refused
 
     async def _book(self, request: Request, agent_id: str, ctx: d.EnrollmentContext) -> str:
         """_FRESH if this call booked, _MINE if an earlier attempt of this request did (a retry
@@ -299,6 +322,30 @@ class _Refreshing:
             self._runner.forget(behaviour.aggregate_type, command.aggregate_id)
             self._store.mark_stale(behaviour.aggregate_type, command.aggregate_id)
             return await self._runner.execute(behaviour, command, decide)
+
+    async def first_result(
+        self, behaviour: Behaviour[S], command: Command, refusal: DomainError
+    ) -> Outcome[S]:
+        """The first result of the command's key if it was spent on the aggregate (the runner
+        answers a refused retry so), else raises `refusal` (InvalidArgument if the key was
+        spent by a different request)."""
+
+        def refuse(current: S, version: int) -> Message | None:
+            raise refusal
+
+        return await self._runner.execute(behaviour, command, refuse)
+
+
+def _refusal(failures: list[BaseException]) -> BaseException | None:
+    """One error for a batch's refusals: every broken rule, or the first other failure."""
+    if not failures:
+        return None
+    other = [f for f in failures if not isinstance(f, FailedPrecondition)]
+    if other:
+        return other[0]
+    return FailedPrecondition(
+        [v for f in failures if isinstance(f, FailedPrecondition) for v in f.violations]
+    )
 
 
 def _enrolled(
