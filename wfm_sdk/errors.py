@@ -181,16 +181,20 @@ def decode_details(trailing_metadata: Any) -> list[Message]:
             status.ParseFromString(value)
         except DecodeError:
             return []
-        return [_unpack(detail) for detail in status.details if _known(detail)]
+        unpacked = (_unpack(detail) for detail in status.details)
+        return [message for message in unpacked if message is not None]
     return []
 
 
-def _known(detail: Any) -> bool:
-    return any(detail.Is(kind.DESCRIPTOR) for kind in _DETAIL_KINDS)
-
-
-def _unpack(detail: Any) -> Message:
-    kind = next(k for k in _DETAIL_KINDS if detail.Is(k.DESCRIPTOR))
+def _unpack(detail: Any) -> Message | None:
+    """The detail as its google.rpc message; None when its type is unknown or its bytes are
+    corrupt (one bad detail must not hide the error, nor the other details, from the caller)."""
+    kind = next((k for k in _DETAIL_KINDS if detail.Is(k.DESCRIPTOR)), None)
+    if kind is None:
+        return None
     message: Message = kind()
-    detail.Unpack(message)
+    try:
+        detail.Unpack(message)
+    except DecodeError:
+        return None
     return message
