@@ -30,7 +30,7 @@ from wfm.scheduling.v1 import roster_service_pb2_grpc as roster_grpc
 from wfm.training.v1 import training_service_pb2_grpc as training_grpc
 
 from wfm_sdk import names
-from wfm_sdk.calls import Caller, new_idempotency_key
+from wfm_sdk.calls import Caller, new_idempotency_key, next_page_token
 from wfm_sdk.config import ClientConfig
 from wfm_sdk.errors import from_rpc_error
 from wfm_sdk.services import PerformanceClient, RosterClient, TrainingClient
@@ -102,13 +102,13 @@ class AvailabilityClient:
     ) -> list[availability_pb.Availability]:
         """Every page of `list_availability`."""
         found: list[availability_pb.Availability] = []
-        token = ""
+        token, seen = "", set[str]()
         while True:
             page = await self.list_availability(
                 team=team, status=status, page_size=ALL_PAGES_SIZE, page_token=token
             )
             found += page.availabilities
-            token = page.next_page_token
+            token = next_page_token(page.next_page_token, seen)
             if not token:
                 return found
 
@@ -217,11 +217,11 @@ class DirectoryClient:
 
     async def all_teams(self) -> list[directory_pb.Team]:
         found: list[directory_pb.Team] = []
-        token = ""
+        token, seen = "", set[str]()
         while True:
             page = await self.list_teams(page_size=ALL_PAGES_SIZE, page_token=token)
             found += page.teams
-            token = page.next_page_token
+            token = next_page_token(page.next_page_token, seen)
             if not token:
                 return found
 
@@ -308,11 +308,11 @@ class DirectoryClient:
 
     async def all_agents(self, *, team: str = "") -> list[directory_pb.Agent]:
         found: list[directory_pb.Agent] = []
-        token = ""
+        token, seen = "", set[str]()
         while True:
             page = await self.list_agents(team=team, page_size=ALL_PAGES_SIZE, page_token=token)
             found += page.agents
-            token = page.next_page_token
+            token = next_page_token(page.next_page_token, seen)
             if not token:
                 return found
 

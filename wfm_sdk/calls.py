@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import grpc
 
 from wfm_sdk.config import ClientConfig, ConfigError
-from wfm_sdk.errors import ResourceExhausted, Unavailable, WfmError, from_rpc_error
+from wfm_sdk.errors import Internal, ResourceExhausted, Unavailable, WfmError, from_rpc_error
 
 T = TypeVar("T")
 
@@ -71,6 +71,18 @@ def _retryable(error: WfmError) -> bool:
     if isinstance(error, ResourceExhausted):
         return error.retry_delay_s is not None
     return isinstance(error, Unavailable)
+
+
+def next_page_token(token: str, seen: set[str]) -> str:
+    """The token of the next page ("" after the last), remembered in `seen`. A token handed out
+    before would fetch pages already read, again and again: a server bug that must fail, not
+    loop forever."""
+    if token in seen:
+        raise Internal(
+            grpc.StatusCode.INTERNAL, f"the server repeated the page token {token!r}: stopped"
+        )
+    seen.add(token)
+    return token
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

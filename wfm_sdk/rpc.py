@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from wfm_sdk.calls import Caller, new_idempotency_key
+from wfm_sdk.calls import Caller, new_idempotency_key, next_page_token
 from wfm_sdk.errors import from_rpc_error
 
 ALL_PAGES_SIZE = 500
@@ -68,11 +68,11 @@ class TableClient:
     async def all_pages(self, name: str, items: str, **fields: Any) -> list[Any]:
         """Every page of the List RPC `name`; `items` is the repeated field of the response."""
         found: list[Any] = []
-        token = ""
+        token, seen = "", set[str]()
         while True:
             page = await getattr(self, name)(page_size=ALL_PAGES_SIZE, page_token=token, **fields)
             found += getattr(page, items)
-            token = page.next_page_token
+            token = next_page_token(page.next_page_token, seen)
             if not token:
                 return found
 

@@ -3,14 +3,25 @@ server retry delays past any sensible wait."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
+import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
+from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
+from wfm.training.v1 import training_service_pb2 as training_pb
 
-from wfm_sdk import InvalidArgument
+from tests.unit.test_sdk import FAST, FakeStub
+from wfm_cli.commands.roster import _team_pages
+from wfm_sdk import Internal, InvalidArgument
+from wfm_sdk.aio import DirectoryClient
+from wfm_sdk.calls import Caller
 from wfm_sdk.errors import decode_details, from_rpc_error
+from wfm_sdk.services import TrainingClient
 
 
 def _status_with(*details: any_pb2.Any) -> list[tuple[str, bytes]]:
@@ -48,3 +59,60 @@ def test_a_corrupt_detail_still_gives_the_typed_error() -> None:
 def test_unknown_detail_types_are_ignored() -> None:
     unknown = any_pb2.Any(type_url="type.googleapis.com/acme.Mystery", value=b"\x08\x01")
     assert decode_details(_status_with(unknown)) == []
+
+
+async def test_all_pages_refuses_a_server_that_repeats_its_page_token() -> None:
+    page = directory_pb.ListTeamsResponse(
+        teams=[directory_pb.Team(name="teams/a")], next_page_token="same"
+    )
+    stub = FakeStub(*[page] * 50)
+    directory = DirectoryClient(Caller(lambda: stub, FAST))
+    with pytest.raises(Internal, match="page token"):
+        await asyncio.wait_for(directory.all_teams(), 5)
+    assert len(stub.calls) <= 3
+
+
+async def test_table_all_pages_refuses_a_repeated_page_token() -> None:
+    page = training_pb.ListCoursesResponse(next_page_token="again")
+    stub = FakeStub(*[page] * 50)
+    training = TrainingClient(Caller(lambda: stub, FAST))
+    with pytest.raises(Internal, match="page token"):
+        await asyncio.wait_for(training.all_pages("list_courses", "courses"), 5)
+    assert len(stub.calls) <= 3
+
+
+async def test_all_pages_follows_distinct_tokens_to_the_end() -> None:
+    def page(name: str, token: str) -> directory_pb.ListTeamsResponse:
+        team = directory_pb.Team(name=name)
+        return directory_pb.ListTeamsResponse(teams=[team], next_page_token=token)
+
+    pages = [page("teams/a", "1"), page("teams/b", "2"), page("teams/c", "")]
+    stub = FakeStub(*pages)
+    teams = await DirectoryClient(Caller(lambda: stub, FAST)).all_teams()
+    assert [t.name for t in teams] == ["teams/a", "teams/b", "teams/c"]
+
+
+async def test_all_pages_refuses_tokens_that_cycle() -> None:
+    def page(token: str) -> directory_pb.ListAgentsResponse:
+        return directory_pb.ListAgentsResponse(next_page_token=token)
+
+    stub = FakeStub(*[page("a"), page("b")] * 25)
+    directory = DirectoryClient(Caller(lambda: stub, FAST))
+    with pytest.raises(Internal, match="page token"):
+        await asyncio.wait_for(directory.all_agents(team="t"), 5)
+    assert len(stub.calls) == 3
+
+
+def test_the_cli_team_week_refuses_a_repeated_page_token() -> None:
+    class Roster:
+        calls = 0
+
+        def get_team_roster(self, **_: Any) -> roster_pb.TeamRoster:
+            Roster.calls += 1
+            if Roster.calls > 20:
+                raise AssertionError("still paging")
+            return roster_pb.TeamRoster(next_page_token="same")
+
+    wfm = SimpleNamespace(roster=Roster())
+    with pytest.raises(Internal, match="page token"):
+        _team_pages(wfm, team="teams/t", week="2026-11-23", page_size=10)

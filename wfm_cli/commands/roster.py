@@ -37,6 +37,7 @@ from wfm_cli.render import local_time
 from wfm_cli.schedule_syntax import WEEKDAYS, parse_clock
 from wfm_cli.timeline import coverage_chart, roster_timeline
 from wfm_sdk import names
+from wfm_sdk.calls import next_page_token
 
 shifts_app = typer.Typer(
     help="Shifts: assign, bulk-assign, update, publish, cancel.", no_args_is_help=True
@@ -179,13 +180,13 @@ def _team_roster(
 def _team_pages(wfm: Any, *, team: str, week: str, page_size: int) -> list[roster_pb.AgentWeek]:
     """Every page of the team's week, `page_size` agents per call."""
     weeks: list[roster_pb.AgentWeek] = []
-    token = ""
+    token, seen = "", set[str]()
     while True:
         page = wfm.roster.get_team_roster(
             team=team, week_start=week, page_size=page_size, page_token=token
         )
         weeks.extend(page.agents)
-        token = page.next_page_token
+        token = next_page_token(page.next_page_token, seen)
         if not token:
             return weeks
 
