@@ -34,10 +34,19 @@ class RetryPolicy:
     max_attempts: int = 4
     initial_backoff_s: float = 0.2
     max_backoff_s: float = 3.0
+    # The longest a server's RetryInfo may make the caller wait before one retry: a call's
+    # deadline. Past it the error is raised at once ("try again later"), so a server asking
+    # for an hour cannot hang a script or the command line for an hour.
+    max_server_delay_s: float = 10.0
 
     @classmethod
     def of(cls, config: ClientConfig) -> RetryPolicy:
-        return cls(config.max_attempts, config.initial_backoff_s, config.max_backoff_s)
+        return cls(
+            config.max_attempts,
+            config.initial_backoff_s,
+            config.max_backoff_s,
+            max_server_delay_s=config.timeout_s,
+        )
 
     def delay(self, attempt: int, error: WfmError) -> float:
         """Exponential backoff with full jitter; the server's RetryInfo is a lower bound."""
@@ -61,6 +70,8 @@ async def call_with_retries(
         except grpc.RpcError as exc:
             error = from_rpc_error(exc)
         if not (idempotent and _retryable(error) and tries < policy.max_attempts):
+            raise error
+        if (error.retry_delay_s or 0.0) > policy.max_server_delay_s:
             raise error
         await sleep(policy.delay(tries, error))
 

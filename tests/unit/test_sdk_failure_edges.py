@@ -15,11 +15,11 @@ from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
 from wfm.training.v1 import training_service_pb2 as training_pb
 
-from tests.unit.test_sdk import FAST, FakeStub
+from tests.unit.test_sdk import FAST, FakeStub, rpc_error
 from wfm_cli.commands.roster import _team_pages
-from wfm_sdk import Internal, InvalidArgument
+from wfm_sdk import ClientConfig, Internal, InvalidArgument, ResourceExhausted
 from wfm_sdk.aio import DirectoryClient
-from wfm_sdk.calls import Caller
+from wfm_sdk.calls import Caller, RetryPolicy, call_with_retries
 from wfm_sdk.errors import decode_details, from_rpc_error
 from wfm_sdk.services import TrainingClient
 
@@ -116,3 +116,27 @@ def test_the_cli_team_week_refuses_a_repeated_page_token() -> None:
     wfm = SimpleNamespace(roster=Roster())
     with pytest.raises(Internal, match="page token"):
         _team_pages(wfm, team="teams/t", week="2026-11-23", page_size=10)
+
+
+async def test_a_retry_delay_past_the_deadline_is_raised_not_slept() -> None:
+    """A server asking to wait an hour: the caller hears "try again later" now, not in an
+    hour (a wait is never longer than the call's own deadline)."""
+    retry = error_details_pb2.RetryInfo(retry_delay={"seconds": 3600})
+    limited = rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down", retry)
+    outcomes: list[Any] = [limited, "never"]
+    slept: list[float] = []
+
+    async def attempt() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return str(outcome)
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    policy = RetryPolicy.of(ClientConfig())
+    with pytest.raises(ResourceExhausted) as raised:
+        await call_with_retries(attempt, idempotent=True, policy=policy, sleep=sleep)
+    assert slept == [] and outcomes == ["never"]
+    assert raised.value.retry_delay_s == 3600
