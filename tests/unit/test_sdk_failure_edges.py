@@ -4,11 +4,15 @@ server retry delays past any sensible wait."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+from contextlib import redirect_stderr
 from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
+import typer
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
@@ -16,7 +20,9 @@ from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
 from wfm.training.v1 import training_service_pb2 as training_pb
 
 from tests.unit.test_sdk import FAST, FakeStub, rpc_error
+from wfm_cli import exitcodes
 from wfm_cli.commands.roster import _team_pages
+from wfm_cli.context import handle_errors
 from wfm_sdk import ClientConfig, Internal, InvalidArgument, ResourceExhausted
 from wfm_sdk.aio import DirectoryClient
 from wfm_sdk.calls import Caller, RetryPolicy, call_with_retries
@@ -140,3 +146,37 @@ async def test_a_retry_delay_past_the_deadline_is_raised_not_slept() -> None:
         await call_with_retries(attempt, idempotent=True, policy=policy, sleep=sleep)
     assert slept == [] and outcomes == ["never"]
     assert raised.value.retry_delay_s == 3600
+
+
+async def test_a_table_client_change_keeps_its_generated_key_across_retries() -> None:
+    unavailable = rpc_error(grpc.StatusCode.UNAVAILABLE, "down")
+    stub = FakeStub(unavailable, unavailable, training_pb.Course(name="courses/c"))
+    training = TrainingClient(Caller(lambda: stub, FAST))
+    await training.create_course(course_id="c", course={"title": "C"})
+    keys = {request.idempotency_key for _, request, _ in stub.calls}
+    assert len(stub.calls) == 3 and len(keys) == 1 and "" not in keys
+
+
+def test_json_errors_carry_every_detail_and_stay_valid_json() -> None:
+    bad = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field="a", description='quote " and\nline'),
+            error_details_pb2.BadRequest.FieldViolation(field="b", description="ünïcode"),
+        ]
+    )
+    rules = error_details_pb2.PreconditionFailure(
+        violations=[error_details_pb2.PreconditionFailure.Violation(type="R", subject="s")]
+    )
+    error = from_rpc_error(rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "", bad, rules))
+
+    @handle_errors
+    def command(json_out: bool = False) -> None:
+        raise error
+
+    with pytest.raises(typer.Exit) as exited, redirect_stderr(io.StringIO()) as err:
+        command(json_out=True)
+    assert exited.value.exit_code == exitcodes.INVALID_ARGUMENT
+    data = json.loads(err.getvalue())["error"]
+    assert data["code"] == "INVALID_ARGUMENT" and data["message"] == "INVALID_ARGUMENT"
+    assert [v["field"] for v in data["field_violations"]] == ["a", "b"]
+    assert data["rule_violations"] == [{"type": "R", "subject": "s", "description": ""}]
