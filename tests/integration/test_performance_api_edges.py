@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import timedelta
 from typing import Any
@@ -262,3 +263,101 @@ async def test_a_future_period_has_no_figures(perf_system: System) -> None:
     assert not figures.HasField("cases_resolved_per_day")
     assert not figures.HasField("csat_average")
     assert card.active_days == 0
+
+
+async def test_a_retry_of_a_no_change_answers_its_first_result_after_a_correction(
+    perf_system: System,
+) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    _, resolved = _today_period()
+    await perf.RecordCase(_record("n1", _case("a1", resolved)))
+    same = await perf.RecordCase(_record("n1", _case("a1", resolved), key="same"))
+    await perf.RecordCase(_record("n1", _case("a1", resolved, handle_s=900), key="fix"))
+    retried = await perf.RecordCase(_record("n1", _case("a1", resolved), key="same"))
+    assert retried == same
+    fresh = _record("n2", _case("a1", resolved))
+    fresh.expected_version = 0
+    assert (await perf.RecordCase(fresh)).version == 1
+    assert (await perf.RecordCase(fresh)).version == 1  # its retry
+    borrowed = _record("n3", _case("a1", resolved), key="same")  # another case's key
+    assert await _code(perf.RecordCase(borrowed)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_an_oversized_or_cancelled_batch_records_nothing(perf_system: System) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    period, resolved = _today_period()
+
+    async def oversized() -> Any:
+        for i in range(10_001):
+            yield pb.RecordCasesRequest(
+                case_id=f"o{i}", case=_case("a1", resolved), idempotency_key=f"o{i}"
+            )
+
+    assert await _code(perf.RecordCases(oversized(), timeout=120)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+    call = perf.RecordCases()
+    await call.write(
+        pb.RecordCasesRequest(case_id="x1", case=_case("a1", resolved), idempotency_key="x1")
+    )
+    call.cancel()  # the client gives up before closing the stream
+    assert await call.code() == grpc.StatusCode.CANCELLED
+    await asyncio.sleep(0.2)
+    for case_id in ("x1", "o0"):  # nothing of either batch was recorded
+        probe = _record(case_id, _case("a1", resolved), key=f"probe-{case_id}")
+        probe.expected_version = 0
+        assert (await perf.RecordCase(probe)).version == 1
+    card = await _scorecard(system, "a1", period)
+    assert card.metrics.cases_resolved == 0
+
+
+async def test_a_retry_of_unchanged_thresholds_answers_its_first_result(
+    perf_system: System,
+) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    name = "teams/night/redFlagThresholds"
+
+    def setting(key: str, **limits: Any) -> Any:
+        return perf.SetRedFlagThresholds(
+            pb.SetRedFlagThresholdsRequest(
+                thresholds=pb.RedFlagThresholds(name=name, **limits), idempotency_key=key
+            )
+        )
+
+    await setting("s1", min_adherence_percent=80)
+    same = await setting("s2", min_adherence_percent=80)
+    assert same.version == 1
+    await setting("s3", min_adherence_percent=70)
+    assert await setting("s2", min_adherence_percent=80) == same
+    emptied = await setting("s4")
+    assert (emptied.version, emptied.HasField("min_adherence_percent")) == (3, False)
+    assert await _code(setting("s4", min_adherence_percent=1)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_correction_to_another_day_leaves_the_old_day(perf_system: System) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    period, resolved = _today_period()
+    day = pb.Period(start_date=period.end_date, end_date=period.end_date)
+    await perf.RecordCase(_record("d1", _case("a1", resolved)))
+    await eventually(lambda: _scorecard(system, "a1", day), lambda c: c.metrics.cases_resolved == 1)
+    earlier = resolved - timedelta(days=3)
+    await perf.RecordCase(_record("d1", _case("a1", earlier), key="d1-moved"))
+    await eventually(lambda: _scorecard(system, "a1", day), lambda c: c.metrics.cases_resolved == 0)
+
+    async def twice() -> Any:
+        for key, handle_s in (("t-1", 300), ("t-2", 600)):
+            yield pb.RecordCasesRequest(
+                case_id="t1", case=_case("a1", resolved, handle_s=handle_s), idempotency_key=key
+            )
+
+    response = await perf.RecordCases(twice())
+    assert [r.case.version for r in response.results] == [1, 2]
