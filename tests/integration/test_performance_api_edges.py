@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import grpc
@@ -21,6 +21,7 @@ from tests.integration.test_performance_api import (
     _today_period,
 )
 from wfm_runtime.testing import eventually
+from wfm_runtime.timefmt import utc_now
 
 pytestmark = pytest.mark.integration
 
@@ -361,3 +362,36 @@ async def test_a_correction_to_another_day_leaves_the_old_day(perf_system: Syste
 
     response = await perf.RecordCases(twice())
     assert [r.case.version for r in response.results] == [1, 2]
+
+
+async def test_a_whole_month_period_follows_a_correction(perf_system: System) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1", "a2"])
+    now = utc_now()
+    first_of_month = now.date().replace(day=1)
+    last_month_end = first_of_month - timedelta(days=1)
+    month = pb.Period(
+        start_date=last_month_end.replace(day=1).isoformat(), end_date=last_month_end.isoformat()
+    )
+    wider = pb.Period(
+        start_date=(last_month_end - timedelta(days=30)).isoformat(),
+        end_date=last_month_end.isoformat(),
+    )
+    resolved = datetime.combine(last_month_end.replace(day=15), time(12), tzinfo=UTC)
+    await perf.RecordCase(_record("w1", _case("a1", resolved)))
+    for period in (month, wider):
+        await eventually(
+            lambda p=period: _scorecard(system, "a1", p),  # type: ignore[misc]
+            lambda c: c.metrics.cases_resolved == 1,
+        )
+    await perf.RecordCase(_record("w1", _case("a2", resolved), key="w1-moved"))
+    for period in (month, wider):
+        await eventually(
+            lambda p=period: _scorecard(system, "a1", p),  # type: ignore[misc]
+            lambda c: c.metrics.cases_resolved == 0,
+        )
+        summary = await perf.GetTeamSummary(
+            pb.GetTeamSummaryRequest(team="teams/night", period=period)
+        )
+        assert summary.metrics.cases_resolved == 1
