@@ -153,6 +153,8 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         rows = [(a, metrics.derive(s), s) for a, s in sorted(totals.items())]
         if metric:
             rows = _sorted_by(rows, metric, descending)
+        elif descending:  # `agent desc`: accepted by parse_order_by, so honour it
+            rows.reverse()
         page = [
             _scorecard(a, team_id, period, sums, figures)
             for a, figures, sums in rows[offset : offset + page_size]
