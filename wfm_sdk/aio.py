@@ -30,13 +30,12 @@ from wfm.scheduling.v1 import roster_service_pb2_grpc as roster_grpc
 from wfm.training.v1 import training_service_pb2_grpc as training_grpc
 
 from wfm_sdk import names
-from wfm_sdk.calls import Caller, new_idempotency_key, next_page_token
+from wfm_sdk.calls import ALL_PAGES_SIZE, Caller, every_page, new_idempotency_key
 from wfm_sdk.config import ClientConfig
 from wfm_sdk.errors import from_rpc_error
 from wfm_sdk.services import PerformanceClient, RosterClient, TrainingClient
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-ALL_PAGES_SIZE = 500
 
 
 def _timestamp(when: datetime | None) -> Timestamp | None:
@@ -101,16 +100,12 @@ class AvailabilityClient:
         self, *, team: str = "", status: str | int | None = None
     ) -> list[availability_pb.Availability]:
         """Every page of `list_availability`."""
-        found: list[availability_pb.Availability] = []
-        token, seen = "", set[str]()
-        while True:
-            page = await self.list_availability(
+        return await every_page(
+            lambda token: self.list_availability(
                 team=team, status=status, page_size=ALL_PAGES_SIZE, page_token=token
-            )
-            found += page.availabilities
-            token = next_page_token(page.next_page_token, seen)
-            if not token:
-                return found
+            ),
+            "availabilities",
+        )
 
     async def watch_availability(
         self, *, team: str = ""
@@ -216,14 +211,9 @@ class DirectoryClient:
         return reply
 
     async def all_teams(self) -> list[directory_pb.Team]:
-        found: list[directory_pb.Team] = []
-        token, seen = "", set[str]()
-        while True:
-            page = await self.list_teams(page_size=ALL_PAGES_SIZE, page_token=token)
-            found += page.teams
-            token = next_page_token(page.next_page_token, seen)
-            if not token:
-                return found
+        return await every_page(
+            lambda token: self.list_teams(page_size=ALL_PAGES_SIZE, page_token=token), "teams"
+        )
 
     async def create_agent(
         self,
@@ -307,14 +297,10 @@ class DirectoryClient:
         return reply
 
     async def all_agents(self, *, team: str = "") -> list[directory_pb.Agent]:
-        found: list[directory_pb.Agent] = []
-        token, seen = "", set[str]()
-        while True:
-            page = await self.list_agents(team=team, page_size=ALL_PAGES_SIZE, page_token=token)
-            found += page.agents
-            token = next_page_token(page.next_page_token, seen)
-            if not token:
-                return found
+        return await every_page(
+            lambda token: self.list_agents(team=team, page_size=ALL_PAGES_SIZE, page_token=token),
+            "agents",
+        )
 
 
 class AuditClient:

@@ -96,6 +96,22 @@ def next_page_token(token: str, seen: set[str]) -> str:
     return token
 
 
+# The page size of the "every page" helpers: few round trips, each well under the message limit.
+ALL_PAGES_SIZE = 500
+
+
+async def every_page(fetch: Callable[[str], Awaitable[Any]], items: str) -> list[Any]:
+    """The `items` of every page `fetch(page_token)` returns, from the first to the last."""
+    found: list[Any] = []
+    token, seen = "", set[str]()
+    while True:
+        page = await fetch(token)
+        found += getattr(page, items)
+        token = next_page_token(page.next_page_token, seen)
+        if not token:
+            return found
+
+
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     if not token:
         return ()

@@ -20,10 +20,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from wfm_sdk.calls import Caller, new_idempotency_key, next_page_token
+from wfm_sdk.calls import ALL_PAGES_SIZE, Caller, every_page, new_idempotency_key
 from wfm_sdk.errors import from_rpc_error
-
-ALL_PAGES_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -67,14 +65,10 @@ class TableClient:
 
     async def all_pages(self, name: str, items: str, **fields: Any) -> list[Any]:
         """Every page of the List RPC `name`; `items` is the repeated field of the response."""
-        found: list[Any] = []
-        token, seen = "", set[str]()
-        while True:
-            page = await getattr(self, name)(page_size=ALL_PAGES_SIZE, page_token=token, **fields)
-            found += getattr(page, items)
-            token = next_page_token(page.next_page_token, seen)
-            if not token:
-                return found
+        list_page = getattr(self, name)
+        return await every_page(
+            lambda token: list_page(page_size=ALL_PAGES_SIZE, page_token=token, **fields), items
+        )
 
     async def _client_stream(self, method: str, requests: AsyncIterable[Message]) -> Any:
         """A client stream (never retried: the requests are consumed as they are sent)."""
