@@ -150,7 +150,7 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         v.raise_if_any()
         assert start is not None and end is not None
         agent = await self._known_agent(agent_id)
-        transitions = await self._views.transitions_of(agent_id, end)
+        transitions = await self._views.transitions_of(agent_id, start, end)
         history = domain.build_history(transitions, start, end, utc_now())
         return self._history(history, agent)
 

@@ -84,7 +84,8 @@ class AvailabilityViews:
         self.teams = db["directory_teams"]
 
     async def setup(self) -> None:
-        await mongo.ensure_indexes(self.transitions, (["agent_id", "version"], False))
+        # History reads an agent's transitions by instant: the one before a range and those in it.
+        await mongo.ensure_indexes(self.transitions, (["agent_id", "at", "version"], False))
         await mongo.ensure_indexes(self.agents, (["team_id"], False))
 
     # --- directory ---------------------------------------------------------------------
@@ -111,19 +112,26 @@ class AvailabilityViews:
         rows = {a: r for d in docs for a, r in bucket_rows(d).items()}
         return {a: board_row_to_state(a, rows[a]) for a in agent_ids if a in rows}
 
-    async def transitions_of(self, agent_id: str, before: datetime) -> list[domain.Transition]:
-        docs = await mongo.find_all(
-            self.transitions, {"agent_id": agent_id, "at": {"$lt": before}}, sort=[("version", 1)]
+    async def transitions_of(
+        self, agent_id: str, start: datetime, end: datetime
+    ) -> list[domain.Transition]:
+        """What a history of [start, end) needs: the last transition before `start` (the status
+        the range opens in) and those inside it. An agent's earlier past is not read: a year of
+        changes would make every history read slow."""
+        # `at` never goes back from one version to the next (domain.decide_set_status), so the
+        # latest instant before `start`, highest version first on a tie, is its last transition.
+        opening = await mongo.find_all(
+            self.transitions,
+            {"agent_id": agent_id, "at": {"$lt": start}},
+            sort=[("at", -1), ("version", -1)],
+            limit=1,
         )
-        return [
-            domain.Transition(
-                int(d["version"]),
-                domain.Status(d["status"]),
-                d.get("reason_code", ""),
-                as_utc(d["at"]),
-            )
-            for d in docs
-        ]
+        inside = await mongo.find_all(
+            self.transitions,
+            {"agent_id": agent_id, "at": {"$gte": start, "$lt": end}},
+            sort=[("at", 1), ("version", 1)],
+        )
+        return [_transition(d) for d in opening + inside]
 
 
 class Directory:
@@ -350,6 +358,15 @@ def _transition_doc(envelope: EventEnvelope, event: domain.StatusChanged) -> dic
         "reason_code": event.reason_code,
         "at": event.since,
     }
+
+
+def _transition(doc: dict[str, Any]) -> domain.Transition:
+    return domain.Transition(
+        int(doc["version"]),
+        domain.Status(doc["status"]),
+        doc.get("reason_code", ""),
+        as_utc(doc["at"]),
+    )
 
 
 def _agent_doc(entry: AgentEntry) -> dict[str, Any]:
