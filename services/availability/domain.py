@@ -168,7 +168,13 @@ def validate_range(start: datetime | None, end: datetime | None, v: Violations) 
 def build_history(
     transitions: list[Transition], start: datetime, end: datetime, now: datetime
 ) -> History:
-    """Contiguous segments clipped to [start, end); the last one runs until now if ongoing."""
+    """Contiguous segments clipped to [start, end); the last one runs until now if ongoing.
+
+    A status that lasted no time (a change overtaken in the same millisecond) is not shown, and
+    the same status with the same reason twice in a row (on both sides of such a change, or set
+    again) is one segment: the agent never left it. A new reason in the same status is a
+    segment of its own, because a team leader reads it.
+    """
     ordered = sorted(transitions, key=lambda t: t.version)
     segments: list[Segment] = []
     for index, transition in enumerate(ordered):
@@ -177,18 +183,27 @@ def build_history(
         seg_start = max(transition.at, start)
         if seg_end <= seg_start:
             continue
-        segments.append(
-            Segment(
-                transition.status,
-                transition.reason_code,
-                seg_start,
-                seg_end,
-                ongoing=is_last and now < end,
-            )
+        segment = Segment(
+            transition.status,
+            transition.reason_code,
+            seg_start,
+            seg_end,
+            ongoing=is_last and now < end,
         )
+        if segments and _continues(segments[-1], segment):
+            segment = replace(segment, start=segments.pop().start)
+        segments.append(segment)
     totals: dict[Status, timedelta] = {}
     for segment in segments:
         totals[segment.status] = totals.get(segment.status, timedelta()) + segment.duration
     productive = sum((d for s, d in totals.items() if s.productive), timedelta())
     covered = sum(totals.values(), timedelta())
     return History(segments, totals, productive, covered)
+
+
+def _continues(before: Segment, after: Segment) -> bool:
+    return (before.status, before.reason_code, before.end) == (
+        after.status,
+        after.reason_code,
+        after.start,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -131,6 +132,52 @@ async def test_history_gives_contiguous_segments_and_totals(system: System) -> N
     )
     assert history.productive_duration.ToTimedelta().total_seconds() == pytest.approx(productive)
     assert history.segments[0].start_client_local.time_zone == "America/New_York"
+
+
+async def test_history_shows_a_status_taken_again_in_one_instant_as_one_segment(
+    system: System,
+) -> None:
+    await _team_with_agents(system, "night", ["h2"])
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    changes = [
+        (0, "AVAILABLE", ""),
+        (60, "LUNCH", ""),  # overtaken in the same millisecond by the next change
+        (60, "AVAILABLE", ""),
+        (90, "AVAILABLE", "VIP_QUEUE"),
+        (120, "BREAK", ""),
+    ]
+    # As the board projection writes them (the view is what GetStatusHistory reads).
+    await system.availability.views.transitions.insert_many(
+        [
+            {
+                "_id": f"h2/{version:012d}",
+                "agent_id": "h2",
+                "version": version,
+                "status": status,
+                "reason_code": reason,
+                "at": start + timedelta(minutes=minutes),
+            }
+            for version, (minutes, status, reason) in enumerate(changes, start=1)
+        ]
+    )
+    history = await system.avail.GetStatusHistory(
+        pb.GetStatusHistoryRequest(
+            name="agents/h2/availability",
+            start_time=to_timestamp(start),
+            end_time=to_timestamp(start + timedelta(hours=3)),
+        )
+    )
+    assert [(s.status, s.reason_code, s.duration.ToTimedelta()) for s in history.segments] == [
+        (pb.AGENT_STATUS_AVAILABLE, "", timedelta(minutes=90)),
+        (pb.AGENT_STATUS_AVAILABLE, "VIP_QUEUE", timedelta(minutes=30)),
+        (pb.AGENT_STATUS_BREAK, "", timedelta(minutes=60)),
+    ]
+    assert {t.status: t.duration.ToTimedelta() for t in history.totals} == {
+        pb.AGENT_STATUS_AVAILABLE: timedelta(minutes=120),
+        pb.AGENT_STATUS_BREAK: timedelta(minutes=60),
+    }
+    assert history.productive_duration.ToTimedelta() == timedelta(minutes=120)
+    assert history.covered_duration.ToTimedelta() == timedelta(hours=3)
 
 
 async def test_directory_create_get_update_list(system: System) -> None:

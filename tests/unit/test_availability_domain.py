@@ -378,6 +378,52 @@ class TestBuildHistory:
         assert Status.ON_CONTACT not in history.totals
         assert all(s.duration > timedelta() for s in history.segments)
 
+    def test_a_status_left_and_taken_again_in_one_instant_is_one_segment(self) -> None:
+        transitions = [
+            tr(1, Status.AVAILABLE, 9),
+            tr(2, Status.LUNCH, 10),  # overtaken in the same millisecond
+            tr(3, Status.AVAILABLE, 10),
+            tr(4, Status.BREAK, 11),
+        ]
+        history = build_history(transitions, at(9), at(12), now=at(11.5))
+        assert [(s.status, s.start, s.end, s.ongoing) for s in history.segments] == [
+            (Status.AVAILABLE, at(9), at(11), False),
+            (Status.BREAK, at(11), at(11.5), True),
+        ]
+        assert history.totals == {
+            Status.AVAILABLE: timedelta(hours=2),
+            Status.BREAK: timedelta(hours=0.5),
+        }
+        assert history.productive == timedelta(hours=2)
+        assert history.covered == timedelta(hours=2.5)
+
+    def test_the_same_status_set_again_continues_its_segment_up_to_now(self) -> None:
+        transitions = [tr(1, Status.BREAK, 9, "COFFEE"), tr(2, Status.BREAK, 10, "COFFEE")]
+        history = build_history(transitions, at(8), at(12), now=at(11))
+        assert [(s.status, s.start, s.end, s.ongoing) for s in history.segments] == [
+            (Status.BREAK, at(9), at(11), True)
+        ]
+        assert history.totals == {Status.BREAK: timedelta(hours=2)}
+
+    def test_a_new_reason_in_the_same_status_stays_a_segment_of_its_own(self) -> None:
+        transitions = [
+            tr(1, Status.AVAILABLE, 9),
+            tr(2, Status.AVAILABLE, 10, "VIP_QUEUE"),
+            tr(3, Status.BREAK, 10.5, "COFFEE"),
+            tr(4, Status.BREAK, 10.75),
+        ]
+        history = build_history(transitions, at(9), at(11), now=at(20))
+        assert [(s.status, s.reason_code, s.start, s.end) for s in history.segments] == [
+            (Status.AVAILABLE, "", at(9), at(10)),
+            (Status.AVAILABLE, "VIP_QUEUE", at(10), at(10.5)),
+            (Status.BREAK, "COFFEE", at(10.5), at(10.75)),
+            (Status.BREAK, "", at(10.75), at(11)),
+        ]
+        assert history.totals == {
+            Status.AVAILABLE: timedelta(hours=1.5),
+            Status.BREAK: timedelta(hours=0.5),
+        }
+
     def test_segment_across_a_dst_gap_counts_real_time(self) -> None:
         # New York springs forward on 2026-03-08 at 02:00 EST (07:00Z): 01:30 EST -> 03:30 EDT
         # is two wall-clock hours but one real hour.

@@ -51,11 +51,19 @@ step = st.tuples(
 )
 
 
+# Few statuses and reasons, often in one millisecond: the same status comes back at once.
+crowded_step = st.tuples(
+    st.one_of(st.just(0), st.just(0), st.integers(0, 3600 * 1000)),
+    st.sampled_from([Status.AVAILABLE, Status.LUNCH]),
+    st.sampled_from(["", "COFFEE"]),
+)
+
+
 @st.composite
-def cases(draw: st.DrawFn) -> Case:
+def cases(draw: st.DrawFn, steps: st.SearchStrategy[tuple[int, Status, str]] = step) -> Case:
     """What the API passes in: transitions before `end`, none after `now`."""
     first = BASE + timedelta(minutes=draw(st.integers(0, 60 * 24 * 10)))
-    transitions = transitions_from(first, draw(st.lists(step, max_size=25)))
+    transitions = transitions_from(first, draw(st.lists(steps, max_size=25)))
     start = BASE + timedelta(seconds=draw(st.integers(-86_400, 86_400 * 20)))
     length = timedelta(seconds=draw(st.integers(1, int(MAX_HISTORY_RANGE.total_seconds()))))
     end = start + length
@@ -66,8 +74,14 @@ def cases(draw: st.DrawFn) -> Case:
 
 def status_at(transitions: list[Transition], moment: datetime) -> Status | None:
     """The status of the highest version that started at or before `moment`."""
+    state = state_at(transitions, moment)
+    return state[0] if state else None
+
+
+def state_at(transitions: list[Transition], moment: datetime) -> tuple[Status, str] | None:
+    """The status and reason of the highest version that started at or before `moment`."""
     started = [t for t in sorted(transitions, key=lambda t: t.version) if t.at <= moment]
-    return started[-1].status if started else None
+    return (started[-1].status, started[-1].reason_code) if started else None
 
 
 def check_invariants(history: History, case: Case) -> None:
@@ -75,9 +89,17 @@ def check_invariants(history: History, case: Case) -> None:
     segments = history.segments
     for before, after in itertools.pairwise(segments):
         assert before.end == after.start, "segments must be contiguous"
+        assert (before.status, before.reason_code) != (after.status, after.reason_code), (
+            "the same status and reason twice in a row must be one segment"
+        )
     for segment in segments:
         assert case.start <= segment.start < segment.end <= stop
         assert segment.status == status_at(case.transitions, segment.start)
+        # The agent stays in the segment's status and reason at every change inside it.
+        for moment in [segment.start] + [
+            t.at for t in case.transitions if segment.start < t.at < segment.end
+        ]:
+            assert state_at(case.transitions, moment) == (segment.status, segment.reason_code)
     assert [s.ongoing for s in segments[:-1]] == [False] * (len(segments) - 1)
     if segments:
         # Only the latest status can be ongoing, and only if it has begun and not been cut off.
@@ -111,6 +133,12 @@ def check_invariants(history: History, case: Case) -> None:
 @settings(max_examples=300, deadline=None)
 @given(cases())
 def test_segments_tile_the_covered_time(case: Case) -> None:
+    check_invariants(build_history(case.transitions, case.start, case.end, case.now), case)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases(crowded_step))
+def test_a_status_that_comes_back_at_once_is_one_segment(case: Case) -> None:
     check_invariants(build_history(case.transitions, case.start, case.end, case.now), case)
 
 
