@@ -220,6 +220,9 @@ class Booking:
     end: datetime
     self_paced: bool = False
     enrollment_key: str = ""  # the request that made it (see flows.py: only it undoes it)
+    # When the place was taken: the enrollment's creation. None on bookings recorded before
+    # this was kept; they count as known all along.
+    booked_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -733,9 +736,11 @@ def _overlaps(booked: Booking, session: Session) -> bool:
     return booked.start < session.end and session.start < booked.end
 
 
-def decide_book(learner: Learner, ctx: EnrollmentContext, key: str = "") -> Learner | None:
-    """The learner with the session booked by request `key`; None if it already is booked
-    (a retry, or an agent already on the session)."""
+def decide_book(
+    learner: Learner, ctx: EnrollmentContext, key: str = "", *, now: datetime
+) -> Learner | None:
+    """The learner with the session booked by request `key` at `now`; None if it already is
+    booked (a retry, or an agent already on the session)."""
     if learner.booking(ctx.session.session_id) is not None:
         return None
     broken = check_booking(learner, ctx)
@@ -750,6 +755,7 @@ def decide_book(learner: Learner, ctx: EnrollmentContext, key: str = "") -> Lear
         session.end,
         session.delivery is Delivery.SELF_PACED,
         key,
+        now,
     )
     return replace(learner, bookings=(*learner.bookings, booking))
 
@@ -964,9 +970,9 @@ def due_items(
     or expired; each names the session of the course the agent is already booked on, if any
     (still due until passed, but no seat to find)."""
     horizon = as_of + timedelta(days=within_days)
+    learner = record_as_of(learner, as_of)
     booked = {b.course_id: b.session_id for b in learner.bookings}
     items: list[DueItem] = []
-    learner = record_as_of(learner, as_of)
     passed = {c.course_id for c in learner.completions if c.passed}
 
     def item(course_id: str, reason: DueReason, due: datetime | None) -> DueItem:
@@ -984,10 +990,14 @@ def due_items(
 
 
 def record_as_of(learner: Learner, instant: datetime) -> Learner:
-    """The learner's record at `instant`: completions dated later do not count yet, so what was
-    due as of a past instant stays the same however much is recorded since."""
+    """The learner's record at `instant`: completions dated later do not count yet, nor places
+    booked later, so what was due as of a past instant stays the same however much is recorded
+    or booked since."""
     completions = tuple(c for c in learner.completions if c.completion_time <= instant)
-    return replace(learner, completions=completions)
+    bookings = tuple(
+        b for b in learner.bookings if b.booked_time is None or b.booked_time <= instant
+    )
+    return replace(learner, completions=completions, bookings=bookings)
 
 
 def in_period(record: CompletionRecord, start: datetime | None, end: datetime | None) -> bool:

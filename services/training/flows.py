@@ -19,6 +19,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -79,7 +80,10 @@ class Flows:
         session_id: str,
         refuse_if_full: bool,
     ) -> d.Session:
-        bookings = await self._book_all(request, contexts)
+        # One instant for the learners' bookings and the session's enrollments: a due list as
+        # of a past instant shows a booking from the enrollment's creation on.
+        now = utc_now()
+        bookings = await self._book_all(request, contexts, now)
         if bookings.refused is not None:
             return await self._answer_refused(request, bookings, session_id)
         try:
@@ -92,6 +96,7 @@ class Flows:
                     list(contexts),
                     refuse_if_full=refuse_if_full,
                     booked_as=next(iter(contexts.values())).session,
+                    now=now,
                 ),
             )
         except InvalidArgument:
@@ -109,11 +114,11 @@ class Flows:
         return outcome.state
 
     async def _book_all(
-        self, request: Request, contexts: dict[str, d.EnrollmentContext]
+        self, request: Request, contexts: dict[str, d.EnrollmentContext], now: datetime
     ) -> _Booked:
         """Books every learner; a refusal lists every broken rule (the caller undoes)."""
         results = await asyncio.gather(
-            *(self._book(request, agent, ctx) for agent, ctx in contexts.items()),
+            *(self._book(request, agent, ctx, now) for agent, ctx in contexts.items()),
             return_exceptions=True,
         )
         return _Booked(
@@ -146,7 +151,9 @@ class Flows:
         await self._undo_all(request, booked.mine, session_id)
         raise booked.refused
 
-    async def _book(self, request: Request, agent_id: str, ctx: d.EnrollmentContext) -> str:
+    async def _book(
+        self, request: Request, agent_id: str, ctx: d.EnrollmentContext, now: datetime
+    ) -> str:
         """_FRESH if this call booked, _MINE if an earlier attempt of this request did (a retry
         after a crash), "" if the agent already held the session by another request.
 
@@ -157,7 +164,7 @@ class Flows:
             self._learners,
             request.command(store.LEARNER, agent_id, f"/book/{agent_id}/{uuid.uuid4().hex}"),
             lambda current, version: _learner_event(
-                d.decide_book(current, ctx, request.key),
+                d.decide_book(current, ctx, request.key, now=now),
                 version,
                 ev.SessionBooked,
                 ctx.session.session_id,
@@ -355,11 +362,12 @@ def _enrolled(
     *,
     refuse_if_full: bool,
     booked_as: d.Session,
+    now: datetime,
 ) -> Message | None:
     _require_exists(current)
     d.require_same_time(current, booked_as)
     session, enrolled, waitlisted = d.decide_enroll(
-        current, agents, refuse_if_full=refuse_if_full, now=utc_now()
+        current, agents, refuse_if_full=refuse_if_full, now=now
     )
     if not enrolled and not waitlisted:
         return None

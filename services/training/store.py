@@ -295,6 +295,7 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
                 end_time=to_timestamp(b.end),
                 self_paced=b.self_paced,
                 enrollment_key=b.enrollment_key,
+                booked_time=to_timestamp(b.booked_time) if b.booked_time else None,
             )
             for b in learner.bookings
         ],
@@ -314,6 +315,7 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
                 _time(b, "end_time") or EPOCH,
                 b.self_paced,
                 b.enrollment_key,
+                _time(b, "booked_time"),
             )
             for b in message.bookings
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from tests.conftest import System
 from tests.training_helpers import starting_soon
 from wfm_runtime.service import control_subject
 from wfm_runtime.testing import eventually, unpack_details
-from wfm_runtime.timefmt import to_timestamp
+from wfm_runtime.timefmt import to_timestamp, utc_now
 
 pytestmark = pytest.mark.integration
 
@@ -324,6 +325,44 @@ async def test_due_names_the_session_booked_and_the_transcript_lists_bookings(
     )
     after = await system.train.GetTranscript(pb.GetTranscriptRequest(name="agents/b1/transcript"))
     assert list(after.bookings) == [] and [i.booked_session for i in after.due] == [""]
+
+
+async def test_due_as_of_a_past_instant_shows_only_the_bookings_made_by_then(
+    system: System,
+) -> None:
+    await _staff(system, "night", ["b1", "b2"])
+    await system.train.CreateCourse(course(required_for_clients=["acme"]))
+    start = starting_soon(60 * 24)  # tomorrow
+    await system.train.CreateSession(session("s1", start=start))
+    await system.train.EnrollAgents(enroll("s1", "b1"))
+    await asyncio.sleep(0.01)
+    between = utc_now()
+    await asyncio.sleep(0.01)
+    await system.train.EnrollAgents(enroll("s1", "b2"))
+
+    async def due(as_of: datetime | None) -> list[tuple[str, str]]:
+        request = pb.ListDueRequest(team="teams/night")
+        if as_of is not None:
+            request.as_of_time.CopyFrom(to_timestamp(as_of))
+        found = await system.train.ListDue(request)
+        return [(i.agent, i.booked_session) for i in found.due]
+
+    assert await eventually(
+        lambda: due(None),
+        lambda found: found == [("agents/b1", "sessions/s1"), ("agents/b2", "sessions/s1")],
+    )
+    # b2 took the place after `between`: as of then, b2 still had a seat to find.
+    assert await due(between) == [("agents/b1", "sessions/s1"), ("agents/b2", "")]
+    transcript = await system.train.GetTranscript(
+        pb.GetTranscriptRequest(name="agents/b2/transcript", as_of_time=to_timestamp(between))
+    )
+    assert [i.booked_session for i in transcript.due] == [""]
+    assert [b.session for b in transcript.bookings] == ["sessions/s1"]  # held now
+    enrolled = await system.train.GetSession(pb.GetSessionRequest(name="sessions/s1"))
+    assert [e.enroll_time.ToDatetime(tzinfo=UTC) < between for e in enrolled.roster] == [
+        True,
+        False,
+    ]
 
 
 async def test_a_class_that_met_is_checked_in_after_the_fact(system: System) -> None:

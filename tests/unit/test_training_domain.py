@@ -271,38 +271,38 @@ class TestLearnerRules:
         )
         ctx = d.EnrollmentContext("acme", course, replace(SESSION, course_id="net-201"))
         with pytest.raises(FailedPrecondition) as err:
-            d.decide_book(d.Learner("a"), ctx)
+            d.decide_book(d.Learner("a"), ctx, now=NOW)
         assert kinds(err.value) == ["PREREQUISITE", "PREREQUISITE"]
         foundation = d.Learner("a", completions=(record(COURSE, SESSION, NOW),))
         with pytest.raises(FailedPrecondition) as err:
-            d.decide_book(foundation, ctx)
+            d.decide_book(foundation, ctx, now=NOW)
         assert kinds(err.value) == ["PREREQUISITE"]  # passed the course, level too low
         competent_course = replace(COURSE, course_id="net-150", level=d.Level.COMPETENT)
         competent = replace(
             foundation,
             completions=(*foundation.completions, record(competent_course, SESSION, NOW)),
         )
-        assert d.decide_book(competent, ctx) is not None
+        assert d.decide_book(competent, ctx, now=NOW) is not None
 
     def test_failed_completion_is_not_a_prerequisite(self) -> None:
         course = replace(COURSE, course_id="net-201", prerequisite_courses=("net-101",))
         ctx = d.EnrollmentContext("acme", course, SESSION)
         failed = d.Learner("a", completions=(record(COURSE, SESSION, NOW, passed=False),))
         with pytest.raises(FailedPrecondition):
-            d.decide_book(failed, ctx)
+            d.decide_book(failed, ctx, now=NOW)
 
     def test_client_specific_course_needs_the_client(self) -> None:
         with pytest.raises(FailedPrecondition) as err:
-            d.decide_book(d.Learner("a"), replace(CTX, agent_client="globex"))
+            d.decide_book(d.Learner("a"), replace(CTX, agent_client="globex"), now=NOW)
         assert kinds(err.value) == ["CLIENT"]
 
     def test_no_double_enrollment_and_no_overlap(self) -> None:
-        booked = d.decide_book(d.Learner("a"), CTX)
+        booked = d.decide_book(d.Learner("a"), CTX, now=NOW)
         assert booked is not None
-        assert d.decide_book(booked, CTX) is None  # same session: a retry, nothing to do
+        assert d.decide_book(booked, CTX, now=NOW) is None  # same session: a retry, nothing to do
         same_course = replace(SESSION, session_id="s2", start=NOW, end=NOW + timedelta(hours=1))
         with pytest.raises(FailedPrecondition) as err:
-            d.decide_book(booked, replace(CTX, session=same_course))
+            d.decide_book(booked, replace(CTX, session=same_course), now=NOW)
         assert kinds(err.value) == ["DOUBLE_ENROLLMENT"]
         other = replace(COURSE, course_id="soft-1", category=d.Category.SOFT_SKILLS)
         assert SESSION.start is not None
@@ -314,23 +314,29 @@ class TestLearnerRules:
             end=SESSION.start + timedelta(hours=5),
         )
         with pytest.raises(FailedPrecondition) as err:
-            d.decide_book(booked, d.EnrollmentContext("acme", other, overlapping))
+            d.decide_book(booked, d.EnrollmentContext("acme", other, overlapping), now=NOW)
         assert kinds(err.value) == ["OVERLAP"]
         assert SESSION.end is not None
         back_to_back = replace(overlapping, start=SESSION.end, end=SESSION.end + timedelta(hours=1))
-        assert d.decide_book(booked, d.EnrollmentContext("acme", other, back_to_back)) is not None
+        assert (
+            d.decide_book(booked, d.EnrollmentContext("acme", other, back_to_back), now=NOW)
+            is not None
+        )
         self_paced = replace(overlapping, delivery=d.Delivery.SELF_PACED)
-        assert d.decide_book(booked, d.EnrollmentContext("acme", other, self_paced)) is not None
+        assert (
+            d.decide_book(booked, d.EnrollmentContext("acme", other, self_paced), now=NOW)
+            is not None
+        )
 
     def test_an_undo_releases_only_its_own_requests_booking(self) -> None:
-        booked = d.decide_book(d.Learner("a"), CTX, "k1")
+        booked = d.decide_book(d.Learner("a"), CTX, "k1", now=NOW)
         assert booked is not None and booked.bookings[0].enrollment_key == "k1"
         assert d.decide_release(booked, "s1", made_by="k2") is None
         released = d.decide_release(booked, "s1", made_by="k1")
         assert released is not None and released.bookings == ()
 
     def test_release_and_complete_free_the_booking(self) -> None:
-        booked = d.decide_book(d.Learner("a"), CTX)
+        booked = d.decide_book(d.Learner("a"), CTX, now=NOW)
         assert booked is not None
         released = d.decide_release(booked, "s1")
         assert released is not None and released.bookings == ()
@@ -376,6 +382,21 @@ class TestRecertification:
             d.Learner("a", bookings=(other,)), [COURSE], as_of=NOW, within_days=30
         )
         assert [i.booked_session for i in unbooked] == [""]
+
+    def test_a_due_list_as_of_a_past_instant_names_only_sessions_booked_by_then(self) -> None:
+        learner = d.decide_book(d.Learner("a"), CTX, now=NOW)
+        assert learner is not None and learner.bookings[0].booked_time == NOW
+
+        def booked_as_of(instant: datetime, who: d.Learner = learner) -> list[str]:
+            return [
+                i.booked_session for i in d.due_items(who, [COURSE], as_of=instant, within_days=30)
+            ]
+
+        assert booked_as_of(NOW - timedelta(milliseconds=1)) == [""]
+        assert booked_as_of(NOW) == ["s1"]  # booked at that very instant
+        # A booking recorded before its instant was kept counts as known all along.
+        unknown = replace(learner.bookings[0], booked_time=None)
+        assert booked_as_of(NOW - timedelta(days=900), d.Learner("a", (unknown,))) == ["s1"]
 
     def test_failed_attempt_grants_nothing(self) -> None:
         learner = d.Learner("a", completions=(record(COURSE, SESSION, NOW, passed=False),))
@@ -552,7 +573,7 @@ class TestManagingWhatExists:
             assert kinds(err.value) == ["SESSION_CANCELLED"]
 
     def test_a_moved_booking_follows_and_clashes_are_listed(self) -> None:
-        learner = d.decide_book(d.Learner("a"), CTX, "k")
+        learner = d.decide_book(d.Learner("a"), CTX, "k", now=NOW)
         assert learner is not None and SESSION.start is not None
         other = replace(SESSION, session_id="s9", course_id="soft-1")
         later = SESSION.start + timedelta(days=1)
@@ -563,6 +584,7 @@ class TestManagingWhatExists:
                 replace(COURSE, course_id="soft-1"),
                 replace(other, start=later, end=later + timedelta(hours=2)),
             ),
+            now=NOW,
         )
         assert learner is not None
         moved = replace(SESSION, start=later, end=later + timedelta(hours=1))
