@@ -6,10 +6,10 @@
 
 A method takes a ready request message, or its fields as keyword arguments (nested messages as
 messages or dicts), never both. Mutating RPCs get an idempotency key generated when none is
-given (it is picked once per call, so retries of UNAVAILABLE send the same key; it goes on a copy,
-never on the caller's message, so sending that message again is a new change). The newer services have
-many RPCs with many fields that keep growing; describing them once in a table keeps the clients
-in step with the protos instead of copying every field into a signature.
+given: picked once per call, so retries of UNAVAILABLE send the same key, and put on a copy,
+never on the caller's message, so sending that message again is a new change. The newer
+services have many RPCs with many fields that keep growing; describing them once in a table
+keeps the clients in step with the protos instead of copying every field into a signature.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ async def test_roster_training_and_performance_clients(perf_system: System) -> N
         assert (await wfm.roster.list_shift_patterns(anchor="ANCHOR_CLIENT")).shift_patterns == []
         # One request message reused for a second site: each send is a change of its own.
         reused = roster_pb.CreateSiteRequest(
-            site_id="york", site={"display_name": "York", "time_zone": "Europe/London"}
+            site_id="york", site=roster_pb.Site(display_name="York", time_zone="Europe/London")
         )
         assert (await wfm.roster.create_site(reused)).name == "sites/york"
         reused.site_id, reused.site.display_name = "bath", "Bath"

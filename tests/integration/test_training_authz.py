@@ -208,9 +208,9 @@ async def test_a_batch_enrollment_is_audited_naming_its_session_and_every_agent(
     await hr.EnrollAgents(
         pb.EnrollAgentsRequest(session="sessions/s1", agents=names, idempotency_key="e1")
     )
-    agent = system.training_as("a1", "agent")
+    learner = system.training_as("a1", "agent")
     with pytest.raises(grpc.aio.AioRpcError) as refused:  # an agent enrolls only themselves
-        await agent.EnrollAgents(
+        await learner.EnrollAgents(
             pb.EnrollAgentsRequest(session="sessions/s1", agents=names[:2], idempotency_key="e2")
         )
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -15,9 +15,9 @@ import pytest
 import typer
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from wfm.performance.v1 import performance_service_pb2 as performance_pb
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
-from wfm.performance.v1 import performance_service_pb2 as performance_pb
 from wfm.training.v1 import training_service_pb2 as training_pb
 
 from tests.unit.test_sdk import FAST, FakeStub, rpc_error
@@ -188,7 +188,9 @@ async def test_a_reused_request_message_is_a_new_change_each_time_it_is_sent() -
     course = training_pb.Course(name="courses/c")
     stub = FakeStub(unavailable, course, course)
     training = TrainingClient(Caller(lambda: stub, FAST))
-    request = training_pb.UpdateCourseRequest(course={"name": "courses/c", "title": "First"})
+    request = training_pb.UpdateCourseRequest(
+        course=training_pb.Course(name="courses/c", title="First")
+    )
     await training.update_course(request)
     request.course.title = "Second"  # the same message object, a different change
     await training.update_course(request)
