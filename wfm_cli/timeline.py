@@ -14,6 +14,9 @@ from wfm_cli.render import local_time
 
 CELLS_PER_HOUR = 2  # half-hour cells: 48 across a day
 WORK, ACTIVITY, FREE = "█", "▒", "·"
+SKIPPED = "┄"  # a half hour the clocks skip (spring forward): no time to draw
+SHORT_DAY_NOTE = f"{SKIPPED} time the clocks skip"
+LONG_DAY_NOTE = "the hour the clocks repeat is drawn once: work in either shows"
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -24,16 +27,48 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def day_bar(day: datetime, shifts: list[roster_pb.Shift], zone: ZoneInfo) -> Text:
-    """48 half-hour cells of one local day in `zone`: work, breaks/lunch (activities), free."""
-    cells = []
-    start_of_day = day.replace(tzinfo=zone)
-    for cell in range(24 * CELLS_PER_HOUR):
-        moment = (start_of_day + timedelta(minutes=cell * 60 // CELLS_PER_HOUR)).astimezone(UTC)
-        cells.append(_cell(moment, shifts))
+    """48 half-hour cells of one local day in `zone`, each where its time stands on the wall
+    clock, so every row lines up under the hours, clock change or not: work, breaks/lunch
+    (activities), free. A cell the clocks skip is SKIPPED; one they show twice (fall back) is
+    drawn from both times, or the second hour's work would never show."""
     text = Text()
-    for char in cells:
-        text.append(char, style={"█": "green", "▒": "yellow"}.get(char, "dim"))
+    for wall in _walls(day):
+        char = _drawn(_instants(wall, zone), shifts)
+        text.append(char, style={WORK: "green", ACTIVITY: "yellow"}.get(char, "dim"))
     return text
+
+
+def day_hours(day: datetime, zone: ZoneInfo) -> float:
+    """How long the local day lasts in `zone`: 24, or 23 and 25 on the days the clocks change."""
+    half_hours = sum(len(_instants(wall, zone)) for wall in _walls(day))
+    return half_hours / CELLS_PER_HOUR
+
+
+def _walls(day: datetime) -> list[datetime]:
+    """The wall-clock times the cells of `day` start at (naive: a time on the clock)."""
+    midnight = datetime(day.year, day.month, day.day)
+    return [
+        midnight + timedelta(minutes=cell * 60 // CELLS_PER_HOUR)
+        for cell in range(24 * CELLS_PER_HOUR)
+    ]
+
+
+def _instants(wall: datetime, zone: ZoneInfo) -> list[datetime]:
+    """Every instant the clocks of `zone` show `wall`: none in a gap they skip, two in an hour
+    they repeat, else one. (Aware arithmetic from midnight would map a skipped 02:00 onto
+    03:00 and never reach the repeated hour's second pass.)"""
+    found: list[datetime] = []
+    for fold in (0, 1):
+        moment = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+        if moment.astimezone(zone).replace(tzinfo=None) == wall and moment not in found:
+            found.append(moment)
+    return found
+
+
+def _drawn(moments: list[datetime], shifts: list[roster_pb.Shift]) -> str:
+    if not moments:
+        return SKIPPED
+    return next((c for c in (_cell(m, shifts) for m in moments) if c != FREE), FREE)
 
 
 def _cell(moment: datetime, shifts: list[roster_pb.Shift]) -> str:
@@ -60,7 +95,9 @@ def roster_timeline(
 ) -> Table:
     """One row per roster date from `first`: a 24-hour bar on the agent's clock, then the
     shift's times on the agent's and on the client's clock. Shifts of earlier days still draw
-    on the bars (a night shift runs into the next day)."""
+    on the bars (a night shift runs into the next day). A day the agent's clocks change is
+    dated with its length (`Sun 14 Mar 23h`) and keeps the wall-clock bar of every other day,
+    as calendars do: a shift stands under the hour its start shows on the agent's clock."""
     zone = _zone(zone_name)
     # A cancelled shift is no work: it stays listed (with why) but draws nothing on the bars.
     everything = [shift for day in roster.days for shift in day.shifts if _live(shift)]
@@ -77,18 +114,23 @@ def roster_timeline(
     dates = sorted(by_date)
     start = datetime.fromisoformat(first or (dates[0] if dates else "2000-01-01"))
     end = datetime.fromisoformat(last or (dates[-1] if dates else start.date().isoformat()))
+    notes: set[str] = set()
     date = start
     while date <= end:
         day = date.date().isoformat()
         shifts = by_date.get(day, [])
+        hours = day_hours(date, zone)
+        if hours != 24:
+            notes.add(SHORT_DAY_NOTE if hours < 24 else LONG_DAY_NOTE)
         table.add_row(
-            date.strftime("%a %d %b"),
+            date.strftime("%a %d %b") + ("" if hours == 24 else f" {hours:g}h"),
             day_bar(date, everything, zone),
             "\n".join(_agent_span(s) for s in shifts) or on_leave.get(day, "off"),
             "\n".join(_span(s.start_client_local, s.end_client_local) for s in shifts),
             "\n".join(f"{s.paid_minutes / 60:.1f}h" if _live(s) else "-" for s in shifts),
         )
         date += timedelta(days=1)
+    table.caption = "; ".join(sorted(notes, reverse=True)) or None
     return table
 
 

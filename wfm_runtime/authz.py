@@ -35,6 +35,15 @@ class Target:
     agent_id: str = ""
     team_id: str = ""
     unreadable: bool = False  # the request names a target we could not parse
+    # Every agent a batch names, for the audit trail and refusals. `agent_id` stays empty: a
+    # batch is no single caller's own, so the SELF scope never matches it.
+    batch_agent_ids: tuple[str, ...] = ()
+
+
+# The agents of one batch an audit record names; then how many more. Enough for any class
+# (a training batch is capped at 500, a refused request may name any number); the events the
+# batch wrote name them all, found by the record's request id.
+AUDITED_BATCH_AGENTS = 50
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,22 @@ def agent_from_name(name: str, suffix: str = "") -> Target:
     if len(parts) != expected or parts[0] != "agents" or not parts[1]:
         return Target(unreadable=True)
     return Target(agent_id=parts[1])
+
+
+def batch_of_agents(names: list[str]) -> Target:
+    """The target of a request naming several agents (a batch): each by its id, or as given
+    when it is not an agent name (validation refuses it; the audit trail still shows it)."""
+    return Target(batch_agent_ids=tuple(agent_from_name(n).agent_id or n for n in names))
+
+
+def batch_audit_names(target: Target) -> tuple[str, ...]:
+    """A batch's agents as an audit record names them: `agents/{id}` for the first
+    AUDITED_BATCH_AGENTS, then `+N more agents`, so a record stays small whatever was sent."""
+    agents = target.batch_agent_ids
+    names = [f"agents/{agent}"[:100] for agent in agents[:AUDITED_BATCH_AGENTS]]
+    if len(agents) > AUDITED_BATCH_AGENTS:
+        names.append(f"+{len(agents) - AUDITED_BATCH_AGENTS} more agents")
+    return tuple(names)
 
 
 def team_from_name(name: str) -> Target:
@@ -158,6 +183,10 @@ def _describe(target: Target) -> str:
         return f"agents/{target.agent_id[:80]}"
     if target.team_id:
         return f"teams/{target.team_id[:80]}"
+    if target.batch_agent_ids:
+        shown = ", ".join(f"agents/{a[:80]}" for a in target.batch_agent_ids[:3])
+        more = len(target.batch_agent_ids) - 3
+        return f"{shown} and {more} more" if more > 0 else shown
     return "every team"
 
 

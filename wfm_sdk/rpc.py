@@ -6,9 +6,10 @@
 
 A method takes a ready request message, or its fields as keyword arguments (nested messages as
 messages or dicts), never both. Mutating RPCs get an idempotency key generated when none is
-given (it is picked once, so retries of UNAVAILABLE send the same key). The newer services have
-many RPCs with many fields that keep growing; describing them once in a table keeps the clients
-in step with the protos instead of copying every field into a signature.
+given: picked once per call, so retries of UNAVAILABLE send the same key, and put on a copy,
+never on the caller's message, so sending that message again is a new change. The newer
+services have many RPCs with many fields that keep growing; describing them once in a table
+keeps the clients in step with the protos instead of copying every field into a signature.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ class Rpc:
             raise TypeError(f"{self.method}: give a request message or fields, not both")
         message: Any = request if request is not None else self.request(**fields)
         if "idempotency_key" in message.DESCRIPTOR.fields_by_name and not message.idempotency_key:
+            # The key goes on a copy: the caller's message stays as given, so one reused for a
+            # second change (a loop setting a field and sending again) gets a key of its own
+            # instead of the first one, which would answer the first result and drop the change.
+            if request is not None:
+                message = type(request)()
+                message.CopyFrom(request)
             message.idempotency_key = new_idempotency_key()
         built: Message = message
         return built

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from wfm_runtime.auth import Role
-from wfm_runtime.authz import Grant, Rule, Scope, Target, agent_from_name, team_from_name
+from wfm_runtime.authz import (
+    Grant,
+    Rule,
+    Scope,
+    Target,
+    agent_from_name,
+    batch_of_agents,
+    team_from_name,
+)
 
 SERVICE = "/wfm.training.v1.TrainingService/"
 
@@ -18,7 +26,7 @@ _AGENT_OR_LEADER = (Grant(Role.AGENT, Scope.SELF), Grant(Role.TEAM_LEADER, Scope
 def _enrolled_agents(request: Any) -> Target:
     # An agent may only enroll themselves: a batch never matches one caller.
     if len(request.agents) != 1:
-        return Target(agent_id="*batch*")
+        return batch_of_agents(list(request.agents))
     return agent_from_name(request.agents[0])
 
 

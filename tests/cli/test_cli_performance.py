@@ -87,7 +87,7 @@ async def test_cases_from_a_file_make_scorecards_flags_and_rerunning_changes_not
     assert "sla compliance percent" in shown and "50.0%" in shown
 
     ranked = await wfm(
-        "scorecards", "--team", "night", "--sort", "sla_compliance_percent", "--desc", *period,
+        "scorecards", "--team", "night", "--sort", "SLA_Compliance_Percent", "--desc", *period,
         "--json", token=leader,
     )  # fmt: skip
     assert [c["agent"] for c in ranked.json()["scorecards"]] == ["agents/a2", "agents/a1"]

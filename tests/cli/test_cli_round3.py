@@ -173,11 +173,12 @@ async def test_thresholds_set_and_get_and_a_figure_explained(
     system = perf_system
     await _team(system, ["a1", "a2"])
     set_ = await wfm(
-        "flags", "thresholds", "set", "night", "--limit", "min_sla_compliance_percent=95",
-        "--limit", "max_late_logins=3", "--json",
+        "flags", "thresholds", "set", "night", "--limit", "MIN_SLA_Compliance_Percent=95",
+        "--limit", "max-late-logins=3", "--json",
     )  # fmt: skip
-    assert set_.exit_code == 0, set_.stderr
+    assert set_.exit_code == 0, set_.stderr  # metric names in any case, '-' or '_'
     assert set_.json()["min_sla_compliance_percent"] == 95.0
+    assert set_.json()["max_late_logins"] == 3.0
 
     async def current() -> str:
         got = await wfm("flags", "thresholds", "get", "night")
@@ -204,7 +205,7 @@ async def test_thresholds_set_and_get_and_a_figure_explained(
 
     found = await eventually(explained, lambda e: len(e.get("cases", [])) == 2)  # type: ignore[arg-type]
     assert found["value"] == 50.0
-    table = await wfm("explain", "a1", "sla_compliance_percent", *period, token=leader)
+    table = await wfm("explain", "a1", "SLA_Compliance_Percent", *period, token=leader)
     assert "a1 sla compliance percent: 50.0%" in table.stdout  # as on the scorecard
     assert "missed" in table.stdout and "met" in table.stdout
     unknown = await wfm("explain", "a1", "speed", token=leader)

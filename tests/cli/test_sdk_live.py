@@ -143,6 +143,14 @@ async def test_roster_training_and_performance_clients(perf_system: System) -> N
             await wfm.roster.list_shift_patterns(page_token=first.next_page_token)
         assert [v.field for v in refused.value.field_violations] == ["page_token"]
         assert (await wfm.roster.list_shift_patterns(anchor="ANCHOR_CLIENT")).shift_patterns == []
+        # One request message reused for a second site: each send is a change of its own.
+        reused = roster_pb.CreateSiteRequest(
+            site_id="york", site=roster_pb.Site(display_name="York", time_zone="Europe/London")
+        )
+        assert (await wfm.roster.create_site(reused)).name == "sites/york"
+        reused.site_id, reused.site.display_name = "bath", "Bath"
+        assert (await wfm.roster.create_site(reused)).name == "sites/bath"
+        assert (await wfm.roster.get_site(name="sites/bath")).display_name == "Bath"
 
     def use_blocking_client() -> Any:  # in a thread: the services run on this loop
         with Wfm(admin) as blocking:

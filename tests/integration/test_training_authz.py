@@ -13,12 +13,16 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
+from wfm.audit.v1 import audit_service_pb2 as audit_pb
+from wfm.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from wfm.training.v1 import training_service_pb2 as pb
 from wfm.training.v1 import training_service_pb2_grpc as pb_grpc
 
 from tests.conftest import System
 from tests.integration.test_authz import ALL, CALLERS
 from tests.integration.test_training_api import course, session
+from tests.unit.test_audit_targets import PENDING_WIRING
+from wfm_runtime.testing import channel, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -187,3 +191,47 @@ async def test_every_training_rpc_and_role_against_the_matrix(system: System) ->
             if denied == (caller in allowed) or code == grpc.StatusCode.INTERNAL:
                 wrong.append(f"{what} as {caller}: {code.name}")
     assert not wrong, "\n".join(wrong)
+
+
+@PENDING_WIRING
+async def test_a_batch_enrollment_is_audited_naming_its_session_and_every_agent(
+    system: System,
+) -> None:
+    await system.add_team("t1")
+    for agent in ("a1", "a2", "a3"):
+        await system.add_agent(agent, "t1")
+        await system.known_to_training(agent)
+    await system.train.CreateCourse(course(self_enrollment=True))
+    await system.train.CreateSession(session("s1", capacity=10))
+    names = ["agents/a1", "agents/a2", "agents/a3"]
+    hr = system.training_as("h1", "hr")
+    await hr.EnrollAgents(
+        pb.EnrollAgentsRequest(session="sessions/s1", agents=names, idempotency_key="e1")
+    )
+    learner = system.training_as("a1", "agent")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # an agent enrolls only themselves
+        await learner.EnrollAgents(
+            pb.EnrollAgentsRequest(session="sessions/s1", agents=names[:2], idempotency_key="e2")
+        )
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "agents/a1, agents/a2" in (refused.value.details() or "")
+
+    admin = channel(f"127.0.0.1:{system.training.port}", system.minter.token("ad", "admin"))
+    system.channels.append(admin)
+    audit = audit_grpc.AuditServiceStub(admin)
+    about_a2 = await eventually(
+        lambda: audit.ListAuditRecords(audit_pb.ListAuditRecordsRequest(target="agents/a2")),
+        lambda r: len(r.records) == 2,
+    )
+    denied, enrolled = about_a2.records  # newest first
+    assert (enrolled.subject, enrolled.outcome, list(enrolled.targets)) == (
+        "h1",
+        "OK",
+        [*names, "sessions/s1"],
+    )
+    assert enrolled.method.endswith("/EnrollAgents")
+    assert (denied.subject, denied.outcome, list(denied.targets)) == (
+        "a1",
+        "PERMISSION_DENIED",
+        [*names[:2], "sessions/s1"],
+    )

@@ -3,13 +3,22 @@ and the resource the request is about (a session, a course, a site...)."""
 
 from __future__ import annotations
 
+import pytest
 from wfm.availability.v1 import availability_service_pb2 as apb
 from wfm.performance.v1 import performance_service_pb2 as ppb
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 from wfm.training.v1 import training_service_pb2 as tpb
 
-from wfm_runtime.authz import Target
+from services.training.policy import POLICY, SERVICE
+from wfm_runtime.authz import AUDITED_BATCH_AGENTS, Target, batch_audit_names
 from wfm_runtime.grpcserver import _target_names
+
+# The audit naming of a batch needs one line in wfm_runtime/grpcserver.py `_target_names`
+# (`names += batch_audit_names(target)`), held back while that file is being profiled. Strict:
+# once the line lands these pass, the run fails, and this marker must go.
+PENDING_WIRING = pytest.mark.xfail(
+    strict=True, reason="needs batch_audit_names wired into grpcserver._target_names"
+)
 
 
 def test_a_training_change_names_its_session_or_course() -> None:
@@ -50,3 +59,31 @@ def test_the_agent_comes_first_and_its_own_resources_are_not_repeated() -> None:
 def test_a_huge_name_is_clipped() -> None:
     (name,) = _target_names(Target(), tpb.StartSessionRequest(name="sessions/" + "x" * 10_000))
     assert name.startswith("sessions/x") and len(name) <= 100
+
+
+@PENDING_WIRING
+def test_a_batch_names_its_agents_and_its_session() -> None:
+    batch = tpb.EnrollAgentsRequest(session="sessions/fib-1", agents=["agents/a-1", "agents/a-2"])
+    target = POLICY[SERVICE + "EnrollAgents"].target(batch)
+    assert _target_names(target, batch) == ("agents/a-1", "agents/a-2", "sessions/fib-1")
+    assert not target.agent_id  # a batch is no one caller's own
+
+
+@PENDING_WIRING
+def test_a_huge_batch_names_its_first_agents_then_how_many_more() -> None:
+    agents = [f"agents/a-{n}" for n in range(AUDITED_BATCH_AGENTS + 70)]
+    batch = tpb.EnrollAgentsRequest(session="sessions/fib-1", agents=agents)
+    names = _target_names(POLICY[SERVICE + "EnrollAgents"].target(batch), batch)
+    assert names == (*agents[:AUDITED_BATCH_AGENTS], "+70 more agents", "sessions/fib-1")
+
+
+def test_a_batch_target_holds_every_agent_and_is_no_one_callers_own() -> None:
+    batch = tpb.EnrollAgentsRequest(agents=["agents/a-1", "agents/a-2", "not a name"])
+    target = POLICY[SERVICE + "EnrollAgents"].target(batch)
+    assert target.batch_agent_ids == ("a-1", "a-2", "not a name") and not target.agent_id
+    assert batch_audit_names(target) == ("agents/a-1", "agents/a-2", "agents/not a name")
+    huge = Target(batch_agent_ids=tuple(f"a-{n}" for n in range(AUDITED_BATCH_AGENTS + 1)))
+    assert batch_audit_names(huge)[-2:] == (
+        f"agents/a-{AUDITED_BATCH_AGENTS - 1}",
+        "+1 more agents",
+    )

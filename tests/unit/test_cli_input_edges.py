@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import typer
 
-from wfm_cli.commands.performance import read_cases
+from wfm_cli.commands.performance import THRESHOLDS, metric_name, read_cases
 from wfm_cli.context import read_file
 from wfm_cli.schedule_syntax import holiday_lines, holidays_of_year
 from wfm_cli.training_input import read_completions
@@ -94,3 +95,23 @@ def test_a_session_start_the_clocks_jump_over_is_a_usage_error() -> None:
         _instant("2027-03-14T02:30", "America/New_York")  # 02:00 -> 03:00 that night
     twice = _instant("2027-11-07T01:30", "America/New_York")  # the first 01:30 (EDT)
     assert twice.astimezone(UTC) == datetime(2027, 11, 7, 5, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("typed", "field"),
+    [
+        ("MIN_ADHERENCE_PERCENT", "min_adherence_percent"),
+        ("Max_Late_Logins", "max_late_logins"),
+        ("min-csat-average", "min_csat_average"),
+        (" max_absenteeism_percent ", "max_absenteeism_percent"),
+    ],
+)
+def test_limit_and_metric_names_are_matched_whatever_their_case(typed: str, field: str) -> None:
+    assert metric_name(typed, THRESHOLDS, "--limit: METRIC") == field
+
+
+def test_an_unknown_limit_name_is_refused_listing_the_known_ones() -> None:
+    with pytest.raises(typer.BadParameter) as raised:
+        metric_name("SPEED", THRESHOLDS, "--limit: METRIC")
+    assert "'SPEED'" in str(raised.value)
+    assert all(name in str(raised.value) for name in THRESHOLDS)

@@ -15,6 +15,7 @@ import pytest
 import typer
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from wfm.performance.v1 import performance_service_pb2 as performance_pb
 from wfm.scheduling.v1 import directory_service_pb2 as directory_pb
 from wfm.scheduling.v1 import roster_service_pb2 as roster_pb
 from wfm.training.v1 import training_service_pb2 as training_pb
@@ -27,7 +28,7 @@ from wfm_sdk import ClientConfig, Internal, InvalidArgument, ResourceExhausted
 from wfm_sdk.aio import DirectoryClient
 from wfm_sdk.calls import Caller, RetryPolicy, call_with_retries
 from wfm_sdk.errors import decode_details, from_rpc_error
-from wfm_sdk.services import TrainingClient
+from wfm_sdk.services import PerformanceClient, TrainingClient
 
 
 def _status_with(*details: any_pb2.Any) -> list[tuple[str, bytes]]:
@@ -180,3 +181,41 @@ def test_json_errors_carry_every_detail_and_stay_valid_json() -> None:
     assert data["code"] == "INVALID_ARGUMENT" and data["message"] == "INVALID_ARGUMENT"
     assert [v["field"] for v in data["field_violations"]] == ["a", "b"]
     assert data["rule_violations"] == [{"type": "R", "subject": "s", "description": ""}]
+
+
+async def test_a_reused_request_message_is_a_new_change_each_time_it_is_sent() -> None:
+    unavailable = rpc_error(grpc.StatusCode.UNAVAILABLE, "down")
+    course = training_pb.Course(name="courses/c")
+    stub = FakeStub(unavailable, course, course)
+    training = TrainingClient(Caller(lambda: stub, FAST))
+    request = training_pb.UpdateCourseRequest(
+        course=training_pb.Course(name="courses/c", title="First")
+    )
+    await training.update_course(request)
+    request.course.title = "Second"  # the same message object, a different change
+    await training.update_course(request)
+    assert request.idempotency_key == ""  # the caller's message is left as given
+    sent = [(r.course.title, r.idempotency_key) for _, r, _ in stub.calls]
+    assert [title for title, _ in sent] == ["First", "First", "Second"]
+    assert sent[0][1] == sent[1][1]  # the retry of the first change keeps its key
+    assert sent[2][1] not in ("", sent[0][1])  # the second change has a key of its own
+
+
+async def test_a_streamed_request_message_is_not_stamped_with_the_generated_key() -> None:
+    class Streamed(FakeStub):
+        def __getattr__(self, method: str) -> Any:
+            async def call(requests: Any, **kwargs: Any) -> Any:
+                self.calls += [(method, request, kwargs) async for request in requests]
+                return performance_pb.RecordCasesResponse()
+
+            return call
+
+    stub = Streamed()
+    performance = PerformanceClient(Caller(lambda: stub, FAST))
+    request = performance_pb.RecordCasesRequest(case_id="c1")
+
+    async def cases() -> Any:
+        yield request
+
+    await performance.record_cases(cases())
+    assert request.idempotency_key == "" and stub.calls[0][1].idempotency_key

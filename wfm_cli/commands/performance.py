@@ -102,6 +102,16 @@ def _shown(field: str, value: float, digits: int = 1) -> str:
     return f"{round(value, digits):g}"
 
 
+def metric_name(given: str, known: list[str], option: str) -> str:
+    """The field name of a metric or limit as typed: `SLA_Compliance_Percent` or
+    `max-late-logins` name the same field. The names are fixed, like an enum's values, so case
+    and '-' for '_' carry no meaning and must not make a name unknown."""
+    name = given.strip().lower().replace("-", "_")
+    if name not in known:
+        raise typer.BadParameter(f"{option} one of {', '.join(known)}, got {given!r}")
+    return name
+
+
 def flag_figure(field: str, value: float, limit: float) -> str:
     """A flagged figure with as many decimals as it takes not to print it equal to the limit
     it broke (84.96% against a minimum of 85 would read 85.0%, as if it had not)."""
@@ -170,8 +180,7 @@ def scorecards(
 
     Example: wfm scorecards --team pune-night --sort adherence_percent --desc
     """
-    if sort != "agent" and sort not in METRICS:
-        raise typer.BadParameter(f"--sort: agent or one of {', '.join(METRICS)}")
+    sort = metric_name(sort, ["agent", *METRICS], "--sort:")
     period = _period(start, end)
     with client(ctx) as wfm:
         found = wfm.performance.all_pages(
@@ -296,11 +305,8 @@ def set_thresholds(
     """
     thresholds = performance_pb.RedFlagThresholds(name=_thresholds_name(team))
     for item in limits or []:
-        field, _, number = item.partition("=")
-        if field not in THRESHOLDS:
-            raise typer.BadParameter(
-                f"--limit: METRIC one of {', '.join(THRESHOLDS)}, got {field!r}"
-            )
+        given, _, number = item.partition("=")
+        field = metric_name(given, THRESHOLDS, "--limit: METRIC")
         try:
             setattr(thresholds, field, float(number))
         except ValueError:
@@ -329,8 +335,7 @@ def explain(
 
     Example: wfm explain a-1001 adherence_percent --from 2026-11-01 --to 2026-11-30
     """
-    if metric not in METRICS:
-        raise typer.BadParameter(f"METRIC: one of {', '.join(METRICS)}")
+    metric = metric_name(metric, METRICS, "METRIC:")
     with client(ctx) as wfm:
         found = wfm.performance.explain_metric(
             name=f"{names.agent_name(agent)}/scorecard", period=_period(start, end), metric=metric
