@@ -24,7 +24,7 @@ from wfm_runtime import errors
 from wfm_runtime import logging as wlog
 from wfm_runtime.audit import AuditLog, new_record
 from wfm_runtime.auth import PermissionDenied, Principal, RateLimited, Unauthenticated
-from wfm_runtime.authz import Guard, Target
+from wfm_runtime.authz import Guard, Target, batch_audit_names
 from wfm_runtime.config import Settings
 from wfm_runtime.messaging import NotConnected
 from wfm_runtime.mongo import UNREACHABLE
@@ -320,6 +320,7 @@ def _target_names(target: Target, request: Any) -> tuple[str, ...]:
     names = []  # bounded: refused requests may name anything
     if target.agent_id:
         names.append(_clip(f"agents/{target.agent_id}", 100))
+    names += batch_audit_names(target)
     if target.team_id:
         names.append(_clip(f"teams/{target.team_id}", 100))
     resource = _resource_name(request)

@@ -21,7 +21,6 @@ from wfm.training.v1 import training_service_pb2_grpc as pb_grpc
 from tests.conftest import System
 from tests.integration.test_authz import ALL, CALLERS
 from tests.integration.test_training_api import course, session
-from tests.unit.test_audit_targets import PENDING_WIRING
 from wfm_runtime.testing import channel, eventually
 
 pytestmark = pytest.mark.integration
@@ -193,7 +192,6 @@ async def test_every_training_rpc_and_role_against_the_matrix(system: System) ->
     assert not wrong, "\n".join(wrong)
 
 
-@PENDING_WIRING
 async def test_a_batch_enrollment_is_audited_naming_its_session_and_every_agent(
     system: System,
 ) -> None:

@@ -3,7 +3,6 @@ and the resource the request is about (a session, a course, a site...)."""
 
 from __future__ import annotations
 
-import pytest
 from wfm.availability.v1 import availability_service_pb2 as apb
 from wfm.performance.v1 import performance_service_pb2 as ppb
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
@@ -12,13 +11,6 @@ from wfm.training.v1 import training_service_pb2 as tpb
 from services.training.policy import POLICY, SERVICE
 from wfm_runtime.authz import AUDITED_BATCH_AGENTS, Target, batch_audit_names
 from wfm_runtime.grpcserver import _target_names
-
-# The audit naming of a batch needs one line in wfm_runtime/grpcserver.py `_target_names`
-# (`names += batch_audit_names(target)`), held back while that file is being profiled. Strict:
-# once the line lands these pass, the run fails, and this marker must go.
-PENDING_WIRING = pytest.mark.xfail(
-    strict=True, reason="needs batch_audit_names wired into grpcserver._target_names"
-)
 
 
 def test_a_training_change_names_its_session_or_course() -> None:
@@ -61,7 +53,6 @@ def test_a_huge_name_is_clipped() -> None:
     assert name.startswith("sessions/x") and len(name) <= 100
 
 
-@PENDING_WIRING
 def test_a_batch_names_its_agents_and_its_session() -> None:
     batch = tpb.EnrollAgentsRequest(session="sessions/fib-1", agents=["agents/a-1", "agents/a-2"])
     target = POLICY[SERVICE + "EnrollAgents"].target(batch)
@@ -69,7 +60,6 @@ def test_a_batch_names_its_agents_and_its_session() -> None:
     assert not target.agent_id  # a batch is no one caller's own
 
 
-@PENDING_WIRING
 def test_a_huge_batch_names_its_first_agents_then_how_many_more() -> None:
     agents = [f"agents/a-{n}" for n in range(AUDITED_BATCH_AGENTS + 70)]
     batch = tpb.EnrollAgentsRequest(session="sessions/fib-1", agents=agents)
