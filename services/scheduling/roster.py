@@ -399,12 +399,22 @@ def assign(
 def change_shift(
     schedule: Schedule, shift_id: str, moved: Shift, ctx: Context, *, dry_run: bool = False
 ) -> Change:
-    """Moves or changes a shift (new date, times, activities), keeping its id and status."""
+    """Moves or changes a shift (new date, times, activities), keeping its id, team and status.
+
+    The team stays the one the shift was planned for: an agent who changed team since still
+    works that shift for the old team (its roster, publishing and coverage), which the update
+    has no field to change."""
     old = schedule.shift(shift_id)
     if not old.active:
         raise _precondition("SHIFT_CANCELLED", shift_id, "a cancelled shift cannot be changed")
     # A published shift stays published when moved: the agent's roster shows published ones.
-    moved = replace(moved, shift_id=shift_id, status=old.status, published=old.published)
+    moved = replace(
+        moved,
+        shift_id=shift_id,
+        team_id=old.team_id,
+        status=old.status,
+        published=old.published,
+    )
     found = violations(schedule, moved, ctx)
     _check(found, dry_run)
     shifts = tuple(moved if s.shift_id == shift_id else s for s in schedule.shifts)

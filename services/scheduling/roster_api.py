@@ -261,7 +261,10 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         check_idempotency_key(v, request.idempotency_key)
         v.raise_if_any()
         bind(agent_id=agent_id)
-        facts = await self._facts(agent_id)
+        # The shift keeps the team it was planned for (the agent may have moved since): its
+        # client clock and operating hours are that team's.
+        team_id = await self._team_of_shift(agent_id, shift_id)
+        facts = await self._facts(agent_id, team_id)
         plan = req.plan_of(fields, await self._pattern_of(fields), "shift")
 
         def change(current: Schedule) -> roster.Change:
@@ -764,16 +767,18 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         members = await self._directory_views.list_agents(team_id, "", 100_000)
         return {a.agent_id: a.time_zone for a in members}
 
-    async def _facts(self, agent_id: str) -> AgentFacts:
+    async def _facts(self, agent_id: str, team_id: str = "") -> AgentFacts:
+        """The agent's contract and site with the rules of `team_id` (default: their team)."""
         agent = await self._directory.latest_agent(agent_id)
         if agent is None:
             raise NotFound("agent", f"agents/{agent_id}")
-        team = await self._directory.latest_team(agent.team_id)
+        team_id = team_id or agent.team_id
+        team = await self._directory.latest_team(team_id)
         site = await self._site(agent.site) if ID_PATTERN.fullmatch(agent.site) else None
         ctx = Context(
             agent_zone=agent.time_zone,
             client_zone=team.client_time_zone if team else agent.time_zone,
-            team_id=agent.team_id,
+            team_id=team_id,
             weekly_minutes=agent.weekly_minutes,
             min_rest_minutes=(team.min_rest_minutes if team else 0)
             or roster.DEFAULT_MIN_REST_MINUTES,
@@ -784,6 +789,14 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             today=datetime.now(UTC).date(),
         )
         return AgentFacts(agent, ctx)
+
+    async def _team_of_shift(self, agent_id: str, shift_id: str) -> str:
+        """The team a shift of the agent's schedule was planned for; "" when it has no such
+        shift (the change then refuses it)."""
+        for shift in (await self._latest_schedule(agent_id)).shifts:
+            if shift.shift_id == shift_id:
+                return shift.team_id
+        return ""
 
     async def _site(self, site_id: str) -> roster.Site:
         cached = self._commands.cached(SITE, site_id)

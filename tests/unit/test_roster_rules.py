@@ -204,6 +204,16 @@ def test_publish_moves_only_the_teams_drafts_of_that_week() -> None:
     assert roster.publish(change.schedule, "night", MON) is None
 
 
+def test_a_moved_shift_stays_with_the_team_it_was_planned_for() -> None:
+    # The agent joined another team after the night was planned: moving the night an hour
+    # must not hand it to the new team (its roster, publishing and coverage).
+    planned = add(EMPTY, plan(MON))
+    new_team = replace(PUNE, team_id="day")
+    later = roster.build_shift("s0", plan(MON, time(19, 30)), new_team)
+    moved = roster.change_shift(planned, "s0", later, new_team).schedule
+    assert [(s.team_id, s.start_local) for s in moved.shifts] == [("night", time(19, 30))]
+
+
 def test_old_shifts_leave_the_aggregate() -> None:
     today = replace(PUNE, today=date(2026, 6, 1))
     old = add(EMPTY, plan(date(2026, 1, 5)), ctx=today)
