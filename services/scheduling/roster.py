@@ -180,6 +180,7 @@ class Context:
     holidays: frozenset[date] = frozenset()
     site: str = ""
     annual_allowance_days: int = 0
+    working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5})  # the contract's ISO weekdays
     weekly_label: str = ""  # "full-time 40 h" etc. for messages
     today: date | None = None  # the deciding day (UTC): nothing from it on is pruned
 
@@ -479,16 +480,21 @@ def _precondition(kind: str, shift_id: str, text: str) -> FailedPrecondition:
 
 # --- leave -----------------------------------------------------------------------------------
 def leave_days(leave: Leave, ctx: Context) -> float:
-    """What annual leave takes from the allowance: each day that is not a public holiday, or
-    the hours as a share of a contract day (weekly minutes / 5)."""
+    """What annual leave takes from the allowance: each working day of the contract that is not
+    a public holiday (a week off is five days for a Monday-Friday contract, not seven), or the
+    hours as a share of a contract day (weekly minutes / 5)."""
     if leave.kind is not LeaveKind.ANNUAL:
         return 0.0
     if leave.full_days:
         count = (leave.end_date - leave.start_date).days + 1
         days = [leave.start_date + timedelta(days=n) for n in range(count)]
-        return float(sum(1 for d in days if d not in ctx.holidays))
+        return float(sum(1 for d in days if _working(d, ctx) and d not in ctx.holidays))
     day_minutes = max(ctx.weekly_minutes / 5, 1)
     return round(rt.minutes(leave.start, leave.end) / day_minutes, 2)
+
+
+def _working(day: date, ctx: Context) -> bool:
+    return day.isoweekday() in ctx.working_days
 
 
 def request_leave(schedule: Schedule, leave: Leave, ctx: Context) -> Change:
@@ -528,7 +534,8 @@ def leave_year(item: Leave, zone: str) -> int:
 
 def counted_days(item: Leave, ctx: Context) -> float:
     """Whole days are counted against the site's current holidays (a year's holidays may be set
-    after the leave was requested); hours keep the share of a contract day they were asked at."""
+    after the leave was requested) and the contract's current working days; hours keep the share
+    of a contract day they were asked at."""
     return leave_days(item, ctx) if item.full_days else item.days
 
 
@@ -546,7 +553,8 @@ class Balance:
 
 
 def balance(schedule: Schedule, year: int, ctx: Context) -> Balance:
-    """Annual leave of `year`: the allowance includes the site's public holidays."""
+    """Annual leave of `year`: the allowance includes the site's public holidays that fall on
+    the contract's working days (one on a rest day gives the agent no day off)."""
     annual = [
         item
         for item in schedule.leave
@@ -555,7 +563,7 @@ def balance(schedule: Schedule, year: int, ctx: Context) -> Balance:
     return Balance(
         year,
         ctx.annual_allowance_days,
-        sum(1 for d in ctx.holidays if d.year == year),
+        sum(1 for d in ctx.holidays if d.year == year and _working(d, ctx)),
         round(sum(counted_days(i, ctx) for i in annual if i.status is LeaveStatus.APPROVED), 2),
         round(sum(counted_days(i, ctx) for i in annual if i.status is LeaveStatus.REQUESTED), 2),
     )

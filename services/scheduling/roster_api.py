@@ -786,6 +786,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             holidays=site.holiday_dates if site else frozenset(),
             site=agent.site,
             annual_allowance_days=agent.annual_leave_days,
+            working_days=agent.working_weekdays,
             today=datetime.now(UTC).date(),
         )
         return AgentFacts(agent, ctx)
