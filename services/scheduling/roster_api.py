@@ -21,7 +21,6 @@ from services.scheduling.api import DirectoryApi
 from services.scheduling.roster import Context, OperatingWindow, Schedule
 from services.scheduling.roster_store import COVERAGE, PATTERN, SCHEDULE, SITE, RosterStore
 from services.scheduling.roster_views import RosterViews
-from services.scheduling.views import DirectoryViews
 from wfm_runtime import pagination
 from wfm_runtime.auth import Role
 from wfm_runtime.commands import CommandRunner, command_for
@@ -70,13 +69,11 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         store: RosterStore,
         views: RosterViews,
         directory: DirectoryApi,
-        directory_views: DirectoryViews,
     ) -> None:
         self._commands = commands
         self._store = store
         self._views = views
         self._directory = directory
-        self._directory_views = directory_views
         self._schedules = store.schedule_behaviour()
         self._sites = store.site_behaviour()
         self._patterns = store.pattern_behaviour()
@@ -382,9 +379,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         assert monday is not None
         if await self._directory.latest_team(team_id) is None:
             raise NotFound("team", request.team)
-        members = {
-            a.agent_id for a in await self._directory_views.list_agents(team_id, "", 100_000)
-        }
+        members = {a.agent_id for a in await self._directory.team_members(team_id)}
         members |= {s.agent_id for s in await self._team_schedules(team_id)}
         limit = asyncio.Semaphore(BULK_CONCURRENCY)
 
@@ -458,9 +453,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         team = await self._directory.latest_team(team_id)
         if team is None:
             raise NotFound("team", request.team)
-        members = {
-            a.agent_id: a for a in await self._directory_views.list_agents(team_id, "", 100_000)
-        }
+        members = {a.agent_id: a for a in await self._directory.team_members(team_id)}
         schedules = {s.agent_id: s for s in await self._team_schedules(team_id)}
         weeks: list[pb.AgentWeek] = []
         # Every member, with or without shifts (a scheduler looks for who is not yet
@@ -764,7 +757,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         """Each agent's home zone: the team's current members, or the one agent named."""
         if agent_id:
             return {agent_id: (await self._facts(agent_id)).ctx.agent_zone}
-        members = await self._directory_views.list_agents(team_id, "", 100_000)
+        members = await self._directory.team_members(team_id)
         return {a.agent_id: a.time_zone for a in members}
 
     async def _facts(self, agent_id: str, team_id: str = "") -> AgentFacts:

@@ -77,11 +77,11 @@ async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
     assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
 
 
-def _hold_roster_projection(system: System, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Holds the roster projection's batches until the returned event is set."""
-    runner = next(
-        r for r in system.scheduling.runtime.projectors if r.projection.name == "scheduling-roster"
-    )
+def _hold_roster_projection(
+    system: System, monkeypatch: pytest.MonkeyPatch, name: str = "scheduling-roster"
+) -> asyncio.Event:
+    """Holds the batches of the projection `name` until the returned event is set."""
+    runner = next(r for r in system.scheduling.runtime.projectors if r.projection.name == name)
     release = asyncio.Event()
     apply = runner.projection.apply
 
@@ -284,3 +284,34 @@ async def test_a_shift_updated_after_its_agent_moved_team_stays_with_the_old_tea
         return [await _team_week(roster, h.TEAM), await _team_week(roster, "uk-day")]
 
     assert await eventually(both, lambda w: w == [[("agents/asha", days)], [("agents/asha", [])]])
+
+
+async def test_team_rosters_follow_a_team_move_before_the_directory_view_does(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Meera (no shifts yet) moves to the UK team: the next team rosters list her under the new
+    team and no longer under the old one, although the `agents` view still has her old team
+    (the directory projection is held). Asha keeps the old team's week she was planned for."""
+    roster = await _setup(system, "asha", "meera")
+    await system.directory.CreateTeam(
+        dpb.CreateTeamRequest(
+            team_id="uk-day",
+            idempotency_key="team-uk-day",
+            team=dpb.Team(display_name="UK day", client_time_zone="Europe/London"),
+        )
+    )
+    await h.add_night_pattern(roster)
+    await h.assign_us_day_week(roster, "asha")
+    views = system.scheduling.views
+    await eventually(lambda: views.list_agents(h.TEAM, "", 10), lambda a: len(a) == 2)
+    released = _hold_roster_projection(system, monkeypatch, "scheduling-directory")
+    await _move(system, "meera", "uk-day")
+    await _move(system, "asha", "uk-day")
+    assert [a.agent_id for a in await views.list_agents(h.TEAM, "", 10)] == ["asha", "meera"]
+    days = [f"us-day-2027030{d}" for d in range(1, 6)]
+    expected = [[("agents/asha", days)], [("agents/asha", []), ("agents/meera", [])]]
+    assert [await _team_week(roster, h.TEAM), await _team_week(roster, "uk-day")] == expected
+
+    released.set()
+    await eventually(lambda: views.list_agents("uk-day", "", 10), lambda a: len(a) == 2)
+    assert [await _team_week(roster, h.TEAM), await _team_week(roster, "uk-day")] == expected
