@@ -226,9 +226,11 @@ class DirectoryClient:
         site: str = "",
         contract_type: str | int = "full-time",
         annual_leave_days: int = 0,
+        working_days: Sequence[int] = (),
         idempotency_key: str | None = None,
     ) -> directory_pb.Agent:
-        """`annual_leave_days` 0: the service's default allowance."""
+        """`annual_leave_days` 0: the service's default allowance. `working_days`: ISO weekdays
+        (1 = Monday); none given: Monday to Friday."""
         request = directory_pb.CreateAgentRequest(
             agent_id=agent_id,
             agent=directory_pb.Agent(
@@ -239,6 +241,7 @@ class DirectoryClient:
                 contract_type=names.parse_contract(contract_type),  # type: ignore[arg-type]
                 weekly_minutes=weekly_minutes,
                 annual_leave_days=annual_leave_days,
+                working_days=list(working_days),
             ),
             idempotency_key=idempotency_key or new_idempotency_key(),
         )
@@ -255,6 +258,7 @@ class DirectoryClient:
         time_zone: str | None = None,
         contract_type: str | int | None = None,
         weekly_minutes: int | None = None,
+        working_days: Sequence[int] | None = None,
         expected_version: int = 0,
         idempotency_key: str | None = None,
     ) -> directory_pb.Agent:
@@ -268,6 +272,7 @@ class DirectoryClient:
                 names.parse_contract(contract_type) if contract_type is not None else None
             ),
             "weekly_minutes": weekly_minutes,
+            "working_days": list(working_days) if working_days is not None else None,
         }
         fields = {name: value for name, value in given.items() if value is not None}
         if not fields:

@@ -31,6 +31,9 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
         self._views = views
         self._teams = directory.team_behaviour()
         self._agents = directory.agent_behaviour()
+        # Agents this process registered or changed that the `agents` view may not show yet:
+        # team_members overlays them, so a roster right after a team move shows it.
+        self._unprojected_agents: set[str] = set()
 
     async def CreateTeam(self, request: pb.CreateTeamRequest, context: Ctx) -> pb.Team:
         v = Violations()
@@ -123,6 +126,8 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
                 )
             ),
         )
+        if outcome.event is not None:
+            self._unprojected_agents.add(agent.agent_id)
         return store.agent_to_proto(outcome.state)
 
     async def UpdateAgent(self, request: pb.UpdateAgentRequest, context: Ctx) -> pb.Agent:
@@ -152,6 +157,8 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
                 version,
             ),
         )
+        if outcome.event is not None:
+            self._unprojected_agents.add(agent_id)
         return store.agent_to_proto(outcome.state)
 
     async def GetAgent(self, request: pb.GetAgentRequest, context: Ctx) -> pb.Agent:
@@ -188,6 +195,36 @@ class DirectoryApi(pb_grpc.DirectoryServiceServicer):
     async def latest_agent(self, agent_id: str) -> domain.Agent | None:
         cached = self._commands.cached(store.AGENT, agent_id)
         return cached if isinstance(cached, domain.Agent) else await self._store.agent(agent_id)
+
+    async def team_members(self, team_id: str) -> list[domain.Agent]:
+        """The team's agents in id order as the `agents` view lists them, with this process's
+        newer commits on top: an agent moved here joins the new team and leaves the old one at
+        once, not when the projection catches up."""
+        # Asked before the view is read: a commit projected in between is in the view.
+        pending = await self._pending_agents()
+        members = {a.agent_id: a for a in await self._views.list_agents(team_id, "", 100_000)}
+        for agent in pending:
+            if agent.team_id == team_id:
+                members[agent.agent_id] = agent
+            else:
+                members.pop(agent.agent_id, None)
+        return [members[a] for a in sorted(members)]
+
+    async def _pending_agents(self) -> list[domain.Agent]:
+        """The agents this process committed that the view holds an older version of; the
+        ones it has caught up with leave `_unprojected_agents`."""
+        ids = sorted(self._unprojected_agents)
+        if not ids:
+            return []
+        viewed = await self._views.agent_versions(ids)
+        pending = []
+        for agent_id in ids:
+            cached = self._commands.cached(store.AGENT, agent_id)
+            if isinstance(cached, domain.Agent) and cached.version > viewed.get(agent_id, 0):
+                pending.append(cached)
+            else:
+                self._unprojected_agents.discard(agent_id)
+        return pending
 
 
 def _agent_updated(

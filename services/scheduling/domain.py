@@ -27,8 +27,11 @@ UPDATABLE_AGENT_FIELDS = frozenset(
         "contract_type",
         "weekly_minutes",
         "annual_leave_days",
+        "working_days",
     }
 )
+# A contract that names no working days works Monday to Friday (ISO weekdays).
+DEFAULT_WORKING_DAYS = (1, 2, 3, 4, 5)
 
 UPDATABLE_TEAM_FIELDS = frozenset({"display_name", "client", "operating_hours", "min_rest_minutes"})
 
@@ -65,6 +68,11 @@ class Agent:
     create_time: datetime | None = None
     update_time: datetime | None = None
     annual_leave_days: int = 0
+    working_days: tuple[int, ...] = ()  # ISO weekdays, ascending; () = DEFAULT_WORKING_DAYS
+
+    @property
+    def working_weekdays(self) -> frozenset[int]:
+        return frozenset(self.working_days or DEFAULT_WORKING_DAYS)
 
 
 def validate_team(team: Team, v: Violations) -> None:
@@ -112,6 +120,12 @@ def validate_agent(agent: Agent, v: Violations, prefix: str = "agent.") -> None:
         f"{prefix}annual_leave_days",
         "must be 0 to 366 days a year",
     )
+    v.check(
+        all(1 <= d <= 7 for d in agent.working_days)
+        and len(set(agent.working_days)) == len(agent.working_days),
+        f"{prefix}working_days",
+        "ISO weekdays 1 (Monday) to 7 (Sunday), each at most once",
+    )
 
 
 def decide_create_team(current: Team, requested: Team, now: datetime) -> Team:
@@ -157,6 +171,7 @@ def decide_update_agent(
         "contract_type": changes.contract_type,
         "weekly_minutes": changes.weekly_minutes,
         "annual_leave_days": changes.annual_leave_days,
+        "working_days": changes.working_days,
     }
     fields = {
         ("team_id" if p == "team" else p): values["team_id" if p == "team" else p] for p in paths

@@ -44,7 +44,7 @@ async def start(settings: Settings, port: int | None = None) -> SchedulingServic
     await runtime.open()
     directory = DirectoryStore(views.teams, views.agents)
     api = DirectoryApi(runtime.commands, directory, views)
-    rosters = RosterApi(runtime.commands, roster_views.store, roster_views, api, views)
+    rosters = RosterApi(runtime.commands, roster_views.store, roster_views, api)
 
     def register(server: grpc.aio.Server) -> list[str]:
         pb_grpc.add_DirectoryServiceServicer_to_server(api, server)

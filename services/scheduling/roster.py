@@ -180,6 +180,7 @@ class Context:
     holidays: frozenset[date] = frozenset()
     site: str = ""
     annual_allowance_days: int = 0
+    working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5})  # the contract's ISO weekdays
     weekly_label: str = ""  # "full-time 40 h" etc. for messages
     today: date | None = None  # the deciding day (UTC): nothing from it on is pruned
 
@@ -399,12 +400,22 @@ def assign(
 def change_shift(
     schedule: Schedule, shift_id: str, moved: Shift, ctx: Context, *, dry_run: bool = False
 ) -> Change:
-    """Moves or changes a shift (new date, times, activities), keeping its id and status."""
+    """Moves or changes a shift (new date, times, activities), keeping its id, team and status.
+
+    The team stays the one the shift was planned for: an agent who changed team since still
+    works that shift for the old team (its roster, publishing and coverage), which the update
+    has no field to change."""
     old = schedule.shift(shift_id)
     if not old.active:
         raise _precondition("SHIFT_CANCELLED", shift_id, "a cancelled shift cannot be changed")
     # A published shift stays published when moved: the agent's roster shows published ones.
-    moved = replace(moved, shift_id=shift_id, status=old.status, published=old.published)
+    moved = replace(
+        moved,
+        shift_id=shift_id,
+        team_id=old.team_id,
+        status=old.status,
+        published=old.published,
+    )
     found = violations(schedule, moved, ctx)
     _check(found, dry_run)
     shifts = tuple(moved if s.shift_id == shift_id else s for s in schedule.shifts)
@@ -469,16 +480,21 @@ def _precondition(kind: str, shift_id: str, text: str) -> FailedPrecondition:
 
 # --- leave -----------------------------------------------------------------------------------
 def leave_days(leave: Leave, ctx: Context) -> float:
-    """What annual leave takes from the allowance: each day that is not a public holiday, or
-    the hours as a share of a contract day (weekly minutes / 5)."""
+    """What annual leave takes from the allowance: each working day of the contract that is not
+    a public holiday (a week off is five days for a Monday-Friday contract, not seven), or the
+    hours as a share of a contract day (weekly minutes / 5)."""
     if leave.kind is not LeaveKind.ANNUAL:
         return 0.0
     if leave.full_days:
         count = (leave.end_date - leave.start_date).days + 1
         days = [leave.start_date + timedelta(days=n) for n in range(count)]
-        return float(sum(1 for d in days if d not in ctx.holidays))
+        return float(sum(1 for d in days if _working(d, ctx) and d not in ctx.holidays))
     day_minutes = max(ctx.weekly_minutes / 5, 1)
     return round(rt.minutes(leave.start, leave.end) / day_minutes, 2)
+
+
+def _working(day: date, ctx: Context) -> bool:
+    return day.isoweekday() in ctx.working_days
 
 
 def request_leave(schedule: Schedule, leave: Leave, ctx: Context) -> Change:
@@ -518,7 +534,8 @@ def leave_year(item: Leave, zone: str) -> int:
 
 def counted_days(item: Leave, ctx: Context) -> float:
     """Whole days are counted against the site's current holidays (a year's holidays may be set
-    after the leave was requested); hours keep the share of a contract day they were asked at."""
+    after the leave was requested) and the contract's current working days; hours keep the share
+    of a contract day they were asked at."""
     return leave_days(item, ctx) if item.full_days else item.days
 
 
@@ -536,7 +553,8 @@ class Balance:
 
 
 def balance(schedule: Schedule, year: int, ctx: Context) -> Balance:
-    """Annual leave of `year`: the allowance includes the site's public holidays."""
+    """Annual leave of `year`: the allowance includes the site's public holidays that fall on
+    the contract's working days (one on a rest day gives the agent no day off)."""
     annual = [
         item
         for item in schedule.leave
@@ -545,7 +563,7 @@ def balance(schedule: Schedule, year: int, ctx: Context) -> Balance:
     return Balance(
         year,
         ctx.annual_allowance_days,
-        sum(1 for d in ctx.holidays if d.year == year),
+        sum(1 for d in ctx.holidays if d.year == year and _working(d, ctx)),
         round(sum(counted_days(i, ctx) for i in annual if i.status is LeaveStatus.APPROVED), 2),
         round(sum(counted_days(i, ctx) for i in annual if i.status is LeaveStatus.REQUESTED), 2),
     )

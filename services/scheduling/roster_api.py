@@ -21,7 +21,6 @@ from services.scheduling.api import DirectoryApi
 from services.scheduling.roster import Context, OperatingWindow, Schedule
 from services.scheduling.roster_store import COVERAGE, PATTERN, SCHEDULE, SITE, RosterStore
 from services.scheduling.roster_views import RosterViews
-from services.scheduling.views import DirectoryViews
 from wfm_runtime import pagination
 from wfm_runtime.auth import Role
 from wfm_runtime.commands import CommandRunner, command_for
@@ -70,13 +69,11 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         store: RosterStore,
         views: RosterViews,
         directory: DirectoryApi,
-        directory_views: DirectoryViews,
     ) -> None:
         self._commands = commands
         self._store = store
         self._views = views
         self._directory = directory
-        self._directory_views = directory_views
         self._schedules = store.schedule_behaviour()
         self._sites = store.site_behaviour()
         self._patterns = store.pattern_behaviour()
@@ -261,7 +258,10 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         check_idempotency_key(v, request.idempotency_key)
         v.raise_if_any()
         bind(agent_id=agent_id)
-        facts = await self._facts(agent_id)
+        # The shift keeps the team it was planned for (the agent may have moved since): its
+        # client clock and operating hours are that team's.
+        team_id = await self._team_of_shift(agent_id, shift_id)
+        facts = await self._facts(agent_id, team_id)
         plan = req.plan_of(fields, await self._pattern_of(fields), "shift")
 
         def change(current: Schedule) -> roster.Change:
@@ -379,9 +379,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         assert monday is not None
         if await self._directory.latest_team(team_id) is None:
             raise NotFound("team", request.team)
-        members = {
-            a.agent_id for a in await self._directory_views.list_agents(team_id, "", 100_000)
-        }
+        members = {a.agent_id for a in await self._directory.team_members(team_id)}
         members |= {s.agent_id for s in await self._team_schedules(team_id)}
         limit = asyncio.Semaphore(BULK_CONCURRENCY)
 
@@ -455,9 +453,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         team = await self._directory.latest_team(team_id)
         if team is None:
             raise NotFound("team", request.team)
-        members = {
-            a.agent_id: a for a in await self._directory_views.list_agents(team_id, "", 100_000)
-        }
+        members = {a.agent_id: a for a in await self._directory.team_members(team_id)}
         schedules = {s.agent_id: s for s in await self._team_schedules(team_id)}
         weeks: list[pb.AgentWeek] = []
         # Every member, with or without shifts (a scheduler looks for who is not yet
@@ -761,19 +757,21 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         """Each agent's home zone: the team's current members, or the one agent named."""
         if agent_id:
             return {agent_id: (await self._facts(agent_id)).ctx.agent_zone}
-        members = await self._directory_views.list_agents(team_id, "", 100_000)
+        members = await self._directory.team_members(team_id)
         return {a.agent_id: a.time_zone for a in members}
 
-    async def _facts(self, agent_id: str) -> AgentFacts:
+    async def _facts(self, agent_id: str, team_id: str = "") -> AgentFacts:
+        """The agent's contract and site with the rules of `team_id` (default: their team)."""
         agent = await self._directory.latest_agent(agent_id)
         if agent is None:
             raise NotFound("agent", f"agents/{agent_id}")
-        team = await self._directory.latest_team(agent.team_id)
+        team_id = team_id or agent.team_id
+        team = await self._directory.latest_team(team_id)
         site = await self._site(agent.site) if ID_PATTERN.fullmatch(agent.site) else None
         ctx = Context(
             agent_zone=agent.time_zone,
             client_zone=team.client_time_zone if team else agent.time_zone,
-            team_id=agent.team_id,
+            team_id=team_id,
             weekly_minutes=agent.weekly_minutes,
             min_rest_minutes=(team.min_rest_minutes if team else 0)
             or roster.DEFAULT_MIN_REST_MINUTES,
@@ -781,9 +779,18 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             holidays=site.holiday_dates if site else frozenset(),
             site=agent.site,
             annual_allowance_days=agent.annual_leave_days,
+            working_days=agent.working_weekdays,
             today=datetime.now(UTC).date(),
         )
         return AgentFacts(agent, ctx)
+
+    async def _team_of_shift(self, agent_id: str, shift_id: str) -> str:
+        """The team a shift of the agent's schedule was planned for; "" when it has no such
+        shift (the change then refuses it)."""
+        for shift in (await self._latest_schedule(agent_id)).shifts:
+            if shift.shift_id == shift_id:
+                return shift.team_id
+        return ""
 
     async def _site(self, site_id: str) -> roster.Site:
         cached = self._commands.cached(SITE, site_id)

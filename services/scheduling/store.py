@@ -89,6 +89,7 @@ def agent_to_proto(agent: domain.Agent) -> pb.Agent:
         weekly_minutes=agent.weekly_minutes,
         version=agent.version,
         annual_leave_days=agent.annual_leave_days,
+        working_days=agent.working_days,
     )
     _set_times(message, agent.create_time, agent.update_time)
     return message
@@ -108,6 +109,8 @@ def agent_from_proto(message: pb.Agent, agent_id: str) -> domain.Agent:
         create_time=create,
         update_time=update,
         annual_leave_days=message.annual_leave_days,
+        # Sorted, duplicates kept: validation refuses them by name.
+        working_days=tuple(sorted(message.working_days)),
     )
 
 
@@ -185,6 +188,7 @@ def agent_doc(agent: domain.Agent) -> dict[str, Any]:
         "contract_type": agent.contract_type.value,
         "weekly_minutes": agent.weekly_minutes,
         "annual_leave_days": agent.annual_leave_days,
+        "working_days": list(agent.working_days),
         "version": agent.version,
         "create_time": agent.create_time,
         "update_time": agent.update_time,
@@ -225,4 +229,5 @@ def agent_doc_to_domain(doc: dict[str, Any]) -> domain.Agent:
         create_time=_opt_time(doc.get("create_time")),
         update_time=_opt_time(doc.get("update_time")),
         annual_leave_days=int(doc.get("annual_leave_days", 0)),
+        working_days=tuple(int(d) for d in doc.get("working_days", [])),
     )

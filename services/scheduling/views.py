@@ -29,6 +29,10 @@ class DirectoryViews:
         docs = await mongo.find_all(self.agents, query, sort=[("_id", 1)], limit=limit)
         return [store.agent_doc_to_domain(d) for d in docs]
 
+    async def agent_versions(self, agent_ids: list[str]) -> dict[str, int]:
+        docs = await mongo.find_all(self.agents, {"_id": {"$in": agent_ids}})
+        return {str(d["_id"]): int(d.get("version", 0)) for d in docs}
+
 
 def _after(after: str) -> dict[str, Any]:
     return {"_id": {"$gt": after}} if after else {}

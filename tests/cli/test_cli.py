@@ -27,7 +27,7 @@ TEAM_KEYS = {"name", "display_name", "client_time_zone", "client", "version", "c
              "update_time", "operating_hours", "min_rest_minutes"}  # fmt: skip
 AGENT_KEYS = {"name", "display_name", "team", "site", "time_zone", "contract_type",
               "weekly_minutes", "version", "create_time", "update_time",
-              "annual_leave_days"}  # fmt: skip
+              "annual_leave_days", "working_days"}  # fmt: skip
 AVAILABILITY_KEYS = {"name", "agent_id", "team", "status", "reason_code", "since",
                      "since_agent_local", "since_client_local", "productive",
                      "version"}  # fmt: skip

@@ -6,6 +6,8 @@ import asyncio
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
+from wfm.scheduling.v1 import directory_service_pb2 as dpb
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 
 from tests import roster_helpers as h
@@ -331,6 +333,43 @@ async def test_move_cancel_deny_hourly_leave_and_holiday_years(system: System) -
         )
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_annual_leave_takes_only_the_contracts_working_days(system: System) -> None:
+    """Nine days off, Saturday to the next Sunday, are five working days for a Monday-Friday
+    contract (no working days named), seven once the contract works Wednesday to Sunday."""
+    roster = await _setup(system, "asha")
+    asked = await roster.RequestLeave(  # type: ignore[attr-defined]
+        rpb.RequestLeaveRequest(
+            agent="agents/asha",
+            leave_request_id="l1",
+            leave_request=rpb.LeaveRequest(
+                kind=rpb.LEAVE_KIND_ANNUAL, start_date="2027-03-13", end_date="2027-03-21"
+            ),
+            idempotency_key="l1",
+        )
+    )
+    assert asked.allowance_days == 5.0
+    year = rpb.GetLeaveBalanceRequest(agent="agents/asha", year=2027)
+    balance = await roster.GetLeaveBalance(year)  # type: ignore[attr-defined]
+    assert (balance.public_holidays, balance.pending_days, balance.remaining_days) == (1, 5, 28)
+
+    agent = await system.directory.UpdateAgent(
+        dpb.UpdateAgentRequest(
+            agent=dpb.Agent(name="agents/asha", working_days=[7, 3, 4, 5, 6]),
+            update_mask=field_mask_pb2.FieldMask(paths=["working_days"]),
+            idempotency_key="wed-to-sun",
+        )
+    )
+    assert list(agent.working_days) == [3, 4, 5, 6, 7]
+    balance = await roster.GetLeaveBalance(year)  # type: ignore[attr-defined]
+    assert (balance.pending_days, balance.remaining_days) == (7, 28)  # the 10th is a Wednesday
+    approved = await roster.ApproveLeave(  # type: ignore[attr-defined]
+        rpb.ApproveLeaveRequest(name=asked.name, idempotency_key="a1")
+    )
+    assert approved.allowance_days == 7.0
+    balance = await roster.GetLeaveBalance(year)  # type: ignore[attr-defined]
+    assert (balance.taken_days, balance.remaining_days) == (7, 21)
 
 
 async def test_views_rebuild_to_the_same_state_and_availability_keeps_working(

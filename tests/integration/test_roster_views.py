@@ -8,6 +8,8 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
+from wfm.scheduling.v1 import directory_service_pb2 as dpb
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 
 from services.scheduling.roster_store import COVERAGE, SCHEDULE
@@ -75,11 +77,11 @@ async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
     assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
 
 
-def _hold_roster_projection(system: System, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Holds the roster projection's batches until the returned event is set."""
-    runner = next(
-        r for r in system.scheduling.runtime.projectors if r.projection.name == "scheduling-roster"
-    )
+def _hold_roster_projection(
+    system: System, monkeypatch: pytest.MonkeyPatch, name: str = "scheduling-roster"
+) -> asyncio.Event:
+    """Holds the batches of the projection `name` until the returned event is set."""
+    runner = next(r for r in system.scheduling.runtime.projectors if r.projection.name == name)
     release = asyncio.Event()
     apply = runner.projection.apply
 
@@ -224,3 +226,92 @@ async def test_agent_roster_serves_shifts_older_than_the_aggregate_window(system
     wide = between(k1 + timedelta(days=16), k3 + timedelta(days=2))
     assert await shown(wide) == [("k3", rpb.SHIFT_STATE_DRAFT)]
     assert await shown(between(k2, k3 - timedelta(days=1))) == [("k2", rpb.SHIFT_STATE_CANCELLED)]
+
+
+async def _move(system: System, agent_id: str, team: str) -> None:
+    await system.directory.UpdateAgent(
+        dpb.UpdateAgentRequest(
+            agent=dpb.Agent(name=f"agents/{agent_id}", team=f"teams/{team}"),
+            update_mask=field_mask_pb2.FieldMask(paths=["team"]),
+            idempotency_key=f"move-{agent_id}-{team}",
+        )
+    )
+
+
+async def _team_week(roster: Any, team: str) -> list[tuple[str, list[str]]]:
+    week = await roster.GetTeamRoster(
+        rpb.GetTeamRosterRequest(team=f"teams/{team}", week_start="2027-03-01")
+    )
+    return [(w.agent, [s.name.rsplit("/", 1)[1] for s in w.shifts]) for w in week.agents]
+
+
+async def test_a_shift_updated_after_its_agent_moved_team_stays_with_the_old_team(
+    system: System,
+) -> None:
+    """Asha's week was planned for the New York team; she then joined a London team. Moving
+    Wednesday to 09:00 client time is 09:00 in New York, and the shift stays New York's."""
+    roster = await _setup(system, "asha")
+    await system.directory.CreateTeam(
+        dpb.CreateTeamRequest(
+            team_id="uk-day",
+            idempotency_key="team-uk-day",
+            team=dpb.Team(display_name="UK day", client_time_zone="Europe/London"),
+        )
+    )
+    await h.add_night_pattern(roster)
+    await h.assign_us_day_week(roster, "asha")
+    await _move(system, "asha", "uk-day")
+    updated = await roster.UpdateShift(  # type: ignore[attr-defined]
+        rpb.UpdateShiftRequest(
+            name="agents/asha/shifts/us-day-20270303",
+            shift=_spec("2027-03-03", "09:00", 480),
+            idempotency_key="m1",
+        )
+    )
+    shift = updated.shifts[0]
+    assert shift.team == f"teams/{h.TEAM}"
+    assert shift.start_client_local.local_time.startswith("2027-03-03T09:00")
+    assert shift.start_client_local.time_zone == "America/New_York"
+    wednesday = rpb.GetCoverageRequest(
+        team=f"teams/{h.TEAM}", start_date="2027-03-03", end_date="2027-03-03"
+    )
+    staffed = await roster.GetCoverage(wednesday)  # type: ignore[attr-defined]
+    assert sum(i.scheduled for i in staffed.intervals) * 30 == 435  # 8 h minus 45 min
+
+    days = [f"us-day-2027030{d}" for d in range(1, 6)]
+
+    async def both() -> list[Any]:
+        return [await _team_week(roster, h.TEAM), await _team_week(roster, "uk-day")]
+
+    assert await eventually(both, lambda w: w == [[("agents/asha", days)], [("agents/asha", [])]])
+
+
+async def test_team_rosters_follow_a_team_move_before_the_directory_view_does(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Meera (no shifts yet) moves to the UK team: the next team rosters list her under the new
+    team and no longer under the old one, although the `agents` view still has her old team
+    (the directory projection is held). Asha keeps the old team's week she was planned for."""
+    roster = await _setup(system, "asha", "meera")
+    await system.directory.CreateTeam(
+        dpb.CreateTeamRequest(
+            team_id="uk-day",
+            idempotency_key="team-uk-day",
+            team=dpb.Team(display_name="UK day", client_time_zone="Europe/London"),
+        )
+    )
+    await h.add_night_pattern(roster)
+    await h.assign_us_day_week(roster, "asha")
+    views = system.scheduling.views
+    await eventually(lambda: views.list_agents(h.TEAM, "", 10), lambda a: len(a) == 2)
+    released = _hold_roster_projection(system, monkeypatch, "scheduling-directory")
+    await _move(system, "meera", "uk-day")
+    await _move(system, "asha", "uk-day")
+    assert [a.agent_id for a in await views.list_agents(h.TEAM, "", 10)] == ["asha", "meera"]
+    days = [f"us-day-2027030{d}" for d in range(1, 6)]
+    expected = [[("agents/asha", days)], [("agents/asha", []), ("agents/meera", [])]]
+    assert [await _team_week(roster, h.TEAM), await _team_week(roster, "uk-day")] == expected
+
+    released.set()
+    await eventually(lambda: views.list_agents("uk-day", "", 10), lambda a: len(a) == 2)
+    assert [await _team_week(roster, h.TEAM), await _team_week(roster, "uk-day")] == expected

@@ -60,6 +60,7 @@ def broken(schedule: Schedule, p: ShiftPlan, ctx: Context = PUNE) -> list[str]:
 
 EMPTY = Schedule("asha")
 MON = date(2027, 3, 1)
+MON_TO_SAT = frozenset(range(1, 7))
 
 
 def test_a_clean_week_passes_and_paid_time_excludes_unpaid_lunch() -> None:
@@ -140,25 +141,26 @@ def _leave(first: date, last: date, kind: LeaveKind = LeaveKind.ANNUAL) -> Leave
 
 def test_approving_leave_cancels_overlapping_shifts_and_counts_days_without_holidays() -> None:
     holiday_ok = frozenset({"PUBLIC_HOLIDAY"})
-    ctx = replace(PUNE, weekly_minutes=60 * 60)
+    ctx = replace(PUNE, weekly_minutes=60 * 60, working_days=MON_TO_SAT)
     week = add(
         EMPTY, *(plan(MON + timedelta(days=n), overrides=holiday_ok) for n in range(6)), ctx=ctx
     )
-    requested = roster.request_leave(week, _leave(date(2027, 3, 4), date(2027, 3, 6)), PUNE)
-    assert requested.schedule.leave[0].days == 2.0  # the 6th is a public holiday
-    assert roster.balance(requested.schedule, 2027, PUNE).pending_days == 2.0
-    approved = roster.approve_leave(requested.schedule, "l1", PUNE)
+    requested = roster.request_leave(week, _leave(date(2027, 3, 4), date(2027, 3, 6)), ctx)
+    assert requested.schedule.leave[0].days == 2.0  # Saturday the 6th is a public holiday
+    assert roster.balance(requested.schedule, 2027, ctx).pending_days == 2.0
+    approved = roster.approve_leave(requested.schedule, "l1", ctx)
     cancelled = {s.roster_date for s in approved.schedule.shifts if not s.active}
     # Whole days of leave cover the shifts of those roster dates: the 3rd's night shift, which
     # runs into the morning of the 4th, is still worked.
     assert cancelled == {date(2027, 3, 4), date(2027, 3, 5), date(2027, 3, 6)}
-    bal = roster.balance(approved.schedule, 2027, PUNE)
+    bal = roster.balance(approved.schedule, 2027, ctx)
     assert (bal.taken_days, bal.pending_days, bal.remaining_days) == (2.0, 0.0, 26.0)
     assert broken(approved.schedule, plan(date(2027, 3, 5))) == ["APPROVED_LEAVE"]
 
 
 def test_leave_beyond_the_allowance_is_refused() -> None:
-    tight = replace(PUNE, annual_allowance_days=2)  # 1 public holiday leaves 1 day
+    # 1 public holiday (on a working Saturday) leaves 1 day
+    tight = replace(PUNE, annual_allowance_days=2, working_days=MON_TO_SAT)
     requested = roster.request_leave(EMPTY, _leave(date(2027, 3, 8), date(2027, 3, 9)), tight)
     with pytest.raises(FailedPrecondition, match="needs 2 days"):
         roster.approve_leave(requested.schedule, "l1", tight)
@@ -202,6 +204,16 @@ def test_publish_moves_only_the_teams_drafts_of_that_week() -> None:
     assert change is not None
     assert [s.status for s in change.schedule.shifts] == [ShiftStatus.PUBLISHED, ShiftStatus.DRAFT]
     assert roster.publish(change.schedule, "night", MON) is None
+
+
+def test_a_moved_shift_stays_with_the_team_it_was_planned_for() -> None:
+    # The agent joined another team after the night was planned: moving the night an hour
+    # must not hand it to the new team (its roster, publishing and coverage).
+    planned = add(EMPTY, plan(MON))
+    new_team = replace(PUNE, team_id="day")
+    later = roster.build_shift("s0", plan(MON, time(19, 30)), new_team)
+    moved = roster.change_shift(planned, "s0", later, new_team).schedule
+    assert [(s.team_id, s.start_local) for s in moved.shifts] == [("night", time(19, 30))]
 
 
 def test_old_shifts_leave_the_aggregate() -> None:

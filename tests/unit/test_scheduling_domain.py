@@ -151,6 +151,19 @@ class TestValidateAgent:
         assert agent_violations(replace(AGENT, site="s" * 101)) == ["agent.site"]
         assert agent_violations(replace(AGENT, site="")) == []
 
+    @pytest.mark.parametrize(
+        ("days", "ok"),
+        [((), True), ((1, 2, 3, 4, 5), True), ((2, 3, 4, 5, 6, 7), True), ((0,), False),
+         ((8,), False), ((1, 1), False)],
+    )  # fmt: skip
+    def test_working_days(self, days: tuple[int, ...], ok: bool) -> None:
+        found = agent_violations(replace(AGENT, working_days=days))
+        assert found == ([] if ok else ["agent.working_days"])
+
+    def test_no_working_days_named_is_monday_to_friday(self) -> None:
+        assert AGENT.working_weekdays == {1, 2, 3, 4, 5}
+        assert replace(AGENT, working_days=(6, 7)).working_weekdays == {6, 7}
+
     def test_prefix_and_collected_violations(self) -> None:
         bad = Agent("E1", display_name="", team_id="", time_zone="Nowhere", weekly_minutes=0)
         assert agent_violations(bad, prefix="") == [
@@ -212,6 +225,7 @@ class TestUpdateAgent:
                     "contract_type",
                     "weekly_minutes",
                     "annual_leave_days",
+                    "working_days",
                 }
             )
             == UPDATABLE_AGENT_FIELDS
@@ -283,6 +297,7 @@ class TestUpdateAgent:
             ({"display_name"}, {"display_name": ""}, "agent.display_name"),
             ({"team"}, {"team_id": ""}, "agent.team"),
             ({"site"}, {"site": "s" * 101}, "agent.site"),
+            ({"working_days"}, {"working_days": (1, 9)}, "agent.working_days"),
         ],
     )
     def test_invalid_new_values(self, paths: set[str], changes: dict[str, Any], field: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -77,17 +78,45 @@ def test_the_same_days_cannot_be_requested_twice() -> None:
 
 def test_a_holiday_set_after_the_request_is_not_counted_twice() -> None:
     # Leave over Christmas booked before the site's holidays for the year were published:
-    # the 25th counted as a holiday in the allowance and again as a leave day.
-    unknown = Context(**{**PUNE.__dict__, "holidays": frozenset()})
+    # the 25th counted as a holiday in the allowance and again as a leave day. The contract
+    # works Thursday to Monday, so Saturday the 25th is one of its working days.
+    thu_to_mon = replace(PUNE, working_days=frozenset({4, 5, 6, 7, 1}))
+    unknown = replace(thu_to_mon, holidays=frozenset())
     asked = roster.request_leave(
         EMPTY, days_off("l1", date(2027, 12, 24), date(2027, 12, 27)), unknown
     )
     stored = asked.schedule
-    assert roster.balance(stored, 2027, PUNE).pending_days == 3.0
-    approved = roster.approve_leave(stored, "l1", PUNE).schedule
-    bal = roster.balance(approved, 2027, PUNE)
+    assert roster.balance(stored, 2027, thu_to_mon).pending_days == 3.0
+    approved = roster.approve_leave(stored, "l1", thu_to_mon).schedule
+    bal = roster.balance(approved, 2027, thu_to_mon)
     assert (bal.taken_days, bal.remaining_days) == (3.0, 21.0)
     assert approved.leave[0].days == 3.0
+
+
+def test_a_week_of_leave_takes_only_the_contracts_working_days() -> None:
+    # Monday to Sunday off took seven days from a Monday-Friday worker's allowance.
+    week = days_off("l1", date(2027, 3, 8), date(2027, 3, 14))
+    asked = roster.request_leave(EMPTY, week, PUNE).schedule
+    assert asked.leave[0].days == 5.0
+    assert roster.balance(asked, 2027, PUNE).pending_days == 5.0
+    approved = roster.approve_leave(asked, "l1", PUNE).schedule
+    bal = roster.balance(approved, 2027, PUNE)
+    assert (approved.leave[0].days, bal.taken_days, bal.remaining_days) == (5.0, 5.0, 20.0)
+    # A weekend off costs nothing; a Tuesday-Saturday contract pays for the Saturday instead.
+    weekend = days_off("l2", date(2027, 3, 20), date(2027, 3, 21))
+    assert roster.request_leave(EMPTY, weekend, PUNE).schedule.leave[0].days == 0.0
+    tue_to_sat = replace(PUNE, working_days=frozenset({2, 3, 4, 5, 6}))
+    assert roster.request_leave(EMPTY, weekend, tue_to_sat).schedule.leave[0].days == 1.0
+    assert roster.request_leave(EMPTY, week, tue_to_sat).schedule.leave[0].days == 5.0
+
+
+def test_a_public_holiday_on_a_rest_day_is_not_taken_from_the_allowance() -> None:
+    # The allowance includes the holidays the agent gets off: Christmas 2027 is a Saturday,
+    # no day off for a Monday-Friday contract, a day off for one working Saturdays.
+    assert roster.balance(EMPTY, 2027, PUNE).public_holidays == 0
+    assert roster.balance(EMPTY, 2027, PUNE).remaining_days == 25.0
+    saturdays = replace(PUNE, working_days=frozenset({2, 3, 4, 5, 6}))
+    assert roster.balance(EMPTY, 2027, saturdays).remaining_days == 24.0
 
 
 def test_updating_a_published_shift_keeps_it_on_the_agents_roster() -> None:
