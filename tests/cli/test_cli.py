@@ -100,6 +100,22 @@ async def test_teams_and_agents(wfm: Cli, system: System) -> None:
     assert missing.stderr.startswith("error: ") and "nobody" in missing.stderr
 
 
+async def test_an_agents_working_days(wfm: Cli) -> None:
+    assert (await wfm("teams", "create", "pune-night", *TEAM)).exit_code == 0
+    created = await wfm("agents", "create", "a-2", *AGENT, "--weekly-hours", "40",
+                        "--working-days", "sun-thu", "--json")  # fmt: skip
+    assert created.exit_code == 0, created.stderr
+    assert created.json()["working_days"] == [1, 2, 3, 4, 7]
+    moved = await wfm("agents", "update", "a-2", "--working-days", "tue-sat", "--json")
+    assert moved.exit_code == 0 and moved.json()["working_days"] == [2, 3, 4, 5, 6]
+    bad = await wfm("agents", "update", "a-2", "--working-days", "funday")
+    assert bad.exit_code == exitcodes.USAGE and "not a weekday" in bad.stderr
+    table = await eventually(
+        lambda: wfm("agents", "list", "--team", "pune-night"), lambda r: "tue-sat" in r.stdout
+    )
+    assert "a-2" in table.stdout
+
+
 async def test_bad_input_names_the_fields_and_changes_nothing(wfm: Cli) -> None:
     bad = await wfm("teams", "create", "Bad Team!", "--name", "x", "--client-zone", "Mars/Base")
     assert bad.exit_code == exitcodes.INVALID_ARGUMENT

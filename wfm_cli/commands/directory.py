@@ -25,7 +25,12 @@ from wfm_cli.context import (
     print_more,
     to_dict,
 )
-from wfm_cli.schedule_syntax import opening_words, parse_operating_hours
+from wfm_cli.schedule_syntax import (
+    opening_words,
+    parse_operating_hours,
+    parse_weekdays,
+    weekday_words,
+)
 from wfm_sdk import names
 
 teams_app = typer.Typer(help="Teams: a group of agents serving one client.", no_args_is_help=True)
@@ -46,6 +51,15 @@ def _contract(value: str | None) -> str | None:
 
 def _minutes(hours: float | None) -> int | None:
     return None if hours is None else round(hours * 60)
+
+
+def _working_days(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return parse_weekdays(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 # --- teams ---------------------------------------------------------------------------------
@@ -224,6 +238,14 @@ ContractOption = Annotated[
         autocompletion=lambda: list(names.CONTRACTS),
     ),
 ]
+WorkingDaysOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The contract's working days, e.g. mon-fri, sun-thu or mon,wed,fri (default "
+        "mon-fri): whole days of annual leave take only these from the allowance.",
+        metavar="DAYS",
+    ),
+]
 HoursOption = Annotated[
     float | None,
     typer.Option(
@@ -251,14 +273,16 @@ def create_agent(
         ),
     ],
     contract: ContractOption = "full-time",
+    working_days: WorkingDaysOption = None,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
 ) -> None:
     """Register an agent.
 
     Example: wfm agents create a-1001 --name "Asha Patil" --team pune-night --zone Asia/Kolkata
-    --site pune --contract full-time --weekly-hours 45
+    --site pune --contract full-time --weekly-hours 45 --working-days mon-fri
     """
+    days = _working_days(working_days)
     with client(ctx) as wfm:
         agent = wfm.directory.create_agent(
             agent_id,
@@ -268,6 +292,7 @@ def create_agent(
             site=site,
             contract_type=contract or "full-time",
             weekly_minutes=round(weekly_hours * 60),
+            working_days=days or (),
             idempotency_key=idempotency_key or None,
         )
     _show_agents([agent], json_out, single=True)
@@ -285,6 +310,7 @@ def update_agent(
     zone: ZoneOption = None,
     contract: ContractOption = None,
     weekly_hours: HoursOption = None,
+    working_days: WorkingDaysOption = None,
     expected_version: ExpectedVersionOption = 0,
     idempotency_key: KeyOption = "",
     json_out: JsonOption = False,
@@ -293,8 +319,10 @@ def update_agent(
 
     Example: wfm agents update a-1001 --team uk-wfh --zone Europe/London --expected-version 1
     """
-    if all(value is None for value in (name, team, site, zone, contract, weekly_hours)):
+    given = (name, team, site, zone, contract, weekly_hours, working_days)
+    if all(value is None for value in given):
         raise typer.BadParameter("nothing to change: give at least one of the field options")
+    days = _working_days(working_days)
     with client(ctx) as wfm:
         agent = wfm.directory.update_agent(
             agent_id,
@@ -304,6 +332,7 @@ def update_agent(
             time_zone=zone,
             contract_type=contract,
             weekly_minutes=_minutes(weekly_hours),
+            working_days=days,
             expected_version=expected_version,
             idempotency_key=idempotency_key or None,
         )
@@ -353,7 +382,8 @@ def _show_agents(agents: list[directory_pb.Agent], json_out: bool, single: bool 
         print_json(to_dict(agents[0]) if single else {"agents": [to_dict(a) for a in agents]})
         return
     table = Table()
-    for column in ("agent", "name", "team", "site", "zone", "contract", "weekly", "version"):
+    columns = ("agent", "name", "team", "site", "zone", "contract", "weekly", "days", "version")
+    for column in columns:
         table.add_column(column, no_wrap=True)
     for agent in agents:
         table.add_row(
@@ -364,6 +394,7 @@ def _show_agents(agents: list[directory_pb.Agent], json_out: bool, single: bool 
             agent.time_zone,
             names.contract_words(agent.contract_type),
             f"{agent.weekly_minutes / 60:g}h",
+            weekday_words(agent.working_days or range(1, 6)),
             str(agent.version),
         )
     console().print(table)
