@@ -285,7 +285,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             Kind.SCHEDULE_CHANGE_KIND_SHIFT_CANCELLED,
             lambda current: roster.cancel_shift(current, shift_id, request.reason),
         )
-        return self._shift_proto(facts, outcome.state.shift(shift_id))
+        return await self._shift_proto(facts, outcome.state.shift(shift_id))
 
     async def BulkAssignShifts(
         self, request: pb.BulkAssignShiftsRequest, context: Ctx
@@ -428,7 +428,9 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             days=[
                 pb.RosterDay(
                     roster_date=d.isoformat(),
-                    shifts=[self._shift_proto(facts, s) for s in shifts if s.roster_date == d],
+                    shifts=[
+                        await self._shift_proto(facts, s) for s in shifts if s.roster_date == d
+                    ],
                 )
                 for d in days
             ],
@@ -875,7 +877,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             decided = change(current)
             shifts = [decided.schedule.shift(i) for i in decided.shift_ids]
             return pb.ShiftChange(
-                shifts=[self._shift_proto(facts, s) for s in shifts],
+                shifts=[await self._shift_proto(facts, s) for s in shifts],
                 violations=_rules(decided.violations),
                 dry_run=True,
                 schedule_version=current.version,
@@ -884,13 +886,19 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         event = outcome.event
         ids = _changed_ids(event) if event is not None else []
         return pb.ShiftChange(
-            shifts=[self._shift_proto(facts, outcome.state.shift(i)) for i in ids],
+            shifts=[await self._shift_proto(facts, outcome.state.shift(i)) for i in ids],
             schedule_version=outcome.version,
         )
 
-    def _shift_proto(self, facts: AgentFacts, shift: roster.Shift) -> pb.Shift:
+    async def _shift_proto(self, facts: AgentFacts, shift: roster.Shift) -> pb.Shift:
+        """A shift with its times on the agent's clock and on the client's clock of the team it
+        was planned for (an agent who moved team keeps shifts of the old team's client)."""
+        client_zone = facts.ctx.client_zone
+        if shift.team_id and shift.team_id != facts.ctx.team_id:
+            team = await self._directory.latest_team(shift.team_id)
+            client_zone = team.client_time_zone if team else client_zone
         return roster_store.shift_to_proto(
-            facts.agent.agent_id, shift, facts.ctx.agent_zone, facts.ctx.client_zone
+            facts.agent.agent_id, shift, facts.ctx.agent_zone, client_zone
         )
 
 

@@ -285,6 +285,15 @@ async def test_a_shift_updated_after_its_agent_moved_team_stays_with_the_old_tea
 
     assert await eventually(both, lambda w: w == [[("agents/asha", days)], [("agents/asha", [])]])
 
+    # Her own roster shows the week on the client clock of the team it was planned for.
+    mine = await roster.GetAgentRoster(  # type: ignore[attr-defined]
+        rpb.GetAgentRosterRequest(
+            agent="agents/asha", start_date="2027-03-01", end_date="2027-03-05"
+        )
+    )
+    zones = {s.start_client_local.time_zone for d in mine.days for s in d.shifts}
+    assert zones == {"America/New_York"}
+
 
 async def test_team_rosters_follow_a_team_move_before_the_directory_view_does(
     system: System, monkeypatch: pytest.MonkeyPatch
