@@ -482,14 +482,15 @@ def _precondition(kind: str, shift_id: str, text: str) -> FailedPrecondition:
 def leave_days(leave: Leave, ctx: Context) -> float:
     """What annual leave takes from the allowance: each working day of the contract that is not
     a public holiday (a week off is five days for a Monday-Friday contract, not seven), or the
-    hours as a share of a contract day (weekly minutes / 5)."""
+    hours as a share of a contract day (weekly minutes over the contract's working days: a four
+    day week of 40 hours has 10-hour days)."""
     if leave.kind is not LeaveKind.ANNUAL:
         return 0.0
     if leave.full_days:
         count = (leave.end_date - leave.start_date).days + 1
         days = [leave.start_date + timedelta(days=n) for n in range(count)]
         return float(sum(1 for d in days if _working(d, ctx) and d not in ctx.holidays))
-    day_minutes = max(ctx.weekly_minutes / 5, 1)
+    day_minutes = max(ctx.weekly_minutes / max(len(ctx.working_days), 1), 1)
     return round(rt.minutes(leave.start, leave.end) / day_minutes, 2)
 
 

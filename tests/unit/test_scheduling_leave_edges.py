@@ -134,3 +134,12 @@ def test_updating_a_published_shift_keeps_it_on_the_agents_roster() -> None:
     assert moved.shift("s1").published and moved.shift("s1").start_local == time(10, 0)
     cancelled = roster.cancel_shift(moved, "s1", "sick cover")  # agents still see it, cancelled
     assert cancelled is not None and cancelled.schedule.shift("s1").published
+
+
+def test_hourly_leave_is_a_share_of_the_contracts_own_working_day() -> None:
+    # Five hours off: half a day of a four-day week of 40 hours (10-hour days), but five-eighths
+    # of a day of the same hours over five days.
+    start = datetime(2027, 3, 10, 4, 0, tzinfo=UTC)
+    four_days = replace(PUNE, working_days=frozenset({1, 2, 3, 4}))
+    assert roster.leave_days(hours_off("h1", start, 5), four_days) == 0.5
+    assert roster.leave_days(hours_off("h2", start, 5), PUNE) == 0.62
