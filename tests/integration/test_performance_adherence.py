@@ -87,6 +87,8 @@ async def test_who_is_out_of_adherence_now_and_since_when(perf_system: System) -
             rows.get("on-shift") is not None
             and rows["on-shift"].status == "BREAK"
             and rows["late"].scheduled_activity == "WORK"
+            # The last change: the board may show the others before it (seen on a busy machine).
+            and rows["day-off"].status == "AVAILABLE"
         ),
     )
     assert list(rows) == ["day-off", "late", "on-shift"]
