@@ -351,16 +351,15 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
                     )
                 )
         elif metric in metrics.TRAINING_METRICS:
-            for training in inputs.trainings:
-                if training.roster_date == day:
-                    response.trainings.append(
-                        pb.ExplainedTraining(
-                            completion_id=training.completion_id,
-                            roster_date=day.isoformat(),
-                            hours=round(training.minutes / 60, 4),
-                            technical=training.technical,
-                        )
+            for training in metrics.trainings_of_day(inputs, day):
+                response.trainings.append(
+                    pb.ExplainedTraining(
+                        completion_id=training.completion_id,
+                        roster_date=day.isoformat(),
+                        hours=round(training.minutes / 60, 4),
+                        technical=training.technical,
                     )
+                )
         else:
             ids = {c.case_id for c in metrics.cases_of_day(inputs, day)}
             for record in await views.case_records(self._book, agent_id, day, ids):

@@ -86,10 +86,18 @@ class Leave:
 
 @dataclass(frozen=True)
 class TrainingCompletion:
+    """From training's CompletionRecorded: `minutes` of training at `at` (the session's start;
+    self-paced, the completion). It counts on the roster date of that instant, like a case:
+    decided from the shifts known when figures are computed, so a shift published or moved
+    later moves it too; `zone` gives the local date when no shift covers it."""
+
     completion_id: str
-    roster_date: date
+    at: datetime | None
+    zone: str
     minutes: int
     technical: bool
+    # Stored before the instant was kept (before 2026-12-06): only the date it counted on.
+    filed_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -517,10 +525,26 @@ def first_login_in(timeline: _Timeline, shift: Shift) -> datetime | None:
     return None
 
 
+def training_roster_date(shifts: Iterable[Shift], training: TrainingCompletion) -> date:
+    """The roster date a completion counts on (the date it was filed on, if stored without
+    its instant)."""
+    if training.at is None:
+        assert training.filed_on is not None  # one or the other (store._training)
+        return training.filed_on
+    return roster_date_at(shifts, training.at, training.zone)
+
+
+def trainings_of_day(inputs: AgentInputs, day: date) -> list[TrainingCompletion]:
+    """Completions belong to the roster date of their session's start (self-paced: of the
+    completion), as cases do to that of their resolve time."""
+    return sorted(
+        (t for t in inputs.trainings if training_roster_date(inputs.shifts, t) == day),
+        key=lambda t: t.completion_id,
+    )
+
+
 def _training_sums(sums: Sums, inputs: AgentInputs, day: date) -> None:
-    for training in inputs.trainings:
-        if training.roster_date != day:
-            continue
+    for training in trainings_of_day(inputs, day):
         sums["training_minutes"] += training.minutes
         if training.technical:
             sums["technical_training_minutes"] += training.minutes

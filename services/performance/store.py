@@ -383,8 +383,10 @@ def leave_entry(leave: metrics.Leave) -> dict[str, Any]:
 
 
 def training_entry(training: metrics.TrainingCompletion) -> dict[str, Any]:
+    assert training.at is not None  # what the projection records always has its instant
     return {
-        "roster_date": training.roster_date.isoformat(),
+        "at": epoch_ms(training.at),
+        "zone": training.zone,
         "minutes": training.minutes,
         "technical": training.technical,
     }
@@ -445,8 +447,17 @@ def _leave(leave_id: str, e: dict[str, Any]) -> metrics.Leave:
 
 
 def _training(training_id: str, e: dict[str, Any]) -> metrics.TrainingCompletion:
+    if "at" not in e:  # stored before the instant was kept: counts on the date filed then
+        return metrics.TrainingCompletion(
+            training_id,
+            None,
+            "",
+            e["minutes"],
+            e["technical"],
+            filed_on=date.fromisoformat(e["roster_date"]),
+        )
     return metrics.TrainingCompletion(
-        training_id, date.fromisoformat(e["roster_date"]), e["minutes"], e["technical"]
+        training_id, from_epoch_ms(e["at"]), e["zone"], e["minutes"], e["technical"]
     )
 
 
@@ -462,7 +473,12 @@ def inputs_from_parsed(zone: str, parts: list[Parsed]) -> metrics.AgentInputs:
         cases.update(part.cases)
         shifts.update(part.shifts)
         leave.update(part.leave)
-        trainings.update(part.trainings)
+        for training_id, training in part.trainings.items():
+            # A completion recorded again since the instant is kept (a redelivered event)
+            # is filed by its instant: that copy wins over the old one, wherever each lies.
+            known = trainings.get(training_id)
+            if known is None or known.at is None or training.at is not None:
+                trainings[training_id] = training
     return metrics.AgentInputs(
         zone=zone or "UTC",
         changes=tuple(changes[v] for v in sorted(changes)),

@@ -407,10 +407,18 @@ class DayBook:
         return touched
 
     async def _case_days(self, agent_id: str, resolved: datetime) -> set[AgentDay]:
-        """The roster date of the instant a case was resolved (one per case: the shifts
-        around each local date are merged once and kept while their slices are unchanged)."""
+        """The roster date of the instant a case was resolved."""
+        shifts = await self._shifts_around_instant(agent_id, resolved)
+        return {(agent_id, metrics.roster_date_at(shifts, resolved, self.zone_of(agent_id)))}
+
+    async def _shifts_around_instant(
+        self, agent_id: str, instant: datetime
+    ) -> tuple[metrics.Shift, ...]:
+        """The shifts stored around an instant's local date (one ask per case or training:
+        the shifts around each local date are merged once and kept while their slices are
+        unchanged)."""
         zone = self._directory.zone_of(agent_id)
-        local = resolved.astimezone(ZoneInfo(zone)).date()
+        local = instant.astimezone(ZoneInfo(zone)).date()
         parts = await self._parsed_slices(SCHEDULE, _day_slots(agent_id, local, zone), keep=True)
         known = self._shifts_around.get((agent_id, local))
         if known is None or not _same(known[0], zone, known[1], parts):
@@ -418,7 +426,7 @@ class DayBook:
                 self._shifts_around.clear()
             known = (zone, parts, store.inputs_from_parsed(zone, parts).shifts)
             self._shifts_around[(agent_id, local)] = known
-        return {(agent_id, metrics.roster_date_at(known[2], resolved, zone))}
+        return known[2]
 
     async def record_schedule_for_day(
         self, agent_id: str, roster_date: date, shifts: list[metrics.Shift]
@@ -455,12 +463,17 @@ class DayBook:
     async def record_training_completion(
         self, agent_id: str, training: metrics.TrainingCompletion
     ) -> set[AgentDay]:
-        """Seam for training's completion events."""
-        zone = self._directory.zone_of(agent_id)
-        noon = metrics.local_midnight(training.roster_date, zone) + timedelta(hours=12)
-        doc = await self._doc(TRAINING, store.bucket_id(agent_id, noon))
+        """Seam for training's completion events: filed by its instant, like a case, so the
+        roster date is decided from the shifts whenever figures are computed (a shift
+        change recomputes the days around it, this completion's included)."""
+        assert training.at is not None  # a completion from an event always has its instant
+        doc = await self._doc(TRAINING, store.bucket_id(agent_id, training.at))
         doc.setdefault("trainings", {})[training.completion_id] = store.training_entry(training)
-        return {(agent_id, training.roster_date)}
+        shifts = await self._shifts_around_instant(agent_id, training.at)
+        # Its local date too: where a copy stored before the instant was kept is filed (a
+        # redelivered event), which this one now replaces.
+        local = training.at.astimezone(ZoneInfo(training.zone)).date()
+        return {(agent_id, metrics.training_roster_date(shifts, training)), (agent_id, local)}
 
     async def apply_schedule(self, schedule: roster.Schedule, kept_from: date) -> set[AgentDay]:
         """Scheduling's full new schedule of an agent -> its shifts per roster date and leave.
@@ -1133,17 +1146,17 @@ class TrainingProjection(_DayBookProjection):
 def training_completion(
     completion: training_events.TrainingCompletion, agent_zone: str
 ) -> metrics.TrainingCompletion:
-    """A completion counts on the local date (agent's zone) its session started, or on the
-    date it was completed (self-paced)."""
+    """A completion at its session's start, or at its completion (self-paced); its local
+    date, when no shift covers that, is taken in the completion's zone, else the agent's."""
     stamp = (
         completion.session_start_time
         if completion.HasField("session_start_time")
         else completion.completion_time
     )
-    zone = ZoneInfo(completion.time_zone or agent_zone)
     return metrics.TrainingCompletion(
         f"{completion.course}|{completion.session}",
-        from_timestamp(stamp).astimezone(zone).date(),
+        from_timestamp(stamp),
+        completion.time_zone or agent_zone,
         max(0, completion.attended_minutes),
         completion.technical,
     )

@@ -354,3 +354,118 @@ async def test_time_alone_raises_a_red_flag_at_the_next_sweep(perf_system: Syste
     assert raised is not None and raised.event_type == "wfm.performance.v1.RedFlagRaised"
     await sweep(start + timedelta(hours=2))
     assert await events.get("red_flag", flag, 2) is None
+
+
+async def _training_hours(system: System, agent: str, first: str, last: str) -> float:
+    assert system.perf is not None
+    card = await system.perf.GetScorecard(
+        pb.GetScorecardRequest(
+            name=f"agents/{agent}/scorecard", period=pb.Period(start_date=first, end_date=last)
+        )
+    )
+    return card.metrics.training_hours
+
+
+async def test_a_class_in_a_night_shift_counts_on_its_roster_date_across_a_month_end(
+    perf_system: System,
+) -> None:
+    """Meera's class starts at 01:00 IST on 1 February, during the US night shift of 31
+    January (18:30-03:30 IST): once that shift is published, its hours count on 31 January,
+    in January's figures (hers, the team's, the drill-down), as her other figures that night."""
+    system = perf_system
+    assert system.perf is not None
+    roster = await _roster_team(system, "meera")
+    await system.known_to_training("meera")
+    trainer = system.training_as("trainer-1", "trainer")
+    hr = system.training_as("hr-1", "hr")
+    await trainer.CreateCourse(
+        tpb.CreateCourseRequest(
+            course_id="night-fibre",
+            course=tpb.Course(
+                title="Fibre at night",
+                category=tpb.COURSE_CATEGORY_CLIENT_SPECIFIC,
+                client="acme",
+                credit_minutes=120,
+                technical=True,
+            ),
+            idempotency_key="course",
+        )
+    )
+    start = datetime(2026, 1, 31, 19, 30, tzinfo=UTC)  # 01:00 IST on 1 February
+    await trainer.CreateSession(
+        tpb.CreateSessionRequest(
+            session_id="late",
+            session=tpb.Session(
+                course="courses/night-fibre",
+                start_time=to_timestamp(start),
+                end_time=to_timestamp(start + timedelta(hours=2)),
+                time_zone="Asia/Kolkata",
+                trainer="trainer-1",
+                capacity=5,
+                delivery=tpb.DELIVERY_CLASSROOM,
+            ),
+            idempotency_key="session",
+        )
+    )
+    await hr.EnrollAgents(
+        tpb.EnrollAgentsRequest(
+            session="sessions/late", agents=["agents/meera"], idempotency_key="e"
+        )
+    )
+    with training_clock_at(start - timedelta(minutes=5)):
+        await trainer.StartSession(
+            tpb.StartSessionRequest(name="sessions/late", idempotency_key="go")
+        )
+    await trainer.RecordCompletion(
+        tpb.RecordCompletionRequest(
+            name="sessions/late/enrollments/meera",
+            completion=tpb.Completion(
+                completion_time=to_timestamp(start + timedelta(hours=2)),
+                attended_minutes=120,
+                score=80,
+                passed=True,
+            ),
+            idempotency_key="done",
+        )
+    )
+    # No shift yet: Pune's calendar date, 1 February.
+    await eventually(
+        lambda: _training_hours(system, "meera", "2026-02-01", "2026-02-01"), lambda h: h == 2
+    )
+
+    # 08:00-17:00 New York (EST) on 31 January: 13:00-22:00 UTC, around the class.
+    await roster.AssignShift(
+        rpb.AssignShiftRequest(
+            agent="agents/meera", shift_id="s1", shift=_spec("2026-01-31"), idempotency_key="a1"
+        )
+    )
+    await roster.PublishWeek(
+        rpb.PublishWeekRequest(
+            team=f"teams/{h.TEAM}", week_start="2026-01-26", idempotency_key="p1"
+        )
+    )
+    day = await eventually(
+        lambda: _day(system, "meera", "2026-01-31"), lambda m: m.training_hours == 2
+    )
+    assert day.scheduled_hours == 8.5 and day.technical_trainings_completed == 1
+    assert await _training_hours(system, "meera", "2026-02-01", "2026-02-01") == 0
+    # Whole months (read from the month documents) and the team's pooled figures.
+    assert await _training_hours(system, "meera", "2026-01-01", "2026-01-31") == 2
+    assert await _training_hours(system, "meera", "2026-02-01", "2026-02-28") == 0
+    for first, last, hours in (("2026-01-01", "2026-01-31", 2), ("2026-02-01", "2026-02-28", 0)):
+        team = await system.perf.GetTeamSummary(
+            pb.GetTeamSummaryRequest(
+                team=f"teams/{h.TEAM}", period=pb.Period(start_date=first, end_date=last)
+            )
+        )
+        assert team.metrics.technical_training_hours == hours
+    explained = await system.perf.ExplainMetric(
+        pb.ExplainMetricRequest(
+            name="agents/meera/scorecard",
+            period=pb.Period(start_date="2026-01-31", end_date="2026-02-01"),
+            metric="training_hours",
+        )
+    )
+    assert [(t.completion_id, t.roster_date, t.hours) for t in explained.trainings] == [
+        ("courses/night-fibre|sessions/late", "2026-01-31", 2.0)
+    ]

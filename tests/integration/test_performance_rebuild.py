@@ -162,7 +162,7 @@ async def test_a_shift_stored_after_the_day_was_computed_recomputes_it(mongo_url
     async with book.lock:
         touched = await book.record_schedule_for_day("p1", ROSTER, [shift])
         touched |= await book.record_training_completion(
-            "p1", metrics.TrainingCompletion("t1", ROSTER, 90, technical=True)
+            "p1", metrics.TrainingCompletion("t1", at(23, 14), PUNE, 90, technical=True)
         )
         await book.recompute(touched)
         await book.flush()
@@ -183,6 +183,71 @@ async def test_a_shift_stored_after_the_day_was_computed_recomputes_it(mongo_url
         0,
         0,
     )
+
+
+async def _training_minutes(repo: store.Repository) -> tuple[int, int]:
+    """p1's training minutes filed on the 23rd and on the 24th."""
+    figures = await _figures(repo)
+    days = [figures.get(f"night|{d}", {}) for d in (ROSTER, ROSTER + timedelta(days=1))]
+    first, second = (store.unpack_sums(d.get("p1", ""))["training_minutes"] for d in days)
+    return first, second
+
+
+async def test_a_class_follows_the_shift_that_covers_it_when_the_roster_changes(
+    mongo_url: str,
+) -> None:
+    """A class at 01:00 IST on the 24th counts on the 24th until the 23rd's night shift is
+    published around it, then on the 23rd; back on the 24th when the shift is removed."""
+    book, repo = await _book(mongo_url)
+
+    async def settle(touched: set[views.AgentDay]) -> None:
+        async with book.lock:
+            await book.recompute(touched)
+            await book.flush()
+
+    class_at_one = metrics.TrainingCompletion("t1", at(23, 19, 30), PUNE, 90, technical=True)
+    async with book.lock:
+        touched = await book.record_training_completion("p1", class_at_one)
+    await settle(touched)
+    assert await _training_minutes(repo) == (0, 90)
+
+    shift = metrics.Shift("s1", ROSTER, at(23, 13), at(23, 22))
+    async with book.lock:
+        touched = await book.record_schedule_for_day("p1", ROSTER, [shift])
+    await settle(touched)
+    assert await _training_minutes(repo) == (90, 0)
+
+    async with book.lock:
+        touched = await book.record_schedule_for_day("p1", ROSTER, [])
+    await settle(touched)
+    assert await _training_minutes(repo) == (0, 90)
+
+
+async def test_a_completion_stored_with_its_date_is_refiled_when_recorded_again(
+    mongo_url: str,
+) -> None:
+    """Stored before the instant was kept, the 01:00 IST class counts on the date it was
+    filed on (the 24th), even inside the 23rd's night shift; its event delivered again
+    files it by its instant: on the 23rd, and no longer on the 24th."""
+    book, repo = await _book(mongo_url)
+    next_day = ROSTER + timedelta(days=1)
+    shift = metrics.Shift("s1", ROSTER, at(23, 13), at(23, 22))
+    noon = metrics.local_midnight(next_day, PUNE) + timedelta(hours=12)  # where it was filed
+    async with book.lock:
+        touched = await book.record_schedule_for_day("p1", ROSTER, [shift])
+        doc = await book._doc(views.TRAINING, store.bucket_id("p1", noon))
+        doc["trainings"] = {
+            "t1": {"roster_date": next_day.isoformat(), "minutes": 90, "technical": True}
+        }
+        await book.recompute(touched | {("p1", next_day)})
+        await book.flush()
+
+    assert await _training_minutes(repo) == (0, 90)
+    again = metrics.TrainingCompletion("t1", at(23, 19, 30), PUNE, 90, technical=True)
+    async with book.lock:
+        await book.recompute(await book.record_training_completion("p1", again))
+        await book.flush()
+    assert await _training_minutes(repo) == (90, 0)
 
 
 async def test_a_full_rebuild_from_the_streams_gives_the_same_figures(

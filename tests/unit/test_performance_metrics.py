@@ -33,6 +33,7 @@ from services.performance.metrics import (
     pieces_between,
     roster_dates_between,
     status_reach,
+    trainings_of_day,
     window,
 )
 
@@ -143,15 +144,56 @@ def test_training_hours_and_technical_trainings() -> None:
     inputs = AgentInputs(
         zone=PUNE,
         trainings=(
-            TrainingCompletion("t-1", D23, 120, technical=True),
-            TrainingCompletion("t-2", D23, 60, technical=False),
-            TrainingCompletion("t-3", D24, 30, technical=True),
+            TrainingCompletion("t-1", at(23, 4), PUNE, 120, technical=True),
+            TrainingCompletion("t-2", at(23, 10), PUNE, 60, technical=False),
+            TrainingCompletion("t-3", at(24, 4), PUNE, 30, technical=True),
         ),
     )
     figures = derive(day_sums(inputs, D23))
     assert figures["training_hours"] == 3.0
     assert figures["technical_training_hours"] == 2.0
     assert figures["technical_trainings_completed"] == 1.0
+
+
+def test_a_class_during_the_night_shift_counts_for_the_shifts_roster_date() -> None:
+    """A class at 01:00 IST on the 24th (19:30 UTC on the 23rd), inside the 23rd's night
+    shift: its hours count on the 23rd with the shift's other figures, not on the 24th."""
+    class_at_one = TrainingCompletion("t-1", at(23, 19, 30), PUNE, 90, technical=True)
+    inputs = AgentInputs(zone=PUNE, shifts=(night_shift(23, D23),), trainings=(class_at_one,))
+    assert trainings_of_day(inputs, D23) == [class_at_one]
+    assert derive(day_sums(inputs, D23))["training_hours"] == 1.5
+    assert derive(day_sums(inputs, D24))["training_hours"] == 0
+    # Without the shift, the local date: the 24th in Pune.
+    unscheduled = replace(inputs, shifts=())
+    assert derive(day_sums(unscheduled, D23))["training_hours"] == 0
+    assert derive(day_sums(unscheduled, D24))["training_hours"] == 1.5
+    # After the shift ends (03:30 IST), the local date again.
+    after = replace(class_at_one, at=at(23, 22, 30))  # 04:00 IST on the 24th
+    assert trainings_of_day(replace(inputs, trainings=(after,)), D24) == [after]
+
+
+def test_a_class_after_midnight_on_a_month_end_night_shift_stays_in_that_month() -> None:
+    """The night shift of 30 November runs to 03:30 IST on 1 December: a class at 01:00 IST
+    then, and a self-paced course completed at 02:00 IST, count in November."""
+    nov30 = date(2026, 11, 30)
+    shift = Shift("s-30", nov30, at(30, 13), at(30, 22))
+    session = TrainingCompletion("t-1", at(30, 19, 30), PUNE, 60, technical=False)
+    self_paced = TrainingCompletion("t-2", at(30, 20, 30), PUNE, 30, technical=True)
+    inputs = AgentInputs(zone=PUNE, shifts=(shift,), trainings=(session, self_paced))
+    assert trainings_of_day(inputs, nov30) == [session, self_paced]
+    assert day_sums(inputs, nov30)["training_minutes"] == 90
+    assert day_sums(inputs, nov30)["technical_trainings"] == 1
+    assert day_sums(inputs, date(2026, 12, 1))["training_minutes"] == 0
+
+
+def test_without_a_shift_a_completion_counts_on_the_local_date_of_its_own_zone() -> None:
+    """The completion's zone (the agent's when training recorded it) gives its local date;
+    one stored before the instant was kept counts on the date it was filed on."""
+    in_new_york = TrainingCompletion("t-1", at(24, 3), "America/New_York", 60, technical=False)
+    filed = TrainingCompletion("t-2", None, "", 30, technical=False, filed_on=D25)
+    inputs = AgentInputs(zone=PUNE, trainings=(in_new_york, filed))
+    assert trainings_of_day(inputs, D23) == [in_new_york]  # 22:00 on the 23rd in New York
+    assert trainings_of_day(inputs, D25) == [filed]
 
 
 def case(

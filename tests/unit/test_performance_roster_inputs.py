@@ -1,4 +1,5 @@
-"""How scheduling's shifts and leave become performance inputs (pure parts of the projector)."""
+"""How scheduling's shifts and leave, and training's completions, become performance inputs
+(pure parts of the projector)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wfm.training.v1 import events_pb2 as training_events
 
 from services.performance import store, views
-from services.performance.metrics import SUM_FIELDS
+from services.performance.metrics import SUM_FIELDS, AgentInputs, trainings_of_day
 from services.scheduling import roster
+from wfm_runtime.timefmt import to_timestamp
 
 
 def at(day: int, hh: int, mm: int = 0) -> datetime:
@@ -108,3 +111,53 @@ def test_moving_month_rows_equals_summing_the_days_again(
         else:
             totals[agent] = moved
         assert totals == store.sum_rows(days)
+
+
+def test_a_completion_is_kept_at_its_session_start_else_its_completion_and_zone() -> None:
+    session = training_events.TrainingCompletion(
+        course="courses/fibre",
+        session="sessions/jan",
+        session_start_time=to_timestamp(at(23, 19, 30)),
+        completion_time=to_timestamp(at(23, 21, 30)),
+        attended_minutes=90,
+        technical=True,
+    )
+    kept = views.training_completion(session, "Asia/Kolkata")
+    assert (kept.at, kept.zone, kept.minutes, kept.technical) == (
+        at(23, 19, 30),
+        "Asia/Kolkata",
+        90,
+        True,
+    )
+    self_paced = training_events.TrainingCompletion(
+        course="courses/gdpr",
+        completion_time=to_timestamp(at(24, 2)),
+        time_zone="Europe/London",
+        attended_minutes=30,
+    )
+    done = views.training_completion(self_paced, "Asia/Kolkata")
+    assert (done.at, done.zone) == (at(24, 2), "Europe/London")
+    # Stored and read back: the instant and zone, not a date decided now.
+    entry = store.training_entry(kept)
+    assert "roster_date" not in entry
+    parsed = store.parse_slice("a-1", {"trainings": {kept.completion_id: entry}})
+    assert parsed.trainings == {kept.completion_id: kept}
+
+
+def test_a_completion_stored_with_only_its_date_still_counts_on_it() -> None:
+    """Stored before the instant was kept; a copy recorded again since wins over it."""
+    old = {"roster_date": "2026-11-24", "minutes": 90, "technical": True}
+    legacy = store.parse_slice("a-1", {"trainings": {"c|s": old}})
+    inputs = store.inputs_from_parsed("Asia/Kolkata", [legacy])
+    assert [t.minutes for t in trainings_of_day(inputs, date(2026, 11, 24))] == [90]
+
+    again = views.training_completion(
+        training_events.TrainingCompletion(
+            course="c", session="s", session_start_time=to_timestamp(at(23, 4)), attended_minutes=90
+        ),
+        "Asia/Kolkata",
+    )
+    fresh = store.parse_slice("a-1", {"trainings": {"c|s": store.training_entry(again)}})
+    for parts in ([legacy, fresh], [fresh, legacy]):
+        merged: AgentInputs = store.inputs_from_parsed("Asia/Kolkata", parts)
+        assert merged.trainings == (again,)
