@@ -64,7 +64,11 @@ def connection(
     ] = "",
     role: Annotated[
         list[str] | None,
-        typer.Option(help="Roles for --as (repeatable; default agent).", metavar="ROLE"),
+        typer.Option(
+            help="Roles for --as (repeatable; default agent).",
+            metavar="ROLE",
+            callback=dev.check_roles,
+        ),
     ] = None,
     team: Annotated[
         list[str] | None,

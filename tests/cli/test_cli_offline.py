@@ -195,3 +195,13 @@ def test_case_files_parse_json_lines_and_csv_alike(tmp_path: Path) -> None:
     assert from_json[0].idempotency_key == from_csv[0].idempotency_key
     table.write_text(table.read_text().replace(",5\n", ",4\n"))
     assert read_cases(table)[0].idempotency_key != from_json[0].idempotency_key
+
+
+def test_an_unknown_role_for_as_is_a_usage_error() -> None:
+    # As `wfm token --role`: a token with a role no policy knows was signed and every call
+    # answered PERMISSION_DENIED ("no role may not call ...").
+    base = ["--scheduling-addr", "127.0.0.1:1", "--as", "x", "--role", "admin"]
+    result = CliRunner().invoke(app, [*base, "--role", "wizard", "teams", "list"], env=CLEAN_ENV)
+    assert result.exit_code == exitcodes.USAGE and "unknown role 'wizard'" in result.stderr
+    token = CliRunner().invoke(app, ["token", "--subject", "x", "--role", "wizard"], env=CLEAN_ENV)
+    assert token.exit_code == exitcodes.USAGE and "unknown role 'wizard'" in token.stderr

@@ -13,8 +13,8 @@ from wfm_sdk import ClientConfig
 ROLES = ("agent", "team_leader", "scheduler", "hr", "trainer", "admin")
 
 
-def _roles(values: list[str]) -> list[str]:
-    for value in values:
+def check_roles(values: list[str] | None) -> list[str] | None:
+    for value in values or ():
         if value not in ROLES:
             raise typer.BadParameter(f"unknown role {value!r}: one of {', '.join(ROLES)}")
     return values
@@ -24,7 +24,7 @@ def token(
     subject: Annotated[str, typer.Option(help="Employee id, e.g. a-1001 or admin-1.")],
     role: Annotated[
         list[str],
-        typer.Option(help=f"Repeatable: {', '.join(ROLES)}.", callback=_roles, metavar="ROLE"),
+        typer.Option(help=f"Repeatable: {', '.join(ROLES)}.", callback=check_roles, metavar="ROLE"),
     ],
     team: Annotated[
         list[str] | None,
