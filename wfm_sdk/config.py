@@ -101,7 +101,12 @@ class ClientConfig:
         layers = [
             _clean(overrides or {}),
             _from_env(env),
-            _from_file(config_file or env.get("WFM_CONFIG") or DEFAULT_CONFIG_FILE),
+            _from_file(
+                config_file or env.get("WFM_CONFIG") or DEFAULT_CONFIG_FILE,
+                # One named on purpose must be there: a typo would otherwise fall back silently
+                # to another system (`make run`'s). The default, or WFM_CONFIG, may be absent.
+                required=bool(config_file),
+            ),
         ]
         source = "options, environment or config file"
         if not any(layer.get("addresses") for layer in layers):
@@ -145,9 +150,11 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return _clean(values)
 
 
-def _from_file(path: str | Path) -> dict[str, Any]:
+def _from_file(path: str | Path, *, required: bool = False) -> dict[str, Any]:
     file = Path(path).expanduser()
     if not file.exists():
+        if required:
+            raise ConfigError(f"the config file {file} does not exist")
         return {}
     try:
         data = tomllib.loads(file.read_text())

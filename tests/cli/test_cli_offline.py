@@ -30,6 +30,13 @@ def test_no_address_is_a_configuration_error() -> None:
     assert "no address for the scheduling service: set WFM_SCHEDULING_ADDR" in result.stderr
 
 
+def test_a_config_file_named_with_config_must_exist(tmp_path: Path) -> None:
+    typo = tmp_path / "cofnig.toml"
+    result = CliRunner().invoke(app, ["--config", str(typo), "teams", "list"], env=CLEAN_ENV)
+    assert result.exit_code == exitcodes.CONFIG
+    assert f"the config file {typo} does not exist" in result.stderr
+
+
 def test_unreachable_service_says_so_after_retrying() -> None:
     address = f"127.0.0.1:{_closed_port()}"
     args = ["--scheduling-addr", address, "--plaintext", "--token", "t", "--timeout", "1"]

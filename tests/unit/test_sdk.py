@@ -251,24 +251,29 @@ def test_config_layers(tmp_path: Path) -> None:
 
 def test_config_falls_back_to_the_running_make_run(tmp_path: Path) -> None:
     state = _state_file(tmp_path, os.getpid())
-    config = ClientConfig.load(environ={}, config_file=tmp_path / "none", devstack_state=state)
+    no_file = {"WFM_CONFIG": str(tmp_path / "none")}  # absent: skipped
+    config = ClientConfig.load(environ=no_file, devstack_state=state)
     assert config.address("scheduling") == "127.0.0.1:50062"
     assert config.cert_file.endswith("default/certs/client.pem")
     assert config.dev_token_key is not None
 
     gone = _state_file(tmp_path / "old", 2**22 + 12345)  # no such process
-    config = ClientConfig.load(environ={}, config_file=tmp_path / "none", devstack_state=gone)
+    config = ClientConfig.load(environ=no_file, devstack_state=gone)
     with pytest.raises(ConfigError, match="WFM_AVAILABILITY_ADDR"):
         config.address("availability")
 
 
 def test_bad_config_values_are_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="WFM_TIMEOUT_S"):
-        ClientConfig.load(environ={"WFM_TIMEOUT_S": "soon"}, config_file=tmp_path / "none")
+        ClientConfig.load(environ={"WFM_TIMEOUT_S": "soon", "WFM_CONFIG": str(tmp_path / "none")})
     broken = tmp_path / "broken.toml"
     broken.write_text("token = ")
     with pytest.raises(ConfigError, match="cannot read the config file"):
         ClientConfig.load(environ={}, config_file=broken)
+    # A file named on purpose must exist (a typo fell back to the local system); the default
+    # file, or WFM_CONFIG's, may be absent.
+    with pytest.raises(ConfigError, match="does not exist"):
+        ClientConfig.load(environ={}, config_file=tmp_path / "typo.toml")
 
 
 def test_the_sdk_needs_neither_the_services_nor_the_server_runtime() -> None:
