@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -67,12 +67,38 @@ def _pack(message: Any) -> any_pb2.Any:
 
 
 # Errors quote request values; bounded so a huge value cannot push the status trailers past
-# gRPC's metadata limit (the client would get RESOURCE_EXHAUSTED instead of the refusal).
-MAX_ECHO = 300
+# gRPC's metadata limit (the client would get RESOURCE_EXHAUSTED instead of the refusal). The
+# limits are in UTF-8 bytes, not characters: grpc-message is percent-encoded (three characters
+# per byte outside printable ASCII) and the details go base64, so 2,000 emoji in a message made
+# 24 KB of trailers against gRPC's 16 KiB hard limit (8 KiB soft). At most about 3 KB of message
+# and 3.5 KB of details go on the wire.
+V = TypeVar("V", bound=Message)
+MAX_ECHO = 300  # bytes of one quoted value
+MAX_MESSAGE = 1000  # bytes of the status message
+MAX_VIOLATIONS = 20
+MAX_VIOLATION_BYTES = 2400  # of the violations in the details; the message names them all
+_ELLIPSIS = "…"
 
 
 def _clip(text: str, limit: int = MAX_ECHO) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text` within `limit` bytes of UTF-8, cut on a whole character and marked with …."""
+    encoded = text.encode(errors="replace")
+    if len(encoded) <= limit:
+        return text
+    room = limit - len(_ELLIPSIS.encode())
+    return encoded[:room].decode(errors="ignore") + _ELLIPSIS
+
+
+def _fitting(violations: list[V]) -> list[V]:
+    """The first violations that fit the details' budget (at least one)."""
+    kept: list[V] = []
+    size = 0
+    for violation in violations:
+        size += violation.ByteSize()
+        if kept and size > MAX_VIOLATION_BYTES:
+            break
+        kept.append(violation)
+    return kept
 
 
 def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
@@ -85,12 +111,14 @@ def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
         details.append(
             _pack(
                 error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=_clip(v.field), description=_clip(v.description)
-                        )
-                        for v in err.violations[:20]
-                    ]
+                    field_violations=_fitting(
+                        [
+                            error_details_pb2.BadRequest.FieldViolation(
+                                field=_clip(v.field), description=_clip(v.description)
+                            )
+                            for v in err.violations[:MAX_VIOLATIONS]
+                        ]
+                    )
                 )
             )
         )
@@ -98,12 +126,16 @@ def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
         details.append(
             _pack(
                 error_details_pb2.PreconditionFailure(
-                    violations=[
-                        error_details_pb2.PreconditionFailure.Violation(
-                            type=v.type, subject=_clip(v.subject), description=_clip(v.description)
-                        )
-                        for v in err.violations[:20]
-                    ]
+                    violations=_fitting(
+                        [
+                            error_details_pb2.PreconditionFailure.Violation(
+                                type=v.type,
+                                subject=_clip(v.subject),
+                                description=_clip(v.description),
+                            )
+                            for v in err.violations[:MAX_VIOLATIONS]
+                        ]
+                    )
                 )
             )
         )
@@ -125,7 +157,7 @@ def status_for(err: errors.DomainError, domain: str) -> status_pb2.Status:
                 )
             )
         )
-    return status_pb2.Status(code=code, message=_clip(err.message, 2000), details=details)
+    return status_pb2.Status(code=code, message=_clip(err.message, MAX_MESSAGE), details=details)
 
 
 def _as_domain_error(exc: BaseException) -> errors.DomainError | None:

@@ -151,3 +151,34 @@ def test_infrastructure_failures_become_unavailable() -> None:
 def test_grpc_code_names_line_up() -> None:
     assert grpc.StatusCode.INVALID_ARGUMENT.value[0] == code_pb2.INVALID_ARGUMENT
     assert grpc.StatusCode.FAILED_PRECONDITION.value[0] == code_pb2.FAILED_PRECONDITION
+
+
+# grpc's trailers: grpc-message percent-encodes every byte outside printable ASCII (three
+# characters each), grpc-status-details-bin goes base64. Clients refuse trailers over 16 KiB
+# (8 KiB soft, refused at random), and the refusal would become RESOURCE_EXHAUSTED.
+def _trailer_bytes(status: status_pb2.Status) -> int:
+    message = sum(1 if 0x20 <= b < 0x7F and b != 0x25 else 3 for b in status.message.encode())
+    return message + (status.ByteSize() + 2) // 3 * 4
+
+
+@pytest.mark.parametrize("unit", ["x", "é", "😀", "\x00"])
+def test_huge_echoed_values_keep_the_trailers_small_in_any_script(unit: str) -> None:
+    huge = unit * 10_000
+    invalid = errors.InvalidArgument(
+        [errors.FieldViolation(f"paths[{i}]", f"cannot change {huge}") for i in range(30)]
+    )
+    broken = errors.FailedPrecondition(
+        [errors.RuleViolation("OVERLAP", huge, huge) for _ in range(30)]
+    )
+    for err in (invalid, broken, errors.NotFound("course", huge)):
+        status = status_for(err, DOMAIN)
+        assert _trailer_bytes(status) < 8 * 1024, (type(err).__name__, _trailer_bytes(status))
+        assert len(unpack_details(status)) == 2  # still ErrorInfo and what was wrong
+        assert status.message.endswith("…")
+
+
+def test_clipped_text_ends_on_a_whole_character() -> None:
+    err = errors.InvalidArgument([errors.FieldViolation("name", "x" + "😀" * 1000)])
+    (violation,) = unpack_details(status_for(err, DOMAIN))[1].field_violations
+    assert violation.description.startswith("x😀") and violation.description.endswith("😀…")
+    assert len(violation.description.encode()) <= 300
