@@ -44,6 +44,13 @@ CHECK_IN_LEAD = timedelta(minutes=60)
 # week of classes); a session weeks past its end and never started was not held as planned.
 CHECK_IN_AFTER_END = timedelta(days=14)
 
+# Training takes place in these years (UTC). Sessions and results outside them are typos or hostile
+# input, and near the ends of the Timestamp range (years 1-9999) a session's clock time, its
+# check-in window or a certification's expiry would not fit in a datetime.
+EARLIEST_TRAINING = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TRAINING = datetime(2100, 1, 1, tzinfo=UTC)
+TRAINING_YEARS = "in the years 2000-2099"
+
 # Update masks (AIP-134): request path -> dataclass attribute.
 COURSE_FIELDS = {
     "title": "title",
@@ -325,6 +332,8 @@ def validate_session(session: Session, v: Violations) -> None:
         v.check(session.start is not None, "session.start_time", "is required")
         v.check(session.end is not None, "session.end_time", "is required")
         return
+    v.check(session.start >= EARLIEST_TRAINING, "session.start_time", f"must be {TRAINING_YEARS}")
+    v.check(session.end <= LATEST_TRAINING, "session.end_time", f"must be {TRAINING_YEARS}")
     length = session.end - session.start
     v.check(
         timedelta(0) < length <= timedelta(days=MAX_SESSION_DAYS),
@@ -856,6 +865,11 @@ def decide_complete(learner: Learner, record: CompletionRecord) -> Learner | Non
 
 def validate_completion(completion: Completion, v: Violations) -> None:
     v.check(
+        EARLIEST_TRAINING <= completion.completion_time < LATEST_TRAINING,
+        "completion_time",
+        f"must be {TRAINING_YEARS}",
+    )
+    v.check(
         0 <= completion.attended_minutes <= MAX_SESSION_DAYS * 24 * 60,
         "attended_minutes",
         f"must be between 0 and {MAX_SESSION_DAYS * 24 * 60}",
@@ -969,7 +983,7 @@ def due_items(
     """Required courses not passed by `as_of`, and certifications expiring within N days of it
     or expired; each names the session of the course the agent is already booked on, if any
     (still due until passed, but no seat to find)."""
-    horizon = as_of + timedelta(days=within_days)
+    horizon = _days_after(as_of, within_days)
     learner = record_as_of(learner, as_of)
     booked = {b.course_id: b.session_id for b in learner.bookings}
     items: list[DueItem] = []
@@ -987,6 +1001,15 @@ def due_items(
         elif cert.expires <= horizon:
             items.append(item(cert.course_id, DueReason.EXPIRING, cert.expires))
     return items
+
+
+def _days_after(instant: datetime, days: int) -> datetime:
+    """`instant` plus `days`, or the last instant a datetime holds: a window reaching past the
+    year 9999 (a read as of then) takes in everything after `instant`."""
+    try:
+        return instant + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def record_as_of(learner: Learner, instant: datetime) -> Learner:

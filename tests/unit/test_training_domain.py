@@ -776,3 +776,44 @@ class TestCheckInWindow:
             local = when.astimezone(ZoneInfo(zone))
             shown += f" ({local:%Y-%m-%d %H:%M} {local.tzname()}, {zone})"
         assert shown in broken.description
+
+
+# Near the ends of the Timestamp range a session's clock time, its check-in window and a
+# certification's expiry do not fit in a datetime: found by tests/integration/test_training_fuzz.py.
+@pytest.mark.parametrize(
+    ("start", "field"),
+    [
+        (datetime(9999, 12, 31, 20, tzinfo=UTC), "session.end_time"),
+        (datetime(2099, 12, 31, 23, tzinfo=UTC), "session.end_time"),
+        (datetime(1, 1, 1, tzinfo=UTC), "session.start_time"),
+        (datetime(1999, 12, 31, 23, tzinfo=UTC), "session.start_time"),
+    ],
+)
+def test_sessions_take_place_in_the_training_years(start: datetime, field: str) -> None:
+    v = Violations()
+    d.validate_session(replace(SESSION, start=start, end=start + timedelta(hours=2)), v)
+    assert [i.field for i in v.items] == [field]
+
+
+@pytest.mark.parametrize(
+    ("when", "ok"),
+    [
+        (datetime(9999, 6, 1, tzinfo=UTC), False),
+        (datetime(2100, 1, 1, tzinfo=UTC), False),
+        (datetime(1999, 12, 31, 23, 59, tzinfo=UTC), False),
+        (datetime(2000, 1, 1, tzinfo=UTC), True),
+        (datetime(2099, 12, 31, 23, 59, tzinfo=UTC), True),
+    ],
+)
+def test_results_are_dated_in_the_training_years(when: datetime, ok: bool) -> None:
+    v = Violations()
+    d.validate_completion(d.Completion(when, 60, 80, True), v)
+    assert [i.field for i in v.items] == ([] if ok else ["completion_time"])
+
+
+def test_what_is_due_as_of_the_last_instant_includes_every_expiry() -> None:
+    learner = d.Learner("a", completions=(record(COURSE, SESSION, NOW),))
+    last = datetime.max.replace(tzinfo=UTC)
+    for within in (0, 30, d.MAX_VALIDITY_DAYS):
+        due = d.due_items(learner, [COURSE], as_of=last, within_days=within)
+        assert [(i.course_id, i.reason) for i in due] == [("net-101", d.DueReason.EXPIRED)]
