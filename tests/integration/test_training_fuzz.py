@@ -310,7 +310,7 @@ async def test_hostile_training_requests_get_well_formed_answers(
         if key and fresh_key and getattr(request, "idempotency_key", "") == key:
             # The template's key with other fields is refused as a reused key before any rule
             # is checked: a fresh one lets the variant reach the rules and the stores.
-            request.idempotency_key = f"fuzz-{next(keys)}"
+            setattr(request, "idempotency_key", f"fuzz-{next(keys)}")  # noqa: B010
         case = Case("generated", target, request.SerializeToString(), auth[caller])
         problem = judge(case, await invoke(ch, case))
         if problem is not None:
