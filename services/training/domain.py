@@ -230,6 +230,13 @@ class Booking:
     # When the place was taken: the enrollment's creation. None on bookings recorded before
     # this was kept; they count as known all along.
     booked_time: datetime | None = None
+    # When `enrollment_key` took the booking (a take-over's instant, see decide_book); None:
+    # booked_time. The reconciler's grace for that request runs from it.
+    key_time: datetime | None = None
+
+    @property
+    def keyed_since(self) -> datetime | None:
+        return self.key_time or self.booked_time
 
 
 @dataclass(frozen=True)
@@ -748,10 +755,14 @@ def _overlaps(booked: Booking, session: Session) -> bool:
 def decide_book(
     learner: Learner, ctx: EnrollmentContext, key: str = "", *, now: datetime
 ) -> Learner | None:
-    """The learner with the session booked by request `key` at `now`; None if it already is
-    booked (a retry, or an agent already on the session)."""
-    if learner.booking(ctx.session.session_id) is not None:
-        return None
+    """The learner with the session booked by request `key` at `now`; None if request `key`
+    booked it already (a retry). Another request's booking of the session is taken over: the
+    key is rewritten (time and booked_time kept), so that a reconciler releasing that request's
+    booking (its enrollment never landed, flows.py) cannot free the time of an agent this
+    request is about to seat."""
+    held = learner.booking(ctx.session.session_id)
+    if held is not None:
+        return None if held.enrollment_key == key else _taken_over(learner, held, key, now)
     broken = check_booking(learner, ctx)
     if broken:
         raise FailedPrecondition(broken)
@@ -767,6 +778,15 @@ def decide_book(
         now,
     )
     return replace(learner, bookings=(*learner.bookings, booking))
+
+
+def _taken_over(learner: Learner, held: Booking, key: str, now: datetime) -> Learner:
+    # booked_time stays: the place may be the other request's, taken then (a past due list).
+    mine = replace(held, enrollment_key=key, key_time=now)
+    return replace(
+        learner,
+        bookings=tuple(mine if b.session_id == held.session_id else b for b in learner.bookings),
+    )
 
 
 def move_clashes(learner: Learner, session: Session) -> list[RuleViolation]:

@@ -7,6 +7,11 @@ Order and recovery (docs/training.md):
   are released again (a compensating event). All or nothing across the batch. The booking
   records the request's key, and the learner steps are idempotent by state (fresh step keys):
   a retry of a refused request books again instead of replaying a booking since undone.
+- Enroll interrupted between the steps (a crash, the store or the bus away, the caller's
+  deadline): the bookings stand and nobody is on the session. A retry with the same key
+  finishes it; if none comes, the service's reconciler (reconciler.py) settles each booking
+  the session does not hold the agent for: it first spends the enrollment's key on the
+  session (so it can never land afterwards), then releases the booking (`settle_booking`).
 - Withdraw / no-show / completion: the session first (the state machine and the waitlist live
   there), then the learner (release or record the completion).
 Withdraw and the rest: each step has its own idempotency key derived from the request's, so a
@@ -16,6 +21,7 @@ retry after a crash between the steps replays the first and finishes the second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -67,6 +73,8 @@ class _Booked:
 
 class Flows:
     def __init__(self, commands: CommandRunner, training: store.TrainingStore) -> None:
+        self._runner = commands
+        self._training = training
         self._commands = _Refreshing(commands, training)
         self._sessions = training.session_behaviour()
         self._learners = training.learner_behaviour()
@@ -103,9 +111,10 @@ class Flows:
             # The key was spent by a different request (other agents, another RPC): the
             # bookings made under it are that request's and stand; only this call's go.
             await self._undo_all(request, bookings.fresh, session_id)
+            await self._refuse_if_abandoned(request, session_id)
             raise
         except DomainError:
-            await self._undo_all(request, bookings.mine, session_id)
+            await self._undo_mine(request, bookings, session_id)
             raise
         if outcome.replayed:
             # The request was done before; a booking this retry made anew belongs to nothing
@@ -142,38 +151,118 @@ class Flows:
                 )
             except InvalidArgument:  # the key is a different request's: its bookings stand
                 await self._undo_all(request, booked.fresh, session_id)
+                await self._refuse_if_abandoned(request, session_id)
                 raise
             except DomainError:
                 pass  # not done before: the refusal stands
             else:
                 await self._undo_all(request, booked.fresh, session_id)
                 return outcome.state
-        await self._undo_all(request, booked.mine, session_id)
+        await self._undo_mine(request, booked, session_id)
         raise booked.refused
 
     async def _book(
         self, request: Request, agent_id: str, ctx: d.EnrollmentContext, now: datetime
     ) -> str:
         """_FRESH if this call booked, _MINE if an earlier attempt of this request did (a retry
-        after a crash), "" if the agent already held the session by another request.
+        after a crash), "" if the agent already held the session by another request (this one
+        takes the booking over, see domain.decide_book, but did not make it).
 
         The learner step is idempotent by its state, not by a replayable key: a refused
         attempt's undo is final, and a retry of it books again (its step key is new each time).
         """
-        outcome = await self._commands.execute(
-            self._learners,
-            request.command(store.LEARNER, agent_id, f"/book/{agent_id}/{uuid.uuid4().hex}"),
-            lambda current, version: _learner_event(
+        taken_over = False
+
+        def decide(current: d.Learner, version: int) -> Message | None:
+            nonlocal taken_over
+            taken_over = current.booking(ctx.session.session_id) is not None
+            return _learner_event(
                 d.decide_book(current, ctx, request.key, now=now),
                 version,
                 ev.SessionBooked,
                 ctx.session.session_id,
-            ),
+            )
+
+        outcome = await self._commands.execute(
+            self._learners,
+            request.command(store.LEARNER, agent_id, f"/book/{agent_id}/{uuid.uuid4().hex}"),
+            decide,
         )
         if outcome.event is not None:
-            return _FRESH
+            return "" if taken_over else _FRESH
         held = outcome.state.booking(ctx.session.session_id)
         return _MINE if held is not None and held.enrollment_key == request.key else ""
+
+    async def _undo_mine(self, request: Request, booked: _Booked, session_id: str) -> None:
+        """Releases every booking this request holds, except where the session holds the agent:
+        a booking an earlier attempt took over from the request that seated them stays."""
+        earlier = [a for a in booked.mine if a not in booked.fresh]
+        if earlier:
+            session = await self._training.session_now(session_id)
+            earlier = [a for a in earlier if not _holds(session, a)]
+        await self._undo_all(request, [*booked.fresh, *earlier], session_id)
+
+    async def _refuse_if_abandoned(self, request: Request, session_id: str) -> None:
+        """The session step's key was spent by something else: if the reconciler gave this
+        enrollment up, says so (FAILED_PRECONDITION: send it again with a new key); otherwise a
+        different request used the key (the caller raises its INVALID_ARGUMENT)."""
+        if await self._training.is_abandoned(request.key):
+            raise FailedPrecondition(
+                [
+                    RuleViolation(
+                        "ENROLLMENT_ABANDONED",
+                        f"sessions/{session_id}",
+                        "this request was cut off before it seated anyone and, not retried "
+                        "in time, was given up and its bookings released; nothing was kept: "
+                        "send it again with a new idempotency key",
+                    )
+                ]
+            )
+
+    # --- reconciliation --------------------------------------------------------------------
+    async def settle_booking(self, agent_id: str, booking: d.Booking) -> bool:
+        """Releases a booking whose session does not hold the agent (True if it released).
+
+        The session holding the agent (waitlisted, enrolled, in progress) keeps it, always.
+        Final on the session (withdrawn, no-show, a result): the release after it was cut off.
+        Not on the session: the enrollment never landed (cut off between its steps). Its key is
+        spent on the session first, so that it cannot land once the time is freed; a retry of
+        it is then refused (ENROLLMENT_ABANDONED) and changes nothing.
+        """
+        session = await self._training.session_now(booking.session_id)
+        if _holds(session, agent_id):
+            return False
+        if session.enrollment(agent_id) is None and booking.enrollment_key:
+            await self._abandon(booking.enrollment_key, booking.session_id)
+            session = await self._training.session_now(booking.session_id)  # after the claim
+            if _holds(session, agent_id):
+                return False
+        outcome = await self._commands.execute(
+            self._learners,
+            Command(
+                store.LEARNER,
+                agent_id,
+                f"reconcile/{agent_id}/{booking.session_id}/{uuid.uuid4().hex}",
+                "",
+            ),
+            lambda current, version: _learner_event(
+                # Only the booking seen (its key): one another request has taken over since
+                # is that request's (domain.decide_book).
+                d.decide_release(current, booking.session_id, made_by=booking.enrollment_key),
+                version,
+                ev.BookingReleased,
+                booking.session_id,
+            ),
+        )
+        return outcome.event is not None
+
+    async def _abandon(self, enrollment_key: str, session_id: str) -> None:
+        """Spends the enrollment's key on the session unless it was spent (by the enrollment,
+        by a different request, or by an earlier reconciliation): either way it cannot seat
+        anyone after this. Straight to the runner: the decision is "no change", never refused."""
+        command = Command(store.SESSION, session_id, enrollment_key, store.ABANDONED)
+        with contextlib.suppress(InvalidArgument):  # spent by a request: decided already
+            await self._runner.execute(self._sessions, command, lambda current, version: None)
 
     async def _undo_all(self, request: Request, agents: list[str], session_id: str) -> None:
         """Releases the bookings this request made (never another request's)."""
@@ -461,6 +550,11 @@ def _completed(current: d.Learner, version: int, record: d.CompletionRecord) -> 
         learner=store.learner_to_proto(replace(learner, version=version + 1)),
         completion=store.completion_to_proto(current.agent_id, record),
     )
+
+
+def _holds(session: d.Session, agent_id: str) -> bool:
+    entry = session.enrollment(agent_id)
+    return entry is not None and entry.state in d.ACTIVE
 
 
 def _require_exists(session: d.Session) -> None:

@@ -9,7 +9,9 @@ from wfm.training.v1 import training_service_pb2 as pb
 from wfm.training.v1 import training_service_pb2_grpc as pb_grpc
 
 from services.training.api import TrainingApi
+from services.training.flows import Flows
 from services.training.policy import POLICY
+from services.training.reconciler import BookingReconciler
 from services.training.store import TrainingStore
 from services.training.views import (
     Directory,
@@ -29,6 +31,7 @@ class TrainingService:
     views: TrainingViews
     directory: Directory
     store: TrainingStore
+    reconciler: BookingReconciler
     port: int = 0
 
     async def stop(self) -> None:
@@ -43,8 +46,11 @@ async def start(settings: Settings, port: int | None = None) -> TrainingService:
     await directory.refresh()
     runtime.add_projection(TrainingProjection(views))
     runtime.add_projection(DirectoryProjection(views, directory))
-    await runtime.open()
     training = TrainingStore(runtime.store, views.courses, views.sessions, views.learners)
+    # Bookings an enrollment cut off between its steps left behind: on start-up and each minute.
+    reconciler = BookingReconciler(Flows(runtime.commands, training), views)
+    runtime.add_background("booking-reconciler", reconciler.run_forever)
+    await runtime.open()
     api = TrainingApi(runtime.commands, training, views, directory)
 
     def register(server: grpc.aio.Server) -> list[str]:
@@ -56,7 +62,7 @@ async def start(settings: Settings, port: int | None = None) -> TrainingService:
         return agent.team_id if agent else None
 
     bound = await runtime.start_grpc(register, port, policy=POLICY, team_of_agent=team_of_agent)
-    return TrainingService(runtime, views, directory, training, bound)
+    return TrainingService(runtime, views, directory, training, reconciler, bound)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ from wfm_runtime.timefmt import EPOCH, checked_timestamp, localized, to_timestam
 COURSE = "course"
 SESSION = "session"
 LEARNER = "learner"
+# The fingerprint a reconciler spends an enrollment's key with on the session when the
+# enrollment never landed (flows.Flows.settle_booking): the request can no longer commit.
+ABANDONED = "enrollment-abandoned"
 # EPOCH stands in for a time a stored message lacks (never written by this service).
 
 
@@ -296,6 +299,7 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
                 self_paced=b.self_paced,
                 enrollment_key=b.enrollment_key,
                 booked_time=to_timestamp(b.booked_time) if b.booked_time else None,
+                key_time=to_timestamp(b.key_time) if b.key_time else None,
             )
             for b in learner.bookings
         ],
@@ -316,6 +320,7 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
                 b.self_paced,
                 b.enrollment_key,
                 _time(b, "booked_time"),
+                _time(b, "key_time"),
             )
             for b in message.bookings
         ),
@@ -454,6 +459,18 @@ class TrainingStore:
         """The session as its events say (the truth the views follow)."""
         session: d.Session = await self._from_events(SESSION, d.Session(session_id), evolve_session)
         return session
+
+    async def session_now(self, session_id: str) -> d.Session:
+        """The session as its events say, read from the view's copy on (one read past the last
+        event): the truth, for a decision that must not rest on a lagging view."""
+        session = await self.session(session_id, events=False) or d.Session(session_id)
+        latest: d.Session = await self._from_events(SESSION, session, evolve_session)
+        return latest
+
+    async def is_abandoned(self, enrollment_key: str) -> bool:
+        """True if a reconciler spent the enrollment's key on its session (see ABANDONED)."""
+        claim = await self._events.claim_of(SESSION, enrollment_key)
+        return claim is not None and claim.fingerprint == ABANDONED
 
     async def _from_events(self, kind: str, state: Any, evolve: Any) -> Any:
         entity_id = {COURSE: "course_id", SESSION: "session_id", LEARNER: "agent_id"}[kind]

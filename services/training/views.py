@@ -133,6 +133,28 @@ class TrainingViews:
             for doc in docs
         }
 
+    async def learners_with_bookings(self) -> list[d.Learner]:
+        """Every learner holding a booking (the reconciler's sweep: a scan of `learners`; the
+        documents keep no queryable field for it, and one scan a minute is cheap next to the
+        projector's writes)."""
+        docs = await mongo.find_all(self.learners, {})
+        learners = [
+            store.learner_from_proto(store.decode_doc(doc, ev.Learner), str(doc["_id"]))
+            for doc in docs
+        ]
+        return [learner for learner in learners if learner.bookings]
+
+    async def sessions_of(self, session_ids: list[str]) -> dict[str, d.Session]:
+        if not session_ids:
+            return {}
+        docs = await mongo.find_all(self.sessions, {"_id": {"$in": session_ids}})
+        return {
+            str(doc["_id"]): store.session_from_proto(
+                store.decode_doc(doc, pb.Session), str(doc["_id"])
+            )
+            for doc in docs
+        }
+
     async def all_agents(self) -> list[AgentEntry]:
         return [_agent_entry(doc) for doc in await mongo.find_all(self.agents, {})]
 

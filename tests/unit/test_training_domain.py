@@ -335,6 +335,20 @@ class TestLearnerRules:
         released = d.decide_release(booked, "s1", made_by="k1")
         assert released is not None and released.bookings == ()
 
+    def test_another_requests_booking_of_the_session_is_taken_over_with_its_time_kept(
+        self,
+    ) -> None:
+        booked = d.decide_book(d.Learner("a"), CTX, "k1", now=NOW)
+        assert booked is not None
+        later = NOW + timedelta(hours=1)
+        taken = d.decide_book(booked, CTX, "k2", now=later)
+        assert taken is not None and len(taken.bookings) == 1
+        held = taken.bookings[0]
+        assert (held.enrollment_key, held.booked_time, held.key_time) == ("k2", NOW, later)
+        assert held.keyed_since == later and booked.bookings[0].keyed_since == NOW
+        assert d.decide_book(taken, CTX, "k2", now=later) is None  # its own retry: nothing
+        assert d.decide_release(taken, "s1", made_by="k1") is None  # k1's undo: not its own
+
     def test_release_and_complete_free_the_booking(self) -> None:
         booked = d.decide_book(d.Learner("a"), CTX, now=NOW)
         assert booked is not None

@@ -1,0 +1,77 @@
+"""Frees the time of bookings whose session does not hold the agent (docs/training.md).
+
+An enrollment books the learners first and seats them on the session second, with no
+transaction between (flows.py). Cut off between the two (the process dies, the store or the
+bus fails, the caller's deadline cancels the call), it leaves bookings for a session nobody
+was seated on, and a retry with the same key is the only thing that finishes it. A caller who
+never retries would leave the agent blocked for good: `DOUBLE_ENROLLMENT` on every other
+session of the course, `OVERLAP` at that time. The same holds for a withdrawal, no-show or
+cancellation cut off before its release.
+
+So the service runs this reconciler, on start-up and every `INTERVAL_S`: a booking older than
+`GRACE` whose session does not hold the agent is settled by `Flows.settle_booking` (the key is
+spent on the session first, so the enrollment cannot land afterwards). The grace is the time a
+retry with the same key has to finish the enrollment, not a guess at how long one takes: an
+enrollment still under way when its key is spent is refused and keeps nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from services.training import domain as d
+from services.training.flows import Flows
+from services.training.views import TrainingViews
+from wfm_runtime import logging as wlog
+from wfm_runtime.timefmt import EPOCH, utc_now
+
+log = wlog.get("training.reconciler")
+
+GRACE = timedelta(minutes=15)
+INTERVAL_S = 60.0
+
+
+class BookingReconciler:
+    def __init__(self, flows: Flows, views: TrainingViews) -> None:
+        self.flows = flows
+        self._views = views
+
+    async def sweep(self, now: datetime) -> int:
+        """Settles the bookings keyed before `now - GRACE` (their request's booking or taking
+        over, domain.Booking.keyed_since) that their session, as the view shows
+        it, does not hold the agent for (each checked again on the session's events); returns
+        how many it released."""
+        cutoff = now - GRACE
+        # Bookings recorded before booked_time was kept are old by now.
+        due = [
+            (learner.agent_id, booking)
+            for learner in await self._views.learners_with_bookings()
+            for booking in learner.bookings
+            if (booking.keyed_since or EPOCH) <= cutoff
+        ]
+        sessions = await self._views.sessions_of(sorted({b.session_id for _, b in due}))
+        released = 0
+        for agent_id, booking in due:
+            seen = sessions.get(booking.session_id)
+            if seen is not None and _holds(seen, agent_id):
+                continue  # the common case, without reading any event
+            if await self.flows.settle_booking(agent_id, booking):
+                log.info("booking_released", agent=agent_id, session=booking.session_id)
+                released += 1
+        return released
+
+    async def run_forever(self, interval_s: float = INTERVAL_S) -> None:
+        while True:
+            try:
+                await self.sweep(utc_now())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is away: the next sweep tries again
+                log.warning("booking_sweep_failed", error=repr(exc))
+            await asyncio.sleep(interval_s)
+
+
+def _holds(session: d.Session, agent_id: str) -> bool:
+    entry = session.enrollment(agent_id)
+    return entry is not None and entry.state in d.ACTIVE

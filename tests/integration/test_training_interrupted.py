@@ -1,0 +1,248 @@
+"""EnrollAgents cut off between its steps (learners booked, the session not yet seating them),
+over gRPC against the real servers: the caller's deadline cancels the call while the session
+step is held at a seam, as a crash or a store outage there would leave it. A retry with the same
+key finishes it; without one, the reconciler frees the agent after the grace period and never
+touches a booking the session holds (docs/training.md, services/training/reconciler.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from unittest import mock
+
+import grpc
+import pytest
+from wfm.training.v1 import training_service_pb2 as pb
+
+from services.training import flows, reconciler, store
+from services.training import main as training_main
+from tests.conftest import System
+from tests.integration.test_training_api import START, _staff, course, enroll, rules, session
+from tests.integration.test_training_flow_edges import bookings, settled_bookings
+from wfm_runtime.commands import Command
+from wfm_runtime.testing import eventually, isolated_settings
+from wfm_runtime.timefmt import utc_now
+
+pytestmark = pytest.mark.integration
+E = pb.ENROLLMENT_STATE_ENROLLED
+X = pb.ENROLLMENT_STATE_WITHDRAWN
+LATER = timedelta(days=1)  # a sweep this far ahead finds every booking past the grace
+
+
+@contextlib.contextmanager
+def held_session_step(key: str) -> Iterator[asyncio.Event]:
+    """The session step of the enrollment with `key` waits for the event (the learners have
+    booked by then); the reconciler's own use of the key is not held."""
+    gate = asyncio.Event()
+    original = flows._Refreshing.execute
+
+    async def execute(self: Any, behaviour: Any, command: Command, decide: Any) -> Any:
+        if command.aggregate_type == store.SESSION and command.idempotency_key == key:
+            await gate.wait()
+        return await original(self, behaviour, command, decide)
+
+    with mock.patch.object(flows._Refreshing, "execute", execute):
+        yield gate
+
+
+async def cut_off(system: System, request: pb.EnrollAgentsRequest) -> None:
+    """Sends the enrollment with its session step held; the caller's deadline cancels it (the
+    server gives up a moment before the deadline: UNAVAILABLE, or the deadline itself)."""
+    with held_session_step(request.idempotency_key), pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.EnrollAgents(request, timeout=1.0)
+    assert err.value.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
+
+
+async def roster(system: System, sid: str) -> list[tuple[str, int]]:
+    got = await system.train.GetSession(pb.GetSessionRequest(name=f"sessions/{sid}"))
+    return [(e.agent, e.state) for e in got.roster]
+
+
+async def blocked_from(system: System, sid: str, agent: str, key: str) -> list[str]:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.EnrollAgents(enroll(sid, agent, key=key))
+    return rules(err.value)
+
+
+async def test_a_cut_off_enrollment_completes_on_retry_and_is_never_released(
+    system: System,
+) -> None:
+    await _staff(system, "night", ["c1", "c2"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    request = enroll("s1", "c1", "c2", key="cut")
+    await cut_off(system, request)
+    # Both booked, nobody seated.
+    for agent in ("c1", "c2"):
+        assert await settled_bookings(system, agent, ["sessions/s1"]) == ["sessions/s1"]
+    assert await roster(system, "s1") == []
+
+    done = await system.train.EnrollAgents(request)
+    assert [e.state for e in done.enrollments] == [E, E]
+    assert await bookings(system, "c1") == ["sessions/s1"]
+    await eventually(lambda: roster(system, "s1"), lambda r: len(r) == 2)
+    # The bookings match the session: no sweep, however late, releases them.
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+    for agent in ("c1", "c2"):
+        assert await bookings(system, agent) == ["sessions/s1"]
+
+
+async def test_a_cut_off_enrollment_never_retried_leaves_no_agent_blocked(
+    system: System,
+) -> None:
+    await _staff(system, "night", ["n1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper"))
+    await system.train.CreateSession(session("s1", capacity=5))
+    await system.train.CreateSession(session("s2", start=START + timedelta(days=7)))
+    await system.train.CreateSession(session("cu", "copper-101", START))
+    request = enroll("s1", "n1", key="lost")
+    await cut_off(system, request)
+    assert await settled_bookings(system, "n1", ["sessions/s1"]) == ["sessions/s1"]
+
+    # Meanwhile the agent looks booked on s1 without a place on it: the transcript lists the
+    # booking, the enrollments none, another class of the course or at that time is refused,
+    # and a withdrawal from s1 finds no enrollment to withdraw.
+    assert await blocked_from(system, "s2", "n1", "try-s2") == ["DOUBLE_ENROLLMENT"]
+    assert await blocked_from(system, "cu", "n1", "try-cu") == ["OVERLAP"]
+    listed = await system.train.ListEnrollments(pb.ListEnrollmentsRequest(agent="agents/n1"))
+    assert list(listed.enrollments) == []
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.WithdrawEnrollment(
+            pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/n1", idempotency_key="w-n1")
+        )
+    assert err.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION)
+
+    # Within the grace period the booking waits for a retry; after it, it is released.
+    assert await system.training.reconciler.sweep(utc_now()) == 0
+    assert await system.training.reconciler.sweep(utc_now() + reconciler.GRACE) == 1
+    assert await settled_bookings(system, "n1", []) == []
+    ok = await system.train.EnrollAgents(enroll("s2", "n1", key="next-class"))
+    assert [e.state for e in ok.enrollments] == [E]
+
+    # A late retry of the lost request is refused and changes nothing.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.EnrollAgents(request)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert rules(err.value) == ["ENROLLMENT_ABANDONED"]
+    assert await roster(system, "s1") == []
+    assert await settled_bookings(system, "n1", ["sessions/s2"]) == ["sessions/s2"]
+
+
+async def test_an_enrollment_still_under_way_when_given_up_keeps_nothing(
+    system: System,
+) -> None:
+    """The grace is a retry's time, not a bet on how long an enrollment takes: one whose session
+    step comes after the reconciler spent its key is refused and its bookings go."""
+    await _staff(system, "night", ["u1", "u2"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    with held_session_step("slow") as gate:
+        call = asyncio.ensure_future(
+            system.train.EnrollAgents(enroll("s1", "u1", "u2", key="slow"))
+        )
+        for agent in ("u1", "u2"):
+            await settled_bookings(system, agent, ["sessions/s1"])
+        assert await system.training.reconciler.sweep(utc_now() + LATER) == 2
+        gate.set()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+    assert rules(err.value) == ["ENROLLMENT_ABANDONED"]
+    assert await roster(system, "s1") == []
+    for agent in ("u1", "u2"):
+        assert await settled_bookings(system, agent, []) == []
+
+
+async def test_an_agent_seated_by_another_request_meanwhile_keeps_the_booking(
+    system: System,
+) -> None:
+    """A second request for the same agent and session relies on the lost request's booking:
+    it takes the booking over (with a grace of its own), so a sweep giving the lost one up, as
+    read before the take-over, does not free the time of the agent the second is seating."""
+    await _staff(system, "night", ["t1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    await cut_off(system, enroll("s1", "t1", key="lost"))
+    await settled_bookings(system, "t1", ["sessions/s1"])
+    lost = await system.training.store.learner("t1")
+    assert lost is not None and lost.bookings[0].enrollment_key == "lost"
+    with held_session_step("again") as gate:
+        call = asyncio.ensure_future(system.train.EnrollAgents(enroll("s1", "t1", key="again")))
+        taken = await eventually(
+            lambda: system.training.store.learner("t1"),
+            lambda held: held is not None and held.bookings[0].enrollment_key == "again",
+        )
+        assert taken is not None
+        key_time = taken.bookings[0].key_time
+        assert (
+            key_time is not None and taken.bookings[0].booked_time == lost.bookings[0].booked_time
+        )
+        # The sweep that read the lost request's booking releases nothing now; the new one's
+        # grace runs from its taking over.
+        settle = system.training.reconciler.flows.settle_booking
+        assert await settle("t1", lost.bookings[0]) is False
+        past_lost = key_time + reconciler.GRACE - timedelta(seconds=1)
+        assert await system.training.reconciler.sweep(past_lost) == 0
+        gate.set()
+        done = await call
+    assert [e.state for e in done.enrollments] == [E]
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+    assert await bookings(system, "t1") == ["sessions/s1"]
+
+
+async def test_a_withdrawal_cut_off_before_its_release_is_released_by_the_sweep(
+    system: System,
+) -> None:
+    await _staff(system, "night", ["w1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    await system.train.CreateSession(session("s2", start=START + timedelta(days=7)))
+    await system.train.EnrollAgents(enroll("s1", "w1"))
+
+    async def store_away(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the store went away")
+
+    with mock.patch.object(flows.Flows, "release", store_away), pytest.raises(grpc.aio.AioRpcError):
+        await system.train.WithdrawEnrollment(
+            pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/w1", idempotency_key="w-w1")
+        )
+    await eventually(lambda: roster(system, "s1"), lambda r: r == [("agents/w1", X)])
+    assert await bookings(system, "w1") == ["sessions/s1"]
+    assert await blocked_from(system, "s2", "w1", "try-s2") == ["DOUBLE_ENROLLMENT"]
+
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 1
+    assert await settled_bookings(system, "w1", []) == []
+    ok = await system.train.EnrollAgents(enroll("s2", "w1"))
+    assert [e.state for e in ok.enrollments] == [E]
+
+
+async def test_a_restarted_service_releases_what_a_lost_enrollment_left(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconciler runs on start-up: a replica started after the loss (here with no grace)
+    frees the agent without anyone calling it."""
+    await _staff(system, "night", ["r1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    await cut_off(system, enroll("s1", "r1", key="lost"))
+    await settled_bookings(system, "r1", ["sessions/s1"])
+
+    monkeypatch.setattr(reconciler, "GRACE", timedelta(0))
+    replica = await training_main.start(
+        isolated_settings(
+            "training",
+            system.mongo_url,
+            system.nats.url,
+            prefix=system.prefix,
+            auth=system.minter.auth_config(),
+            namespace=system.namespace,
+        ),
+        port=0,
+    )
+    try:
+        assert await settled_bookings(system, "r1", []) == []
+    finally:
+        await replica.stop()
