@@ -601,14 +601,17 @@ def _optional_state(v: Violations, value: int) -> str:
 
 def _completion(v: Violations, request: pb.RecordCompletionRequest) -> d.Completion:
     v.check(request.HasField("completion"), "completion", "is required")
-    when = optional_instant(v, request.completion, "completion_time") or utc_now()
-    completion = d.Completion(
-        when,
-        request.completion.attended_minutes,
-        request.completion.score,
-        request.completion.passed,
-    )
-    d.validate_completion(completion, v)
+    return _checked_completion(v, request.completion, "completion")
+
+
+def _checked_completion(v: Violations, message: pb.Completion, path: str) -> d.Completion:
+    """The result, its violations named by their full path (`completion.score`)."""
+    inner = Violations()
+    when = optional_instant(inner, message, "completion_time") or utc_now()
+    completion = d.Completion(when, message.attended_minutes, message.score, message.passed)
+    d.validate_completion(completion, inner)
+    for item in inner.items:
+        v.add(f"{path}.{item.field}", item.description)
     return completion
 
 
@@ -623,13 +626,7 @@ def _results(v: Violations, request: pb.RecordCompletionsRequest) -> list[tuple[
     results = []
     for i, entry in enumerate(entries):
         agent_id = parse_name(v, entry.agent, f"completions[{i}].agent", "agents")
-        when = optional_instant(v, entry.completion, "completion_time") or utc_now()
-        c = entry.completion
-        completion = d.Completion(when, c.attended_minutes, c.score, c.passed)
-        inner = Violations()
-        d.validate_completion(completion, inner)
-        for item in inner.items:
-            v.add(f"completions[{i}].completion.{item.field}", item.description)
+        completion = _checked_completion(v, entry.completion, f"completions[{i}].completion")
         results.append((agent_id, completion))
     ids = [a for a, _ in results]
     v.check(len(set(ids)) == len(ids), "completions", "each agent at most once")

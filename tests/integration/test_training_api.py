@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from wfm.training.v1 import training_service_pb2 as pb
@@ -508,7 +509,22 @@ async def test_bad_input_changes_nothing(system: System) -> None:
             pb.RecordCompletionRequest(
                 name="sessions/s1/enrollments/", completion=pb.Completion(score=101)
             ),
-            {"name", "score", "idempotency_key"},
+            {"name", "completion.score", "idempotency_key"},
+        ),
+        (
+            system.train.RecordCompletions,
+            pb.RecordCompletionsRequest(
+                session="sessions/s1",
+                completions=[
+                    pb.CompletionEntry(agent="agents/a1", completion=pb.Completion(score=70)),
+                    pb.CompletionEntry(
+                        agent="agents/a2",
+                        completion=pb.Completion(completion_time=Timestamp(seconds=-1, nanos=5)),
+                    ),
+                ],
+                idempotency_key="k",
+            ),
+            {"completions[1].completion.completion_time"},
         ),
     ]
     for method, request, fields in cases:

@@ -404,7 +404,7 @@ async def test_sessions_and_results_outside_the_training_years_are_refused(
             )
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert _refused_fields(refused.value) == ["completion_time"]
+    assert _refused_fields(refused.value) == ["completion.completion_time"]
     live = await system.train.GetSession(pb.GetSessionRequest(name="sessions/live"))
     mei = next(e for e in live.roster if e.agent == "agents/mei")
     assert mei.state == pb.ENROLLMENT_STATE_IN_PROGRESS  # nothing changed
