@@ -20,7 +20,7 @@ from tests.integration.test_performance_api import (
     _team,
     _today_period,
 )
-from wfm_runtime.testing import eventually
+from wfm_runtime.testing import channel, eventually
 from wfm_runtime.timefmt import utc_now
 
 pytestmark = pytest.mark.integration
@@ -395,3 +395,37 @@ async def test_a_whole_month_period_follows_a_correction(perf_system: System) ->
             pb.GetTeamSummaryRequest(team="teams/night", period=period)
         )
         assert summary.metrics.cases_resolved == 1
+
+
+def _raw_batch(system: System) -> Any:
+    """RecordCases taking each streamed message as bytes, sent as they are."""
+    assert system.performance is not None
+    token = system.minter.token("admin-1", "admin")
+    ch = channel(f"127.0.0.1:{system.performance.port}", token)
+    system.channels.append(ch)
+    return ch.stream_unary(
+        "/wfm.performance.v1.PerformanceService/RecordCases",
+        response_deserializer=pb.RecordCasesResponse.FromString,
+    )
+
+
+async def test_a_batch_with_a_message_that_does_not_decode_is_refused_whole(
+    perf_system: System,
+) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    _, resolved = _today_period()
+    good = pb.RecordCasesRequest(case_id="u1", case=_case("a1", resolved), idempotency_key="u1")
+
+    async def stream() -> Any:
+        yield good.SerializeToString()
+        yield b"\x0a\x05ab"  # case_id: a length past the end
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _raw_batch(system)(stream())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # was INTERNAL
+    assert "requests: message 2 of the stream" in (caught.value.details() or "")
+    probe = _record("u1", _case("a1", resolved), key="probe-u1")
+    probe.expected_version = 0  # the good case before it was not recorded
+    assert (await perf.RecordCase(probe)).version == 1
