@@ -429,3 +429,38 @@ async def test_a_batch_with_a_message_that_does_not_decode_is_refused_whole(
     probe = _record("u1", _case("a1", resolved), key="probe-u1")
     probe.expected_version = 0  # the good case before it was not recorded
     assert (await perf.RecordCase(probe)).version == 1
+
+
+async def test_a_full_batch_of_refusals_with_huge_ids_fits_the_reply(perf_system: System) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    _, resolved = _today_period()
+    # Long ids and names in four-byte characters, echoed into each refusal, once 10,000 times
+    # (each refusal's reason quotes the agent's name) and once three ids of 2 MB.
+    emoji = "\U0001f600"
+    bad = pb.RecordCasesRequest(
+        case_id=emoji * 200, case=_case("a1", resolved), idempotency_key="h"
+    )
+    bad.case.agent = "agents/" + emoji * 200
+
+    async def full() -> Any:
+        for _ in range(10_000):
+            yield bad.SerializeToString()
+
+    async def huge() -> Any:
+        for n in range(3):
+            yield pb.RecordCasesRequest(
+                case_id=f"{n}" + "é" * 1_000_000, case=_case("a1", resolved), idempotency_key="h"
+            ).SerializeToString()
+
+    send = _raw_batch(system)
+    response = await send(full(), timeout=120)  # was RESOURCE_EXHAUSTED: 'Sent message larger'
+    assert (response.recorded_count, response.failed_count) == (0, 10_000)
+    assert response.ByteSize() <= 4 * 1024 * 1024
+    first = response.results[0]
+    assert (first.case_id, first.error_code) == (emoji * 15, code_pb2.INVALID_ARGUMENT)
+    assert first.error_message.startswith("invalid request: ")
+    response = await send(huge())
+    assert [r.case_id for r in response.results] == [f"{n}" + "é" * 31 for n in range(3)]
+    assert [r.error_code for r in response.results] == [code_pb2.INVALID_ARGUMENT] * 3
