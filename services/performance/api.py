@@ -33,6 +33,10 @@ from wfm_runtime.validation import check_page_size, parse_name
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 MAX_BATCH = 10_000
+# A batch is read whole before any case is recorded (so a refused one records nothing); each
+# message may be up to 4 MiB, so without this bound one batch could hold 40 GiB in memory.
+# 10,000 ordinary cases take about 2.5 MB.
+MAX_BATCH_BYTES = 64 * 1024 * 1024
 BATCH_CONCURRENCY = 32
 # What a batch's answer echoes of each refused case, in UTF-8 bytes: a full batch of refusals
 # must still fit the 4 MiB a reply may hold (a valid case id is at most 63 bytes anyway).
@@ -79,10 +83,16 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         self, request_iterator: AsyncIterator[pb.RecordCasesRequest], context: Ctx
     ) -> pb.RecordCasesResponse:
         requests: list[CaseRequest] = []
+        size = 0
         async for request in request_iterator:
             if len(requests) == MAX_BATCH:
                 raise InvalidArgument(
                     [_violation("requests", f"a batch holds at most {MAX_BATCH} cases")]
+                )
+            size += request.ByteSize()
+            if size > MAX_BATCH_BYTES:
+                raise InvalidArgument(
+                    [_violation("requests", f"a batch holds at most {MAX_BATCH_BYTES} bytes")]
                 )
             requests.append(_case_request(request))
         gate = asyncio.Semaphore(BATCH_CONCURRENCY)

@@ -464,3 +464,26 @@ async def test_a_full_batch_of_refusals_with_huge_ids_fits_the_reply(perf_system
     response = await send(huge())
     assert [r.case_id for r in response.results] == [f"{n}" + "é" * 31 for n in range(3)]
     assert [r.error_code for r in response.results] == [code_pb2.INVALID_ARGUMENT] * 3
+
+
+async def test_a_batch_over_64_mib_is_refused_whole(perf_system: System) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    _, resolved = _today_period()
+    good = pb.RecordCasesRequest(case_id="g1", case=_case("a1", resolved), idempotency_key="g1")
+    # 4 MiB messages are each within the transport's limit; 17 of them pass 64 MiB.
+    padded = pb.RecordCasesRequest(case_id="p" * (4 * 1024 * 1024 - 100), idempotency_key="p")
+
+    async def stream() -> Any:
+        yield good.SerializeToString()
+        for _ in range(17):
+            yield padded.SerializeToString()
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _raw_batch(system)(stream(), timeout=60)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # was OK: all held at once
+    assert "at most 67108864 bytes" in (caught.value.details() or "")
+    probe = _record("g1", _case("a1", resolved), key="probe-g1")
+    probe.expected_version = 0  # the good case before them was not recorded
+    assert (await perf.RecordCase(probe)).version == 1
