@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -318,7 +318,7 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
 
         async def wrapper(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
             return await self._answer_once(
-                method, context, None, lambda: behaviour(requests, context), capped=False
+                method, context, None, lambda: behaviour(_decoded(requests), context), capped=False
             )
 
         return wrapper
@@ -338,6 +338,24 @@ class ErrorAndContextInterceptor(grpc.aio.ServerInterceptor):
             message=domain_error.message,
         )
         return status
+
+
+async def _decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The client's stream, with a message that does not decode refused as INVALID_ARGUMENT.
+
+    grpc decodes each streamed message only when the handler asks for it, so its DecodeError
+    surfaces inside the handler (a unary request's never gets that far: grpc answers for it).
+    """
+    count = 0
+    try:
+        async for request in requests:
+            count += 1
+            yield request
+    except DecodeError as exc:
+        violation = errors.FieldViolation(
+            "requests", f"message {count + 1} of the stream is not a valid encoding"
+        )
+        raise errors.InvalidArgument([violation]) from exc
 
 
 def _safe_target(extract: Any, request: Any) -> Target:

@@ -33,7 +33,15 @@ from wfm_runtime.validation import check_page_size, parse_name
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 MAX_BATCH = 10_000
+# A batch is read whole before any case is recorded (so a refused one records nothing); each
+# message may be up to 4 MiB, so without this bound one batch could hold 40 GiB in memory.
+# 10,000 ordinary cases take about 2.5 MB.
+MAX_BATCH_BYTES = 64 * 1024 * 1024
 BATCH_CONCURRENCY = 32
+# What a batch's answer echoes of each refused case, in UTF-8 bytes: a full batch of refusals
+# must still fit the 4 MiB a reply may hold (a valid case id is at most 63 bytes anyway).
+MAX_ECHOED_ID_BYTES = 63
+MAX_ERROR_MESSAGE_BYTES = 300
 _CODES: dict[type[DomainError], int] = {
     InvalidArgument: code_pb2.INVALID_ARGUMENT,
     NotFound: code_pb2.NOT_FOUND,
@@ -75,10 +83,16 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
         self, request_iterator: AsyncIterator[pb.RecordCasesRequest], context: Ctx
     ) -> pb.RecordCasesResponse:
         requests: list[CaseRequest] = []
+        size = 0
         async for request in request_iterator:
             if len(requests) == MAX_BATCH:
                 raise InvalidArgument(
                     [_violation("requests", f"a batch holds at most {MAX_BATCH} cases")]
+                )
+            size += request.ByteSize()
+            if size > MAX_BATCH_BYTES:
+                raise InvalidArgument(
+                    [_violation("requests", f"a batch holds at most {MAX_BATCH_BYTES} bytes")]
                 )
             requests.append(_case_request(request))
         gate = asyncio.Semaphore(BATCH_CONCURRENCY)
@@ -89,9 +103,9 @@ class PerformanceApi(pb_grpc.PerformanceServiceServicer):
                     recorded = await self._record(item)
                 except DomainError as err:
                     return pb.RecordCaseResult(
-                        case_id=item.case_id,
+                        case_id=_clipped(item.case_id, MAX_ECHOED_ID_BYTES),
                         error_code=_CODES.get(type(err), code_pb2.UNKNOWN),
-                        error_message=err.message[:500],
+                        error_message=_clipped(err.message, MAX_ERROR_MESSAGE_BYTES),
                     )
                 return pb.RecordCaseResult(case_id=item.case_id, case=recorded)
 
@@ -416,6 +430,11 @@ def _encoded_thresholds(change: domain.ThresholdsSet | None, version: int) -> An
 
 def _violation(field: str, description: str) -> FieldViolation:
     return FieldViolation(field, description)
+
+
+def _clipped(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` of UTF-8, at a character boundary."""
+    return text.encode()[:max_bytes].decode(errors="ignore")
 
 
 def _period(v: Violations, request: Any) -> domain.Period:

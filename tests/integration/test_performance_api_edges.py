@@ -20,7 +20,7 @@ from tests.integration.test_performance_api import (
     _team,
     _today_period,
 )
-from wfm_runtime.testing import eventually
+from wfm_runtime.testing import channel, eventually
 from wfm_runtime.timefmt import utc_now
 
 pytestmark = pytest.mark.integration
@@ -395,3 +395,95 @@ async def test_a_whole_month_period_follows_a_correction(perf_system: System) ->
             pb.GetTeamSummaryRequest(team="teams/night", period=period)
         )
         assert summary.metrics.cases_resolved == 1
+
+
+def _raw_batch(system: System) -> Any:
+    """RecordCases taking each streamed message as bytes, sent as they are."""
+    assert system.performance is not None
+    token = system.minter.token("admin-1", "admin")
+    ch = channel(f"127.0.0.1:{system.performance.port}", token)
+    system.channels.append(ch)
+    return ch.stream_unary(
+        "/wfm.performance.v1.PerformanceService/RecordCases",
+        response_deserializer=pb.RecordCasesResponse.FromString,
+    )
+
+
+async def test_a_batch_with_a_message_that_does_not_decode_is_refused_whole(
+    perf_system: System,
+) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    _, resolved = _today_period()
+    good = pb.RecordCasesRequest(case_id="u1", case=_case("a1", resolved), idempotency_key="u1")
+
+    async def stream() -> Any:
+        yield good.SerializeToString()
+        yield b"\x0a\x05ab"  # case_id: a length past the end
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _raw_batch(system)(stream())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # was INTERNAL
+    assert "requests: message 2 of the stream" in (caught.value.details() or "")
+    probe = _record("u1", _case("a1", resolved), key="probe-u1")
+    probe.expected_version = 0  # the good case before it was not recorded
+    assert (await perf.RecordCase(probe)).version == 1
+
+
+async def test_a_full_batch_of_refusals_with_huge_ids_fits_the_reply(perf_system: System) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    _, resolved = _today_period()
+    # Long ids and names in four-byte characters, echoed into each refusal, once 10,000 times
+    # (each refusal's reason quotes the agent's name) and once three ids of 2 MB.
+    emoji = "\U0001f600"
+    bad = pb.RecordCasesRequest(
+        case_id=emoji * 200, case=_case("a1", resolved), idempotency_key="h"
+    )
+    bad.case.agent = "agents/" + emoji * 200
+
+    async def full() -> Any:
+        for _ in range(10_000):
+            yield bad.SerializeToString()
+
+    async def huge() -> Any:
+        for n in range(3):
+            yield pb.RecordCasesRequest(
+                case_id=f"{n}" + "é" * 1_000_000, case=_case("a1", resolved), idempotency_key="h"
+            ).SerializeToString()
+
+    send = _raw_batch(system)
+    response = await send(full(), timeout=120)  # was RESOURCE_EXHAUSTED: 'Sent message larger'
+    assert (response.recorded_count, response.failed_count) == (0, 10_000)
+    assert response.ByteSize() <= 4 * 1024 * 1024
+    first = response.results[0]
+    assert (first.case_id, first.error_code) == (emoji * 15, code_pb2.INVALID_ARGUMENT)
+    assert first.error_message.startswith("invalid request: ")
+    response = await send(huge())
+    assert [r.case_id for r in response.results] == [f"{n}" + "é" * 31 for n in range(3)]
+    assert [r.error_code for r in response.results] == [code_pb2.INVALID_ARGUMENT] * 3
+
+
+async def test_a_batch_over_64_mib_is_refused_whole(perf_system: System) -> None:
+    system, perf = perf_system, perf_system.perf
+    assert perf is not None
+    await _team(system, "night", ["a1"])
+    _, resolved = _today_period()
+    good = pb.RecordCasesRequest(case_id="g1", case=_case("a1", resolved), idempotency_key="g1")
+    # 4 MiB messages are each within the transport's limit; 17 of them pass 64 MiB.
+    padded = pb.RecordCasesRequest(case_id="p" * (4 * 1024 * 1024 - 100), idempotency_key="p")
+
+    async def stream() -> Any:
+        yield good.SerializeToString()
+        for _ in range(17):
+            yield padded.SerializeToString()
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _raw_batch(system)(stream(), timeout=60)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # was OK: all held at once
+    assert "at most 67108864 bytes" in (caught.value.details() or "")
+    probe = _record("g1", _case("a1", resolved), key="probe-g1")
+    probe.expected_version = 0  # the good case before them was not recorded
+    assert (await perf.RecordCase(probe)).version == 1
