@@ -35,6 +35,7 @@ from wfm_runtime import logging as wlog
 from wfm_runtime import mongo
 from wfm_runtime.events import short_type, unpack
 from wfm_runtime.messaging import Bus
+from wfm_runtime.periodic import repeat_forever
 from wfm_runtime.timefmt import as_utc
 
 log = wlog.get("availability.views")
@@ -199,12 +200,9 @@ class DirectoryFollower:
             f"{self._bus.namespace}.scheduling.>", cb=self._on_message
         )
         try:
-            while True:
-                await asyncio.sleep(self._refresh_s)
-                try:
-                    await self._directory.refresh()
-                except Exception as exc:  # the store is away: the next round reads it again
-                    log.warning("directory_refresh_failed", error=str(exc))
+            await repeat_forever(
+                self._directory.refresh, self._refresh_s, "directory_refresh_failed"
+            )
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()

@@ -37,6 +37,7 @@ from wfm_runtime import logging as wlog
 from wfm_runtime import mongo
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
 from wfm_runtime.events import short_type, unpack
+from wfm_runtime.periodic import repeat_forever
 from wfm_runtime.timefmt import as_utc, epoch_ms, from_timestamp, utc_now
 
 STATUS, CASES, SCHEDULE = "status_inputs", "case_inputs", "schedule_inputs"
@@ -883,14 +884,7 @@ class RedFlagWatch:
         return len(touched)
 
     async def sweep_forever(self, interval_s: float = SWEEP_S) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.sweep(utc_now())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the store is away: the next sweep tries again
-                log.warning("red_flag_sweep_failed", error=repr(exc))
+        await repeat_forever(lambda: self.sweep(utc_now()), interval_s, "red_flag_sweep_failed")
 
     async def check(self, touched: set[AgentDay], now: datetime | None = None) -> None:
         if self._held:

@@ -17,13 +17,13 @@ enrollment still under way when its key is spent is refused and keeps nothing.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from services.training import domain as d
 from services.training.flows import Flows
 from services.training.views import TrainingViews
 from wfm_runtime import logging as wlog
+from wfm_runtime.periodic import repeat_forever
 from wfm_runtime.timefmt import EPOCH, utc_now
 
 log = wlog.get("training.reconciler")
@@ -62,14 +62,9 @@ class BookingReconciler:
         return released
 
     async def run_forever(self, interval_s: float = INTERVAL_S) -> None:
-        while True:
-            try:
-                await self.sweep(utc_now())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the store is away: the next sweep tries again
-                log.warning("booking_sweep_failed", error=repr(exc))
-            await asyncio.sleep(interval_s)
+        await repeat_forever(
+            lambda: self.sweep(utc_now()), interval_s, "booking_sweep_failed", at_once=True
+        )
 
 
 def _holds(session: d.Session, agent_id: str) -> bool:
