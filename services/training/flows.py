@@ -220,11 +220,13 @@ class Flows:
             )
 
     # --- reconciliation --------------------------------------------------------------------
-    async def settle_booking(self, agent_id: str, booking: d.Booking) -> bool:
-        """Releases a booking whose session does not hold the agent (True if it released).
+    async def settle_booking(self, agent_id: str, booking: d.Booking, agent_zone: str = "") -> bool:
+        """Settles a booking whose session does not hold the agent (True if it changed it).
 
         The session holding the agent (waitlisted, enrolled, in progress) keeps it, always.
-        Final on the session (withdrawn, no-show, a result): the release after it was cut off.
+        A result on the session: the completion recorded on the learner's record, as the cut-off
+        request would have (`agent_zone`: the agent's zone, for the record).
+        Final otherwise on the session (withdrawn, no-show): the release after it was cut off.
         Not on the session: the enrollment never landed (cut off between its steps). Its key is
         spent on the session first, so that it cannot land once the time is freed; a retry of
         it is then refused (ENROLLMENT_ABANDONED) and changes nothing.
@@ -232,6 +234,9 @@ class Flows:
         session = await self._training.session_now(booking.session_id)
         if _holds(session, agent_id):
             return False
+        entry = session.enrollment(agent_id)
+        if entry is not None and entry.completion is not None:
+            return await self._finish_completion(session, agent_id, entry.completion, agent_zone)
         if session.enrollment(agent_id) is None and booking.enrollment_key:
             await self._abandon(booking.enrollment_key, booking.session_id)
             session = await self._training.session_now(booking.session_id)  # after the claim
@@ -253,6 +258,30 @@ class Flows:
                 ev.BookingReleased,
                 booking.session_id,
             ),
+        )
+        return outcome.event is not None
+
+    async def _finish_completion(
+        self, session: d.Session, agent_id: str, completion: d.Completion, agent_zone: str
+    ) -> bool:
+        """The learner step of a RecordCompletion(s) cut off after the session took the result:
+        a result is the agent's record (hours, competency, certification), not only a booking
+        to free."""
+        course = await self._training.course(session.course_id)
+        if course is None:  # cannot happen for a session that exists; keep the booking
+            return False
+        record = d.completion_record(
+            course=course, session=session, completion=completion, agent_zone=agent_zone
+        )
+        outcome = await self._commands.execute(
+            self._learners,
+            Command(
+                store.LEARNER,
+                agent_id,
+                f"reconcile/{agent_id}/{session.session_id}/{uuid.uuid4().hex}",
+                "",
+            ),
+            lambda current, version: _completed(current, version, record),
         )
         return outcome.event is not None
 

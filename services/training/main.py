@@ -48,7 +48,7 @@ async def start(settings: Settings, port: int | None = None) -> TrainingService:
     runtime.add_projection(DirectoryProjection(views, directory))
     training = TrainingStore(runtime.store, views.courses, views.sessions, views.learners)
     # Bookings an enrollment cut off between its steps left behind: on start-up and each minute.
-    reconciler = BookingReconciler(Flows(runtime.commands, training), views)
+    reconciler = BookingReconciler(Flows(runtime.commands, training), views, directory)
     runtime.add_background("booking-reconciler", reconciler.run_forever)
     await runtime.open()
     api = TrainingApi(runtime.commands, training, views, directory)

@@ -6,7 +6,9 @@ bus fails, the caller's deadline cancels the call), it leaves bookings for a ses
 was seated on, and a retry with the same key is the only thing that finishes it. A caller who
 never retries would leave the agent blocked for good: `DOUBLE_ENROLLMENT` on every other
 session of the course, `OVERLAP` at that time. The same holds for a withdrawal, no-show or
-cancellation cut off before its release.
+cancellation cut off before its release; and a result the session took, cut off before the
+learner's record, would be missing from the transcript and the training hours: the reconciler
+records it from the session's copy.
 
 So the service runs this reconciler, on start-up and every `INTERVAL_S`: a booking older than
 `GRACE` whose session does not hold the agent is settled by `Flows.settle_booking` (the key is
@@ -21,7 +23,7 @@ from datetime import datetime, timedelta
 
 from services.training import domain as d
 from services.training.flows import Flows
-from services.training.views import TrainingViews
+from services.training.views import Directory, TrainingViews
 from wfm_runtime import logging as wlog
 from wfm_runtime.periodic import repeat_forever
 from wfm_runtime.timefmt import EPOCH, utc_now
@@ -33,15 +35,16 @@ INTERVAL_S = 60.0
 
 
 class BookingReconciler:
-    def __init__(self, flows: Flows, views: TrainingViews) -> None:
+    def __init__(self, flows: Flows, views: TrainingViews, directory: Directory) -> None:
         self.flows = flows
         self._views = views
+        self._directory = directory
 
     async def sweep(self, now: datetime) -> int:
         """Settles the bookings keyed before `now - GRACE` (their request's booking or taking
         over, domain.Booking.keyed_since) that their session, as the view shows
         it, does not hold the agent for (each checked again on the session's events); returns
-        how many it released."""
+        how many it settled (released, or completed from the session's result)."""
         cutoff = now - GRACE
         # Bookings recorded before booked_time was kept are old by now.
         due = [
@@ -51,15 +54,17 @@ class BookingReconciler:
             if (booking.keyed_since or EPOCH) <= cutoff
         ]
         sessions = await self._views.sessions_of(sorted({b.session_id for _, b in due}))
-        released = 0
+        settled = 0
         for agent_id, booking in due:
             seen = sessions.get(booking.session_id)
             if seen is not None and _holds(seen, agent_id):
                 continue  # the common case, without reading any event
-            if await self.flows.settle_booking(agent_id, booking):
-                log.info("booking_released", agent=agent_id, session=booking.session_id)
-                released += 1
-        return released
+            agent = await self._directory.agent(agent_id)
+            zone = agent.time_zone if agent else ""
+            if await self.flows.settle_booking(agent_id, booking, zone):
+                log.info("booking_settled", agent=agent_id, session=booking.session_id)
+                settled += 1
+        return settled
 
     async def run_forever(self, interval_s: float = INTERVAL_S) -> None:
         await repeat_forever(

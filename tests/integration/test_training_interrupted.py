@@ -22,6 +22,7 @@ from services.training import main as training_main
 from tests.conftest import System
 from tests.integration.test_training_api import START, _staff, course, enroll, rules, session
 from tests.integration.test_training_flow_edges import bookings, settled_bookings
+from tests.training_helpers import starting_soon
 from wfm_runtime.commands import Command
 from wfm_runtime.testing import eventually, isolated_settings
 from wfm_runtime.timefmt import utc_now
@@ -246,3 +247,50 @@ async def test_a_restarted_service_releases_what_a_lost_enrollment_left(
         assert await settled_bookings(system, "r1", []) == []
     finally:
         await replica.stop()
+
+
+async def test_a_result_cut_off_before_the_learners_record_is_recorded_by_the_sweep(
+    system: System,
+) -> None:
+    """The session took the pass, the learner step never ran: the transcript lacked the course,
+    its hours and competency. The sweep records it from the session's copy; a retry of the
+    request afterwards answers its first result and records nothing twice."""
+    await _staff(system, "night", ["p1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", start=starting_soon(), capacity=5))
+    await system.train.EnrollAgents(enroll("s1", "p1"))
+    await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")
+    )
+    result = pb.RecordCompletionRequest(
+        name="sessions/s1/enrollments/p1",
+        completion=pb.Completion(attended_minutes=200, score=88, passed=True),
+        idempotency_key="pass-p1",
+    )
+
+    async def store_away(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the store went away")
+
+    away = mock.patch.object(flows.Flows, "record_completion", store_away)
+    with away, pytest.raises(grpc.aio.AioRpcError):
+        await system.train.RecordCompletion(result)
+
+    async def transcript() -> pb.Transcript:
+        return await system.train.GetTranscript(
+            pb.GetTranscriptRequest(name="agents/p1/transcript")
+        )
+
+    assert not (await transcript()).completions
+    assert await bookings(system, "p1") == ["sessions/s1"]
+
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 1
+    done = await eventually(transcript, lambda t: len(t.completions) == 1)
+    completion = done.completions[0]
+    assert (completion.score, completion.passed, completion.attended_minutes) == (88, True, 200)
+    assert [c.competency for c in done.competencies] == ["fibre"]
+    assert list(done.bookings) == []
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+
+    again = await system.train.RecordCompletion(result)
+    assert again.state == pb.ENROLLMENT_STATE_COMPLETED
+    assert len((await transcript()).completions) == 1
