@@ -195,9 +195,11 @@ async def test_status_changes_become_logged_in_time_and_occupancy(perf_system: S
             )
         )
 
-    # Until the OFFLINE arrives the first status is carried on (hours logged in): wait for it.
+    # Until the OFFLINE arrives the last status seen is carried on (hours logged in): wait for
+    # the time on contact too (the AVAILABLE alone gives hours and 0% occupancy).
     card = await eventually(
-        lambda: _scorecard(system, "a1", period), lambda c: 0 < c.metrics.logged_in_hours < 1
+        lambda: _scorecard(system, "a1", period),
+        lambda c: 0 < c.metrics.logged_in_hours < 1 and c.metrics.occupancy_percent > 0,
     )
     assert 0 < card.metrics.occupancy_percent < 100
     result = await explained()
