@@ -486,3 +486,24 @@ async def test_sessions_and_results_outside_the_training_years_are_refused(
         pb.GetTranscriptRequest(name="agents/mei/transcript")
     )
     assert not transcript.completions
+
+
+async def test_a_refused_enrollment_hands_back_the_bookings_it_took_over(system: System) -> None:
+    # The learner step takes over a booking another request made (its key and key_time); the
+    # session step then refused (here a stale session_version), and only the bookings this call
+    # made were released: asha's stayed under the refused request's key, so a reconciler would
+    # settle (abandon) the refused request instead of the one that booked her.
+    await _world(system)
+    ledger = Ledger(system)
+    await ledger.open()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await system.train.EnrollAgents(
+            pb.EnrollAgentsRequest(
+                session="sessions/s1",
+                agents=["agents/noor", "agents/asha"],
+                session_version=99,
+                idempotency_key="stale",
+            )
+        )
+    assert refused.value.code() == grpc.StatusCode.ABORTED
+    assert await ledger.left_behind(refused=True) == []
