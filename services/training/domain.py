@@ -789,6 +789,21 @@ def _taken_over(learner: Learner, held: Booking, key: str, now: datetime) -> Lea
     )
 
 
+def decide_hand_back(learner: Learner, held: Booking, key: str) -> Learner | None:
+    """The learner with the booking request `key` took over (decide_book) handed back to the
+    request that held it (`held`: its key and key_time then), because request `key` was refused
+    and so changes nothing; None if the booking is no longer `key`'s (released, or taken over
+    again since). Anything else about it (a move of the session since) stays."""
+    booking = learner.booking(held.session_id)
+    if booking is None or booking.enrollment_key != key:
+        return None
+    back = replace(booking, enrollment_key=held.enrollment_key, key_time=held.key_time)
+    return replace(
+        learner,
+        bookings=tuple(back if b.session_id == held.session_id else b for b in learner.bookings),
+    )
+
+
 def move_clashes(learner: Learner, session: Session) -> list[RuleViolation]:
     """The agent's other bookings the session, moved to its new time, would overlap."""
     subject = f"agents/{learner.agent_id}"

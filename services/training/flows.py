@@ -4,9 +4,10 @@ Order and recovery (docs/training.md):
 - Enroll: each learner books first (no double enrollment, no overlap, prerequisites: decided
   serially per agent by the learner's unique event insert), then the session seats or waitlists
   them (decided serially per session). If the session refuses, the bookings this request made
-  are released again (a compensating event). All or nothing across the batch. The booking
-  records the request's key, and the learner steps are idempotent by state (fresh step keys):
-  a retry of a refused request books again instead of replaying a booking since undone.
+  are released again and those it took over from another request are handed back to it
+  (compensating events). All or nothing across the batch. The booking records the request's
+  key, and the learner steps are idempotent by state (fresh step keys): a retry of a refused
+  request books again instead of replaying a booking since undone.
 - Enroll interrupted between the steps (a crash, the store or the bus away, the caller's
   deadline): the bookings stand and nobody is on the session. A retry with the same key
   finishes it; if none comes, the service's reconciler (reconciler.py) settles each booking
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -65,10 +66,18 @@ _MINE = "mine"
 
 
 @dataclass(frozen=True)
+class _TookOver:
+    """This call took the booking over from another request (`held`: as it was then)."""
+
+    held: d.Booking
+
+
+@dataclass(frozen=True)
 class _Booked:
     fresh: list[str]  # booked by this call
     mine: list[str]  # booked by this request (this call or an earlier attempt)
     refused: BaseException | None = None  # why a learner refused (every broken rule listed)
+    taken: dict[str, d.Booking] = field(default_factory=dict)  # taken over by this call
 
 
 class Flows:
@@ -111,6 +120,7 @@ class Flows:
             # The key was spent by a different request (other agents, another RPC): the
             # bookings made under it are that request's and stand; only this call's go.
             await self._undo_all(request, bookings.fresh, session_id)
+            await self._hand_back(request, bookings)
             await self._refuse_if_abandoned(request, session_id)
             raise
         except DomainError:
@@ -134,6 +144,11 @@ class Flows:
             fresh=[a for a, r in zip(contexts, results, strict=True) if r == _FRESH],
             mine=[a for a, r in zip(contexts, results, strict=True) if r in (_FRESH, _MINE)],
             refused=_refusal([r for r in results if isinstance(r, BaseException)]),
+            taken={
+                a: r.held
+                for a, r in zip(contexts, results, strict=True)
+                if isinstance(r, _TookOver)
+            },
         )
 
     async def _answer_refused(
@@ -151,6 +166,7 @@ class Flows:
                 )
             except InvalidArgument:  # the key is a different request's: its bookings stand
                 await self._undo_all(request, booked.fresh, session_id)
+                await self._hand_back(request, booked)
                 await self._refuse_if_abandoned(request, session_id)
                 raise
             except DomainError:
@@ -163,19 +179,19 @@ class Flows:
 
     async def _book(
         self, request: Request, agent_id: str, ctx: d.EnrollmentContext, now: datetime
-    ) -> str:
+    ) -> str | _TookOver:
         """_FRESH if this call booked, _MINE if an earlier attempt of this request did (a retry
-        after a crash), "" if the agent already held the session by another request (this one
-        takes the booking over, see domain.decide_book, but did not make it).
+        after a crash), _TookOver if the agent already held the session by another request (this
+        one takes the booking over, see domain.decide_book, but did not make it), else "".
 
         The learner step is idempotent by its state, not by a replayable key: a refused
         attempt's undo is final, and a retry of it books again (its step key is new each time).
         """
-        taken_over = False
+        held: d.Booking | None = None
 
         def decide(current: d.Learner, version: int) -> Message | None:
-            nonlocal taken_over
-            taken_over = current.booking(ctx.session.session_id) is not None
+            nonlocal held
+            held = current.booking(ctx.session.session_id)
             return _learner_event(
                 d.decide_book(current, ctx, request.key, now=now),
                 version,
@@ -189,7 +205,7 @@ class Flows:
             decide,
         )
         if outcome.event is not None:
-            return "" if taken_over else _FRESH
+            return _FRESH if held is None else _TookOver(held)
         held = outcome.state.booking(ctx.session.session_id)
         return _MINE if held is not None and held.enrollment_key == request.key else ""
 
@@ -201,6 +217,28 @@ class Flows:
             session = await self._training.session_now(session_id)
             earlier = [a for a in earlier if not _holds(session, a)]
         await self._undo_all(request, [*booked.fresh, *earlier], session_id)
+        await self._hand_back(request, booked)
+
+    async def _hand_back(self, request: Request, booked: _Booked) -> None:
+        """The request is refused: each booking this call took over goes back to the request
+        that held it (its key and key_time), so the refusal changes nothing (a reconciler
+        settles that request's booking, not this one's). Not if it moved on since."""
+        await asyncio.gather(
+            *(self._hand_back_one(request, a, held) for a, held in booked.taken.items()),
+            return_exceptions=True,
+        )
+
+    async def _hand_back_one(self, request: Request, agent_id: str, held: d.Booking) -> None:
+        await self._commands.execute(
+            self._learners,
+            request.command(store.LEARNER, agent_id, f"/back/{agent_id}/{uuid.uuid4().hex}"),
+            lambda current, version: _learner_event(
+                d.decide_hand_back(current, held, request.key),
+                version,
+                ev.SessionBooked,
+                held.session_id,
+            ),
+        )
 
     async def _refuse_if_abandoned(self, request: Request, session_id: str) -> None:
         """The session step's key was spent by something else: if the reconciler gave this

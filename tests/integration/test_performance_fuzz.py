@@ -6,9 +6,10 @@ depth, and wholly generated messages. RecordCases (client streaming) gets stream
 messages, some with undecodable ones among them. Every answer must be OK or a refusal that
 carries a google.rpc.Status with one ErrorInfo; never INTERNAL, UNKNOWN, a hang or a dropped
 connection. A batch's answer must hold one result per streamed case, each recorded or refused
-with a code a client can act on. Afterwards the service must be healthy, still record a normal
-case, and its event store may have grown by at most one event per case or threshold set that
-was answered OK. (Where grpc's own aio client loses the server's refusal of a stream, see
+with a code a client can act on. After each answer the event store may have grown by at most
+one event per case or threshold set it answered OK, so a refusal, of a call or of a whole
+batch, adds none; afterwards the service must be healthy and still record a normal case.
+(Where grpc's own aio client loses the server's refusal of a stream, see
 CLIENT_WRITE_RACE, the server's audit record of the call is judged instead.) Uses the
 strategies and the runner of tests/integration/test_fuzz.py (so WFM_FUZZ_SEED and
 WFM_FUZZ_SCALE work here too).
@@ -145,6 +146,7 @@ class World:
     dictionary: list[str]
     problems: list[str] = field(default_factory=list)
     ok_changes: int = 0  # events the OK answers may have added
+    stored: int = 0  # the events after the last answer (see `account`)
     client_races: int = 0  # see CLIENT_WRITE_RACE
 
     def auth(self, caller: str = "admin") -> list[tuple[str, str]]:
@@ -154,6 +156,13 @@ class World:
         assert self.system.performance is not None
         events = self.system.performance.runtime.db["events"]
         return int(await events.count_documents({"aggregate_type": {"$in": CHANGED_BY_CALLERS}}))
+
+    async def account(self, ok_changes: int) -> str | None:
+        """Events the last answer added beyond its `ok_changes` (0 for a refusal), if any."""
+        before, self.stored = self.stored, await self.events()
+        if not 0 <= self.stored - before <= ok_changes:
+            return f"events grew by {self.stored - before} with {ok_changes} OK changes"
+        return None
 
     def note(self, problem: str | None, sent: str) -> None:
         if problem is not None and len(self.problems) < 20:
@@ -239,14 +248,16 @@ async def test_hostile_performance_requests_get_well_formed_answers(
     accepted = await invoke(world.channel, template)
     assert accepted.code is Code.OK, (method, accepted)  # the template is valid
     world.ok_changes += int(method in MUTATING)
+    world.stored = await world.events()
 
     async def check(drawn: tuple[str, Message]) -> None:
         caller, request = drawn
         case = Case("generated", target, request.SerializeToString(), world.auth(caller))
         outcome = await invoke(world.channel, case)
-        if outcome.code is Code.OK and method in MUTATING:
-            world.ok_changes += 1
+        changes = int(outcome.code is Code.OK and method in MUTATING)
+        world.ok_changes += changes
         world.note(judge_payload(case, outcome), case.describe())
+        world.note(await world.account(changes), case.describe())
 
     requests = st.one_of(
         messages(target.method.input_type, world.dictionary),
@@ -374,6 +385,7 @@ async def test_hostile_case_batches_get_well_formed_answers(perf_system: System)
     accepted = await _send_batch(world.channel, valid, world.auth())
     assert accepted.code is Code.OK and judge_batch(valid, accepted) is None, accepted
     world.ok_changes += len(STREAMED)
+    world.stored = await world.events()
     serial = itertools.count()
 
     async def check(batch: Batch) -> None:
@@ -381,12 +393,13 @@ async def test_hostile_case_batches_get_well_formed_answers(perf_system: System)
         metadata = [*world.auth(batch.caller), ("x-request-id", request_id)]
         outcome = await _send_batch(world.channel, batch, metadata)
         server = await _server_outcome(world, request_id, outcome)
-        if server is None:
-            return
-        outcome = server
-        if outcome.code is Code.OK and outcome.response is not None:
-            world.ok_changes += pb.RecordCasesResponse.FromString(outcome.response).recorded_count
-        world.note(judge_batch(batch, outcome), batch.describe())
+        changes = 0
+        if server is not None and server.code is Code.OK and server.response is not None:
+            changes = pb.RecordCasesResponse.FromString(server.response).recorded_count
+        world.ok_changes += changes
+        world.note(await world.account(changes), batch.describe())  # a refusal adds none
+        if server is not None:
+            world.note(judge_batch(batch, server), batch.describe())
 
     explicit = [Batch("admin", []), Batch("admin", [b"\x0a\x05ab"]), Batch("agent", [b""])]
     await fuzz(batches(world.dictionary), check, examples=60, explicit=explicit)

@@ -3,8 +3,10 @@
 Each RPC gets a valid template (it must answer OK) and then generated requests: variants of the
 template with fields cleared or made hostile at any depth, and wholly generated messages. Every
 answer must be OK or a refusal that carries a google.rpc.Status with an ErrorInfo; never
-INTERNAL, UNKNOWN, a hang or a dropped connection. Uses the strategies and the runner of
-tests/integration/test_fuzz.py.
+INTERNAL, UNKNOWN, a hang or a dropped connection. And a refusal changes nothing: after each
+refused request the scheduling event store holds exactly what it held before (every roster
+change is one event, so a refusal that wrote one is a partial change). Uses the strategies and
+the runner of tests/integration/test_fuzz.py.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from wfm.scheduling.v1 import roster_service_pb2 as rpb
 from tests import roster_helpers as h
 from tests.conftest import System
 from tests.fuzz_strategies import messages, variants
-from tests.integration.test_fuzz import REFUSALS, error_infos, fuzz
+from tests.integration.test_fuzz import REFUSALS, error_infos, fuzz, stored_events
 from wfm_runtime.testing import channel
 
 pytestmark = pytest.mark.integration
@@ -164,21 +166,23 @@ async def _world(system: System) -> Any:
     return roster
 
 
-async def _answer(channel: grpc.aio.Channel, method: str, payload: bytes) -> str | None:
-    """None for a well-formed answer, else what is wrong with it."""
+async def _answer(
+    channel: grpc.aio.Channel, method: str, payload: bytes
+) -> tuple[grpc.StatusCode, str | None]:
+    """The answer's code, and None for a well-formed answer, else what is wrong with it."""
     call = channel.unary_unary(f"/{SERVICE.full_name}/{method}")
     try:
         await call(payload, timeout=TIMEOUT_S)
     except grpc.aio.AioRpcError as err:
         if err.code() not in REFUSALS:
-            return f"{method}: {err.code().name} {err.details()!r:.300}"
+            return err.code(), f"{method}: {err.code().name} {err.details()!r:.300}"
         try:
             status = rpc_status.from_call(err)
         except ValueError:
-            return f"{method}: malformed status details"
+            return err.code(), f"{method}: malformed status details"
         if not error_infos(status):
-            return f"{method}: {err.code().name} without ErrorInfo"
-    return None
+            return err.code(), f"{method}: {err.code().name} without ErrorInfo"
+    return grpc.StatusCode.OK, None
 
 
 @pytest.mark.parametrize("method", list(VALID))
@@ -191,9 +195,13 @@ async def test_hostile_roster_requests_get_well_formed_answers(system: System, m
     call = ch.unary_unary(f"/{SERVICE.full_name}/{method}")
     await call(VALID[method].SerializeToString(), timeout=TIMEOUT_S)  # the template is accepted
     problems: list[str] = []
+    stored = [await stored_events(system.scheduling)]  # before the next case (cases run serially)
 
     async def check(request: Message) -> None:
-        problem = await _answer(ch, method, request.SerializeToString())
+        code, problem = await _answer(ch, method, request.SerializeToString())
+        before, stored[0] = stored[0], await stored_events(system.scheduling)
+        if problem is None and code is not grpc.StatusCode.OK and stored[0] != before:
+            problem = f"{method}: {code.name} left {stored[0] - before:+} stored events"
         if problem:
             problems.append(f"{problem} for {request!r:.400}")
 

@@ -4,8 +4,11 @@ serves too): a well-formed answer every time.
 Each RPC gets a valid template (it must answer OK) and then generated requests: variants of the
 template with fields cleared or made hostile at any depth, and wholly generated messages, sent
 by callers of every role. Every answer must be OK or a refusal that carries a google.rpc.Status
-with one ErrorInfo; never INTERNAL, UNKNOWN, a hang or a dropped connection. Afterwards the
-server is still serving, its audit log still takes records and a normal read still answers.
+with one ErrorInfo; never INTERNAL, UNKNOWN, a hang or a dropped connection. A refusal
+changes nothing: after each refused request every course, session and learner is as it was
+(see `Ledger`; a flow writes several events, and undoes its own steps when a later one is
+refused, so the state is compared, not the number of events). Afterwards the server is still
+serving, its audit log still takes records and a normal read still answers.
 Uses the strategies, the runner and the judge of tests/integration/test_fuzz.py (its seed and
 WFM_FUZZ_SCALE knob too).
 """
@@ -19,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, text_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
@@ -27,8 +30,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from hypothesis import strategies as st
 from wfm.audit.v1 import audit_service_pb2 as audit_pb
+from wfm.events.v1.envelope_pb2 import EventEnvelope
+from wfm.training.v1 import events_pb2 as ev
 from wfm.training.v1 import training_service_pb2 as pb
 
+from services.training import store
 from tests.conftest import System
 from tests.fuzz_strategies import MAX_TIMESTAMP_S, messages, variants
 from tests.integration.test_fuzz import (
@@ -41,6 +47,8 @@ from tests.integration.test_fuzz import (
     invoke,
     judge,
 )
+from wfm_runtime import mongo
+from wfm_runtime.eventstore import event_key
 from wfm_runtime.testing import unpack_details
 from wfm_runtime.timefmt import to_timestamp, utc_now
 
@@ -285,6 +293,66 @@ async def _harm(system: System, ch: grpc.aio.Channel) -> list[str]:
     return found
 
 
+class Ledger:
+    """The training event store as the cases go by: what a refused request left behind.
+
+    Every event carries its aggregate's full new state (store.py), so an aggregate's state is
+    its latest event's. After each answer the ledger counts the store's documents; where a
+    refused request added some, it compares each aggregate it wrote to with its state before
+    the request: a booking made and released again by the same refused request (a compensated
+    step) nets to no change, a booking it took over, a seat or a result it left does not. A
+    no-change record (`noop/...`) it added is a change too: its idempotency key was spent.
+    Versions are left out of the comparison (the compensating events move them on), and a
+    learner the request booked for the first time and released again is as it was: a learner
+    without bookings or results is what an agent without events is.
+    """
+
+    def __init__(self, system: System) -> None:
+        self._events = system.training.runtime.db["events"]
+        self._known: set[str] = set()
+
+    async def _ids(self) -> set[str]:
+        return {doc["_id"] async for doc in self._events.find({}, {"_id": 1})}
+
+    async def open(self) -> None:
+        self._known = await self._ids()
+
+    async def left_behind(self, refused: bool) -> list[str]:
+        """What the request just answered changed, if it was refused (else [])."""
+        if await self._events.count_documents({}) == len(self._known):
+            return []
+        known, self._known = self._known, await self._ids()
+        if not refused:
+            return []
+        added = await mongo.find_all(self._events, {"_id": {"$in": sorted(self._known - known)}})
+        changes = [f"spent its key ({doc['_id']})" for doc in added if doc.get("noop")]
+        written: dict[tuple[str, str], list[int]] = {}
+        for doc in added:
+            if not doc.get("noop"):
+                written.setdefault((doc["aggregate_type"], doc["aggregate_id"]), []).append(
+                    doc["version"]
+                )
+        for (kind, aggregate_id), versions in sorted(written.items()):
+            before = await self._state(kind, aggregate_id, min(versions) - 1)
+            after = await self._state(kind, aggregate_id, max(versions))
+            if before != after:
+                changes.append(f"{kind} {aggregate_id}: {before!r:.300} -> {after!r:.300}")
+        return changes
+
+    async def _state(self, kind: str, aggregate_id: str, version: int) -> str:
+        doc = await mongo.get(self._events, event_key(kind, aggregate_id, version))
+        if doc is not None:
+            state = store.event_state(EventEnvelope.FromString(bytes(doc["envelope"])))
+        elif kind == store.LEARNER:  # a learner without events: no bookings, no results
+            state = ev.Learner(agent=f"agents/{aggregate_id}")
+        else:
+            return "(none)"
+        state.ClearField("version")
+        for entry in getattr(state, "roster", ()):
+            entry.ClearField("session_version")
+        return str(text_format.MessageToString(state, as_one_line=True))
+
+
 @pytest.mark.parametrize("label", list(TARGETS))
 async def test_hostile_training_requests_get_well_formed_answers(
     system: System, label: str
@@ -304,6 +372,8 @@ async def test_hostile_training_requests_get_well_formed_answers(
     key = getattr(template, "idempotency_key", "")
     problems: dict[str, list[str]] = {}
     keys = itertools.count()
+    ledger = Ledger(system)
+    await ledger.open()
 
     async def check(drawn: tuple[str, Message, bool]) -> None:
         caller, request, fresh_key = drawn
@@ -312,7 +382,11 @@ async def test_hostile_training_requests_get_well_formed_answers(
             # is checked: a fresh one lets the variant reach the rules and the stores.
             setattr(request, "idempotency_key", f"fuzz-{next(keys)}")  # noqa: B010
         case = Case("generated", target, request.SerializeToString(), auth[caller])
-        problem = judge(case, await invoke(ch, case))
+        outcome = await invoke(ch, case)
+        problem = judge(case, outcome)
+        changes = await ledger.left_behind(refused=outcome.code is not grpc.StatusCode.OK)
+        if problem is None and changes:
+            problem = f"{outcome.code.name} left a change: " + "; ".join(changes)
         if problem is not None:
             samples = problems.setdefault(problem, [])
             if len(samples) < 3:
@@ -412,3 +486,24 @@ async def test_sessions_and_results_outside_the_training_years_are_refused(
         pb.GetTranscriptRequest(name="agents/mei/transcript")
     )
     assert not transcript.completions
+
+
+async def test_a_refused_enrollment_hands_back_the_bookings_it_took_over(system: System) -> None:
+    # The learner step takes over a booking another request made (its key and key_time); the
+    # session step then refused (here a stale session_version), and only the bookings this call
+    # made were released: asha's stayed under the refused request's key, so a reconciler would
+    # settle (abandon) the refused request instead of the one that booked her.
+    await _world(system)
+    ledger = Ledger(system)
+    await ledger.open()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await system.train.EnrollAgents(
+            pb.EnrollAgentsRequest(
+                session="sessions/s1",
+                agents=["agents/noor", "agents/asha"],
+                session_version=99,
+                idempotency_key="stale",
+            )
+        )
+    assert refused.value.code() == grpc.StatusCode.ABORTED
+    assert await ledger.left_behind(refused=True) == []

@@ -349,6 +349,21 @@ class TestLearnerRules:
         assert d.decide_book(taken, CTX, "k2", now=later) is None  # its own retry: nothing
         assert d.decide_release(taken, "s1", made_by="k1") is None  # k1's undo: not its own
 
+    def test_a_refused_requests_takeover_is_handed_back_as_it_was(self) -> None:
+        booked = d.decide_book(d.Learner("a"), CTX, "k1", now=NOW)
+        assert booked is not None
+        taken = d.decide_book(booked, CTX, "k2", now=NOW + timedelta(hours=1))
+        assert taken is not None
+        back = d.decide_hand_back(taken, booked.bookings[0], "k2")
+        assert back is not None and back.bookings == booked.bookings
+        assert d.decide_hand_back(back, booked.bookings[0], "k2") is None  # done: nothing
+        again = d.decide_book(taken, CTX, "k3", now=NOW + timedelta(hours=2))
+        assert again is not None and d.decide_hand_back(again, booked.bookings[0], "k2") is None
+        released = d.decide_release(taken, "s1")
+        assert (
+            released is not None and d.decide_hand_back(released, booked.bookings[0], "k2") is None
+        )
+
     def test_release_and_complete_free_the_booking(self) -> None:
         booked = d.decide_book(d.Learner("a"), CTX, now=NOW)
         assert booked is not None
