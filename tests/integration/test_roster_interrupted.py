@@ -23,6 +23,8 @@ from wfm_runtime.commands import Command
 
 pytestmark = pytest.mark.integration
 WEEK = "2027-03-01"
+NEXT = "2027-03-08"
+NEXT_SHIFTS = [f"us-day-202703{d:02d}" for d in range(8, 13)]
 DRAFT, PUBLISHED, CANCELLED = (
     rpb.SHIFT_STATE_DRAFT,
     rpb.SHIFT_STATE_PUBLISHED,
@@ -265,3 +267,40 @@ async def test_approving_leave_cancels_the_shifts_in_its_one_commit(system: Syst
         "us-day-20270303",
         "us-day-20270304",
     ]
+
+
+# --- a key spent by a different request ----------------------------------------------------
+# Each agent's command is keyed `<key>/<agent>`, so an agent the first request did not reach has
+# a fresh key. The request's own key is spent first: a different request under it is refused
+# before any agent's command runs.
+async def test_a_publish_under_a_key_spent_by_a_different_request_changes_nothing(
+    system: System,
+) -> None:
+    roster = await _team(system, "k1", "k2")
+    await h.assign_us_day_week(roster, "k1", "k2", week_start=WEEK, key="w1")
+    assert answer(await roster.PublishWeek(publish("p"))) == (10, ["agents/k1", "agents/k2"])
+    await h.add_agent(system, "k3")  # joins the team with a week of drafts: p/k3 is fresh
+    await h.assign_us_day_week(roster, "k1", "k3", week_start=NEXT, key="w2")
+
+    code, _, message = await h.refusal(roster.PublishWeek(publish("p", week=NEXT)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "idempotency_key" in message
+    code, _, _ = await h.refusal(roster.PublishWeek(publish("w2", week=NEXT)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT  # the bulk assignment's key
+    await asyncio.sleep(0.5)  # nothing was left running either
+    assert await schedule(roster, "k3") == (1, [(s, DRAFT) for s in NEXT_SHIFTS])
+    assert (await schedule(roster, "k1"))[0] == 3  # w1, p, w2
+
+
+async def test_a_bulk_assignment_under_a_key_spent_by_a_different_request_changes_nothing(
+    system: System,
+) -> None:
+    roster = await _team(system, "k1", "k2", "k3")
+    await h.assign_us_day_week(roster, "k1", "k2", week_start=WEEK, key="w1")
+    await roster.PublishWeek(publish("p"))
+
+    for key in ("w1", "p"):  # another bulk assignment's key, another RPC's
+        code, _, message = await h.refusal(roster.BulkAssignShifts(bulk(key, "k2", "k3")))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "idempotency_key" in message
+    await asyncio.sleep(0.5)
+    assert await schedule(roster, "k3") == (0, [])
+    assert (await schedule(roster, "k2"))[0] == 2
