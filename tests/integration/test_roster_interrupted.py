@@ -15,11 +15,13 @@ from unittest import mock
 
 import grpc
 import pytest
+from pymongo.errors import AutoReconnect
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 
 from tests import roster_helpers as h
 from tests.conftest import System
 from wfm_runtime.commands import Command
+from wfm_runtime.testing import eventually
 
 pytestmark = pytest.mark.integration
 WEEK = "2027-03-01"
@@ -33,15 +35,19 @@ DRAFT, PUBLISHED, CANCELLED = (
 
 
 @contextlib.contextmanager
-def only_done_for(system: System, key: str, done: set[str]) -> Iterator[None]:
+def only_done_for(
+    system: System, key: str, done: set[str], store_away: bool = False
+) -> Iterator[None]:
     """The per-agent commands of the request with `key` run for the agents in `done`; the
-    others hang before they start, until the call is cancelled."""
+    others hang before they start, until the call is cancelled (or find the store away)."""
     runner = system.scheduling.runtime.commands
     original = runner.execute
 
     async def execute(behaviour: Any, command: Command, decide: Any) -> Any:
         mine = command.idempotency_key.startswith(f"{key}/")
         if mine and command.aggregate_id not in done:
+            if store_away:
+                raise AutoReconnect("connection closed")
             await asyncio.Event().wait()
         return await original(behaviour, command, decide)
 
@@ -200,6 +206,23 @@ async def test_a_publish_retried_after_changes_answers_what_each_agents_part_did
     assert answer(await roster.PublishWeek(publish("pub-2"))) == (1, ["agents/c1"])
 
 
+async def test_a_publish_cut_off_by_the_store_is_unavailable_and_finished_by_its_retry(
+    system: System,
+) -> None:
+    agents = ("s1", "s2", "s3")
+    roster = await _team(system, *agents)
+    await h.assign_us_day_week(roster, *agents, week_start=WEEK)
+    request = publish("pub")
+    with only_done_for(system, "pub", {"s1"}, store_away=True):
+        code, _, _ = await h.refusal(roster.PublishWeek(request))
+    assert code == grpc.StatusCode.UNAVAILABLE
+    # s1's command, under way when the others failed, finishes after the answer.
+    assert await eventually(lambda: states(roster, "s1"), lambda seen: seen == {PUBLISHED})
+    assert [await states(roster, a) for a in ("s2", "s3")] == [{DRAFT}, {DRAFT}]
+    assert answer(await roster.PublishWeek(request)) == (15, [f"agents/{a}" for a in agents])
+    assert [(await schedule(roster, a))[0] for a in agents] == [2, 2, 2]
+
+
 # --- BulkAssignShifts ----------------------------------------------------------------------
 async def test_a_cut_off_bulk_assignment_finishes_on_retry_and_assigns_nothing_twice(
     system: System,
@@ -221,6 +244,21 @@ async def test_a_cut_off_bulk_assignment_finishes_on_retry_and_assigns_nothing_t
     for agent in agents:
         version, shifts = await schedule(roster, agent)
         assert (version, len(shifts)) == (1, 5)
+
+
+async def test_a_bulk_assignment_cut_off_by_the_store_is_unavailable_and_finished_by_its_retry(
+    system: System,
+) -> None:
+    agents = ("u1", "u2", "u3")
+    roster = await _team(system, *agents)
+    request = bulk("bulk", *agents)
+    with only_done_for(system, "bulk", {"u1"}, store_away=True):
+        code, _, _ = await h.refusal(roster.BulkAssignShifts(request))
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert await eventually(lambda: schedule(roster, "u1"), lambda seen: seen[0] == 1)
+    assert [await schedule(roster, a) for a in ("u2", "u3")] == [(0, []), (0, [])]
+    assert assigned(await roster.BulkAssignShifts(request)) == dict.fromkeys(agents, 5)
+    assert [(await schedule(roster, a))[0] for a in agents] == [1, 1, 1]
 
 
 async def test_a_cut_off_bulk_assignment_overtaken_by_other_changes(system: System) -> None:
