@@ -196,6 +196,26 @@ class CommandRunner:
             state, version = await self._catch_up(behaviour, command.aggregate_id, state, version)
         raise Aborted(f"{behaviour.aggregate_type} {command.aggregate_id} is changing too fast")
 
+    async def spend_key(self, command: Command) -> None:
+        """Spends the key of a request made of many commands (one per agent, each under a key
+        derived from this one) before any of them runs. Their own keys are fresh for whatever
+        the first request did not reach, so only this catches a key reused for a different
+        request while nothing has changed yet (INVALID_ARGUMENT). A retry of the same request
+        goes on: its commands replay what its first attempt did and run the rest."""
+        spent = await self._store.record_noop(
+            command.aggregate_type,
+            command.idempotency_key,
+            command.fingerprint,
+            command.aggregate_id,
+            0,
+        )
+        if spent:
+            return
+        claim = await self._store.claim_of(command.aggregate_type, command.idempotency_key)
+        if claim is None:  # only a store that lost documents gets here
+            raise Aborted("the idempotency key's first request cannot be read; retry later")
+        _check_same_request(claim, command)
+
     async def _record_noop(self, behaviour: Behaviour[S], command: Command, version: int) -> bool:
         """Spends the key of a request that changed nothing, so a late retry cannot apply it."""
         return await self._store.record_noop(
@@ -238,10 +258,7 @@ class CommandRunner:
             claim = await self._claim_of(behaviour, command)
         if claim is None:  # only a store that lost documents gets here
             raise Aborted("the idempotency key's first request cannot be read; retry later")
-        if claim.fingerprint != command.fingerprint or claim.aggregate_id != command.aggregate_id:
-            raise InvalidArgument(
-                [FieldViolation("idempotency_key", "was already used for a different request")]
-            )
+        _check_same_request(claim, command)
         if claim.envelope is not None:
             # Events carry the entity's full new state: the event alone gives the result.
             state = behaviour.evolve(behaviour.initial(command.aggregate_id), claim.envelope)
@@ -252,6 +269,13 @@ class CommandRunner:
         if seen is not None:
             state = behaviour.evolve(state, seen)
         return Outcome(state, claim.version, None, replayed=True)
+
+
+def _check_same_request(claim: Claim, command: Command) -> None:
+    if claim.fingerprint != command.fingerprint or claim.aggregate_id != command.aggregate_id:
+        raise InvalidArgument(
+            [FieldViolation("idempotency_key", "was already used for a different request")]
+        )
 
 
 def _check_expected(command: Command, version: int) -> None:

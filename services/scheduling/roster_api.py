@@ -306,6 +306,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         assert span is not None
         pattern = await self._pattern(pattern_id, request.shift_pattern)
         days = roster.pattern_dates(pattern, *span)
+        if not request.dry_run:
+            await self._spend_request_key(request, pattern_id)
         limit = asyncio.Semaphore(BULK_CONCURRENCY)
 
         async def one(agent_id: str) -> pb.AgentAssignment:
@@ -381,6 +383,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             raise NotFound("team", request.team)
         members = {a.agent_id for a in await self._directory.team_members(team_id)}
         members |= {s.agent_id for s in await self._team_schedules(team_id)}
+        await self._spend_request_key(request, team_id)
         limit = asyncio.Semaphore(BULK_CONCURRENCY)
 
         async def one(agent_id: str) -> int:
@@ -837,6 +840,13 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         if isinstance(cached, Schedule) and cached.version > viewed.version:
             return cached
         return viewed
+
+    async def _spend_request_key(self, request: Any, scope: str) -> None:
+        """Spends the key of a request that changes many agents' schedules, one command each
+        under `<key>/<agent>`, before the first of them: a key spent by a different request is
+        refused while nothing has changed (an agent it did not reach has a fresh key of its
+        own). In the schedules' key space, so another roster change's key is refused too."""
+        await self._commands.spend_key(command_for(SCHEDULE, scope, request))
 
     async def _schedule_command(
         self,
