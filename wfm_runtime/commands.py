@@ -45,6 +45,9 @@ class Command:
     fingerprint: str
     expected_version: int | None = None
     request_id: str = ""
+    # A key made for this one attempt (a random suffix): nothing can send it again, so a
+    # decision that changes nothing spends no key (no record for a retry that cannot come).
+    one_off: bool = False
 
 
 def request_fingerprint(request: Message, *extra: object) -> str:
@@ -158,6 +161,8 @@ class CommandRunner:
                 if fresh_version != version:
                     state, version = fresh_state, fresh_version
                     continue
+                if command.one_off:
+                    return Outcome(state, version, None)
                 if await self._record_noop(behaviour, command, version):
                     return Outcome(state, version, None)
                 return await self._replay(behaviour, command)

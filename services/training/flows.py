@@ -201,7 +201,7 @@ class Flows:
 
         outcome = await self._commands.execute(
             self._learners,
-            request.command(store.LEARNER, agent_id, f"/book/{agent_id}/{uuid.uuid4().hex}"),
+            _one_off(request.command(store.LEARNER, agent_id, f"/book/{agent_id}")),
             decide,
         )
         if outcome.event is not None:
@@ -231,7 +231,7 @@ class Flows:
     async def _hand_back_one(self, request: Request, agent_id: str, held: d.Booking) -> None:
         await self._commands.execute(
             self._learners,
-            request.command(store.LEARNER, agent_id, f"/back/{agent_id}/{uuid.uuid4().hex}"),
+            _one_off(request.command(store.LEARNER, agent_id, f"/back/{agent_id}")),
             lambda current, version: _learner_event(
                 d.decide_hand_back(current, held, request.key),
                 version,
@@ -282,11 +282,8 @@ class Flows:
                 return False
         outcome = await self._commands.execute(
             self._learners,
-            Command(
-                store.LEARNER,
-                agent_id,
-                f"reconcile/{agent_id}/{booking.session_id}/{uuid.uuid4().hex}",
-                "",
+            _one_off(
+                Command(store.LEARNER, agent_id, f"reconcile/{agent_id}/{booking.session_id}", "")
             ),
             lambda current, version: _learner_event(
                 # Only the booking seen (its key): one another request has taken over since
@@ -313,11 +310,8 @@ class Flows:
         )
         outcome = await self._commands.execute(
             self._learners,
-            Command(
-                store.LEARNER,
-                agent_id,
-                f"reconcile/{agent_id}/{session.session_id}/{uuid.uuid4().hex}",
-                "",
+            _one_off(
+                Command(store.LEARNER, agent_id, f"reconcile/{agent_id}/{session.session_id}", "")
             ),
             lambda current, version: _completed(current, version, record),
         )
@@ -337,7 +331,7 @@ class Flows:
             *(
                 self._commands.execute(
                     self._learners,
-                    request.command(store.LEARNER, a, f"/undo/{a}/{uuid.uuid4().hex}"),
+                    _one_off(request.command(store.LEARNER, a, f"/undo/{a}")),
                     lambda current, version: _learner_event(
                         d.decide_release(current, session_id, made_by=request.key),
                         version,
@@ -617,6 +611,14 @@ def _completed(current: d.Learner, version: int, record: d.CompletionRecord) -> 
         learner=store.learner_to_proto(replace(learner, version=version + 1)),
         completion=store.completion_to_proto(current.agent_id, record),
     )
+
+
+def _one_off(command: Command) -> Command:
+    """A learner step's command under a key of its own (a random suffix): the steps are
+    idempotent by the learner's state, not by a key a retry could send again, so a step that
+    changes nothing spends no key either."""
+    key = f"{command.idempotency_key}/{uuid.uuid4().hex}"
+    return replace(command, idempotency_key=key, one_off=True)
 
 
 def _holds(session: d.Session, agent_id: str) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from wfm.training.v1 import training_service_pb2 as pb
 
 from tests.conftest import System
+from tests.integration.test_fuzz import stored_events
 from tests.integration.test_training_api import (
     START,
     _snapshot,
@@ -261,3 +262,19 @@ async def test_an_enrollment_into_a_started_class_leaves_no_booking(system: Syst
     assert rules(err.value) == ["SESSION_STARTED"]
     assert await settled_bookings(system, "t2", []) == []
     assert await settled_bookings(system, "t1", ["sessions/now"]) == ["sessions/now"]
+
+
+async def test_a_refused_retry_of_a_done_enrollment_writes_nothing(system: System) -> None:
+    """The key of a done enrollment sent again with another session_version is a different
+    request (INVALID_ARGUMENT). Its learner step found the agent booked by that key already and
+    changed nothing; it spent a key of its own for it all the same (a record no retry could
+    ever use), so the refusal left a document in the store."""
+    await _staff(system, "night", ["o1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    await system.train.EnrollAgents(enroll("s1", "o1", key="once"))
+    before = await stored_events(system.training)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await system.train.EnrollAgents(enroll("s1", "o1", key="once", session_version=999))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert await stored_events(system.training) == before
