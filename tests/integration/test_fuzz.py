@@ -287,13 +287,21 @@ async def invoke(channel: grpc.aio.Channel, case: Case) -> Outcome:
         )
         return Outcome(Code.OK, response=await asyncio.wait_for(call, CALL_TIMEOUT_S + 1))
     except grpc.aio.AioRpcError as err:
-        try:
-            status = rpc_status.from_call(err)
-        except ValueError:
-            return Outcome(err.code(), err.details() or "", malformed_status=True)
-        return Outcome(err.code(), err.details() or "", status)
+        return refusal_outcome(err)
     except TimeoutError:
-        return Outcome(Code.DEADLINE_EXCEEDED, "no answer at all (client-side timeout)")
+        return NO_ANSWER
+
+
+NO_ANSWER = Outcome(Code.DEADLINE_EXCEEDED, "no answer at all (client-side timeout)")
+
+
+def refusal_outcome(err: grpc.aio.AioRpcError) -> Outcome:
+    """A refused call as the judges read it: its code, message and google.rpc.Status."""
+    try:
+        status = rpc_status.from_call(err)
+    except ValueError:
+        return Outcome(err.code(), err.details() or "", malformed_status=True)
+    return Outcome(err.code(), err.details() or "", status)
 
 
 def error_infos(status: status_pb2.Status | None) -> list[error_details_pb2.ErrorInfo]:

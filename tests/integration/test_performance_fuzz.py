@@ -30,7 +30,6 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 from hypothesis import strategies as st
 from wfm.performance.v1 import performance_service_pb2 as pb
 
@@ -39,6 +38,7 @@ from tests.conftest import System
 from tests.fuzz_strategies import messages, variants
 from tests.integration.test_fuzz import (
     CALL_TIMEOUT_S,
+    NO_ANSWER,
     REFUSALS,
     SEED,
     Case,
@@ -50,6 +50,7 @@ from tests.integration.test_fuzz import (
     invoke,
     judge,
     judge_payload,
+    refusal_outcome,
 )
 from tests.integration.test_performance_api import _case, _team, _today_period
 from wfm_runtime import pagination
@@ -303,13 +304,9 @@ async def _send_batch(channel: grpc.aio.Channel, batch: Batch, metadata: Any) ->
         answer = call(stream(), metadata=tuple(metadata), timeout=CALL_TIMEOUT_S)
         return Outcome(Code.OK, response=await asyncio.wait_for(answer, CALL_TIMEOUT_S + 1))
     except grpc.aio.AioRpcError as err:
-        try:
-            status = rpc_status.from_call(err)
-        except ValueError:
-            return Outcome(err.code(), err.details() or "", malformed_status=True)
-        return Outcome(err.code(), err.details() or "", status)
+        return refusal_outcome(err)
     except TimeoutError:
-        return Outcome(Code.DEADLINE_EXCEEDED, "no answer at all (client-side timeout)")
+        return NO_ANSWER
 
 
 def judge_batch(batch: Batch, outcome: Outcome) -> str | None:
