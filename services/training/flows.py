@@ -274,7 +274,10 @@ class Flows:
             return False
         entry = session.enrollment(agent_id)
         if entry is not None and entry.completion is not None:
-            return await self._finish_completion(session, agent_id, entry.completion, agent_zone)
+            if await self._finish_completion(session, agent_id, entry.completion, agent_zone):
+                return True
+            # The learner has the result already: this booking is a later request's that never
+            # landed (the session refuses ALREADY_LEFT); it is released below.
         if session.enrollment(agent_id) is None and booking.enrollment_key:
             await self._abandon(booking.enrollment_key, booking.session_id)
             session = await self._training.session_now(booking.session_id)  # after the claim

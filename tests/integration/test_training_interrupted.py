@@ -294,3 +294,39 @@ async def test_a_result_cut_off_before_the_learners_record_is_recorded_by_the_sw
     again = await system.train.RecordCompletion(result)
     assert again.state == pb.ENROLLMENT_STATE_COMPLETED
     assert len((await transcript()).completions) == 1
+
+
+async def test_a_cut_off_enrollment_on_a_session_with_the_agents_result_is_released(
+    system: System,
+) -> None:
+    """An agent who failed s1 is enrolled on s1 again by mistake, cut off between the steps (the
+    session would refuse ALREADY_LEFT): the booking is not a result to record (the learner has
+    it), so the sweep releases it and the agent can retake the course on another session."""
+    await _staff(system, "night", ["f1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", start=starting_soon(), capacity=5))
+    await system.train.CreateSession(session("s2", start=START + timedelta(days=7)))
+    await system.train.EnrollAgents(enroll("s1", "f1"))
+    await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")
+    )
+    await system.train.RecordCompletion(
+        pb.RecordCompletionRequest(
+            name="sessions/s1/enrollments/f1",
+            completion=pb.Completion(attended_minutes=200, score=20, passed=False),
+            idempotency_key="fail-f1",
+        )
+    )
+    assert await settled_bookings(system, "f1", []) == []
+
+    await cut_off(system, enroll("s1", "f1", key="again"))
+    assert await settled_bookings(system, "f1", ["sessions/s1"]) == ["sessions/s1"]
+
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 1
+    assert await settled_bookings(system, "f1", []) == []
+    ok = await system.train.EnrollAgents(enroll("s2", "f1", key="retake"))
+    assert [e.state for e in ok.enrollments] == [E]
+    transcript = await system.train.GetTranscript(
+        pb.GetTranscriptRequest(name="agents/f1/transcript")
+    )
+    assert len(transcript.completions) == 1
