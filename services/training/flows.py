@@ -128,8 +128,10 @@ class Flows:
             raise
         if outcome.replayed:
             # The request was done before; a booking this retry made anew belongs to nothing
-            # (the agent has since withdrawn, or finished the session).
+            # (the agent has since withdrawn, or finished the session); one it took over goes
+            # back to the request that holds it.
             await self._undo_all(request, bookings.fresh, session_id)
+            await self._hand_back(request, bookings)
         return outcome.state
 
     async def _book_all(
@@ -173,6 +175,7 @@ class Flows:
                 pass  # not done before: the refusal stands
             else:
                 await self._undo_all(request, booked.fresh, session_id)
+                await self._hand_back(request, booked)
                 return outcome.state
         await self._undo_mine(request, booked, session_id)
         raise booked.refused

@@ -330,3 +330,35 @@ async def test_a_cut_off_enrollment_on_a_session_with_the_agents_result_is_relea
         pb.GetTranscriptRequest(name="agents/f1/transcript")
     )
     assert len(transcript.completions) == 1
+
+
+async def test_a_late_retry_of_a_done_enrollment_hands_back_the_booking_it_took_over(
+    system: System,
+) -> None:
+    """The agent withdrew from s1; a new request for them on s1 has booked and is on its way
+    to the session (which will refuse ALREADY_LEFT). A late retry of the enrollment that seated
+    them answers its first result, and the booking it took over on the way goes back to the new
+    request: that request's refusal then releases it and changes nothing."""
+    await _staff(system, "night", ["x1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    await system.train.CreateSession(session("s2", start=START + timedelta(days=7)))
+    first = enroll("s1", "x1", key="first")
+    await system.train.EnrollAgents(first)
+    await system.train.WithdrawEnrollment(
+        pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/x1", idempotency_key="w-x1")
+    )
+    assert await settled_bookings(system, "x1", []) == []
+
+    with held_session_step("mistake") as gate:
+        call = asyncio.ensure_future(system.train.EnrollAgents(enroll("s1", "x1", key="mistake")))
+        await settled_bookings(system, "x1", ["sessions/s1"])
+        again = await system.train.EnrollAgents(first)
+        assert [e.agent for e in again.enrollments] == ["agents/x1"]
+        gate.set()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+    assert rules(err.value) == ["ALREADY_LEFT"]
+    assert await settled_bookings(system, "x1", []) == []
+    ok = await system.train.EnrollAgents(enroll("s2", "x1", key="next-class"))
+    assert [e.state for e in ok.enrollments] == [E]
