@@ -276,11 +276,14 @@ class Flows:
         if _holds(session, agent_id):
             return False
         entry = session.enrollment(agent_id)
-        if entry is not None and entry.completion is not None:
-            if await self._finish_completion(session, agent_id, entry.completion, agent_zone):
-                return True
-            # The learner has the result already: this booking is a later request's that never
-            # landed (the session refuses ALREADY_LEFT); it is released below.
+        # With the result on the learner already, the booking is a later request's that never
+        # landed (the session refuses it ALREADY_LEFT): it is released below.
+        if (
+            entry is not None
+            and entry.completion is not None
+            and await self._finish_completion(session, agent_id, entry.completion, agent_zone)
+        ):
+            return True
         if session.enrollment(agent_id) is None and booking.enrollment_key:
             await self._abandon(booking.enrollment_key, booking.session_id)
             session = await self._training.session_now(booking.session_id)  # after the claim
