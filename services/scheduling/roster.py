@@ -136,6 +136,8 @@ class Leave:
     note: str = ""
     decision_reason: str = ""
     days: float = 0.0  # what it takes from the allowance (annual leave only)
+    # Whole days approved: the contract's working days at approval, which they stay counted on.
+    working_days: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -535,9 +537,12 @@ def leave_year(item: Leave, zone: str) -> int:
 
 def counted_days(item: Leave, ctx: Context) -> float:
     """Whole days are counted against the site's current holidays (a year's holidays may be set
-    after the leave was requested) and the contract's current working days; hours keep the share
-    of a contract day they were asked at."""
-    return leave_days(item, ctx) if item.full_days else item.days
+    after the leave was requested) and the contract's working days: those it was approved on,
+    else the current ones (a later contract does not re-price leave already granted); hours keep
+    the share of a contract day they were asked at."""
+    if not item.full_days:
+        return item.days
+    return leave_days(item, replace(ctx, working_days=item.working_days or ctx.working_days))
 
 
 @dataclass(frozen=True)
@@ -593,7 +598,12 @@ def approve_leave(schedule: Schedule, leave_id: str, ctx: Context, reason: str =
             )
     hit = {s.shift_id for s in schedule.shifts if s.active and on_leave(s, item)}
     cancelled = _set_shifts(schedule, hit, ShiftStatus.CANCELLED, f"leave {leave_id}").schedule
-    approved = replace(item, status=LeaveStatus.APPROVED, decision_reason=reason)
+    approved = replace(
+        item,
+        status=LeaveStatus.APPROVED,
+        decision_reason=reason,
+        working_days=ctx.working_days if item.full_days else frozenset(),
+    )
     leave = tuple(approved if i.leave_id == leave_id else i for i in schedule.leave)
     return Change(replace(cancelled, leave=leave), tuple(sorted(hit)), (leave_id,))
 

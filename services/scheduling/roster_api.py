@@ -362,7 +362,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
                 request,
                 Kind.SCHEDULE_CHANGE_KIND_SHIFTS_ASSIGNED,
                 change,
-                key=f"{request.idempotency_key}/{agent_id}",
+                key=agent_key(request.idempotency_key, agent_id),
             )
             return pb.AgentAssignment(agent=name, shifts=ids)
         except FailedPrecondition as exc:
@@ -393,7 +393,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
                     request,
                     Kind.SCHEDULE_CHANGE_KIND_WEEK_PUBLISHED,
                     lambda current: roster.publish(current, team_id, monday),
-                    key=f"{request.idempotency_key}/{agent_id}",
+                    key=agent_key(request.idempotency_key, agent_id),
                 )
                 return _published(outcome.event)
 
@@ -843,9 +843,9 @@ class RosterApi(pb_grpc.RosterServiceServicer):
 
     async def _spend_request_key(self, request: Any, scope: str) -> None:
         """Spends the key of a request that changes many agents' schedules, one command each
-        under `<key>/<agent>`, before the first of them: a key spent by a different request is
-        refused while nothing has changed (an agent it did not reach has a fresh key of its
-        own). In the schedules' key space, so another roster change's key is refused too."""
+        under `<key> <agent>` (agent_key), before the first of them: a key spent by a different
+        request is refused while nothing has changed (an agent it did not reach has a fresh key
+        of its own). In the schedules' key space, so another roster change's key is refused too."""
         await self._commands.spend_key(command_for(SCHEDULE, scope, request))
 
     async def _schedule_command(
@@ -910,6 +910,14 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         return roster_store.shift_to_proto(
             facts.agent.agent_id, shift, facts.ctx.agent_zone, client_zone
         )
+
+
+def agent_key(key: str, agent_id: str) -> str:
+    """The key of one agent's command in a request made of many (BulkAssignShifts,
+    PublishWeek): `<key> <agent>`. A client's key holds no space, so none of its own requests
+    can have spent it (`<key>/<agent>` was a key a client could send, e.g. `p/k1` to cancel one
+    of k1's shifts, and then request `p`'s command for k1 was refused as a different request)."""
+    return f"{key} {agent_id}"
 
 
 def _listed(

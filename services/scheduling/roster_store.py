@@ -144,6 +144,7 @@ def leave_to_proto(agent_id: str, item: Leave, agent_zone: str = "") -> pb.Leave
         state=pb.LeaveState.Value(f"LEAVE_STATE_{item.status.value}"),
         decision_reason=item.decision_reason,
         allowance_days=item.days,
+        counted_working_days=sorted(item.working_days),
     )
     message.start_time.CopyFrom(to_timestamp(item.start))
     message.end_time.CopyFrom(to_timestamp(item.end))
@@ -168,6 +169,7 @@ def leave_from_proto(m: pb.LeaveRequest) -> Leave:
         note=m.note,
         decision_reason=m.decision_reason,
         days=m.allowance_days,
+        working_days=frozenset(m.counted_working_days),
     )
 
 

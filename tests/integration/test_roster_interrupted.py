@@ -44,7 +44,7 @@ def only_done_for(
     original = runner.execute
 
     async def execute(behaviour: Any, command: Command, decide: Any) -> Any:
-        mine = command.idempotency_key.startswith(f"{key}/")
+        mine = command.idempotency_key.startswith(f"{key} ")
         if mine and command.aggregate_id not in done:
             if store_away:
                 raise AutoReconnect("connection closed")
@@ -308,7 +308,7 @@ async def test_approving_leave_cancels_the_shifts_in_its_one_commit(system: Syst
 
 
 # --- a key spent by a different request ----------------------------------------------------
-# Each agent's command is keyed `<key>/<agent>`, so an agent the first request did not reach has
+# Each agent's command is keyed `<key> <agent>`, so an agent the first request did not reach has
 # a fresh key. The request's own key is spent first: a different request under it is refused
 # before any agent's command runs.
 async def test_a_publish_under_a_key_spent_by_a_different_request_changes_nothing(
@@ -342,3 +342,26 @@ async def test_a_bulk_assignment_under_a_key_spent_by_a_different_request_change
     await asyncio.sleep(0.5)
     assert await schedule(roster, "k3") == (0, [])
     assert (await schedule(roster, "k2"))[0] == 2
+
+
+# A client's own key for one agent's change may read like a bulk request's per-agent key
+# (`p/k1`: keys may hold "/"). The bulk request's commands must not find it spent.
+async def test_a_single_changes_key_that_reads_like_a_per_agent_key_spoils_no_bulk_request(
+    system: System,
+) -> None:
+    roster = await _team(system, "k1", "k2")
+    await h.assign_us_day_week(roster, "k1", "k2", week_start=WEEK, key="w1")
+    for agent, key in (("k1", "p/k1"), ("k2", "b/k2")):
+        await saturday_draft(roster, agent)
+        await roster.CancelShift(
+            rpb.CancelShiftRequest(
+                name=f"agents/{agent}/shifts/sat", reason="not needed", idempotency_key=key
+            )
+        )
+    # Was INVALID_ARGUMENT (p/k1 spent by another request) after publishing k2's week.
+    assert answer(await roster.PublishWeek(publish("p"))) == (10, ["agents/k1", "agents/k2"])
+    # Was k2 refused for its key while k1 was assigned.
+    assert assigned(await roster.BulkAssignShifts(bulk("b", "k1", "k2", week=NEXT))) == {
+        "k1": 5,
+        "k2": 5,
+    }

@@ -143,3 +143,21 @@ def test_hourly_leave_is_a_share_of_the_contracts_own_working_day() -> None:
     four_days = replace(PUNE, working_days=frozenset({1, 2, 3, 4}))
     assert roster.leave_days(hours_off("h1", start, 5), four_days) == 0.5
     assert roster.leave_days(hours_off("h2", start, 5), PUNE) == 0.62
+
+
+def test_approved_leave_keeps_the_working_days_it_was_approved_on() -> None:
+    # A Monday-Sunday week off approved on a Monday-Friday contract took five days. A later
+    # contract of four or six working days re-priced it (four or six days): four gave the agent
+    # a day of allowance back for a week already taken, six overdrew the allowance.
+    week = days_off("l1", date(2027, 3, 8), date(2027, 3, 14))
+    asked = roster.request_leave(EMPTY, week, PUNE).schedule
+    approved = reloaded(roster.approve_leave(asked, "l1", PUNE).schedule)
+    four_days = replace(PUNE, working_days=frozenset({1, 2, 3, 4}))
+    six_days = replace(PUNE, working_days=frozenset({1, 2, 3, 4, 5, 6}))
+    assert roster.balance(approved, 2027, four_days).taken_days == 5.0
+    assert roster.balance(approved, 2027, six_days).taken_days == 5.0
+    # A holiday set since on one of those days still comes off it (it is in the allowance).
+    holiday = replace(four_days, holidays=frozenset({date(2027, 3, 12)}))
+    assert roster.balance(approved, 2027, holiday).taken_days == 4.0
+    # Leave not yet decided follows the contract: the approval counts on the one it meets.
+    assert roster.balance(asked, 2027, six_days).pending_days == 6.0
