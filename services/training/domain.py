@@ -756,13 +756,14 @@ def decide_book(
     learner: Learner, ctx: EnrollmentContext, key: str = "", *, now: datetime
 ) -> Learner | None:
     """The learner with the session booked by request `key` at `now`; None if request `key`
-    booked it already (a retry). Another request's booking of the session is taken over: the
-    key is rewritten (time and booked_time kept), so that a reconciler releasing that request's
-    booking (its enrollment never landed, flows.py) cannot free the time of an agent this
-    request is about to seat."""
+    booked it already at the session's time (a retry). Another request's booking of the
+    session is taken over: the key is rewritten (booked_time kept), so that a reconciler
+    releasing that request's booking (its enrollment never landed, flows.py) cannot free the
+    time of an agent this request is about to seat. A booking held already is moved to the
+    session's time if the session moved since (see _reused)."""
     held = learner.booking(ctx.session.session_id)
     if held is not None:
-        return None if held.enrollment_key == key else _taken_over(learner, held, key, now)
+        return _reused(learner, held, ctx.session, key, now)
     broken = check_booking(learner, ctx)
     if broken:
         raise FailedPrecondition(broken)
@@ -780,12 +781,36 @@ def decide_book(
     return replace(learner, bookings=(*learner.bookings, booking))
 
 
-def _taken_over(learner: Learner, held: Booking, key: str, now: datetime) -> Learner:
-    # booked_time stays: the place may be the other request's, taken then (a past due list).
-    mine = replace(held, enrollment_key=key, key_time=now)
+def _reused(
+    learner: Learner, held: Booking, session: Session, key: str, now: datetime
+) -> Learner | None:
+    """A booking of the session the agent holds already, used by request `key`: at the session's
+    time now (it may have moved while the agent was not on its roster, so UpdateSession did not
+    move the booking: the clash rules are checked again), and taken over if another request
+    made it (booked_time stays: the place may be that request's, taken then, for a past due
+    list). None if it is request `key`'s already and on time (a retry)."""
+    mine = _at_time_of(held, session)
+    if mine != held:
+        clashes = move_clashes(learner, session)
+        if clashes:
+            raise FailedPrecondition(clashes)
+    if held.enrollment_key != key:
+        mine = replace(mine, enrollment_key=key, key_time=now)
+    if mine == held:
+        return None
     return replace(
         learner,
         bookings=tuple(mine if b.session_id == held.session_id else b for b in learner.bookings),
+    )
+
+
+def _at_time_of(booking: Booking, session: Session) -> Booking:
+    assert session.start is not None and session.end is not None
+    return replace(
+        booking,
+        start=session.start,
+        end=session.end,
+        self_paced=session.delivery is Delivery.SELF_PACED,
     )
 
 
@@ -822,15 +847,9 @@ def move_clashes(learner: Learner, session: Session) -> list[RuleViolation]:
 def decide_move_booking(learner: Learner, session: Session) -> Learner | None:
     """The learner's booking at the session's new time; None if it holds none or it matches."""
     booking = learner.booking(session.session_id)
-    assert session.start is not None and session.end is not None
     if booking is None:
         return None
-    moved = replace(
-        booking,
-        start=session.start,
-        end=session.end,
-        self_paced=session.delivery is Delivery.SELF_PACED,
-    )
+    moved = _at_time_of(booking, session)
     if moved == booking:
         return None
     return replace(

@@ -208,7 +208,10 @@ class Flows:
             decide,
         )
         if outcome.event is not None:
-            return _FRESH if held is None else _TookOver(held)
+            if held is None:
+                return _FRESH
+            # An earlier attempt's booking moved to the session's time is still this request's.
+            return _MINE if held.enrollment_key == request.key else _TookOver(held)
         held = outcome.state.booking(ctx.session.session_id)
         return _MINE if held is not None and held.enrollment_key == request.key else ""
 

@@ -22,10 +22,11 @@ from services.training import main as training_main
 from tests.conftest import System
 from tests.integration.test_training_api import START, _staff, course, enroll, rules, session
 from tests.integration.test_training_flow_edges import bookings, settled_bookings
+from tests.integration.test_training_manage import update_session
 from tests.training_helpers import starting_soon
 from wfm_runtime.commands import Command
 from wfm_runtime.testing import eventually, isolated_settings
-from wfm_runtime.timefmt import utc_now
+from wfm_runtime.timefmt import to_timestamp, utc_now
 
 pytestmark = pytest.mark.integration
 E = pb.ENROLLMENT_STATE_ENROLLED
@@ -361,4 +362,38 @@ async def test_a_late_retry_of_a_done_enrollment_hands_back_the_booking_it_took_
     assert rules(err.value) == ["ALREADY_LEFT"]
     assert await settled_bookings(system, "x1", []) == []
     ok = await system.train.EnrollAgents(enroll("s2", "x1", key="next-class"))
+    assert [e.state for e in ok.enrollments] == [E]
+
+
+async def test_a_retried_enrollment_books_the_session_where_it_moved_meanwhile(
+    system: System,
+) -> None:
+    """Cut off before the session seated m1, then the session moved a day (UpdateSession moves
+    only its roster's bookings): the retry seats m1 and moves the booking along, so the old
+    time is free and the new one taken (before, a class at the new time was accepted)."""
+    await _staff(system, "night", ["m1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper"))
+    await system.train.CreateSession(session("s1", capacity=5))
+    request = enroll("s1", "m1", key="moving")
+    await cut_off(system, request)
+    await settled_bookings(system, "m1", ["sessions/s1"])
+    moved_start = START + timedelta(days=1)
+    await system.train.UpdateSession(
+        update_session(
+            "s1",
+            "move-s1",
+            "start_time",
+            "end_time",
+            start_time=to_timestamp(moved_start),
+            end_time=to_timestamp(moved_start + timedelta(hours=4)),
+        )
+    )
+    done = await system.train.EnrollAgents(request)
+    assert [e.state for e in done.enrollments] == [E]
+
+    await system.train.CreateSession(session("cu-new", "copper-101", moved_start))
+    assert await blocked_from(system, "cu-new", "m1", "try-new") == ["OVERLAP"]
+    await system.train.CreateSession(session("cu-old", "copper-101", START))
+    ok = await system.train.EnrollAgents(enroll("cu-old", "m1", key="try-old"))
     assert [e.state for e in ok.enrollments] == [E]

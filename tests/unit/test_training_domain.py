@@ -349,6 +349,26 @@ class TestLearnerRules:
         assert d.decide_book(taken, CTX, "k2", now=later) is None  # its own retry: nothing
         assert d.decide_release(taken, "s1", made_by="k1") is None  # k1's undo: not its own
 
+    def test_a_booking_used_again_follows_the_session_it_moved_with(self) -> None:
+        # The session moved while the agent was booked but not on its roster (an enrollment
+        # cut off between its steps): a retry or another request using the booking moves it
+        # to the session's time, and the clash rules are checked there.
+        booked = d.decide_book(d.Learner("a"), CTX, "k1", now=NOW)
+        assert booked is not None and SESSION.start is not None and SESSION.end is not None
+        day = timedelta(days=1)
+        moved = replace(SESSION, start=SESSION.start + day, end=SESSION.end + day)
+        retried = d.decide_book(booked, replace(CTX, session=moved), "k1", now=NOW)
+        assert retried is not None
+        held = retried.bookings[0]
+        assert (held.start, held.end, held.enrollment_key) == (moved.start, moved.end, "k1")
+        other = replace(COURSE, course_id="soft-1", category=d.Category.SOFT_SKILLS)
+        meanwhile = replace(moved, session_id="s9", course_id="soft-1")
+        busy = d.decide_book(booked, d.EnrollmentContext("acme", other, meanwhile), now=NOW)
+        assert busy is not None
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_book(busy, replace(CTX, session=moved), "k2", now=NOW)
+        assert kinds(err.value) == ["OVERLAP"]
+
     def test_a_refused_requests_takeover_is_handed_back_as_it_was(self) -> None:
         booked = d.decide_book(d.Learner("a"), CTX, "k1", now=NOW)
         assert booked is not None
