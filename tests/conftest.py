@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -28,6 +29,7 @@ from services.performance import main as performance_main
 from services.scheduling import main as scheduling_main
 from services.training import main as training_main
 from wfm_runtime import localservers
+from wfm_runtime.config import Settings
 from wfm_runtime.testing import TokenMinter, channel, isolated_settings
 
 
@@ -110,6 +112,19 @@ class System:
     # Started by the `perf_system` fixture only (most tests do not need a third service).
     performance: performance_main.PerformanceService | None = None
     perf: performance_grpc.PerformanceServiceStub | None = None
+
+    def settings_for(self, service: str, **extra: Any) -> Settings:
+        """Settings of one more `service` process on this system (its servers, prefix, token
+        key and NATS namespace): a replica, a twin, or a service the fixture did not start."""
+        return isolated_settings(
+            service,
+            self.mongo_url,
+            self.nats.url,
+            prefix=self.prefix,
+            auth=self.minter.auth_config(),
+            namespace=self.namespace,
+            **extra,
+        )
 
     def perf_as(
         self, subject: str, *roles: str, teams: tuple[str, ...] = ()
@@ -229,17 +244,7 @@ async def start_system(mongo_url: str, nats: Nats, minter: TokenMinter, prefix: 
 
 async def start_performance(system: System) -> None:
     """Adds the performance service to a running system (same servers, prefix, namespace)."""
-    system.performance = await performance_main.start(
-        isolated_settings(
-            "performance",
-            system.mongo_url,
-            system.nats.url,
-            prefix=system.prefix,
-            auth=system.minter.auth_config(),
-            namespace=system.namespace,
-        ),
-        port=0,
-    )
+    system.performance = await performance_main.start(system.settings_for("performance"), port=0)
     system.perf = system.perf_as("admin-1", "admin")
 
 

@@ -287,16 +287,14 @@ class Flows:
             and await self._finish_completion(session, agent_id, entry.completion, agent_zone)
         ):
             return True
-        if session.enrollment(agent_id) is None and booking.enrollment_key:
+        if entry is None and booking.enrollment_key:
             await self._abandon(booking.enrollment_key, booking.session_id)
             session = await self._training.session_now(booking.session_id)  # after the claim
             if _holds(session, agent_id):
                 return False
         outcome = await self._commands.execute(
             self._learners,
-            _one_off(
-                Command(store.LEARNER, agent_id, f"reconcile/{agent_id}/{booking.session_id}", "")
-            ),
+            _reconciling(agent_id, booking.session_id),
             lambda current, version: _learner_event(
                 # Only the booking seen (its key): one another request has taken over since
                 # is that request's (domain.decide_book).
@@ -322,9 +320,7 @@ class Flows:
         )
         outcome = await self._commands.execute(
             self._learners,
-            _one_off(
-                Command(store.LEARNER, agent_id, f"reconcile/{agent_id}/{session.session_id}", "")
-            ),
+            _reconciling(agent_id, session.session_id),
             lambda current, version: _completed(current, version, record),
         )
         return outcome.event is not None
@@ -332,10 +328,10 @@ class Flows:
     async def _abandon(self, enrollment_key: str, session_id: str) -> None:
         """Spends the enrollment's key on the session unless it was spent (by the enrollment,
         by a different request, or by an earlier reconciliation): either way it cannot seat
-        anyone after this. Straight to the runner: the decision is "no change", never refused."""
+        anyone after this (CommandRunner.spend_key, as a bulk request spends its own)."""
         command = Command(store.SESSION, session_id, enrollment_key, store.ABANDONED)
         with contextlib.suppress(InvalidArgument):  # spent by a request: decided already
-            await self._runner.execute(self._sessions, command, lambda current, version: None)
+            await self._runner.spend_key(command)
 
     async def _undo_all(self, request: Request, agents: list[str], session_id: str) -> None:
         """Releases the bookings this request made (never another request's)."""
@@ -623,6 +619,11 @@ def _completed(current: d.Learner, version: int, record: d.CompletionRecord) -> 
         learner=store.learner_to_proto(replace(learner, version=version + 1)),
         completion=store.completion_to_proto(current.agent_id, record),
     )
+
+
+def _reconciling(agent_id: str, session_id: str) -> Command:
+    """The reconciler's learner step for a booking of the session (no request of its own)."""
+    return _one_off(Command(store.LEARNER, agent_id, f"reconcile/{agent_id}/{session_id}", ""))
 
 
 def _one_off(command: Command) -> Command:

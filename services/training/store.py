@@ -308,6 +308,16 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
     )
 
 
+def session_from_doc(doc: dict[str, Any]) -> d.Session:
+    """A session as the `sessions` view stores it."""
+    return session_from_proto(decode_doc(doc, pb.Session), str(doc["_id"]))
+
+
+def learner_from_doc(doc: dict[str, Any]) -> d.Learner:
+    """A learner as the `learners` view stores it."""
+    return learner_from_proto(decode_doc(doc, ev.Learner), str(doc["_id"]))
+
+
 def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
     return d.Learner(
         agent_id=agent_id,
@@ -445,7 +455,7 @@ class TrainingStore:
     async def session(self, session_id: str, *, events: bool = True) -> d.Session | None:
         doc = await mongo.get(self.sessions, session_id)
         if doc is not None:
-            return session_from_proto(decode_doc(doc, pb.Session), session_id)
+            return session_from_doc(doc)
         if not events:
             return None
         session = await self._from_events(SESSION, d.Session(session_id), evolve_session)
@@ -453,12 +463,7 @@ class TrainingStore:
 
     async def learner(self, agent_id: str) -> d.Learner | None:
         doc = await mongo.get(self.learners, agent_id)
-        return learner_from_proto(decode_doc(doc, ev.Learner), agent_id) if doc else None
-
-    async def session_from_events(self, session_id: str) -> d.Session:
-        """The session as its events say (the truth the views follow)."""
-        session: d.Session = await self._from_events(SESSION, d.Session(session_id), evolve_session)
-        return session
+        return learner_from_doc(doc) if doc else None
 
     async def session_now(self, session_id: str) -> d.Session:
         """The session as its events say, read from the view's copy on (one read past the last

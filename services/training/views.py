@@ -21,7 +21,6 @@ from typing import Any
 
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 from wfm.scheduling.v1 import events_pb2 as scheduling_events
-from wfm.training.v1 import events_pb2 as ev
 from wfm.training.v1 import training_service_pb2 as pb
 
 from services.training import domain as d
@@ -116,7 +115,7 @@ class TrainingViews:
         docs = await mongo.find_all(self.sessions, query, sort=[("calendar_key", 1)], limit=limit)
         return [
             (
-                store.session_from_proto(store.decode_doc(doc, pb.Session), str(doc["_id"])),
+                store.session_from_doc(doc),
                 str(doc["calendar_key"]),
             )
             for doc in docs
@@ -126,34 +125,21 @@ class TrainingViews:
         if not agent_ids:
             return {}
         docs = await mongo.find_all(self.learners, {"_id": {"$in": agent_ids}})
-        return {
-            str(doc["_id"]): store.learner_from_proto(
-                store.decode_doc(doc, ev.Learner), str(doc["_id"])
-            )
-            for doc in docs
-        }
+        return {str(doc["_id"]): store.learner_from_doc(doc) for doc in docs}
 
     async def learners_with_bookings(self) -> list[d.Learner]:
         """Every learner holding a booking (the reconciler's sweep: a scan of `learners`; the
         documents keep no queryable field for it, and one scan a minute is cheap next to the
         projector's writes)."""
         docs = await mongo.find_all(self.learners, {})
-        learners = [
-            store.learner_from_proto(store.decode_doc(doc, ev.Learner), str(doc["_id"]))
-            for doc in docs
-        ]
+        learners = [store.learner_from_doc(doc) for doc in docs]
         return [learner for learner in learners if learner.bookings]
 
     async def sessions_of(self, session_ids: list[str]) -> dict[str, d.Session]:
         if not session_ids:
             return {}
         docs = await mongo.find_all(self.sessions, {"_id": {"$in": session_ids}})
-        return {
-            str(doc["_id"]): store.session_from_proto(
-                store.decode_doc(doc, pb.Session), str(doc["_id"])
-            )
-            for doc in docs
-        }
+        return {str(doc["_id"]): store.session_from_doc(doc) for doc in docs}
 
     async def all_agents(self) -> list[AgentEntry]:
         return [_agent_entry(doc) for doc in await mongo.find_all(self.agents, {})]

@@ -28,7 +28,7 @@ from wfm.scheduling.v1 import roster_service_pb2_grpc as rpb_grpc
 
 from services.availability import main as availability_main
 from tests.conftest import System
-from wfm_runtime.testing import channel, eventually, isolated_settings
+from wfm_runtime.testing import channel, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -338,15 +338,7 @@ async def test_audit_records_who_did_what(system: System) -> None:
 
 async def test_changes_past_the_rate_limit_are_resource_exhausted(system: System) -> None:
     await _floor(system)
-    settings = isolated_settings(
-        "availability",
-        system.mongo_url,
-        system.nats.url,
-        prefix=system.prefix,
-        auth=system.minter.auth_config(),
-        namespace=system.namespace,
-        rate_limit_per_s=1.0,
-    )
+    settings = system.settings_for("availability", rate_limit_per_s=1.0)
     limited = await availability_main.start(replace(settings, rate_limit_burst=2), port=0)
     try:
         token = system.minter.token("a1", "agent")

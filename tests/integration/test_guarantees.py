@@ -26,7 +26,7 @@ from tests.conftest import SpawnService, System
 from wfm_runtime import localservers
 from wfm_runtime.service import control_subject
 from wfm_runtime.testing import channel as bearer_channel
-from wfm_runtime.testing import eventually, isolated_settings
+from wfm_runtime.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -131,15 +131,7 @@ async def test_a_retry_refused_by_the_state_it_made_gets_its_first_result(
 async def test_concurrent_writers_in_two_processes_never_both_win(system: System) -> None:
     """Two service instances on one store race for the same version: the unique insert decides."""
     agent = await ready_agent(system)
-    settings = isolated_settings(
-        "availability",
-        system.mongo_url,
-        system.nats.url,
-        prefix=system.prefix,
-        auth=system.minter.auth_config(),
-        namespace=system.namespace,
-    )
-    twin = await availability_main.start(settings, port=0)
+    twin = await availability_main.start(system.settings_for("availability"), port=0)
     channel = bearer_channel(f"127.0.0.1:{twin.port}", system.minter.token("admin", "admin"))
     try:
         await eventually(lambda: twin.directory.agent(agent))

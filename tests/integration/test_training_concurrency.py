@@ -19,7 +19,7 @@ from services.training import main as training_main
 from services.training import store
 from tests.conftest import System
 from tests.integration.test_training_api import course, rules, session
-from wfm_runtime.testing import channel, eventually, isolated_settings
+from wfm_runtime.testing import channel, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -40,15 +40,7 @@ async def replicas(system: System) -> AsyncIterator[Replicas]:
         await system.add_agent(agent, "night")
     for agent in agents:
         await system.known_to_training(agent)
-    settings = isolated_settings(
-        "training",
-        system.mongo_url,
-        system.nats.url,
-        prefix=system.prefix,
-        auth=system.minter.auth_config(),
-        namespace=system.namespace,
-    )
-    second = await training_main.start(settings, port=0)
+    second = await training_main.start(system.settings_for("training"), port=0)
     ch = channel(f"127.0.0.1:{second.port}", system.minter.token("hr-2", "hr"))
     stubs = Replicas([system.train, training_grpc.TrainingServiceStub(ch)])
 
@@ -88,7 +80,7 @@ async def _race(
 
 async def _settled(system: System, session_id: str, roster: int) -> pb.Session:
     """The session as its events say (a replica's reads may lag the other replica's writes)."""
-    truth = await system.training.store.session_from_events(session_id)
+    truth = await system.training.store.session_now(session_id)
     assert len(truth.roster) == roster
     return store.session_to_proto(truth)
 

@@ -26,7 +26,7 @@ from tests.integration.test_training_flow_edges import bookings, settled_booking
 from tests.integration.test_training_manage import update_session
 from tests.training_helpers import starting_soon
 from wfm_runtime.commands import Command
-from wfm_runtime.testing import eventually, isolated_settings
+from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp, utc_now
 
 pytestmark = pytest.mark.integration
@@ -241,17 +241,7 @@ async def test_a_restarted_service_releases_what_a_lost_enrollment_left(
     await settled_bookings(system, "r1", ["sessions/s1"])
 
     monkeypatch.setattr(reconciler, "GRACE", timedelta(0))
-    replica = await training_main.start(
-        isolated_settings(
-            "training",
-            system.mongo_url,
-            system.nats.url,
-            prefix=system.prefix,
-            auth=system.minter.auth_config(),
-            namespace=system.namespace,
-        ),
-        port=0,
-    )
+    replica = await training_main.start(system.settings_for("training"), port=0)
     try:
         assert await settled_bookings(system, "r1", []) == []
     finally:
