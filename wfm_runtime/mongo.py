@@ -6,6 +6,7 @@ Written to the subset that MongoDB 7 and FerretDB v1.24 share (docs/ferretdb.md)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
@@ -55,6 +56,16 @@ async def ensure_indexes(coll: Collection, *specs: tuple[list[str], bool]) -> No
     for fields, unique in specs:
         model = IndexModel([(f, ASCENDING) for f in fields], unique=unique, name="_".join(fields))
         await coll.create_indexes([model])
+
+
+async def retire_indexes(coll: Collection, *names: str) -> None:
+    """Drops indexes a newer version no longer uses, if they are there. Idempotent: a view
+    created by an older release keeps paying for an unused index on every write otherwise."""
+    present = await coll.index_information()
+    for name in names:
+        if name in present:
+            with contextlib.suppress(OperationFailure):  # dropped meanwhile by another replica
+                await coll.drop_index(name)
 
 
 async def get(coll: Collection, doc_id: str) -> dict[str, Any] | None:

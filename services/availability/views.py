@@ -87,6 +87,8 @@ class AvailabilityViews:
     async def setup(self) -> None:
         # History reads an agent's transitions by instant: the one before a range and those in it.
         await mongo.ensure_indexes(self.transitions, (["agent_id", "at", "version"], False))
+        # Its predecessor, which read an agent's whole past, is only a cost on every write now.
+        await mongo.retire_indexes(self.transitions, "agent_id_version")
         await mongo.ensure_indexes(self.agents, (["team_id"], False))
 
     # --- directory ---------------------------------------------------------------------

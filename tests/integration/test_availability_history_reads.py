@@ -115,3 +115,16 @@ async def test_history_is_what_the_whole_past_gave(
 async def test_transitions_are_indexed_by_agent_and_instant(views: AvailabilityViews) -> None:
     indexes = await views.transitions.index_information()
     assert indexes["agent_id_at_version"]["key"] == [("agent_id", 1), ("at", 1), ("version", 1)]
+
+
+async def test_setup_drops_the_index_history_no_longer_uses(views: AvailabilityViews) -> None:
+    # A view created by an earlier release has the old (agent_id, version) index.
+    await mongo.ensure_indexes(views.transitions, (["agent_id", "version"], False))
+    assert "agent_id_version" in await views.transitions.index_information()
+
+    await views.setup()
+    await views.setup()  # idempotent: a second start, with it gone, is fine
+
+    indexes = await views.transitions.index_information()
+    assert "agent_id_version" not in indexes
+    assert "agent_id_at_version" in indexes
