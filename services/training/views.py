@@ -3,6 +3,8 @@
 Views (in the service's views database), all derived from events and rebuildable:
 - `courses`, `sessions` (with the roster: the session roster view), `learners` (bookings and
   completions: the transcript view): each aggregate's latest state as its serialized proto.
+- The reconciler's sweep reads `learners` by `booked` (whether the learner holds a booking);
+  documents written before the field was kept lack it and are read too (`BOOKED`).
 - ListSessions (the training calendar) reads `sessions` by `calendar_key` (start, then id)
   with `course_id` and `state` beside it.
 - ListEnrollments reads `sessions` too (by `_id`, `course_id` or `agent_ids`, every agent on
@@ -45,6 +47,12 @@ class TeamEntry:
     version: int
 
 
+# The learners the sweep reads: `booked` true, or missing (a document written before the field
+# was kept, until its learner's next event or a rebuild rewrites it). `$ne` matches a missing
+# field on MongoDB 7 and on FerretDB v1.24 (tests/integration/test_store_subset.py).
+BOOKED: dict[str, Any] = {"booked": {"$ne": False}}
+
+
 class TrainingViews:
     def __init__(self, db: mongo.Database) -> None:
         self.courses = db["courses"]
@@ -59,6 +67,7 @@ class TrainingViews:
         await mongo.ensure_indexes(self.sessions, (["course_id"], False))
         await mongo.ensure_indexes(self.sessions, (["agent_ids"], False))
         await mongo.ensure_indexes(self.sessions, (["calendar_key"], False))
+        await mongo.ensure_indexes(self.learners, (["booked"], False))
         await mongo.ensure_indexes(self.agents, (["team_id"], False))
 
     async def all_courses(self) -> list[d.Course]:
@@ -128,10 +137,9 @@ class TrainingViews:
         return {str(doc["_id"]): store.learner_from_doc(doc) for doc in docs}
 
     async def learners_with_bookings(self) -> list[d.Learner]:
-        """Every learner holding a booking (the reconciler's sweep: a scan of `learners`; the
-        documents keep no queryable field for it, and one scan a minute is cheap next to the
-        projector's writes)."""
-        docs = await mongo.find_all(self.learners, {})
+        """Every learner holding a booking (the reconciler's sweep), read by the indexed
+        `booked`; a document written before the field was kept is read and filtered here."""
+        docs = await mongo.find_all(self.learners, BOOKED)
         learners = [store.learner_from_doc(doc) for doc in docs]
         return [learner for learner in learners if learner.bookings]
 
@@ -257,8 +265,12 @@ class TrainingProjection:
                     calendar_key=calendar_key(message.start_time.ToDatetime(UTC), entity_id),
                     state=message.state,
                 )
+            elif kind == store.LEARNER:
+                writes["learners"][entity_id] = store.state_doc(
+                    message, version, booked=bool(message.bookings)
+                )
             else:
-                writes[f"{kind}s"][entity_id] = store.state_doc(message, version)
+                writes["courses"][entity_id] = store.state_doc(message, version)
             self._versions[(kind, entity_id)] = version
         for kind, name in (
             (store.COURSE, "courses"),

@@ -373,6 +373,18 @@ async def test_sparse_is_silently_ignored(db: mongo.Database, ferretdb: bool) ->
     assert "sparse" not in info["s_1"]
 
 
+async def test_ne_on_an_indexed_field_also_matches_documents_missing_it(
+    db: mongo.Database,
+) -> None:
+    """`{f: {$ne: false}}` finds `true` and documents without `f` (written before the field was
+    kept), not `false`: the training reconciler reads learners this way (views.BOOKED)."""
+    coll = db["flagged"]
+    await mongo.ensure_indexes(coll, (["f"], False))
+    await coll.insert_many([{"_id": "yes", "f": True}, {"_id": "no", "f": False}, {"_id": "old"}])
+    got = await mongo.find_all(coll, {"f": {"$ne": False}}, sort=[("_id", 1)])
+    assert [doc["_id"] for doc in got] == ["old", "yes"]
+
+
 async def test_group_with_several_accumulators_fills_only_the_first(
     db: mongo.Database, ferretdb: bool
 ) -> None:

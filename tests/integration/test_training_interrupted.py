@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -18,14 +19,16 @@ import pytest
 from pymongo.errors import AutoReconnect
 from wfm.training.v1 import training_service_pb2 as pb
 
-from services.training import flows, reconciler, store
+from services.training import flows, reconciler, store, views
 from services.training import main as training_main
 from tests.conftest import System
 from tests.integration.test_training_api import START, _staff, course, enroll, rules, session
 from tests.integration.test_training_flow_edges import bookings, settled_bookings
 from tests.integration.test_training_manage import update_session
 from tests.training_helpers import starting_soon
+from wfm_runtime import mongo
 from wfm_runtime.commands import Command
+from wfm_runtime.service import control_subject
 from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp, utc_now
 
@@ -395,3 +398,52 @@ async def test_a_retried_enrollment_books_the_session_where_it_moved_meanwhile(
     await system.train.CreateSession(session("cu-old", "copper-101", START))
     ok = await system.train.EnrollAgents(enroll("cu-old", "m1", key="try-old"))
     assert [e.state for e in ok.enrollments] == [E]
+
+
+async def test_the_sweep_reads_only_learners_holding_a_booking(system: System) -> None:
+    """The sweep reads `learners` by the indexed `booked`: a learner whose booking went is not
+    read, while one holding a booking is, and so is a document written before `booked` was kept
+    (here o1's, the field removed) until its next event rewrites it. Both cut-off bookings are
+    still settled, and the sweep then reads nobody but the seated agent. A rebuild of the views
+    (`make rebuild-views`) writes `booked` into every document again."""
+    await _staff(system, "night", ["seated", "gone", "n1", "o1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    await system.train.EnrollAgents(enroll("s1", "seated", "gone"))
+    await system.train.WithdrawEnrollment(
+        pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/gone", idempotency_key="w-g")
+    )
+    await cut_off(system, enroll("s1", "n1", "o1", key="lost"))
+    learners = system.training.views.learners
+
+    async def booked() -> dict[str, Any]:
+        return {doc["_id"]: doc.get("booked") for doc in await mongo.find_all(learners, {})}
+
+    held = {"seated": True, "gone": False, "n1": True, "o1": True}
+    await eventually(booked, lambda got: got == held)
+    await learners.update_one({"_id": "o1"}, {"$unset": {"booked": ""}})
+    assert await booked() == {**held, "o1": None}
+    assert "booked" in await learners.index_information()
+
+    async def read_by_sweep() -> list[str]:
+        return sorted(doc["_id"] for doc in await mongo.find_all(learners, views.BOOKED))
+
+    assert await read_by_sweep() == ["n1", "o1", "seated"]
+    with_bookings = await system.training.views.learners_with_bookings()
+    assert sorted(lr.agent_id for lr in with_bookings) == ["n1", "o1", "seated"]
+
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 2
+    for agent in ("n1", "o1"):
+        assert await settled_bookings(system, agent, []) == []
+    await eventually(booked, lambda got: got == {**held, "n1": False, "o1": False})
+    assert await read_by_sweep() == ["seated"]
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+    assert await bookings(system, "seated") == ["sessions/s1"]
+
+    await learners.update_many({}, {"$unset": {"booked": ""}})
+    reply = await system.training.runtime.bus.nc.request(
+        control_subject("training", "rebuild-views", system.namespace), b"", timeout=60
+    )
+    assert json.loads(reply.data)["ok"] is True
+    await eventually(booked, lambda got: got == {**held, "n1": False, "o1": False})
+    assert await read_by_sweep() == ["seated"]
