@@ -1141,7 +1141,12 @@ def training_completion(
     completion: training_events.TrainingCompletion, agent_zone: str
 ) -> metrics.TrainingCompletion:
     """A completion at its session's start, or at its completion (self-paced); its local
-    date, when no shift covers that, is taken in the completion's zone, else the agent's."""
+    date, when no shift covers that, is taken in the completion's zone, else the agent's.
+
+    Keyed by course and session: every completion has a session (`sessions/{id}`, required
+    and unique), and training records at most one result per agent and session (final
+    states, `ALREADY_LEFT`, domain.decide_complete), so an agent's completions never share
+    a key, while a redelivered event replaces its own entry."""
     stamp = (
         completion.session_start_time
         if completion.HasField("session_start_time")

@@ -196,6 +196,17 @@ def test_without_a_shift_a_completion_counts_on_the_local_date_of_its_own_zone()
     assert trainings_of_day(inputs, D25) == [filed]
 
 
+def test_two_completions_of_one_course_on_different_sessions_both_count() -> None:
+    """A fail and the pass on a later session of the same course, the same day: each is its
+    own entry (course and session), so both attended times count."""
+    failed = TrainingCompletion("courses/c|sessions/s1", at(24, 4), PUNE, 60, technical=True)
+    passed = TrainingCompletion("courses/c|sessions/s2", at(24, 6), PUNE, 45, technical=True)
+    inputs = AgentInputs(zone=PUNE, trainings=(failed, passed))
+    assert trainings_of_day(inputs, D24) == [failed, passed]
+    assert day_sums(inputs, D24)["training_minutes"] == 105
+    assert day_sums(inputs, D24)["technical_trainings"] == 2
+
+
 def case(
     case_id: str,
     resolved: datetime,
