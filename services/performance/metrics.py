@@ -87,9 +87,12 @@ class Leave:
 @dataclass(frozen=True)
 class TrainingCompletion:
     """From training's CompletionRecorded: `minutes` of training at `at` (the session's start;
-    self-paced, the completion). It counts on the roster date of that instant, like a case:
-    decided from the shifts known when figures are computed, so a shift published or moved
-    later moves it too; `zone` gives the local date when no shift covers it."""
+    a self-paced session's is its window's start). It counts on the roster date of that
+    instant, like a case: decided from the shifts known when figures are computed, so a shift
+    published or moved later moves it too; when no shift covers it, on the local date in the
+    agent's zone now (`AgentInputs.zone`), as a case or a status does, so one agent-day follows
+    one clock. `zone` is the agent's zone when training recorded it: it only finds where a copy
+    stored before the instant was kept was filed (views.DayBook.record_training_completion)."""
 
     completion_id: str
     at: datetime | None
@@ -525,20 +528,24 @@ def first_login_in(timeline: _Timeline, shift: Shift) -> datetime | None:
     return None
 
 
-def training_roster_date(shifts: Iterable[Shift], training: TrainingCompletion) -> date:
-    """The roster date a completion counts on (the date it was filed on, if stored without
-    its instant)."""
+def training_roster_date(
+    shifts: Iterable[Shift], training: TrainingCompletion, agent_zone: str
+) -> date:
+    """The roster date a completion counts on: its covering shift's, else its local date in
+    the agent's zone now (not the zone it was recorded in: the day's cases, statuses and
+    midnights are all on the agent's clock now); the date it was filed on, if stored without
+    its instant."""
     if training.at is None:
         assert training.filed_on is not None  # one or the other (store._training)
         return training.filed_on
-    return roster_date_at(shifts, training.at, training.zone)
+    return roster_date_at(shifts, training.at, agent_zone)
 
 
 def trainings_of_day(inputs: AgentInputs, day: date) -> list[TrainingCompletion]:
-    """Completions belong to the roster date of their session's start (self-paced: of the
-    completion), as cases do to that of their resolve time."""
+    """Completions belong to the roster date of their session's start, as cases do to that of
+    their resolve time (same shifts, same zone)."""
     return sorted(
-        (t for t in inputs.trainings if training_roster_date(inputs.shifts, t) == day),
+        (t for t in inputs.trainings if training_roster_date(inputs.shifts, t, inputs.zone) == day),
         key=lambda t: t.completion_id,
     )
 

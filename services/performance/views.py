@@ -471,10 +471,11 @@ class DayBook:
         doc = await self._doc(TRAINING, store.bucket_id(agent_id, training.at))
         doc.setdefault("trainings", {})[training.completion_id] = store.training_entry(training)
         shifts = await self._shifts_around_instant(agent_id, training.at)
-        # Its local date too: where a copy stored before the instant was kept is filed (a
-        # redelivered event), which this one now replaces.
+        day = metrics.training_roster_date(shifts, training, self.zone_of(agent_id))
+        # Its local date in the zone it was recorded in too: where a copy stored before the
+        # instant was kept is filed (a redelivered event), which this one now replaces.
         local = training.at.astimezone(ZoneInfo(training.zone)).date()
-        return {(agent_id, metrics.training_roster_date(shifts, training)), (agent_id, local)}
+        return {(agent_id, day), (agent_id, local)}
 
     async def apply_schedule(self, schedule: roster.Schedule, kept_from: date) -> set[AgentDay]:
         """Scheduling's full new schedule of an agent -> its shifts per roster date and leave.
@@ -1140,8 +1141,16 @@ class TrainingProjection(_DayBookProjection):
 def training_completion(
     completion: training_events.TrainingCompletion, agent_zone: str
 ) -> metrics.TrainingCompletion:
-    """A completion at its session's start, or at its completion (self-paced); its local
-    date, when no shift covers that, is taken in the completion's zone, else the agent's."""
+    """A completion at its session's start (training sets it on every completion, a
+    self-paced session's being its window's start; without one, at its completion). When no
+    shift covers that instant it counts on the agent's local date in the agent's zone when
+    the day is computed (metrics.training_roster_date), like the day's cases; the zone it
+    was recorded in (else the agent's now) is kept only to find a copy stored by date.
+
+    Keyed by course and session: every completion has a session (`sessions/{id}`, required
+    and unique), and training records at most one result per agent and session (final
+    states, `ALREADY_LEFT`, domain.decide_complete), so an agent's completions never share
+    a key, while a redelivered event replaces its own entry."""
     stamp = (
         completion.session_start_time
         if completion.HasField("session_start_time")

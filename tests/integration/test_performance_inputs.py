@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from wfm.availability.v1 import availability_service_pb2 as apb
 from wfm.performance.v1 import performance_service_pb2 as pb
+from wfm.scheduling.v1 import directory_service_pb2 as dpb
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 from wfm.training.v1 import training_service_pb2 as tpb
 
@@ -468,4 +470,133 @@ async def test_a_class_in_a_night_shift_counts_on_its_roster_date_across_a_month
     )
     assert [(t.completion_id, t.roster_date, t.hours) for t in explained.trainings] == [
         ("courses/night-fibre|sessions/late", "2026-01-31", 2.0)
+    ]
+
+
+async def test_a_relocated_agents_classes_follow_the_agents_clock_and_a_retake_counts_too(
+    perf_system: System,
+) -> None:
+    """Nina fails a course in New York at 22:00 on 5 January (03:00 UTC on the 6th) and passes
+    it on another session two hours later, then moves to Pune, where both instants are on 6
+    January. No shift covers them: both classes count on Pune's 6 January, with a case
+    resolved between them, not one on New York's 5th; and the retake is an entry of its own."""
+    system = perf_system
+    assert system.perf is not None and system.performance is not None
+    new_york, pune = "America/New_York", "Asia/Kolkata"
+    await h.add_team(system)
+    await system.directory.CreateAgent(
+        dpb.CreateAgentRequest(
+            agent_id="nina",
+            idempotency_key="agent-nina",
+            agent=dpb.Agent(
+                display_name="Nina",
+                team=f"teams/{h.TEAM}",
+                site="pune",
+                time_zone=new_york,
+                contract_type=dpb.CONTRACT_TYPE_FULL_TIME,
+                weekly_minutes=45 * 60,
+                annual_leave_days=29,
+            ),
+        )
+    )
+    await eventually(
+        lambda: system.training.directory.agent("nina"),
+        lambda a: a is not None and a.time_zone == new_york,
+    )
+    trainer = system.training_as("trainer-1", "trainer")
+    hr = system.training_as("hr-1", "hr")
+    await trainer.CreateCourse(
+        tpb.CreateCourseRequest(
+            course_id="refresh",
+            course=tpb.Course(
+                title="Fibre refresher",
+                category=tpb.COURSE_CATEGORY_CLIENT_SPECIFIC,
+                client="acme",
+                credit_minutes=60,
+                technical=True,
+            ),
+            idempotency_key="course",
+        )
+    )
+    first = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)  # 22:00 on the 5th in New York
+    for session_id, start, passed in (
+        ("try-1", first, False),
+        ("try-2", first + timedelta(hours=2), True),
+    ):
+        await trainer.CreateSession(
+            tpb.CreateSessionRequest(
+                session_id=session_id,
+                session=tpb.Session(
+                    course="courses/refresh",
+                    start_time=to_timestamp(start),
+                    end_time=to_timestamp(start + timedelta(hours=1)),
+                    time_zone=new_york,
+                    trainer="trainer-1",
+                    capacity=5,
+                    delivery=tpb.DELIVERY_VIRTUAL,
+                ),
+                idempotency_key=f"session-{session_id}",
+            )
+        )
+        await hr.EnrollAgents(
+            tpb.EnrollAgentsRequest(
+                session=f"sessions/{session_id}",
+                agents=["agents/nina"],
+                idempotency_key=f"e-{session_id}",
+            )
+        )
+        with training_clock_at(start - timedelta(minutes=5)):
+            await trainer.StartSession(
+                tpb.StartSessionRequest(
+                    name=f"sessions/{session_id}", idempotency_key=f"go-{session_id}"
+                )
+            )
+        await trainer.RecordCompletion(
+            tpb.RecordCompletionRequest(
+                name=f"sessions/{session_id}/enrollments/nina",
+                completion=tpb.Completion(
+                    completion_time=to_timestamp(start + timedelta(hours=1)),
+                    attended_minutes=60,
+                    score=80 if passed else 40,
+                    passed=passed,
+                ),
+                idempotency_key=f"done-{session_id}",
+            )
+        )
+    # Recorded on New York's clock: the fail on the 5th, the pass on the 6th.
+    await eventually(
+        lambda: _training_hours(system, "nina", "2026-01-05", "2026-01-06"), lambda h: h == 2
+    )
+
+    agent = await system.directory.GetAgent(dpb.GetAgentRequest(name="agents/nina"))
+    await system.directory.UpdateAgent(
+        dpb.UpdateAgentRequest(
+            agent=dpb.Agent(name="agents/nina", version=agent.version, time_zone=pune),
+            update_mask=FieldMask(paths=["time_zone"]),
+            idempotency_key="moved",
+        )
+    )
+    directory = system.performance.directory
+    await eventually(lambda: directory.zone_of("nina"), lambda zone: zone == pune)
+    await system.perf.RecordCase(
+        pb.RecordCaseRequest(
+            case_id="between",
+            case=_case("nina", first + timedelta(hours=1, minutes=30)),
+            idempotency_key="between",
+        )
+    )
+    day = await eventually(
+        lambda: _day(system, "nina", "2026-01-06"), lambda m: m.cases_resolved == 1
+    )
+    assert (day.training_hours, day.technical_trainings_completed) == (2.0, 2.0)
+    explained = await system.perf.ExplainMetric(
+        pb.ExplainMetricRequest(
+            name="agents/nina/scorecard",
+            period=pb.Period(start_date="2026-01-05", end_date="2026-01-06"),
+            metric="training_hours",
+        )
+    )
+    assert [(t.completion_id, t.roster_date, t.hours) for t in explained.trainings] == [
+        ("courses/refresh|sessions/try-1", "2026-01-06", 1.0),
+        ("courses/refresh|sessions/try-2", "2026-01-06", 1.0),
     ]

@@ -186,14 +186,34 @@ def test_a_class_after_midnight_on_a_month_end_night_shift_stays_in_that_month()
     assert day_sums(inputs, date(2026, 12, 1))["training_minutes"] == 0
 
 
-def test_without_a_shift_a_completion_counts_on_the_local_date_of_its_own_zone() -> None:
-    """The completion's zone (the agent's when training recorded it) gives its local date;
-    one stored before the instant was kept counts on the date it was filed on."""
+def test_without_a_shift_a_completion_counts_on_the_agents_local_date_like_a_case() -> None:
+    """Recorded while the agent lived in New York (22:00 on the 23rd there), read for an
+    agent now in Pune (08:30 on the 24th): it counts on the 24th, with a case resolved at the
+    same instant, not on the 23rd of the zone it was recorded in. One stored before the
+    instant was kept counts on the date it was filed on."""
     in_new_york = TrainingCompletion("t-1", at(24, 3), "America/New_York", 60, technical=False)
     filed = TrainingCompletion("t-2", None, "", 30, technical=False, filed_on=D25)
-    inputs = AgentInputs(zone=PUNE, trainings=(in_new_york, filed))
-    assert trainings_of_day(inputs, D23) == [in_new_york]  # 22:00 on the 23rd in New York
+    same_instant = case("c-1", at(24, 3), handle_s=300)
+    inputs = AgentInputs(zone=PUNE, trainings=(in_new_york, filed), cases=(same_instant,))
+    assert trainings_of_day(inputs, D23) == []
+    assert trainings_of_day(inputs, D24) == [in_new_york]
+    assert cases_of_day(inputs, D24) == [same_instant]
+    assert day_sums(inputs, D24)["training_minutes"] == 60
+    assert day_sums(inputs, D23)["training_minutes"] == 0
     assert trainings_of_day(inputs, D25) == [filed]
+    # The agent's zone decides it, whatever the completion's: back in New York, the 23rd.
+    assert trainings_of_day(replace(inputs, zone="America/New_York"), D23) == [in_new_york]
+
+
+def test_two_completions_of_one_course_on_different_sessions_both_count() -> None:
+    """A fail and the pass on a later session of the same course, the same day: each is its
+    own entry (course and session), so both attended times count."""
+    failed = TrainingCompletion("courses/c|sessions/s1", at(24, 4), PUNE, 60, technical=True)
+    passed = TrainingCompletion("courses/c|sessions/s2", at(24, 6), PUNE, 45, technical=True)
+    inputs = AgentInputs(zone=PUNE, trainings=(failed, passed))
+    assert trainings_of_day(inputs, D24) == [failed, passed]
+    assert day_sums(inputs, D24)["training_minutes"] == 105
+    assert day_sums(inputs, D24)["technical_trainings"] == 2
 
 
 def case(

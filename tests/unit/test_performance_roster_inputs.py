@@ -12,6 +12,8 @@ from wfm.training.v1 import events_pb2 as training_events
 from services.performance import store, views
 from services.performance.metrics import SUM_FIELDS, AgentInputs, trainings_of_day
 from services.scheduling import roster
+from services.training import domain as training
+from services.training import store as training_store
 from wfm_runtime.timefmt import to_timestamp
 
 
@@ -161,3 +163,48 @@ def test_a_completion_stored_with_only_its_date_still_counts_on_it() -> None:
     for parts in ([legacy, fresh], [fresh, legacy]):
         merged: AgentInputs = store.inputs_from_parsed("Asia/Kolkata", parts)
         assert merged.trainings == (again,)
+
+
+def test_every_completion_has_its_own_session_so_retakes_of_a_course_keep_both_entries() -> None:
+    """Training records a completion only on a session (a self-paced one too: its window
+    starts it), at most once per agent and session. A fail and the pass on a later
+    self-paced session of the same course, as training encodes them, are two entries; a
+    redelivered event replaces its own."""
+    course = training.Course("gdpr", title="GDPR", credit_minutes=60, technical=True)
+    events = []
+    for session_id, day, passed in (("w1", 23, False), ("w2", 24, True)):
+        session = training.Session(
+            session_id,
+            course_id="gdpr",
+            start=at(day, 4),
+            end=at(day, 4) + timedelta(days=7),
+            time_zone="Asia/Kolkata",
+            delivery=training.Delivery.SELF_PACED,
+        )
+        record = training.completion_record(
+            course=course,
+            session=session,
+            completion=training.Completion(at(day, 9), 60, 50, passed),
+            agent_zone="Asia/Kolkata",
+        )
+        learner = training.decide_complete(training.Learner("a-1"), record)
+        assert learner is not None and training.decide_complete(learner, record) is None
+        events.append(training_store.completion_to_proto("a-1", record))
+    assert [(e.session, e.HasField("session_start_time")) for e in events] == [
+        ("sessions/w1", True),
+        ("sessions/w2", True),
+    ]
+    kept = [views.training_completion(e, "Asia/Kolkata") for e in events]
+    assert [k.completion_id for k in kept] == [
+        "courses/gdpr|sessions/w1",
+        "courses/gdpr|sessions/w2",
+    ]
+    stored: dict[str, object] = {}
+    for k in [*kept, kept[0]]:  # the first event delivered again
+        stored[k.completion_id] = store.training_entry(k)
+    inputs = store.inputs_from_parsed(
+        "Asia/Kolkata", [store.parse_slice("a-1", {"trainings": stored})]
+    )
+    assert inputs.trainings == tuple(kept)
+    assert [t.minutes for t in trainings_of_day(inputs, date(2026, 11, 23))] == [60]
+    assert [t.minutes for t in trainings_of_day(inputs, date(2026, 11, 24))] == [60]
