@@ -86,13 +86,14 @@ class Leave:
 
 @dataclass(frozen=True)
 class TrainingCompletion:
-    """From training's CompletionRecorded: `minutes` of training at `at` (the session's start;
-    a self-paced session's is its window's start). It counts on the roster date of that
-    instant, like a case: decided from the shifts known when figures are computed, so a shift
-    published or moved later moves it too; when no shift covers it, on the local date in the
-    agent's zone now (`AgentInputs.zone`), as a case or a status does, so one agent-day follows
-    one clock. `zone` is the agent's zone when training recorded it: it only finds where a copy
-    stored before the instant was kept was filed (views.DayBook.record_training_completion)."""
+    """From training's CompletionRecorded: `minutes` of training at `at` (the session's
+    start; a self-paced session's completion, views.training_completion). It counts on the
+    roster date of that instant, like a case: decided from the shifts known when figures are
+    computed, so a shift published or moved later moves it too; when no shift covers it, on
+    the local date in the agent's zone now (`AgentInputs.zone`), as a case or a status does,
+    so one agent-day follows one clock. `zone` is the agent's zone when training recorded it:
+    it only finds where a copy stored before the instant was kept was filed
+    (views.DayBook.record_training_completion)."""
 
     completion_id: str
     at: datetime | None

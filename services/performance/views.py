@@ -1141,8 +1141,10 @@ class TrainingProjection(_DayBookProjection):
 def training_completion(
     completion: training_events.TrainingCompletion, agent_zone: str
 ) -> metrics.TrainingCompletion:
-    """A completion at its session's start (training sets it on every completion, a
-    self-paced session's being its window's start; without one, at its completion). When no
+    """A completion at its session's start (training sets it on every completion), or at its
+    completion when the session is self-paced: its window (up to 31 days) says when the agent
+    could train, the completion when they did. Completions recorded before training said
+    which sessions were self-paced count at their window's start. When no
     shift covers that instant it counts on the agent's local date in the agent's zone when
     the day is computed (metrics.training_roster_date), like the day's cases; the zone it
     was recorded in (else the agent's now) is kept only to find a copy stored by date.
@@ -1151,11 +1153,8 @@ def training_completion(
     and unique), and training records at most one result per agent and session (final
     states, `ALREADY_LEFT`, domain.decide_complete), so an agent's completions never share
     a key, while a redelivered event replaces its own entry."""
-    stamp = (
-        completion.session_start_time
-        if completion.HasField("session_start_time")
-        else completion.completion_time
-    )
+    by_session = completion.HasField("session_start_time") and not completion.self_paced
+    stamp = completion.session_start_time if by_session else completion.completion_time
     return metrics.TrainingCompletion(
         f"{completion.course}|{completion.session}",
         from_timestamp(stamp),

@@ -256,6 +256,7 @@ class CompletionRecord:
     competency: str = ""
     level: Level | None = None
     expire_time: datetime | None = None  # certification expiry (passed, course with validity)
+    self_paced: bool = False  # trained in a self-paced window, at completion_time
 
 
 @dataclass(frozen=True)
@@ -906,6 +907,7 @@ def completion_record(
         competency=course.competency if completion.passed else "",
         level=course.level if completion.passed else None,
         expire_time=expire,
+        self_paced=session.delivery is Delivery.SELF_PACED,
     )
 
 

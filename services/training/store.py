@@ -258,6 +258,7 @@ def _completion_message(agent_id: str, c: d.CompletionRecord) -> ev.TrainingComp
         passed=c.passed,
         competency=c.competency,
         competency_level=level_to_proto(c.level),
+        self_paced=c.self_paced,
     )
     _set_time(message, "certification_expire_time", c.expire_time)
     return message
@@ -284,6 +285,7 @@ def _completion_from_bytes(data: bytes) -> d.CompletionRecord:
         competency=m.competency,
         level=level_from_proto(m.competency_level),
         expire_time=_time(m, "certification_expire_time"),
+        self_paced=m.self_paced,
     )
 
 

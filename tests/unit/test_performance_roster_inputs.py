@@ -168,8 +168,8 @@ def test_a_completion_stored_with_only_its_date_still_counts_on_it() -> None:
 def test_every_completion_has_its_own_session_so_retakes_of_a_course_keep_both_entries() -> None:
     """Training records a completion only on a session (a self-paced one too: its window
     starts it), at most once per agent and session. A fail and the pass on a later
-    self-paced session of the same course, as training encodes them, are two entries; a
-    redelivered event replaces its own."""
+    self-paced session of the same course, as training encodes them, are two entries, each on
+    the day it was completed (not its window's start); a redelivered event replaces its own."""
     course = training.Course("gdpr", title="GDPR", credit_minutes=60, technical=True)
     events = []
     for session_id, day, passed in (("w1", 23, False), ("w2", 24, True)):
@@ -184,15 +184,15 @@ def test_every_completion_has_its_own_session_so_retakes_of_a_course_keep_both_e
         record = training.completion_record(
             course=course,
             session=session,
-            completion=training.Completion(at(day, 9), 60, 50, passed),
+            completion=training.Completion(at(day + 3, 9), 60, 50, passed),
             agent_zone="Asia/Kolkata",
         )
         learner = training.decide_complete(training.Learner("a-1"), record)
         assert learner is not None and training.decide_complete(learner, record) is None
         events.append(training_store.completion_to_proto("a-1", record))
-    assert [(e.session, e.HasField("session_start_time")) for e in events] == [
-        ("sessions/w1", True),
-        ("sessions/w2", True),
+    assert [(e.session, e.HasField("session_start_time"), e.self_paced) for e in events] == [
+        ("sessions/w1", True, True),
+        ("sessions/w2", True, True),
     ]
     kept = [views.training_completion(e, "Asia/Kolkata") for e in events]
     assert [k.completion_id for k in kept] == [
@@ -206,5 +206,22 @@ def test_every_completion_has_its_own_session_so_retakes_of_a_course_keep_both_e
         "Asia/Kolkata", [store.parse_slice("a-1", {"trainings": stored})]
     )
     assert inputs.trainings == tuple(kept)
-    assert [t.minutes for t in trainings_of_day(inputs, date(2026, 11, 23))] == [60]
-    assert [t.minutes for t in trainings_of_day(inputs, date(2026, 11, 24))] == [60]
+    assert trainings_of_day(inputs, date(2026, 11, 23)) == []  # the first window's start
+    assert [t.minutes for t in trainings_of_day(inputs, date(2026, 11, 26))] == [60]
+    assert [t.minutes for t in trainings_of_day(inputs, date(2026, 11, 27))] == [60]
+
+
+def test_a_class_counts_at_its_session_start_a_self_paced_session_at_completion() -> None:
+    def event(self_paced: bool) -> training_events.TrainingCompletion:
+        return training_events.TrainingCompletion(
+            course="courses/c",
+            session="sessions/s",
+            session_start_time=to_timestamp(at(2, 4)),
+            completion_time=to_timestamp(at(20, 11)),
+            time_zone="UTC",
+            attended_minutes=90,
+            self_paced=self_paced,
+        )
+
+    assert views.training_completion(event(False), "UTC").at == at(2, 4)
+    assert views.training_completion(event(True), "UTC").at == at(20, 11)
