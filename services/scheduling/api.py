@@ -233,9 +233,7 @@ def _agent_updated(
     if result is None:
         return None
     agent, changed = result
-    return events_pb2.AgentUpdated(
-        agent=store.agent_to_proto(replace(agent, version=version + 1)), changed_fields=changed
-    )
+    return store.agent_updated(replace(agent, version=version + 1), changed)
 
 
 def _check_contract(v: Violations, value: int, field_path: str) -> None:

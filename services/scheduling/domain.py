@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 
-from services.scheduling.rostertime import parse_hhmm
+from services.scheduling.rostertime import local_date, parse_hhmm
 from wfm_runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -32,6 +32,8 @@ UPDATABLE_AGENT_FIELDS = frozenset(
 )
 # A contract that names no working days works Monday to Friday (ISO weekdays).
 DEFAULT_WORKING_DAYS = (1, 2, 3, 4, 5)
+# The working days through time keep at most this many periods (the oldest drop off).
+MAX_WORKING_DAYS_PERIODS = 32
 
 UPDATABLE_TEAM_FIELDS = frozenset({"display_name", "client", "operating_hours", "min_rest_minutes"})
 
@@ -69,10 +71,46 @@ class Agent:
     update_time: datetime | None = None
     annual_leave_days: int = 0
     working_days: tuple[int, ...] = ()  # ISO weekdays, ascending; () = DEFAULT_WORKING_DAYS
+    # (first local date in force, working days as `working_days`), oldest first; the first
+    # period also covers every earlier date. () until the working days change: the current
+    # ones were in force all along.
+    working_days_history: tuple[tuple[date, tuple[int, ...]], ...] = ()
 
     @property
     def working_weekdays(self) -> frozenset[int]:
         return frozenset(self.working_days or DEFAULT_WORKING_DAYS)
+
+    @property
+    def working_weekdays_history(self) -> tuple[tuple[date, frozenset[int]], ...]:
+        """The working days through time as the rules read them (roster.Context)."""
+        return tuple((since, weekdays(days)) for since, days in self.working_days_history)
+
+
+def weekdays(working_days: tuple[int, ...]) -> frozenset[int]:
+    """The ISO weekdays a contract's `working_days` names (none: Monday to Friday)."""
+    return frozenset(working_days or DEFAULT_WORKING_DAYS)
+
+
+def working_days_from(current: Agent, updated: Agent, now: datetime) -> Agent:
+    """`updated` with its working days through time: a change of working days made at `now`
+    takes effect from the agent's next local day (the day it is made began on the old
+    contract, and a holiday or leave on it stays priced so). Changes taking effect on the
+    same day keep the last; a change back to the days already in force then is none."""
+    if updated.working_weekdays == current.working_weekdays:
+        return updated
+    history = current.working_days_history or ((_registered(current, now), current.working_days),)
+    since = local_date(now, updated.time_zone) + timedelta(days=1)
+    first, changes = history[0], [p for p in history[1:] if p[0] < since]
+    periods = [first, *changes]
+    if weekdays(periods[-1][1]) != updated.working_weekdays:
+        periods.append((since, updated.working_days))
+    return replace(updated, working_days_history=tuple(periods[-MAX_WORKING_DAYS_PERIODS:]))
+
+
+def _registered(agent: Agent, now: datetime) -> date:
+    """The local day the agent was registered (only shown: the first period covers all
+    earlier dates anyway)."""
+    return local_date(agent.create_time or now, agent.time_zone or "UTC")
 
 
 def validate_team(team: Team, v: Violations) -> None:
@@ -187,7 +225,7 @@ def decide_update_agent(
     v.raise_if_any()
     if "team" in changed:
         _require_team(updated, team_exists)
-    return replace(updated, update_time=now), changed
+    return replace(working_days_from(current, updated, now), update_time=now), changed
 
 
 def _require_team(agent: Agent, team_exists: bool) -> None:

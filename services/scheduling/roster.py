@@ -185,9 +185,24 @@ class Context:
     working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5})  # the contract's ISO weekdays
     weekly_label: str = ""  # "full-time 40 h" etc. for messages
     today: date | None = None  # the deciding day (UTC): nothing from it on is pruned
+    # The working days through time: (first local date in force, ISO weekdays), oldest first;
+    # the first period also covers every earlier date. (): `working_days` all along.
+    working_days_history: tuple[tuple[date, frozenset[int]], ...] = ()
 
     def zone(self, anchor: Anchor) -> str:
         return self.agent_zone if anchor is Anchor.AGENT else self.client_zone
+
+    def working_days_on(self, day: date) -> frozenset[int]:
+        """The contract's working days in force on `day` (the agent's local date): those of the
+        last change that took effect on or before it, the first contract before any."""
+        if not self.working_days_history:
+            return self.working_days
+        in_force = self.working_days_history[0][1]
+        for since, days in self.working_days_history[1:]:
+            if since > day:
+                break
+            in_force = days
+        return in_force
 
 
 @dataclass(frozen=True)
@@ -560,7 +575,10 @@ class Balance:
 
 def balance(schedule: Schedule, year: int, ctx: Context) -> Balance:
     """Annual leave of `year`: the allowance includes the site's public holidays that fall on
-    the contract's working days (one on a rest day gives the agent no day off)."""
+    the contract's working days (one on a rest day gives the agent no day off), each on the
+    working days in force on its date: a later contract does not re-price a past holiday.
+    Whole days not yet approved are counted on the current contract (nothing is granted yet);
+    approved ones on the working days they were approved on."""
     annual = [
         item
         for item in schedule.leave
@@ -569,7 +587,7 @@ def balance(schedule: Schedule, year: int, ctx: Context) -> Balance:
     return Balance(
         year,
         ctx.annual_allowance_days,
-        sum(1 for d in ctx.holidays if d.year == year and _working(d, ctx)),
+        sum(1 for d in ctx.holidays if d.year == year and d.isoweekday() in ctx.working_days_on(d)),
         round(sum(counted_days(i, ctx) for i in annual if i.status is LeaveStatus.APPROVED), 2),
         round(sum(counted_days(i, ctx) for i in annual if i.status is LeaveStatus.REQUESTED), 2),
     )

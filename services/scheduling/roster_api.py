@@ -786,6 +786,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             annual_allowance_days=agent.annual_leave_days,
             working_days=agent.working_weekdays,
             today=datetime.now(UTC).date(),
+            working_days_history=agent.working_weekdays_history,
         )
         return AgentFacts(agent, ctx)
 

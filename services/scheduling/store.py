@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from wfm.events.v1.envelope_pb2 import EventEnvelope
@@ -124,13 +124,32 @@ def evolve_team(state: domain.Team, envelope: EventEnvelope) -> domain.Team:
     return replace(team_from_proto(team, state.team_id), version=envelope.aggregate_version)
 
 
-def evolve_agent(state: domain.Agent, envelope: EventEnvelope) -> domain.Agent:
-    cls = (
-        events_pb2.AgentRegistered
-        if short_type(envelope.event_type) == "AgentRegistered"
-        else events_pb2.AgentUpdated
+def agent_updated(agent: domain.Agent, changed: list[str]) -> events_pb2.AgentUpdated:
+    """The event of an agent's new state, with its working days through time."""
+    return events_pb2.AgentUpdated(
+        agent=agent_to_proto(agent),
+        changed_fields=changed,
+        working_days_history=[
+            events_pb2.WorkingDaysPeriod(effective_date=since.isoformat(), working_days=days)
+            for since, days in agent.working_days_history
+        ],
     )
-    agent = agent_from_proto(unpack(envelope, cls).agent, state.agent_id)  # type: ignore[attr-defined]
+
+
+def evolve_agent(state: domain.Agent, envelope: EventEnvelope) -> domain.Agent:
+    # Every event carries the agent's full state: registered (no history yet) or updated.
+    if short_type(envelope.event_type) == "AgentRegistered":
+        registered = unpack(envelope, events_pb2.AgentRegistered)
+        agent = agent_from_proto(registered.agent, state.agent_id)
+    else:
+        updated = unpack(envelope, events_pb2.AgentUpdated)
+        agent = replace(
+            agent_from_proto(updated.agent, state.agent_id),
+            working_days_history=tuple(
+                (date.fromisoformat(p.effective_date), tuple(p.working_days))
+                for p in updated.working_days_history
+            ),
+        )
     return replace(agent, version=envelope.aggregate_version)
 
 
@@ -189,6 +208,10 @@ def agent_doc(agent: domain.Agent) -> dict[str, Any]:
         "weekly_minutes": agent.weekly_minutes,
         "annual_leave_days": agent.annual_leave_days,
         "working_days": list(agent.working_days),
+        "working_days_history": [
+            {"since": since.isoformat(), "days": list(days)}
+            for since, days in agent.working_days_history
+        ],
         "version": agent.version,
         "create_time": agent.create_time,
         "update_time": agent.update_time,
@@ -230,4 +253,10 @@ def agent_doc_to_domain(doc: dict[str, Any]) -> domain.Agent:
         update_time=_opt_time(doc.get("update_time")),
         annual_leave_days=int(doc.get("annual_leave_days", 0)),
         working_days=tuple(int(d) for d in doc.get("working_days", [])),
+        # A document written before the history was kept has none: its working days held
+        # all along.
+        working_days_history=tuple(
+            (date.fromisoformat(str(p["since"])), tuple(int(d) for d in p["days"]))
+            for p in doc.get("working_days_history", [])
+        ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime, timedelta
 
 import grpc
 import pytest
@@ -10,6 +11,8 @@ from google.protobuf import field_mask_pb2
 from wfm.scheduling.v1 import directory_service_pb2 as dpb
 from wfm.scheduling.v1 import roster_service_pb2 as rpb
 
+from services.scheduling import rostertime as rt
+from services.scheduling.store import DirectoryStore
 from tests import roster_helpers as h
 from tests.conftest import System
 from wfm_runtime.testing import eventually
@@ -370,6 +373,58 @@ async def test_annual_leave_takes_only_the_contracts_working_days(system: System
     assert approved.allowance_days == 7.0
     balance = await roster.GetLeaveBalance(year)  # type: ignore[attr-defined]
     assert (balance.taken_days, balance.remaining_days) == (7, 21)
+
+
+async def test_a_contract_change_does_not_re_price_past_holidays(system: System) -> None:
+    """Registered Monday-Friday, changed to Sunday-Thursday today: a Friday holiday before the
+    change stays deducted from the allowance, a Friday after it is a rest day, a Sunday after
+    it is a working day. The views (rebuilt too) keep the dates of the change."""
+    today = rt.local_date(datetime.now(UTC), "Asia/Kolkata")
+    past_friday = today - timedelta(days=1 + (today.isoweekday() + 1) % 7)  # yesterday or before
+    later = today + timedelta(days=3)  # the change takes effect tomorrow (or the day after)
+    future_friday = later + timedelta(days=(5 - later.isoweekday()) % 7)
+    future_sunday = later + timedelta(days=(7 - later.isoweekday()) % 7)
+    assert (past_friday.isoweekday(), future_friday.isoweekday()) == (5, 5)
+    roster = h.roster_stub(system)
+    await h.add_team(system)
+    await h.add_site(
+        roster, {str(d): "Holiday" for d in (past_friday, future_friday, future_sunday)}
+    )
+    await h.add_agent(system, "asha")
+    years = sorted({d.year for d in (past_friday, future_friday, future_sunday)})
+
+    async def holidays() -> dict[int, int]:
+        return {
+            year: (
+                await roster.GetLeaveBalance(
+                    rpb.GetLeaveBalanceRequest(agent="agents/asha", year=year)
+                )
+            ).public_holidays
+            for year in years
+        }
+
+    def count(*days: date) -> dict[int, int]:
+        return {year: sum(1 for d in days if d.year == year) for year in years}
+
+    assert await holidays() == count(past_friday, future_friday)
+    await system.directory.UpdateAgent(
+        dpb.UpdateAgentRequest(
+            agent=dpb.Agent(name="agents/asha", working_days=[7, 1, 2, 3, 4]),
+            update_mask=field_mask_pb2.FieldMask(paths=["working_days"]),
+            idempotency_key="sun-to-thu",
+        )
+    )
+    assert await holidays() == count(past_friday, future_sunday)
+    # The agents view holds the history the balance reads, and a rebuild reproduces it.
+    views = system.scheduling.views
+    directory = DirectoryStore(views.teams, views.agents)
+    viewed = await eventually(
+        lambda: directory.agent("asha"), lambda a: a is not None and a.version == 2
+    )
+    assert viewed is not None
+    assert [days for _, days in viewed.working_days_history] == [(), (1, 2, 3, 4, 7)]
+    await system.scheduling.runtime.rebuild_views()
+    assert await directory.agent("asha") == viewed
 
 
 async def test_views_rebuild_to_the_same_state_and_availability_keeps_working(
