@@ -602,7 +602,7 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         zones = await self._agent_zones(team_id, agent_id)
         found = [
             (f"agents/{s.agent_id}/leaveRequests/{item.leave_id}", s.agent_id, item)
-            for s in await self._views.schedules_of(sorted(zones))
+            for s in await self._schedules_of(sorted(zones))
             for item in s.leave
             if state is None or item.status is state
         ]
@@ -815,6 +815,19 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         if not fields.pattern_id:
             return None
         return await self._pattern(fields.pattern_id, f"shiftPatterns/{fields.pattern_id}")
+
+    async def _schedules_of(self, agent_ids: list[str]) -> list[Schedule]:
+        """The agents' schedules from the view, each replaced by this process's newer commit
+        (also one the view does not show yet), as GetAgentRoster and GetLeaveBalance read them."""
+        wanted = set(agent_ids)
+        # Asked before the view is read, as in _team_schedules.
+        pending = [s for s in self._pending_schedules() if s.agent_id in wanted]
+        latest = {s.agent_id: s for s in await self._views.schedules_of(sorted(wanted))}
+        for mine in pending:
+            seen = latest.get(mine.agent_id)
+            if seen is None or seen.version < mine.version:
+                latest[mine.agent_id] = mine
+        return [latest[a] for a in sorted(latest)]
 
     async def _team_schedules(self, team_id: str) -> list[Schedule]:
         """The team's schedules from the view, each replaced by this process's newer commit."""

@@ -155,6 +155,71 @@ async def test_coverage_shows_a_requirement_the_projection_has_not_written_yet(
     assert [c.required for c in projected.intervals] == need
 
 
+async def test_leave_list_shows_requests_and_decisions_the_projection_has_not_written_yet(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent who asks for leave, and a scheduler who decides it, see it in their lists at
+    once, as GetLeaveBalance and GetAgentRoster do: the list overlays this process's unprojected
+    commits on the view. The roster projection is held until the end, so the view has none."""
+    scheduler = await _setup(system, "asha", "ravi")
+    asha = h.roster_stub(system, "asha", "agent")
+    await asha.RequestLeave(  # asha has a view document, ravi none yet: both cases
+        rpb.RequestLeaveRequest(
+            agent="agents/asha",
+            leave_request_id="early",
+            leave_request=rpb.LeaveRequest(
+                kind=rpb.LEAVE_KIND_ANNUAL, start_date="2027-03-01", end_date="2027-03-01"
+            ),
+            idempotency_key="early",
+        )
+    )
+    views = system.scheduling.roster_views
+    await eventually(lambda: views.projected.get((SCHEDULE, "asha")) == 1)
+    released = _hold_roster_projection(system, monkeypatch)
+    asked = await asha.RequestLeave(
+        rpb.RequestLeaveRequest(
+            agent="agents/asha",
+            leave_request_id="trip",
+            leave_request=rpb.LeaveRequest(
+                kind=rpb.LEAVE_KIND_ANNUAL, start_date="2027-03-08", end_date="2027-03-09"
+            ),
+            idempotency_key="trip",
+        )
+    )
+    ravi = h.roster_stub(system, "ravi", "agent")
+    his = await ravi.RequestLeave(
+        rpb.RequestLeaveRequest(
+            agent="agents/ravi",
+            leave_request_id="flu",
+            leave_request=rpb.LeaveRequest(
+                kind=rpb.LEAVE_KIND_SICK, start_date="2027-03-02", end_date="2027-03-02"
+            ),
+            idempotency_key="flu",
+        )
+    )
+    mine = await asha.ListLeaveRequests(rpb.ListLeaveRequestsRequest(agent="agents/asha"))
+    assert [(r.name, r.state) for r in mine.leave_requests] == [
+        ("agents/asha/leaveRequests/early", rpb.LEAVE_STATE_REQUESTED),
+        (asked.name, rpb.LEAVE_STATE_REQUESTED),
+    ]
+    await scheduler.ApproveLeave(  # type: ignore[attr-defined]
+        rpb.ApproveLeaveRequest(name=asked.name, idempotency_key="ok")
+    )
+    waiting = await scheduler.ListLeaveRequests(  # type: ignore[attr-defined]
+        rpb.ListLeaveRequestsRequest(team=f"teams/{h.TEAM}", state=rpb.LEAVE_STATE_REQUESTED)
+    )
+    assert [r.name for r in waiting.leave_requests] == [
+        "agents/asha/leaveRequests/early",
+        his.name,
+    ]
+    approved = await asha.ListLeaveRequests(
+        rpb.ListLeaveRequestsRequest(agent="agents/asha", state=rpb.LEAVE_STATE_APPROVED)
+    )
+    assert [r.name for r in approved.leave_requests] == [asked.name]
+    assert views.projected.get((SCHEDULE, "asha")) == 1  # the view had none of it
+    released.set()
+
+
 async def test_team_roster_pages_over_agents_in_name_order(system: System) -> None:
     roster = await _setup(system, "asha", "meera", "ravi", "zoya")
     await h.add_night_pattern(roster)
