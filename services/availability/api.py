@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -12,16 +11,20 @@ from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
 
 from services.availability import domain, store, views
+from wfm_runtime import logging as wlog
 from wfm_runtime import pagination
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
+from wfm_runtime.config import DEFAULT_WATCH_BACKLOG
 from wfm_runtime.errors import NotFound, Violations
 from wfm_runtime.events import parse
 from wfm_runtime.grpcserver import bind, request_id
+from wfm_runtime.livefeed import RESYNC, Backlog, LiveFeed
 from wfm_runtime.messaging import Bus
 from wfm_runtime.timefmt import localized, to_timestamp, utc_now
 from wfm_runtime.validation import check_page_size, optional_instant, parse_name
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
+log = wlog.get("availability.api")
 
 
 class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
@@ -32,12 +35,16 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         board: views.AvailabilityViews,
         directory: views.Directory,
         bus: Bus,
+        *,
+        watch_backlog: int = DEFAULT_WATCH_BACKLOG,
     ) -> None:
         self._commands = commands
         self._behaviour = availability.behaviour()
         self._views = board
         self._directory = directory
         self._bus = bus
+        self._watch_backlog = watch_backlog
+        self._watchers: set[LiveFeed[bytes]] = set()
 
     async def SetStatus(self, request: pb.SetStatusRequest, context: Ctx) -> pb.Availability:
         v = Violations()
@@ -113,29 +120,58 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         v = Violations()
         team_id = parse_name(v, request.team, "team", "teams") if request.team else ""
         v.raise_if_any()
-        changes: asyncio.Queue[bytes] = asyncio.Queue()
+        # Bounded: a client that stops reading blocks our `yield` (flow control) while changes
+        # keep coming; past `watch_backlog` they are dropped and it gets a fresh snapshot.
+        changes: LiveFeed[bytes] = LiveFeed(self._watch_backlog)
 
         async def on_message(msg: Any) -> None:
-            changes.put_nowait(msg.data)
+            changes.push(msg.data)
 
         # Subscribe before the snapshot so no change falls between the two.
         subscription = await self._bus.nc.subscribe(
             store.status_changed_subjects(self._bus.namespace), cb=on_message
         )
+        self._watchers.add(changes)
         try:
-            rows = await views.whole_board(self._views, self._directory, team_id)
-            seen = {r.agent.agent_id: r.state.version for r in rows}
-            yield pb.WatchAvailabilityResponse(
-                snapshot=pb.WatchAvailabilityResponse.Snapshot(
-                    availabilities=[self._availability(r) for r in rows]
-                )
-            )
+            snapshot, seen = await self._snapshot(team_id)
+            yield snapshot
             while True:
-                row = await self._change(await changes.get(), team_id, seen)
+                data = await changes.next()
+                if data is RESYNC:
+                    log.warning(
+                        "watch_resync",
+                        team=team_id,
+                        dropped_total=changes.dropped,
+                        limit=changes.limit,
+                    )
+                    snapshot, seen = await self._snapshot(team_id)
+                    yield snapshot
+                    continue
+                row = await self._change(data, team_id, seen)
                 if row is not None:
                     yield pb.WatchAvailabilityResponse(change=self._availability(row))
         finally:
+            self._watchers.discard(changes)
             await subscription.unsubscribe()
+
+    @property
+    def watchers(self) -> tuple[Backlog[bytes], ...]:
+        """The backlog of every open WatchAvailability stream (for tests and diagnostics)."""
+        return tuple(self._watchers)
+
+    async def _snapshot(self, team_id: str) -> tuple[pb.WatchAvailabilityResponse, dict[str, int]]:
+        """The board as it is now, and each agent's version in it (later changes not newer
+        than that are already shown)."""
+        rows = await views.whole_board(self._views, self._directory, team_id)
+        seen = {r.agent.agent_id: r.state.version for r in rows}
+        return (
+            pb.WatchAvailabilityResponse(
+                snapshot=pb.WatchAvailabilityResponse.Snapshot(
+                    availabilities=[self._availability(r) for r in rows]
+                )
+            ),
+            seen,
+        )
 
     async def GetStatusHistory(
         self, request: pb.GetStatusHistoryRequest, context: Ctx

@@ -31,6 +31,7 @@ class AvailabilityService:
     directory: Directory
     port: int = 0
     follower: DirectoryFollower | None = None  # API workers only
+    api: AvailabilityApi | None = None
 
     async def stop(self) -> None:
         if self.follower is not None:
@@ -54,7 +55,12 @@ async def start(settings: Settings, port: int | None = None) -> AvailabilityServ
     if follower is not None:
         follower.start()
     api = AvailabilityApi(
-        runtime.commands, AvailabilityStore(views.board), views, directory, runtime.bus
+        runtime.commands,
+        AvailabilityStore(views.board),
+        views,
+        directory,
+        runtime.bus,
+        watch_backlog=settings.watch_backlog,
     )
 
     def register(server: grpc.aio.Server) -> list[str]:
@@ -66,7 +72,7 @@ async def start(settings: Settings, port: int | None = None) -> AvailabilityServ
         return agent.team_id if agent else None
 
     bound = await runtime.start_grpc(register, port, policy=POLICY, team_of_agent=team_of_agent)
-    return AvailabilityService(runtime, views, directory, bound, follower)
+    return AvailabilityService(runtime, views, directory, bound, follower, api)
 
 
 if __name__ == "__main__":
