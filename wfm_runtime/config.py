@@ -19,7 +19,6 @@ def _float(name: str, default: float) -> float:
 
 
 PRIMARY = "primary"
-DEFAULT_WATCH_BACKLOG = 5000
 API_WORKER = "api"
 
 
@@ -54,9 +53,6 @@ class Settings:
     # projectors) starts `workers - 1` API-only processes with role "api".
     workers: int = 1
     role: str = PRIMARY
-    # Changes a live watcher (WatchAvailability) may fall behind before they are dropped and it
-    # gets a fresh snapshot instead (wfm_runtime.livefeed): what one stalled client can hold.
-    watch_backlog: int = DEFAULT_WATCH_BACKLOG
 
     @property
     def database(self) -> str:
@@ -101,7 +97,6 @@ class Settings:
             "WFM_NAMESPACE": self.namespace,
             f"{upper}_WORKERS": str(self.workers),
             "WFM_ROLE": self.role,
-            "WFM_WATCH_BACKLOG": str(self.watch_backlog),
         }
         if self.auth is not None:
             env.update(self.auth.source_env)
@@ -141,7 +136,6 @@ def load(service: str) -> Settings:
         namespace=os.environ.get("WFM_NAMESPACE", "wfm"),
         workers=max(1, _int(f"{upper}_WORKERS", 1)),
         role=os.environ.get("WFM_ROLE", PRIMARY),
-        watch_backlog=max(1, _int("WFM_WATCH_BACKLOG", DEFAULT_WATCH_BACKLOG)),
     )
 
 

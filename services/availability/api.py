@@ -9,22 +9,20 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from wfm.availability.v1 import availability_service_pb2 as pb
 from wfm.availability.v1 import availability_service_pb2_grpc as pb_grpc
+from wfm.events.v1.envelope_pb2 import EventEnvelope
 
 from services.availability import domain, store, views
-from wfm_runtime import logging as wlog
 from wfm_runtime import pagination
 from wfm_runtime.commands import Command, CommandRunner, fingerprint
-from wfm_runtime.config import DEFAULT_WATCH_BACKLOG
 from wfm_runtime.errors import NotFound, Violations
 from wfm_runtime.events import parse
 from wfm_runtime.grpcserver import bind, request_id
-from wfm_runtime.livefeed import RESYNC, Backlog, LiveFeed
+from wfm_runtime.livefeed import Backlog, LiveFeed
 from wfm_runtime.messaging import Bus
 from wfm_runtime.timefmt import localized, to_timestamp, utc_now
 from wfm_runtime.validation import check_page_size, optional_instant, parse_name
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
-log = wlog.get("availability.api")
 
 
 class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
@@ -35,16 +33,13 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         board: views.AvailabilityViews,
         directory: views.Directory,
         bus: Bus,
-        *,
-        watch_backlog: int = DEFAULT_WATCH_BACKLOG,
     ) -> None:
         self._commands = commands
         self._behaviour = availability.behaviour()
         self._views = board
         self._directory = directory
         self._bus = bus
-        self._watch_backlog = watch_backlog
-        self._watchers: set[LiveFeed[bytes]] = set()
+        self._watchers: set[LiveFeed[EventEnvelope]] = set()
 
     async def SetStatus(self, request: pb.SetStatusRequest, context: Ctx) -> pb.Availability:
         v = Violations()
@@ -120,12 +115,14 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         v = Violations()
         team_id = parse_name(v, request.team, "team", "teams") if request.team else ""
         v.raise_if_any()
-        # Bounded: a client that stops reading blocks our `yield` (flow control) while changes
-        # keep coming; past `watch_backlog` they are dropped and it gets a fresh snapshot.
-        changes: LiveFeed[bytes] = LiveFeed(self._watch_backlog)
+        # A client that stops reading blocks our `yield` (flow control) while changes keep
+        # coming: they wait in `changes`, one per agent at most (each agent's newest).
+        changes: LiveFeed[EventEnvelope] = LiveFeed()
 
         async def on_message(msg: Any) -> None:
-            changes.push(msg.data)
+            envelope = parse(msg.data)
+            if envelope is not None:
+                changes.push(envelope.aggregate_id, envelope.aggregate_version, envelope)
 
         # Subscribe before the snapshot so no change falls between the two.
         subscription = await self._bus.nc.subscribe(
@@ -133,21 +130,15 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         )
         self._watchers.add(changes)
         try:
-            snapshot, seen = await self._snapshot(team_id)
-            yield snapshot
+            rows = await views.whole_board(self._views, self._directory, team_id)
+            seen = {r.agent.agent_id: r.state.version for r in rows}
+            yield pb.WatchAvailabilityResponse(
+                snapshot=pb.WatchAvailabilityResponse.Snapshot(
+                    availabilities=[self._availability(r) for r in rows]
+                )
+            )
             while True:
-                data = await changes.next()
-                if data is RESYNC:
-                    log.warning(
-                        "watch_resync",
-                        team=team_id,
-                        dropped_total=changes.dropped,
-                        limit=changes.limit,
-                    )
-                    snapshot, seen = await self._snapshot(team_id)
-                    yield snapshot
-                    continue
-                row = await self._change(data, team_id, seen)
+                row = await self._change(await changes.next(), team_id, seen)
                 if row is not None:
                     yield pb.WatchAvailabilityResponse(change=self._availability(row))
         finally:
@@ -155,23 +146,9 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
             await subscription.unsubscribe()
 
     @property
-    def watchers(self) -> tuple[Backlog[bytes], ...]:
-        """The backlog of every open WatchAvailability stream (for tests and diagnostics)."""
+    def watchers(self) -> tuple[Backlog[EventEnvelope], ...]:
+        """What every open WatchAvailability stream has not sent yet (tests, diagnostics)."""
         return tuple(self._watchers)
-
-    async def _snapshot(self, team_id: str) -> tuple[pb.WatchAvailabilityResponse, dict[str, int]]:
-        """The board as it is now, and each agent's version in it (later changes not newer
-        than that are already shown)."""
-        rows = await views.whole_board(self._views, self._directory, team_id)
-        seen = {r.agent.agent_id: r.state.version for r in rows}
-        return (
-            pb.WatchAvailabilityResponse(
-                snapshot=pb.WatchAvailabilityResponse.Snapshot(
-                    availabilities=[self._availability(r) for r in rows]
-                )
-            ),
-            seen,
-        )
 
     async def GetStatusHistory(
         self, request: pb.GetStatusHistoryRequest, context: Ctx
@@ -203,11 +180,8 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         return agent
 
     async def _change(
-        self, data: bytes, team_id: str, seen: dict[str, int]
+        self, envelope: EventEnvelope, team_id: str, seen: dict[str, int]
     ) -> views.BoardRow | None:
-        envelope = parse(data)
-        if envelope is None:
-            return None
         agent = await self._directory.agent(envelope.aggregate_id)
         if agent is None or (team_id and agent.team_id != team_id):
             return None

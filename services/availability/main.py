@@ -60,7 +60,6 @@ async def start(settings: Settings, port: int | None = None) -> AvailabilityServ
         views,
         directory,
         runtime.bus,
-        watch_backlog=settings.watch_backlog,
     )
 
     def register(server: grpc.aio.Server) -> list[str]:

@@ -65,38 +65,6 @@ def test_reconnects_after_unavailable_and_takes_the_new_snapshot() -> None:
     assert board.note.startswith("reconnecting")
 
 
-def test_a_snapshot_mid_stream_replaces_the_board_without_reconnecting() -> None:
-    """The service sends the board again when this watcher fell too far behind (its changes
-    were dropped): the board becomes that snapshot, agents not in it leave, and the changes
-    after it apply on top; the stream is not reopened."""
-
-    def stream() -> Iterator[pb.WatchAvailabilityResponse]:
-        yield change("a-1", pb.AGENT_STATUS_BREAK)
-        yield snapshot(("a-1", pb.AGENT_STATUS_LUNCH), ("a-3", pb.AGENT_STATUS_MEETING))
-        yield change("a-3", pb.AGENT_STATUS_AVAILABLE)
-        raise Stop  # the test's Ctrl-C
-
-    board = Board()
-    board.apply(snapshot(("a-1", pb.AGENT_STATUS_AVAILABLE), ("a-2", pb.AGENT_STATUS_BREAK)))
-    seen: list[dict[str, int]] = []
-
-    def redraw() -> None:
-        rows, note = board.current()
-        assert note == ""
-        seen.append({r.agent_id: r.status for r in rows})
-
-    def reopen() -> Iterator[pb.WatchAvailabilityResponse]:
-        raise AssertionError("a snapshot mid-stream is not a broken stream")
-
-    with pytest.raises(Stop):
-        follow(board, stream(), reopen, redraw=redraw, sleep=lambda _: None)
-    assert seen == [
-        {"a-1": pb.AGENT_STATUS_BREAK, "a-2": pb.AGENT_STATUS_BREAK},
-        {"a-1": pb.AGENT_STATUS_LUNCH, "a-3": pb.AGENT_STATUS_MEETING},
-        {"a-1": pb.AGENT_STATUS_LUNCH, "a-3": pb.AGENT_STATUS_AVAILABLE},
-    ]
-
-
 def test_other_errors_end_the_board() -> None:
     def refused() -> Iterator[pb.WatchAvailabilityResponse]:
         raise PermissionDenied(grpc.StatusCode.PERMISSION_DENIED, "not your team")

@@ -33,7 +33,6 @@ def test_settings_read_back_from_their_environment(
         rate_limit_burst=7.0,
         namespace="t1",
         workers=3,
-        watch_backlog=250,
     )
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
