@@ -116,7 +116,8 @@ class AvailabilityApi(pb_grpc.AvailabilityServiceServicer):
         team_id = parse_name(v, request.team, "team", "teams") if request.team else ""
         v.raise_if_any()
         # A client that stops reading blocks our `yield` (flow control) while changes keep
-        # coming: they wait in `changes`, one per agent at most (each agent's newest).
+        # coming: they wait in `changes`, every one up to a limit, then each agent's newest
+        # (wfm_runtime/livefeed.py).
         changes: LiveFeed[EventEnvelope] = LiveFeed()
 
         async def on_message(msg: Any) -> None:
