@@ -797,8 +797,10 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             if shift.shift_id == shift_id:
                 return shift.team_id
         # Assigned through another process a moment ago, perhaps: look in the newer events.
-        if await self._commands.refresh(self._schedules, agent_id):
-            return await self._team_of_shift(agent_id, shift_id)
+        await self._commands.refresh(self._schedules, agent_id)
+        for shift in (await self._latest_schedule(agent_id)).shifts:
+            if shift.shift_id == shift_id:
+                return shift.team_id
         return ""
 
     async def _site(self, site_id: str) -> roster.Site:
@@ -878,8 +880,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         except (FailedPrecondition, NotFound):
             # Decided on this process's copy of the schedule (or the view), which another
             # process may have moved on from: a refusal is judged again on the newer events.
-            if not await self._commands.refresh(self._schedules, agent_id):
-                raise
+            # (Always once: with no copy, the view may have moved on between the two loads.)
+            await self._commands.refresh(self._schedules, agent_id)
             outcome = await self._commands.execute(self._schedules, command, decide)
         if outcome.event is not None:
             self._unprojected.add(agent_id)

@@ -788,3 +788,38 @@ async def test_a_replica_judges_a_refusal_on_the_other_replicas_newer_events(
     assert moved.shifts[0].start_client_local.local_time.startswith("2027-03-16T09:00")
     assert moved.shifts[0].start_time.ToJsonString() == "2027-03-16T13:00:00Z"  # New York EDT
     release.set()
+
+
+async def test_a_refusal_is_judged_again_when_the_view_moved_on_in_between(
+    system: System, replicas: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replica 1 has no copy of asha's schedule, so it decides on the rosters view; the view
+    it reads first lags (seed 14 of the chaos test, 60 waves: CancelShift NOT_FOUND), and has
+    caught up by the time the refusal is judged again. The second judgement must be on the
+    caught-up schedule even though no event is newer than the view then."""
+    first, second = replicas.roster
+    await h.add_team(system)
+    await h.add_site(first, HOLIDAYS)
+    await h.add_agent(system, "asha")
+    await eventually(lambda: _known(second, "asha"))
+    day = rpb.ShiftSpec(
+        roster_date="2027-03-10", start_local_time="08:00", length_minutes=480,
+        anchor=rpb.ANCHOR_CLIENT, activities=[h.BREAK],
+    )  # fmt: skip
+    await first.AssignShift(
+        rpb.AssignShiftRequest(agent="agents/asha", shift_id="s1", shift=day, idempotency_key="k1")
+    )
+    store = replicas.second.roster_views.store  # type: ignore[attr-defined]
+    await eventually(lambda: store.schedule("asha"), lambda s: s.version == 1)
+    viewed = store.schedule
+    lagging = [Schedule("asha")]  # what the view held before it caught up
+
+    async def schedule(agent_id: str) -> Schedule:
+        return lagging.pop() if lagging else await viewed(agent_id)
+
+    monkeypatch.setattr(store, "schedule", schedule)
+    cancelled = await second.CancelShift(
+        rpb.CancelShiftRequest(name="agents/asha/shifts/s1", idempotency_key="k2")
+    )
+    assert cancelled.state == rpb.SHIFT_STATE_CANCELLED
+    assert not lagging
