@@ -1,6 +1,7 @@
 """Randomized concurrency of the roster against two scheduling replicas on one database.
 
-A seeded generator (printed on failure; `WFM_CHAOS_SEED` overrides it) sends waves of
+A seeded generator (printed on failure; `WFM_CHAOS_SEED` overrides it, `WFM_CHAOS_WAVES` sets
+the number of waves of 12, default 24) sends waves of
 concurrent roster changes to two scheduling processes that share the database, so their
 in-process locks and caches do not help: only the schedule's unique (aggregate, version)
 event insert decides. Small team (4 agents of a Pune US-night team, a second team they move
