@@ -138,6 +138,24 @@ class CommandRunner:
             # Shielded: a client that cancels or times out must not interrupt a commit halfway.
             return await asyncio.shield(self._execute_locked(behaviour, command, decide))
 
+    async def refresh(self, behaviour: Behaviour[S], aggregate_id: str) -> bool:
+        """Reads the aggregate's events past this process's copy of it (or past its load, a
+        view that may lag) into the copy; True if there were any. A decision is made on the
+        copy and checked only by its event insert, so a refusal may have been judged on a
+        state another process has moved on from: a caller can refresh and decide again."""
+        key = (behaviour.aggregate_type, aggregate_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            cached = self._cache.get(key)
+            if cached is None:
+                state, version = await behaviour.load(aggregate_id)
+            else:
+                state, version = cached  # type: ignore[assignment]
+            _, fresh = await self._catch_up(behaviour, aggregate_id, state, version)
+            return fresh != version
+
     async def _execute_locked(
         self, behaviour: Behaviour[S], command: Command, decide: Callable[[S, int], Message | None]
     ) -> Outcome[S]:

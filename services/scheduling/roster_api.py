@@ -796,6 +796,11 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         for shift in (await self._latest_schedule(agent_id)).shifts:
             if shift.shift_id == shift_id:
                 return shift.team_id
+        # Assigned through another process a moment ago, perhaps: look in the newer events.
+        await self._commands.refresh(self._schedules, agent_id)
+        for shift in (await self._latest_schedule(agent_id)).shifts:
+            if shift.shift_id == shift_id:
+                return shift.team_id
         return ""
 
     async def _site(self, site_id: str) -> roster.Site:
@@ -883,7 +888,14 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             expected_version=expected,
             extra=(agent_id,),
         )
-        outcome = await self._commands.execute(self._schedules, command, decide)
+        try:
+            outcome = await self._commands.execute(self._schedules, command, decide)
+        except (FailedPrecondition, NotFound):
+            # Decided on this process's copy of the schedule (or the view), which another
+            # process may have moved on from: a refusal is judged again on the newer events.
+            # (Always once: with no copy, the view may have moved on between the two loads.)
+            await self._commands.refresh(self._schedules, agent_id)
+            outcome = await self._commands.execute(self._schedules, command, decide)
         if outcome.event is not None:
             self._unprojected.add(agent_id)
         return outcome
