@@ -78,6 +78,9 @@ class _Booked:
     mine: list[str]  # booked by this request (this call or an earlier attempt)
     refused: BaseException | None = None  # why a learner refused (every broken rule listed)
     taken: dict[str, d.Booking] = field(default_factory=dict)  # taken over by this call
+    # When this request took each booking it holds (Booking.keyed_since): names the attempt
+    # in a give-up mark (see _release_mine).
+    since: dict[str, datetime | None] = field(default_factory=dict)
 
 
 class Flows:
@@ -119,7 +122,7 @@ class Flows:
         except InvalidArgument:
             # The key was spent by a different request (other agents, another RPC): the
             # bookings made under it are that request's and stand; only this call's go.
-            await self._undo_all(request, bookings.fresh, session_id)
+            await self._undo_all(request, bookings.fresh, session_id, bookings.since)
             await self._hand_back(request, bookings)
             await self._refuse_if_abandoned(request, session_id)
             raise
@@ -130,7 +133,7 @@ class Flows:
             # The request was done before; a booking this retry made anew belongs to nothing
             # (the agent has since withdrawn, or finished the session); one it took over goes
             # back to the request that holds it.
-            await self._undo_all(request, bookings.fresh, session_id)
+            await self._undo_all(request, bookings.fresh, session_id, bookings.since)
             await self._hand_back(request, bookings)
         return outcome.state
 
@@ -142,15 +145,15 @@ class Flows:
             *(self._book(request, agent, ctx, now) for agent, ctx in contexts.items()),
             return_exceptions=True,
         )
+        tags = [r[0] if isinstance(r, tuple) else r for r in results]
         return _Booked(
-            fresh=[a for a, r in zip(contexts, results, strict=True) if r == _FRESH],
-            mine=[a for a, r in zip(contexts, results, strict=True) if r in (_FRESH, _MINE)],
+            fresh=[a for a, r in zip(contexts, tags, strict=True) if r == _FRESH],
+            mine=[a for a, r in zip(contexts, tags, strict=True) if r in (_FRESH, _MINE)],
             refused=_refusal([r for r in results if isinstance(r, BaseException)]),
             taken={
-                a: r.held
-                for a, r in zip(contexts, results, strict=True)
-                if isinstance(r, _TookOver)
+                a: r.held for a, r in zip(contexts, tags, strict=True) if isinstance(r, _TookOver)
             },
+            since={a: r[1] for a, r in zip(contexts, results, strict=True) if isinstance(r, tuple)},
         )
 
     async def _answer_refused(
@@ -167,14 +170,14 @@ class Flows:
                     self._sessions, request.command(store.SESSION, session_id), booked.refused
                 )
             except InvalidArgument:  # the key is a different request's: its bookings stand
-                await self._undo_all(request, booked.fresh, session_id)
+                await self._undo_all(request, booked.fresh, session_id, booked.since)
                 await self._hand_back(request, booked)
                 await self._refuse_if_abandoned(request, session_id)
                 raise
             except DomainError:
                 pass  # not done before: the refusal stands
             else:
-                await self._undo_all(request, booked.fresh, session_id)
+                await self._undo_all(request, booked.fresh, session_id, booked.since)
                 await self._hand_back(request, booked)
                 return outcome.state
         await self._undo_mine(request, booked, session_id)
@@ -182,10 +185,11 @@ class Flows:
 
     async def _book(
         self, request: Request, agent_id: str, ctx: d.EnrollmentContext, now: datetime
-    ) -> str | _TookOver:
-        """_FRESH if this call booked, _MINE if an earlier attempt of this request did (a retry
-        after a crash), _TookOver if the agent already held the session by another request (this
-        one takes the booking over, see domain.decide_book, but did not make it), else "".
+    ) -> tuple[str, datetime | None] | _TookOver | str:
+        """(_FRESH, since) if this call booked, (_MINE, since) if an earlier attempt of this
+        request did (a retry after a crash), _TookOver if the agent already held the session by
+        another request (this one takes the booking over, see domain.decide_book, but did not
+        make it), else "". `since`: when this request took the booking (Booking.keyed_since).
 
         The learner step is idempotent by its state, not by a replayable key: a refused
         attempt's undo is final, and a retry of it books again (its step key is new each time).
@@ -209,11 +213,15 @@ class Flows:
         )
         if outcome.event is not None:
             if held is None:
-                return _FRESH
+                return _FRESH, now
             # An earlier attempt's booking moved to the session's time is still this request's.
-            return _MINE if held.enrollment_key == request.key else _TookOver(held)
+            if held.enrollment_key == request.key:
+                return _MINE, held.keyed_since
+            return _TookOver(held)
         held = outcome.state.booking(ctx.session.session_id)
-        return _MINE if held is not None and held.enrollment_key == request.key else ""
+        if held is not None and held.enrollment_key == request.key:
+            return _MINE, held.keyed_since
+        return ""
 
     async def _undo_mine(self, request: Request, booked: _Booked, session_id: str) -> None:
         """Releases every booking this request holds, except where the session holds the agent:
@@ -222,7 +230,7 @@ class Flows:
         if earlier:
             session = await self._training.session_now(session_id)
             earlier = [a for a in earlier if not _holds(session, a)]
-        await self._undo_all(request, [*booked.fresh, *earlier], session_id)
+        await self._undo_all(request, [*booked.fresh, *earlier], session_id, booked.since)
         await self._hand_back(request, booked)
 
     async def _hand_back(self, request: Request, booked: _Booked) -> None:
@@ -235,7 +243,7 @@ class Flows:
         )
 
     async def _hand_back_one(self, request: Request, agent_id: str, held: d.Booking) -> None:
-        await self._commands.execute(
+        outcome = await self._commands.execute(
             self._learners,
             _one_off(request.command(store.LEARNER, agent_id, f"/back/{agent_id}")),
             lambda current, version: _learner_event(
@@ -245,6 +253,11 @@ class Flows:
                 held.session_id,
             ),
         )
+        # The request handed back to may have been refused meanwhile, its undo finding the
+        # booking taken over by this one: it left a mark, and its booking goes now.
+        if outcome.event is not None and await self._gave_up(agent_id, held):
+            back = request.command(store.LEARNER, agent_id, f"/given-up/{agent_id}")
+            await self._release_made_by(back, held.enrollment_key, held.session_id)
 
     async def _refuse_if_abandoned(self, request: Request, session_id: str) -> None:
         """The session step's key was spent by something else: if the reconciler gave this
@@ -333,24 +346,58 @@ class Flows:
         with contextlib.suppress(InvalidArgument):  # spent by a request: decided already
             await self._runner.spend_key(command)
 
-    async def _undo_all(self, request: Request, agents: list[str], session_id: str) -> None:
+    async def _undo_all(
+        self,
+        request: Request,
+        agents: list[str],
+        session_id: str,
+        since: dict[str, datetime | None],
+    ) -> None:
         """Releases the bookings this request made (never another request's)."""
         await asyncio.gather(
-            *(
-                self._commands.execute(
-                    self._learners,
-                    _one_off(request.command(store.LEARNER, a, f"/undo/{a}")),
-                    lambda current, version: _learner_event(
-                        d.decide_release(current, session_id, made_by=request.key),
-                        version,
-                        ev.BookingReleased,
-                        session_id,
-                    ),
-                )
-                for a in agents
-            ),
+            *(self._undo_one(request, a, session_id, since.get(a)) for a in agents),
             return_exceptions=True,
         )
+
+    async def _undo_one(
+        self, request: Request, agent_id: str, session_id: str, since: datetime | None
+    ) -> None:
+        """Releases the agent's booking of the session if this request holds it. If another
+        request has taken it over (decide_book), that one may yet seat the agent, so it stays;
+        but if that one is refused too it hands the booking back to this request, whose undo is
+        over by then: so this attempt leaves a mark that it gave the booking up (`since` names
+        the attempt), which the hand-back reads (_hand_back_one), and looks once more, in case
+        the hand-back landed before the mark."""
+        undo = request.command(store.LEARNER, agent_id, f"/undo/{agent_id}")
+        learner = await self._release_made_by(undo, request.key, session_id)
+        booking = learner.booking(session_id)
+        if booking is None or booking.enrollment_key == request.key:
+            return
+        mark = Command(
+            store.LEARNER, agent_id, _give_up_key(request.key, agent_id, session_id, since), ""
+        )
+        with contextlib.suppress(InvalidArgument):  # marked already
+            await self._runner.spend_key(mark)
+        await self._release_made_by(undo, request.key, session_id)
+
+    async def _gave_up(self, agent_id: str, held: d.Booking) -> bool:
+        key = _give_up_key(held.enrollment_key, agent_id, held.session_id, held.keyed_since)
+        return await self._training.is_claimed(store.LEARNER, key)
+
+    async def _release_made_by(self, command: Command, key: str, session_id: str) -> d.Learner:
+        """Releases the agent's booking of the session if request `key` holds it (the learner
+        step `command`, under a key of its own); the learner after."""
+        outcome = await self._commands.execute(
+            self._learners,
+            _one_off(command),
+            lambda current, version: _learner_event(
+                d.decide_release(current, session_id, made_by=key),
+                version,
+                ev.BookingReleased,
+                session_id,
+            ),
+        )
+        return outcome.state
 
     async def release(
         self, request: Request, agent_id: str, session_id: str, suffix: str = "/release"
@@ -619,6 +666,11 @@ def _completed(current: d.Learner, version: int, record: d.CompletionRecord) -> 
         learner=store.learner_to_proto(replace(learner, version=version + 1)),
         completion=store.completion_to_proto(current.agent_id, record),
     )
+
+
+def _give_up_key(key: str, agent_id: str, session_id: str, since: datetime | None) -> str:
+    """The mark that request `key`'s attempt that took the booking at `since` gave it up."""
+    return f"{key}/gave-up/{agent_id}/{session_id}/{since.isoformat() if since else ''}"
 
 
 def _reconciling(agent_id: str, session_id: str) -> Command:

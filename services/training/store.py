@@ -479,6 +479,10 @@ class TrainingStore:
         claim = await self._events.claim_of(SESSION, enrollment_key)
         return claim is not None and claim.fingerprint == ABANDONED
 
+    async def is_claimed(self, kind: str, key: str) -> bool:
+        """True if the key was spent on an aggregate of `kind` (an event or a no-change mark)."""
+        return await self._events.claim_of(kind, key) is not None
+
     async def _from_events(self, kind: str, state: Any, evolve: Any) -> Any:
         entity_id = {COURSE: "course_id", SESSION: "session_id", LEARNER: "agent_id"}[kind]
         entity_id = getattr(state, entity_id)

@@ -206,6 +206,51 @@ async def test_an_agent_seated_by_another_request_meanwhile_keeps_the_booking(
     assert await bookings(system, "t1") == ["sessions/s1"]
 
 
+async def test_two_refused_requests_for_one_agent_leave_no_booking_behind(
+    system: System,
+) -> None:
+    """Two requests enroll t1 in a full session at once: the second takes the first's booking
+    over; the first is refused and its undo finds the booking taken over (the second may yet
+    seat t1), then the second is refused and hands the booking back to the first, whose undo
+    is over. Both were refused, so nothing may stay (before, the booking stayed with the first
+    request until the reconciler's grace ran out: t1 was refused every other class of the
+    course, and every class at that time, for 15 minutes). Found by test_training_chaos.py."""
+    await _staff(system, "night", ["f1", "t1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper"))
+    await system.train.CreateSession(session("s1", capacity=1))
+    await system.train.EnrollAgents(enroll("s1", "f1"))
+
+    async def held_by(key: str) -> None:
+        await eventually(
+            lambda: system.training.store.learner("t1"),
+            lambda held: held is not None and held.bookings[0].enrollment_key == key,
+        )
+
+    with held_session_step("first") as first_gate, held_session_step("second") as second_gate:
+        first = asyncio.ensure_future(
+            system.train.EnrollAgents(enroll("s1", "t1", key="first", refuse_if_full=True))
+        )
+        await held_by("first")
+        second = asyncio.ensure_future(
+            system.train.EnrollAgents(enroll("s1", "t1", key="second", refuse_if_full=True))
+        )
+        await held_by("second")
+        first_gate.set()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await first
+        assert rules(err.value) == ["SESSION_FULL"]
+        second_gate.set()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await second
+        assert rules(err.value) == ["SESSION_FULL"]
+    assert await settled_bookings(system, "t1", []) == []
+    await system.train.CreateSession(session("cu", "copper-101", START))
+    ok = await system.train.EnrollAgents(enroll("cu", "t1", key="copper"))
+    assert [e.state for e in ok.enrollments] == [E]
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+
+
 async def test_a_withdrawal_cut_off_before_its_release_is_released_by_the_sweep(
     system: System,
 ) -> None:
