@@ -27,7 +27,8 @@ No flow is cut off here, so the checks are made before any reconciler sweep: not
 left for it. A sweep past its grace afterwards must find nothing to settle.
 
 Each run draws a seed (printed, and named in every failure); WFM_CHAOS_SEED=... runs it again,
-WFM_CHAOS_WAVES=... changes the number of waves.
+WFM_CHAOS_WAVES=... changes the number of waves, and WFM_CHAOS_TRACE=FILE writes every call
+with its answer to FILE.
 """
 
 from __future__ import annotations
