@@ -20,7 +20,7 @@ from services.training.views import CalendarWindow, Directory, TrainingViews
 from wfm_runtime import pagination
 from wfm_runtime.auth import Role
 from wfm_runtime.commands import CommandRunner, command_for, request_fingerprint
-from wfm_runtime.errors import FailedPrecondition, NotFound, RuleViolation, Violations
+from wfm_runtime.errors import DomainError, FailedPrecondition, NotFound, RuleViolation, Violations
 from wfm_runtime.grpcserver import PRINCIPAL, request_id
 from wfm_runtime.timefmt import localized, to_timestamp, utc_now
 from wfm_runtime.validation import (
@@ -189,7 +189,13 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         v.raise_if_any()
         current = await self._session(session_id, request.session.name)
         if d.SESSION_TIME_FIELDS & set(paths):
-            await self._check_move(current, requested, paths)
+            try:
+                await self._check_move(current, requested, paths)
+            except DomainError:
+                # A retry of a move that went through answers its first result (the session
+                # step replays it), even once the session has started or moved on since.
+                if not await self._store.is_claimed(store.SESSION, request.idempotency_key):
+                    raise
         req = Request(
             request.idempotency_key,
             request_fingerprint(request),
