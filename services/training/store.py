@@ -302,6 +302,7 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
                 enrollment_key=b.enrollment_key,
                 booked_time=to_timestamp(b.booked_time) if b.booked_time else None,
                 key_time=to_timestamp(b.key_time) if b.key_time else None,
+                session_version=b.session_version,
             )
             for b in learner.bookings
         ],
@@ -333,6 +334,7 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
                 b.enrollment_key,
                 _time(b, "booked_time"),
                 _time(b, "key_time"),
+                b.session_version,
             )
             for b in message.bookings
         ),
