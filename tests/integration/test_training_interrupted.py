@@ -23,6 +23,7 @@ from services.training import flows, reconciler, store, views
 from services.training import main as training_main
 from tests.conftest import System
 from tests.integration.test_training_api import START, _staff, course, enroll, rules, session
+from tests.integration.test_training_chaos import learner_truth
 from tests.integration.test_training_flow_edges import bookings, settled_bookings
 from tests.integration.test_training_manage import update_session
 from tests.training_helpers import starting_soon
@@ -492,3 +493,48 @@ async def test_the_sweep_reads_only_learners_holding_a_booking(system: System) -
     assert json.loads(reply.data)["ok"] is True
     await eventually(booked, lambda got: got == {**held, "n1": False, "o1": False})
     assert await read_by_sweep() == ["seated"]
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["RecordCompletion", "RecordCompletions"])
+async def test_a_retried_result_records_the_sessions_result_not_the_retrys_clock(
+    system: System, batch: bool
+) -> None:
+    """A result sent without completion_time (the service's now) is cut off before its learner
+    step; the retry, a moment later, replays the session's result: the record on the learner
+    is that result (its completion time), not one dated by the retry's own clock."""
+    await _staff(system, "night", ["q1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", start=starting_soon(), capacity=5))
+    await system.train.EnrollAgents(enroll("s1", "q1"))
+    await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")
+    )
+    result = pb.Completion(score=88, passed=True)  # no completion_time: now
+    send: Any
+    if batch:
+        request: Any = pb.RecordCompletionsRequest(
+            session="sessions/s1",
+            completions=[pb.CompletionEntry(agent="agents/q1", completion=result)],
+            idempotency_key="pass-q1",
+        )
+        send = system.train.RecordCompletions
+    else:
+        request = pb.RecordCompletionRequest(
+            name="sessions/s1/enrollments/q1", completion=result, idempotency_key="pass-q1"
+        )
+        send = system.train.RecordCompletion
+
+    async def store_away(*args: Any, **kwargs: Any) -> None:
+        raise AutoReconnect("the store went away")
+
+    away = mock.patch.object(flows.Flows, "record_completion", store_away)
+    with away, pytest.raises(grpc.aio.AioRpcError):
+        await send(request)
+    await asyncio.sleep(0.05)  # the retry's clock is later than the first attempt's
+    await send(request)
+
+    on_session = (await system.training.store.session_now("s1")).enrollment("q1")
+    assert on_session is not None and on_session.completion is not None
+    [record] = (await learner_truth(system, "q1")).completions
+    assert record.completion_time == on_session.completion.completion_time
+    assert (record.attended_minutes, record.score, record.passed) == (240, 88, True)
