@@ -28,7 +28,7 @@ left for it. A sweep past its grace afterwards must find nothing to settle.
 
 Each run draws a seed (printed, and named in every failure); WFM_CHAOS_SEED=... runs it again,
 WFM_CHAOS_WAVES=... changes the number of waves, and WFM_CHAOS_TRACE=FILE writes every call
-with its answer to FILE.
+with its answer to FILE, then every session's and learner's events (key, time, state).
 """
 
 from __future__ import annotations
@@ -315,6 +315,41 @@ async def learner_truth(system: System, agent: str) -> d.Learner:
         learner = store.evolve_learner(learner, envelope)
 
 
+async def event_story(system: System) -> str:
+    """Every session's and learner's events, one line each (for WFM_CHAOS_TRACE)."""
+    events = system.training.runtime.store
+    lines = []
+    for kind, ids, evolve in (
+        (store.SESSION, [f"s{i}" for i in range(SESSIONS)], store.evolve_session),
+        (store.LEARNER, AGENTS, store.evolve_learner),
+    ):
+        for aggregate in ids:
+            state: Any = d.Session(aggregate) if kind == store.SESSION else d.Learner(aggregate)
+            while True:
+                env = await events.get(kind, aggregate, state.version + 1)
+                if env is None:
+                    break
+                state = evolve(state, env)
+                what = env.event_type.rsplit(".", 1)[-1]
+                if isinstance(state, d.Session):
+                    detail = (
+                        f"{state.state.name} {state.start:%d %H:%M}-{state.end:%H:%M} "
+                        f"cap {state.capacity} "
+                        + " ".join(f"{e.agent_id}:{e.state.name}" for e in state.roster)
+                    )
+                else:
+                    detail = " ".join(
+                        f"{b.session_id}@{b.start:%d %H:%M}-{b.end:%H:%M}/v{b.session_version}"
+                        f"[{b.enrollment_key}]"
+                        for b in state.bookings
+                    )
+                lines.append(
+                    f"{aggregate} v{state.version} {what} {env.idempotency_key} "
+                    f"{env.occurred_at.ToDatetime():%H:%M:%S.%f}: {detail}\n"
+                )
+    return "".join(lines)
+
+
 def seat_problems(history: list[d.Session]) -> list[str]:
     """Invariant 1 on every version of one session."""
     problems = []
@@ -584,6 +619,9 @@ async def test_concurrent_flows_keep_every_invariant(system: System, replicas: R
 
     sessions = await sessions_now(system)
     learners = {a: await learner_truth(system, a) for a in AGENTS}
+    if os.environ.get("WFM_CHAOS_TRACE"):  # every event too, for a failure's story
+        with Path(os.environ["WFM_CHAOS_TRACE"]).open("a") as out:  # noqa: ASYNC230
+            out.write(await event_story(system))
     failures += await check_truth(system, sessions, learners)
     failures += await check_transcripts(system, sessions, learners)
     # Nothing was cut off: a sweep past every grace finds nothing to settle.
