@@ -481,6 +481,11 @@ class TrainingStore:
         claim = await self._events.claim_of(SESSION, enrollment_key)
         return claim is not None and claim.fingerprint == ABANDONED
 
+    async def claim_fingerprint(self, kind: str, key: str) -> str | None:
+        """The fingerprint the key was spent with on an aggregate of `kind`; None if unspent."""
+        claim = await self._events.claim_of(kind, key)
+        return None if claim is None else claim.fingerprint
+
     async def is_claimed(self, kind: str, key: str) -> bool:
         """True if the key was spent on an aggregate of `kind` (an event or a no-change mark)."""
         return await self._events.claim_of(kind, key) is not None

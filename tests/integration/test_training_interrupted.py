@@ -252,6 +252,54 @@ async def test_two_refused_requests_for_one_agent_leave_no_booking_behind(
     assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
 
 
+async def test_three_refused_requests_taking_one_booking_over_in_turn_leave_nothing(
+    system: System,
+) -> None:
+    """Three requests enroll t1 in a full session at once, each taking the booking over from
+    the one before. The first is refused (its undo finds the booking taken: it leaves a mark),
+    then the second (its hand-back to the first finds the booking taken by the third), then the
+    third, which hands the booking back to the second, whose refusal is over. All three were
+    refused, so nothing may stay (before, the booking stayed with the second request until the
+    reconciler's grace ran out). Found by test_training_chaos.py (seed 3)."""
+    await _staff(system, "night", ["f1", "t1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper"))
+    await system.train.CreateSession(session("s1", capacity=1))
+    await system.train.EnrollAgents(enroll("s1", "f1"))
+
+    async def held_by(key: str) -> None:
+        await eventually(
+            lambda: learner_truth(system, "t1"),
+            lambda held: bool(held.bookings) and held.bookings[0].enrollment_key == key,
+        )
+
+    keys = ["first", "second", "third"]
+    with (
+        held_session_step("first") as first_gate,
+        held_session_step("second") as second_gate,
+        held_session_step("third") as third_gate,
+    ):
+        calls = []
+        for key in keys:
+            calls.append(
+                asyncio.ensure_future(
+                    system.train.EnrollAgents(enroll("s1", "t1", key=key, refuse_if_full=True))
+                )
+            )
+            await held_by(key)
+        for gate, call in zip([first_gate, second_gate, third_gate], calls, strict=True):
+            gate.set()
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call
+            assert rules(err.value) == ["SESSION_FULL"]
+    assert (await learner_truth(system, "t1")).bookings == ()
+    assert await settled_bookings(system, "t1", []) == []
+    await system.train.CreateSession(session("cu", "copper-101", START))
+    ok = await system.train.EnrollAgents(enroll("cu", "t1", key="copper"))
+    assert [e.state for e in ok.enrollments] == [E]
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+
+
 async def test_a_withdrawal_cut_off_before_its_release_is_released_by_the_sweep(
     system: System,
 ) -> None:
