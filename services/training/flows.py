@@ -224,12 +224,10 @@ class Flows:
         return ""
 
     async def _undo_mine(self, request: Request, booked: _Booked, session_id: str) -> None:
-        """Releases every booking this request holds, except where the session holds the agent:
-        a booking an earlier attempt took over from the request that seated them stays."""
+        """Releases every booking this request holds, except where the session holds the agent
+        (_undo_all): a booking an earlier attempt took over from the request that seated them
+        stays."""
         earlier = [a for a in booked.mine if a not in booked.fresh]
-        if earlier:
-            session = await self._training.session_now(session_id)
-            earlier = [a for a in earlier if not _holds(session, a)]
         await self._undo_all(request, [*booked.fresh, *earlier], session_id, booked.since)
         await self._hand_back(request, booked)
 
@@ -398,7 +396,14 @@ class Flows:
         session_id: str,
         since: dict[str, datetime | None],
     ) -> None:
-        """Releases the bookings this request made (never another request's)."""
+        """Releases the bookings this request made (never another request's), except where the
+        session holds the agent: another attempt of this request, running at the same time,
+        may have seated the agent on the booking this one made (this one's session step then
+        replays it), and a booking whose session holds the agent is never released."""
+        if not agents:
+            return
+        session = await self._training.session_now(session_id)
+        agents = [a for a in agents if not _holds(session, a)]
         await asyncio.gather(
             *(self._undo_one(request, a, session_id, since.get(a)) for a in agents),
             return_exceptions=True,

@@ -586,3 +586,38 @@ async def test_a_retried_result_records_the_sessions_result_not_the_retrys_clock
     [record] = (await learner_truth(system, "q1")).completions
     assert record.completion_time == on_session.completion.completion_time
     assert (record.attended_minutes, record.score, record.passed) == (240, 88, True)
+
+
+async def test_two_attempts_of_one_enrollment_at_once_keep_the_booking_that_seated(
+    system: System,
+) -> None:
+    """An enrollment sent twice at once (a retry racing the first attempt): the first books
+    the agent and waits before its session step; the second finds that booking (its own
+    request's), seats the agent and answers. The first's session step then replays the
+    request: the booking it made is the one the agent is seated on and stays (before, it was
+    released as a late retry's new booking: the agent was seated with no time booked, free to
+    take a class at the same time). Found by test_training_chaos.py (seed 5)."""
+    await _staff(system, "night", ["r1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    request = enroll("s1", "r1", key="twice")
+    gate = asyncio.Event()
+    held: list[bool] = []
+    original = flows._Refreshing.execute
+
+    async def execute(self: Any, behaviour: Any, command: Command, decide: Any) -> Any:
+        mine = command.aggregate_type == store.SESSION and command.idempotency_key == "twice"
+        if mine and not held:  # only the first attempt waits
+            held.append(True)
+            await gate.wait()
+        return await original(self, behaviour, command, decide)
+
+    with mock.patch.object(flows._Refreshing, "execute", execute):
+        first = asyncio.ensure_future(system.train.EnrollAgents(request))
+        await eventually(lambda: learner_truth(system, "r1"), lambda held: bool(held.bookings))
+        second = await system.train.EnrollAgents(request)
+        assert [e.state for e in second.enrollments] == [E]
+        gate.set()
+        assert await first == second
+    assert [b.session_id for b in (await learner_truth(system, "r1")).bookings] == ["s1"]
+    assert await settled_bookings(system, "r1", ["sessions/s1"]) == ["sessions/s1"]
