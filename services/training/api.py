@@ -20,7 +20,7 @@ from services.training.views import CalendarWindow, Directory, TrainingViews
 from wfm_runtime import pagination
 from wfm_runtime.auth import Role
 from wfm_runtime.commands import CommandRunner, command_for, request_fingerprint
-from wfm_runtime.errors import FailedPrecondition, NotFound, RuleViolation, Violations
+from wfm_runtime.errors import DomainError, FailedPrecondition, NotFound, RuleViolation, Violations
 from wfm_runtime.grpcserver import PRINCIPAL, request_id
 from wfm_runtime.timefmt import localized, to_timestamp, utc_now
 from wfm_runtime.validation import (
@@ -189,7 +189,13 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         v.raise_if_any()
         current = await self._session(session_id, request.session.name)
         if d.SESSION_TIME_FIELDS & set(paths):
-            await self._check_move(current, requested, paths)
+            try:
+                await self._check_move(current, requested, paths)
+            except DomainError:
+                # A retry of a move that went through answers its first result (the session
+                # step replays it), even once the session has started or moved on since.
+                if not await self._store.is_claimed(store.SESSION, request.idempotency_key):
+                    raise
         req = Request(
             request.idempotency_key,
             request_fingerprint(request),
@@ -297,7 +303,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         record = d.completion_record(
             course=course,
             session=session,
-            completion=completion,
+            completion=_stored_result(session, agent_id, completion),
             agent_zone=agent.time_zone if agent else "",
         )
         await self._flows.record_completion(_request(request), agent_id, record)
@@ -321,7 +327,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
             records[agent_id] = d.completion_record(
                 course=course,
                 session=session,
-                completion=completion,
+                completion=_stored_result(session, agent_id, completion),
                 agent_zone=agent.time_zone if agent else "",
             )
         await self._flows.record_completions(_request(request), records)
@@ -597,6 +603,14 @@ def _optional_state(v: Violations, value: int) -> str:
     state = store.state_from_proto(value)
     v.check(state is not None, "state", "is not an EnrollmentState")
     return state.value if state else ""
+
+
+def _stored_result(session: d.Session, agent_id: str, sent: d.Completion) -> d.Completion:
+    """The agent's result as the session recorded it: a retry replays the first attempt's
+    session step, and its own request may differ from it (no completion_time: the retry's now),
+    so the learner's record is built from what the session holds, never from the retry."""
+    entry = session.enrollment(agent_id)
+    return entry.completion if entry is not None and entry.completion is not None else sent
 
 
 def _completion(v: Violations, request: pb.RecordCompletionRequest) -> d.Completion:

@@ -233,6 +233,9 @@ class Booking:
     # When `enrollment_key` took the booking (a take-over's instant, see decide_book); None:
     # booked_time. The reconciler's grace for that request runs from it.
     key_time: datetime | None = None
+    # The version of the session whose time the booking holds (0: not recorded). A booking
+    # never goes back to an older version's time (see _at_time_of).
+    session_version: int = 0
 
     @property
     def keyed_since(self) -> datetime | None:
@@ -778,6 +781,7 @@ def decide_book(
         session.delivery is Delivery.SELF_PACED,
         key,
         now,
+        session_version=session.version,
     )
     return replace(learner, bookings=(*learner.bookings, booking))
 
@@ -789,7 +793,9 @@ def _reused(
     time now (it may have moved while the agent was not on its roster, so UpdateSession did not
     move the booking: the clash rules are checked again), and taken over if another request
     made it (booked_time stays: the place may be that request's, taken then, for a past due
-    list). None if it is request `key`'s already and on time (a retry)."""
+    list). None if it is request `key`'s already and on time (a retry). A request deciding on
+    an older copy of the session than the booking's leaves the time as it is (the session step
+    then refuses it SESSION_MOVED)."""
     mine = _at_time_of(held, session)
     if mine != held:
         clashes = move_clashes(learner, session)
@@ -806,12 +812,24 @@ def _reused(
 
 
 def _at_time_of(booking: Booking, session: Session) -> Booking:
+    """The booking at the session's time, unless it holds a later version's time already: a
+    booking never goes back to an older time of its session (a late step of an earlier move,
+    or an enrollment deciding on a stale copy of the session, would otherwise leave it there
+    while the session is elsewhere)."""
     assert session.start is not None and session.end is not None
+    time = (session.start, session.end, session.delivery is Delivery.SELF_PACED)
+    if session.version < booking.session_version or time == (
+        booking.start,
+        booking.end,
+        booking.self_paced,
+    ):
+        return booking
     return replace(
         booking,
         start=session.start,
         end=session.end,
-        self_paced=session.delivery is Delivery.SELF_PACED,
+        self_paced=time[2],
+        session_version=session.version,
     )
 
 
@@ -846,13 +864,13 @@ def move_clashes(learner: Learner, session: Session) -> list[RuleViolation]:
 
 
 def decide_move_booking(learner: Learner, session: Session) -> Learner | None:
-    """The learner's booking at the session's new time; None if it holds none or it matches."""
+    """The learner's booking at the session's new time (and version); None if it holds none or
+    holds this version or a later one already (the move steps of two moves in quick succession
+    may land in either order)."""
     booking = learner.booking(session.session_id)
-    if booking is None:
+    if booking is None or booking.session_version >= session.version:
         return None
-    moved = _at_time_of(booking, session)
-    if moved == booking:
-        return None
+    moved = replace(_at_time_of(booking, session), session_version=session.version)
     return replace(
         learner,
         bookings=tuple(

@@ -67,9 +67,11 @@ _MINE = "mine"
 
 @dataclass(frozen=True)
 class _TookOver:
-    """This call took the booking over from another request (`held`: as it was then)."""
+    """This call took the booking over from another request (`held`: as it was then) at
+    `since` (the booking's key_time from then on)."""
 
     held: d.Booking
+    since: datetime
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,10 @@ class _Booked:
     fresh: list[str]  # booked by this call
     mine: list[str]  # booked by this request (this call or an earlier attempt)
     refused: BaseException | None = None  # why a learner refused (every broken rule listed)
-    taken: dict[str, d.Booking] = field(default_factory=dict)  # taken over by this call
+    taken: dict[str, _TookOver] = field(default_factory=dict)  # taken over by this call
+    # When this request took each booking it holds (Booking.keyed_since): names the attempt
+    # in a give-up mark (see _release_mine).
+    since: dict[str, datetime | None] = field(default_factory=dict)
 
 
 class Flows:
@@ -119,7 +124,7 @@ class Flows:
         except InvalidArgument:
             # The key was spent by a different request (other agents, another RPC): the
             # bookings made under it are that request's and stand; only this call's go.
-            await self._undo_all(request, bookings.fresh, session_id)
+            await self._undo_all(request, bookings.fresh, session_id, bookings.since)
             await self._hand_back(request, bookings)
             await self._refuse_if_abandoned(request, session_id)
             raise
@@ -130,7 +135,7 @@ class Flows:
             # The request was done before; a booking this retry made anew belongs to nothing
             # (the agent has since withdrawn, or finished the session); one it took over goes
             # back to the request that holds it.
-            await self._undo_all(request, bookings.fresh, session_id)
+            await self._undo_all(request, bookings.fresh, session_id, bookings.since)
             await self._hand_back(request, bookings)
         return outcome.state
 
@@ -142,15 +147,13 @@ class Flows:
             *(self._book(request, agent, ctx, now) for agent, ctx in contexts.items()),
             return_exceptions=True,
         )
+        tags = [r[0] if isinstance(r, tuple) else r for r in results]
         return _Booked(
-            fresh=[a for a, r in zip(contexts, results, strict=True) if r == _FRESH],
-            mine=[a for a, r in zip(contexts, results, strict=True) if r in (_FRESH, _MINE)],
+            fresh=[a for a, r in zip(contexts, tags, strict=True) if r == _FRESH],
+            mine=[a for a, r in zip(contexts, tags, strict=True) if r in (_FRESH, _MINE)],
             refused=_refusal([r for r in results if isinstance(r, BaseException)]),
-            taken={
-                a: r.held
-                for a, r in zip(contexts, results, strict=True)
-                if isinstance(r, _TookOver)
-            },
+            taken={a: r for a, r in zip(contexts, tags, strict=True) if isinstance(r, _TookOver)},
+            since={a: r[1] for a, r in zip(contexts, results, strict=True) if isinstance(r, tuple)},
         )
 
     async def _answer_refused(
@@ -167,14 +170,14 @@ class Flows:
                     self._sessions, request.command(store.SESSION, session_id), booked.refused
                 )
             except InvalidArgument:  # the key is a different request's: its bookings stand
-                await self._undo_all(request, booked.fresh, session_id)
+                await self._undo_all(request, booked.fresh, session_id, booked.since)
                 await self._hand_back(request, booked)
                 await self._refuse_if_abandoned(request, session_id)
                 raise
             except DomainError:
                 pass  # not done before: the refusal stands
             else:
-                await self._undo_all(request, booked.fresh, session_id)
+                await self._undo_all(request, booked.fresh, session_id, booked.since)
                 await self._hand_back(request, booked)
                 return outcome.state
         await self._undo_mine(request, booked, session_id)
@@ -182,10 +185,11 @@ class Flows:
 
     async def _book(
         self, request: Request, agent_id: str, ctx: d.EnrollmentContext, now: datetime
-    ) -> str | _TookOver:
-        """_FRESH if this call booked, _MINE if an earlier attempt of this request did (a retry
-        after a crash), _TookOver if the agent already held the session by another request (this
-        one takes the booking over, see domain.decide_book, but did not make it), else "".
+    ) -> tuple[str, datetime | None] | _TookOver | str:
+        """(_FRESH, since) if this call booked, (_MINE, since) if an earlier attempt of this
+        request did (a retry after a crash), _TookOver if the agent already held the session by
+        another request (this one takes the booking over, see domain.decide_book, but did not
+        make it), else "". `since`: when this request took the booking (Booking.keyed_since).
 
         The learner step is idempotent by its state, not by a replayable key: a refused
         attempt's undo is final, and a retry of it books again (its step key is new each time).
@@ -209,20 +213,22 @@ class Flows:
         )
         if outcome.event is not None:
             if held is None:
-                return _FRESH
+                return _FRESH, now
             # An earlier attempt's booking moved to the session's time is still this request's.
-            return _MINE if held.enrollment_key == request.key else _TookOver(held)
+            if held.enrollment_key == request.key:
+                return _MINE, held.keyed_since
+            return _TookOver(held, now)
         held = outcome.state.booking(ctx.session.session_id)
-        return _MINE if held is not None and held.enrollment_key == request.key else ""
+        if held is not None and held.enrollment_key == request.key:
+            return _MINE, held.keyed_since
+        return ""
 
     async def _undo_mine(self, request: Request, booked: _Booked, session_id: str) -> None:
-        """Releases every booking this request holds, except where the session holds the agent:
-        a booking an earlier attempt took over from the request that seated them stays."""
+        """Releases every booking this request holds, except where the session holds the agent
+        (_undo_all): a booking an earlier attempt took over from the request that seated them
+        stays."""
         earlier = [a for a in booked.mine if a not in booked.fresh]
-        if earlier:
-            session = await self._training.session_now(session_id)
-            earlier = [a for a in earlier if not _holds(session, a)]
-        await self._undo_all(request, [*booked.fresh, *earlier], session_id)
+        await self._undo_all(request, [*booked.fresh, *earlier], session_id, booked.since)
         await self._hand_back(request, booked)
 
     async def _hand_back(self, request: Request, booked: _Booked) -> None:
@@ -230,16 +236,66 @@ class Flows:
         that held it (its key and key_time), so the refusal changes nothing (a reconciler
         settles that request's booking, not this one's). Not if it moved on since."""
         await asyncio.gather(
-            *(self._hand_back_one(request, a, held) for a, held in booked.taken.items()),
+            *(self._hand_back_one(request, a, took) for a, took in booked.taken.items()),
             return_exceptions=True,
         )
 
-    async def _hand_back_one(self, request: Request, agent_id: str, held: d.Booking) -> None:
-        await self._commands.execute(
+    async def _hand_back_one(self, request: Request, agent_id: str, took: _TookOver) -> None:
+        """Hands the booking back to the request this call took it from. If a third request
+        has taken it over from this one meanwhile, that one hands it back here once it is
+        refused, after this call is over: so this call leaves a mark that it gave the booking
+        up, naming the request it took it from (the mark's fingerprint), and the third one's
+        hand-back goes on to that request (_give_back); then it looks once more, in case that
+        hand-back landed before the mark."""
+        handed, learner = await self._give_back(request, agent_id, took.held, request.key)
+        if handed:
+            return
+        booking = learner.booking(took.held.session_id)
+        if booking is None or booking.enrollment_key == request.key:
+            return  # released (nothing to hand back), or handed back already
+        key = _give_up_key(request.key, agent_id, took.held.session_id, took.since)
+        mark = Command(store.LEARNER, agent_id, key, _took_from(took.held))
+        with contextlib.suppress(InvalidArgument):  # marked already
+            await self._runner.spend_key(mark)
+        await self._give_back(request, agent_id, took.held, request.key)
+
+    async def _give_back(
+        self, request: Request, agent_id: str, held: d.Booking, from_key: str
+    ) -> tuple[bool, d.Learner]:
+        """Hands the booking request `from_key` holds back to `held`'s request (True if it
+        did; the learner as this step left it). If that request gave the booking up meanwhile
+        (its mark), the booking goes on to the request it took it from, if the mark names one,
+        or is released."""
+        back = request.command(store.LEARNER, agent_id, f"/back/{agent_id}")
+        handed, first = False, None
+        for _ in range(MAX_HAND_BACKS):
+            outcome = await self._hand_back_step(back, held, from_key)
+            first = first or outcome.state
+            if outcome.event is None:
+                break
+            handed = True
+            mark = await self._give_up_mark(agent_id, held)
+            if mark is None:
+                break
+            earlier = _took_from_mark(mark, held)
+            if earlier is None:
+                # The request handed back to was refused meanwhile, its undo finding the
+                # booking taken over by this one: it left a mark, and its booking goes now.
+                given_up = request.command(store.LEARNER, agent_id, f"/given-up/{agent_id}")
+                await self._release_made_by(given_up, held.enrollment_key, held.session_id)
+                break
+            from_key, held = held.enrollment_key, earlier
+        assert first is not None
+        return handed, first
+
+    async def _hand_back_step(
+        self, command: Command, held: d.Booking, from_key: str
+    ) -> Outcome[d.Learner]:
+        return await self._commands.execute(
             self._learners,
-            _one_off(request.command(store.LEARNER, agent_id, f"/back/{agent_id}")),
+            _one_off(command),
             lambda current, version: _learner_event(
-                d.decide_hand_back(current, held, request.key),
+                d.decide_hand_back(current, held, from_key),
                 version,
                 ev.SessionBooked,
                 held.session_id,
@@ -333,24 +389,67 @@ class Flows:
         with contextlib.suppress(InvalidArgument):  # spent by a request: decided already
             await self._runner.spend_key(command)
 
-    async def _undo_all(self, request: Request, agents: list[str], session_id: str) -> None:
-        """Releases the bookings this request made (never another request's)."""
+    async def _undo_all(
+        self,
+        request: Request,
+        agents: list[str],
+        session_id: str,
+        since: dict[str, datetime | None],
+    ) -> None:
+        """Releases the bookings this request made (never another request's), except where the
+        session holds the agent: another attempt of this request, running at the same time,
+        may have seated the agent on the booking this one made (this one's session step then
+        replays it), and a booking whose session holds the agent is never released."""
+        if not agents:
+            return
+        session = await self._training.session_now(session_id)
+        agents = [a for a in agents if not _holds(session, a)]
         await asyncio.gather(
-            *(
-                self._commands.execute(
-                    self._learners,
-                    _one_off(request.command(store.LEARNER, a, f"/undo/{a}")),
-                    lambda current, version: _learner_event(
-                        d.decide_release(current, session_id, made_by=request.key),
-                        version,
-                        ev.BookingReleased,
-                        session_id,
-                    ),
-                )
-                for a in agents
-            ),
+            *(self._undo_one(request, a, session_id, since.get(a)) for a in agents),
             return_exceptions=True,
         )
+
+    async def _undo_one(
+        self, request: Request, agent_id: str, session_id: str, since: datetime | None
+    ) -> None:
+        """Releases the agent's booking of the session if this request holds it. If another
+        request has taken it over (decide_book), that one may yet seat the agent, so it stays;
+        but if that one is refused too it hands the booking back to this request, whose undo is
+        over by then: so this attempt leaves a mark that it gave the booking up (`since` names
+        the attempt), which the hand-back reads (_hand_back_one), and looks once more, in case
+        the hand-back landed before the mark."""
+        undo = request.command(store.LEARNER, agent_id, f"/undo/{agent_id}")
+        learner = await self._release_made_by(undo, request.key, session_id)
+        booking = learner.booking(session_id)
+        if booking is None or booking.enrollment_key == request.key:
+            return
+        mark = Command(
+            store.LEARNER, agent_id, _give_up_key(request.key, agent_id, session_id, since), ""
+        )
+        with contextlib.suppress(InvalidArgument):  # marked already
+            await self._runner.spend_key(mark)
+        await self._release_made_by(undo, request.key, session_id)
+
+    async def _give_up_mark(self, agent_id: str, held: d.Booking) -> str | None:
+        """The fingerprint of the mark that `held`'s request gave the booking up, if it left
+        one ("" if its own booking was taken over, else the request it had taken it from)."""
+        key = _give_up_key(held.enrollment_key, agent_id, held.session_id, held.keyed_since)
+        return await self._training.claim_fingerprint(store.LEARNER, key)
+
+    async def _release_made_by(self, command: Command, key: str, session_id: str) -> d.Learner:
+        """Releases the agent's booking of the session if request `key` holds it (the learner
+        step `command`, under a key of its own); the learner after."""
+        outcome = await self._commands.execute(
+            self._learners,
+            _one_off(command),
+            lambda current, version: _learner_event(
+                d.decide_release(current, session_id, made_by=key),
+                version,
+                ev.BookingReleased,
+                session_id,
+            ),
+        )
+        return outcome.state
 
     async def release(
         self, request: Request, agent_id: str, session_id: str, suffix: str = "/release"
@@ -619,6 +718,32 @@ def _completed(current: d.Learner, version: int, record: d.CompletionRecord) -> 
         learner=store.learner_to_proto(replace(learner, version=version + 1)),
         completion=store.completion_to_proto(current.agent_id, record),
     )
+
+
+MAX_HAND_BACKS = 16  # a chain of requests that took one booking over from each other
+
+_TOOK_FROM = "took-from:"
+
+
+def _took_from(held: d.Booking) -> str:
+    """A give-up mark's fingerprint naming the request (key and key_time) the booking was taken
+    from: the booking goes back to it when handed back to the one that gave it up."""
+    since = held.key_time.isoformat() if held.key_time else ""
+    return f"{_TOOK_FROM}{since}|{held.enrollment_key}"
+
+
+def _took_from_mark(mark: str, booking: d.Booking) -> d.Booking | None:
+    """The booking as the request a give-up mark names held it; None for a plain mark."""
+    if not mark.startswith(_TOOK_FROM):
+        return None
+    since, key = mark.removeprefix(_TOOK_FROM).split("|", 1)
+    key_time = datetime.fromisoformat(since) if since else None
+    return replace(booking, enrollment_key=key, key_time=key_time)
+
+
+def _give_up_key(key: str, agent_id: str, session_id: str, since: datetime | None) -> str:
+    """The mark that request `key`'s attempt that took the booking at `since` gave it up."""
+    return f"{key}/gave-up/{agent_id}/{session_id}/{since.isoformat() if since else ''}"
 
 
 def _reconciling(agent_id: str, session_id: str) -> Command:

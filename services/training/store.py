@@ -302,6 +302,7 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
                 enrollment_key=b.enrollment_key,
                 booked_time=to_timestamp(b.booked_time) if b.booked_time else None,
                 key_time=to_timestamp(b.key_time) if b.key_time else None,
+                session_version=b.session_version,
             )
             for b in learner.bookings
         ],
@@ -333,6 +334,7 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
                 b.enrollment_key,
                 _time(b, "booked_time"),
                 _time(b, "key_time"),
+                b.session_version,
             )
             for b in message.bookings
         ),
@@ -478,6 +480,15 @@ class TrainingStore:
         """True if a reconciler spent the enrollment's key on its session (see ABANDONED)."""
         claim = await self._events.claim_of(SESSION, enrollment_key)
         return claim is not None and claim.fingerprint == ABANDONED
+
+    async def claim_fingerprint(self, kind: str, key: str) -> str | None:
+        """The fingerprint the key was spent with on an aggregate of `kind`; None if unspent."""
+        claim = await self._events.claim_of(kind, key)
+        return None if claim is None else claim.fingerprint
+
+    async def is_claimed(self, kind: str, key: str) -> bool:
+        """True if the key was spent on an aggregate of `kind` (an event or a no-change mark)."""
+        return await self._events.claim_of(kind, key) is not None
 
     async def _from_events(self, kind: str, state: Any, evolve: Any) -> Any:
         entity_id = {COURSE: "course_id", SESSION: "session_id", LEARNER: "agent_id"}[kind]

@@ -10,7 +10,9 @@ from datetime import timedelta
 import grpc
 import pytest
 from wfm.training.v1 import training_service_pb2 as pb
+from wfm.training.v1 import training_service_pb2_grpc as training_grpc
 
+from services.training import main as training_main
 from tests.conftest import System
 from tests.integration.test_fuzz import stored_events
 from tests.integration.test_training_api import (
@@ -22,10 +24,11 @@ from tests.integration.test_training_api import (
     rules,
     session,
 )
+from tests.integration.test_training_chaos import learner_truth
 from tests.integration.test_training_manage import update_session
 from tests.training_helpers import starting_soon
 from wfm_runtime.service import control_subject
-from wfm_runtime.testing import eventually
+from wfm_runtime.testing import channel, eventually
 from wfm_runtime.timefmt import to_timestamp
 
 pytestmark = pytest.mark.integration
@@ -278,3 +281,42 @@ async def test_a_refused_retry_of_a_done_enrollment_writes_nothing(system: Syste
         await system.train.EnrollAgents(enroll("s1", "o1", key="once", session_version=999))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert await stored_events(system.training) == before
+
+
+async def test_an_enrollment_on_a_stale_copy_of_a_moved_session_leaves_the_booking_moved(
+    system: System,
+) -> None:
+    """A replica's copy of s1 predates its move (EnrollAgents decides on that copy without a
+    read). Enrolling the agent again there finds their booking, already at the session's new
+    time: it must not put it back at the old time. The session step refuses SESSION_MOVED,
+    the booking goes back to the request that seated the agent, at the session's time."""
+    await _staff(system, "night", ["m1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    second = await training_main.start(system.settings_for("training"), port=0)
+    ch = channel(f"127.0.0.1:{second.port}", system.minter.token("hr-2", "hr"))
+    try:
+        other = training_grpc.TrainingServiceStub(ch)
+        await other.EnrollAgents(enroll("s1", "m1", key="first"))  # the replica's copy: START
+        later = START + timedelta(hours=6)
+        await system.train.UpdateSession(
+            update_session(
+                "s1",
+                "move",
+                "start_time",
+                "end_time",
+                start_time=to_timestamp(later),
+                end_time=to_timestamp(later + timedelta(hours=4)),
+            )
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await other.EnrollAgents(enroll("s1", "m1", key="again"))
+        assert rules(err.value) == ["SESSION_MOVED"]
+    finally:
+        await ch.close()
+        await second.stop()
+
+    learner = await learner_truth(system, "m1")
+    [booking] = learner.bookings
+    assert (booking.start, booking.end) == (later, later + timedelta(hours=4))
+    assert booking.enrollment_key == "first"

@@ -23,6 +23,7 @@ from services.training import flows, reconciler, store, views
 from services.training import main as training_main
 from tests.conftest import System
 from tests.integration.test_training_api import START, _staff, course, enroll, rules, session
+from tests.integration.test_training_chaos import learner_truth
 from tests.integration.test_training_flow_edges import bookings, settled_bookings
 from tests.integration.test_training_manage import update_session
 from tests.training_helpers import starting_soon
@@ -204,6 +205,99 @@ async def test_an_agent_seated_by_another_request_meanwhile_keeps_the_booking(
     assert [e.state for e in done.enrollments] == [E]
     assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
     assert await bookings(system, "t1") == ["sessions/s1"]
+
+
+async def test_two_refused_requests_for_one_agent_leave_no_booking_behind(
+    system: System,
+) -> None:
+    """Two requests enroll t1 in a full session at once: the second takes the first's booking
+    over; the first is refused and its undo finds the booking taken over (the second may yet
+    seat t1), then the second is refused and hands the booking back to the first, whose undo
+    is over. Both were refused, so nothing may stay (before, the booking stayed with the first
+    request until the reconciler's grace ran out: t1 was refused every other class of the
+    course, and every class at that time, for 15 minutes). Found by test_training_chaos.py."""
+    await _staff(system, "night", ["f1", "t1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper"))
+    await system.train.CreateSession(session("s1", capacity=1))
+    await system.train.EnrollAgents(enroll("s1", "f1"))
+
+    async def held_by(key: str) -> None:
+        await eventually(
+            lambda: system.training.store.learner("t1"),
+            lambda held: held is not None and held.bookings[0].enrollment_key == key,
+        )
+
+    with held_session_step("first") as first_gate, held_session_step("second") as second_gate:
+        first = asyncio.ensure_future(
+            system.train.EnrollAgents(enroll("s1", "t1", key="first", refuse_if_full=True))
+        )
+        await held_by("first")
+        second = asyncio.ensure_future(
+            system.train.EnrollAgents(enroll("s1", "t1", key="second", refuse_if_full=True))
+        )
+        await held_by("second")
+        first_gate.set()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await first
+        assert rules(err.value) == ["SESSION_FULL"]
+        second_gate.set()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await second
+        assert rules(err.value) == ["SESSION_FULL"]
+    assert await settled_bookings(system, "t1", []) == []
+    await system.train.CreateSession(session("cu", "copper-101", START))
+    ok = await system.train.EnrollAgents(enroll("cu", "t1", key="copper"))
+    assert [e.state for e in ok.enrollments] == [E]
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+
+
+async def test_three_refused_requests_taking_one_booking_over_in_turn_leave_nothing(
+    system: System,
+) -> None:
+    """Three requests enroll t1 in a full session at once, each taking the booking over from
+    the one before. The first is refused (its undo finds the booking taken: it leaves a mark),
+    then the second (its hand-back to the first finds the booking taken by the third), then the
+    third, which hands the booking back to the second, whose refusal is over. All three were
+    refused, so nothing may stay (before, the booking stayed with the second request until the
+    reconciler's grace ran out). Found by test_training_chaos.py (seed 3)."""
+    await _staff(system, "night", ["f1", "t1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper"))
+    await system.train.CreateSession(session("s1", capacity=1))
+    await system.train.EnrollAgents(enroll("s1", "f1"))
+
+    async def held_by(key: str) -> None:
+        await eventually(
+            lambda: learner_truth(system, "t1"),
+            lambda held: bool(held.bookings) and held.bookings[0].enrollment_key == key,
+        )
+
+    keys = ["first", "second", "third"]
+    with (
+        held_session_step("first") as first_gate,
+        held_session_step("second") as second_gate,
+        held_session_step("third") as third_gate,
+    ):
+        calls = []
+        for key in keys:
+            calls.append(
+                asyncio.ensure_future(
+                    system.train.EnrollAgents(enroll("s1", "t1", key=key, refuse_if_full=True))
+                )
+            )
+            await held_by(key)
+        for gate, call in zip([first_gate, second_gate, third_gate], calls, strict=True):
+            gate.set()
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call
+            assert rules(err.value) == ["SESSION_FULL"]
+    assert (await learner_truth(system, "t1")).bookings == ()
+    assert await settled_bookings(system, "t1", []) == []
+    await system.train.CreateSession(session("cu", "copper-101", START))
+    ok = await system.train.EnrollAgents(enroll("cu", "t1", key="copper"))
+    assert [e.state for e in ok.enrollments] == [E]
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
 
 
 async def test_a_withdrawal_cut_off_before_its_release_is_released_by_the_sweep(
@@ -447,3 +541,83 @@ async def test_the_sweep_reads_only_learners_holding_a_booking(system: System) -
     assert json.loads(reply.data)["ok"] is True
     await eventually(booked, lambda got: got == {**held, "n1": False, "o1": False})
     assert await read_by_sweep() == ["seated"]
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["RecordCompletion", "RecordCompletions"])
+async def test_a_retried_result_records_the_sessions_result_not_the_retrys_clock(
+    system: System, batch: bool
+) -> None:
+    """A result sent without completion_time (the service's now) is cut off before its learner
+    step; the retry, a moment later, replays the session's result: the record on the learner
+    is that result (its completion time), not one dated by the retry's own clock."""
+    await _staff(system, "night", ["q1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", start=starting_soon(), capacity=5))
+    await system.train.EnrollAgents(enroll("s1", "q1"))
+    await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")
+    )
+    result = pb.Completion(score=88, passed=True)  # no completion_time: now
+    send: Any
+    if batch:
+        request: Any = pb.RecordCompletionsRequest(
+            session="sessions/s1",
+            completions=[pb.CompletionEntry(agent="agents/q1", completion=result)],
+            idempotency_key="pass-q1",
+        )
+        send = system.train.RecordCompletions
+    else:
+        request = pb.RecordCompletionRequest(
+            name="sessions/s1/enrollments/q1", completion=result, idempotency_key="pass-q1"
+        )
+        send = system.train.RecordCompletion
+
+    async def store_away(*args: Any, **kwargs: Any) -> None:
+        raise AutoReconnect("the store went away")
+
+    away = mock.patch.object(flows.Flows, "record_completion", store_away)
+    with away, pytest.raises(grpc.aio.AioRpcError):
+        await send(request)
+    await asyncio.sleep(0.05)  # the retry's clock is later than the first attempt's
+    await send(request)
+
+    on_session = (await system.training.store.session_now("s1")).enrollment("q1")
+    assert on_session is not None and on_session.completion is not None
+    [record] = (await learner_truth(system, "q1")).completions
+    assert record.completion_time == on_session.completion.completion_time
+    assert (record.attended_minutes, record.score, record.passed) == (240, 88, True)
+
+
+async def test_two_attempts_of_one_enrollment_at_once_keep_the_booking_that_seated(
+    system: System,
+) -> None:
+    """An enrollment sent twice at once (a retry racing the first attempt): the first books
+    the agent and waits before its session step; the second finds that booking (its own
+    request's), seats the agent and answers. The first's session step then replays the
+    request: the booking it made is the one the agent is seated on and stays (before, it was
+    released as a late retry's new booking: the agent was seated with no time booked, free to
+    take a class at the same time). Found by test_training_chaos.py (seed 5)."""
+    await _staff(system, "night", ["r1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", capacity=5))
+    request = enroll("s1", "r1", key="twice")
+    gate = asyncio.Event()
+    held: list[bool] = []
+    original = flows._Refreshing.execute
+
+    async def execute(self: Any, behaviour: Any, command: Command, decide: Any) -> Any:
+        mine = command.aggregate_type == store.SESSION and command.idempotency_key == "twice"
+        if mine and not held:  # only the first attempt waits
+            held.append(True)
+            await gate.wait()
+        return await original(self, behaviour, command, decide)
+
+    with mock.patch.object(flows._Refreshing, "execute", execute):
+        first = asyncio.ensure_future(system.train.EnrollAgents(request))
+        await eventually(lambda: learner_truth(system, "r1"), lambda held: bool(held.bookings))
+        second = await system.train.EnrollAgents(request)
+        assert [e.state for e in second.enrollments] == [E]
+        gate.set()
+        assert await first == second
+    assert [b.session_id for b in (await learner_truth(system, "r1")).bookings] == ["s1"]
+    assert await settled_bookings(system, "r1", ["sessions/s1"]) == ["sessions/s1"]

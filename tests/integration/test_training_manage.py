@@ -15,6 +15,7 @@ from wfm.training.v1 import training_service_pb2 as pb
 
 from tests.conftest import System
 from tests.integration.test_training_api import START, _staff, course, enroll, rules, session
+from tests.training_helpers import starting_soon
 from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp
 
@@ -203,3 +204,27 @@ async def test_cancel_withdraws_everyone_with_the_reason_frees_time_and_publishe
         lambda page: len(page.enrollments) == 3,
     )
     assert {e.withdraw_reason for e in listed.enrollments} == {"trainer ill"}
+
+
+async def test_a_retry_of_a_move_answers_its_first_result_after_the_session_started(
+    system: System,
+) -> None:
+    """UpdateSession's clash check ran before the idempotent session step, so a retry of a
+    move that went through was refused SESSION_STARTED once the class had started (found by
+    test_training_chaos.py): a retry returns the first result."""
+    await system.train.CreateCourse(course())
+    await system.train.CreateSession(session("s1", start=starting_soon()))
+    later = starting_soon(30)
+    move = update_session(
+        "s1",
+        "move",
+        "start_time",
+        "end_time",
+        start_time=to_timestamp(later),
+        end_time=to_timestamp(later + timedelta(hours=4)),
+    )
+    moved = await system.train.UpdateSession(move)
+    await system.train.StartSession(
+        pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")
+    )
+    assert await system.train.UpdateSession(move) == moved

@@ -636,13 +636,33 @@ class TestManagingWhatExists:
             now=NOW,
         )
         assert learner is not None
-        moved = replace(SESSION, start=later, end=later + timedelta(hours=1))
+        moved = replace(SESSION, start=later, end=later + timedelta(hours=1), version=2)
         assert kinds(FailedPrecondition(d.move_clashes(learner, moved))) == ["OVERLAP"]
         after = d.decide_move_booking(learner, moved)
         assert after is not None
         booking = after.booking("s1")
         assert booking is not None and (booking.start, booking.enrollment_key) == (later, "k")
+        assert booking.session_version == 2
         assert d.decide_move_booking(after, moved) is None
+
+    def test_a_booking_never_goes_back_to_an_older_time_of_its_session(self) -> None:
+        """Two moves' learner steps landing in the wrong order, or an enrollment deciding on a
+        copy of the session older than the booking's, leave the booking at the later time."""
+        assert SESSION.start is not None
+        booked = d.decide_book(d.Learner("a"), CTX, "k", now=NOW)
+        assert booked is not None
+        first = replace(SESSION, start=SESSION.start + timedelta(hours=5), version=2)
+        second = replace(SESSION, start=SESSION.start + timedelta(hours=9), version=3)
+        learner = d.decide_move_booking(booked, second)
+        assert learner is not None
+        assert d.decide_move_booking(learner, first) is None  # the earlier move's late step
+
+        stale = d.decide_book(learner, CTX, "other", now=NOW)  # decided on version 1
+        assert stale is not None
+        booking = stale.booking("s1")
+        assert booking is not None
+        assert (booking.start, booking.session_version) == (second.start, 3)
+        assert booking.enrollment_key == "other"  # taken over; the session step refuses it
 
     def test_seats_are_decided_only_for_the_time_the_learners_booked(self) -> None:
         assert SESSION.start is not None
