@@ -20,7 +20,14 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 from wfm.events.v1.envelope_pb2 import EventEnvelope
 
-from wfm_runtime.errors import Aborted, DomainError, FieldViolation, InvalidArgument
+from wfm_runtime.errors import (
+    Aborted,
+    DomainError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
 from wfm_runtime.events import new_envelope
 from wfm_runtime.eventstore import Claim, EventStore
 from wfm_runtime.grpcserver import request_id
@@ -137,6 +144,25 @@ class CommandRunner:
         async with lock:  # one writer per aggregate in this process: no self-inflicted conflicts
             # Shielded: a client that cancels or times out must not interrupt a commit halfway.
             return await asyncio.shield(self._execute_locked(behaviour, command, decide))
+
+    async def execute_rechecked(
+        self,
+        behaviour: Behaviour[S],
+        command: Command,
+        decide: Callable[[S, int], Message | None],
+    ) -> Outcome[S]:
+        """`execute`, with a refusal (FAILED_PRECONDITION, NOT_FOUND) judged once more on the
+        aggregate as its events say. The runner decides on this process's copy (or on a view
+        that may lag) and catches up only when its event insert loses; a refusal never reaches
+        the insert, so another replica's change (a shift cancelled, an agent enrolled) could
+        otherwise leave it refused on stale state. Refusals are rare: the extra read is cheap
+        overall. Always once, not only when the copy was behind: with no copy, the view may
+        have caught up between the two loads."""
+        try:
+            return await self.execute(behaviour, command, decide)
+        except (FailedPrecondition, NotFound):
+            await self.refresh(behaviour, command.aggregate_id)
+            return await self.execute(behaviour, command, decide)
 
     async def refresh(self, behaviour: Behaviour[S], aggregate_id: str) -> bool:
         """Reads the aggregate's events past this process's copy of it (or past its load, a

@@ -888,14 +888,9 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             expected_version=expected,
             extra=(agent_id,),
         )
-        try:
-            outcome = await self._commands.execute(self._schedules, command, decide)
-        except (FailedPrecondition, NotFound):
-            # Decided on this process's copy of the schedule (or the view), which another
-            # process may have moved on from: a refusal is judged again on the newer events.
-            # (Always once: with no copy, the view may have moved on between the two loads.)
-            await self._commands.refresh(self._schedules, agent_id)
-            outcome = await self._commands.execute(self._schedules, command, decide)
+        # Another process may have moved the schedule on from this one's copy: a refusal is
+        # judged again on the newer events.
+        outcome = await self._commands.execute_rechecked(self._schedules, command, decide)
         if outcome.event is not None:
             self._unprojected.add(agent_id)
         return outcome

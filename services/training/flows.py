@@ -89,7 +89,7 @@ class Flows:
     def __init__(self, commands: CommandRunner, training: store.TrainingStore) -> None:
         self._runner = commands
         self._training = training
-        self._commands = _Refreshing(commands, training)
+        self._commands = _Refreshing(commands)
         self._sessions = training.session_behaviour()
         self._learners = training.learner_behaviour()
 
@@ -564,28 +564,18 @@ class Flows:
 
 
 class _Refreshing:
-    """Runs commands; a refusal judged on this process's copy is judged again on a fresh load.
+    """Runs commands; a refusal judged on this process's copy is judged again on the
+    aggregate as its events say (CommandRunner.execute_rechecked): another replica may have
+    enrolled the agent or recorded a completion since, so a replica never refuses on stale
+    state."""
 
-    The runner decides on its cached state and catches up only when its event insert loses.
-    Another replica may have changed the aggregate since (enrolled the agent, recorded a
-    completion): a rule broken on the old copy is then checked once more on the aggregate
-    as its events say, so a replica never refuses on stale state. Refusals are rare, so the
-    extra load is cheap overall.
-    """
-
-    def __init__(self, runner: CommandRunner, training: store.TrainingStore) -> None:
+    def __init__(self, runner: CommandRunner) -> None:
         self._runner = runner
-        self._store = training
 
     async def execute(
         self, behaviour: Behaviour[S], command: Command, decide: Callable[[S, int], Any]
     ) -> Outcome[S]:
-        try:
-            return await self._runner.execute(behaviour, command, decide)
-        except FailedPrecondition:
-            self._runner.forget(behaviour.aggregate_type, command.aggregate_id)
-            self._store.mark_stale(behaviour.aggregate_type, command.aggregate_id)
-            return await self._runner.execute(behaviour, command, decide)
+        return await self._runner.execute_rechecked(behaviour, command, decide)
 
     async def first_result(
         self, behaviour: Behaviour[S], command: Command, refusal: DomainError

@@ -444,7 +444,6 @@ class TrainingStore:
         learners: mongo.Collection,
     ) -> None:
         self._events = events
-        self._stale: set[tuple[str, str]] = set()
         self.courses = courses
         self.sessions = sessions
         self.learners = learners
@@ -503,26 +502,16 @@ class TrainingStore:
         course = await self.course(course_id) or d.Course(course_id)
         return course, course.version
 
-    def mark_stale(self, kind: str, entity_id: str) -> None:
-        """The next load of this aggregate catches up from the event store (flows.py)."""
-        self._stale.add((kind, entity_id))
-
     # The write model loads only when this process has no copy: the view as a hint (the event
-    # insert is the check). After a refusal on possibly stale state the aggregate is marked
-    # and the next load also reads the newer events (one read past the last event, a scan on
+    # insert is the check). After a refusal on possibly stale state the runner reads the newer
+    # events too (CommandRunner.execute_rechecked: one read past the last event, a scan on
     # FerretDB, so not on every load).
     async def _load_session(self, session_id: str) -> tuple[d.Session, int]:
         session = await self.session(session_id, events=False) or d.Session(session_id)
-        if (SESSION, session_id) in self._stale:
-            self._stale.discard((SESSION, session_id))
-            session = await self._from_events(SESSION, session, evolve_session)
         return session, session.version
 
     async def _load_learner(self, agent_id: str) -> tuple[d.Learner, int]:
         learner = await self.learner(agent_id) or d.Learner(agent_id)
-        if (LEARNER, agent_id) in self._stale:
-            self._stale.discard((LEARNER, agent_id))
-            learner = await self._from_events(LEARNER, learner, evolve_learner)
         return learner, learner.version
 
     def course_behaviour(self) -> Behaviour[d.Course]:
