@@ -3,6 +3,7 @@ flows.py, read models in views.py."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -53,6 +54,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         self._flows = Flows(commands, training)
         self._courses = training.course_behaviour()
         self._sessions = training.session_behaviour()
+        self._learners = training.learner_behaviour()
         # course id -> (course, when read): courses change rarely; another replica's update is
         # seen within COURSE_TTL seconds (this replica's at once).
         self._known_courses: dict[str, tuple[d.Course, float]] = {}
@@ -463,18 +465,20 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
 
     async def _check_move(self, current: d.Session, requested: d.Session, paths: list[str]) -> None:
         """Refuses a move that puts anyone on the session in two places at once (every clash
-        listed). Judged on the learners as this process and the view know them: a booking made
-        elsewhere in the same instant can slip through (see docs/training.md)."""
+        listed). Judged on each learner as its events say (not on a view that may lag, nor on
+        this process's copy): only a booking made in the same instant, before the session
+        moves, can slip through (see docs/training.md). Moves are rare: one event read per
+        agent on the session is cheap."""
         decided = d.decide_update_session(current, requested, paths, utc_now())
         if decided is None:
             return
         moved = decided[0]
         agents = [e.agent_id for e in moved.roster if e.state in d.ACTIVE]
-        viewed = await self._views.learners_of(agents)
+        await asyncio.gather(*(self._commands.refresh(self._learners, a) for a in agents))
         broken: list[RuleViolation] = []
         for agent_id in agents:
-            learner = _newest(self._commands.cached(store.LEARNER, agent_id), viewed.get(agent_id))
-            if learner is not None:
+            learner = self._commands.cached(store.LEARNER, agent_id)
+            if isinstance(learner, d.Learner):
                 broken += d.move_clashes(learner, moved)
         if broken:
             raise FailedPrecondition(broken)

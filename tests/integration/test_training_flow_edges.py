@@ -4,8 +4,10 @@ read views (session, calendar, transcript, due list, team summary) agreeing afte
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -320,3 +322,63 @@ async def test_an_enrollment_on_a_stale_copy_of_a_moved_session_leaves_the_booki
     [booking] = learner.bookings
     assert (booking.start, booking.end) == (later, later + timedelta(hours=4))
     assert booking.enrollment_key == "first"
+
+
+def _hold_projections(*runtimes: Any, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Holds every training projection's batches (on each replica) until the event is set:
+    the views then lag the events as long as the test needs."""
+    release = asyncio.Event()
+    for runtime in runtimes:
+        for runner in runtime.projectors:
+            apply = runner.projection.apply
+
+            async def apply_when_released(envelopes: Any, apply: Any = apply) -> None:
+                await release.wait()
+                await apply(envelopes)
+
+            monkeypatch.setattr(runner.projection, "apply", apply_when_released)
+    return release
+
+
+async def test_a_move_checks_clashes_on_bookings_another_replica_made_before_the_views_show_them(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent holds s1 through this replica (its copy of the learner), then a place on s2
+    at another time through the other replica, which neither the views (held here) nor this
+    replica's copy know yet. Moving s1 onto s2's time must still be refused OVERLAP: the move
+    checks each learner as its events say. It was judged on the copy and the view, and went
+    through, leaving the agent in two places at once."""
+    await _staff(system, "night", ["v1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper"))
+    later = START + timedelta(hours=6)
+    await system.train.CreateSession(session("s1", capacity=5))
+    await system.train.CreateSession(session("s2", "copper-101", start=later, capacity=5))
+    second = await training_main.start(system.settings_for("training"), port=0)
+    ch = channel(f"127.0.0.1:{second.port}", system.minter.token("hr-2", "hr"))
+    release = _hold_projections(system.training.runtime, second.runtime, monkeypatch=monkeypatch)
+    try:
+        await system.train.EnrollAgents(enroll("s1", "v1", key="here"))
+        other = training_grpc.TrainingServiceStub(ch)
+        await other.EnrollAgents(enroll("s2", "v1", key="there"))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await system.train.UpdateSession(
+                update_session(
+                    "s1",
+                    "onto-s2",
+                    "start_time",
+                    "end_time",
+                    start_time=to_timestamp(later),
+                    end_time=to_timestamp(later + timedelta(hours=4)),
+                )
+            )
+        assert rules(err.value) == ["OVERLAP"]
+    finally:
+        release.set()
+        await ch.close()
+        await second.stop()
+    learner = await learner_truth(system, "v1")
+    assert sorted((b.session_id, b.start) for b in learner.bookings) == [
+        ("s1", START),
+        ("s2", later),
+    ]
