@@ -57,9 +57,10 @@ from services.scheduling.roster import Schedule, Shift, ShiftStatus
 from tests import roster_helpers as h
 from tests.conftest import System
 from tests.integration.test_fuzz import REFUSALS, error_infos
+from tests.replicas import start_replica
 from wfm_runtime import mongo
 from wfm_runtime.eventstore import _envelope
-from wfm_runtime.testing import channel, eventually
+from wfm_runtime.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -112,28 +113,18 @@ class World:
 
 @pytest.fixture
 async def replicas(system: System) -> AsyncIterator[World]:
-    second = await scheduling_main.start(system.settings_for("scheduling"), port=0)
-    token = system.minter.token("admin-1", "admin")
-    ch = channel(f"127.0.0.1:{second.port}", token)
+    second = await start_replica(system, scheduling_main, "scheduling", "admin-1", "admin")
     world = World(
         random.Random(SEED),
-        [h.roster_stub(system, "admin-1", "admin"), rpb_grpc.RosterServiceStub(ch)],
-        [system.directory, dpb_grpc.DirectoryServiceStub(ch)],
+        [h.roster_stub(system, "admin-1", "admin"), rpb_grpc.RosterServiceStub(second.channel)],
+        [system.directory, dpb_grpc.DirectoryServiceStub(second.channel)],
     )
-    stopped: list[bool] = []
-
-    async def stop_second() -> None:
-        if not stopped:
-            stopped.append(True)
-            await ch.close()
-            await second.stop()
-
-    world.stop_second = stop_second  # type: ignore[attr-defined]
-    world.second = second  # type: ignore[attr-defined]
+    world.stop_second = second.stop  # type: ignore[attr-defined]
+    world.second = second.service  # type: ignore[attr-defined]
     try:
         yield world
     finally:
-        await stop_second()
+        await second.stop()
 
 
 # --- requests --------------------------------------------------------------------------------

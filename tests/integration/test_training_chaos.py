@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -55,11 +55,12 @@ from wfm.training.v1 import training_service_pb2 as pb
 from wfm.training.v1 import training_service_pb2_grpc as training_grpc
 
 from services.training import domain as d
-from services.training import main as training_main
 from services.training import reconciler, store
 from tests.conftest import System
 from tests.integration.test_training_api import _snapshot, course
-from wfm_runtime.testing import channel, eventually, unpack_details
+from tests.replicas import TrainingReplicas as Replicas
+from tests.replicas import training_replicas
+from wfm_runtime.testing import eventually, unpack_details
 from wfm_runtime.timefmt import to_timestamp, utc_now
 
 pytestmark = pytest.mark.integration
@@ -87,12 +88,6 @@ SLOTS = 6
 ACTIVE = {d.E.WAITLISTED, d.E.ENROLLED, d.E.IN_PROGRESS}
 
 
-class Replicas(list[training_grpc.TrainingServiceStub]):
-    """The two replicas' stubs; `stop_second` leaves the system's own replica alone."""
-
-    stop_second: Callable[[], Awaitable[None]]
-
-
 @pytest.fixture
 async def replicas(system: System) -> AsyncIterator[Replicas]:
     await system.add_team("night")
@@ -100,22 +95,11 @@ async def replicas(system: System) -> AsyncIterator[Replicas]:
         await system.add_agent(agent, "night")
     for agent in AGENTS:
         await system.known_to_training(agent)
-    second = await training_main.start(system.settings_for("training"), port=0)
-    ch = channel(f"127.0.0.1:{second.port}", system.minter.token("hr-2", "hr"))
-    stubs = Replicas([system.train, training_grpc.TrainingServiceStub(ch)])
-    stopped: list[bool] = []
-
-    async def stop_second() -> None:
-        if not stopped:
-            stopped.append(True)
-            await ch.close()
-            await second.stop()
-
-    stubs.stop_second = stop_second
+    stubs = await training_replicas(system)
     try:
         yield stubs
     finally:
-        await stop_second()
+        await stubs.stop_second()
 
 
 # --- the operations ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ session's unique (aggregate, version) event insert decides who gets the seat.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -15,21 +15,16 @@ import pytest
 from wfm.training.v1 import training_service_pb2 as pb
 from wfm.training.v1 import training_service_pb2_grpc as training_grpc
 
-from services.training import main as training_main
 from services.training import store
 from tests.conftest import System
 from tests.integration.test_training_api import course, rules, session
-from wfm_runtime.testing import channel, eventually
+from tests.replicas import TrainingReplicas as Replicas
+from tests.replicas import training_replicas
+from wfm_runtime.testing import eventually
 
 pytestmark = pytest.mark.integration
 
 CONTENDERS = 24
-
-
-class Replicas(list[training_grpc.TrainingServiceStub]):
-    """The two replicas' stubs; `stop_second` leaves the system's own replica alone."""
-
-    stop_second: Callable[[], Awaitable[None]]
 
 
 @pytest.fixture
@@ -40,23 +35,11 @@ async def replicas(system: System) -> AsyncIterator[Replicas]:
         await system.add_agent(agent, "night")
     for agent in agents:
         await system.known_to_training(agent)
-    second = await training_main.start(system.settings_for("training"), port=0)
-    ch = channel(f"127.0.0.1:{second.port}", system.minter.token("hr-2", "hr"))
-    stubs = Replicas([system.train, training_grpc.TrainingServiceStub(ch)])
-
-    stopped: list[bool] = []
-
-    async def stop_second() -> None:
-        if not stopped:
-            stopped.append(True)
-            await ch.close()
-            await second.stop()
-
-    stubs.stop_second = stop_second
+    stubs = await training_replicas(system)
     try:
         yield stubs
     finally:
-        await stop_second()
+        await stubs.stop_second()
 
 
 async def _race(

@@ -28,9 +28,10 @@ from tests.integration.test_training_api import (
 )
 from tests.integration.test_training_chaos import learner_truth
 from tests.integration.test_training_manage import update_session
+from tests.replicas import start_replica, training_replicas
 from tests.training_helpers import starting_soon
 from wfm_runtime.service import control_subject
-from wfm_runtime.testing import channel, eventually
+from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp
 
 pytestmark = pytest.mark.integration
@@ -295,10 +296,9 @@ async def test_an_enrollment_on_a_stale_copy_of_a_moved_session_leaves_the_booki
     await _staff(system, "night", ["m1"])
     await system.train.CreateCourse(course())
     await system.train.CreateSession(session("s1", capacity=5))
-    second = await training_main.start(system.settings_for("training"), port=0)
-    ch = channel(f"127.0.0.1:{second.port}", system.minter.token("hr-2", "hr"))
+    replicas = await training_replicas(system)
     try:
-        other = training_grpc.TrainingServiceStub(ch)
+        other = replicas[1]
         await other.EnrollAgents(enroll("s1", "m1", key="first"))  # the replica's copy: START
         later = START + timedelta(hours=6)
         await system.train.UpdateSession(
@@ -315,8 +315,7 @@ async def test_an_enrollment_on_a_stale_copy_of_a_moved_session_leaves_the_booki
             await other.EnrollAgents(enroll("s1", "m1", key="again"))
         assert rules(err.value) == ["SESSION_MOVED"]
     finally:
-        await ch.close()
-        await second.stop()
+        await replicas.stop_second()
 
     learner = await learner_truth(system, "m1")
     [booking] = learner.bookings
@@ -354,12 +353,13 @@ async def test_a_move_checks_clashes_on_bookings_another_replica_made_before_the
     later = START + timedelta(hours=6)
     await system.train.CreateSession(session("s1", capacity=5))
     await system.train.CreateSession(session("s2", "copper-101", start=later, capacity=5))
-    second = await training_main.start(system.settings_for("training"), port=0)
-    ch = channel(f"127.0.0.1:{second.port}", system.minter.token("hr-2", "hr"))
-    release = _hold_projections(system.training.runtime, second.runtime, monkeypatch=monkeypatch)
+    second = await start_replica(system, training_main, "training", "hr-2", "hr")
+    release = _hold_projections(
+        system.training.runtime, second.service.runtime, monkeypatch=monkeypatch
+    )
     try:
         await system.train.EnrollAgents(enroll("s1", "v1", key="here"))
-        other = training_grpc.TrainingServiceStub(ch)
+        other = training_grpc.TrainingServiceStub(second.channel)
         await other.EnrollAgents(enroll("s2", "v1", key="there"))
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await system.train.UpdateSession(
@@ -375,7 +375,6 @@ async def test_a_move_checks_clashes_on_bookings_another_replica_made_before_the
         assert rules(err.value) == ["OVERLAP"]
     finally:
         release.set()
-        await ch.close()
         await second.stop()
     learner = await learner_truth(system, "v1")
     assert sorted((b.session_id, b.start) for b in learner.bookings) == [
