@@ -137,11 +137,8 @@ class CommandRunner:
         command: Command,
         decide: Callable[[S, int], Message | None],
     ) -> Outcome[S]:
-        key = (behaviour.aggregate_type, command.aggregate_id)
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        async with lock:  # one writer per aggregate in this process: no self-inflicted conflicts
+        # One writer per aggregate in this process: no self-inflicted conflicts.
+        async with self._lock(behaviour.aggregate_type, command.aggregate_id):
             # Shielded: a client that cancels or times out must not interrupt a commit halfway.
             return await asyncio.shield(self._execute_locked(behaviour, command, decide))
 
@@ -164,23 +161,28 @@ class CommandRunner:
             await self.refresh(behaviour, command.aggregate_id)
             return await self.execute(behaviour, command, decide)
 
-    async def refresh(self, behaviour: Behaviour[S], aggregate_id: str) -> bool:
+    async def refresh(self, behaviour: Behaviour[S], aggregate_id: str) -> None:
         """Reads the aggregate's events past this process's copy of it (or past its load, a
-        view that may lag) into the copy; True if there were any. A decision is made on the
-        copy and checked only by its event insert, so a refusal may have been judged on a
-        state another process has moved on from: a caller can refresh and decide again."""
-        key = (behaviour.aggregate_type, aggregate_id)
+        view that may lag) into the copy. A decision is made on the copy and checked only by
+        its event insert, so a refusal may have been judged on a state another process has
+        moved on from: a caller can refresh and decide again."""
+        async with self._lock(behaviour.aggregate_type, aggregate_id):
+            state, version = await self._copy(behaviour, aggregate_id)
+            await self._catch_up(behaviour, aggregate_id, state, version)
+
+    def _lock(self, aggregate_type: str, aggregate_id: str) -> asyncio.Lock:
+        key = (aggregate_type, aggregate_id)
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
-        async with lock:
-            cached = self._cache.get(key)
-            if cached is None:
-                state, version = await behaviour.load(aggregate_id)
-            else:
-                state, version = cached  # type: ignore[assignment]
-            _, fresh = await self._catch_up(behaviour, aggregate_id, state, version)
-            return fresh != version
+        return lock
+
+    async def _copy(self, behaviour: Behaviour[S], aggregate_id: str) -> tuple[S, int]:
+        """This process's copy of the aggregate, else its load (the view: a hint)."""
+        cached = self._cache.get((behaviour.aggregate_type, aggregate_id))
+        if cached is None:
+            return await behaviour.load(aggregate_id)
+        return cached  # type: ignore[return-value]
 
     async def _execute_locked(
         self, behaviour: Behaviour[S], command: Command, decide: Callable[[S, int], Message | None]
@@ -276,11 +278,7 @@ class CommandRunner:
         )
 
     async def _current(self, behaviour: Behaviour[S], command: Command) -> tuple[S, int]:
-        cached = self._cache.get((behaviour.aggregate_type, command.aggregate_id))
-        if cached is None:
-            state, version = await behaviour.load(command.aggregate_id)
-        else:
-            state, version = cached  # type: ignore[assignment]
+        state, version = await self._copy(behaviour, command.aggregate_id)
         if command.expected_version is not None and command.expected_version > version:
             # The caller has seen a newer version than our hint: another writer was here.
             state, version = await self._catch_up(behaviour, command.aggregate_id, state, version)
