@@ -5,7 +5,7 @@ chaos tests need."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,16 @@ class TrainingReplicas(list[training_grpc.TrainingServiceStub]):
     stop_second: Callable[[], Awaitable[None]]
 
 
-async def training_replicas(system: System) -> TrainingReplicas:
+async def training_replicas(system: System, agents: Iterable[str] = ()) -> TrainingReplicas:
+    """Both training replicas, once `agents` (if any: on a new team "night") are known to
+    training."""
+    staff = list(agents)
+    if staff:
+        await system.add_team("night")
+    for agent in staff:
+        await system.add_agent(agent, "night")
+    for agent in staff:
+        await system.known_to_training(agent)
     second = await start_replica(system, training_main, "training", "hr-2", "hr")
     stubs = TrainingReplicas([system.train, training_grpc.TrainingServiceStub(second.channel)])
     stubs.stop_second = second.stop

@@ -729,6 +729,19 @@ async def test_roster_chaos_keeps_the_rules_and_the_views(system: System, replic
     assert accepted > len(w.calls) // 4, summary  # the generator mostly makes valid changes
 
 
+async def _asha_known_to_both(system: System, replicas: World) -> rpb.ShiftSpec:
+    """The team, the site and asha, known to the second replica too; an 8-hour day shift on
+    10 March 2027 (client clock) to assign her."""
+    await h.add_team(system)
+    await h.add_site(replicas.roster[0], HOLIDAYS)
+    await h.add_agent(system, "asha")
+    await eventually(lambda: _known(replicas.roster[1], "asha"))
+    return rpb.ShiftSpec(
+        roster_date="2027-03-10", start_local_time="08:00", length_minutes=480,
+        anchor=rpb.ANCHOR_CLIENT, activities=[h.BREAK],
+    )  # fmt: skip
+
+
 async def test_a_replica_judges_a_refusal_on_the_other_replicas_newer_events(
     system: System, replicas: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -737,14 +750,7 @@ async def test_a_replica_judges_a_refusal_on_the_other_replicas_newer_events(
     request NOT_FOUND that replica 0 acknowledged, not an OVERLAP with a shift replica 0
     cancelled (both were refused on replica 1's stale copy)."""
     first, second = replicas.roster
-    await h.add_team(system)
-    await h.add_site(first, HOLIDAYS)
-    await h.add_agent(system, "asha")
-    await eventually(lambda: _known(second, "asha"))
-    day = rpb.ShiftSpec(
-        roster_date="2027-03-10", start_local_time="08:00", length_minutes=480,
-        anchor=rpb.ANCHOR_CLIENT, activities=[h.BREAK],
-    )  # fmt: skip
+    day = await _asha_known_to_both(system, replicas)
     await second.AssignShift(
         rpb.AssignShiftRequest(agent="agents/asha", shift_id="s1", shift=day, idempotency_key="k1")
     )
@@ -826,14 +832,7 @@ async def test_a_refusal_is_judged_again_when_the_view_moved_on_in_between(
     caught up by the time the refusal is judged again. The second judgement must be on the
     caught-up schedule even though no event is newer than the view then."""
     first, second = replicas.roster
-    await h.add_team(system)
-    await h.add_site(first, HOLIDAYS)
-    await h.add_agent(system, "asha")
-    await eventually(lambda: _known(second, "asha"))
-    day = rpb.ShiftSpec(
-        roster_date="2027-03-10", start_local_time="08:00", length_minutes=480,
-        anchor=rpb.ANCHOR_CLIENT, activities=[h.BREAK],
-    )  # fmt: skip
+    day = await _asha_known_to_both(system, replicas)
     await first.AssignShift(
         rpb.AssignShiftRequest(agent="agents/asha", shift_id="s1", shift=day, idempotency_key="k1")
     )

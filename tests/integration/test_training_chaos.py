@@ -90,12 +90,7 @@ ACTIVE = {d.E.WAITLISTED, d.E.ENROLLED, d.E.IN_PROGRESS}
 
 @pytest.fixture
 async def replicas(system: System) -> AsyncIterator[Replicas]:
-    await system.add_team("night")
-    for agent in AGENTS:
-        await system.add_agent(agent, "night")
-    for agent in AGENTS:
-        await system.known_to_training(agent)
-    stubs = await training_replicas(system)
+    stubs = await training_replicas(system, AGENTS)
     try:
         yield stubs
     finally:

@@ -29,13 +29,7 @@ CONTENDERS = 24
 
 @pytest.fixture
 async def replicas(system: System) -> AsyncIterator[Replicas]:
-    await system.add_team("night")
-    agents = [f"c{i:02d}" for i in range(CONTENDERS)]
-    for agent in agents:
-        await system.add_agent(agent, "night")
-    for agent in agents:
-        await system.known_to_training(agent)
-    stubs = await training_replicas(system)
+    stubs = await training_replicas(system, [f"c{i:02d}" for i in range(CONTENDERS)])
     try:
         yield stubs
     finally:

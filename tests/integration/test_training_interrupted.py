@@ -207,6 +207,16 @@ async def test_an_agent_seated_by_another_request_meanwhile_keeps_the_booking(
     assert await bookings(system, "t1") == ["sessions/s1"]
 
 
+async def _left_free(system: System, agent: str) -> None:
+    """Nothing of the refused requests stays: no booking, the agent enrolls at that time in
+    another course's class, and a sweep past the grace finds nothing to settle."""
+    assert await settled_bookings(system, agent, []) == []
+    await system.train.CreateSession(session("cu", "copper-101", START))
+    ok = await system.train.EnrollAgents(enroll("cu", agent, key="copper"))
+    assert [e.state for e in ok.enrollments] == [E]
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+
+
 async def test_two_refused_requests_for_one_agent_leave_no_booking_behind(
     system: System,
 ) -> None:
@@ -245,11 +255,7 @@ async def test_two_refused_requests_for_one_agent_leave_no_booking_behind(
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await second
         assert rules(err.value) == ["SESSION_FULL"]
-    assert await settled_bookings(system, "t1", []) == []
-    await system.train.CreateSession(session("cu", "copper-101", START))
-    ok = await system.train.EnrollAgents(enroll("cu", "t1", key="copper"))
-    assert [e.state for e in ok.enrollments] == [E]
-    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+    await _left_free(system, "t1")
 
 
 async def test_three_refused_requests_taking_one_booking_over_in_turn_leave_nothing(
@@ -293,11 +299,7 @@ async def test_three_refused_requests_taking_one_booking_over_in_turn_leave_noth
                 await call
             assert rules(err.value) == ["SESSION_FULL"]
     assert (await learner_truth(system, "t1")).bookings == ()
-    assert await settled_bookings(system, "t1", []) == []
-    await system.train.CreateSession(session("cu", "copper-101", START))
-    ok = await system.train.EnrollAgents(enroll("cu", "t1", key="copper"))
-    assert [e.state for e in ok.enrollments] == [E]
-    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+    await _left_free(system, "t1")
 
 
 async def test_a_withdrawal_cut_off_before_its_release_is_released_by_the_sweep(
