@@ -305,7 +305,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         record = d.completion_record(
             course=course,
             session=session,
-            completion=_stored_result(session, agent_id, completion),
+            completion=d.recorded_result(session, agent_id, completion),
             agent_zone=agent.time_zone if agent else "",
         )
         await self._flows.record_completion(_request(request), agent_id, record)
@@ -329,7 +329,7 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
             records[agent_id] = d.completion_record(
                 course=course,
                 session=session,
-                completion=_stored_result(session, agent_id, completion),
+                completion=d.recorded_result(session, agent_id, completion),
                 agent_zone=agent.time_zone if agent else "",
             )
         await self._flows.record_completions(_request(request), records)
@@ -607,14 +607,6 @@ def _optional_state(v: Violations, value: int) -> str:
     state = store.state_from_proto(value)
     v.check(state is not None, "state", "is not an EnrollmentState")
     return state.value if state else ""
-
-
-def _stored_result(session: d.Session, agent_id: str, sent: d.Completion) -> d.Completion:
-    """The agent's result as the session recorded it: a retry replays the first attempt's
-    session step, and its own request may differ from it (no completion_time: the retry's now),
-    so the learner's record is built from what the session holds, never from the retry."""
-    entry = session.enrollment(agent_id)
-    return entry.completion if entry is not None and entry.completion is not None else sent
 
 
 def _completion(v: Violations, request: pb.RecordCompletionRequest) -> d.Completion:

@@ -929,6 +929,15 @@ def completion_record(
     )
 
 
+def recorded_result(session: Session, agent_id: str, sent: Completion) -> Completion:
+    """The agent's result as the session recorded it, else `sent`: a retry replays the first
+    attempt's session step, and its own request may differ from it (no completion_time: the
+    retry's now), so the learner's record is built from what the session holds, never from
+    the retry."""
+    entry = session.enrollment(agent_id)
+    return entry.completion if entry is not None and entry.completion is not None else sent
+
+
 def decide_complete(learner: Learner, record: CompletionRecord) -> Learner | None:
     """Adds the completion (history is kept) and frees the booking; None if already recorded."""
     if any(c.session_id == record.session_id for c in learner.completions):
