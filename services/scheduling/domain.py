@@ -78,7 +78,7 @@ class Agent:
 
     @property
     def working_weekdays(self) -> frozenset[int]:
-        return frozenset(self.working_days or DEFAULT_WORKING_DAYS)
+        return weekdays(self.working_days)
 
     @property
     def working_weekdays_history(self) -> tuple[tuple[date, frozenset[int]], ...]:
