@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -247,25 +247,32 @@ class CommandRunner:
             state, version = await self._catch_up(behaviour, command.aggregate_id, state, version)
         raise Aborted(f"{behaviour.aggregate_type} {command.aggregate_id} is changing too fast")
 
-    async def spend_key(self, command: Command) -> None:
+    async def spend_key(self, command: Command, reach: Sequence[str] = ()) -> tuple[str, ...]:
         """Spends the key of a request made of many commands (one per agent, each under a key
         derived from this one) before any of them runs. Their own keys are fresh for whatever
         the first request did not reach, so only this catches a key reused for a different
         request while nothing has changed yet (INVALID_ARGUMENT). A retry of the same request
-        goes on: its commands replay what its first attempt did and run the rest."""
+        goes on: its commands replay what its first attempt did and run the rest.
+
+        `reach` names the aggregates the request sets out to change when the request does not
+        list them itself (PublishWeek: the team's agents as this process finds them). Returns
+        the first attempt's: a retry that finds fewer (another process, whose views lag) still
+        goes to each of them, so it answers at least what the first attempt did."""
         spent = await self._store.record_noop(
             command.aggregate_type,
             command.idempotency_key,
             command.fingerprint,
             command.aggregate_id,
             0,
+            reach=tuple(reach),
         )
         if spent:
-            return
+            return tuple(reach)
         claim = await self._store.claim_of(command.aggregate_type, command.idempotency_key)
         if claim is None:  # only a store that lost documents gets here
             raise Aborted("the idempotency key's first request cannot be read; retry later")
         _check_same_request(claim, command)
+        return claim.reach
 
     async def _record_noop(self, behaviour: Behaviour[S], command: Command, version: int) -> bool:
         """Spends the key of a request that changed nothing, so a late retry cannot apply it."""

@@ -42,6 +42,9 @@ class Claim:
     aggregate_id: str
     version: int
     envelope: EventEnvelope | None  # None: the request changed nothing; it saw `version`
+    # A request made of many commands (CommandRunner.spend_key): the aggregates it set out to
+    # change, as its first attempt found them.
+    reach: tuple[str, ...] = ()
 
 
 class EventStore:
@@ -69,7 +72,8 @@ class EventStore:
             return None
         if doc.get("noop"):
             aggregate_id, version = doc["noop_aggregate_id"], int(doc["noop_version"])
-            return Claim(doc["fingerprint"], aggregate_id, version, None)
+            reach = tuple(str(a) for a in doc.get("reach") or ())
+            return Claim(doc["fingerprint"], aggregate_id, version, None, reach)
         return Claim(doc["fingerprint"], doc["aggregate_id"], int(doc["version"]), _envelope(doc))
 
     async def record_noop(
@@ -79,8 +83,11 @@ class EventStore:
         fingerprint: str,
         aggregate_id: str,
         version: int,
+        *,
+        reach: tuple[str, ...] = (),
     ) -> bool:
-        """Spends the key of a request that changed nothing; False if it was spent before."""
+        """Spends the key of a request that changed nothing; False if it was spent before.
+        `reach`: see Claim."""
         key = claim_key(aggregate_type, idempotency_key)
         # No `aggregate_id`/`version` fields: per-aggregate reads of events never see it.
         return await self._insert_event(
@@ -91,6 +98,7 @@ class EventStore:
                 "noop": True,
                 "noop_aggregate_id": aggregate_id,
                 "noop_version": version,
+                "reach": list(reach),
                 "recorded_at": utc_now(),
             }
         )

@@ -381,9 +381,10 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         assert monday is not None
         if await self._directory.latest_team(team_id) is None:
             raise NotFound("team", request.team)
-        members = {a.agent_id for a in await self._directory.team_members(team_id)}
-        members |= {s.agent_id for s in await self._team_schedules(team_id)}
-        await self._spend_request_key(request, team_id)
+        found = {a.agent_id for a in await self._directory.team_members(team_id)}
+        found |= {s.agent_id for s in await self._team_schedules(team_id)}
+        # A retry also goes to every agent its first attempt found (it answers them again).
+        members = found | set(await self._spend_request_key(request, team_id, sorted(found)))
         limit = asyncio.Semaphore(BULK_CONCURRENCY)
 
         async def one(agent_id: str) -> int:
@@ -860,12 +861,16 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             return cached
         return viewed
 
-    async def _spend_request_key(self, request: Any, scope: str) -> None:
+    async def _spend_request_key(
+        self, request: Any, scope: str, agents: list[str] | None = None
+    ) -> tuple[str, ...]:
         """Spends the key of a request that changes many agents' schedules, one command each
         under `<key> <agent>` (agent_key), before the first of them: a key spent by a different
         request is refused while nothing has changed (an agent it did not reach has a fresh key
-        of its own). In the schedules' key space, so another roster change's key is refused too."""
-        await self._commands.spend_key(command_for(SCHEDULE, scope, request))
+        of its own). In the schedules' key space, so another roster change's key is refused too.
+        `agents`: whom the request sets out to change when it does not name them; returns the
+        ones its first attempt named (CommandRunner.spend_key)."""
+        return await self._commands.spend_key(command_for(SCHEDULE, scope, request), agents or ())
 
     async def _schedule_command(
         self,

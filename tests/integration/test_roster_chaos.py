@@ -852,6 +852,46 @@ async def test_a_refusal_is_judged_again_when_the_view_moved_on_in_between(
     assert not lagging
 
 
+async def test_a_retried_publish_answers_the_agents_its_first_attempt_reached(
+    system: System, replicas: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replica 0 publishes the week with asha's draft; asha then moves to another team. The
+    retry through replica 1, whose rosters view lacks her schedule, must answer asha's shift
+    again (chaos seed 395103940: the retry answered no agent, as it found the team then)."""
+    first, second = replicas.roster
+    day = await _asha_known_to_both(system, replicas)
+    await h.add_team(system, TEAMS[1])
+    release = _hold_roster_projections(
+        [system.scheduling, replicas.second],  # type: ignore[attr-defined]
+        monkeypatch,
+    )
+    try:
+        await first.AssignShift(
+            rpb.AssignShiftRequest(
+                agent="agents/asha", shift_id="s1", shift=day, idempotency_key="k1"
+            )
+        )
+        publish = rpb.PublishWeekRequest(
+            team=f"teams/{h.TEAM}", week_start="2027-03-08", idempotency_key="p1"
+        )
+        published = await first.PublishWeek(publish)
+        assert list(published.agents) == ["agents/asha"] and published.published_shifts == 1
+        await system.directory.UpdateAgent(
+            dpb.UpdateAgentRequest(
+                agent=dpb.Agent(name="agents/asha", team=f"teams/{TEAMS[1]}"),
+                update_mask=field_mask_pb2.FieldMask(paths=["team"]),
+                idempotency_key="k-move",
+            )
+        )
+        await eventually(
+            lambda: replicas.directory[1].GetAgent(dpb.GetAgentRequest(name="agents/asha")),
+            lambda a: a.team == f"teams/{TEAMS[1]}",
+        )
+        assert await second.PublishWeek(publish) == published
+    finally:
+        release.set()
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="known: PublishWeek finds a former member's drafts for the team only in the rosters "
