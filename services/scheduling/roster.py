@@ -458,6 +458,17 @@ def publish(schedule: Schedule, team_id: str, monday: date) -> Change | None:
     return _set_shifts(schedule, ids, ShiftStatus.PUBLISHED) if ids else None
 
 
+def drafted_weeks(schedule: Schedule, shift_ids: Iterable[str]) -> set[tuple[str, date]]:
+    """The (team, week's Monday) of each of these shifts that is a draft: the weeks whose
+    publishing must reach the agent."""
+    ids = set(shift_ids)
+    return {
+        (s.team_id, rt.week_start(s.roster_date))
+        for s in schedule.shifts
+        if s.shift_id in ids and s.status is ShiftStatus.DRAFT and s.team_id
+    }
+
+
 def _set_shifts(schedule: Schedule, ids: set[str], status: ShiftStatus, reason: str = "") -> Change:
     shifts = tuple(
         replace(

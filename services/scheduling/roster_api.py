@@ -383,6 +383,8 @@ class RosterApi(pb_grpc.RosterServiceServicer):
             raise NotFound("team", request.team)
         found = {a.agent_id for a in await self._directory.team_members(team_id)}
         found |= {s.agent_id for s in await self._team_schedules(team_id)}
+        # Drafts another process committed that neither view shows yet (an agent moved away).
+        found |= set(await self._store.drafted(team_id, monday))
         # A retry also goes to every agent its first attempt found (it answers them again).
         members = found | set(await self._spend_request_key(request, team_id, sorted(found)))
         limit = asyncio.Semaphore(BULK_CONCURRENCY)
@@ -898,6 +900,9 @@ class RosterApi(pb_grpc.RosterServiceServicer):
         outcome = await self._commands.execute_rechecked(self._schedules, command, decide)
         if outcome.event is not None:
             self._unprojected.add(agent_id)
+            # Before the answer, a replay's too (its first attempt may have died in between).
+            changed = _changed_ids(outcome.event)
+            await self._store.note_drafts(agent_id, roster.drafted_weeks(outcome.state, changed))
         return outcome
 
     async def _shift_change(

@@ -310,6 +310,9 @@ class RosterStore:
         self.sites = db["sites"]
         self.patterns = db["shift_patterns"]
         self.requirements = db["coverage_requirements"]
+        # Write-side marks, not a view: `<team>/<week's Monday>/<agent>` for each agent a
+        # change gave drafts of that team's week (note_drafts).
+        self.week_drafts = db["week_drafts"]
 
     async def _doc_state(self, coll: mongo.Collection, doc_id: str) -> EventEnvelope | None:
         doc = await mongo.get(coll, doc_id)
@@ -333,6 +336,24 @@ class RosterStore:
         envelope = await self._doc_state(self.requirements, aggregate_id)
         initial = Requirement(team_id, key)
         return evolve_requirement(initial, envelope) if envelope else initial
+
+    async def note_drafts(self, agent_id: str, weeks: set[tuple[str, date]]) -> None:
+        """Marks the agent as holding drafts of these teams' weeks, written by the process that
+        committed them before it answers: PublishWeek on any process then reaches the agent,
+        whatever its views show yet. Insert-only and idempotent (an atomic unique insert on
+        MongoDB and FerretDB alike); a mark whose drafts are gone costs a no-change command."""
+        marks = [{"_id": _draft_mark(team, monday, agent_id)} for team, monday in sorted(weeks)]
+        await mongo.insert_new(self.week_drafts, marks)
+
+    async def drafted(self, team_id: str, monday: date) -> list[str]:
+        """The agents marked as holding drafts of the team's week (note_drafts)."""
+        prefix = _draft_mark(team_id, monday, "")
+        # Ids hold no character below "0" after the prefix's last "/": "0" bounds the range.
+        query = {"_id": {"$gte": prefix, "$lt": prefix[:-1] + "0"}}
+        return [
+            str(d["_id"]).removeprefix(prefix)
+            for d in await mongo.find_all(self.week_drafts, query)
+        ]
 
     def schedule_behaviour(self) -> Behaviour[Schedule]:
         async def load(agent_id: str) -> tuple[Schedule, int]:
@@ -365,3 +386,7 @@ class RosterStore:
             return Requirement(team_id, key)
 
         return Behaviour(COVERAGE, initial, load, evolve_requirement)
+
+
+def _draft_mark(team_id: str, monday: date, agent_id: str) -> str:
+    return f"{team_id}/{monday.isoformat()}/{agent_id}"

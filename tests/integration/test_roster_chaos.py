@@ -892,18 +892,13 @@ async def test_a_retried_publish_answers_the_agents_its_first_attempt_reached(
         release.set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: PublishWeek finds a former member's drafts for the team only in the rosters "
-    "view (docs/scheduling.md, Publishing); another process's draft the view lacks is missed",
-)
 async def test_publishing_through_another_replica_reaches_a_just_moved_agents_drafts(
     system: System, replicas: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """asha gets a draft for her team through replica 0 and moves to another team; replica 1
     knows the move, its rosters view not yet the draft. Publishing the week through replica 1
-    answers OK but leaves the draft a draft (found while hunting with the chaos test's
-    invariant 4: a draft that existed before the publish)."""
+    must publish the draft (it answered OK and left it a draft, found while hunting with the
+    chaos test's invariant 4: a draft that existed before the publish)."""
     first, second = replicas.roster
     await h.add_team(system)
     await h.add_team(system, TEAMS[1])

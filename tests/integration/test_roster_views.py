@@ -389,3 +389,17 @@ async def test_team_rosters_follow_a_team_move_before_the_directory_view_does(
     released.set()
     await eventually(lambda: views.list_agents("uk-day", "", 10), lambda a: len(a) == 2)
     assert [await _team_week(roster, h.TEAM), await _team_week(roster, "uk-day")] == expected
+
+
+async def test_draft_marks_are_found_by_team_and_week_only(system: System) -> None:
+    """PublishWeek's marks (RosterStore.note_drafts): a team whose id extends another's, and
+    the weeks either side, are not in the range read for one team's week."""
+    store = system.scheduling.roster_views.store
+    monday = date(2027, 3, 8)
+    await store.note_drafts("asha", {("night", monday), ("night", monday + timedelta(days=7))})
+    await store.note_drafts("ben", {("night-b", monday), ("night", monday - timedelta(days=7))})
+    await store.note_drafts("chen", {("night", monday)})
+    await store.note_drafts("asha", {("night", monday)})  # again: idempotent
+    assert sorted(await store.drafted("night", monday)) == ["asha", "chen"]
+    assert await store.drafted("night-b", monday) == ["ben"]
+    assert await store.drafted("nigh", monday) == []

@@ -206,6 +206,19 @@ def test_publish_moves_only_the_teams_drafts_of_that_week() -> None:
     assert roster.publish(change.schedule, "night", MON) is None
 
 
+def test_drafted_weeks_name_the_team_and_monday_of_each_changed_draft() -> None:
+    # s0 Sunday 7 March belongs to the week of 1 March; s1 Monday 8 March to the next week.
+    two = add(EMPTY, plan(MON + timedelta(days=6)), plan(MON + timedelta(days=7)))
+    assert roster.drafted_weeks(two, ["s0", "s1"]) == {
+        ("night", MON),
+        ("night", MON + timedelta(days=7)),
+    }
+    assert roster.drafted_weeks(two, ["s1", "gone"]) == {("night", MON + timedelta(days=7))}
+    change = roster.publish(two, "night", MON)
+    assert change is not None
+    assert roster.drafted_weeks(change.schedule, ["s0"]) == set()  # published: no draft left
+
+
 def test_a_moved_shift_stays_with_the_team_it_was_planned_for() -> None:
     # The agent joined another team after the night was planned: moving the night an hour
     # must not hand it to the new team (its roster, publishing and coverage).
