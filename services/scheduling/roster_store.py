@@ -3,6 +3,7 @@ write model's state hints (read from the views; the event insert is the check)."
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -313,6 +314,7 @@ class RosterStore:
         # Write-side marks, not a view: `<team>/<week's Monday>/<agent>` for each agent a
         # change gave drafts of that team's week (note_drafts).
         self.week_drafts = db["week_drafts"]
+        self._insert_mark = mongo.InsertBatcher(self.week_drafts).insert  # one bulk's marks share
 
     async def _doc_state(self, coll: mongo.Collection, doc_id: str) -> EventEnvelope | None:
         doc = await mongo.get(coll, doc_id)
@@ -342,8 +344,8 @@ class RosterStore:
         committed them before it answers: PublishWeek on any process then reaches the agent,
         whatever its views show yet. Insert-only and idempotent (an atomic unique insert on
         MongoDB and FerretDB alike); a mark whose drafts are gone costs a no-change command."""
-        marks = [{"_id": _draft_mark(team, monday, agent_id)} for team, monday in sorted(weeks)]
-        await mongo.insert_new(self.week_drafts, marks)
+        marks = ({"_id": _draft_mark(team, monday, agent_id)} for team, monday in sorted(weeks))
+        await asyncio.gather(*(self._insert_mark(mark) for mark in marks))
 
     async def drafted(self, team_id: str, monday: date) -> list[str]:
         """The agents marked as holding drafts of the team's week (note_drafts)."""
