@@ -742,6 +742,38 @@ async def _asha_known_to_both(system: System, replicas: World) -> rpb.ShiftSpec:
     )  # fmt: skip
 
 
+async def _a_draft_for_asha_the_views_hold_back(
+    system: System, replicas: World, monkeypatch: pytest.MonkeyPatch
+) -> asyncio.Event:
+    """asha (known to both replicas, a second team ready) gets draft s1 for her team through
+    replica 0 while both replicas' rosters views are held; set the event to release them."""
+    day = await _asha_known_to_both(system, replicas)
+    await h.add_team(system, TEAMS[1])
+    release = _hold_roster_projections(
+        [system.scheduling, replicas.second],  # type: ignore[attr-defined]
+        monkeypatch,
+    )
+    await replicas.roster[0].AssignShift(
+        rpb.AssignShiftRequest(agent="agents/asha", shift_id="s1", shift=day, idempotency_key="k1")
+    )
+    return release
+
+
+async def _move_asha_to_the_second_team(system: System, replicas: World) -> None:
+    """asha moves to TEAMS[1] (through replica 0); returns once replica 1 knows it."""
+    await system.directory.UpdateAgent(
+        dpb.UpdateAgentRequest(
+            agent=dpb.Agent(name="agents/asha", team=f"teams/{TEAMS[1]}"),
+            update_mask=field_mask_pb2.FieldMask(paths=["team"]),
+            idempotency_key="k-move",
+        )
+    )
+    await eventually(
+        lambda: replicas.directory[1].GetAgent(dpb.GetAgentRequest(name="agents/asha")),
+        lambda a: a.team == f"teams/{TEAMS[1]}",
+    )
+
+
 async def test_a_replica_judges_a_refusal_on_the_other_replicas_newer_events(
     system: System, replicas: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -859,34 +891,14 @@ async def test_a_retried_publish_answers_the_agents_its_first_attempt_reached(
     retry through replica 1, whose rosters view lacks her schedule, must answer asha's shift
     again (chaos seed 395103940: the retry answered no agent, as it found the team then)."""
     first, second = replicas.roster
-    day = await _asha_known_to_both(system, replicas)
-    await h.add_team(system, TEAMS[1])
-    release = _hold_roster_projections(
-        [system.scheduling, replicas.second],  # type: ignore[attr-defined]
-        monkeypatch,
-    )
+    release = await _a_draft_for_asha_the_views_hold_back(system, replicas, monkeypatch)
     try:
-        await first.AssignShift(
-            rpb.AssignShiftRequest(
-                agent="agents/asha", shift_id="s1", shift=day, idempotency_key="k1"
-            )
-        )
         publish = rpb.PublishWeekRequest(
             team=f"teams/{h.TEAM}", week_start="2027-03-08", idempotency_key="p1"
         )
         published = await first.PublishWeek(publish)
         assert list(published.agents) == ["agents/asha"] and published.published_shifts == 1
-        await system.directory.UpdateAgent(
-            dpb.UpdateAgentRequest(
-                agent=dpb.Agent(name="agents/asha", team=f"teams/{TEAMS[1]}"),
-                update_mask=field_mask_pb2.FieldMask(paths=["team"]),
-                idempotency_key="k-move",
-            )
-        )
-        await eventually(
-            lambda: replicas.directory[1].GetAgent(dpb.GetAgentRequest(name="agents/asha")),
-            lambda a: a.team == f"teams/{TEAMS[1]}",
-        )
+        await _move_asha_to_the_second_team(system, replicas)
         assert await second.PublishWeek(publish) == published
     finally:
         release.set()
@@ -899,34 +911,9 @@ async def test_publishing_through_another_replica_reaches_a_just_moved_agents_dr
     knows the move, its rosters view not yet the draft. Publishing the week through replica 1
     must publish the draft (it answered OK and left it a draft, found while hunting with the
     chaos test's invariant 4: a draft that existed before the publish)."""
-    first, second = replicas.roster
-    await h.add_team(system)
-    await h.add_team(system, TEAMS[1])
-    await h.add_site(first, HOLIDAYS)
-    await h.add_agent(system, "asha")
-    await eventually(lambda: _known(second, "asha"))
-    release = _hold_roster_projections(
-        [system.scheduling, replicas.second],  # type: ignore[attr-defined]
-        monkeypatch,
-    )
-    day = rpb.ShiftSpec(
-        roster_date="2027-03-10", start_local_time="08:00", length_minutes=480,
-        anchor=rpb.ANCHOR_CLIENT, activities=[h.BREAK],
-    )  # fmt: skip
-    await first.AssignShift(
-        rpb.AssignShiftRequest(agent="agents/asha", shift_id="s1", shift=day, idempotency_key="k1")
-    )
-    await system.directory.UpdateAgent(
-        dpb.UpdateAgentRequest(
-            agent=dpb.Agent(name="agents/asha", team=f"teams/{TEAMS[1]}"),
-            update_mask=field_mask_pb2.FieldMask(paths=["team"]),
-            idempotency_key="k-move",
-        )
-    )
-    await eventually(
-        lambda: replicas.directory[1].GetAgent(dpb.GetAgentRequest(name="agents/asha")),
-        lambda a: a.team == f"teams/{TEAMS[1]}",
-    )
+    second = replicas.roster[1]
+    release = await _a_draft_for_asha_the_views_hold_back(system, replicas, monkeypatch)
+    await _move_asha_to_the_second_team(system, replicas)
     try:
         published = await second.PublishWeek(
             rpb.PublishWeekRequest(
