@@ -833,13 +833,17 @@ def _at_time_of(booking: Booking, session: Session) -> Booking:
     )
 
 
-def decide_hand_back(learner: Learner, held: Booking, key: str) -> Learner | None:
-    """The learner with the booking request `key` took over (decide_book) handed back to the
-    request that held it (`held`: its key and key_time then), because request `key` was refused
-    and so changes nothing; None if the booking is no longer `key`'s (released, or taken over
-    again since). Anything else about it (a move of the session since) stays."""
+def decide_hand_back(
+    learner: Learner, held: Booking, key: str, key_time: datetime | None
+) -> Learner | None:
+    """The learner with the booking request `key` took over (decide_book) at `key_time` handed
+    back to the request that held it (`held`: its key and key_time then), because request `key`
+    was refused and so changes nothing; None if the booking is no longer the one `key` took
+    (released, taken over again since, or released and booked anew by another attempt of
+    request `key`: that one is the other attempt's, which undoes or keeps it itself). Anything
+    else about it (a move of the session since) stays."""
     booking = learner.booking(held.session_id)
-    if booking is None or booking.enrollment_key != key:
+    if booking is None or (booking.enrollment_key, booking.key_time) != (key, key_time):
         return None
     back = replace(booking, enrollment_key=held.enrollment_key, key_time=held.key_time)
     return replace(

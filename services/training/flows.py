@@ -246,30 +246,39 @@ class Flows:
         refused, after this call is over: so this call leaves a mark that it gave the booking
         up, naming the request it took it from (the mark's fingerprint), and the third one's
         hand-back goes on to that request (_give_back); then it looks once more, in case that
-        hand-back landed before the mark."""
-        handed, learner = await self._give_back(request, agent_id, took.held, request.key)
+        hand-back landed before the mark. Only the booking as this call took it goes back
+        (its key and key_time): one released since and booked anew under the same key by
+        another attempt of this request is that attempt's, which undoes or keeps it itself
+        (the mark names only this call's taking, so it changes nothing for that one)."""
+        handed, learner = await self._give_back(
+            request, agent_id, took.held, request.key, took.since
+        )
         if handed:
             return
-        booking = learner.booking(took.held.session_id)
-        if booking is None or booking.enrollment_key == request.key:
-            return  # released (nothing to hand back), or handed back already
+        if learner.booking(took.held.session_id) is None:
+            return  # released: nothing to hand back
         key = _give_up_key(request.key, agent_id, took.held.session_id, took.since)
         mark = Command(store.LEARNER, agent_id, key, _took_from(took.held))
         with contextlib.suppress(InvalidArgument):  # marked already
             await self._runner.spend_key(mark)
-        await self._give_back(request, agent_id, took.held, request.key)
+        await self._give_back(request, agent_id, took.held, request.key, took.since)
 
     async def _give_back(
-        self, request: Request, agent_id: str, held: d.Booking, from_key: str
+        self,
+        request: Request,
+        agent_id: str,
+        held: d.Booking,
+        from_key: str,
+        since: datetime | None,
     ) -> tuple[bool, d.Learner]:
-        """Hands the booking request `from_key` holds back to `held`'s request (True if it
-        did; the learner as this step left it). If that request gave the booking up meanwhile
-        (its mark), the booking goes on to the request it took it from, if the mark names one,
-        or is released."""
+        """Hands the booking request `from_key` holds (taken at `since`, its key_time) back to
+        `held`'s request (True if it did; the learner as this step left it). If that request
+        gave the booking up meanwhile (its mark), the booking goes on to the request it took it
+        from, if the mark names one, or is released."""
         back = request.command(store.LEARNER, agent_id, f"/back/{agent_id}")
         handed, first = False, None
         for _ in range(MAX_HAND_BACKS):
-            outcome = await self._hand_back_step(back, held, from_key)
+            outcome = await self._hand_back_step(back, held, from_key, since)
             first = first or outcome.state
             if outcome.event is None:
                 break
@@ -284,18 +293,18 @@ class Flows:
                 given_up = request.command(store.LEARNER, agent_id, f"/given-up/{agent_id}")
                 await self._release_made_by(given_up, held.enrollment_key, held.session_id)
                 break
-            from_key, held = held.enrollment_key, earlier
+            from_key, since, held = held.enrollment_key, held.key_time, earlier
         assert first is not None
         return handed, first
 
     async def _hand_back_step(
-        self, command: Command, held: d.Booking, from_key: str
+        self, command: Command, held: d.Booking, from_key: str, since: datetime | None
     ) -> Outcome[d.Learner]:
         return await self._commands.execute(
             self._learners,
             _one_off(command),
             lambda current, version: _learner_event(
-                d.decide_hand_back(current, held, from_key),
+                d.decide_hand_back(current, held, from_key, since),
                 version,
                 ev.SessionBooked,
                 held.session_id,

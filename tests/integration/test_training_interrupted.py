@@ -26,6 +26,7 @@ from tests.integration.test_training_api import START, _staff, course, enroll, r
 from tests.integration.test_training_chaos import learner_truth
 from tests.integration.test_training_flow_edges import bookings, settled_bookings
 from tests.integration.test_training_manage import update_session
+from tests.replicas import training_replicas
 from tests.training_helpers import starting_soon
 from wfm_runtime import mongo
 from wfm_runtime.commands import Command
@@ -623,3 +624,65 @@ async def test_two_attempts_of_one_enrollment_at_once_keep_the_booking_that_seat
         assert await first == second
     assert [b.session_id for b in (await learner_truth(system, "r1")).bookings] == ["s1"]
     assert await settled_bookings(system, "r1", ["sessions/s1"]) == ["sessions/s1"]
+
+
+async def test_a_hand_back_leaves_alone_a_booking_another_attempt_made_anew(
+    system: System,
+) -> None:
+    """t1 is seated by "first". "again" enrolls t1 once more on replica 0: it takes the booking
+    over and waits before its session step; t1 withdraws (the booking is released); a retry
+    of "again" on replica 1 books t1 anew under the same key and waits too. The first attempt
+    is refused (ALREADY_LEFT) and hands back the booking it took over: the booking under its
+    key now is the retry's new one, not the one it took, and must stay the retry's, whose undo
+    then releases it. Before, the hand-back gave the retry's booking to "first" (the key was
+    all it checked), the retry's undo found it another request's, and t1 stayed booked on a
+    session that does not hold them until the reconciler's grace ran out. Found by
+    test_training_chaos.py (seed 2109426187)."""
+    await _staff(system, "night", ["t1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper"))
+    await system.train.CreateSession(session("s1", capacity=5))
+    await system.train.EnrollAgents(enroll("s1", "t1", key="first"))
+    gates = [asyncio.Event(), asyncio.Event()]
+    arrived: list[asyncio.Event] = []
+    original = flows._Refreshing.execute
+
+    async def execute(self: Any, behaviour: Any, command: Command, decide: Any) -> Any:
+        if command.aggregate_type == store.SESSION and command.idempotency_key == "again":
+            gate = gates[len(arrived)]  # each attempt's session step waits for its own gate
+            arrived.append(gate)
+            await gate.wait()
+        return await original(self, behaviour, command, decide)
+
+    async def booked_by(key: str, *, anew: bool) -> None:
+        await eventually(
+            lambda: learner_truth(system, "t1"),
+            lambda held: (
+                bool(held.bookings)
+                and held.bookings[0].enrollment_key == key
+                and (held.bookings[0].key_time is None) == anew
+            ),
+        )
+
+    replicas = await training_replicas(system)
+    try:
+        with mock.patch.object(flows._Refreshing, "execute", execute):
+            took_over = asyncio.ensure_future(
+                replicas[0].EnrollAgents(enroll("s1", "t1", key="again"))
+            )
+            await booked_by("again", anew=False)
+            await system.train.WithdrawEnrollment(
+                pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/t1", idempotency_key="w")
+            )
+            assert (await learner_truth(system, "t1")).bookings == ()
+            retry = asyncio.ensure_future(replicas[1].EnrollAgents(enroll("s1", "t1", key="again")))
+            await booked_by("again", anew=True)
+            for gate, call in zip(gates, [took_over, retry], strict=True):
+                gate.set()
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await call
+                assert rules(err.value) == ["ALREADY_LEFT"]
+    finally:
+        await replicas.stop_second()
+    assert (await learner_truth(system, "t1")).bookings == ()
+    await _left_free(system, "t1")

@@ -372,17 +372,20 @@ class TestLearnerRules:
     def test_a_refused_requests_takeover_is_handed_back_as_it_was(self) -> None:
         booked = d.decide_book(d.Learner("a"), CTX, "k1", now=NOW)
         assert booked is not None
-        taken = d.decide_book(booked, CTX, "k2", now=NOW + timedelta(hours=1))
+        since = NOW + timedelta(hours=1)
+        taken = d.decide_book(booked, CTX, "k2", now=since)
         assert taken is not None
-        back = d.decide_hand_back(taken, booked.bookings[0], "k2")
+        held = booked.bookings[0]
+        back = d.decide_hand_back(taken, held, "k2", since)
         assert back is not None and back.bookings == booked.bookings
-        assert d.decide_hand_back(back, booked.bookings[0], "k2") is None  # done: nothing
+        assert d.decide_hand_back(back, held, "k2", since) is None  # done: nothing
         again = d.decide_book(taken, CTX, "k3", now=NOW + timedelta(hours=2))
-        assert again is not None and d.decide_hand_back(again, booked.bookings[0], "k2") is None
+        assert again is not None and d.decide_hand_back(again, held, "k2", since) is None
         released = d.decide_release(taken, "s1")
-        assert (
-            released is not None and d.decide_hand_back(released, booked.bookings[0], "k2") is None
-        )
+        assert released is not None and d.decide_hand_back(released, held, "k2", since) is None
+        # Released, then booked anew by another attempt of k2: that attempt's booking stays.
+        anew = d.decide_book(released, CTX, "k2", now=NOW + timedelta(hours=3))
+        assert anew is not None and d.decide_hand_back(anew, held, "k2", since) is None
 
     def test_release_and_complete_free_the_booking(self) -> None:
         booked = d.decide_book(d.Learner("a"), CTX, now=NOW)
