@@ -5,11 +5,13 @@ chaos tests need."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import pytest
 from wfm.training.v1 import training_service_pb2_grpc as training_grpc
 
 from services.training import main as training_main
@@ -63,3 +65,24 @@ async def training_replicas(system: System, agents: Iterable[str] = ()) -> Train
     stubs = TrainingReplicas([system.train, training_grpc.TrainingServiceStub(second.channel)])
     stubs.stop_second = second.stop
     return stubs
+
+
+def hold_projections(
+    runtimes: Iterable[Any], monkeypatch: pytest.MonkeyPatch, name: str | None = None
+) -> asyncio.Event:
+    """Holds the batches of each runtime's projections (only the one called `name`, if given)
+    until the returned event is set: the views then lag the events as long as the test needs.
+    Replicas share a durable consumer, so a view is held only if every replica's is."""
+    release = asyncio.Event()
+    for runtime in runtimes:
+        for runner in runtime.projectors:
+            if name is not None and runner.projection.name != name:
+                continue
+            apply = runner.projection.apply
+
+            async def apply_when_released(envelopes: Any, apply: Any = apply) -> None:
+                await release.wait()
+                await apply(envelopes)
+
+            monkeypatch.setattr(runner.projection, "apply", apply_when_released)
+    return release

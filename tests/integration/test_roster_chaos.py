@@ -57,7 +57,7 @@ from services.scheduling.roster import Schedule, Shift, ShiftStatus
 from tests import roster_helpers as h
 from tests.conftest import System
 from tests.integration.test_fuzz import REFUSALS, error_infos
-from tests.replicas import start_replica
+from tests.replicas import hold_projections, start_replica
 from wfm_runtime import mongo
 from wfm_runtime.eventstore import _envelope
 from wfm_runtime.testing import eventually
@@ -654,22 +654,13 @@ async def _known(stub: Any, agent: str) -> bool:
     return True
 
 
-def _hold_roster_projections(services: list[Any], monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Holds both replicas' roster projections (they share a durable consumer) until the
-    returned event is set: the rosters view stays as it is."""
-    release = asyncio.Event()
-    for service in services:
-        runner = next(
-            r for r in service.runtime.projectors if r.projection.name == "scheduling-roster"
-        )
-        apply = runner.projection.apply
-
-        async def held(envelopes: Any, apply: Any = apply) -> None:
-            await release.wait()
-            await apply(envelopes)
-
-        monkeypatch.setattr(runner.projection, "apply", held)
-    return release
+def _hold_roster_views(
+    system: System, replicas: World, monkeypatch: pytest.MonkeyPatch
+) -> asyncio.Event:
+    """Holds both replicas' rosters view (hold_projections) until the event is set."""
+    services = [system.scheduling, replicas.second]  # type: ignore[attr-defined]
+    runtimes = [service.runtime for service in services]
+    return hold_projections(runtimes, monkeypatch, "scheduling-roster")
 
 
 async def _setup(system: System, w: World) -> None:
@@ -749,10 +740,7 @@ async def _a_draft_for_asha_the_views_hold_back(
     replica 0 while both replicas' rosters views are held; set the event to release them."""
     day = await _asha_known_to_both(system, replicas)
     await h.add_team(system, TEAMS[1])
-    release = _hold_roster_projections(
-        [system.scheduling, replicas.second],  # type: ignore[attr-defined]
-        monkeypatch,
-    )
+    release = _hold_roster_views(system, replicas, monkeypatch)
     await replicas.roster[0].AssignShift(
         rpb.AssignShiftRequest(agent="agents/asha", shift_id="s1", shift=day, idempotency_key="k1")
     )
@@ -805,10 +793,7 @@ async def test_a_replica_judges_a_refusal_on_the_other_replicas_newer_events(
     )
     assert approved.state == rpb.LEAVE_STATE_APPROVED
     # The rosters view is held from here on: replica 1 knows s3 only from the events.
-    release = _hold_roster_projections(
-        [system.scheduling, replicas.second],  # type: ignore[attr-defined]
-        monkeypatch,
-    )
+    release = _hold_roster_views(system, replicas, monkeypatch)
     # A shift replica 0 assigned just before asha moved to a London team keeps its team's
     # client clock when replica 1 updates it (replica 1 knows the move, not yet the shift).
     await system.directory.CreateTeam(

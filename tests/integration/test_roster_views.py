@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from services.scheduling.roster_store import COVERAGE, SCHEDULE
 from tests import roster_helpers as h
 from tests.conftest import System
 from tests.integration.test_roster_api import _setup, _spec
+from tests.replicas import hold_projections
 from wfm_runtime import mongo
 from wfm_runtime.testing import eventually
 
@@ -77,22 +77,6 @@ async def test_coverage_view_is_fresh_exact_and_rebuilds_to_the_same_documents(
     assert await roster.GetCoverage(rpb.GetCoverageRequest(**WEEK)) == fresh  # type: ignore[attr-defined]
 
 
-def _hold_roster_projection(
-    system: System, monkeypatch: pytest.MonkeyPatch, name: str = "scheduling-roster"
-) -> asyncio.Event:
-    """Holds the batches of the projection `name` until the returned event is set."""
-    runner = next(r for r in system.scheduling.runtime.projectors if r.projection.name == name)
-    release = asyncio.Event()
-    apply = runner.projection.apply
-
-    async def apply_when_released(envelopes: Any) -> None:
-        await release.wait()
-        await apply(envelopes)
-
-    monkeypatch.setattr(runner.projection, "apply", apply_when_released)
-    return release
-
-
 async def test_team_roster_keeps_schedules_projected_while_it_reads_the_view(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,7 +86,7 @@ async def test_team_roster_keeps_schedules_projected_while_it_reads_the_view(
     roster = await _setup(system, "asha", "ravi")
     await h.add_night_pattern(roster)
     views = system.scheduling.roster_views
-    view_read = _hold_roster_projection(system, monkeypatch)
+    view_read = hold_projections([system.scheduling.runtime], monkeypatch, "scheduling-roster")
     read = views.team_schedules
 
     async def read_then_let_the_projection_finish(team_id: str) -> Any:
@@ -130,7 +114,7 @@ async def test_coverage_shows_a_requirement_the_projection_has_not_written_yet(
     overlays its own unprojected commits, as it does for schedules. The roster projection is
     held for the whole read, so the view cannot have the requirement yet."""
     roster = await _setup(system)
-    released = _hold_roster_projection(system, monkeypatch)
+    released = hold_projections([system.scheduling.runtime], monkeypatch, "scheduling-roster")
     need = [3 if 16 <= i < 20 else 0 for i in range(48)]
     await roster.SetCoverageRequirement(  # type: ignore[attr-defined]
         rpb.SetCoverageRequirementRequest(
@@ -175,7 +159,7 @@ async def test_leave_list_shows_requests_and_decisions_the_projection_has_not_wr
     )
     views = system.scheduling.roster_views
     await eventually(lambda: views.projected.get((SCHEDULE, "asha")) == 1)
-    released = _hold_roster_projection(system, monkeypatch)
+    released = hold_projections([system.scheduling.runtime], monkeypatch, "scheduling-roster")
     asked = await asha.RequestLeave(
         rpb.RequestLeaveRequest(
             agent="agents/asha",
@@ -378,7 +362,7 @@ async def test_team_rosters_follow_a_team_move_before_the_directory_view_does(
     await h.assign_us_day_week(roster, "asha")
     views = system.scheduling.views
     await eventually(lambda: views.list_agents(h.TEAM, "", 10), lambda a: len(a) == 2)
-    released = _hold_roster_projection(system, monkeypatch, "scheduling-directory")
+    released = hold_projections([system.scheduling.runtime], monkeypatch, "scheduling-directory")
     await _move(system, "meera", "uk-day")
     await _move(system, "asha", "uk-day")
     assert [a.agent_id for a in await views.list_agents(h.TEAM, "", 10)] == ["asha", "meera"]

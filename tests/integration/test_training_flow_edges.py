@@ -4,10 +4,8 @@ read views (session, calendar, transcript, due list, team summary) agreeing afte
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
-from typing import Any
 
 import grpc
 import pytest
@@ -28,7 +26,7 @@ from tests.integration.test_training_api import (
 )
 from tests.integration.test_training_chaos import learner_truth
 from tests.integration.test_training_manage import update_session
-from tests.replicas import start_replica, training_replicas
+from tests.replicas import hold_projections, start_replica, training_replicas
 from tests.training_helpers import starting_soon
 from wfm_runtime.service import control_subject
 from wfm_runtime.testing import eventually
@@ -323,22 +321,6 @@ async def test_an_enrollment_on_a_stale_copy_of_a_moved_session_leaves_the_booki
     assert booking.enrollment_key == "first"
 
 
-def _hold_projections(*runtimes: Any, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Holds every training projection's batches (on each replica) until the event is set:
-    the views then lag the events as long as the test needs."""
-    release = asyncio.Event()
-    for runtime in runtimes:
-        for runner in runtime.projectors:
-            apply = runner.projection.apply
-
-            async def apply_when_released(envelopes: Any, apply: Any = apply) -> None:
-                await release.wait()
-                await apply(envelopes)
-
-            monkeypatch.setattr(runner.projection, "apply", apply_when_released)
-    return release
-
-
 async def test_a_move_checks_clashes_on_bookings_another_replica_made_before_the_views_show_them(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -354,9 +336,7 @@ async def test_a_move_checks_clashes_on_bookings_another_replica_made_before_the
     await system.train.CreateSession(session("s1", capacity=5))
     await system.train.CreateSession(session("s2", "copper-101", start=later, capacity=5))
     second = await start_replica(system, training_main, "training", "hr-2", "hr")
-    release = _hold_projections(
-        system.training.runtime, second.service.runtime, monkeypatch=monkeypatch
-    )
+    release = hold_projections([system.training.runtime, second.service.runtime], monkeypatch)
     try:
         await system.train.EnrollAgents(enroll("s1", "v1", key="here"))
         other = training_grpc.TrainingServiceStub(second.channel)
