@@ -791,17 +791,26 @@ def _reused(
 ) -> Learner | None:
     """A booking of the session the agent holds already, used by request `key`: at the session's
     time now (it may have moved while the agent was not on its roster, so UpdateSession did not
-    move the booking: the clash rules are checked again), and taken over if another request
-    made it (booked_time stays: the place may be that request's, taken then, for a past due
-    list). None if it is request `key`'s already and on time (a retry). A request deciding on
-    an older copy of the session than the booking's leaves the time as it is (the session step
-    then refuses it SESSION_MOVED)."""
+    move the booking: the clash rules are checked again), and taken at `now` (key_time): over
+    from another request that made it (booked_time stays: the place may be that request's,
+    taken then, for a past due list), or anew by this attempt if an earlier attempt of request
+    `key` made it and the session (as this attempt sees it) does not hold the agent (a retry
+    after a refusal or a cut-off, or one racing the first on another replica). The key time
+    names the attempt holding the booking: an undo releases only the booking as its attempt
+    made or took it (decide_undo), so a refused attempt never frees the time of an agent
+    another attempt of its request is seating on that booking. A retry of a request that
+    seated the agent changes nothing (an undo leaves a booking whose session holds the agent),
+    nor does this attempt deciding again (the same `now`). A request deciding on an older copy
+    of the session than the booking's leaves the time as it is (the session step then refuses
+    it SESSION_MOVED)."""
     mine = _at_time_of(held, session)
     if mine != held:
         clashes = move_clashes(learner, session)
         if clashes:
             raise FailedPrecondition(clashes)
-    if held.enrollment_key != key:
+    on_roster = session.enrollment(learner.agent_id)
+    seated = on_roster is not None and on_roster.state in ACTIVE
+    if held.enrollment_key != key or (held.keyed_since != now and not seated):
         mine = replace(mine, enrollment_key=key, key_time=now)
     if mine == held:
         return None
@@ -890,6 +899,21 @@ def decide_release(
     `made_by`, if another request made it (an undo releases only its own request's booking)."""
     booking = learner.booking(session_id)
     if booking is None or (made_by is not None and booking.enrollment_key != made_by):
+        return None
+    return replace(
+        learner, bookings=tuple(b for b in learner.bookings if b.session_id != session_id)
+    )
+
+
+def decide_undo(
+    learner: Learner, session_id: str, key: str, since: datetime | None
+) -> Learner | None:
+    """The learner without the booking of the session as an attempt of request `key` made or
+    took it at `since` (its keyed_since); None if the booking is no longer that one: released,
+    taken over by another request, or taken anew by another attempt of request `key`, which
+    undoes or keeps it itself (decide_book)."""
+    booking = learner.booking(session_id)
+    if booking is None or (booking.enrollment_key, booking.keyed_since) != (key, since):
         return None
     return replace(
         learner, bookings=tuple(b for b in learner.bookings if b.session_id != session_id)

@@ -7,7 +7,9 @@ Order and recovery (docs/training.md):
   are released again and those it took over from another request are handed back to it
   (compensating events). All or nothing across the batch. The booking records the request's
   key, and the learner steps are idempotent by state (fresh step keys): a retry of a refused
-  request books again instead of replaying a booking since undone.
+  request books again instead of replaying a booking since undone. The booking's key time
+  names the attempt holding it (a retry takes an earlier attempt's booking anew), and an undo
+  releases only its own attempt's, so it never frees an agent another attempt is seating.
 - Enroll interrupted between the steps (a crash, the store or the bus away, the caller's
   deadline): the bookings stand and nobody is on the session. A retry with the same key
   finishes it; if none comes, the service's reconciler (reconciler.py) settles each booking
@@ -211,16 +213,15 @@ class Flows:
             _one_off(request.command(store.LEARNER, agent_id, f"/book/{agent_id}")),
             decide,
         )
-        if outcome.event is not None:
-            if held is None:
-                return _FRESH, now
-            # An earlier attempt's booking moved to the session's time is still this request's.
-            if held.enrollment_key == request.key:
-                return _MINE, held.keyed_since
+        if outcome.event is not None and held is None:
+            return _FRESH, now
+        if outcome.event is not None and held is not None and held.enrollment_key != request.key:
             return _TookOver(held, now)
-        held = outcome.state.booking(ctx.session.session_id)
-        if held is not None and held.enrollment_key == request.key:
-            return _MINE, held.keyed_since
+        # An earlier attempt's booking (moved to the session's time, or taken anew by this
+        # attempt: decide_book), or this one's.
+        mine = outcome.state.booking(ctx.session.session_id)
+        if mine is not None and mine.enrollment_key == request.key:
+            return _MINE, mine.keyed_since
         return ""
 
     async def _undo_mine(self, request: Request, booked: _Booked, session_id: str) -> None:
@@ -291,7 +292,9 @@ class Flows:
                 # The request handed back to was refused meanwhile, its undo finding the
                 # booking taken over by this one: it left a mark, and its booking goes now.
                 given_up = request.command(store.LEARNER, agent_id, f"/given-up/{agent_id}")
-                await self._release_made_by(given_up, held.enrollment_key, held.session_id)
+                await self._release_taken(
+                    given_up, held.enrollment_key, held.keyed_since, held.session_id
+                )
                 break
             from_key, since, held = held.enrollment_key, held.key_time, earlier
         assert first is not None
@@ -428,16 +431,16 @@ class Flows:
         the attempt), which the hand-back reads (_hand_back_one), and looks once more, in case
         the hand-back landed before the mark."""
         undo = request.command(store.LEARNER, agent_id, f"/undo/{agent_id}")
-        learner = await self._release_made_by(undo, request.key, session_id)
+        learner = await self._release_taken(undo, request.key, since, session_id)
         booking = learner.booking(session_id)
         if booking is None or booking.enrollment_key == request.key:
-            return
+            return  # released, or taken anew by another attempt of this request: its own
         mark = Command(
             store.LEARNER, agent_id, _give_up_key(request.key, agent_id, session_id, since), ""
         )
         with contextlib.suppress(InvalidArgument):  # marked already
             await self._runner.spend_key(mark)
-        await self._release_made_by(undo, request.key, session_id)
+        await self._release_taken(undo, request.key, since, session_id)
 
     async def _give_up_mark(self, agent_id: str, held: d.Booking) -> str | None:
         """The fingerprint of the mark that `held`'s request gave the booking up, if it left
@@ -445,14 +448,17 @@ class Flows:
         key = _give_up_key(held.enrollment_key, agent_id, held.session_id, held.keyed_since)
         return await self._training.claim_fingerprint(store.LEARNER, key)
 
-    async def _release_made_by(self, command: Command, key: str, session_id: str) -> d.Learner:
-        """Releases the agent's booking of the session if request `key` holds it (the learner
-        step `command`, under a key of its own); the learner after."""
+    async def _release_taken(
+        self, command: Command, key: str, since: datetime | None, session_id: str
+    ) -> d.Learner:
+        """Releases the agent's booking of the session if it is the one an attempt of request
+        `key` made or took at `since` (the learner step `command`, under a key of its own); the
+        learner after."""
         outcome = await self._commands.execute(
             self._learners,
             _one_off(command),
             lambda current, version: _learner_event(
-                d.decide_release(current, session_id, made_by=key),
+                d.decide_undo(current, session_id, key, since),
                 version,
                 ev.BookingReleased,
                 session_id,

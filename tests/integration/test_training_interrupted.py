@@ -686,3 +686,107 @@ async def test_a_hand_back_leaves_alone_a_booking_another_attempt_made_anew(
         await replicas.stop_second()
     assert (await learner_truth(system, "t1")).bookings == ()
     await _left_free(system, "t1")
+
+
+class _TwoAttempts:
+    """Two attempts of one enrollment (key "k") of r1 in the full session s1: the first on
+    replica 0 is refused SESSION_FULL and its undo's release waits for `undo`; f1 withdraws;
+    the second on replica 1 finds the first's booking (its own request's) and seats r1, its
+    session step waiting for `seat` (each gate is open unless a test closes it)."""
+
+    def __init__(self) -> None:
+        self.undo, self.seat = asyncio.Event(), asyncio.Event()
+        self.undoing, self.seating = asyncio.Event(), asyncio.Event()
+        self._sessions = 0
+        self._original = flows._Refreshing.execute
+
+    async def execute(self, runner: Any, behaviour: Any, command: Command, decide: Any) -> Any:
+        key = command.idempotency_key
+        if key.startswith("k/undo/r1/") and not self.undoing.is_set():
+            self.undoing.set()
+            await self.undo.wait()
+        if command.aggregate_type == store.SESSION and key == "k":
+            self._sessions += 1
+            if self._sessions == 2:  # the second attempt's session step
+                self.seating.set()
+                await self.seat.wait()
+        return await self._original(runner, behaviour, command, decide)
+
+    def patched(self) -> Any:
+        attempts = self
+
+        async def execute(runner: Any, behaviour: Any, command: Command, decide: Any) -> Any:
+            return await attempts.execute(runner, behaviour, command, decide)
+
+        return mock.patch.object(flows._Refreshing, "execute", execute)
+
+
+async def _two_attempts(system: System, *, undo_first: bool) -> None:
+    """r1 is seated on s1 by the second attempt while the first undoes the booking they shared
+    (undo_first: the undo lands after the second's learner step and before its seating; else
+    after the seating). Either way r1 keeps the booking, and the second attempt holds it."""
+    await _staff(system, "night", ["r1", "f1"])
+    await system.train.CreateCourse(course())
+    await system.train.CreateCourse(course("copper-101", title="Copper"))
+    await system.train.CreateSession(session("s1", capacity=1))
+    await system.train.EnrollAgents(enroll("s1", "f1", key="fill"))
+    request = enroll("s1", "r1", key="k", refuse_if_full=True)
+    attempts = _TwoAttempts()
+    replicas = await training_replicas(system)
+    try:
+        with attempts.patched():
+            first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
+            await asyncio.wait_for(attempts.undoing.wait(), 10)
+            await system.train.WithdrawEnrollment(
+                pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/f1", idempotency_key="w")
+            )
+            if undo_first:
+                second = asyncio.ensure_future(replicas[1].EnrollAgents(request))
+                await asyncio.wait_for(attempts.seating.wait(), 10)
+                attempts.undo.set()
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await first
+                attempts.seat.set()
+                seated = await second
+            else:
+                attempts.seat.set()
+                seated = await replicas[1].EnrollAgents(request)
+                attempts.undo.set()
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await first
+    finally:
+        await replicas.stop_second()
+    assert rules(err.value) == ["SESSION_FULL"]
+    assert [e.state for e in seated.enrollments] == [E]
+    on_roster = await eventually(lambda: roster(system, "s1"), lambda r: ("agents/r1", E) in r)
+    assert ("agents/r1", E) in on_roster
+    [kept] = (await learner_truth(system, "r1")).bookings
+    assert (kept.session_id, kept.enrollment_key) == ("s1", "k")
+    assert kept.key_time is not None  # taken anew by the second attempt
+    assert await settled_bookings(system, "r1", ["sessions/s1"]) == ["sessions/s1"]
+    assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
+    with pytest.raises(grpc.aio.AioRpcError) as clash:  # its time is taken
+        await system.train.CreateSession(session("cu", "copper-101", START))
+        await system.train.EnrollAgents(enroll("cu", "r1", key="copper"))
+    assert rules(clash.value) == ["OVERLAP"]
+
+
+async def test_an_undo_after_another_attempt_seated_the_agent_leaves_their_booking(
+    system: System,
+) -> None:
+    """The second attempt seats r1 on the booking it found; then the refused first attempt's
+    undo comes. Before, the undo released the booking (its key was all it checked, and it had
+    read the session before the seating): r1 was seated with no time booked, free to take
+    another class then, and nothing settled it. Now the second attempt took the booking anew
+    (its key time), and the undo releases only the booking as the first made it."""
+    await _two_attempts(system, undo_first=False)
+
+
+async def test_an_undo_before_another_attempt_seats_the_agent_leaves_the_booking_it_took(
+    system: System,
+) -> None:
+    """The second attempt takes the booking (its learner step) and waits before seating r1;
+    the refused first attempt's undo comes meanwhile, having read the session before the
+    seating. Before, it released the booking and r1 was then seated with none. Now the undo
+    finds the booking taken anew by the second attempt and leaves it."""
+    await _two_attempts(system, undo_first=True)

@@ -387,6 +387,30 @@ class TestLearnerRules:
         anew = d.decide_book(released, CTX, "k2", now=NOW + timedelta(hours=3))
         assert anew is not None and d.decide_hand_back(anew, held, "k2", since) is None
 
+    def test_a_retry_takes_its_requests_booking_anew_and_an_undo_frees_only_its_own(
+        self,
+    ) -> None:
+        first = d.decide_book(d.Learner("a"), CTX, "k1", now=NOW)
+        assert first is not None and first.bookings[0].keyed_since == NOW
+        later = NOW + timedelta(minutes=1)
+        retried = d.decide_book(first, CTX, "k1", now=later)  # another attempt of k1
+        assert retried is not None
+        taken = retried.bookings[0]
+        assert (taken.enrollment_key, taken.booked_time, taken.key_time) == ("k1", NOW, later)
+        assert d.decide_book(retried, CTX, "k1", now=later) is None  # the same attempt: nothing
+        # The first attempt's undo leaves the retry's booking alone; the retry's frees it.
+        assert d.decide_undo(retried, "s1", "k1", NOW) is None
+        assert d.decide_undo(retried, "s1", "k2", later) is None
+        freed = d.decide_undo(retried, "s1", "k1", later)
+        assert freed is not None and freed.bookings == ()
+        assert d.decide_undo(freed, "s1", "k1", later) is None
+        undone = d.decide_undo(first, "s1", "k1", NOW)
+        assert undone is not None and undone.bookings == ()
+        # A retry of a request that seated the agent changes nothing: the session holds them,
+        # and no undo releases a booking whose session holds the agent.
+        seated = replace(CTX, session=enroll(SESSION, "a"))
+        assert d.decide_book(first, seated, "k1", now=later) is None
+
     def test_release_and_complete_free_the_booking(self) -> None:
         booked = d.decide_book(d.Learner("a"), CTX, now=NOW)
         assert booked is not None
