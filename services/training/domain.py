@@ -793,12 +793,13 @@ def _reused(
     time now (it may have moved while the agent was not on its roster, so UpdateSession did not
     move the booking: the clash rules are checked again), and taken at `now` (key_time): over
     from another request that made it (booked_time stays: the place may be that request's,
-    taken then, for a past due list), or anew by this attempt if an earlier attempt of request
-    `key` made it and the session (as this attempt sees it) does not hold the agent (a retry
+    taken then, for a past due list), or over from an earlier attempt of request `key` that
+    made or took it if the session (as this attempt sees it) does not hold the agent (a retry
     after a refusal or a cut-off, or one racing the first on another replica). The key time
     names the attempt holding the booking: an undo releases only the booking as its attempt
     made or took it (decide_undo), so a refused attempt never frees the time of an agent
-    another attempt of its request is seating on that booking. A retry of a request that
+    another attempt of its request is seating on that booking (and a refused attempt hands a
+    booking it took over back, flows.py). A retry of a request that
     seated the agent changes nothing (an undo leaves a booking whose session holds the agent),
     nor does this attempt deciding again (the same `now`). A request deciding on an older copy
     of the session than the booking's leaves the time as it is (the session step then refuses

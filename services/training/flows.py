@@ -8,8 +8,9 @@ Order and recovery (docs/training.md):
   (compensating events). All or nothing across the batch. The booking records the request's
   key, and the learner steps are idempotent by state (fresh step keys): a retry of a refused
   request books again instead of replaying a booking since undone. The booking's key time
-  names the attempt holding it (a retry takes an earlier attempt's booking anew), and an undo
-  releases only its own attempt's, so it never frees an agent another attempt is seating.
+  names the attempt holding it: a retry takes an earlier attempt's booking over as it would
+  another request's (unless the session holds the agent), and an undo releases only its own
+  attempt's, so it never frees an agent another attempt is seating.
 - Enroll interrupted between the steps (a crash, the store or the bus away, the caller's
   deadline): the bookings stand and nobody is on the session. A retry with the same key
   finishes it; if none comes, the service's reconciler (reconciler.py) settles each booking
@@ -189,9 +190,11 @@ class Flows:
         self, request: Request, agent_id: str, ctx: d.EnrollmentContext, now: datetime
     ) -> tuple[str, datetime | None] | _TookOver | str:
         """(_FRESH, since) if this call booked, (_MINE, since) if an earlier attempt of this
-        request did (a retry after a crash), _TookOver if the agent already held the session by
-        another request (this one takes the booking over, see domain.decide_book, but did not
-        make it), else "". `since`: when this request took the booking (Booking.keyed_since).
+        request did and the session holds the agent (a late retry), _TookOver if the agent
+        already held the session by another request or by an earlier attempt of this one whose
+        enrollment has not landed (this one takes the booking over, see domain.decide_book, but
+        did not make it), else "". `since`: when this request took the booking
+        (Booking.keyed_since).
 
         The learner step is idempotent by its state, not by a replayable key: a refused
         attempt's undo is final, and a retry of it books again (its step key is new each time).
@@ -213,15 +216,15 @@ class Flows:
             _one_off(request.command(store.LEARNER, agent_id, f"/book/{agent_id}")),
             decide,
         )
+        mine = outcome.state.booking(ctx.session.session_id)
         if outcome.event is not None and held is None:
             return _FRESH, now
-        if outcome.event is not None and held is not None and held.enrollment_key != request.key:
+        if held is not None and mine is not None and _holder(mine) != _holder(held):
+            # Taken over from another request, or from an earlier attempt of this one: either
+            # gets it back if this attempt is refused (_hand_back).
             return _TookOver(held, now)
-        # An earlier attempt's booking (moved to the session's time, or taken anew by this
-        # attempt: decide_book), or this one's.
-        mine = outcome.state.booking(ctx.session.session_id)
         if mine is not None and mine.enrollment_key == request.key:
-            return _MINE, mine.keyed_since
+            return _MINE, mine.keyed_since  # an earlier attempt's (perhaps moved), or this one's
         return ""
 
     async def _undo_mine(self, request: Request, booked: _Booked, session_id: str) -> None:
@@ -424,17 +427,16 @@ class Flows:
     async def _undo_one(
         self, request: Request, agent_id: str, session_id: str, since: datetime | None
     ) -> None:
-        """Releases the agent's booking of the session if this request holds it. If another
-        request has taken it over (decide_book), that one may yet seat the agent, so it stays;
-        but if that one is refused too it hands the booking back to this request, whose undo is
-        over by then: so this attempt leaves a mark that it gave the booking up (`since` names
-        the attempt), which the hand-back reads (_hand_back_one), and looks once more, in case
-        the hand-back landed before the mark."""
+        """Releases the agent's booking of the session if this attempt holds it. If another
+        request, or another attempt of this one, has taken it over (decide_book), that one may
+        yet seat the agent, so it stays; but if that one is refused too it hands the booking
+        back to this attempt, whose undo is over by then: so this attempt leaves a mark that it
+        gave the booking up (`since` names the attempt), which the hand-back reads
+        (_hand_back_one), and looks once more, in case the hand-back landed before the mark."""
         undo = request.command(store.LEARNER, agent_id, f"/undo/{agent_id}")
         learner = await self._release_taken(undo, request.key, since, session_id)
-        booking = learner.booking(session_id)
-        if booking is None or booking.enrollment_key == request.key:
-            return  # released, or taken anew by another attempt of this request: its own
+        if learner.booking(session_id) is None:
+            return
         mark = Command(
             store.LEARNER, agent_id, _give_up_key(request.key, agent_id, session_id, since), ""
         )
@@ -728,6 +730,11 @@ def _completed(current: d.Learner, version: int, record: d.CompletionRecord) -> 
 MAX_HAND_BACKS = 16  # a chain of requests that took one booking over from each other
 
 _TOOK_FROM = "took-from:"
+
+
+def _holder(booking: d.Booking) -> tuple[str, datetime | None]:
+    """The attempt holding a booking: its request's key and when it took it (key_time)."""
+    return booking.enrollment_key, booking.key_time
 
 
 def _took_from(held: d.Booking) -> str:

@@ -689,27 +689,31 @@ async def test_a_hand_back_leaves_alone_a_booking_another_attempt_made_anew(
 
 
 class _TwoAttempts:
-    """Two attempts of one enrollment (key "k") of r1 in the full session s1: the first on
-    replica 0 is refused SESSION_FULL and its undo's release waits for `undo`; f1 withdraws;
-    the second on replica 1 finds the first's booking (its own request's) and seats r1, its
-    session step waiting for `seat` (each gate is open unless a test closes it)."""
+    """Two attempts of one enrollment (key "k") of r1 in s1, full with f1: the first on replica
+    0, the second on replica 1. `gated` names the steps that wait for their gate: the first
+    attempt's session step ("first-seat"), its undo's release ("undo"), the second attempt's
+    session step ("second-seat"). `reached[step]` is set when a step arrives at its gate."""
 
-    def __init__(self) -> None:
-        self.undo, self.seat = asyncio.Event(), asyncio.Event()
-        self.undoing, self.seating = asyncio.Event(), asyncio.Event()
+    def __init__(self, *gated: str) -> None:
+        self.gates = {step: asyncio.Event() for step in gated}
+        self.reached = {step: asyncio.Event() for step in gated}
         self._sessions = 0
         self._original = flows._Refreshing.execute
 
-    async def execute(self, runner: Any, behaviour: Any, command: Command, decide: Any) -> Any:
+    def step(self, command: Command) -> str:
         key = command.idempotency_key
-        if key.startswith("k/undo/r1/") and not self.undoing.is_set():
-            self.undoing.set()
-            await self.undo.wait()
+        if key.startswith("k/undo/r1/"):
+            return "undo"
         if command.aggregate_type == store.SESSION and key == "k":
             self._sessions += 1
-            if self._sessions == 2:  # the second attempt's session step
-                self.seating.set()
-                await self.seat.wait()
+            return "first-seat" if self._sessions == 1 else "second-seat"
+        return ""
+
+    async def execute(self, runner: Any, behaviour: Any, command: Command, decide: Any) -> Any:
+        step = self.step(command)
+        if step in self.gates and not self.reached[step].is_set():
+            self.reached[step].set()
+            await self.gates[step].wait()
         return await self._original(runner, behaviour, command, decide)
 
     def patched(self) -> Any:
@@ -720,49 +724,40 @@ class _TwoAttempts:
 
         return mock.patch.object(flows._Refreshing, "execute", execute)
 
+    async def at(self, step: str) -> None:
+        await asyncio.wait_for(self.reached[step].wait(), 10)
 
-async def _two_attempts(system: System, *, undo_first: bool) -> None:
-    """r1 is seated on s1 by the second attempt while the first undoes the booking they shared
-    (undo_first: the undo lands after the second's learner step and before its seating; else
-    after the seating). Either way r1 keeps the booking, and the second attempt holds it."""
+    def open(self, step: str) -> None:
+        self.gates[step].set()
+
+
+async def _full_session(system: System) -> pb.EnrollAgentsRequest:
     await _staff(system, "night", ["r1", "f1"])
     await system.train.CreateCourse(course())
     await system.train.CreateCourse(course("copper-101", title="Copper"))
     await system.train.CreateSession(session("s1", capacity=1))
     await system.train.EnrollAgents(enroll("s1", "f1", key="fill"))
-    request = enroll("s1", "r1", key="k", refuse_if_full=True)
-    attempts = _TwoAttempts()
-    replicas = await training_replicas(system)
-    try:
-        with attempts.patched():
-            first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
-            await asyncio.wait_for(attempts.undoing.wait(), 10)
-            await system.train.WithdrawEnrollment(
-                pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/f1", idempotency_key="w")
-            )
-            if undo_first:
-                second = asyncio.ensure_future(replicas[1].EnrollAgents(request))
-                await asyncio.wait_for(attempts.seating.wait(), 10)
-                attempts.undo.set()
-                with pytest.raises(grpc.aio.AioRpcError) as err:
-                    await first
-                attempts.seat.set()
-                seated = await second
-            else:
-                attempts.seat.set()
-                seated = await replicas[1].EnrollAgents(request)
-                attempts.undo.set()
-                with pytest.raises(grpc.aio.AioRpcError) as err:
-                    await first
-    finally:
-        await replicas.stop_second()
+    return enroll("s1", "r1", key="k", refuse_if_full=True)
+
+
+async def _free_the_seat(system: System) -> None:
+    await system.train.WithdrawEnrollment(
+        pb.WithdrawEnrollmentRequest(name="sessions/s1/enrollments/f1", idempotency_key="w")
+    )
+
+
+async def _refused(call: Any) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
     assert rules(err.value) == ["SESSION_FULL"]
+
+
+async def _keeps_the_seat_and_its_time(system: System, seated: pb.EnrollAgentsResponse) -> None:
     assert [e.state for e in seated.enrollments] == [E]
     on_roster = await eventually(lambda: roster(system, "s1"), lambda r: ("agents/r1", E) in r)
     assert ("agents/r1", E) in on_roster
     [kept] = (await learner_truth(system, "r1")).bookings
     assert (kept.session_id, kept.enrollment_key) == ("s1", "k")
-    assert kept.key_time is not None  # taken anew by the second attempt
     assert await settled_bookings(system, "r1", ["sessions/s1"]) == ["sessions/s1"]
     assert await system.training.reconciler.sweep(utc_now() + LATER) == 0
     with pytest.raises(grpc.aio.AioRpcError) as clash:  # its time is taken
@@ -771,22 +766,107 @@ async def _two_attempts(system: System, *, undo_first: bool) -> None:
     assert rules(clash.value) == ["OVERLAP"]
 
 
+async def _second_seats_while_first_undoes(system: System, *, undo_first: bool) -> None:
+    """The first attempt is refused and its undo waits; a seat frees; the second attempt takes
+    the booking over from the first and seats r1 (undo_first: the undo lands after the
+    second's learner step and before its seating; else after the seating). Either way r1 keeps
+    the booking, and the second attempt holds it."""
+    request = await _full_session(system)
+    attempts = _TwoAttempts("undo", "second-seat")
+    replicas = await training_replicas(system)
+    try:
+        with attempts.patched():
+            first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
+            await attempts.at("undo")
+            await _free_the_seat(system)
+            second = asyncio.ensure_future(replicas[1].EnrollAgents(request))
+            await attempts.at("second-seat")
+            if undo_first:
+                attempts.open("undo")
+                await _refused(first)
+                attempts.open("second-seat")
+                seated = await second
+            else:
+                attempts.open("second-seat")
+                seated = await second
+                attempts.open("undo")
+                await _refused(first)
+    finally:
+        await replicas.stop_second()
+    await _keeps_the_seat_and_its_time(system, seated)
+    [kept] = (await learner_truth(system, "r1")).bookings
+    assert kept.key_time is not None  # the second attempt's
+
+
 async def test_an_undo_after_another_attempt_seated_the_agent_leaves_their_booking(
     system: System,
 ) -> None:
     """The second attempt seats r1 on the booking it found; then the refused first attempt's
     undo comes. Before, the undo released the booking (its key was all it checked, and it had
     read the session before the seating): r1 was seated with no time booked, free to take
-    another class then, and nothing settled it. Now the second attempt took the booking anew
+    another class then, and nothing settled it. Now the second attempt took the booking over
     (its key time), and the undo releases only the booking as the first made it."""
-    await _two_attempts(system, undo_first=False)
+    await _second_seats_while_first_undoes(system, undo_first=False)
 
 
 async def test_an_undo_before_another_attempt_seats_the_agent_leaves_the_booking_it_took(
     system: System,
 ) -> None:
-    """The second attempt takes the booking (its learner step) and waits before seating r1;
-    the refused first attempt's undo comes meanwhile, having read the session before the
+    """The second attempt takes the booking over (its learner step) and waits before seating
+    r1; the refused first attempt's undo comes meanwhile, having read the session before the
     seating. Before, it released the booking and r1 was then seated with none. Now the undo
-    finds the booking taken anew by the second attempt and leaves it."""
-    await _two_attempts(system, undo_first=True)
+    finds the booking taken over by the second attempt and leaves it."""
+    await _second_seats_while_first_undoes(system, undo_first=True)
+
+
+async def test_a_refused_retry_hands_back_the_booking_its_first_attempt_seats_the_agent_on(
+    system: System,
+) -> None:
+    """The first attempt books r1 and waits before its session step; a retry takes the booking
+    over and is refused (still full); then a seat frees and the first attempt seats r1. Before,
+    the retry's undo released the booking (same key), and r1 was seated with none. Now the
+    retry hands it back to the first attempt, as it would to another request."""
+    request = await _full_session(system)
+    attempts = _TwoAttempts("first-seat")
+    replicas = await training_replicas(system)
+    try:
+        with attempts.patched():
+            first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
+            await attempts.at("first-seat")
+            await _refused(replicas[1].EnrollAgents(request))
+            await _free_the_seat(system)
+            attempts.open("first-seat")
+            seated = await first
+    finally:
+        await replicas.stop_second()
+    await _keeps_the_seat_and_its_time(system, seated)
+
+
+async def test_two_refused_attempts_leave_no_booking_whichever_undoes_first(
+    system: System,
+) -> None:
+    """The first attempt is refused; the retry takes the booking over and waits before its
+    session step; the first's undo finds it taken and leaves it, marking that it gave it up;
+    the retry is refused too and hands the booking back to the first attempt, whose mark sends
+    it on to a release. Without that mark (the undo leaving a booking another attempt of its
+    request holds without a word), the booking went back to the first attempt after its undo
+    was over and stayed until the reconciler's grace ran out: a first version of this change
+    did so in a longer chain through another request, found by test_training_chaos.py (seed
+    3499814014)."""
+    request = await _full_session(system)
+    attempts = _TwoAttempts("undo", "second-seat")
+    replicas = await training_replicas(system)
+    try:
+        with attempts.patched():
+            first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
+            await attempts.at("undo")
+            second = asyncio.ensure_future(replicas[1].EnrollAgents(request))
+            await attempts.at("second-seat")
+            attempts.open("undo")
+            await _refused(first)
+            attempts.open("second-seat")
+            await _refused(second)
+    finally:
+        await replicas.stop_second()
+    assert (await learner_truth(system, "r1")).bookings == ()
+    await _left_free(system, "r1")

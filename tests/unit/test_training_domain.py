@@ -387,7 +387,7 @@ class TestLearnerRules:
         anew = d.decide_book(released, CTX, "k2", now=NOW + timedelta(hours=3))
         assert anew is not None and d.decide_hand_back(anew, held, "k2", since) is None
 
-    def test_a_retry_takes_its_requests_booking_anew_and_an_undo_frees_only_its_own(
+    def test_a_retry_takes_its_requests_booking_over_and_an_undo_frees_only_its_own(
         self,
     ) -> None:
         first = d.decide_book(d.Learner("a"), CTX, "k1", now=NOW)
