@@ -732,6 +732,7 @@ class _TwoAttempts:
 
 
 async def _full_session(system: System) -> pb.EnrollAgentsRequest:
+    """s1 with its one seat taken by f1; the enrollment of r1 the two attempts send."""
     await _staff(system, "night", ["r1", "f1"])
     await system.train.CreateCourse(course())
     await system.train.CreateCourse(course("copper-101", title="Copper"))
@@ -766,21 +767,32 @@ async def _keeps_the_seat_and_its_time(system: System, seated: pb.EnrollAgentsRe
     assert rules(clash.value) == ["OVERLAP"]
 
 
+async def _both_at_their_gates(
+    system: System, attempts: _TwoAttempts, replicas: Any, *, free_seat: bool
+) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
+    """The first attempt refused, its undo waiting; then (after a seat freed, if `free_seat`)
+    the second past its learner step, which took the booking over, its session step waiting."""
+    request = enroll("s1", "r1", key="k", refuse_if_full=True)
+    first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
+    await attempts.at("undo")
+    if free_seat:
+        await _free_the_seat(system)
+    second = asyncio.ensure_future(replicas[1].EnrollAgents(request))
+    await attempts.at("second-seat")
+    return first, second
+
+
 async def _second_seats_while_first_undoes(system: System, *, undo_first: bool) -> None:
     """The first attempt is refused and its undo waits; a seat frees; the second attempt takes
     the booking over from the first and seats r1 (undo_first: the undo lands after the
     second's learner step and before its seating; else after the seating). Either way r1 keeps
     the booking, and the second attempt holds it."""
-    request = await _full_session(system)
+    await _full_session(system)
     attempts = _TwoAttempts("undo", "second-seat")
     replicas = await training_replicas(system)
     try:
         with attempts.patched():
-            first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
-            await attempts.at("undo")
-            await _free_the_seat(system)
-            second = asyncio.ensure_future(replicas[1].EnrollAgents(request))
-            await attempts.at("second-seat")
+            first, second = await _both_at_their_gates(system, attempts, replicas, free_seat=True)
             if undo_first:
                 attempts.open("undo")
                 await _refused(first)
@@ -853,15 +865,12 @@ async def test_two_refused_attempts_leave_no_booking_whichever_undoes_first(
     was over and stayed until the reconciler's grace ran out: a first version of this change
     did so in a longer chain through another request, found by test_training_chaos.py (seed
     3499814014)."""
-    request = await _full_session(system)
+    await _full_session(system)
     attempts = _TwoAttempts("undo", "second-seat")
     replicas = await training_replicas(system)
     try:
         with attempts.patched():
-            first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
-            await attempts.at("undo")
-            second = asyncio.ensure_future(replicas[1].EnrollAgents(request))
-            await attempts.at("second-seat")
+            first, second = await _both_at_their_gates(system, attempts, replicas, free_seat=False)
             attempts.open("undo")
             await _refused(first)
             attempts.open("second-seat")
