@@ -799,11 +799,10 @@ def _reused(
     names the attempt holding the booking: an undo releases only the booking as its attempt
     made or took it (decide_undo), so a refused attempt never frees the time of an agent
     another attempt of its request is seating on that booking (and a refused attempt hands a
-    booking it took over back, flows.py). A retry of a request that
-    seated the agent changes nothing (an undo leaves a booking whose session holds the agent),
-    nor does this attempt deciding again (the same `now`). A request deciding on an older copy
-    of the session than the booking's leaves the time as it is (the session step then refuses
-    it SESSION_MOVED)."""
+    booking it took over back, flows.py). A retry of a request that seated the agent changes
+    nothing (an undo leaves a booking whose session holds the agent), nor does this attempt
+    deciding again (the same `now`). A request deciding on an older copy of the session than
+    the booking's leaves the time as it is (the session step then refuses it SESSION_MOVED)."""
     mine = _at_time_of(held, session)
     if mine != held:
         clashes = move_clashes(learner, session)
@@ -911,8 +910,8 @@ def decide_undo(
 ) -> Learner | None:
     """The learner without the booking of the session as an attempt of request `key` made or
     took it at `since` (its keyed_since); None if the booking is no longer that one: released,
-    taken over by another request, or taken anew by another attempt of request `key`, which
-    undoes or keeps it itself (decide_book)."""
+    or taken over by another request or another attempt of request `key` (decide_book), which
+    hands it back if refused (flows.py)."""
     booking = learner.booking(session_id)
     if booking is None or (booking.enrollment_key, booking.keyed_since) != (key, since):
         return None
