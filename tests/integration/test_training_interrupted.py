@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -731,6 +731,18 @@ class _TwoAttempts:
         self.gates[step].set()
 
 
+@contextlib.asynccontextmanager
+async def _two_attempts(system: System, *gated: str) -> AsyncIterator[tuple[_TwoAttempts, Any]]:
+    """The gates of `gated` steps, and both training replicas, for one test's two attempts."""
+    attempts = _TwoAttempts(*gated)
+    replicas = await training_replicas(system)
+    try:
+        with attempts.patched():
+            yield attempts, replicas
+    finally:
+        await replicas.stop_second()
+
+
 async def _full_session(system: System) -> pb.EnrollAgentsRequest:
     """s1 with its one seat taken by f1; the enrollment of r1 the two attempts send."""
     await _staff(system, "night", ["r1", "f1"])
@@ -768,11 +780,15 @@ async def _keeps_the_seat_and_its_time(system: System, seated: pb.EnrollAgentsRe
 
 
 async def _both_at_their_gates(
-    system: System, attempts: _TwoAttempts, replicas: Any, *, free_seat: bool
+    system: System,
+    attempts: _TwoAttempts,
+    replicas: Any,
+    request: pb.EnrollAgentsRequest,
+    *,
+    free_seat: bool,
 ) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
     """The first attempt refused, its undo waiting; then (after a seat freed, if `free_seat`)
     the second past its learner step, which took the booking over, its session step waiting."""
-    request = enroll("s1", "r1", key="k", refuse_if_full=True)
     first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
     await attempts.at("undo")
     if free_seat:
@@ -787,24 +803,21 @@ async def _second_seats_while_first_undoes(system: System, *, undo_first: bool) 
     the booking over from the first and seats r1 (undo_first: the undo lands after the
     second's learner step and before its seating; else after the seating). Either way r1 keeps
     the booking, and the second attempt holds it."""
-    await _full_session(system)
-    attempts = _TwoAttempts("undo", "second-seat")
-    replicas = await training_replicas(system)
-    try:
-        with attempts.patched():
-            first, second = await _both_at_their_gates(system, attempts, replicas, free_seat=True)
-            if undo_first:
-                attempts.open("undo")
-                await _refused(first)
-                attempts.open("second-seat")
-                seated = await second
-            else:
-                attempts.open("second-seat")
-                seated = await second
-                attempts.open("undo")
-                await _refused(first)
-    finally:
-        await replicas.stop_second()
+    request = await _full_session(system)
+    async with _two_attempts(system, "undo", "second-seat") as (attempts, replicas):
+        first, second = await _both_at_their_gates(
+            system, attempts, replicas, request, free_seat=True
+        )
+        if undo_first:
+            attempts.open("undo")
+            await _refused(first)
+            attempts.open("second-seat")
+            seated = await second
+        else:
+            attempts.open("second-seat")
+            seated = await second
+            attempts.open("undo")
+            await _refused(first)
     await _keeps_the_seat_and_its_time(system, seated)
     [kept] = (await learner_truth(system, "r1")).bookings
     assert kept.key_time is not None  # the second attempt's
@@ -839,22 +852,17 @@ async def test_a_refused_retry_hands_back_the_booking_its_first_attempt_seats_th
     the retry's undo released the booking (same key), and r1 was seated with none. Now the
     retry hands it back to the first attempt, as it would to another request."""
     request = await _full_session(system)
-    attempts = _TwoAttempts("first-seat")
-    replicas = await training_replicas(system)
-    try:
-        with attempts.patched():
-            first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
-            await attempts.at("first-seat")
-            await _refused(replicas[1].EnrollAgents(request))
-            await _free_the_seat(system)
-            attempts.open("first-seat")
-            seated = await first
-    finally:
-        await replicas.stop_second()
+    async with _two_attempts(system, "first-seat") as (attempts, replicas):
+        first = asyncio.ensure_future(replicas[0].EnrollAgents(request))
+        await attempts.at("first-seat")
+        await _refused(replicas[1].EnrollAgents(request))
+        await _free_the_seat(system)
+        attempts.open("first-seat")
+        seated = await first
     await _keeps_the_seat_and_its_time(system, seated)
 
 
-async def test_two_refused_attempts_leave_no_booking_whichever_undoes_first(
+async def test_two_refused_attempts_leave_no_booking_when_the_undo_finds_the_retrys_take_over(
     system: System,
 ) -> None:
     """The first attempt is refused; the retry takes the booking over and waits before its
@@ -865,17 +873,14 @@ async def test_two_refused_attempts_leave_no_booking_whichever_undoes_first(
     was over and stayed until the reconciler's grace ran out: a first version of this change
     did so in a longer chain through another request, found by test_training_chaos.py (seed
     3499814014)."""
-    await _full_session(system)
-    attempts = _TwoAttempts("undo", "second-seat")
-    replicas = await training_replicas(system)
-    try:
-        with attempts.patched():
-            first, second = await _both_at_their_gates(system, attempts, replicas, free_seat=False)
-            attempts.open("undo")
-            await _refused(first)
-            attempts.open("second-seat")
-            await _refused(second)
-    finally:
-        await replicas.stop_second()
+    request = await _full_session(system)
+    async with _two_attempts(system, "undo", "second-seat") as (attempts, replicas):
+        first, second = await _both_at_their_gates(
+            system, attempts, replicas, request, free_seat=False
+        )
+        attempts.open("undo")
+        await _refused(first)
+        attempts.open("second-seat")
+        await _refused(second)
     assert (await learner_truth(system, "r1")).bookings == ()
     await _left_free(system, "r1")
