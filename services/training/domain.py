@@ -217,6 +217,23 @@ class Session:
         return ids.index(agent_id) + 1 if agent_id in ids else 0
 
 
+Span = tuple[datetime, datetime, bool]  # start, end, self-paced
+
+
+@dataclass(frozen=True)
+class MoveHold:
+    """The new time a move of the session (UpdateSession request `update_key`) will take a
+    booking to, held on the learner before the session moves: the learner's event insert
+    orders it against any other booking of that time, so neither can slip past the other's
+    clash check (see Flows.update_session). The move step lets go of it."""
+
+    update_key: str
+    start: datetime
+    end: datetime
+    self_paced: bool
+    hold_time: datetime  # the reconciler lets go of a hold left behind after its grace
+
+
 @dataclass(frozen=True)
 class Booking:
     """A session an agent holds a place in (enrolled or waitlisted): its time is taken."""
@@ -236,10 +253,21 @@ class Booking:
     # The version of the session whose time the booking holds (0: not recorded). A booking
     # never goes back to an older version's time (see _at_time_of).
     session_version: int = 0
+    # Moves of the session under way: their new times are taken too.
+    move_holds: tuple[MoveHold, ...] = ()
 
     @property
     def keyed_since(self) -> datetime | None:
         return self.key_time or self.booked_time
+
+    @property
+    def spans(self) -> list[Span]:
+        """Every time the booking takes: its own, and the new times of moves under way."""
+        own = (self.start, self.end, self.self_paced)
+        return [own, *((h.start, h.end, h.self_paced) for h in self.move_holds)]
+
+    def hold(self, update_key: str) -> MoveHold | None:
+        return next((h for h in self.move_holds if h.update_key == update_key), None)
 
 
 @dataclass(frozen=True)
@@ -736,24 +764,41 @@ def _booking_clashes(learner: Learner, course: Course, session: Session) -> list
                     f"already enrolled in {course.course_id} (session {booked.session_id})",
                 )
             )
-        elif _overlaps(booked, session):
+        elif (span := _clash(booked, session)) is not None:
             broken.append(
                 RuleViolation(
                     "OVERLAP",
                     subject,
-                    f"session {booked.session_id} at the same time "
-                    f"({booked.start.isoformat()} to {booked.end.isoformat()})",
+                    f"session {booked.session_id} at the same time {_described(booked, span)}",
                 )
             )
     return broken
 
 
-def _overlaps(booked: Booking, session: Session) -> bool:
+def _clash(booked: Booking, session: Session) -> Span | None:
+    """The first time the booking takes (its own, or a move's hold) that the session overlaps."""
+    return next((span for span in booked.spans if _overlaps(span, session)), None)
+
+
+def _overlaps(span: Span, session: Session) -> bool:
+    start, end, self_paced = span
     # Self-paced courses have a window, not a seat in a room: they clash with nothing.
-    if booked.self_paced or session.delivery is Delivery.SELF_PACED:
+    if self_paced or session.delivery is Delivery.SELF_PACED:
         return False
     assert session.start is not None and session.end is not None
-    return booked.start < session.end and session.start < booked.end
+    return start < session.end and session.start < end
+
+
+def _described(booked: Booking, span: Span) -> str:
+    times = f"{span[0].isoformat()} to {span[1].isoformat()}"
+    if span == booked.spans[0]:
+        return f"({times})"
+    return f"(being moved to {times})"
+
+
+def span_of(session: Session) -> Span:
+    assert session.start is not None and session.end is not None
+    return session.start, session.end, session.delivery is Delivery.SELF_PACED
 
 
 def decide_book(
@@ -868,26 +913,72 @@ def move_clashes(learner: Learner, session: Session) -> list[RuleViolation]:
         RuleViolation(
             "OVERLAP",
             subject,
-            f"the moved session would overlap session {b.session_id} "
-            f"({b.start.isoformat()} to {b.end.isoformat()})",
+            f"the moved session would overlap session {b.session_id} {_described(b, span)}",
         )
         for b in learner.bookings
-        if b.session_id != session.session_id and _overlaps(b, session)
+        if b.session_id != session.session_id and (span := _clash(b, session)) is not None
     ]
 
 
-def decide_move_booking(learner: Learner, session: Session) -> Learner | None:
-    """The learner's booking at the session's new time (and version); None if it holds none or
-    holds this version or a later one already (the move steps of two moves in quick succession
-    may land in either order)."""
-    booking = learner.booking(session.session_id)
-    if booking is None or booking.session_version >= session.version:
+def decide_hold_move(
+    learner: Learner, moved: Session, update_key: str, *, now: datetime
+) -> Learner | None:
+    """The learner with the session's new time (`moved`) held on its booking for request
+    `update_key`, before the session moves; refused (OVERLAP) if another booking takes that
+    time, or holds it for a move of its own. None if the learner holds no booking of the
+    session (nothing moves), the booking is at that time already, or the request holds it."""
+    booking = learner.booking(moved.session_id)
+    span = span_of(moved)
+    if booking is None or booking.spans[0] == span:
         return None
-    moved = replace(_at_time_of(booking, session), session_version=session.version)
+    held = booking.hold(update_key)
+    if held is not None and (held.start, held.end, held.self_paced) == span:
+        return None
+    clashes = move_clashes(learner, moved)
+    if clashes:
+        raise FailedPrecondition(clashes)
+    hold = MoveHold(update_key, *span, now)
+    others = tuple(h for h in booking.move_holds if h.update_key != update_key)
+    return _with_booking(learner, replace(booking, move_holds=(*others, hold)))
+
+
+def decide_drop_holds(
+    learner: Learner, session_id: str, update_keys: set[str], follow: Session | None = None
+) -> Learner | None:
+    """The learner without the holds of requests `update_keys` on its booking of the session,
+    and, given the session that holds the agent (`follow`), with the booking at its time if it
+    holds an older version's (a move cut off before its booking step); None if nothing changes."""
+    booking = learner.booking(session_id)
+    if booking is None:
+        return None
+    kept = tuple(h for h in booking.move_holds if h.update_key not in update_keys)
+    settled = replace(booking, move_holds=kept)
+    if follow is not None and booking.session_version < follow.version:
+        settled = replace(_at_time_of(settled, follow), session_version=follow.version)
+    return None if settled == booking else _with_booking(learner, settled)
+
+
+def decide_move_booking(learner: Learner, session: Session, update_key: str = "") -> Learner | None:
+    """The learner's booking at the session's new time (and version), without request
+    `update_key`'s hold; None if it holds none, or holds this version or a later one already
+    (the move steps of two moves in quick succession may land in either order) and no hold of
+    the request."""
+    booking = learner.booking(session.session_id)
+    if booking is None:
+        return None
+    moved = replace(
+        booking, move_holds=tuple(h for h in booking.move_holds if h.update_key != update_key)
+    )
+    if booking.session_version < session.version:
+        moved = replace(_at_time_of(moved, session), session_version=session.version)
+    return None if moved == booking else _with_booking(learner, moved)
+
+
+def _with_booking(learner: Learner, booking: Booking) -> Learner:
     return replace(
         learner,
         bookings=tuple(
-            moved if b.session_id == session.session_id else b for b in learner.bookings
+            booking if b.session_id == booking.session_id else b for b in learner.bookings
         ),
     )
 

@@ -16,6 +16,11 @@ Order and recovery (docs/training.md):
   finishes it; if none comes, the service's reconciler (reconciler.py) settles each booking
   the session does not hold the agent for: it first spends the enrollment's key on the
   session (so it can never land afterwards), then releases the booking (`settle_booking`).
+- Move (UpdateSession of the time): each learner on the session holds the new time first
+  (a hold on its booking, decided serially per agent like a booking, so nothing else takes
+  that time meanwhile), then the session moves, then each booking follows and lets go of
+  the hold. A refusal lets go of the holds; the reconciler lets go of those a cut-off move
+  left.
 - Withdraw / no-show / completion: the session first (the state machine and the waitlist live
   there), then the learner (release or record the completion).
 Withdraw and the rest: each step has its own idempotency key derived from the request's, so a
@@ -38,7 +43,13 @@ from wfm.training.v1 import events_pb2 as ev
 from services.training import domain as d
 from services.training import store
 from wfm_runtime.commands import Behaviour, Command, CommandRunner, Outcome
-from wfm_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, RuleViolation
+from wfm_runtime.errors import (
+    Aborted,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    RuleViolation,
+)
 from wfm_runtime.timefmt import utc_now
 
 S = TypeVar("S")
@@ -512,24 +523,122 @@ class Flows:
     async def update_session(
         self, request: Request, session_id: str, requested: d.Session, paths: list[str]
     ) -> d.Session:
-        """Moves or resizes the session, then every booking on it follows a move."""
-        outcome = await self._commands.execute(
-            self._sessions,
-            request.command(store.SESSION, session_id, checked=True),
-            lambda current, version: _updated(current, version, requested, paths),
-        )
+        """Moves or resizes the session, then every booking on it follows a move.
+
+        A move first holds the new time on the learner of everyone on the session: each
+        learner's event insert orders the hold against any other booking of that time, so an
+        enrollment there or another session's move there made meanwhile is refused OVERLAP, or
+        refuses the hold (and so the move). The session step checks that everyone it moves has
+        the hold (someone seated meanwhile gets one, and the step is decided again); the
+        booking steps then move each booking and let go of its hold. A refusal lets go of the
+        holds made; a hold a cut-off move leaves is let go of by the reconciler."""
+        holds = _MoveHolds()
+        outcome: Outcome[d.Session] | None = None
+        for _ in range(MAX_HOLD_ROUNDS):
+            try:
+                outcome = await self._commands.execute(
+                    self._sessions,
+                    request.command(store.SESSION, session_id, checked=True),
+                    lambda current, version: _updated(current, version, requested, paths, holds),
+                )
+                break
+            except _Unheld as unheld:
+                await self._hold(request, unheld, holds)
+            except Exception:
+                await self._drop_holds(request, session_id, set(holds.held))
+                raise
+        if outcome is None:
+            await self._drop_holds(request, session_id, set(holds.held))
+            raise Aborted("the session's roster changed too fast to move it: retry")
         session = outcome.state
+        moved: set[str] = set()
         if outcome.event is not None and d.SESSION_TIME_FIELDS & set(paths):
-            on_it = [e.agent_id for e in session.roster if e.state in d.ACTIVE]
-            await asyncio.gather(*(self._move(request, a, session) for a in on_it))
+            moved = {e.agent_id for e in session.roster if e.state in d.ACTIVE}
+            await asyncio.gather(*(self._move(request, a, session) for a in moved))
+        # A replayed move's booking steps replay too: they let go of no hold this call made.
+        await self._drop_holds(
+            request, session_id, set(holds.held) - (set() if outcome.replayed else moved)
+        )
         return session
+
+    async def _hold(self, request: Request, unheld: _Unheld, holds: _MoveHolds) -> None:
+        """Holds the session's new time on these agents' learners; a refusal lets go of every
+        hold the move made and is raised (every clash listed), unless the move went through
+        before (a retry: its session step replays the first result)."""
+        agents = unheld.agents
+        results = await asyncio.gather(
+            *(self._hold_one(request, a, unheld.moved) for a in agents), return_exceptions=True
+        )
+        span = d.span_of(unheld.moved)
+        for agent_id, result in zip(agents, results, strict=True):
+            if not isinstance(result, BaseException):
+                holds.held[agent_id] = span
+        refusal = _refusal([r for r in results if isinstance(r, BaseException)])
+        if refusal is None:
+            return
+        if await self._training.is_claimed(store.SESSION, request.key):
+            holds.checking = False
+            return
+        await self._drop_holds(request, unheld.moved.session_id, set(holds.held))
+        raise refusal
+
+    async def _hold_one(self, request: Request, agent_id: str, moved: d.Session) -> None:
+        now = utc_now()
+        await self._commands.execute(
+            self._learners,
+            _one_off(request.command(store.LEARNER, agent_id, f"/hold/{agent_id}")),
+            lambda current, version: _learner_event(
+                d.decide_hold_move(current, moved, request.key, now=now),
+                version,
+                ev.BookingMoveHeld,
+                moved.session_id,
+            ),
+        )
+
+    async def _drop_holds(self, request: Request, session_id: str, agents: set[str]) -> None:
+        """Lets go of the request's holds on these agents' learners. A failure leaves a hold
+        for the reconciler (the error that ended the move is the one to answer)."""
+        await asyncio.gather(
+            *(
+                self._commands.execute(
+                    self._learners,
+                    _one_off(request.command(store.LEARNER, a, f"/unhold/{a}")),
+                    lambda current, version: _learner_event(
+                        d.decide_drop_holds(current, session_id, {request.key}),
+                        version,
+                        ev.BookingHoldDropped,
+                        session_id,
+                    ),
+                )
+                for a in sorted(agents)
+            ),
+            return_exceptions=True,
+        )
+
+    async def settle_holds(self, agent_id: str, booking: d.Booking, update_keys: set[str]) -> bool:
+        """Lets go of holds a move left on the booking (cut off before it let go of them:
+        True if it changed it); if the session holds the agent at a newer version's time (the
+        move was cut off after the session moved), the booking follows it there."""
+        session = await self._training.session_now(booking.session_id)
+        follow = session if _holds(session, agent_id) else None
+        outcome = await self._commands.execute(
+            self._learners,
+            _reconciling(agent_id, booking.session_id),
+            lambda current, version: _learner_event(
+                d.decide_drop_holds(current, booking.session_id, update_keys, follow),
+                version,
+                ev.BookingHoldDropped,
+                booking.session_id,
+            ),
+        )
+        return outcome.event is not None
 
     async def _move(self, request: Request, agent_id: str, session: d.Session) -> None:
         await self._commands.execute(
             self._learners,
             request.command(store.LEARNER, agent_id, f"/move/{agent_id}"),
             lambda current, version: _learner_event(
-                d.decide_move_booking(current, session),
+                d.decide_move_booking(current, session, request.key),
                 version,
                 ev.BookingMoved,
                 session.session_id,
@@ -642,13 +751,52 @@ def _enrolled(
     )
 
 
+MAX_HOLD_ROUNDS = 8  # people seated on the session while its move holds the new time
+
+
+@dataclass
+class _MoveHolds:
+    """The learners a move holds the session's new time on (agent -> the time held)."""
+
+    held: dict[str, d.Span] = field(default_factory=dict)
+    checking: bool = True  # off for a retry of a move that went through (it replays)
+
+    def check(self, moved: d.Session, changed: list[str]) -> None:
+        """Raises _Unheld naming everyone the move takes along without the new time held."""
+        if not self.checking or not d.SESSION_TIME_FIELDS & set(changed):
+            return
+        span = d.span_of(moved)
+        unheld = [
+            e.agent_id
+            for e in moved.roster
+            if e.state in d.ACTIVE and self.held.get(e.agent_id) != span
+        ]
+        if unheld:
+            raise _Unheld(moved, unheld)
+
+
+class _Unheld(Exception):
+    """The session step of a move found agents whose learner does not hold the new time."""
+
+    def __init__(self, moved: d.Session, agents: list[str]) -> None:
+        super().__init__(f"the new time is not held on {len(agents)} learner(s)")
+        self.moved = moved
+        self.agents = agents
+
+
 def _updated(
-    current: d.Session, version: int, requested: d.Session, paths: list[str]
+    current: d.Session,
+    version: int,
+    requested: d.Session,
+    paths: list[str],
+    holds: _MoveHolds | None = None,
 ) -> Message | None:
     decided = d.decide_update_session(current, requested, paths, utc_now())
     if decided is None:
         return None
     session, changed, promoted = decided
+    if holds is not None:
+        holds.check(session, changed)
     return ev.SessionUpdated(
         session=store.session_to_proto(replace(session, version=version + 1)),
         changed_fields=changed,

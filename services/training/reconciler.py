@@ -43,18 +43,20 @@ class BookingReconciler:
     async def sweep(self, now: datetime) -> int:
         """Settles the bookings keyed before `now - GRACE` (their request's booking or taking
         over, domain.Booking.keyed_since) that their session, as the view shows
-        it, does not hold the agent for (each checked again on the session's events); returns
-        how many it settled (released, or completed from the session's result)."""
+        it, does not hold the agent for (each checked again on the session's events), after
+        letting go of the holds of moves cut off before then; returns how many bookings it
+        changed (holds let go of, released, or completed from the session's result)."""
         cutoff = now - GRACE
+        learners = await self._views.learners_with_bookings()
+        settled = await self._settle_holds(learners, cutoff)
         # Bookings recorded before booked_time was kept are old by now.
         due = [
             (learner.agent_id, booking)
-            for learner in await self._views.learners_with_bookings()
+            for learner in learners
             for booking in learner.bookings
             if (booking.keyed_since or EPOCH) <= cutoff
         ]
         sessions = await self._views.sessions_of(sorted({b.session_id for _, b in due}))
-        settled = 0
         for agent_id, booking in due:
             seen = sessions.get(booking.session_id)
             if seen is not None and _holds(seen, agent_id):
@@ -64,6 +66,20 @@ class BookingReconciler:
             if await self.flows.settle_booking(agent_id, booking, zone):
                 log.info("booking_settled", agent=agent_id, session=booking.session_id)
                 settled += 1
+        return settled
+
+    async def _settle_holds(self, learners: list[d.Learner], cutoff: datetime) -> int:
+        """Lets go of the holds moves left behind (held before `cutoff`): a move holds the new
+        time on each learner before the session moves and lets go of it after, so a hold this
+        old belongs to a move cut off in between (Flows.update_session)."""
+        settled = 0
+        for learner in learners:
+            for booking in learner.bookings:
+                stale = {h.update_key for h in booking.move_holds if h.hold_time <= cutoff}
+                agent_id = learner.agent_id
+                if stale and await self.flows.settle_holds(agent_id, booking, stale):
+                    log.info("move_hold_settled", agent=agent_id, session=booking.session_id)
+                    settled += 1
         return settled
 
     async def run_forever(self, interval_s: float = INTERVAL_S) -> None:

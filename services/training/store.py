@@ -303,11 +303,32 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
                 booked_time=to_timestamp(b.booked_time) if b.booked_time else None,
                 key_time=to_timestamp(b.key_time) if b.key_time else None,
                 session_version=b.session_version,
+                move_holds=[_hold_to_proto(h) for h in b.move_holds],
             )
             for b in learner.bookings
         ],
         completions=[_completion_message(learner.agent_id, c) for c in learner.completions],
         version=learner.version,
+    )
+
+
+def _hold_to_proto(hold: d.MoveHold) -> ev.MoveHold:
+    return ev.MoveHold(
+        update_key=hold.update_key,
+        start_time=to_timestamp(hold.start),
+        end_time=to_timestamp(hold.end),
+        self_paced=hold.self_paced,
+        hold_time=to_timestamp(hold.hold_time),
+    )
+
+
+def _hold_from_proto(m: ev.MoveHold) -> d.MoveHold:
+    return d.MoveHold(
+        m.update_key,
+        _time(m, "start_time") or EPOCH,
+        _time(m, "end_time") or EPOCH,
+        m.self_paced,
+        _time(m, "hold_time") or EPOCH,
     )
 
 
@@ -335,6 +356,7 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
                 _time(b, "booked_time"),
                 _time(b, "key_time"),
                 b.session_version,
+                tuple(_hold_from_proto(h) for h in b.move_holds),
             )
             for b in message.bookings
         ),
@@ -362,6 +384,8 @@ LEARNER_EVENTS: dict[str, type[Message]] = {
     "BookingReleased": ev.BookingReleased,
     "CompletionRecorded": ev.CompletionRecorded,
     "BookingMoved": ev.BookingMoved,
+    "BookingMoveHeld": ev.BookingMoveHeld,
+    "BookingHoldDropped": ev.BookingHoldDropped,
 }
 
 

@@ -691,6 +691,83 @@ class TestManagingWhatExists:
         assert (booking.start, booking.session_version) == (second.start, 3)
         assert booking.enrollment_key == "other"  # taken over; the session step refuses it
 
+    def test_a_moves_hold_takes_the_new_time_before_the_session_moves(self) -> None:
+        """The hold is the new time on the learner's booking: another class then is refused
+        OVERLAP (naming the move), a second hold of the request changes nothing, and a hold
+        where another booking (or its own hold) is refuses the move."""
+        learner, moved, other_ctx = self._booked_and_moving()
+        held = d.decide_hold_move(learner, moved, "mv", now=NOW)
+        assert held is not None
+        booking = held.booking("s1")
+        assert booking is not None and booking.start == SESSION.start  # not moved yet
+        assert [(h.update_key, h.start) for h in booking.move_holds] == [("mv", moved.start)]
+        assert d.decide_hold_move(held, moved, "mv", now=NOW) is None
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_book(held, other_ctx, "k2", now=NOW)
+        assert kinds(err.value) == ["OVERLAP"]
+        assert "being moved to" in err.value.violations[0].description
+
+        booked_there = d.decide_book(learner, other_ctx, "k2", now=NOW)
+        assert booked_there is not None
+        with pytest.raises(FailedPrecondition) as err:
+            d.decide_hold_move(booked_there, moved, "mv", now=NOW)
+        assert kinds(err.value) == ["OVERLAP"]
+
+        other_moving = replace(other_ctx.session, start=moved.start, end=moved.end, version=2)
+        clash = FailedPrecondition(d.move_clashes(held, other_moving))
+        assert kinds(clash) == ["OVERLAP"]  # another session's move onto the held time
+
+    def test_a_hold_at_the_bookings_own_time_is_not_needed(self) -> None:
+        learner, _, _ = self._booked_and_moving()
+        assert d.decide_hold_move(learner, replace(SESSION, version=2), "mv", now=NOW) is None
+        assert d.decide_hold_move(d.Learner("z"), SESSION, "mv", now=NOW) is None  # no booking
+
+    def test_the_move_step_lets_go_of_its_hold_even_on_a_later_time_already(self) -> None:
+        learner, moved, _ = self._booked_and_moving()
+        held = d.decide_hold_move(learner, moved, "mv", now=NOW)
+        assert held is not None
+        other_hold = d.decide_hold_move(held, replace(moved, start=moved.end), "other", now=NOW)
+        assert other_hold is not None
+        after = d.decide_move_booking(other_hold, moved, "mv")
+        assert after is not None
+        booking = after.booking("s1")
+        assert booking is not None and booking.start == moved.start
+        assert [h.update_key for h in booking.move_holds] == ["other"]  # another move's stays
+        hours = timedelta(hours=2)
+        assert moved.start is not None and moved.end is not None
+        elsewhere = replace(moved, start=moved.start + hours, end=moved.end + hours, version=5)
+        later = d.decide_move_booking(after, elsewhere)  # another move since
+        assert later is not None
+        replayed = d.decide_hold_move(later, moved, "mv", now=NOW)  # a retry's round of holds
+        assert replayed is not None
+        settled = d.decide_move_booking(replayed, moved, "mv")  # decided on version 3 < 5
+        assert settled is not None and settled.booking("s1") == later.booking("s1")
+
+    def test_dropping_holds_lets_the_time_go_and_can_follow_the_moved_session(self) -> None:
+        learner, moved, other_ctx = self._booked_and_moving()
+        held = d.decide_hold_move(learner, moved, "mv", now=NOW)
+        assert held is not None
+        dropped = d.decide_drop_holds(held, "s1", {"mv"})
+        assert dropped is not None and dropped.booking("s1") == learner.booking("s1")
+        assert d.decide_book(dropped, other_ctx, "k2", now=NOW) is not None  # the time is free
+        assert d.decide_drop_holds(dropped, "s1", {"mv"}) is None
+        followed = d.decide_drop_holds(held, "s1", {"mv"}, follow=moved)
+        assert followed is not None
+        booking = followed.booking("s1")
+        assert booking is not None and booking.move_holds == ()
+        assert (booking.start, booking.session_version) == (moved.start, moved.version)
+
+    @staticmethod
+    def _booked_and_moving() -> tuple[d.Learner, d.Session, d.EnrollmentContext]:
+        """The learner booked on s1; s1 moved a day on (version 3); a soft-1 class then."""
+        learner = d.decide_book(d.Learner("a"), CTX, "k", now=NOW)
+        assert learner is not None and SESSION.start is not None and SESSION.end is not None
+        day = timedelta(days=1)
+        moved = replace(SESSION, start=SESSION.start + day, end=SESSION.end + day, version=3)
+        other = replace(moved, session_id="s9", course_id="soft-1", version=1)
+        soft = replace(COURSE, course_id="soft-1")
+        return learner, moved, d.EnrollmentContext("acme", soft, other)
+
     def test_seats_are_decided_only_for_the_time_the_learners_booked(self) -> None:
         assert SESSION.start is not None
         d.require_same_time(SESSION, replace(SESSION, trainer="Asha", capacity=9))
