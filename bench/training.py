@@ -6,7 +6,9 @@ Starts its own nats-server and FerretDB (SQLite), runs scheduling + training in 
 2. 10,000 enrollments (one agent per EnrollAgents call) and, after each session's check-in,
    10,000 completions (RecordCompletion), with CONCURRENCY calls in flight: writes per second.
    Every such call commits two events (the learner's and the session's).
-3. Once the views have caught up, every agent's transcript (GetTranscript), one at a time:
+3. The extra course's 50 sessions (a team on each) moved a day on, one UpdateSession each:
+   bookings moved per second (each holds the new time on every learner first).
+4. Once the views have caught up, every agent's transcript (GetTranscript), one at a time:
    latency p50/p99.
 Baseline in the same run, on the same FerretDB: single-document inserts of event-sized
 documents with the same concurrency (the cheapest possible committed write), and find_one by
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bson.binary import Binary
+from google.protobuf.field_mask_pb2 import FieldMask
 from wfm.scheduling.v1 import directory_service_pb2 as dpb
 from wfm.scheduling.v1 import directory_service_pb2_grpc as dpb_grpc
 from wfm.training.v1 import training_service_pb2 as pb
@@ -46,6 +49,7 @@ OUT = ROOT / "docs" / "bench" / "training.md"
 LIMIT_S = 170.0
 CONCURRENCY = 64
 BATCH_CONCURRENCY = 8  # calls of TEAM_SIZE agents each in flight
+MOVE_CONCURRENCY = 2  # schedulers moving classes at once
 TEAM_SIZE = 20
 COURSES = 10
 # Course c's sessions run in slot c, back to back: an agent's ten sessions never clash, and all
@@ -254,6 +258,28 @@ def single_calls(
     return [one(t * TEAM_SIZE + seat) for seat in range(TEAM_SIZE) for t in range(teams)]
 
 
+def move_calls(stub: pb_grpc.TrainingServiceStub, teams: int) -> list[Callable[[], Awaitable[Any]]]:
+    """The scheduler moves each session of the extra course (a team of TEAM_SIZE on each) a day
+    on: each call holds the new time on every learner, moves the session, then each booking."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+
+    def one(t: int) -> Callable[[], Awaitable[Any]]:
+        sid = f"s-{COURSES}-{t:02d}"
+        return lambda: stub.UpdateSession(
+            pb.UpdateSessionRequest(
+                session=pb.Session(
+                    name=f"sessions/{sid}",
+                    start_time=to_timestamp(start),
+                    end_time=to_timestamp(start + SLOT),
+                ),
+                update_mask=FieldMask(paths=["start_time", "end_time"]),
+                idempotency_key=f"move-{sid}",
+            )
+        )
+
+    return [one(t) for t in range(teams)]
+
+
 async def transcripts(stub: pb_grpc.TrainingServiceStub, agents: list[str]) -> Phase:
     def one(agent: str) -> Callable[[], Awaitable[Any]]:
         return lambda: stub.GetTranscript(
@@ -330,6 +356,12 @@ async def run(agents_n: int) -> str:
                 TEAM_SIZE,
             )
             single = await timed_all("EnrollAgents x1", single_calls(stub, agents), CONCURRENCY)
+            moved = await timed_all(
+                "UpdateSession x20",
+                move_calls(stub, agents_n // TEAM_SIZE),
+                MOVE_CONCURRENCY,
+                TEAM_SIZE,
+            )
             began = time.perf_counter()
             for runner in training.runtime.projectors:
                 await runner.wait_caught_up(timeout=60)
@@ -351,7 +383,7 @@ async def run(agents_n: int) -> str:
             await scheduling.stop()
     return render(
         agents_n,
-        [enrolled, completed, single],
+        [enrolled, completed, single, moved],
         read=read,
         raw_write=raw_write,
         raw_read=raw_read,
@@ -370,12 +402,13 @@ def render(
     transcript_bytes: int,
     load: tuple[float, float],
 ) -> str:
-    enrolled, completed, single = writes
+    enrolled, completed, single, moved = writes
     rate = (enrolled.count + completed.count) / (enrolled.seconds + completed.seconds)
     rows = [
         ("EnrollAgents, a team of 20 per call", enrolled),
         ("RecordCompletions, a class of 20 per call", completed),
         ("EnrollAgents, 1 agent per call", single),
+        ("UpdateSession moving a class of 20 per call (bookings moved)", moved),
         ("raw insert_one (baseline)", raw_write),
         ("GetTranscript", read),
         ("raw find_one by _id (baseline)", raw_read),
@@ -392,7 +425,10 @@ team per call, {BATCH_CONCURRENCY} calls in flight), the sessions start, and the
 records each class's results ({completed.count} completions, a class per call). Every
 enrollment and completion commits its own learner event; each call adds one session event.
 Then {single.count} single-agent enrollments ({CONCURRENCY} in flight: two events each), and
-every agent's transcript, one call at a time, after the views caught up. Scheduling and
+the moves of the single-agent sessions ({moved.count // TEAM_SIZE} calls of {TEAM_SIZE} bookings, a
+day on, {MOVE_CONCURRENCY} calls in flight: each holds the new time on every learner, moves the
+session, then every booking),
+and every agent's transcript, one call at a time, after the views caught up. Scheduling and
 training run in the benchmark's process, over loopback gRPC with bearer tokens, on FerretDB
 v1.24 (SQLite) and nats-server; {os.cpu_count()} cores shared with other work (load average
 {load[0]:.1f} before the run, {load[1]:.1f} after). The baselines run on the same FerretDB in
@@ -406,6 +442,9 @@ the same run: compare with them, not across runs. Latencies are per call.
   (target >= 300/s); {rate / raw_write.rate:.2f}x the bare committed inserts.
 - One agent per call: **{single.rate:.0f}/s**, {single.rate / raw_write.rate:.2f}x the bare
   inserts (each call: two events, projections).
+- Moving a class: **{moved.rate:.0f} bookings/s**, p50 {moved.pct(0.5):.0f} ms and p99
+  {moved.pct(0.99):.0f} ms per class of {TEAM_SIZE} (two learner events per agent: the hold,
+  then the move).
 - Transcript read: p50 **{read.pct(0.5):.1f} ms**, p99 **{read.pct(0.99):.1f} ms** (target
   p99 < 50 ms); a bare find_one of a {transcript_bytes}-byte document: p50
   {raw_read.pct(0.5):.1f} ms, p99 {raw_read.pct(0.99):.1f} ms

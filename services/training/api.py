@@ -3,7 +3,6 @@ flows.py, read models in views.py."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -21,7 +20,7 @@ from services.training.views import CalendarWindow, Directory, TrainingViews
 from wfm_runtime import pagination
 from wfm_runtime.auth import Role
 from wfm_runtime.commands import CommandRunner, command_for, request_fingerprint
-from wfm_runtime.errors import DomainError, FailedPrecondition, NotFound, RuleViolation, Violations
+from wfm_runtime.errors import FailedPrecondition, NotFound, RuleViolation, Violations
 from wfm_runtime.grpcserver import PRINCIPAL, request_id
 from wfm_runtime.timefmt import localized, to_timestamp, utc_now
 from wfm_runtime.validation import (
@@ -54,7 +53,6 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         self._flows = Flows(commands, training)
         self._courses = training.course_behaviour()
         self._sessions = training.session_behaviour()
-        self._learners = training.learner_behaviour()
         # course id -> (course, when read): courses change rarely; another replica's update is
         # seen within COURSE_TTL seconds (this replica's at once).
         self._known_courses: dict[str, tuple[d.Course, float]] = {}
@@ -189,15 +187,9 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         check_idempotency_key(v, request.idempotency_key)
         v.check(request.session.version >= 0, "session.version", "must not be negative")
         v.raise_if_any()
-        current = await self._session(session_id, request.session.name)
-        if d.SESSION_TIME_FIELDS & set(paths):
-            try:
-                await self._check_move(current, requested, paths)
-            except DomainError:
-                # A retry of a move that went through answers its first result (the session
-                # step replays it), even once the session has started or moved on since.
-                if not await self._store.is_claimed(store.SESSION, request.idempotency_key):
-                    raise
+        # Known here (NOT_FOUND otherwise). A move's clashes are decided by its holds on the
+        # learners (Flows.update_session), on each learner's events, every clash listed.
+        await self._session(session_id, request.session.name)
         req = Request(
             request.idempotency_key,
             request_fingerprint(request),
@@ -462,26 +454,6 @@ class TrainingApi(pb_grpc.TrainingServiceServicer):
         if unknown:
             raise FailedPrecondition(unknown)
         return contexts
-
-    async def _check_move(self, current: d.Session, requested: d.Session, paths: list[str]) -> None:
-        """Refuses a move that puts anyone on the session in two places at once (every clash
-        listed). Judged on each learner as its events say (not on a view that may lag, nor on
-        this process's copy): only a booking made in the same instant, before the session
-        moves, can slip through (see docs/training.md). Moves are rare: one event read per
-        agent on the session is cheap."""
-        decided = d.decide_update_session(current, requested, paths, utc_now())
-        if decided is None:
-            return
-        moved = decided[0]
-        agents = [e.agent_id for e in moved.roster if e.state in d.ACTIVE]
-        await asyncio.gather(*(self._commands.refresh(self._learners, a) for a in agents))
-        broken: list[RuleViolation] = []
-        for agent_id in agents:
-            learner = self._commands.cached(store.LEARNER, agent_id)
-            if isinstance(learner, d.Learner):
-                broken += d.move_clashes(learner, moved)
-        if broken:
-            raise FailedPrecondition(broken)
 
     def _enrollment_name(self, request: Any, v: Violations | None = None) -> tuple[str, str]:
         v = v or Violations()

@@ -777,6 +777,9 @@ def _booking_clashes(learner: Learner, course: Course, session: Session) -> list
 
 def _clash(booked: Booking, session: Session) -> Span | None:
     """The first time the booking takes (its own, or a move's hold) that the session overlaps."""
+    own = (booked.start, booked.end, booked.self_paced)
+    if not booked.move_holds:  # the common case, on every enrollment's check
+        return own if _overlaps(own, session) else None
     return next((span for span in booked.spans if _overlaps(span, session)), None)
 
 

@@ -303,7 +303,7 @@ def learner_to_proto(learner: d.Learner) -> ev.Learner:
                 booked_time=to_timestamp(b.booked_time) if b.booked_time else None,
                 key_time=to_timestamp(b.key_time) if b.key_time else None,
                 session_version=b.session_version,
-                move_holds=[_hold_to_proto(h) for h in b.move_holds],
+                move_holds=[_hold_to_proto(h) for h in b.move_holds] if b.move_holds else None,
             )
             for b in learner.bookings
         ],
@@ -356,7 +356,7 @@ def learner_from_proto(message: ev.Learner, agent_id: str) -> d.Learner:
                 _time(b, "booked_time"),
                 _time(b, "key_time"),
                 b.session_version,
-                tuple(_hold_from_proto(h) for h in b.move_holds),
+                tuple(_hold_from_proto(h) for h in b.move_holds) if b.move_holds else (),
             )
             for b in message.bookings
         ),
