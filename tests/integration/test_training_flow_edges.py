@@ -25,7 +25,7 @@ from tests.integration.test_training_api import (
     session,
 )
 from tests.integration.test_training_chaos import learner_truth
-from tests.integration.test_training_manage import update_session
+from tests.integration.test_training_manage import move_session
 from tests.replicas import hold_projections, start_replica, training_replicas
 from tests.training_helpers import starting_soon
 from wfm_runtime.service import control_subject
@@ -119,16 +119,7 @@ async def test_a_move_takes_the_waitlisted_along_and_a_clashing_move_changes_not
     await system.train.CreateSession(session("s1", capacity=1))
     await system.train.EnrollAgents(enroll("s1", "m1", "m2"))  # m2 waitlisted
     next_day = START + timedelta(days=1)
-    moved = await system.train.UpdateSession(
-        update_session(
-            "s1",
-            "move",
-            "start_time",
-            "end_time",
-            start_time=to_timestamp(next_day),
-            end_time=to_timestamp(next_day + timedelta(hours=4)),
-        )
-    )
+    moved = await system.train.UpdateSession(move_session("s1", "move", next_day))
     assert [e.state for e in moved.roster] == [E, W]
     # m2's waitlist place moved too: the copper class next day clashes, the old slot is free.
     await system.train.CreateSession(session("cu-next", "copper-101", next_day, capacity=5))
@@ -140,16 +131,7 @@ async def test_a_move_takes_the_waitlisted_along_and_a_clashing_move_changes_not
 
     # Moving s1 back onto m2's copper class is refused and changes nothing.
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await system.train.UpdateSession(
-            update_session(
-                "s1",
-                "back",
-                "start_time",
-                "end_time",
-                start_time=to_timestamp(START),
-                end_time=to_timestamp(START + timedelta(hours=4)),
-            )
-        )
+        await system.train.UpdateSession(move_session("s1", "back", START))
     assert rules(err.value) == ["OVERLAP"]
     got = await system.train.GetSession(pb.GetSessionRequest(name="sessions/s1"))
     assert got.version == moved.version and got.start_time == moved.start_time
@@ -299,16 +281,7 @@ async def test_an_enrollment_on_a_stale_copy_of_a_moved_session_leaves_the_booki
         other = replicas[1]
         await other.EnrollAgents(enroll("s1", "m1", key="first"))  # the replica's copy: START
         later = START + timedelta(hours=6)
-        await system.train.UpdateSession(
-            update_session(
-                "s1",
-                "move",
-                "start_time",
-                "end_time",
-                start_time=to_timestamp(later),
-                end_time=to_timestamp(later + timedelta(hours=4)),
-            )
-        )
+        await system.train.UpdateSession(move_session("s1", "move", later))
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await other.EnrollAgents(enroll("s1", "m1", key="again"))
         assert rules(err.value) == ["SESSION_MOVED"]
@@ -342,16 +315,7 @@ async def test_a_move_checks_clashes_on_bookings_another_replica_made_before_the
         other = training_grpc.TrainingServiceStub(second.channel)
         await other.EnrollAgents(enroll("s2", "v1", key="there"))
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await system.train.UpdateSession(
-                update_session(
-                    "s1",
-                    "onto-s2",
-                    "start_time",
-                    "end_time",
-                    start_time=to_timestamp(later),
-                    end_time=to_timestamp(later + timedelta(hours=4)),
-                )
-            )
+            await system.train.UpdateSession(move_session("s1", "onto-s2", later))
         assert rules(err.value) == ["OVERLAP"]
     finally:
         release.set()

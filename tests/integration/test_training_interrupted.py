@@ -25,14 +25,14 @@ from tests.conftest import System
 from tests.integration.test_training_api import START, _staff, course, enroll, rules, session
 from tests.integration.test_training_chaos import learner_truth
 from tests.integration.test_training_flow_edges import bookings, settled_bookings
-from tests.integration.test_training_manage import update_session
+from tests.integration.test_training_manage import move_session
 from tests.replicas import training_replicas
 from tests.training_helpers import starting_soon
 from wfm_runtime import mongo
 from wfm_runtime.commands import Command
 from wfm_runtime.service import control_subject
 from wfm_runtime.testing import eventually
-from wfm_runtime.timefmt import to_timestamp, utc_now
+from wfm_runtime.timefmt import utc_now
 
 pytestmark = pytest.mark.integration
 E = pb.ENROLLMENT_STATE_ENROLLED
@@ -477,16 +477,7 @@ async def test_a_retried_enrollment_books_the_session_where_it_moved_meanwhile(
     await cut_off(system, request)
     await settled_bookings(system, "m1", ["sessions/s1"])
     moved_start = START + timedelta(days=1)
-    await system.train.UpdateSession(
-        update_session(
-            "s1",
-            "move-s1",
-            "start_time",
-            "end_time",
-            start_time=to_timestamp(moved_start),
-            end_time=to_timestamp(moved_start + timedelta(hours=4)),
-        )
-    )
+    await system.train.UpdateSession(move_session("s1", "move-s1", moved_start))
     done = await system.train.EnrollAgents(request)
     assert [e.state for e in done.enrollments] == [E]
 

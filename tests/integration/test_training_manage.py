@@ -5,7 +5,7 @@ CancelSession (everyone withdrawn with the reason, their time freed, events publ
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import grpc
 import pytest
@@ -30,6 +30,18 @@ def update_session(sid: str, key: str, *paths: str, **fields: object) -> pb.Upda
         session=pb.Session(name=f"sessions/{sid}", **fields),  # type: ignore[arg-type]
         update_mask=FieldMask(paths=list(paths)),
         idempotency_key=key,
+    )
+
+
+def move_session(sid: str, key: str, start: datetime, hours: int = 4) -> pb.UpdateSessionRequest:
+    """A move of the session to `start`, lasting `hours`."""
+    return update_session(
+        sid,
+        key,
+        "start_time",
+        "end_time",
+        start_time=to_timestamp(start),
+        end_time=to_timestamp(start + timedelta(hours=hours)),
     )
 
 
@@ -120,16 +132,7 @@ async def test_a_move_takes_the_bookings_along_and_refuses_a_clash(system: Syste
     await system.train.EnrollAgents(enroll("later", "m2"))
 
     next_day = START + timedelta(days=1)
-    moved = await system.train.UpdateSession(
-        update_session(
-            "s1",
-            "move",
-            "start_time",
-            "end_time",
-            start_time=to_timestamp(next_day),
-            end_time=to_timestamp(next_day + timedelta(hours=4)),
-        )
-    )
+    moved = await system.train.UpdateSession(move_session("s1", "move", next_day))
     assert moved.start_local.local_time == "2026-12-02T10:00:00+05:30"
     # m1's time moved with the session: the copper session now clashes, the old slot is free.
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -215,14 +218,7 @@ async def test_a_retry_of_a_move_answers_its_first_result_after_the_session_star
     await system.train.CreateCourse(course())
     await system.train.CreateSession(session("s1", start=starting_soon()))
     later = starting_soon(30)
-    move = update_session(
-        "s1",
-        "move",
-        "start_time",
-        "end_time",
-        start_time=to_timestamp(later),
-        end_time=to_timestamp(later + timedelta(hours=4)),
-    )
+    move = move_session("s1", "move", later)
     moved = await system.train.UpdateSession(move)
     await system.train.StartSession(
         pb.StartSessionRequest(name="sessions/s1", idempotency_key="go")

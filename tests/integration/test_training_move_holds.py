@@ -26,7 +26,7 @@ from tests.conftest import System
 from tests.integration.test_training_api import START, _staff, course, enroll, rules, session
 from tests.integration.test_training_chaos import learner_truth
 from tests.integration.test_training_interrupted import LATER
-from tests.integration.test_training_manage import update_session
+from tests.integration.test_training_manage import move_session
 from wfm_runtime.commands import Command
 from wfm_runtime.testing import eventually
 from wfm_runtime.timefmt import to_timestamp, utc_now
@@ -73,14 +73,7 @@ async def _gated(step: str) -> AsyncIterator[_Gate]:
 
 
 def _move_s1() -> pb.UpdateSessionRequest:
-    return update_session(
-        "s1",
-        "move",
-        "start_time",
-        "end_time",
-        start_time=to_timestamp(NEW_START),
-        end_time=to_timestamp(NEW_START + timedelta(hours=4)),
-    )
+    return move_session("s1", "move", NEW_START)
 
 
 async def _s1_and_s2(system: System, on_s1: list[str]) -> None:
