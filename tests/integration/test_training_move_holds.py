@@ -119,6 +119,28 @@ async def test_an_enrollment_at_the_new_time_is_refused_while_the_move_is_under_
     assert await _roster(system, "s2") == []
 
 
+async def test_another_sessions_move_onto_the_new_time_is_refused_while_the_move_is_under_way(
+    system: System,
+) -> None:
+    """a1 is on s1 and on s3 (another course, two days on). While s1's move to NEW_START holds
+    that time on a1, s3's move there is refused OVERLAP (its hold on a1 finds s1's) and holds
+    nothing; s1 then moves, and s3 stays where it was."""
+    await _s1_and_s2(system, ["a1"])
+    await system.train.CreateCourse(course("voice-101", title="Voice"))
+    two_days_on = START + timedelta(days=2)
+    await system.train.CreateSession(session("s3", "voice-101", two_days_on, capacity=5))
+    await system.train.EnrollAgents(enroll("s3", "a1", key="on-s3"))
+    async with _gated("session") as gate:
+        move = asyncio.ensure_future(system.train.UpdateSession(_move_s1()))
+        await asyncio.wait_for(gate.reached.wait(), 10)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await system.train.UpdateSession(move_session("s3", "s3-onto", NEW_START))
+        assert rules(err.value) == ["OVERLAP"]
+        gate.opened.set()
+        await move
+    assert await _places(system, "a1") == [("s1", NEW_START), ("s3", two_days_on)]
+
+
 async def test_a_move_is_refused_when_its_new_time_was_booked_after_its_check(
     system: System,
 ) -> None:
