@@ -862,10 +862,7 @@ def _reused(
         mine = replace(mine, enrollment_key=key, key_time=now)
     if mine == held:
         return None
-    return replace(
-        learner,
-        bookings=tuple(mine if b.session_id == held.session_id else b for b in learner.bookings),
-    )
+    return _with_booking(learner, mine)
 
 
 def _at_time_of(booking: Booking, session: Session) -> Booking:
@@ -903,10 +900,7 @@ def decide_hand_back(
     if booking is None or (booking.enrollment_key, booking.key_time) != (key, key_time):
         return None
     back = replace(booking, enrollment_key=held.enrollment_key, key_time=held.key_time)
-    return replace(
-        learner,
-        bookings=tuple(back if b.session_id == held.session_id else b for b in learner.bookings),
-    )
+    return _with_booking(learner, back)
 
 
 def move_clashes(learner: Learner, session: Session) -> list[RuleViolation]:
@@ -978,11 +972,18 @@ def decide_move_booking(learner: Learner, session: Session, update_key: str = ""
 
 
 def _with_booking(learner: Learner, booking: Booking) -> Learner:
+    """The learner with its booking of that session replaced by `booking`."""
     return replace(
         learner,
         bookings=tuple(
             booking if b.session_id == booking.session_id else b for b in learner.bookings
         ),
+    )
+
+
+def _without_booking(learner: Learner, session_id: str) -> Learner:
+    return replace(
+        learner, bookings=tuple(b for b in learner.bookings if b.session_id != session_id)
     )
 
 
@@ -994,9 +995,7 @@ def decide_release(
     booking = learner.booking(session_id)
     if booking is None or (made_by is not None and booking.enrollment_key != made_by):
         return None
-    return replace(
-        learner, bookings=tuple(b for b in learner.bookings if b.session_id != session_id)
-    )
+    return _without_booking(learner, session_id)
 
 
 def decide_undo(
@@ -1009,9 +1008,7 @@ def decide_undo(
     booking = learner.booking(session_id)
     if booking is None or (booking.enrollment_key, booking.keyed_since) != (key, since):
         return None
-    return replace(
-        learner, bookings=tuple(b for b in learner.bookings if b.session_id != session_id)
-    )
+    return _without_booking(learner, session_id)
 
 
 def attended_by_default(completion: Completion, course: Course) -> Completion:
