@@ -204,6 +204,11 @@ class Session:
     def enrollment(self, agent_id: str) -> Enrollment | None:
         return next((e for e in self.roster if e.agent_id == agent_id), None)
 
+    def holds(self, agent_id: str) -> bool:
+        """Whether the agent has a place on it (waitlisted, enrolled or in progress)."""
+        entry = self.enrollment(agent_id)
+        return entry is not None and entry.state in ACTIVE
+
     @property
     def seats_taken(self) -> int:
         return sum(1 for e in self.roster if e.state in HOLDS_SEAT)
@@ -233,6 +238,10 @@ class MoveHold:
     self_paced: bool
     hold_time: datetime  # the reconciler lets go of a hold left behind after its grace
 
+    @property
+    def span(self) -> Span:
+        return self.start, self.end, self.self_paced
+
 
 @dataclass(frozen=True)
 class Booking:
@@ -261,10 +270,14 @@ class Booking:
         return self.key_time or self.booked_time
 
     @property
+    def span(self) -> Span:
+        """The booking's own time."""
+        return self.start, self.end, self.self_paced
+
+    @property
     def spans(self) -> list[Span]:
         """Every time the booking takes: its own, and the new times of moves under way."""
-        own = (self.start, self.end, self.self_paced)
-        return [own, *((h.start, h.end, h.self_paced) for h in self.move_holds)]
+        return [self.span, *(h.span for h in self.move_holds)]
 
     def hold(self, update_key: str) -> MoveHold | None:
         return next((h for h in self.move_holds if h.update_key == update_key), None)
@@ -777,9 +790,8 @@ def _booking_clashes(learner: Learner, course: Course, session: Session) -> list
 
 def _clash(booked: Booking, session: Session) -> Span | None:
     """The first time the booking takes (its own, or a move's hold) that the session overlaps."""
-    own = (booked.start, booked.end, booked.self_paced)
     if not booked.move_holds:  # the common case, on every enrollment's check
-        return own if _overlaps(own, session) else None
+        return booked.span if _overlaps(booked.span, session) else None
     return next((span for span in booked.spans if _overlaps(span, session)), None)
 
 
@@ -794,7 +806,7 @@ def _overlaps(span: Span, session: Session) -> bool:
 
 def _described(booked: Booking, span: Span) -> str:
     times = f"{span[0].isoformat()} to {span[1].isoformat()}"
-    if span == booked.spans[0]:
+    if span == booked.span:
         return f"({times})"
     return f"(being moved to {times})"
 
@@ -856,9 +868,9 @@ def _reused(
         clashes = move_clashes(learner, session)
         if clashes:
             raise FailedPrecondition(clashes)
-    on_roster = session.enrollment(learner.agent_id)
-    seated = on_roster is not None and on_roster.state in ACTIVE
-    if held.enrollment_key != key or (held.keyed_since != now and not seated):
+    if held.enrollment_key != key or (
+        held.keyed_since != now and not session.holds(learner.agent_id)
+    ):
         mine = replace(mine, enrollment_key=key, key_time=now)
     if mine == held:
         return None
@@ -926,10 +938,10 @@ def decide_hold_move(
     session (nothing moves), the booking is at that time already, or the request holds it."""
     booking = learner.booking(moved.session_id)
     span = span_of(moved)
-    if booking is None or booking.spans[0] == span:
+    if booking is None or booking.span == span:
         return None
     held = booking.hold(update_key)
-    if held is not None and (held.start, held.end, held.self_paced) == span:
+    if held is not None and held.span == span:
         return None
     clashes = move_clashes(learner, moved)
     if clashes:

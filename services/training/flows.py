@@ -358,7 +358,7 @@ class Flows:
         it is then refused (ENROLLMENT_ABANDONED) and changes nothing.
         """
         session = await self._training.session_now(booking.session_id)
-        if _holds(session, agent_id):
+        if session.holds(agent_id):
             return False
         entry = session.enrollment(agent_id)
         # With the result on the learner already, the booking is a later request's that never
@@ -372,7 +372,7 @@ class Flows:
         if entry is None and booking.enrollment_key:
             await self._abandon(booking.enrollment_key, booking.session_id)
             session = await self._training.session_now(booking.session_id)  # after the claim
-            if _holds(session, agent_id):
+            if session.holds(agent_id):
                 return False
         outcome = await self._commands.execute(
             self._learners,
@@ -429,7 +429,7 @@ class Flows:
         if not agents:
             return
         session = await self._training.session_now(session_id)
-        agents = [a for a in agents if not _holds(session, a)]
+        agents = [a for a in agents if not session.holds(a)]
         await asyncio.gather(
             *(self._undo_one(request, a, session_id, since.get(a)) for a in agents),
             return_exceptions=True,
@@ -600,15 +600,10 @@ class Flows:
         for the reconciler (the error that ended the move is the one to answer)."""
         await asyncio.gather(
             *(
-                self._commands.execute(
-                    self._learners,
+                self._let_go(
                     _one_off(request.command(store.LEARNER, a, f"/unhold/{a}")),
-                    lambda current, version: _learner_event(
-                        d.decide_drop_holds(current, session_id, {request.key}),
-                        version,
-                        ev.BookingHoldDropped,
-                        session_id,
-                    ),
+                    session_id,
+                    {request.key},
                 )
                 for a in sorted(agents)
             ),
@@ -620,15 +615,27 @@ class Flows:
         True if it changed it); if the session holds the agent at a newer version's time (the
         move was cut off after the session moved), the booking follows it there."""
         session = await self._training.session_now(booking.session_id)
-        follow = session if _holds(session, agent_id) else None
+        follow = session if session.holds(agent_id) else None
+        command = _reconciling(agent_id, booking.session_id)
+        return await self._let_go(command, booking.session_id, update_keys, follow)
+
+    async def _let_go(
+        self,
+        command: Command,
+        session_id: str,
+        update_keys: set[str],
+        follow: d.Session | None = None,
+    ) -> bool:
+        """The learner step letting go of the holds of requests `update_keys` on the booking of
+        the session (domain.decide_drop_holds); True if it changed the learner."""
         outcome = await self._commands.execute(
             self._learners,
-            _reconciling(agent_id, booking.session_id),
+            command,
             lambda current, version: _learner_event(
-                d.decide_drop_holds(current, booking.session_id, update_keys, follow),
+                d.decide_drop_holds(current, session_id, update_keys, follow),
                 version,
                 ev.BookingHoldDropped,
-                booking.session_id,
+                session_id,
             ),
         )
         return outcome.event is not None
@@ -917,11 +924,6 @@ def _one_off(command: Command) -> Command:
     changes nothing spends no key either."""
     key = f"{command.idempotency_key}/{uuid.uuid4().hex}"
     return replace(command, idempotency_key=key, one_off=True)
-
-
-def _holds(session: d.Session, agent_id: str) -> bool:
-    entry = session.enrollment(agent_id)
-    return entry is not None and entry.state in d.ACTIVE
 
 
 def _require_exists(session: d.Session) -> None:

@@ -59,7 +59,7 @@ class BookingReconciler:
         sessions = await self._views.sessions_of(sorted({b.session_id for _, b in due}))
         for agent_id, booking in due:
             seen = sessions.get(booking.session_id)
-            if seen is not None and _holds(seen, agent_id):
+            if seen is not None and seen.holds(agent_id):
                 continue  # the common case, without reading any event
             agent = await self._directory.agent(agent_id)
             zone = agent.time_zone if agent else ""
@@ -86,8 +86,3 @@ class BookingReconciler:
         await repeat_forever(
             lambda: self.sweep(utc_now()), interval_s, "booking_sweep_failed", at_once=True
         )
-
-
-def _holds(session: d.Session, agent_id: str) -> bool:
-    entry = session.enrollment(agent_id)
-    return entry is not None and entry.state in d.ACTIVE
